@@ -1,0 +1,1 @@
+"""Pluggable parts of the loop, each behind a small interface (see `base.py`)."""

@@ -1,0 +1,105 @@
+"""The small interfaces every component implements.
+
+Like ASE's calculators: one protocol per job, many backends. Components are built from their
+config section by the factories in `components/registry.py`; the pipeline steps only see these
+protocols, so a mock and a real backend are interchangeable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from ..domain_models.config import ExplorationCondition
+
+
+@dataclass(frozen=True)
+class PotentialFiles:
+    """The three files of a trained potential; all live in one directory."""
+
+    yace: Path
+    yaml: Path
+    asi: Path
+
+    @classmethod
+    def in_dir(cls, directory: str | Path, stem: str = "potential") -> "PotentialFiles":
+        d = Path(directory)
+        return cls(d / f"{stem}.yace", d / f"{stem}.yaml", d / f"{stem}.asi")
+
+
+@dataclass
+class ExplorationOutcome:
+    """What one exploration run reports back.
+
+    `frames` holds the extrapolative frames (max gamma > gamma_select), in the order seen; when the
+    run halted, the last frame is the halt structure. Each frame carries `info['step']` and
+    `info['max_gamma']`.
+    """
+
+    halted: bool
+    steps_run: int
+    budget: int
+    max_gamma: float
+    frames: list[Atoms] = field(default_factory=list)
+    gamma_trace: list[tuple[int, float]] = field(default_factory=list)
+
+
+class Oracle(Protocol):
+    """Computes reference energy, forces and stress (DFT or a stand-in)."""
+
+    name: str
+
+    def label(self, atoms: Atoms) -> Atoms:
+        """Return a copy of `atoms` carrying energy, forces and stress (SinglePointCalculator).
+
+        Raises OracleError when the calculation fails; the caller records and skips it.
+        """
+
+    def isolated_atom_energy(self, symbol: str) -> float:
+        """Energy of one isolated atom (the reference subtracted before fitting)."""
+
+    def check_elements(self, symbols: Sequence[str]) -> None:
+        """Raise UserError naming the unsupported elements before any work starts."""
+
+
+class Trainer(Protocol):
+    """Fits a potential on all labels so far."""
+
+    def fit(
+        self,
+        dataset: Sequence[Atoms],
+        out_dir: Path,
+        reference_energies: dict[str, float],
+        previous: PotentialFiles | None,
+        seed: int,
+    ) -> dict:
+        """Write `potential.yace/.yaml/.asi` in `out_dir` (atomically) and return fit metrics."""
+
+    def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
+        """An ASE calculator for a potential this trainer wrote; with gamma it also reports
+        `results['gamma']` (per-atom extrapolation grade from the active set)."""
+
+
+class Dynamics(Protocol):
+    """Runs an exploration and halts when the potential becomes unreliable."""
+
+    def run(
+        self,
+        atoms: Atoms,
+        calculator: Calculator | None,
+        potential: PotentialFiles,
+        condition: ExplorationCondition,
+        n_steps: int,
+        seed: int,
+    ) -> ExplorationOutcome: ...
+
+
+class Selector(Protocol):
+    """Picks the most informative candidates to label."""
+
+    def select(self, candidates: Sequence[Atoms], potential: PotentialFiles, n: int, seed: int) -> list[int]:
+        """Indices into `candidates`, at most `n`, most informative first."""

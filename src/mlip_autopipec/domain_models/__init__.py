@@ -1,0 +1,1 @@
+"""Typed data that crosses module and rule boundaries."""

@@ -1,0 +1,368 @@
+"""Typed configuration: the single source of truth for `config.yaml` and its JSON schema.
+
+Every section with alternative implementations carries a `kind:` discriminator so that a typo in a
+kind, or a key that belongs to another kind, is rejected with the list of allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..core.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Starting structures
+# --------------------------------------------------------------------------------------------
+class BulkSpec(_Strict):
+    """A crystal built with `ase.build.bulk`, repeated to a supercell."""
+
+    kind: Literal["bulk"] = "bulk"
+    element: str = Field("Cu", description="Chemical symbol of the host element.")
+    crystal: Literal["fcc", "bcc", "hcp", "diamond", "sc", "rocksalt", "zincblende"] = Field(
+        "fcc", description="Lattice type passed to ase.build.bulk."
+    )
+    a: float | None = Field(None, gt=0, description="Lattice constant in Å (ASE's reference value if null).")
+    cubic: bool = Field(True, description="Use the conventional cubic cell.")
+    supercell: tuple[int, int, int] = Field((2, 2, 2), description="Repetitions of the cell.")
+    substitutions: dict[str, float] = Field(
+        default_factory=dict,
+        description="Random substitutional alloying: element -> fraction of sites (e.g. {Ni: 0.5}).",
+    )
+
+
+class FileSpec(_Strict):
+    """Structures read with `ase.io.read` from a file (path relative to the config file)."""
+
+    kind: Literal["file"] = "file"
+    path: str = Field(..., description="Structure file readable by ASE (extxyz, cif, POSCAR, ...).")
+    index: str = Field(":", description="ASE index string selecting frames, e.g. ':' or '0'.")
+
+
+StructureSpec = Annotated[Union[BulkSpec, FileSpec], Field(discriminator="kind")]
+
+
+class InitialDataConfig(_Strict):
+    """How the first training set is built from the starting structures."""
+
+    n_rattled: int = Field(12, ge=1, description="Rattled copies per starting structure.")
+    rattle_stdev: float = Field(0.05, gt=0, description="Gaussian rattle amplitude in Å.")
+    strains: list[float] = Field(
+        default_factory=lambda: [-0.03, -0.015, 0.015, 0.03],
+        description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
+        "starting structure, each also rattled.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Exploration
+# --------------------------------------------------------------------------------------------
+class ExplorationCondition(_Strict):
+    """One exploration run of an iteration; conditions run as separate (parallel) jobs."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$", description="Job-safe label, e.g. 't600'.")
+    temperature: float = Field(600.0, gt=0, description="Thermostat temperature in K.")
+    pressure: float | None = Field(
+        None, description="Pressure in GPa for NPT; null runs NVT (Langevin)."
+    )
+    structure: int = Field(0, ge=0, description="Index into the list of starting structures.")
+
+
+class ExplorationConfig(_Strict):
+    conditions: list[ExplorationCondition] = Field(
+        default_factory=lambda: [ExplorationCondition(name="t600", temperature=600.0)],
+        min_length=1,
+        description="Exploration conditions; the iteration converges only if every one runs its whole "
+        "budget without halting.",
+    )
+    gamma_check_interval: int = Field(10, ge=1, description="MD steps between extrapolation-grade checks.")
+    gamma_select: float = Field(
+        2.0, gt=0, description="Frames with max gamma above this are kept as extrapolative candidates."
+    )
+    gamma_halt: float = Field(5.0, gt=0, description="Max gamma above this halts the run.")
+    steps_growth: float = Field(
+        1.0, ge=1.0, description="Budget of iteration n = initial_exploration_steps * steps_growth**n."
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> "ExplorationConfig":
+        if self.gamma_halt <= self.gamma_select:
+            raise ValueError(
+                f"gamma_halt ({self.gamma_halt}) must be greater than gamma_select ({self.gamma_select})"
+            )
+        names = [c.name for c in self.conditions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"condition names must be unique, got {names}")
+        return self
+
+
+class MockDynamicsConfig(_Strict):
+    """Deterministic stand-in for MD: halts at `halt_step` while the potential is young."""
+
+    kind: Literal["mock"] = "mock"
+    halt_step: int = Field(100, ge=1, description="Step at which a halting run stops.")
+    halt_generations: int = Field(
+        3, ge=0, description="Potentials trained fewer than this many times halt; later ones converge."
+    )
+
+
+class AseMDConfig(_Strict):
+    """ASE molecular dynamics with the current ACE potential and its active set."""
+
+    kind: Literal["ase_md"] = "ase_md"
+    timestep_fs: float = Field(2.0, gt=0, description="Time step in fs.")
+    friction: float = Field(0.02, gt=0, description="Langevin friction in 1/fs.")
+    ttime_fs: float = Field(25.0, gt=0, description="NPT thermostat time constant in fs.")
+    pfactor: float = Field(
+        2e6, gt=0, description="NPT barostat parameter (ASE units, GPa*fs^2 scale); only with pressure."
+    )
+
+
+DynamicsConfig = Annotated[Union[MockDynamicsConfig, AseMDConfig], Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------------
+# Refinement: local swarm and selection
+# --------------------------------------------------------------------------------------------
+class CandidateMix(_Strict):
+    """Relative weights of the swarm generators (normalised)."""
+
+    rattle: float = Field(0.4, ge=0)
+    md_burst: float = Field(0.3, ge=0)
+    normal_modes: float = Field(0.3, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> "CandidateMix":
+        if self.rattle + self.md_burst + self.normal_modes <= 0:
+            raise ValueError("at least one candidate generator must have a positive weight")
+        return self
+
+
+class CandidatesConfig(_Strict):
+    n_candidates: int = Field(20, ge=1, description="Candidates generated per halt structure.")
+    mix: CandidateMix = Field(default_factory=CandidateMix, description="Share of each generator.")
+    min_distance: float = Field(
+        1.5, gt=0, description="No candidate has two atoms closer than this (Å); others are redrawn."
+    )
+    rattle_stdev: float = Field(0.06, gt=0, description="Rattle amplitude in Å.")
+    burst_temperature: float = Field(1200.0, gt=0, description="Temperature of the MD burst in K.")
+    burst_steps: int = Field(20, ge=1, description="Steps of the MD burst between snapshots.")
+    normal_mode_temperature: float = Field(
+        600.0, gt=0, description="Temperature setting normal-mode amplitudes (harmonic equipartition)."
+    )
+    include_extrapolative: bool = Field(
+        True, description="Also offer the extrapolative frames recorded during exploration."
+    )
+
+
+class MockSelectorConfig(_Strict):
+    kind: Literal["mock"] = "mock"
+    n_select: int = Field(5, ge=1, description="Structures to label per iteration.")
+
+
+class RandomSelectorConfig(_Strict):
+    kind: Literal["random"] = "random"
+    n_select: int = Field(5, ge=1, description="Structures to label per iteration.")
+
+
+class MaxVolSelectorConfig(_Strict):
+    """D-optimal selection (pace_select's MaxVol on B-basis projections)."""
+
+    kind: Literal["maxvol"] = "maxvol"
+    n_select: int = Field(5, ge=1, description="Structures to label per iteration.")
+
+
+SelectorConfig = Annotated[
+    Union[MaxVolSelectorConfig, RandomSelectorConfig, MockSelectorConfig], Field(discriminator="kind")
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Oracle
+# --------------------------------------------------------------------------------------------
+class MockOracleConfig(_Strict):
+    """Morse pair potential: cheap, deterministic, physically shaped energies/forces/stress."""
+
+    kind: Literal["mock"] = "mock"
+    epsilon: float = Field(0.35, gt=0, description="Morse well depth in eV.")
+    rho0: float = Field(6.0, gt=0, description="Morse stiffness (dimensionless).")
+    r0: float = Field(2.55, gt=0, description="Morse equilibrium distance in Å.")
+    fail_fraction: float = Field(0.0, ge=0, lt=1, description="Fault injection: share of calls that fail.")
+
+
+class EMTOracleConfig(_Strict):
+    """ASE's EMT: instant stand-in for DFT (Al Cu Ag Au Ni Pd Pt, H C N O)."""
+
+    kind: Literal["emt"] = "emt"
+
+
+OracleConfig = Annotated[Union[EMTOracleConfig, MockOracleConfig], Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------------
+# Trainer
+# --------------------------------------------------------------------------------------------
+class MockTrainerConfig(_Strict):
+    """Writes a potential file that records which labels it saw."""
+
+    kind: Literal["mock"] = "mock"
+
+
+class AceBasisConfig(_Strict):
+    """ACE basis shared by the trainers."""
+
+    cutoff: float = Field(5.0, gt=0, description="Radial cutoff in Å.")
+    number_of_functions_per_element: int = Field(150, ge=1, description="Basis size per element.")
+    max_order: int = Field(3, ge=1, le=6, description="Maximum body order minus one.")
+
+
+class LinearAceTrainerConfig(_Strict):
+    """Linear ACE fit (pyace.linearacefit): seconds per fit."""
+
+    kind: Literal["linear_ace"] = "linear_ace"
+    basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
+    energy_weight: float = Field(1.0, gt=0, description="Relative weight of energies vs forces.")
+
+
+class PacemakerTrainerConfig(_Strict):
+    """Full non-linear pacemaker fit (needs the `pacemaker` extra: tensorpotential)."""
+
+    kind: Literal["pacemaker"] = "pacemaker"
+    basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
+    max_iterations: int = Field(300, ge=1, description="BFGS iterations per fit.")
+    upfit: bool = Field(True, description="Start from the previous iteration's potential.")
+    kappa: float = Field(0.3, ge=0, le=1, description="Force weight in the pacemaker loss.")
+
+
+TrainerConfig = Annotated[
+    Union[LinearAceTrainerConfig, PacemakerTrainerConfig, MockTrainerConfig], Field(discriminator="kind")
+]
+
+
+class ValidationConfig(_Strict):
+    """Optional held-out set scored after every fit."""
+
+    file: str | None = Field(None, description="Labelled extxyz file (relative to the config file).")
+    n_generated: int = Field(
+        0, ge=0, description="If no file: label this many MD frames of the starting structures."
+    )
+    temperatures: list[float] = Field(
+        default_factory=lambda: [300.0, 900.0], description="MD temperatures for generated frames (K)."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Top level
+# --------------------------------------------------------------------------------------------
+class OTFConfig(_Strict):
+    """On-the-fly active-learning run."""
+
+    seed: int = Field(42, description="Master seed; every random step derives its own from it.")
+    max_cycles: int = Field(50, ge=1, description="Maximum exploration iterations.")
+    patience: int = Field(
+        5, ge=1, description="Stop after this many iterations without improvement (explorations reaching "
+        "a larger share of their budget before halting)."
+    )
+    initial_exploration_steps: int = Field(1000, ge=1, description="MD steps per condition in iteration 0.")
+    structures: list[StructureSpec] = Field(
+        default_factory=lambda: [BulkSpec()], min_length=1, description="Starting structures."
+    )
+    initial_data: InitialDataConfig = Field(default_factory=InitialDataConfig)
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
+    dynamics: DynamicsConfig = Field(default_factory=AseMDConfig)
+    candidates: CandidatesConfig = Field(default_factory=CandidatesConfig)
+    selection: SelectorConfig = Field(default_factory=MaxVolSelectorConfig)
+    oracle: OracleConfig = Field(default_factory=EMTOracleConfig)
+    trainer: TrainerConfig = Field(default_factory=LinearAceTrainerConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "OTFConfig":
+        n_struct = len(self.structures)
+        for cond in self.exploration.conditions:
+            if cond.structure >= n_struct:
+                raise ValueError(
+                    f"exploration condition '{cond.name}' uses structure {cond.structure}, but only "
+                    f"{n_struct} structure(s) are configured (indices start at 0)"
+                )
+        if self.selection.n_select > self.candidates.n_candidates:
+            raise ValueError(
+                f"selection.n_select ({self.selection.n_select}) exceeds candidates.n_candidates "
+                f"({self.candidates.n_candidates}); generate at least as many candidates as you select"
+            )
+        return self
+
+    def exploration_steps(self, iteration: int) -> int:
+        return int(round(self.initial_exploration_steps * self.exploration.steps_growth**iteration))
+
+
+def format_validation_error(exc, source: str) -> str:
+    """One line per problem: file, dotted field path, what is wrong and what to do."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        msg = err["msg"].removeprefix("Value error, ")
+        hint = ""
+        if err["type"] == "extra_forbidden":
+            hint = " (unknown key: check its spelling against config/config.yaml)"
+        elif err["type"] == "union_tag_invalid":
+            hint = " (set `kind:` to one of the allowed values)"
+        lines.append(f"{source}: {loc or '<top level>'}: {msg}{hint}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> "ResolvedConfig":
+    """Read and validate a config file; errors name the file and the field."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found (pass the path to your config.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of options, got {type(raw).__name__}")
+    return config_from_dict(raw, path)
+
+
+def config_from_dict(raw: dict, path: str | Path) -> "ResolvedConfig":
+    from pydantic import ValidationError
+
+    path = Path(path).resolve()
+    try:
+        cfg = OTFConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+    return ResolvedConfig(cfg, path)
+
+
+class ResolvedConfig:
+    """A validated config plus the file it came from, so relative paths resolve against it."""
+
+    def __init__(self, cfg: OTFConfig, path: Path):
+        self.cfg = cfg
+        self.path = path
+        self.base_dir = path.parent
+
+    def resolve(self, rel: str) -> Path:
+        p = Path(rel).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def __getattr__(self, name):
+        return getattr(self.cfg, name)
+
+
+def json_schema() -> dict:
+    """JSON schema for Snakemake's `validate()`, generated from the models (never hand-written)."""
+    schema = OTFConfig.model_json_schema()
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return schema
