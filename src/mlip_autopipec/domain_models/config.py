@@ -77,7 +77,10 @@ class ExplorationCondition(_Strict):
 
 class ExplorationConfig(_Strict):
     conditions: list[ExplorationCondition] = Field(
-        default_factory=lambda: [ExplorationCondition(name="t600", temperature=600.0)],
+        default_factory=lambda: [
+            ExplorationCondition(name="t600", temperature=600.0),
+            ExplorationCondition(name="t1200", temperature=1200.0),
+        ],
         min_length=1,
         description="Exploration conditions; the iteration converges only if every one runs its whole "
         "budget without halting.",
@@ -265,7 +268,7 @@ class OTFConfig(_Strict):
     """On-the-fly active-learning run."""
 
     seed: int = Field(42, description="Master seed; every random step derives its own from it.")
-    max_cycles: int = Field(50, ge=1, description="Maximum exploration iterations.")
+    max_cycles: int = Field(50, ge=1, le=999, description="Maximum exploration iterations.")
     patience: int = Field(
         5, ge=1, description="Stop after this many iterations without improvement (explorations reaching "
         "a larger share of their budget before halting)."

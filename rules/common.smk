@@ -1,0 +1,55 @@
+# Config validation, shared constants and the input functions that walk the checkpoint loop.
+import os
+
+from snakemake.utils import validate
+
+from mlip_autopipec.core import layout as L
+from mlip_autopipec.core.state import refresh_state
+from mlip_autopipec.domain_models.state import Action
+from mlip_autopipec.workflow_support import load_workflow_config, read_decision
+
+# pydantic first: its messages name the field and the fix; the JSON schema (generated from the
+# same models) is what Snakemake's own tooling sees.
+RCFG = load_workflow_config(config, workflow)
+validate(config, schema="../config/schema.json", set_default=False)
+CONFIG_FILE = os.path.relpath(RCFG.path)
+CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
+VALIDATION = RCFG.cfg.validation.file is not None or RCFG.cfg.validation.n_generated > 0
+
+
+wildcard_constraints:
+    it=L.ITER_REGEX,
+    stage=L.STAGE_REGEX,
+    cond=r"[A-Za-z0-9_-]+",
+    outcome="converged|stopped",
+
+
+def iteration(wildcards):
+    return int(wildcards.it)
+
+
+def walk_decisions():
+    """Decision files of iterations 0, 1, ... up to the first that does not continue.
+
+    Each `checkpoints.gate.get` either returns a finished checkpoint or suspends the DAG until that
+    iteration's exploration has run; this is what spawns iteration n+1.
+    """
+    n = 0
+    while True:
+        path = checkpoints.gate.get(it=L.it_str(n)).output.decision
+        decision = read_decision(path)
+        if decision.action is not Action.CONTINUE:
+            return path, decision
+        n += 1
+
+
+def final_target(wildcards):
+    return walk_decisions()[1].action.flag_file
+
+
+onstart:
+    refresh_state(".")
+
+
+onsuccess:
+    refresh_state(".")

@@ -1,0 +1,37 @@
+# EXPLORE: one job per exploration condition; the `gate` checkpoint decides what comes next.
+
+
+rule explore:
+    input:
+        potential=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+    output:
+        record="iter_{it}/explore/{cond}.json",
+        frames="iter_{it}/explore/{cond}.extxyz",
+    params:
+        config_file=CONFIG_FILE,
+    log:
+        "logs/explore/iter_{it}_{cond}.log",
+    benchmark:
+        "logs/benchmark/explore/iter_{it}_{cond}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/explore.py"
+
+
+checkpoint gate:
+    input:
+        records=lambda w: [L.explore_record(iteration(w), c) for c in CONDITIONS],
+        previous=lambda w: [L.decision(k) for k in range(iteration(w))],
+    output:
+        decision="iter_{it}/exploration.json",
+    params:
+        config_file=CONFIG_FILE,
+    log:
+        "logs/gate/iter_{it}.log",
+    benchmark:
+        "logs/benchmark/gate/iter_{it}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/gate.py"

@@ -1,0 +1,46 @@
+# The starting data: structures to label, isolated-atom references, an optional held-out set.
+
+
+rule initial_structures:
+    output:
+        selected=L.selected(L.INITIAL),
+    params:
+        config_file=CONFIG_FILE,
+    log:
+        "logs/initial_structures/initial.log",
+    benchmark:
+        "logs/benchmark/initial_structures/initial.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/initial_structures.py"
+
+
+rule reference_energies:
+    output:
+        energies=L.REFERENCE_ENERGIES,
+    params:
+        config_file=CONFIG_FILE,
+    log:
+        "logs/reference_energies/initial.log",
+    benchmark:
+        "logs/benchmark/reference_energies/initial.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/reference_energies.py"
+
+
+rule validation_set:
+    output:
+        frames=L.VALIDATION_FILE,
+    params:
+        config_file=CONFIG_FILE,
+    log:
+        "logs/validation_set/validation.log",
+    benchmark:
+        "logs/benchmark/validation_set/validation.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/validation_set.py"

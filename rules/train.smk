@@ -1,0 +1,29 @@
+# TRAIN: refit on all labels so far (initial data and iterations up to this one).
+
+
+def previous_potential(wildcards):
+    prev = L.previous_stage(wildcards.stage)
+    return [] if prev is None else [f"{prev}/potential.yace"]
+
+
+rule train:
+    input:
+        labels=lambda w: [L.labels(s) for s in L.stages_up_to(w.stage)],
+        reference=rules.reference_energies.output.energies,
+        previous=previous_potential,
+        validation=[L.VALIDATION_FILE] if VALIDATION else [],
+    output:
+        yace="{stage}/potential.yace",
+        yaml="{stage}/potential.yaml",
+        asi="{stage}/potential.asi",
+        record="{stage}/train.json",
+    params:
+        config_file=CONFIG_FILE,
+    log:
+        "logs/train/{stage}.log",
+    benchmark:
+        "logs/benchmark/train/{stage}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,5 @@
+"""Snakemake entry point: starting structures -> initial/selected.xyz."""
+from mlip_autopipec.steps.initial import run_initial_structures
+from mlip_autopipec.workflow_support import run_step
+
+run_step(snakemake, lambda cfg, smk: run_initial_structures(cfg, smk.output.selected))  # noqa: F821

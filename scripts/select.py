@@ -1,0 +1,13 @@
+"""Snakemake entry point: choose the candidates to label."""
+from pathlib import Path
+
+from mlip_autopipec.steps.refine import run_select
+from mlip_autopipec.workflow_support import run_step
+
+run_step(
+    snakemake,  # noqa: F821
+    lambda cfg, smk: run_select(
+        cfg, int(smk.wildcards.it), smk.input.candidates, str(Path(smk.input.potential).parent),
+        smk.output.selected,
+    ),
+)

@@ -1,0 +1,196 @@
+"""`mlip-runner`: run the Snakemake workflow for a config, show its state, print the schema.
+
+`run` goes through Snakemake's in-process Python API (`snakemake.cli.parse_args` +
+`args_to_api`, the same path the `snakemake` command takes), so profiles behave exactly as with
+plain `snakemake --profile`. On top it adds what a user would otherwise do by hand after a crash:
+it removes a stale Snakemake lock (no other run alive in the directory) and reruns incomplete jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .core import layout as L
+from .core.errors import UserError
+from .core.state import derive_state
+from .domain_models.config import json_schema, load_config
+
+log = logging.getLogger("mlip_autopipec.cli")
+
+
+def workflow_snakefile() -> Path:
+    """The Snakefile of a source checkout (editable install), else the copy inside the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parents[1] / "Snakefile", here / "workflow" / "Snakefile"):
+        if candidate.is_file():
+            return candidate
+    raise UserError("cannot find the workflow's Snakefile; reinstall mlip-autopipec")
+
+
+def default_workdir(config_path: Path) -> Path:
+    """The project directory: where the config lives, or its parent when the config sits in a
+    `config/` folder (the Snakemake workflow layout, as in this repository)."""
+    parent = config_path.resolve().parent
+    return parent.parent if parent.name == "config" else parent
+
+
+def _check_writable(workdir: Path) -> None:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".mlip_write_probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{workdir}: output directory is not writable ({exc.strerror}); choose another "
+                        f"with --workdir or fix its permissions") from None
+
+
+def _other_runs_alive(workdir: Path) -> bool:
+    """Is another snakemake / mlip-runner process working in this directory right now?"""
+    me = {os.getpid(), os.getppid()}
+    target = str(workdir.resolve())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in me:
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd == target and ("snakemake" in cmdline or "mlip-runner" in cmdline):
+            return True
+    return False
+
+
+class RunLock:
+    """An flock held for the whole run: a second `mlip-runner run` in the same directory refuses."""
+
+    def __init__(self, workdir: Path):
+        self.path = workdir / "workflow_state" / ".run.lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise UserError(f"{self.path.parent.parent}: another mlip-runner run is active in this directory; "
+                            f"wait for it to finish (or stop it) before starting a new one") from None
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def snakemake_argv(config: Path, workdir: Path, cores: int | None, profile: str | None, dry_run: bool,
+                   extra: list[str]) -> list[str]:
+    argv = ["--snakefile", str(workflow_snakefile()), "--directory", str(workdir),
+            "--configfile", str(config), "--rerun-incomplete", "--rerun-triggers", "mtime"]
+    if profile:
+        pdir = Path(profile)
+        if not (pdir / "config.yaml").is_file() and not (pdir / "config.v9+.yaml").is_file():
+            raise UserError(f"{profile}: profile directory not found or has no config.yaml; give a "
+                            f"directory such as profiles/local or profiles/slurm")
+        argv += ["--profile", str(pdir.resolve())]
+    if cores is not None:
+        argv += ["--cores", str(cores)]
+    elif not profile:
+        argv += ["--cores", "1"]
+    if dry_run:
+        argv += ["--dry-run"]
+    return argv + list(extra)
+
+
+def _run_snakemake(argv: list[str]) -> bool:
+    from snakemake.cli import args_to_api, parse_args
+
+    parser, args = parse_args(argv)
+    return bool(args_to_api(args, parser))
+
+
+def cmd_run(ns) -> int:
+    config = Path(ns.config)
+    rcfg = load_config(config)  # a bad config fails here, before Snakemake starts
+    workdir = Path(ns.workdir).resolve() if ns.workdir else default_workdir(config)
+    _check_writable(workdir)
+    argv = snakemake_argv(config.resolve(), workdir, ns.cores, ns.profile, ns.dry_run, ns.snakemake_args)
+    if ns.dry_run:
+        from .plan import format_plan
+
+        print(format_plan(rcfg, workdir))
+        return 0 if _run_snakemake(argv) else 1
+    with RunLock(workdir):
+        if (workdir / ".snakemake" / "locks").is_dir() and any((workdir / ".snakemake" / "locks").iterdir()):
+            if _other_runs_alive(workdir):
+                raise UserError(f"{workdir}: a Snakemake run is active in this directory; wait for it to finish")
+            log.warning("removing a stale Snakemake lock left by a killed run in %s", workdir)
+            _run_snakemake(argv + ["--unlock"])
+        ok = _run_snakemake(argv)
+    state = derive_state(workdir)
+    print(f"mlip-runner: {state.status.value} at iteration {state.iteration}"
+          + (f" — {state.message}" if state.message else ""))
+    return 0 if ok else 1
+
+
+def cmd_status(ns) -> int:
+    from .report.table import format_status
+
+    workdir = Path(ns.directory)
+    if not workdir.is_dir():
+        raise UserError(f"{workdir}: no such directory (give the run directory, where iter_000/ lives)")
+    print(format_status(derive_state(workdir), as_json=ns.json))
+    return 0
+
+
+def cmd_schema(ns) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlip-runner", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run (or resume) the active-learning loop for a config")
+    r.add_argument("config", help="path to config.yaml")
+    r.add_argument("--cores", type=int, default=None, help="cores for local execution (default 1)")
+    r.add_argument("--profile", default=None, help="Snakemake profile directory, e.g. profiles/slurm")
+    r.add_argument("--workdir", default=None, help="run directory (default: the config's project directory)")
+    r.add_argument("--dry-run", "-n", action="store_true", help="print the plan and the next jobs; run nothing")
+    r.add_argument("snakemake_args", nargs=argparse.REMAINDER,
+                   help="after `--`: extra arguments passed to Snakemake unchanged")
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("status", help="print the state of a run as a table")
+    s.add_argument("directory", nargs="?", default=".", help="run directory (default: .)")
+    s.add_argument("--json", action="store_true", help="print the state as JSON")
+    s.set_defaults(func=cmd_status)
+    sc = sub.add_parser("schema", help="print the JSON schema of config.yaml")
+    sc.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mlip-runner: %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    ns = build_parser().parse_args(argv)
+    if getattr(ns, "snakemake_args", None) and ns.snakemake_args[0] == "--":
+        ns.snakemake_args = ns.snakemake_args[1:]
+    try:
+        return ns.func(ns)
+    except UserError as exc:
+        print(f"mlip-runner: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

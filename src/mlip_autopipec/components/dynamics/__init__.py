@@ -1,0 +1,1 @@
+"""Exploration dynamics that halt on high extrapolation grade."""

@@ -1,0 +1,41 @@
+"""Exploration stand-in: halts at a fixed step while the potential is young, then converges.
+
+Youth is the mock potential's generation (number of fits behind it), so the loop's control flow
+(halt → refine → label → train → explore again) is exercised exactly as with real MD.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from ...domain_models.config import ExplorationCondition, ExplorationConfig, MockDynamicsConfig
+from ..base import ExplorationOutcome, PotentialFiles
+from ..trainers.mock import read_mock_potential
+
+
+class MockDynamics:
+    def __init__(self, cfg: MockDynamicsConfig, exploration: ExplorationConfig):
+        self.cfg = cfg
+        self.exploration = exploration
+
+    def run(self, atoms: Atoms, calculator, potential: PotentialFiles, condition: ExplorationCondition,
+            n_steps: int, seed: int) -> ExplorationOutcome:
+        generation = read_mock_potential(potential)["generation"]
+        halts = generation < self.cfg.halt_generations and self.cfg.halt_step <= n_steps
+        last = self.cfg.halt_step if halts else n_steps
+        interval = self.exploration.gamma_check_interval
+        steps = list(range(interval, last + 1, interval)) or [last]
+        # gamma ramps up to just above gamma_halt when halting, stays low otherwise
+        top = self.exploration.gamma_halt * 1.2 if halts else self.exploration.gamma_select * 0.5
+        trace = [(s, float(top * s / last)) for s in steps]
+        frames = []
+        if halts:
+            frame = atoms.copy()
+            frame.rattle(stdev=0.05, seed=seed % (2**32))
+            frame.info.update(step=last, max_gamma=trace[-1][1], condition=condition.name)
+            frames.append(frame)
+        return ExplorationOutcome(
+            halted=halts, steps_run=last, budget=n_steps, max_gamma=float(max(g for _, g in trace)),
+            frames=frames, gamma_trace=trace,
+        )

@@ -1,0 +1,1 @@
+"""Oracles: reference energies, forces and stress."""

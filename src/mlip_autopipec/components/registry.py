@@ -1,0 +1,64 @@
+"""Build components from their config sections.
+
+Imports are lazy so that a mock run never pays for importing pyace or TensorFlow.
+"""
+
+from __future__ import annotations
+
+from ..domain_models.config import ExplorationConfig
+
+
+def make_oracle(cfg):
+    if cfg.kind == "mock":
+        from .oracles.mock import MockOracle
+
+        return MockOracle(cfg)
+    if cfg.kind == "emt":
+        from .oracles.emt import EMTOracle
+
+        return EMTOracle(cfg)
+    raise ValueError(f"unknown oracle kind {cfg.kind!r}")
+
+
+def make_trainer(cfg):
+    if cfg.kind == "mock":
+        from .trainers.mock import MockTrainer
+
+        return MockTrainer(cfg)
+    if cfg.kind == "linear_ace":
+        from .trainers.linear_ace import LinearAceTrainer
+
+        return LinearAceTrainer(cfg)
+    if cfg.kind == "pacemaker":
+        from .trainers.pacemaker import PacemakerTrainer
+
+        return PacemakerTrainer(cfg)
+    raise ValueError(f"unknown trainer kind {cfg.kind!r}")
+
+
+def make_dynamics(cfg, exploration: ExplorationConfig):
+    if cfg.kind == "mock":
+        from .dynamics.mock import MockDynamics
+
+        return MockDynamics(cfg, exploration)
+    if cfg.kind == "ase_md":
+        from .dynamics.ase_md import AseMD
+
+        return AseMD(cfg, exploration)
+    raise ValueError(f"unknown dynamics kind {cfg.kind!r}")
+
+
+def make_selector(cfg):
+    if cfg.kind == "mock":
+        from .selectors.mock import MockSelector
+
+        return MockSelector(cfg)
+    if cfg.kind == "random":
+        from .selectors.random_selector import RandomSelector
+
+        return RandomSelector(cfg)
+    if cfg.kind == "maxvol":
+        from .selectors.maxvol import MaxVolSelector
+
+        return MaxVolSelector(cfg)
+    raise ValueError(f"unknown selector kind {cfg.kind!r}")

@@ -1,0 +1,1 @@
+"""Selectors: choose the candidates worth labelling."""

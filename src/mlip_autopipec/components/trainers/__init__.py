@@ -1,0 +1,1 @@
+"""Trainers: fit a potential on all labels so far."""

@@ -1,0 +1,374 @@
+"""ACE helpers shared by the linear and the pacemaker trainer, the selector and the MD driver.
+
+Conventions that every part of the package relies on:
+
+* The fit target is `energy_corrected` = E - sum of isolated-atom energies (pacemaker's convention),
+  so the B-basis `.yaml` predicts *binding* energies. The reference energies used are stored in the
+  yaml's metadata under pacemaker's key `reference_energy` (a JSON dict element -> eV, optionally
+  with pacemaker's `shift` for its `auto` mode).
+* `ace_calculator` adds those reference energies back, and `write_yace` writes them into the
+  `.yace`'s per-element `E0`, so both files predict *total* energies directly comparable with the
+  oracle's labels. `rmse_metrics` therefore compares total energies, no correction needed.
+* Gamma (extrapolation grade) needs the B-basis `.yaml` plus the active set `.asi`; the `.yace`
+  (C-tilde basis) cannot compute it.
+
+pyace calls `logging.basicConfig(level=INFO)` and sets the root logger to INFO on import; that
+would make every library in the process chatty, so it is imported through `_quiet_pyace_import`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import pandas as pd
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+
+from ...core.io import atomic_path
+from ..base import PotentialFiles
+
+log = logging.getLogger(__name__)
+
+REFERENCE_ENERGY_KEY = "reference_energy"  # same key as pyace.const.REFERENCE_ENERGY (pacemaker)
+GAMMA_TOLERANCE = 1.01  # pace_activeset / pace_select default
+MAXVOL_ITERS = 300  # pace_activeset / pace_select default
+
+
+@contextlib.contextmanager
+def _preserve_root_logging():
+    """Undo pyace's import-time `logging.basicConfig(level=INFO)` on the root logger."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+
+
+with _preserve_root_logging():
+    import pyace  # noqa: F401  (import side effects contained here)
+    from pyace import ACEBBasisSet, BBasisConfiguration, PyACECalculator, create_multispecies_basis_config
+    from pyace.activelearning import (
+        compute_A_active_inverse,
+        compute_active_set,
+        compute_B_projections,
+        compute_number_of_functions,
+        extract_reference_forces_dict,
+        save_active_inverse_set,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def frame_labels(atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """(energy, forces, stress-or-None) stored on a labelled frame (SinglePointCalculator)."""
+    if atoms.calc is None:
+        raise ValueError(f"frame {atoms.get_chemical_formula()} carries no labels (no calculator attached)")
+    energy = float(atoms.get_potential_energy())
+    forces = np.array(atoms.get_forces(), dtype=float)
+    try:
+        stress = np.array(atoms.get_stress(), dtype=float)
+    except (PropertyNotImplementedError, RuntimeError):
+        stress = None
+    return energy, forces, stress
+
+
+def reference_energy_sum(symbols: Sequence[str], reference_energies: dict[str, float]) -> float:
+    """Sum of isolated-atom energies of `symbols`; names the missing elements if any."""
+    missing = sorted(set(symbols) - set(reference_energies))
+    if missing:
+        raise ValueError(f"no isolated-atom reference energy for element(s) {missing}")
+    return float(sum(reference_energies[s] for s in symbols))
+
+
+def frames_to_dataframe(frames: Sequence[Atoms], reference_energies: dict[str, float]) -> pd.DataFrame:
+    """Labelled frames -> pacemaker DataFrame.
+
+    Columns: `ase_atoms` (copies without calculator), `energy`, `energy_corrected` (energy minus the
+    isolated-atom energies), `forces` [n_atoms, 3], `stress` (Voigt, or None), `NUMBER_OF_ATOMS`.
+    """
+    rows = []
+    for atoms in frames:
+        energy, forces, stress = frame_labels(atoms)
+        clean = atoms.copy()  # drops the SinglePointCalculator: small pickles, no stale results
+        rows.append(
+            {
+                "ase_atoms": clean,
+                "energy": energy,
+                "energy_corrected": energy - reference_energy_sum(clean.get_chemical_symbols(), reference_energies),
+                "forces": forces,
+                "stress": stress,
+                "NUMBER_OF_ATOMS": len(clean),
+            }
+        )
+    return pd.DataFrame(rows, columns=["ase_atoms", "energy", "energy_corrected", "forces", "stress",
+                                       "NUMBER_OF_ATOMS"])
+
+
+# --------------------------------------------------------------------------------------------
+# Basis
+# --------------------------------------------------------------------------------------------
+# Radial/angular limits per body order (rank 1..6); the function budget then picks the lowest
+# "power order" functions from this pool (pacemaker's ladder), so these are only upper bounds.
+_NRADMAX_BY_ORDER = [15, 6, 4, 3, 2, 2]
+_LMAX_BY_ORDER = [0, 4, 3, 2, 1, 0]
+
+
+def ace_potential_config(elements: Sequence[str], cutoff: float, number_of_functions_per_element: int,
+                         max_order: int, linear: bool = True) -> dict:
+    """pacemaker `potential:` section for `elements` (sorted here).
+
+    `linear=True` gives the linear embedding (F(rho) = rho, one density) that a linear least-squares
+    fit needs; otherwise pacemaker's usual two-density Finnis-Sinclair embedding.
+    """
+    embedding = (
+        {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}
+        if linear
+        else {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1, 1, 0.5], "ndensity": 2}
+    )
+    return {
+        "deltaSplineBins": 0.001,
+        "elements": sorted(set(elements)),
+        "embeddings": {"ALL": embedding},
+        "bonds": {
+            "ALL": {
+                "radbase": "SBessel",
+                "radparameters": [5.25],
+                "rcut": float(cutoff),
+                "dcut": 0.01,
+                "NameOfCutoffFunction": "cos",
+            }
+        },
+        "functions": {
+            "number_of_functions_per_element": int(number_of_functions_per_element),
+            "ALL": {
+                "nradmax_by_orders": _NRADMAX_BY_ORDER[:max_order],
+                "lmax_by_orders": _LMAX_BY_ORDER[:max_order],
+            },
+        },
+    }
+
+
+def build_basis_config(elements: Sequence[str], cutoff: float, number_of_functions_per_element: int,
+                       max_order: int, linear: bool = True) -> BBasisConfiguration:
+    """A fresh (zero-coefficient) B-basis configuration for `elements`."""
+    cfg = ace_potential_config(elements, cutoff, number_of_functions_per_element, max_order, linear)
+    with _preserve_root_logging():
+        return create_multispecies_basis_config(cfg)
+
+
+def set_reference_energies(bconf: BBasisConfiguration, reference_energies: dict[str, float]) -> None:
+    """Record the isolated-atom energies in the basis metadata (pacemaker's key and format)."""
+    meta = bconf.metadata
+    meta[REFERENCE_ENERGY_KEY] = json.dumps({k: float(v) for k, v in sorted(reference_energies.items())})
+    bconf.metadata = meta
+
+
+def read_reference_energies(basis: ACEBBasisSet | BBasisConfiguration) -> dict[str, float]:
+    """Per-element energy to add to the ACE (binding) energy; {} if the yaml stores none.
+
+    pacemaker's `auto` mode stores a `shift` per atom *added* to energy_corrected, so it is
+    subtracted from every element's value here.
+    """
+    meta = dict(basis.metadata) if basis.metadata is not None else {}
+    raw = meta.get(REFERENCE_ENERGY_KEY)
+    if not raw:
+        return {}
+    values = json.loads(raw)
+    if not isinstance(values, dict):  # pacemaker may store a preset name: nothing we can add back
+        log.warning("reference_energy metadata %r is not a per-element dict; energies stay corrected", raw)
+        return {}
+    shift = float(values.pop("shift", 0.0))
+    return {el: float(e) - shift for el, e in values.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Files: .yace and .asi
+# --------------------------------------------------------------------------------------------
+_E0_LINE = re.compile(r"^E0: \[.*\]$", re.MULTILINE)
+
+
+def write_yace(potential_yaml: Path, out_yace: Path) -> None:
+    """B-basis .yaml -> C-tilde .yace (what `pace_yaml2yace` does), written atomically.
+
+    The reference energies from the yaml's metadata go into the yace's per-element `E0`, so that
+    LAMMPS/`pair_style pace` report total energies, like `ace_calculator` does.
+    """
+    bbasis = ACEBBasisSet(str(potential_yaml))
+    ref = read_reference_energies(bbasis)
+    with atomic_path(out_yace) as tmp:
+        bbasis.to_ACECTildeBasisSet().save_yaml(str(tmp))
+        if ref:
+            text = tmp.read_text()
+            if len(_E0_LINE.findall(text)) != 1:
+                raise RuntimeError(f"{out_yace}: unexpected .yace layout, cannot set E0")
+            e0 = ", ".join(repr(ref.get(el, 0.0)) for el in bbasis.elements_name)
+            tmp.write_text(_E0_LINE.sub(f"E0: [{e0}]", text, count=1))
+
+
+def _as_dataframe(frames_or_df: Union[Sequence[Atoms], pd.DataFrame]) -> pd.DataFrame:
+    """Accept a pacemaker DataFrame, labelled frames, or unlabelled frames (no `forces` column)."""
+    if isinstance(frames_or_df, pd.DataFrame):
+        return frames_or_df
+    frames = list(frames_or_df)
+    df = pd.DataFrame({"ase_atoms": [a.copy() for a in frames]})
+    if frames and all(a.calc is not None for a in frames):
+        df["forces"] = [np.array(a.get_forces(), dtype=float) for a in frames]
+    return df
+
+
+def _crop_by_force_error(bbasis, df: pd.DataFrame, proj: dict, pred_forces: dict) -> dict:
+    """pace_activeset's default filter: drop environments whose force error is an outlier
+    (above Q3 + 1.5 IQR per element), so badly fitted atoms do not define the trusted region.
+    Keeps all environments of an element if cropping would leave too few to span the basis."""
+    ref_forces = extract_reference_forces_dict(list(df["ase_atoms"]), list(df["forces"]),
+                                               bbasis.elements_to_index_map)
+    cropped = {}
+    for st, a0 in proj.items():
+        if len(a0) == 0:
+            cropped[st] = a0
+            continue
+        err = np.linalg.norm(ref_forces[st] - pred_forces[st], axis=1) / np.sqrt(3)
+        q1, q3 = np.quantile(err, [0.25, 0.75])
+        mask = err <= q3 + 1.5 * (q3 - q1)
+        cropped[st] = a0[mask] if mask.sum() >= a0.shape[1] else a0
+    return cropped
+
+
+def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers: bool = True) -> dict:
+    """{species type: pinv(active set)} by MaxVol on the linear B-projections (pace_activeset,
+    single-shot mode: the datasets of this pipeline fit in memory).
+
+    Raises ValueError if an element has fewer atomic environments than basis functions (MaxVol
+    needs a square, full-rank active set).
+    """
+    df = _as_dataframe(frames_or_df)
+    proj, pred_forces = compute_B_projections(bbasis, list(df["ase_atoms"]), compute_forces_dict=True)
+    nfuncs = compute_number_of_functions(bbasis)
+    for st, a0 in proj.items():
+        if a0.shape[0] < nfuncs[st]:
+            raise ValueError(
+                f"active set for {bbasis.elements_name[st]}: {a0.shape[0]} atomic environments but "
+                f"{nfuncs[st]} basis functions; add training structures or use a smaller basis"
+            )
+    if crop_outliers and "forces" in df.columns:
+        proj = _crop_by_force_error(bbasis, df, proj, pred_forces)
+    active = compute_active_set(proj, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
+    return compute_A_active_inverse(active)
+
+
+def write_active_set(potential_yaml: Path, frames_or_df, out_asi: Path) -> None:
+    """Compute the active set of the training data for `potential_yaml` and write the .asi
+    (npz of per-element pinv(active set)), atomically. Same algorithm as `pace_activeset`."""
+    bbasis = ACEBBasisSet(str(potential_yaml))
+    asi = compute_active_set_inverse(bbasis, frames_or_df)
+    with atomic_path(out_asi) as tmp:
+        save_active_inverse_set(str(tmp), asi, elements_name=bbasis.elements_name)
+
+
+def read_active_set_inverse(asi_path: Path, bbasis: ACEBBasisSet) -> dict:
+    """{species type of `bbasis`: pinv(active set)} from an .asi file (npz keyed by element name;
+    mapped by name rather than by pyace's sorted-order assumption)."""
+    with np.load(str(asi_path)) as data:
+        missing = sorted(set(bbasis.elements_name) - set(data.files))
+        if missing:
+            raise ValueError(f"{asi_path}: no active set for element(s) {missing}")
+        return {st: np.array(data[el]) for el, st in bbasis.elements_to_index_map.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Calculator
+# --------------------------------------------------------------------------------------------
+class AceCalculator(PyACECalculator):
+    """PyACECalculator that reports total energies and, with an active set, per-atom gamma.
+
+    * Energies: the B-basis predicts binding energies; the per-element reference energies found
+      in the yaml metadata are added to `energy`, `free_energy` and `energies`.
+    * Gamma: 'gamma' is a declared property, so `get_property('gamma', atoms)` goes through ASE's
+      cache check and recomputes whenever the configuration changed; the active set is loaded
+      before anything is computed, so no cached result without gamma can exist.
+    """
+
+    def __init__(self, potential_yaml: Path, active_set: Path | None = None):
+        with _preserve_root_logging():
+            super().__init__(ACEBBasisSet(str(potential_yaml)))
+        self._e0 = read_reference_energies(self.basis)
+        self.implemented_properties = list(PyACECalculator.implemented_properties)
+        if active_set is not None:
+            # pyace only accepts `str` (a Path is rejected as "unsupported type")
+            self.set_active_set(str(active_set))
+            self.implemented_properties.append("gamma")
+        self.reset()
+
+    def calculate(self, atoms=None, properties=("energy", "forces", "stress", "energies"),
+                  system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if self._e0:
+            per_atom = np.array([self._e0.get(s, 0.0) for s in self.atoms.get_chemical_symbols()])
+            self.results["energies"] = self.results["energies"] + per_atom
+            self.results["energy"] = self.results["energy"] + float(per_atom.sum())
+            self.results["free_energy"] = self.results["energy"]
+        if "gamma" in self.implemented_properties:
+            if len(self.results["gamma"]) != len(self.atoms):
+                raise RuntimeError("pyace returned no per-atom gamma although an active set is loaded")
+        else:
+            self.results.pop("gamma", None)
+
+
+def ace_calculator(potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
+    """ASE calculator on the B-basis yaml; `with_gamma` loads the .asi so `results['gamma']`
+    holds the per-atom extrapolation grade of the last computed configuration."""
+    if with_gamma and not Path(potential.asi).is_file():
+        raise FileNotFoundError(f"{potential.asi}: active set file missing (needed for gamma)")
+    return AceCalculator(Path(potential.yaml), Path(potential.asi) if with_gamma else None)
+
+
+def per_atom_gamma(calc: Calculator, atoms: Atoms) -> np.ndarray:
+    """Per-atom gamma of `atoms` (recomputed if the configuration changed since the last call)."""
+    if "gamma" in getattr(calc, "implemented_properties", ()):
+        return np.asarray(calc.get_property("gamma", atoms), dtype=float)
+    # a plain PyACECalculator: force a fresh calculation so the result cannot be stale
+    calc.reset()
+    calc.calculate(atoms)
+    gamma = np.asarray(calc.results.get("gamma", ()), dtype=float)
+    if len(gamma) != len(atoms):
+        raise ValueError("calculator reports no per-atom gamma: load an active set (with_gamma=True)")
+    return gamma
+
+
+def max_gamma(calc: Calculator, atoms: Atoms) -> float:
+    """Largest per-atom extrapolation grade of `atoms`."""
+    return float(np.max(per_atom_gamma(calc, atoms)))
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+def rmse_metrics(calc: Calculator, labelled_frames: Sequence[Atoms]) -> dict:
+    """Energy RMSE per atom (eV/atom, total energies: the calculator adds the reference
+    energies back) and force RMSE (eV/Å, over Cartesian components, as pacemaker reports it)."""
+    de, df_sq, n_comp = [], 0.0, 0
+    for frame in labelled_frames:
+        energy, forces, _ = frame_labels(frame)
+        atoms = frame.copy()
+        atoms.calc = calc
+        de.append((atoms.get_potential_energy() - energy) / len(atoms))
+        df_sq += float(np.sum((atoms.get_forces() - forces) ** 2))
+        n_comp += forces.size
+    if not de:
+        return {"energy_rmse_per_atom": None, "force_rmse": None, "n_structures": 0}
+    return {
+        "energy_rmse_per_atom": float(np.sqrt(np.mean(np.square(de)))),
+        "force_rmse": float(np.sqrt(df_sq / n_comp)),
+        "n_structures": len(de),
+    }

@@ -1,0 +1,159 @@
+"""Linear ACE trainer: a weighted least-squares fit of the B-basis coefficients (seconds per fit).
+
+With a linear embedding (F(rho) = rho, one density) the ACE energy is linear in the basis
+coefficients, so `pyace.linearacefit` builds the design matrix (per-atom energy rows and force
+component rows) and solves it with scikit-learn's Ridge. The fit is closed-form and always starts
+from scratch: `previous` and `seed` do not change the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from ...core.errors import TrainingError
+from ...core.io import atomic_path
+from ...domain_models.config import LinearAceTrainerConfig
+from ..base import PotentialFiles
+from .ace_common import (
+    _preserve_root_logging,
+    ace_calculator,
+    build_basis_config,
+    compute_number_of_functions,
+    frame_labels,
+    frames_to_dataframe,
+    rmse_metrics,
+    set_reference_energies,
+    write_active_set,
+    write_yace,
+)
+
+with _preserve_root_logging():
+    from pyace.linearacefit import LinearACEDataset, LinearACEFit
+
+log = logging.getLogger(__name__)
+
+RIDGE_ALPHA = 1e-5  # pyace's LinearACEFit default: a tiny ridge only to keep the solve stable
+
+
+def _available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_labels_finite(dataset: Sequence[Atoms]) -> None:
+    """Raise TrainingError naming the first frame with a non-finite energy, force or stress."""
+    for i, atoms in enumerate(dataset):
+        energy, forces, stress = frame_labels(atoms)
+        values = [np.atleast_1d(energy), forces.ravel()] + ([stress.ravel()] if stress is not None else [])
+        if not all(np.isfinite(v).all() for v in values):
+            raise TrainingError(f"training frame {i} ({atoms.get_chemical_formula()}) has non-finite labels")
+
+
+def sample_weights(n_atoms: np.ndarray, energy_weight: float) -> np.ndarray:
+    """Row weights for the design matrix [energy-per-atom rows..., force-component rows...].
+
+    Each energy row weighs `energy_weight * N_atoms`, each force component 1. Per structure this is
+    pacemaker's uniform weighting with kappa = 1 / (1 + energy_weight): without the N factor, the
+    3N force rows of a structure would drown its single energy row.
+    """
+    energy_rows = energy_weight * n_atoms.astype(float)
+    force_rows = np.ones(int(3 * n_atoms.sum()))
+    return np.concatenate([energy_rows, force_rows])
+
+
+class LinearAceTrainer:
+    """`Trainer` for linear ACE (see module docstring)."""
+
+    def __init__(self, cfg: LinearAceTrainerConfig):
+        self.cfg = cfg
+
+    # -- Trainer protocol ----------------------------------------------------------------------
+    def fit(
+        self,
+        dataset: Sequence[Atoms],
+        out_dir: Path,
+        reference_energies: dict[str, float],
+        previous: PotentialFiles | None,
+        seed: int,
+    ) -> dict:
+        """Fit on all of `dataset`, write potential.yaml/.yace/.asi in `out_dir`, return metrics.
+
+        The yaml is renamed into place last, after the yace and asi derived from it exist, so a
+        present potential.yaml means a complete potential.
+        """
+        t0 = time.perf_counter()
+        if not dataset:
+            raise TrainingError("no training structures")
+        check_labels_finite(dataset)
+        elements = sorted({s for atoms in dataset for s in atoms.get_chemical_symbols()})
+        df = frames_to_dataframe(dataset, reference_energies)
+
+        basis_cfg = self.cfg.basis
+        bconf = build_basis_config(elements, basis_cfg.cutoff, basis_cfg.number_of_functions_per_element,
+                                   basis_cfg.max_order, linear=True)
+        bbasis = self._solve(bconf, df)
+        fitted = bbasis.to_BBasisConfiguration()
+        set_reference_energies(fitted, {el: reference_energies[el] for el in elements})
+
+        potential = PotentialFiles.in_dir(out_dir)
+        with atomic_path(potential.yaml) as tmp_yaml:
+            fitted.save(str(tmp_yaml))
+            write_yace(tmp_yaml, potential.yace)
+            try:
+                write_active_set(tmp_yaml, df, potential.asi)
+            except ValueError as exc:  # too few environments for a full-rank active set
+                raise TrainingError(str(exc)) from exc
+
+        train = rmse_metrics(self.calculator(potential), dataset)
+        if not all(np.isfinite(train[k]) for k in ("energy_rmse_per_atom", "force_rmse")):
+            raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
+        metrics = {
+            "trainer": "linear_ace",
+            "train_energy_rmse_per_atom": train["energy_rmse_per_atom"],
+            "train_force_rmse": train["force_rmse"],
+            "n_structures": len(dataset),
+            "n_atoms": int(df["NUMBER_OF_ATOMS"].sum()),
+            "n_functions": int(sum(compute_number_of_functions(bbasis))),
+            "elements": elements,
+            "wall_time_s": time.perf_counter() - t0,
+        }
+        log.info("linear ACE fit: %d structures, %d functions, E %.2f meV/atom, F %.1f meV/Å, %.1f s",
+                 metrics["n_structures"], metrics["n_functions"], 1e3 * metrics["train_energy_rmse_per_atom"],
+                 1e3 * metrics["train_force_rmse"], metrics["wall_time_s"])
+        return metrics
+
+    def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
+        return ace_calculator(potential, with_gamma=with_gamma)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _solve(self, bconf, df):
+        """Weighted ridge solve; returns the fitted ACEBBasisSet."""
+        dataset = LinearACEDataset(bconf, df)
+        # the design matrix is filled by worker processes that fail silently (rows stay zero)
+        dataset.construct_design_matrix(max_workers=min(_available_cpus(), len(df)))
+        design = dataset.get_design_matrix()
+        n_struct = len(df)
+        if not np.isfinite(design).all():
+            raise TrainingError("ACE design matrix contains non-finite values")
+        if np.any(np.all(design[:n_struct] == 0.0, axis=1)):
+            raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
+
+        weights = sample_weights(df["NUMBER_OF_ATOMS"].to_numpy(), self.cfg.energy_weight)
+        from sklearn.linear_model import Ridge
+
+        model = Ridge(alpha=RIDGE_ALPHA, fit_intercept=False, copy_X=True, solver="auto")
+        fit = LinearACEFit(model=model, train_dataset=dataset)
+        fit.fit(sample_weight=weights)
+        if not np.isfinite(fit.model.coef_).all():
+            raise TrainingError("linear ACE fit produced non-finite coefficients")
+        return fit.get_bbasis()

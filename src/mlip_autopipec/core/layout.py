@@ -1,0 +1,116 @@
+"""Where every file of a run lives, in one place for the rules, the state and the CLI.
+
+A *stage directory* is `initial` (the starting data and first potential) or `iter_NNN`. Both hold
+`selected.xyz → labels.extxyz → potential.{yace,yaml,asi}`, so labelling and training are the same
+rules for the initial data and for every iteration.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+INITIAL = "initial"
+ITER_PREFIX = "iter_"
+ITER_DIGITS = 3
+# written without `{n,}` quantifiers: Snakemake's wildcard parser reads braces as wildcards
+ITER_REGEX = r"\d" * ITER_DIGITS + "+"
+STAGE_REGEX = rf"{INITIAL}|{ITER_PREFIX}{ITER_REGEX}"
+
+STATE_FILE = "workflow_state/workflow_state.json"
+STATE_LOCK = "workflow_state/.lock"
+VALIDATION_FILE = "validation/validation.extxyz"
+REFERENCE_ENERGIES = "initial/reference_energies.json"
+REPORT_DIR = "report"
+
+
+def it_str(n: int) -> str:
+    return f"{n:0{ITER_DIGITS}d}"
+
+
+def iter_dir(n: int) -> str:
+    return f"{ITER_PREFIX}{it_str(n)}"
+
+
+def stage_of_iteration(n: int) -> str:
+    return iter_dir(n)
+
+
+def iteration_of_stage(stage: str) -> int | None:
+    m = re.fullmatch(rf"{ITER_PREFIX}(\d+)", stage)
+    return int(m.group(1)) if m else None
+
+
+def potential_stage_for(n: int) -> str:
+    """Iteration n explores with the potential trained at the end of iteration n-1."""
+    return INITIAL if n == 0 else iter_dir(n - 1)
+
+
+def stages_up_to(stage: str) -> list[str]:
+    """All stage directories whose labels train the potential of `stage` (in order)."""
+    n = iteration_of_stage(stage)
+    if n is None:
+        return [INITIAL]
+    return [INITIAL] + [iter_dir(k) for k in range(n + 1)]
+
+
+def previous_stage(stage: str) -> str | None:
+    n = iteration_of_stage(stage)
+    if n is None:
+        return None
+    return potential_stage_for(n)
+
+
+# Per-stage files (relative to the run directory)
+def selected(stage: str) -> str:
+    return f"{stage}/selected.xyz"
+
+
+def labels(stage: str) -> str:
+    return f"{stage}/labels.extxyz"
+
+
+def labels_failed(stage: str) -> str:
+    return f"{stage}/labels_failed.json"
+
+
+def label_cache(stage: str) -> str:
+    return f"{stage}/label_cache"
+
+
+def potential_dir(stage: str) -> str:
+    return stage
+
+
+def train_record(stage: str) -> str:
+    return f"{stage}/train.json"
+
+
+# Per-iteration files
+def explore_record(n: int, condition: str) -> str:
+    return f"{iter_dir(n)}/explore/{condition}.json"
+
+
+def explore_frames(n: int, condition: str) -> str:
+    return f"{iter_dir(n)}/explore/{condition}.extxyz"
+
+
+def decision(n: int) -> str:
+    return f"{iter_dir(n)}/exploration.json"
+
+
+def halt(n: int) -> str:
+    return f"{iter_dir(n)}/halt.xyz"
+
+
+def candidates(n: int) -> str:
+    return f"{iter_dir(n)}/candidates.xyz"
+
+
+def list_iterations(workdir: str | Path) -> list[int]:
+    found = []
+    for p in Path(workdir).glob(f"{ITER_PREFIX}*"):
+        n = iteration_of_stage(p.name)
+        if n is not None and p.is_dir():
+            found.append(n)
+    return sorted(found)

@@ -1,0 +1,31 @@
+"""Error metrics of a potential against labelled structures."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def rmse_metrics(calc, frames: Sequence) -> dict:
+    """Energy RMSE per atom (eV/atom) and force-component RMSE (eV/Å) of `calc` on `frames`.
+
+    Frames carry their reference labels as SinglePointCalculator results. Energies are compared
+    as totals, so the potential must include the isolated-atom reference energies it was fitted
+    without (ACE yaml files carry them as E0 shifts).
+    """
+    if not frames:
+        return {"energy_rmse_per_atom": float("nan"), "force_rmse": float("nan"), "n_structures": 0}
+    de, df = [], []
+    for ref in frames:
+        e_ref, f_ref = ref.get_potential_energy(), ref.get_forces()
+        atoms = ref.copy()
+        atoms.calc = calc
+        de.append((atoms.get_potential_energy() - e_ref) / len(atoms))
+        df.append((atoms.get_forces() - f_ref).ravel())
+    de, df = np.asarray(de), np.concatenate(df)
+    return {
+        "energy_rmse_per_atom": float(np.sqrt(np.mean(de**2))),
+        "force_rmse": float(np.sqrt(np.mean(df**2))),
+        "n_structures": len(frames),
+    }

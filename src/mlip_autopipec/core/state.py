@@ -1,0 +1,164 @@
+"""Derive `workflow_state.json` from the files on disk and write it atomically.
+
+Every step calls `refresh_state` after its outputs are in place. Because the state is recomputed
+from files (never patched incrementally), a crash between an output and the state write, or two
+jobs refreshing at once, cannot leave the two disagreeing past the next refresh.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..domain_models.state import Action, ConditionResult, Decision, IterationRecord, Status, WorkflowState
+from . import layout as L
+from .io import count_frames, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def _json_or_none(path: Path):
+    try:
+        return read_json(path) if path.is_file() else None
+    except ValueError:  # a foreign partial file; our own writes are atomic
+        return None
+
+
+def _benchmark_seconds(workdir: Path, rule: str, name: str) -> float | None:
+    path = workdir / "logs" / "benchmark" / rule / f"{name}.tsv"
+    if not path.is_file():
+        return None
+    try:
+        with open(path) as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        return round(float(rows[-1]["s"]), 3)
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+def _stage_counts(workdir: Path, stage: str) -> dict:
+    d = workdir / stage
+    failed = _json_or_none(workdir / L.labels_failed(stage))
+    return {
+        "n_selected": count_frames(d / "selected.xyz") if (d / "selected.xyz").exists() else None,
+        "n_labelled": count_frames(d / "labels.extxyz") if (d / "labels.extxyz").exists() else None,
+        "n_failed": len(failed) if isinstance(failed, list) else None,
+    }
+
+
+def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, float]:
+    out = {}
+    for cond in conditions:
+        s = _benchmark_seconds(workdir, "explore", f"{stage}_{cond}")
+        if s is not None:
+            out[f"explore:{cond}"] = s
+    for rule in ("collect_halts", "candidates", "select", "label", "train"):
+        s = _benchmark_seconds(workdir, rule, stage)
+        if s is not None:
+            out[rule] = s
+    return out
+
+
+def derive_state(workdir: str | Path) -> WorkflowState:
+    workdir = Path(workdir)
+    initial = {}
+    init_train = _json_or_none(workdir / L.train_record(L.INITIAL))
+    initial.update(_stage_counts(workdir, L.INITIAL))
+    if init_train:
+        initial["validation"] = init_train.get("validation")
+        initial["dataset_size"] = init_train.get("n_structures")
+    if not (workdir / L.INITIAL / "potential.yace").exists() or init_train is None:
+        return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial,
+                                    message="building, labelling and fitting the initial data"))
+
+    history: list[IterationRecord] = []
+    status, iteration, potential = Status.EXPLORING, 0, f"{L.INITIAL}/potential.yace"
+    message = ""
+    n = 0
+    while True:
+        stage = L.iter_dir(n)
+        rec = IterationRecord(iteration=n, potential_in=f"{L.potential_stage_for(n)}/potential.yace")
+        cond_records = sorted((workdir / stage / "explore").glob("*.json"))
+        rec.conditions = [ConditionResult.model_validate(
+            {k: v for k, v in read_json(p).items() if k in ConditionResult.model_fields}) for p in cond_records]
+        rec.halted_conditions = [c.condition for c in rec.conditions if c.halted]
+        halt_steps = [c.steps_run for c in rec.conditions if c.halted]
+        rec.halt_step = min(halt_steps) if halt_steps else None
+        rec.max_gamma = max((c.max_gamma for c in rec.conditions), default=None)
+        rec.timings_s = _timings(workdir, stage, [c.condition for c in rec.conditions])
+        raw_decision = _json_or_none(workdir / L.decision(n))
+        if raw_decision is None:
+            if rec.conditions:  # some conditions finished, the checkpoint has not run yet
+                history.append(rec)
+            status, iteration = Status.EXPLORING, n
+            break
+        decision = Decision.model_validate(raw_decision)
+        rec.action, rec.reason = decision.action, decision.reason
+        history.append(rec)
+        if decision.action is not Action.CONTINUE:
+            status, iteration, message = decision.action.terminal_status, n, decision.reason
+            break
+        if (workdir / L.candidates(n)).exists():
+            rec.n_candidates = count_frames(workdir / L.candidates(n))
+        counts = _stage_counts(workdir, stage)
+        rec.n_selected, rec.n_labelled, rec.n_failed = counts["n_selected"], counts["n_labelled"], counts["n_failed"]
+        train = _json_or_none(workdir / L.train_record(stage))
+        if train is not None:
+            rec.dataset_size = train.get("n_structures")
+            rec.validation = train.get("validation")
+            rec.potential_out = f"{stage}/potential.yace"
+        iteration = n
+        if rec.n_candidates is None:
+            status = Status.REFINING
+        elif rec.n_selected is None:
+            status = Status.REFINING
+        elif rec.n_labelled is None:
+            status = Status.LABELING
+        elif train is None or not (workdir / stage / "potential.yace").exists():
+            status = Status.TRAINING
+        else:
+            potential = rec.potential_out
+            n += 1
+            continue
+        break
+    if status in (Status.CONVERGED, Status.STOPPED_MAX_CYCLES, Status.STOPPED_PATIENCE):
+        flag = "converged.flag" if status is Status.CONVERGED else "stopped.flag"
+        if not (workdir / flag).exists():
+            message = f"finishing: {message}"
+    return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
+                                message=message, initial=initial, history=history))
+
+
+def _stamp(state: WorkflowState) -> WorkflowState:
+    state.updated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return state
+
+
+@contextmanager
+def _locked(workdir: Path):
+    lock = workdir / L.STATE_LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def refresh_state(workdir: str | Path = ".") -> WorkflowState:
+    """Recompute and atomically rewrite the state file (serialised between concurrent jobs)."""
+    workdir = Path(workdir)
+    with _locked(workdir):
+        state = derive_state(workdir)
+        write_json(workdir / L.STATE_FILE, state.model_dump(mode="json"))
+    return state
+
+
+def read_state(workdir: str | Path = ".") -> WorkflowState | None:
+    raw = _json_or_none(Path(workdir) / L.STATE_FILE)
+    return WorkflowState.model_validate(raw) if raw else None

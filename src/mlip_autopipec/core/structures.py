@@ -1,0 +1,262 @@
+"""Starting structures (from config specs) and the initial training set built around them.
+
+Bad input is caught here, before any expensive step: every problem raises a ``StructureError`` whose
+message names the file (or the spec) and the fix, because a corrupt POSCAR discovered inside a
+cluster job is much harder to diagnose.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from .candidate_generator import _closest_pair, min_interatomic_distance, rattle, strip_results
+from .errors import StructureError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..domain_models.config import BulkSpec, FileSpec, InitialDataConfig
+
+log = logging.getLogger(__name__)
+
+OVERLAP_DISTANCE = 0.5  # Å; closer atoms are duplicates or a units/cell mistake, never physics
+DEFAULT_MIN_DISTANCE = 1.5  # Å; rattled initial structures keep atoms at least this far apart...
+MIN_DISTANCE_FRACTION = 0.8  # ...or this fraction of the structure's own shortest distance if smaller
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+def check_periodic_cell(atoms: Atoms, source: str) -> Atoms:
+    """Require a full-rank 3D cell; returns ``atoms`` (possibly made periodic).
+
+    The exploration MD, the ACE descriptors and the oracle all assume a periodic system, so a
+    structure without lattice vectors (e.g. a plain .xyz) cannot be used. A valid cell with
+    ``pbc`` all False (some formats drop the flag) is treated as periodic, with a warning.
+    """
+    cell = np.asarray(atoms.cell)
+    if not np.any(cell):
+        raise StructureError(
+            f"{source}: the structure has no cell (all lattice vectors are zero); periodic runs need "
+            "one: use extended XYZ with a Lattice=\"...\" header, CIF or POSCAR"
+        )
+    volume = abs(np.linalg.det(cell))
+    if volume < 1e-6 * max(np.linalg.norm(cell, axis=1).max(), 1.0) ** 3:
+        raise StructureError(
+            f"{source}: the cell is degenerate (volume {volume:.3g} Å^3): all three lattice vectors "
+            "must be non-zero and linearly independent"
+        )
+    if not np.any(atoms.pbc):
+        log.warning("%s: the structure has a cell but pbc=False; treating it as periodic", source)
+        atoms.pbc = True
+    return atoms
+
+
+def check_no_overlap(atoms: Atoms, source: str, threshold: float = OVERLAP_DISTANCE) -> None:
+    """Reject atoms closer than ``threshold`` (periodic images included)."""
+    pair = _closest_pair(atoms, threshold)
+    if pair is not None:
+        i, j, d = pair
+        raise StructureError(
+            f"{source}: atoms {i} and {j} are only {d:.3f} Å apart (< {threshold} Å): remove "
+            "duplicated atoms, or check the units (Å) and that fractional coordinates were not "
+            "read as Cartesian"
+        )
+
+
+def check_elements(atoms: Atoms, source: str) -> None:
+    """Reject the dummy element X (number 0), which ASE uses for unknown species."""
+    if np.any(atoms.numbers <= 0):
+        raise StructureError(
+            f"{source}: the structure contains an unknown chemical element (X); use chemical symbols "
+            "such as Cu, Ni, O"
+        )
+
+
+def _check_symbol(symbol: str, source: str, field: str) -> None:
+    from ase.data import chemical_symbols
+
+    if symbol not in chemical_symbols[1:]:
+        raise StructureError(
+            f"{source}: unknown chemical element '{symbol}' in {field}; use a chemical symbol with the "
+            "usual capitalisation, e.g. Cu, Ni, Al"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------
+def build_structures(
+    specs: Sequence["BulkSpec | FileSpec"], base_dir: Path, rng: np.random.Generator
+) -> list[Atoms]:
+    """One periodic structure per spec, validated (cell, elements, no overlapping atoms).
+
+    For a ``FileSpec`` whose ``index`` selects several frames, only the first selected frame is used:
+    the structure list is indexed by exploration conditions (``condition.structure``), so one spec
+    must mean one structure. Frames beyond the first are ignored with a log message; to explore
+    them, add one spec per frame (e.g. ``index: '3'``).
+    """
+    out = []
+    for k, spec in enumerate(specs):
+        if spec.kind == "bulk":
+            source = f"structures[{k}] (bulk {spec.element} {spec.crystal})"
+            atoms = build_bulk(spec, rng, source)
+        elif spec.kind == "file":
+            path = Path(spec.path).expanduser()
+            if not path.is_absolute():
+                path = Path(base_dir) / path
+            source = str(path)
+            atoms = read_first_frame(path, spec.index)
+        else:  # pragma: no cover - the config's discriminator rules this out
+            raise StructureError(f"structures[{k}]: unknown structure kind {spec.kind!r}")
+        check_elements(atoms, source)
+        check_periodic_cell(atoms, source)
+        check_no_overlap(atoms, source)
+        atoms = strip_results(atoms)
+        atoms.info["source"] = f"structures[{k}]"
+        out.append(atoms)
+    return out
+
+
+def build_bulk(spec: "BulkSpec", rng: np.random.Generator, source: str) -> Atoms:
+    """``ase.build.bulk`` repeated to the supercell, then random substitutions.
+
+    Each substitution ``{element: fraction}`` replaces round(fraction * n_sites) sites (at least one
+    if the fraction is positive), drawn without replacement from the sites not yet substituted, so
+    several substituents never overwrite each other. For compound hosts (rocksalt, ...) the fraction
+    refers to all sites, not one sublattice.
+    """
+    from ase.build import bulk
+    from ase.symbols import string2symbols
+
+    try:
+        host_symbols = string2symbols(spec.element)
+    except Exception:
+        raise StructureError(
+            f"{source}: '{spec.element}' is not a chemical symbol or formula; use e.g. Cu or NaCl"
+        ) from None
+    for sym in host_symbols:
+        _check_symbol(sym, source, "element")
+    try:
+        atoms = bulk(spec.element, spec.crystal, a=spec.a, cubic=spec.cubic)
+    except (ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+        hint = " (set `a:` to the lattice constant in Å)" if spec.a is None else ""
+        raise StructureError(f"{source}: ase.build.bulk failed: {exc}{hint}") from None
+    atoms = atoms * tuple(spec.supercell)
+    return apply_substitutions(atoms, spec.substitutions, rng, source)
+
+
+def apply_substitutions(
+    atoms: Atoms, substitutions: dict[str, float], rng: np.random.Generator, source: str
+) -> Atoms:
+    """Randomly replace fractions of the sites (see ``build_bulk``); returns a new Atoms."""
+    atoms = atoms.copy()
+    n_sites = len(atoms)
+    free = np.arange(n_sites)
+    symbols = list(atoms.get_chemical_symbols())
+    for element, fraction in substitutions.items():
+        _check_symbol(element, source, "substitutions")
+        if not 0 <= fraction <= 1:
+            raise StructureError(
+                f"{source}: substitution fraction for {element} is {fraction}; it must be in [0, 1]"
+            )
+        if fraction == 0:
+            continue
+        count = max(1, int(round(fraction * n_sites)))
+        if count > free.size:
+            raise StructureError(
+                f"{source}: substitutions {substitutions} need more sites than the {n_sites} "
+                "available; lower the fractions (their sum must not exceed 1) or enlarge the supercell"
+            )
+        chosen = rng.choice(free, size=count, replace=False)
+        for i in chosen:
+            symbols[i] = element
+        free = np.setdiff1d(free, chosen)
+    atoms.set_chemical_symbols(symbols)
+    return atoms
+
+
+def read_first_frame(path: Path, index: str = ":") -> Atoms:
+    """Read the frames selected by ``index`` and return the first, with file-specific errors."""
+    from ase.io import read
+
+    if not path.exists():
+        raise StructureError(
+            f"{path}: structure file not found (relative paths are resolved against the config file's "
+            "directory)"
+        )
+    if path.is_dir():
+        raise StructureError(f"{path}: is a directory, expected a structure file")
+    if path.stat().st_size == 0 or not path.read_bytes().strip():
+        raise StructureError(f"{path}: file is empty; it must contain at least one structure")
+    try:
+        frames = read(str(path), index=index)
+    except KeyError as exc:  # ASE's symbol lookup, e.g. 'Xx' in an xyz file
+        raise StructureError(
+            f"{path}: unknown chemical element {exc}; use chemical symbols such as Cu, Ni, O"
+        ) from None
+    except Exception as exc:  # ASE raises many types for corrupt or unrecognised files
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise StructureError(
+            f"{path}: cannot read the structure ({type(exc).__name__}{': ' + msg if msg else ''}); "
+            "check that the file is complete and in a format ASE recognises from its name "
+            "(.extxyz/.xyz, .cif, POSCAR, ...)"
+        ) from None
+    if isinstance(frames, Atoms):
+        frames = [frames]
+    frames = list(frames)
+    if not frames:
+        raise StructureError(f"{path}: index '{index}' selects no structure from the file")
+    if len(frames) > 1:
+        log.info("%s: %d frames selected; only the first is used as a starting structure", path, len(frames))
+    if len(frames[0]) == 0:
+        raise StructureError(f"{path}: the first selected structure has no atoms")
+    return frames[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Initial training set
+# --------------------------------------------------------------------------------------------
+def initial_training_structures(
+    structures: Sequence[Atoms],
+    cfg: "InitialDataConfig",
+    rng: np.random.Generator,
+    min_distance: float | None = None,
+) -> list[Atoms]:
+    """Per structure: itself, ``n_rattled`` rattled copies and one strained+rattled copy per strain.
+
+    Strains scale the lattice isotropically (lattice * (1 + strain), atoms follow) so the first fit
+    sees the energy-volume curvature (bulk modulus, stress). ``min_distance`` defaults to
+    min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å would be unsatisfiable for
+    hydrides or oxides with shorter bonds. Labels: ``info['source']`` is 'initial:original',
+    'initial:rattled' or 'initial:strained'; ``info['structure_index']`` the starting structure and
+    ``info['strain']`` the strain where applicable. No calculator or results are attached.
+    """
+    out: list[Atoms] = []
+    for k, atoms in enumerate(structures):
+        base = strip_results(atoms)
+        d_min = min_distance
+        if d_min is None:
+            d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(base))
+        out.append(_labelled(base, "original", k))
+        for copy in rattle(base, cfg.n_rattled, cfg.rattle_stdev, d_min, rng):
+            out.append(_labelled(copy, "rattled", k))
+        for strain in cfg.strains:
+            strained = base.copy()
+            strained.set_cell(np.asarray(base.cell) * (1.0 + strain), scale_atoms=True)
+            d_strained = d_min * min(1.0, 1.0 + strain)
+            copy = rattle(strained, 1, cfg.rattle_stdev, d_strained, rng)[0]
+            copy = _labelled(copy, "strained", k)
+            copy.info["strain"] = float(strain)
+            out.append(copy)
+    return out
+
+
+def _labelled(atoms: Atoms, kind: str, index: int) -> Atoms:
+    new = strip_results(atoms)
+    new.info["source"] = f"initial:{kind}"
+    new.info["structure_index"] = index
+    return new

@@ -1,0 +1,105 @@
+"""The run's state as users and tools see it (`workflow_state/workflow_state.json`).
+
+The state is never the source of truth: it is derived from the files on disk
+(`core/state.py`), so a crash between a rule's output and the state write heals itself at the next
+write.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class Status(str, Enum):
+    INITIALIZING = "INITIALIZING"  # building, labelling and fitting the initial data
+    EXPLORING = "EXPLORING"
+    REFINING = "REFINING"  # candidates and selection
+    LABELING = "LABELING"
+    TRAINING = "TRAINING"
+    CONVERGED = "CONVERGED"
+    STOPPED_MAX_CYCLES = "STOPPED_MAX_CYCLES"
+    STOPPED_PATIENCE = "STOPPED_PATIENCE"
+    FAILED = "FAILED"
+
+
+class Action(str, Enum):
+    """What the checkpoint decided after an iteration's exploration."""
+
+    CONTINUE = "continue"
+    CONVERGED = "converged"
+    STOP_MAX_CYCLES = "stop_max_cycles"
+    STOP_PATIENCE = "stop_patience"
+
+    @property
+    def terminal_status(self) -> Status | None:
+        return {
+            Action.CONVERGED: Status.CONVERGED,
+            Action.STOP_MAX_CYCLES: Status.STOPPED_MAX_CYCLES,
+            Action.STOP_PATIENCE: Status.STOPPED_PATIENCE,
+        }.get(self)
+
+    @property
+    def flag_file(self) -> str | None:
+        if self is Action.CONTINUE:
+            return None
+        return "converged.flag" if self is Action.CONVERGED else "stopped.flag"
+
+
+class ConditionResult(BaseModel):
+    """One exploration run (one condition) of one iteration."""
+
+    condition: str
+    halted: bool
+    steps_run: int
+    budget: int
+    max_gamma: float
+    n_extrapolative: int = 0
+    wall_time_s: float = 0.0
+
+    @property
+    def progress(self) -> float:
+        """Share of the budget reached before halting (1.0 = ran through)."""
+        return 1.0 if not self.halted else self.steps_run / max(self.budget, 1)
+
+
+class Decision(BaseModel):
+    """The checkpoint's verdict, with the reason in words for logs and the status table."""
+
+    iteration: int
+    action: Action
+    reason: str
+    progress: float = Field(description="Mean share of the budget reached over conditions.")
+    best_progress_before: float | None = None
+    iterations_without_improvement: int = 0
+    conditions: list[ConditionResult] = Field(default_factory=list)
+
+
+class IterationRecord(BaseModel):
+    iteration: int
+    potential_in: str | None = None
+    conditions: list[ConditionResult] = Field(default_factory=list)
+    halted_conditions: list[str] = Field(default_factory=list)
+    halt_step: int | None = Field(None, description="Earliest halt step over conditions.")
+    max_gamma: float | None = None
+    action: Action | None = None
+    reason: str | None = None
+    n_candidates: int | None = None
+    n_selected: int | None = None
+    n_labelled: int | None = None
+    n_failed: int | None = None
+    dataset_size: int | None = None
+    potential_out: str | None = None
+    validation: dict | None = None
+    timings_s: dict[str, float] = Field(default_factory=dict)
+
+
+class WorkflowState(BaseModel):
+    status: Status
+    iteration: int = Field(description="Iteration in progress (or the last one, when finished).")
+    current_potential: str | None = None
+    message: str = ""
+    initial: dict = Field(default_factory=dict)
+    history: list[IterationRecord] = Field(default_factory=list)
+    updated_at: str = ""

@@ -1,0 +1,1 @@
+"""What users see of a run: the status table (and, later, the HTML report)."""

@@ -1,0 +1,57 @@
+"""EXPLORE: one exploration condition of one iteration with the current potential."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..components.base import PotentialFiles
+from ..components.registry import make_dynamics, make_trainer
+from ..core.io import write_json, write_structures
+from ..core.seeds import derive_seed
+from .initial import starting_structures
+
+log = logging.getLogger(__name__)
+
+
+def condition_by_name(rcfg, name: str):
+    for cond in rcfg.cfg.exploration.conditions:
+        if cond.name == name:
+            return cond
+    raise KeyError(f"no exploration condition named {name!r}")
+
+
+def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, out_record: str,
+                out_frames: str) -> dict:
+    cfg = rcfg.cfg
+    cond = condition_by_name(rcfg, condition_name)
+    atoms = starting_structures(rcfg)[cond.structure]
+    potential = PotentialFiles.in_dir(potential_dir)
+    trainer = make_trainer(cfg.trainer)
+    calc = None if cfg.dynamics.kind == "mock" else trainer.calculator(potential, with_gamma=True)
+    dynamics = make_dynamics(cfg.dynamics, cfg.exploration)
+    budget = cfg.exploration_steps(iteration)
+    t0 = time.perf_counter()
+    outcome = dynamics.run(atoms, calc, potential, cond, budget, derive_seed(cfg.seed, "explore", iteration, cond.name))
+    wall = time.perf_counter() - t0
+    for frame in outcome.frames:
+        frame.info["condition"] = cond.name
+        frame.info["iteration"] = iteration
+    record = {
+        "condition": cond.name,
+        "halted": outcome.halted,
+        "steps_run": outcome.steps_run,
+        "budget": outcome.budget,
+        "max_gamma": outcome.max_gamma,
+        "n_extrapolative": len(outcome.frames),
+        "wall_time_s": round(wall, 3),
+        "temperature": cond.temperature,
+        "pressure": cond.pressure,
+        "gamma_trace": outcome.gamma_trace,
+    }
+    write_structures(out_frames, outcome.frames)
+    write_json(out_record, record)  # last: the record's presence means the frames are complete
+    log.info("EXPLORE iter %d %s: %s at step %d/%d, max gamma %.2f, %d extrapolative frame(s), %.1f s",
+             iteration, cond.name, "HALTED" if outcome.halted else "ran through", outcome.steps_run,
+             budget, outcome.max_gamma, len(outcome.frames), wall)
+    return record

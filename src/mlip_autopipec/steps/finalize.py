@@ -1,0 +1,17 @@
+"""The end of the loop: write the flag that says why it ended."""
+
+from __future__ import annotations
+
+import logging
+
+from ..core.io import read_json, write_text
+from ..domain_models.state import Decision
+
+log = logging.getLogger(__name__)
+
+
+def run_finalize(decision_file: str, out_flag: str) -> Decision:
+    decision = Decision.model_validate(read_json(decision_file))
+    write_text(out_flag, f"{decision.action.value}: iteration {decision.iteration}: {decision.reason}\n")
+    log.info("FINISHED: %s after iteration %d (%s)", decision.action.value, decision.iteration, decision.reason)
+    return decision

@@ -1,0 +1,41 @@
+"""INITIAL: starting structures → a small set of rattled and strained copies to label, and the
+isolated-atom reference energies from the oracle."""
+
+from __future__ import annotations
+
+import logging
+
+from ..components.registry import make_oracle
+from ..core.io import write_json, write_structures
+from ..core.seeds import rng_for
+from ..core.structures import build_structures, initial_training_structures
+
+log = logging.getLogger(__name__)
+
+
+def starting_structures(rcfg):
+    """The configured starting structures (deterministic: same seed, same alloy decoration)."""
+    return build_structures(rcfg.cfg.structures, rcfg.base_dir, rng_for(rcfg.cfg.seed, "structures"))
+
+
+def elements_of(structures) -> list[str]:
+    return sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
+
+
+def run_initial_structures(rcfg, out_selected: str) -> int:
+    structures = starting_structures(rcfg)
+    make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
+    frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
+    write_structures(out_selected, frames)
+    log.info("INITIAL: %d structures to label from %d starting structure(s)", len(frames), len(structures))
+    return len(frames)
+
+
+def run_reference_energies(rcfg, out_json: str) -> dict[str, float]:
+    oracle = make_oracle(rcfg.cfg.oracle)
+    elements = elements_of(starting_structures(rcfg))
+    oracle.check_elements(elements)
+    energies = {el: oracle.isolated_atom_energy(el) for el in elements}
+    write_json(out_json, energies)
+    log.info("INITIAL: isolated-atom energies %s", {k: round(v, 4) for k, v in energies.items()})
+    return energies

@@ -1,0 +1,60 @@
+"""TRAIN: fit on all labels so far; score the held-out set; keep the old potential if a fit fails."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from ..components.base import PotentialFiles
+from ..components.registry import make_trainer
+from ..core.errors import TrainingError
+from ..core.io import atomic_path, read_json, read_structures, write_json
+from ..core.metrics import rmse_metrics
+from ..core.seeds import derive_seed
+
+log = logging.getLogger(__name__)
+
+
+def load_dataset(label_files: list[str]) -> list:
+    dataset = []
+    for f in label_files:
+        dataset.extend(read_structures(f))
+    return dataset
+
+
+def copy_potential(src: PotentialFiles, dst: PotentialFiles) -> None:
+    for s, d in ((src.yaml, dst.yaml), (src.asi, dst.asi), (src.yace, dst.yace)):
+        with atomic_path(d) as tmp:
+            shutil.copyfile(s, tmp)
+
+
+def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out_dir: str,
+              previous_dir: str | None, validation_file: str | None, out_record: str) -> dict:
+    cfg = rcfg.cfg
+    dataset = load_dataset(label_files)
+    reference = read_json(reference_file)
+    trainer = make_trainer(cfg.trainer)
+    previous = PotentialFiles.in_dir(previous_dir) if previous_dir else None
+    out = PotentialFiles.in_dir(out_dir)
+    t0 = time.perf_counter()
+    record = {"stage": stage, "n_structures": len(dataset), "trainer": cfg.trainer.kind, "kept_previous": False}
+    try:
+        record["fit"] = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))
+    except TrainingError as exc:
+        if previous is None:
+            raise
+        log.error("TRAIN %s: fit failed (%s); keeping the previous potential %s", stage, exc, previous_dir)
+        copy_potential(previous, out)
+        record.update(kept_previous=True, error=str(exc))
+    record["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    if validation_file:
+        frames = read_structures(validation_file)
+        record["validation"] = rmse_metrics(trainer.calculator(out), frames)
+    write_json(out_record, record)
+    val = record.get("validation")
+    log.info("TRAIN %s: %d structures, %.1f s%s", stage, len(dataset), record["wall_time_s"],
+             "" if not val else f", validation E {1000 * val['energy_rmse_per_atom']:.2f} meV/atom, "
+             f"F {1000 * val['force_rmse']:.1f} meV/Å")
+    return record

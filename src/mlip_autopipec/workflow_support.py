@@ -1,0 +1,74 @@
+"""Glue between Snakemake and the package: config loading in the Snakefile and the wrapper every
+rule script runs in (logging to the rule's log, one-line errors for user mistakes, state refresh).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .core.errors import UserError
+from .core.state import refresh_state
+from .domain_models.config import ResolvedConfig, config_from_dict, load_config
+from .domain_models.state import Decision
+
+DEFAULT_CONFIG = "config/config.yaml"
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+
+def effective_config_file(workflow) -> Path:
+    """The config file this run uses: the last `--configfile` given, else the default."""
+    given = list(getattr(workflow, "overwrite_configfiles", None) or [])
+    return Path(given[-1] if given else DEFAULT_CONFIG).resolve()
+
+
+def load_workflow_config(config: dict, workflow) -> ResolvedConfig:
+    """Validate Snakemake's config dict with the pydantic models; a user mistake becomes a one-line
+    WorkflowError naming the file and the field instead of a traceback."""
+    from snakemake.exceptions import WorkflowError
+
+    path = effective_config_file(workflow)
+    try:
+        return config_from_dict(dict(config), path)
+    except UserError as exc:
+        raise WorkflowError(f"invalid configuration:\n{exc}") from None
+
+
+def read_decision(path: str | Path) -> Decision:
+    return Decision.model_validate_json(Path(path).read_text())
+
+
+def _setup_logging(log_file: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
+
+
+def run_step(smk, step: Callable[[ResolvedConfig, object], object]) -> None:
+    """Run one rule's step from its Snakemake script.
+
+    Errors the user can fix are logged as one line (the rule's log then says what to do) and end
+    the job with exit code 1; anything else keeps its traceback in the log, as a bug should.
+    """
+    log_file = smk.log[0] if len(smk.log) else None
+    _setup_logging(log_file)
+    log = logging.getLogger("mlip_autopipec.rule." + smk.rule)
+    try:
+        rcfg = load_config(smk.params.config_file)
+        step(rcfg, smk)
+    except UserError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
+    except Exception:
+        log.exception("rule %s failed", smk.rule)
+        raise
+    finally:
+        try:
+            refresh_state(os.getcwd())
+        except Exception:  # the state is derived; a failed refresh must not mask the real error
+            log.exception("could not refresh workflow_state.json")
