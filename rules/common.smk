@@ -28,6 +28,11 @@ def iteration(wildcards):
     return int(wildcards.it)
 
 
+def previous_potential(wildcards):
+    prev = L.previous_stage(wildcards.stage)
+    return [] if prev is None else [f"{prev}/potential.yace"]
+
+
 def walk_decisions():
     """Decision files of iterations 0, 1, ... up to the first that does not continue.
 
@@ -48,8 +53,12 @@ def final_target(wildcards):
 
 
 onstart:
-    refresh_state(".")
+    refresh_state(".", event="start")
 
 
 onsuccess:
-    refresh_state(".")
+    refresh_state(".", event="success")
+
+
+onerror:
+    refresh_state(".", event="error")

@@ -1,11 +1,6 @@
 # TRAIN: refit on all labels so far (initial data and iterations up to this one).
 
 
-def previous_potential(wildcards):
-    prev = L.previous_stage(wildcards.stage)
-    return [] if prev is None else [f"{prev}/potential.yace"]
-
-
 rule train:
     input:
         labels=lambda w: [L.labels(s) for s in L.stages_up_to(w.stage)],

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default=None, help="Snakemake profile directory, e.g. profiles/slurm")
     r.add_argument("--workdir", default=None, help="run directory (default: the config's project directory)")
     r.add_argument("--dry-run", "-n", action="store_true", help="print the plan and the next jobs; run nothing")
-    r.add_argument("snakemake_args", nargs=argparse.REMAINDER,
+    r.add_argument("snakemake_args", nargs="*", metavar="-- SNAKEMAKE_ARGS",
                    help="after `--`: extra arguments passed to Snakemake unchanged")
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("status", help="print the state of a run as a table")
@@ -183,8 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     log.propagate = False
     ns = build_parser().parse_args(argv)
-    if getattr(ns, "snakemake_args", None) and ns.snakemake_args[0] == "--":
-        ns.snakemake_args = ns.snakemake_args[1:]
     try:
         return ns.func(ns)
     except UserError as exc:

@@ -69,6 +69,7 @@ def run_step(smk, step: Callable[[ResolvedConfig, object], object]) -> None:
         raise
     finally:
         try:
-            refresh_state(os.getcwd())
+            wc = dict(smk.wildcards.items()) if hasattr(smk.wildcards, 'items') else {}
+            refresh_state(os.getcwd(), event=' '.join([smk.rule, *map(str, wc.values())]))
         except Exception:  # the state is derived; a failed refresh must not mask the real error
             log.exception("could not refresh workflow_state.json")

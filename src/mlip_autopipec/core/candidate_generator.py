@@ -126,8 +126,9 @@ def _with_positions(atoms: Atoms, positions: np.ndarray) -> Atoms:
     return new
 
 
-def _is_duplicate(pos: np.ndarray, accepted: list[np.ndarray], tol: float = 1e-8) -> bool:
-    return any(np.max(np.abs(pos - other)) <= tol for other in accepted)
+def _key(pos: np.ndarray) -> bytes:
+    """Hashable fingerprint of positions, to reject exact repeats in O(1)."""
+    return np.round(pos, 8).tobytes()
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,8 +145,9 @@ def rattle(
     """``n`` distinct copies with Gaussian displacements (stdev in Å per Cartesian component).
 
     All atoms are displaced at once; then every atom still in a pair closer than ``min_distance``
-    gets fresh Gaussian draws around its original position until one is clear of all others (up to
-    ``_PER_ATOM_DRAWS`` per round, ``max_tries`` rounds). This hard-sphere-like redraw approximates
+    gets fresh Gaussian draws around its original position, each kept if it has no more close
+    neighbours than the current one, until it is clear (up to ``_PER_ATOM_DRAWS`` per round,
+    ``max_tries`` rounds). This hard-sphere-like redraw approximates
     the Gaussian conditioned on "no overlap" and, unlike redrawing whole structures (whose acceptance
     vanishes for large cells or large stdev), converges quickly. See the module docstring for what
     happens if it does not. Returned copies keep ``info``, constraints and structural arrays of
@@ -156,12 +158,12 @@ def rattle(
     ref = atoms.positions.copy()
     images = _ImageChecker(atoms, min_distance)
     out: list[Atoms] = []
-    accepted: list[np.ndarray] = [ref]  # a candidate identical to the input is useless too
+    seen = {_key(ref)}  # a candidate identical to the input is useless too
     while len(out) < n:
         pos = _rattle_one(atoms, ref, stdev, min_distance, rng, max_tries, images)
-        if _is_duplicate(pos, accepted):
+        if _key(pos) in seen:
             continue
-        accepted.append(pos)
+        seen.add(_key(pos))
         out.append(_with_positions(atoms, pos))
     return out
 
@@ -170,7 +172,7 @@ _PER_ATOM_DRAWS = 10
 
 
 class _ImageChecker:
-    """Is one atom at least ``min_distance`` from every other atom and periodic image?
+    """How many atoms (or periodic images) are closer than ``min_distance`` to one atom at ``p``?
 
     Checking a single moved atom against all N atoms and the few lattice translations that can come
     within ``min_distance`` is O(N) and avoids rebuilding a neighbour list for every trial draw.
@@ -179,18 +181,17 @@ class _ImageChecker:
     def __init__(self, atoms: Atoms, min_distance: float):
         self.min_distance = min_distance
         self.pbc = np.asarray(atoms.pbc, dtype=bool)
-        cell = atoms.cell.complete()
-        self.cell = np.asarray(cell)
+        self.cell = np.asarray(atoms.cell.complete())
         self.inv = np.linalg.inv(self.cell)
-        recip_norms = np.linalg.norm(self.inv, axis=0)  # 1 / spacing of lattice planes
-        reach = [int(np.ceil(min_distance * recip_norms[k])) + 1 if self.pbc[k] else 0 for k in range(3)]
-        grid = np.array(
-            np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")
-        ).reshape(3, -1).T
+        # After wrapping a fractional difference into [-1/2, 1/2], image s along axis k is at least
+        # (|s| - 1/2) plane spacings away, so |s| < 1/2 + min_distance / spacing suffices.
+        x = min_distance * np.linalg.norm(self.inv, axis=0)
+        reach = [int(np.ceil(0.5 + x[k])) - 1 if self.pbc[k] else 0 for k in range(3)]
+        grid = np.array(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")).reshape(3, -1).T
         self.shifts = grid @ self.cell  # (S, 3) lattice translations
         self.zero = int(np.flatnonzero(~grid.any(axis=1))[0])
 
-    def clear(self, positions: np.ndarray, i: int, p: np.ndarray) -> bool:
+    def conflicts(self, positions: np.ndarray, i: int, p: np.ndarray) -> int:
         d = positions - p  # (N, 3)
         d[i] = 0.0  # atom i itself sits at p; only its lattice images count
         if self.pbc.any():
@@ -199,7 +200,7 @@ class _ImageChecker:
             d = frac @ self.cell
         dist2 = np.sum((d[None, :, :] + self.shifts[:, None, :]) ** 2, axis=-1)  # (S, N)
         dist2[self.zero, i] = np.inf
-        return bool(dist2.min() >= self.min_distance**2)
+        return int(np.count_nonzero(dist2 < self.min_distance**2))
 
 
 def _rattle_one(atoms, ref, stdev, min_distance, rng, max_tries, images) -> np.ndarray:
@@ -213,14 +214,15 @@ def _rattle_one(atoms, ref, stdev, min_distance, rng, max_tries, images) -> np.n
             bad = close_atoms(probe, min_distance)
             if not bad.size:
                 return pos
-            for i in bad:
-                if images.clear(pos, i, pos[i]):
-                    continue  # freed by an earlier redraw in this round
+            for i in rng.permutation(bad):
+                current = images.conflicts(pos, i, pos[i])
                 for _ in range(_PER_ATOM_DRAWS):
+                    if current == 0:
+                        break  # freed by an earlier move in this round
                     trial = ref[i] + rng.normal(0.0, amp, size=3)
-                    if images.clear(pos, i, trial):
-                        pos[i] = trial
-                        break
+                    n_trial = images.conflicts(pos, i, trial)
+                    if n_trial <= current:  # "<=" lets two blocking atoms swap out of a deadlock
+                        pos[i], current = trial, n_trial
         if shrink < _MAX_SHRINKS:
             log.warning(
                 "rattle: atoms still closer than %.3f Å after %d rounds of redraws at stdev %.4f Å; "
@@ -262,7 +264,7 @@ def md_burst(
     irrelevant for candidates.
     """
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary
 
     if n <= 0:
         return []
@@ -270,7 +272,10 @@ def md_burst(
     def start():
         work = strip_results(atoms)
         work.calc = calculator
-        MaxwellBoltzmannDistribution(work, temperature_K=temperature, rng=rng)
+        # Maxwell-Boltzmann momenta drawn here (not with ASE's helper, renamed in 3.29) so the
+        # stream of random numbers is the same on every supported ASE version.
+        masses = work.get_masses()[:, None]
+        work.set_momenta(rng.standard_normal((len(work), 3)) * np.sqrt(masses * units.kB * temperature))
         Stationary(work)
         dyn = Langevin(
             work,
@@ -477,14 +482,14 @@ def normal_mode_displacements(
     ref = atoms.positions.copy()
     probe = strip_results(atoms)
     out: list[Atoms] = []
-    accepted: list[np.ndarray] = [ref]
+    seen = {_key(ref)}
     scale = 1.0
     shrinks = tries = 0
     while len(out) < n:
         coeffs = scale * amps * rng.standard_normal(amps.size)
         pos = ref + displace_along_modes(masses, modes, coeffs)
         probe.positions = pos
-        if close_atoms(probe, min_distance).size or _is_duplicate(pos, accepted):
+        if close_atoms(probe, min_distance).size or _key(pos) in seen:
             tries += 1
             if tries >= max_tries:
                 if shrinks >= _MAX_SHRINKS:
@@ -503,7 +508,7 @@ def normal_mode_displacements(
                 )
             continue
         tries = 0
-        accepted.append(pos)
+        seen.add(_key(pos))
         out.append(_with_positions(atoms, pos))
     return out
 

@@ -18,6 +18,7 @@ ITER_REGEX = r"\d" * ITER_DIGITS + "+"
 STAGE_REGEX = rf"{INITIAL}|{ITER_PREFIX}{ITER_REGEX}"
 
 STATE_FILE = "workflow_state/workflow_state.json"
+TRANSITIONS_FILE = "workflow_state/transitions.jsonl"
 STATE_LOCK = "workflow_state/.lock"
 VALIDATION_FILE = "validation/validation.extxyz"
 REFERENCE_ENERGIES = "initial/reference_energies.json"

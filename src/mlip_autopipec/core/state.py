@@ -8,6 +8,7 @@ jobs refreshing at once, cannot leave the two disagreeing past the next refresh.
 from __future__ import annotations
 
 import csv
+import json
 import fcntl
 import logging
 from contextlib import contextmanager
@@ -150,12 +151,20 @@ def _locked(workdir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def refresh_state(workdir: str | Path = ".") -> WorkflowState:
-    """Recompute and atomically rewrite the state file (serialised between concurrent jobs)."""
+def refresh_state(workdir: str | Path = ".", event: str = "") -> WorkflowState:
+    """Recompute and atomically rewrite the state file (serialised between concurrent jobs).
+
+    Each write also appends one line to `workflow_state/transitions.jsonl` (an audit trail of
+    which step moved the run to which status; append-only, never read back by the loop).
+    """
     workdir = Path(workdir)
     with _locked(workdir):
         state = derive_state(workdir)
         write_json(workdir / L.STATE_FILE, state.model_dump(mode="json"))
+        line = {"time": state.updated_at, "event": event, "status": state.status.value,
+                "iteration": state.iteration}
+        with open(workdir / L.TRANSITIONS_FILE, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
     return state
 
 

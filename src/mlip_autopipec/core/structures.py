@@ -231,10 +231,14 @@ def initial_training_structures(
     Strains scale the lattice isotropically (lattice * (1 + strain), atoms follow) so the first fit
     sees the energy-volume curvature (bulk modulus, stress). ``min_distance`` defaults to
     min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å would be unsatisfiable for
-    hydrides or oxides with shorter bonds. Labels: ``info['source']`` is 'initial:original',
+    hydrides or oxides with shorter bonds; for compressive strains it shrinks with the lattice.
+    Labels: ``info['source']`` is 'initial:original',
     'initial:rattled' or 'initial:strained'; ``info['structure_index']`` the starting structure and
     ``info['strain']`` the strain where applicable. No calculator or results are attached.
     """
+    bad = [s for s in cfg.strains if s <= -1]
+    if bad:
+        raise StructureError(f"initial_data.strains: {bad} would collapse the cell; strains must be > -1")
     out: list[Atoms] = []
     for k, atoms in enumerate(structures):
         base = strip_results(atoms)

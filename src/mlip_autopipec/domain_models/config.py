@@ -367,5 +367,5 @@ class ResolvedConfig:
 def json_schema() -> dict:
     """JSON schema for Snakemake's `validate()`, generated from the models (never hand-written)."""
     schema = OTFConfig.model_json_schema()
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

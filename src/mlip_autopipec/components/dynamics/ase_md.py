@@ -10,11 +10,15 @@ recorded in `gamma_trace`; frames above `gamma_select` are kept, and one above `
 the run at that check (it is the last frame).
 
 An exploding trajectory is treated as a halt too, with max_gamma = inf at the step where it is
-noticed: non-finite positions/forces are checked after every step (before pyace sees them), two
-atoms closer than `MIN_DISTANCE` at every check, and an exception from the calculator counts when
-the configuration is unphysical by those rules (otherwise it propagates). The halt frame appended
-then is the last *sane* checked snapshot (info['halt_reason'] = 'unphysical'), since an exploded
-structure is useless to label.
+noticed: non-finite positions/forces are checked after every step (before pyace sees them);
+non-finite gamma and two atoms closer than `MIN_DISTANCE` at every check; an exception from the
+calculator counts when the configuration is unphysical by those rules (otherwise it propagates).
+The halt frame appended then is the last *sane* checked snapshot (info['halt_reason'] =
+'unphysical', info['unphysical_step']), since an exploded structure is useless to label; only if
+the starting structure itself is unphysical are there no frames.
+
+Constraints of the starting structure are dropped (Melchionna NPT does not support them); NVT
+keeps the centre of mass fixed with `FixCom`, which the recorded frames do not carry.
 """
 
 from __future__ import annotations
@@ -26,9 +30,15 @@ from typing import Iterator
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
+from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.melchionna import MelchionnaNPT
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
+
+try:  # ASE >= 3.29 (MaxwellBoltzmannDistribution is deprecated there)
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 from ase.neighborlist import neighbor_list
 
 from ...domain_models.config import AseMDConfig, ExplorationCondition, ExplorationConfig
@@ -97,7 +107,11 @@ class AseMD:
                 if is_unphysical(atoms):
                     watch.explode(step)
                     break
-                if watch.check(step, atoms, per_atom_gamma(calc, atoms)):
+                gamma = per_atom_gamma(calc, atoms)
+                if not np.isfinite(gamma).all():
+                    watch.explode(step)
+                    break
+                if watch.check(step, atoms, gamma):
                     break
         outcome = watch.outcome()
         log.info("%s: %s after %d/%d steps, max gamma %.3g, %d extrapolative frames", condition.name,
@@ -110,18 +124,21 @@ class AseMD:
         """A private copy with seeded Maxwell-Boltzmann velocities (zero total momentum)."""
         atoms = atoms.copy()
         atoms.calc = None
+        atoms.set_constraint()
         if condition.pressure is not None:
             ensure_triangular_cell(atoms)
         rng = np.random.default_rng([seed, 0])
-        MaxwellBoltzmannDistribution(atoms, temperature_K=condition.temperature, rng=rng)
+        thermalize_momenta(atoms, temperature_K=condition.temperature, rng=rng)
         Stationary(atoms)
         return atoms
 
     def _integrator(self, atoms: Atoms, condition: ExplorationCondition, rng: np.random.Generator):
         dt = self.cfg.timestep_fs * units.fs
         if condition.pressure is None:
+            # ASE >= 3.28 deprecates Langevin(fixcm=True) (biased sampling); FixCom is its replacement
+            atoms.set_constraint(FixCom())
             return Langevin(atoms, timestep=dt, temperature_K=condition.temperature,
-                            friction=self.cfg.friction / units.fs, fixcm=True, rng=rng)
+                            friction=self.cfg.friction / units.fs, fixcm=False, rng=rng)
         return MelchionnaNPT(
             atoms,
             timestep=dt,
@@ -205,6 +222,7 @@ class _GammaWatch:
 
     def _snapshot(self, atoms: Atoms, step: int, g: float, gamma: np.ndarray) -> Atoms:
         frame = atoms.copy()  # no calculator: the oracle labels it later
+        frame.set_constraint()  # the MD's FixCom is no property of the structure
         frame.info.update({"step": step, "max_gamma": g, "condition": self.condition.name,
                            "temperature": self.condition.temperature})
         if self.condition.pressure is not None:

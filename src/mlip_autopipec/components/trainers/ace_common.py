@@ -13,7 +13,7 @@ Conventions that every part of the package relies on:
   (C-tilde basis) cannot compute it.
 
 pyace calls `logging.basicConfig(level=INFO)` and sets the root logger to INFO on import; that
-would make every library in the process chatty, so it is imported through `_quiet_pyace_import`.
+would make every library in the process chatty, so it is imported inside `preserve_root_logging` (use it too when importing other pyace modules).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ MAXVOL_ITERS = 300  # pace_activeset / pace_select default
 
 
 @contextlib.contextmanager
-def _preserve_root_logging():
+def preserve_root_logging():
     """Undo pyace's import-time `logging.basicConfig(level=INFO)` on the root logger."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
@@ -54,7 +54,9 @@ def _preserve_root_logging():
                 root.removeHandler(h)
 
 
-with _preserve_root_logging():
+_preserve_root_logging = preserve_root_logging  # earlier name, imported by other modules
+
+with preserve_root_logging():
     import pyace  # noqa: F401  (import side effects contained here)
     from pyace import ACEBBasisSet, BBasisConfiguration, PyACECalculator, create_multispecies_basis_config
     from pyace.activelearning import (
@@ -163,7 +165,7 @@ def build_basis_config(elements: Sequence[str], cutoff: float, number_of_functio
                        max_order: int, linear: bool = True) -> BBasisConfiguration:
     """A fresh (zero-coefficient) B-basis configuration for `elements`."""
     cfg = ace_potential_config(elements, cutoff, number_of_functions_per_element, max_order, linear)
-    with _preserve_root_logging():
+    with preserve_root_logging():
         return create_multispecies_basis_config(cfg)
 
 
@@ -300,7 +302,7 @@ class AceCalculator(PyACECalculator):
     """
 
     def __init__(self, potential_yaml: Path, active_set: Path | None = None):
-        with _preserve_root_logging():
+        with preserve_root_logging():
             super().__init__(ACEBBasisSet(str(potential_yaml)))
         self._e0 = read_reference_energies(self.basis)
         self.implemented_properties = list(PyACECalculator.implemented_properties)

@@ -23,7 +23,7 @@ from ...core.io import atomic_path
 from ...domain_models.config import LinearAceTrainerConfig
 from ..base import PotentialFiles
 from .ace_common import (
-    _preserve_root_logging,
+    preserve_root_logging,
     ace_calculator,
     build_basis_config,
     compute_number_of_functions,
@@ -35,7 +35,7 @@ from .ace_common import (
     write_yace,
 )
 
-with _preserve_root_logging():
+with preserve_root_logging():
     from pyace.linearacefit import LinearACEDataset, LinearACEFit
 
 log = logging.getLogger(__name__)

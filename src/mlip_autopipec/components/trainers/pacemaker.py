@@ -1,0 +1,327 @@
+"""Pacemaker trainer: the full non-linear ACE fit (BFGS on all coefficients, TensorFlow backend).
+
+Why a subprocess: pacemaker's TensorFlow backend (`tensorpotential`) keeps graph caches and
+allocator pools for the lifetime of the process, and importing TensorFlow costs seconds and
+hundreds of MB. Running `python -m pyace.cli.pacemaker input.yaml` in a scratch directory keeps
+the calling process (a Snakemake job or a test) free of TensorFlow, gives every fit a clean
+memory state, and leaves pacemaker's own files (log, per-iteration metrics) for inspection.
+
+How a fit continues from the previous iteration (`upfit`): pacemaker's `potential: file.yaml`
+loads a fitted B-basis and optimises it further on the new data, so the first BFGS step starts at
+the previous optimum instead of from zero coefficients. If the data now contain an element the
+previous potential lacks, that is not possible; pacemaker's `initial_potential` is used instead:
+it copies the previous blocks and adds the new element's functions (its "ladder" extension).
+
+Energies follow `ace_common`'s convention: the fit target is `energy_corrected` (total energy
+minus isolated-atom energies); the reference energies are stored in the yaml metadata and added
+back by the calculator and in the `.yace`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from ...core.errors import TrainingError, UserError
+from ...core.io import atomic_path
+from ...domain_models.config import PacemakerTrainerConfig
+from ..base import PotentialFiles
+from .ace_common import (
+    _preserve_root_logging,
+    ace_calculator,
+    ace_potential_config,
+    frames_to_dataframe,
+    rmse_metrics,
+    set_reference_energies,
+    write_active_set,
+    write_yace,
+)
+from .linear_ace import check_labels_finite
+
+with _preserve_root_logging():
+    from pyace import ACEBBasisSet, BBasisConfiguration
+
+log = logging.getLogger(__name__)
+
+SCRATCH_DIR = "pacemaker_work"  # inside out_dir; removed after a successful fit, kept on failure
+LOG_NAME = "pacemaker.log"  # pacemaker's full output, copied into out_dir
+METRICS_NAME = "pacemaker_metrics.txt"  # pacemaker's per-iteration loss table, copied into out_dir
+INPUT_NAME = "pacemaker_input.yaml"  # the input.yaml that was run, copied into out_dir
+
+# pacemaker's template values: tiny L1/L2 regularisation, structures per TensorFlow batch, and the
+# number of iterations between the detailed metric blocks in its log (every iteration is in
+# metrics.txt regardless).
+L1_COEFFS = 1e-8
+L2_COEFFS = 1e-8
+BATCH_SIZE = 100
+DISPLAY_STEP = 20
+LOG_TAIL_LINES = 25  # lines of pacemaker's log quoted in a TrainingError
+
+
+def tensorpotential_available() -> bool:
+    """True if pacemaker's TensorFlow backend can be imported (checked without importing TF)."""
+    return (importlib.util.find_spec("tensorpotential") is not None
+            and importlib.util.find_spec("tensorflow") is not None)
+
+
+def install_hint() -> str:
+    """The exact command that installs the `pacemaker` extra into the running environment."""
+    pip = Path(sys.executable).parent / "pip"
+    here = Path(__file__).resolve()
+    candidates = [
+        here.parents[4] / "scripts" / "install_pacemaker_extra.sh",  # source checkout
+        here.parents[2] / "workflow" / "scripts" / "install_pacemaker_extra.sh",  # installed wheel
+    ]
+    for script in candidates:
+        if script.is_file():
+            return f"bash {script} {pip}"
+    return (f"{pip} install 'tensorflow-cpu==2.20.0' scipy matscipy sympy tqdm requests 'questionary>=2.0' "
+            f"'rich>=13.0' 'scikit-learn>=1.1' 'numpy<2.4' 'pandas<3' && "
+            f"{pip} install --no-deps 'tf_keras==2.20.1' 'tensorpotential==0.6.2.1'")
+
+
+def require_tensorpotential() -> None:
+    """Raise UserError with the install command if the TensorFlow backend is missing."""
+    if not tensorpotential_available():
+        raise UserError(
+            "trainer 'pacemaker' needs tensorpotential (pacemaker's TensorFlow backend), which is not "
+            f"installed for {sys.executable}. Install the `pacemaker` extra (CPU-only TensorFlow, ~1.5 GB): "
+            f"{install_hint()}  -- or set `trainer: {{kind: linear_ace}}` in the config."
+        )
+
+
+def read_loss_history(metrics_txt: Path) -> pd.DataFrame:
+    """pacemaker's `metrics.txt` (one whitespace-separated row per BFGS iteration) as a DataFrame
+    with at least `iter_num` and `loss`; raises TrainingError if it is missing or empty."""
+    if not metrics_txt.is_file() or metrics_txt.stat().st_size == 0:
+        raise TrainingError(f"{metrics_txt}: pacemaker wrote no loss history")
+    table = pd.read_csv(metrics_txt, sep=r"\s+")
+    if table.empty or not {"iter_num", "loss"} <= set(table.columns):
+        raise TrainingError(f"{metrics_txt}: no 'iter_num'/'loss' rows in pacemaker's loss history")
+    return table
+
+
+def summarize_loss(history: pd.DataFrame, source: Path) -> dict:
+    """Initial/final loss and iteration count of one fit; TrainingError if the loss went NaN/inf.
+
+    The final loss is the smallest finite one seen: BFGS only accepts steps that lower the loss,
+    and pacemaker keeps the best state of the cycle.
+    """
+    loss = pd.to_numeric(history["loss"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(loss)
+    if bad.any():
+        it = int(history["iter_num"].to_numpy()[int(np.argmax(bad))])
+        raise TrainingError(f"pacemaker loss became non-finite ({loss[bad][0]}) at iteration {it} (see {source})")
+    return {
+        "loss_initial": float(loss[0]),
+        "loss_final": float(loss.min()),
+        "n_iterations": int(history["iter_num"].max()),
+    }
+
+
+def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
+    if not path.is_file():
+        return "(no log)"
+    lines = path.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-n:])
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+class PacemakerTrainer:
+    """`Trainer` running a real pacemaker fit (see module docstring)."""
+
+    def __init__(self, cfg: PacemakerTrainerConfig):
+        self.cfg = cfg
+
+    # -- Trainer protocol ----------------------------------------------------------------------
+    def fit(
+        self,
+        dataset: Sequence[Atoms],
+        out_dir: Path,
+        reference_energies: dict[str, float],
+        previous: PotentialFiles | None,
+        seed: int,
+    ) -> dict:
+        """Fit on all of `dataset`, write potential.yaml/.yace/.asi in `out_dir`, return metrics.
+
+        The yaml is renamed into place last, after the yace and asi derived from it exist, so a
+        present potential.yaml means a complete potential. Raises TrainingError if pacemaker
+        fails or its loss turns NaN (the previous potential is then kept by the caller).
+        """
+        require_tensorpotential()
+        t0 = time.perf_counter()
+        out_dir = Path(out_dir)
+        if not dataset:
+            raise TrainingError("no training structures")
+        check_labels_finite(dataset)
+        elements = sorted({s for atoms in dataset for s in atoms.get_chemical_symbols()})
+        df = frames_to_dataframe(dataset, reference_energies)
+        refs = {el: float(reference_energies[el]) for el in elements}
+
+        work = out_dir / SCRATCH_DIR
+        if work.exists():  # leftovers of a crashed attempt: pacemaker would append to its files
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+
+        upfit_from = previous if (self.cfg.upfit and previous is not None) else None
+        potential_section, mode = self._potential_section(elements, upfit_from, work)
+        df.to_pickle(work / "data.pkl.gzip", compression="gzip", protocol=4)
+        input_yaml = {
+            "seed": int(seed),
+            "metadata": {"origin": "mlip_autopipec PacemakerTrainer"},
+            # pacemaker recomputes energy_corrected from these (same values as the DataFrame) and
+            # stores them in the potential's metadata; giving them explicitly also stops it from
+            # silently switching to its least-squares `auto` references for unusual energies.
+            "data": {"filename": "data.pkl.gzip", "reference_energy": refs},
+            "potential": potential_section,
+            "fit": {
+                "loss": {"kappa": float(self.cfg.kappa), "L1_coeffs": L1_COEFFS, "L2_coeffs": L2_COEFFS},
+                "optimizer": "BFGS",
+                "maxiter": int(self.cfg.max_iterations),
+                # inner-cutoff ZBL core repulsion below the shortest distance in the data: keeps
+                # exploration MD from collapsing atoms where the ACE expansion has no data
+                "repulsion": "auto",
+            },
+            "backend": {"evaluator": "tensorpot", "batch_size": BATCH_SIZE, "display_step": DISPLAY_STEP},
+        }
+        (work / "input.yaml").write_text(yaml.safe_dump(input_yaml, sort_keys=False))
+
+        fit_seconds = self._run_pacemaker(work)
+        history = read_loss_history(work / "metrics.txt")
+        _copy_atomic(work / "metrics.txt", out_dir / METRICS_NAME)
+        losses = summarize_loss(history, out_dir / METRICS_NAME)
+
+        fitted = BBasisConfiguration(str(work / "output_potential.yaml"))
+        coeffs = np.asarray(fitted.get_all_coeffs(), dtype=float)
+        if not np.isfinite(coeffs).all():
+            raise TrainingError(f"pacemaker produced non-finite coefficients (see {work})")
+        set_reference_energies(fitted, refs)
+
+        potential = PotentialFiles.in_dir(out_dir)
+        with atomic_path(potential.yaml) as tmp_yaml:
+            fitted.save(str(tmp_yaml))
+            write_yace(tmp_yaml, potential.yace)
+            try:
+                write_active_set(tmp_yaml, df, potential.asi)
+            except ValueError as exc:  # too few environments for a full-rank active set
+                raise TrainingError(str(exc)) from exc
+
+        train = rmse_metrics(self.calculator(potential), dataset)
+        if not all(train[k] is not None and math.isfinite(train[k])
+                   for k in ("energy_rmse_per_atom", "force_rmse")):
+            raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
+
+        shutil.rmtree(work)  # holds a copy of the data set per fit; the log and metrics are kept
+
+        metrics = {
+            "trainer": "pacemaker",
+            "train_energy_rmse_per_atom": train["energy_rmse_per_atom"],
+            "train_force_rmse": train["force_rmse"],
+            **losses,
+            "start": mode,
+            "n_structures": len(dataset),
+            "n_atoms": int(df["NUMBER_OF_ATOMS"].sum()),
+            "n_functions": int(fitted.total_number_of_functions),
+            "n_parameters": int(coeffs.size),
+            "elements": elements,
+            "pacemaker_time_s": fit_seconds,
+            "wall_time_s": time.perf_counter() - t0,
+        }
+        log.info(
+            "pacemaker fit (%s): %d structures, %d functions, %d iterations, loss %.4g -> %.4g, "
+            "E %.2f meV/atom, F %.1f meV/Å, %.1f s",
+            mode, metrics["n_structures"], metrics["n_functions"], metrics["n_iterations"],
+            metrics["loss_initial"], metrics["loss_final"], 1e3 * metrics["train_energy_rmse_per_atom"],
+            1e3 * metrics["train_force_rmse"], metrics["wall_time_s"],
+        )
+        return metrics
+
+    def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
+        return ace_calculator(potential, with_gamma=with_gamma)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path):
+        """pacemaker's `potential:` value and a label of how the fit starts.
+
+        "scratch": a fresh basis from cfg.basis; "upfit": the previous fitted potential, optimised
+        further; "extend": the previous potential plus functions for new elements.
+        """
+        basis = self.cfg.basis
+        fresh = ace_potential_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                     basis.max_order, linear=False)
+        if previous is None:
+            return fresh, "scratch"
+        prev_yaml = Path(previous.yaml)
+        if not prev_yaml.is_file():
+            raise TrainingError(f"{prev_yaml}: previous potential missing (needed for upfit)")
+        conf = BBasisConfiguration(str(prev_yaml))
+        meta = conf.metadata
+        # pacemaker skips the fit entirely if the start potential records finished fit cycles
+        for key in ("_fit_cycles", "_loss"):
+            if key in meta:
+                del meta[key]
+        conf.metadata = meta
+        conf.save(str(work / "previous.yaml"))
+        prev_elements = sorted(ACEBBasisSet(conf).elements_name)
+        if set(elements) <= set(prev_elements):
+            return "previous.yaml", "upfit"
+        log.warning("previous potential has elements %s but the data has %s: extending it with "
+                    "functions for the new elements (pacemaker initial_potential)", prev_elements, elements)
+        extended = ace_potential_config(sorted(set(elements) | set(prev_elements)), basis.cutoff,
+                                        basis.number_of_functions_per_element, basis.max_order, linear=False)
+        # `repulsion: auto` gave the previous blocks a ZBL inner cutoff; pacemaker refuses to mix
+        # inner-cutoff types between blocks, so the new blocks start with the same type (their
+        # ZBL parameters are set from the data after the fit)
+        inner_types = {block.inner_cutoff_type for block in conf.funcspecs_blocks
+                       if len(block.elements_vec) <= 2}
+        if len(inner_types) == 1:
+            extended["bonds"]["ALL"]["inner_cutoff_type"] = inner_types.pop()
+        extended["initial_potential"] = "previous.yaml"
+        return extended, "extend"
+
+    def _run_pacemaker(self, work: Path) -> float:
+        """Run pacemaker in `work`; its combined output becomes out_dir/pacemaker.log (also on
+        failure, so the reason can be read). Returns the wall time in seconds."""
+        cmd = [sys.executable, "-m", "pyace.cli.pacemaker", "input.yaml", "--no-predict"]
+        env = dict(os.environ)
+        env.setdefault("MPLBACKEND", "Agg")  # pacemaker plots the data distribution; no display
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        raw_log = work / "pacemaker.out"
+        log.info("running pacemaker (%d BFGS iterations) in %s", self.cfg.max_iterations, work)
+        t0 = time.perf_counter()
+        with open(raw_log, "wb") as out:
+            proc = subprocess.run(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                  stdin=subprocess.DEVNULL)
+        seconds = time.perf_counter() - t0
+        _copy_atomic(raw_log, work.parent / LOG_NAME)
+        _copy_atomic(work / "input.yaml", work.parent / INPUT_NAME)
+        if proc.returncode != 0:
+            raise TrainingError(
+                f"pacemaker failed (exit code {proc.returncode}) after {seconds:.0f} s; "
+                f"log: {work.parent / LOG_NAME}; last lines:\n{_tail(raw_log)}"
+            )
+        if not (work / "output_potential.yaml").is_file():
+            raise TrainingError(f"pacemaker wrote no output_potential.yaml (log: {work.parent / LOG_NAME})")
+        return seconds
+
+
+__all__ = ["PacemakerTrainer", "require_tensorpotential", "read_loss_history", "summarize_loss",
+           "tensorpotential_available"]

@@ -1,0 +1,88 @@
+"""Config validation: every bad field gives a message naming the file, the field and the fix."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlip_autopipec.core.errors import ConfigError
+from mlip_autopipec.domain_models.config import OTFConfig, json_schema, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, data) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_repository_config_is_valid_and_matches_defaults():
+    rcfg = load_config(REPO / "config" / "config.yaml")
+    assert rcfg.cfg == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
+
+
+def test_schema_file_is_generated_from_models():
+    on_disk = json.loads((REPO / "config" / "schema.json").read_text())
+    assert on_disk == json_schema(), "regenerate with: mlip-runner schema > config/schema.json"
+
+
+def test_schema_validates_repository_config_with_snakemake():
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "config" / "schema.json"), set_default=False)
+    config["max_cycles"] = "many"
+    with pytest.raises(Exception):
+        validate(config, str(REPO / "config" / "schema.json"), set_default=False)
+
+
+@pytest.mark.parametrize(
+    "data, field, words",
+    [
+        ({"max_cyles": 3}, "max_cyles", "unknown key"),
+        ({"max_cycles": "many"}, "max_cycles", "integer"),
+        ({"max_cycles": 0}, "max_cycles", "greater than or equal to 1"),
+        ({"initial_exploration_steps": -5}, "initial_exploration_steps", "greater than or equal to 1"),
+        ({"patience": 0}, "patience", "greater than or equal to 1"),
+        ({"exploration": {"gamma_select": 6, "gamma_halt": 5}}, "exploration", "gamma_halt"),
+        ({"oracle": {"kind": "vasp2"}}, "oracle", "kind"),
+        ({"trainer": {"kind": "mock", "basis": {}}}, "trainer.mock.basis", "unknown key"),
+        ({"selection": {"kind": "maxvol", "n_select": 30}}, "<top level>", "n_candidates"),
+        ({"exploration": {"conditions": [{"name": "a b"}]}}, "exploration.conditions.0.name", "pattern"),
+        ({"exploration": {"conditions": [{"name": "a", "structure": 3}]}}, "<top level>", "structure 3"),
+        ({"exploration": {"conditions": []}}, "exploration.conditions", "at least 1"),
+        ({"structures": [{"kind": "bulk", "supercell": [2, 2]}]}, "structures.0.bulk.supercell", ""),
+        ({"candidates": {"min_distance": -1}}, "candidates.min_distance", "greater than 0"),
+    ],
+)
+def test_bad_field_names_file_and_field(tmp_path, data, field, words):
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert field in msg
+    assert words in msg
+    assert "Traceback" not in msg
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_cycles: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(lst)
+
+
+def test_relative_paths_resolve_against_config_file(tmp_path):
+    sub = tmp_path / "proj"
+    sub.mkdir()
+    rcfg = load_config(write(sub, {"validation": {"file": "data/val.extxyz"}}))
+    assert rcfg.resolve(rcfg.cfg.validation.file) == sub / "data" / "val.extxyz"
