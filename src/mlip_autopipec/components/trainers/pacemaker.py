@@ -223,11 +223,11 @@ class PacemakerTrainer:
                 write_active_set(tmp_yaml, df, potential.asi)
             except ValueError as exc:  # too few environments for a full-rank active set
                 raise TrainingError(str(exc)) from exc
-
-        train = rmse_metrics(self.calculator(potential), dataset)
-        if not all(train[k] is not None and math.isfinite(train[k])
-                   for k in ("energy_rmse_per_atom", "force_rmse")):
-            raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
+            # checked before the rename: a potential that predicts NaN never becomes potential.yaml
+            train = rmse_metrics(self.calculator(PotentialFiles(potential.yace, tmp_yaml, potential.asi)), dataset)
+            if not all(train[k] is not None and math.isfinite(train[k])
+                       for k in ("energy_rmse_per_atom", "force_rmse")):
+                raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
 
         shutil.rmtree(work)  # holds a copy of the data set per fit; the log and metrics are kept
 
@@ -304,6 +304,7 @@ class PacemakerTrainer:
         env = dict(os.environ)
         env.setdefault("MPLBACKEND", "Agg")  # pacemaker plots the data distribution; no display
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("TF_USE_LEGACY_KERAS", "1")  # tensorpotential is written for Keras 2 (tf_keras)
         raw_log = work / "pacemaker.out"
         log.info("running pacemaker (%d BFGS iterations) in %s", self.cfg.max_iterations, work)
         t0 = time.perf_counter()
