@@ -19,7 +19,12 @@ from ase.md.langevin import Langevin
 from ase import units
 
 from mlip_autopipec.components.base import PotentialFiles
-from mlip_autopipec.components.dynamics.ase_md import AseMD, is_unphysical, thermalize_momenta
+from mlip_autopipec.components.dynamics.ase_md import (
+    AseMD,
+    ensure_triangular_cell,
+    is_unphysical,
+    thermalize_momenta,
+)
 from mlip_autopipec.components.selectors.maxvol import MaxVolSelector, structure_max_gamma
 from mlip_autopipec.components.selectors.random_selector import RandomSelector
 from mlip_autopipec.components.trainers import ace_common
@@ -310,6 +315,15 @@ def test_npt_changes_cell(cu_pot):
     assert final.get_volume() < start.get_volume() * 0.995  # 5 GPa compresses Cu
     assert start.get_volume() == pytest.approx(cu_cell().get_volume())  # input untouched
     assert start.calc is None
+
+
+def test_triangular_cell_is_a_rigid_rotation():
+    atoms = bulk("Cu", "fcc", a=A_CU).repeat((2, 2, 2))  # primitive fcc cell: not triangular
+    atoms.rattle(0.05, seed=3)
+    before = atoms.get_all_distances(mic=True)
+    ensure_triangular_cell(atoms)
+    assert np.allclose(np.triu(atoms.cell.array, 1), 0)
+    np.testing.assert_allclose(atoms.get_all_distances(mic=True), before, atol=1e-10)
 
 
 def test_unphysical_guard():

@@ -282,13 +282,17 @@ def test_md_burst_drops_overlapping_snapshots(cu4):
 # --------------------------------------------------------------------------------------------
 # Swarm
 # --------------------------------------------------------------------------------------------
+def _w(r, m, nm):
+    return {"rattle": r, "md_burst": m, "normal_modes": nm}
+
+
 @pytest.mark.parametrize(
     "total, weights, expected",
     [
-        (20, {"rattle": 0.4, "md_burst": 0.3, "normal_modes": 0.3}, {"rattle": 8, "md_burst": 6, "normal_modes": 6}),
-        (10, {"rattle": 1, "md_burst": 1, "normal_modes": 1}, {"rattle": 4, "md_burst": 3, "normal_modes": 3}),
-        (7, {"rattle": 0.5, "md_burst": 0.0, "normal_modes": 0.5}, {"rattle": 4, "md_burst": 0, "normal_modes": 3}),
-        (1, {"rattle": 0.2, "md_burst": 0.7, "normal_modes": 0.1}, {"rattle": 0, "md_burst": 1, "normal_modes": 0}),
+        (20, _w(0.4, 0.3, 0.3), _w(8, 6, 6)),
+        (10, _w(1, 1, 1), _w(4, 3, 3)),  # tie in the remainders goes to the first generator
+        (7, _w(0.5, 0.0, 0.5), _w(4, 0, 3)),
+        (1, _w(0.2, 0.7, 0.1), _w(0, 1, 0)),
     ],
 )
 def test_split_counts_largest_remainder(total, weights, expected):

@@ -90,10 +90,11 @@ def test_overlapping_atoms(tmp_path, overlap):
         _build_file(tmp_path, "overlap.extxyz")
 
 
-def test_unknown_element_in_file(tmp_path):
+@pytest.mark.parametrize("symbol", ["Xx", "X"])  # X is ASE's dummy element (number 0)
+def test_unknown_element_in_file(tmp_path, symbol):
     (tmp_path / "xx.extxyz").write_text(
         '2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
-        "Xx 0 0 0\nCu 2 2 2\n"
+        f"{symbol} 0 0 0\nCu 2 2 2\n"
     )
     with pytest.raises(StructureError, match=r"xx\.extxyz.*unknown chemical element"):
         _build_file(tmp_path, "xx.extxyz")
@@ -178,7 +179,7 @@ def test_index_selecting_nothing(tmp_path):
 # --------------------------------------------------------------------------------------------
 def test_initial_training_set_composition():
     structures = build_structures([BulkSpec(), BulkSpec(element="Ni", supercell=(1, 1, 1))], ".", _rng())
-    cfg = InitialDataConfig(n_rattled=3, rattle_stdev=0.05, strains=[-0.02, 0.01, 0.03])
+    cfg = InitialDataConfig(n_rattled=3, rattle_stdev=0.05, strains=[-0.02, 0.02, 0.04])
     frames = initial_training_structures(structures, cfg, _rng())
     per_structure = 1 + cfg.n_rattled + len(cfg.strains)
     assert len(frames) == len(structures) * per_structure
@@ -195,6 +196,8 @@ def test_initial_training_set_composition():
             np.testing.assert_allclose(f.cell.volume, s.cell.volume * (1 + f.info["strain"]) ** 3)
             scaled = s.positions * (1 + f.info["strain"])  # scale_atoms=True, then rattled
             assert 1e-4 < np.abs(f.positions - scaled).max() < 0.5
+            if len(s) >= 32:  # atoms follow the cell: no systematic offset beyond rattle noise
+                assert np.abs((f.positions - scaled).mean(axis=0)).max() < 0.03
         for f in mine:
             assert f.calc is None
             assert min_interatomic_distance(f) >= 1.5

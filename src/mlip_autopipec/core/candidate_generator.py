@@ -20,9 +20,10 @@ flattened atom-major (x0, y0, z0, x1, ...).
 What happens when ``min_distance`` cannot be met
 ------------------------------------------------
 * ``rattle``: offending atoms are redrawn one by one (not the whole structure, whose acceptance would
-  vanish for large cells); after ``max_tries`` rounds the amplitude of that structure is halved (logged), at most
-  ``_MAX_SHRINKS`` times; then a ``StructureError`` says which distance could not be met and how to fix
-  it. This can only happen if the reference itself is (nearly) too compact.
+  vanish for large cells); after ``max_tries`` rounds the amplitude of that structure is halved
+  (logged), at most ``_MAX_SHRINKS`` times; then a ``StructureError`` says which distance could not
+  be met and how to fix it. Halving is needed only when the stdev is large compared with the room
+  between atoms; the error only when the reference itself is (nearly) too compact.
 * ``normal_mode_displacements``: same policy, but a whole sample is redrawn (modes are collective).
 * ``md_burst``: overlapping snapshots are dropped and the run continues; a run that keeps producing them
   has collapsed (typical of a young potential) and is restarted from the input with fresh velocities.
@@ -147,9 +148,9 @@ def rattle(
     All atoms are displaced at once; then every atom still in a pair closer than ``min_distance``
     gets fresh Gaussian draws around its original position, each kept if it has no more close
     neighbours than the current one, until it is clear (up to ``_PER_ATOM_DRAWS`` per round,
-    ``max_tries`` rounds). This hard-sphere-like redraw approximates
-    the Gaussian conditioned on "no overlap" and, unlike redrawing whole structures (whose acceptance
-    vanishes for large cells or large stdev), converges quickly. See the module docstring for what
+    ``max_tries`` rounds). This hard-sphere-like redraw approximates the Gaussian conditioned on "no
+    overlap" and, unlike redrawing whole structures (whose acceptance vanishes for large cells or
+    large stdev), converges quickly. See the module docstring for what
     happens if it does not. Returned copies keep ``info``, constraints and structural arrays of
     ``atoms`` but no calculator.
     """
@@ -308,7 +309,9 @@ def md_burst(
             bad_in_a_row = 0
             work, dyn = start()
     if restarts:
-        log.warning("md_burst: restarted %d collapsed run(s) (atoms closer than %.3f Å)", restarts, min_distance)
+        log.warning(
+            "md_burst: restarted %d collapsed run(s) (atoms closer than %.3f Å)", restarts, min_distance
+        )
     if len(out) < n:
         log.warning(
             "md_burst: only %d of %d snapshots kept atoms at least %.3f Å apart within %d segments",
@@ -536,7 +539,9 @@ def split_counts(total: int, weights: dict[str, float]) -> dict[str, int]:
     return result
 
 
-def generate_swarm(atoms: Atoms, calculator, cfg: "CandidatesConfig", rng: np.random.Generator) -> list[Atoms]:
+def generate_swarm(
+    atoms: Atoms, calculator, cfg: "CandidatesConfig", rng: np.random.Generator
+) -> list[Atoms]:
     """Exactly ``cfg.n_candidates`` candidates around ``atoms``, mixed as ``cfg.mix`` says.
 
     Each candidate is a bare structure (no calculator, results or stale info) labelled

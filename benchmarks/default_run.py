@@ -1,0 +1,114 @@
+"""Clean checkout → converged: wall time, labels used, and accuracy of the final potential.
+
+Runs the default config (fcc Cu, EMT oracle, linear ACE) in a fresh directory through
+`mlip-runner`, then scores the final potential on held-out EMT-labelled MD frames it never saw:
+300-1200 K, the 32-atom training cell size, a larger 108-atom cell, and a 31-atom cell with a
+vacancy.
+
+    .venv/bin/python benchmarks/default_run.py [--config config/config.yaml] [--cores 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase import units
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
+from mlip_autopipec.components.oracles.emt import EMTOracle  # noqa: E402
+from mlip_autopipec.core.io import count_frames  # noqa: E402
+from mlip_autopipec.core.metrics import rmse_metrics  # noqa: E402
+from mlip_autopipec.core.state import derive_state  # noqa: E402
+
+
+def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
+    """EMT MD frames (every 25 steps after 200 steps of equilibration) in three kinds of cell."""
+    rng = np.random.default_rng(seed)
+    oracle = EMTOracle()
+    cells = {
+        "32 atoms": bulk(element, "fcc", a=3.61, cubic=True) * (2, 2, 2),
+        "108 atoms": bulk(element, "fcc", a=3.61, cubic=True) * (3, 3, 3),
+    }
+    vac = bulk(element, "fcc", a=3.61, cubic=True) * (2, 2, 2)
+    del vac[0]
+    cells["vacancy (31 atoms)"] = vac
+    sets = {}
+    for name, cell in cells.items():
+        frames = []
+        for temperature in (300, 600, 900, 1200):
+            atoms = cell.copy()
+            atoms.calc = EMT()
+            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+            dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
+            dyn.run(200)
+            for _ in range(5):
+                dyn.run(25)
+                snap = atoms.copy()
+                snap.calc = None
+                frames.append(oracle.label(snap))
+        sets[name] = frames
+    return sets
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the run directory")
+    args = ap.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="mlip_bench_"))
+    shutil.copy(args.config, workdir / "config.yaml")
+    runner = Path(sys.executable).parent / "mlip-runner"
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(runner), "run", "config.yaml", "--cores", str(args.cores)], cwd=workdir,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:])
+        return 1
+    state = derive_state(workdir)
+    labels = sum(count_frames(p) for p in [workdir / "initial" / "labels.extxyz",
+                                           *sorted(workdir.glob("iter_*/labels.extxyz"))])
+    potential = PotentialFiles.in_dir(workdir / Path(state.current_potential).parent)
+
+    from mlip_autopipec.components.registry import make_trainer
+    from mlip_autopipec.domain_models.config import load_config
+
+    trainer = make_trainer(load_config(workdir / "config.yaml").cfg.trainer)
+    calc = trainer.calculator(potential)
+    print(f"run directory      : {workdir}")
+    print(f"final status       : {state.status.value} after {len(state.history)} iteration(s)")
+    print(f"wall time          : {wall:.1f} s on {args.cores} cores (incl. Snakemake start-up)")
+    print(f"labelled structures: {labels}")
+    print(f"final potential    : {state.current_potential}")
+    print()
+    print(f"{'held-out set (EMT MD 300-1200 K)':36s} {'n':>4s} {'E RMSE meV/atom':>16s} {'F RMSE meV/Å':>13s}")
+    all_frames = []
+    for name, frames in held_out_frames().items():
+        m = rmse_metrics(calc, frames)
+        all_frames += frames
+        print(f"{name:36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
+    m = rmse_metrics(calc, all_frames)
+    print(f"{'all':36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
+    if not args.keep:
+        shutil.rmtree(workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
