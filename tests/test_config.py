@@ -20,7 +20,10 @@ def write(tmp_path, data) -> Path:
 
 def test_repository_config_is_valid_and_matches_defaults():
     rcfg = load_config(REPO / "config" / "config.yaml")
-    assert rcfg.cfg == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
+    # the one documented exception: the embedded default scores a generated held-out set
+    assert rcfg.cfg.validation.n_generated > 0
+    as_defaults = rcfg.cfg.model_copy(update={"validation": OTFConfig().validation})
+    assert as_defaults == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
 
 
 def test_schema_file_is_generated_from_models():

@@ -146,7 +146,20 @@ def build_bulk(spec: "BulkSpec", rng: np.random.Generator, source: str) -> Atoms
         hint = " (set `a:` to the lattice constant in Å)" if spec.a is None else ""
         raise StructureError(f"{source}: ase.build.bulk failed: {exc}{hint}") from None
     atoms = atoms * tuple(spec.supercell)
-    return apply_substitutions(atoms, spec.substitutions, rng, source)
+    atoms = apply_substitutions(atoms, spec.substitutions, rng, source)
+    return remove_random_sites(atoms, spec.vacancies, rng, source)
+
+
+def remove_random_sites(atoms: Atoms, n: int, rng: np.random.Generator, source: str) -> Atoms:
+    """Point defects for exploration: `n` random sites removed (seeded)."""
+    if n <= 0:
+        return atoms
+    if n >= len(atoms):
+        raise StructureError(f"{source}: {n} vacancies leave no atoms in a {len(atoms)}-atom supercell; "
+                             f"use fewer vacancies or a larger supercell")
+    keep = np.ones(len(atoms), dtype=bool)
+    keep[rng.choice(len(atoms), size=n, replace=False)] = False
+    return atoms[keep]
 
 
 def apply_substitutions(

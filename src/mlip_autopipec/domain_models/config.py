@@ -36,6 +36,7 @@ class BulkSpec(_Strict):
         default_factory=dict,
         description="Random substitutional alloying: element -> fraction of sites (e.g. {Ni: 0.5}).",
     )
+    vacancies: int = Field(0, ge=0, description="Random sites removed (point defects to explore).")
 
 
 class FileSpec(_Strict):
@@ -80,6 +81,8 @@ class ExplorationConfig(_Strict):
         default_factory=lambda: [
             ExplorationCondition(name="t600", temperature=600.0),
             ExplorationCondition(name="t1200", temperature=1200.0),
+            ExplorationCondition(name="vac900", temperature=900.0, structure=1),
+            ExplorationCondition(name="npt1000", temperature=1000.0, pressure=0.0),
         ],
         min_length=1,
         description="Exploration conditions; the iteration converges only if every one runs its whole "
@@ -275,7 +278,8 @@ class OTFConfig(_Strict):
     )
     initial_exploration_steps: int = Field(1000, ge=1, description="MD steps per condition in iteration 0.")
     structures: list[StructureSpec] = Field(
-        default_factory=lambda: [BulkSpec()], min_length=1, description="Starting structures."
+        default_factory=lambda: [BulkSpec(), BulkSpec(vacancies=1)], min_length=1,
+        description="Starting structures (exploration conditions refer to them by index).",
     )
     initial_data: InitialDataConfig = Field(default_factory=InitialDataConfig)
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
