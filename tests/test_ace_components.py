@@ -16,6 +16,8 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.langevin import Langevin
+
+from mlip_autopipec.core.metrics import rmse_metrics
 from ase import units
 
 from mlip_autopipec.components.base import PotentialFiles
@@ -184,7 +186,7 @@ def test_yace_loads_and_predicts_total_energies(cu_pot, ref_energies):
 def test_rmse_metrics_on_fresh_structures(cu_pot):
     rng = np.random.default_rng(6)
     fresh = [label(distorted(cu_cell(), rng, 0.02, 0.05)) for _ in range(5)]
-    metrics = ace_common.rmse_metrics(ace_common.ace_calculator(cu_pot), fresh)
+    metrics = rmse_metrics(ace_common.ace_calculator(cu_pot), fresh)
     assert metrics["n_structures"] == 5
     assert metrics["energy_rmse_per_atom"] < 0.005
     assert metrics["force_rmse"] < 0.05

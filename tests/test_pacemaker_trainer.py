@@ -157,3 +157,30 @@ def test_loss_summary(tmp_path):
 def test_missing_loss_history_is_a_training_error(tmp_path):
     with pytest.raises(TrainingError, match="no loss history"):
         pm.read_loss_history(tmp_path / "metrics.txt")
+
+
+def test_nan_loss_during_fit_keeps_no_potential(monkeypatch, tmp_path):
+    """A fit whose loss history turns NaN raises TrainingError and writes no potential.yaml."""
+    monkeypatch.setattr(pm, "tensorpotential_available", lambda: True)
+
+    def fake_run(self, work):
+        (work / "metrics.txt").write_text("ladder_step cycle_step iter_num loss\n0 0 0 9.2\n0 0 1 nan\n")
+        (work / "output_potential.yaml").write_text("")
+        return 0.0
+
+    monkeypatch.setattr(pm.PacemakerTrainer, "_run_pacemaker", fake_run)
+    with pytest.raises(TrainingError, match="non-finite"):
+        pm.PacemakerTrainer(_cfg(5)).fit(_labelled_cu_cells(2, seed=0), tmp_path, {"Cu": 3.51}, None, 0)
+    assert not PotentialFiles.in_dir(tmp_path).yaml.exists()
+    assert (tmp_path / pm.METRICS_NAME).is_file()
+
+
+def test_failing_pacemaker_process_is_a_training_error(monkeypatch, tmp_path):
+    """A pacemaker process that exits non-zero gives TrainingError; its log is kept."""
+    monkeypatch.setattr(pm, "tensorpotential_available", lambda: True)
+    monkeypatch.setattr(pm.sys, "executable", "/bin/false")  # ignores its arguments, exits 1
+    with pytest.raises(TrainingError, match="exit code 1"):
+        pm.PacemakerTrainer(_cfg(5)).fit(_labelled_cu_cells(2, seed=0), tmp_path, {"Cu": 3.51}, None, 0)
+    assert (tmp_path / pm.LOG_NAME).is_file()
+    assert (tmp_path / pm.SCRATCH_DIR / "input.yaml").is_file()  # kept for debugging
+    assert not PotentialFiles.in_dir(tmp_path).yaml.exists()

@@ -15,7 +15,7 @@ def rmse_metrics(calc, frames: Sequence) -> dict:
     without (ACE yaml files carry them as E0 shifts).
     """
     if not frames:
-        return {"energy_rmse_per_atom": float("nan"), "force_rmse": float("nan"), "n_structures": 0}
+        return {"energy_rmse_per_atom": None, "force_rmse": None, "n_structures": 0}
     de, df = [], []
     for ref in frames:
         e_ref, f_ref = ref.get_potential_energy(), ref.get_forces()

@@ -30,7 +30,9 @@ import pandas as pd
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from ...core.errors import TrainingError
 from ...core.io import atomic_path
+from ...core.metrics import rmse_metrics  # noqa: F401  (re-exported for the trainers)
 from ..base import PotentialFiles
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,6 @@ def preserve_root_logging():
                 root.removeHandler(h)
 
 
-_preserve_root_logging = preserve_root_logging  # earlier name, imported by other modules
 
 with preserve_root_logging():
     import pyace  # noqa: F401  (import side effects contained here)
@@ -356,21 +357,10 @@ def max_gamma(calc: Calculator, atoms: Atoms) -> float:
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
-def rmse_metrics(calc: Calculator, labelled_frames: Sequence[Atoms]) -> dict:
-    """Energy RMSE per atom (eV/atom, total energies: the calculator adds the reference
-    energies back) and force RMSE (eV/Å, over Cartesian components, as pacemaker reports it)."""
-    de, df_sq, n_comp = [], 0.0, 0
-    for frame in labelled_frames:
-        energy, forces, _ = frame_labels(frame)
-        atoms = frame.copy()
-        atoms.calc = calc
-        de.append((atoms.get_potential_energy() - energy) / len(atoms))
-        df_sq += float(np.sum((atoms.get_forces() - forces) ** 2))
-        n_comp += forces.size
-    if not de:
-        return {"energy_rmse_per_atom": None, "force_rmse": None, "n_structures": 0}
-    return {
-        "energy_rmse_per_atom": float(np.sqrt(np.mean(np.square(de)))),
-        "force_rmse": float(np.sqrt(df_sq / n_comp)),
-        "n_structures": len(de),
-    }
+def check_labels_finite(dataset: Sequence[Atoms]) -> None:
+    """Raise TrainingError naming the first frame with a non-finite energy, force or stress."""
+    for i, atoms in enumerate(dataset):
+        energy, forces, stress = frame_labels(atoms)
+        values = [np.atleast_1d(energy), forces.ravel()] + ([stress.ravel()] if stress is not None else [])
+        if not all(np.isfinite(v).all() for v in values):
+            raise TrainingError(f"training frame {i} ({atoms.get_chemical_formula()}) has non-finite labels")

@@ -18,11 +18,13 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from ...core.metrics import rmse_metrics
 from ...core.errors import TrainingError
 from ...core.io import atomic_path
 from ...domain_models.config import LinearAceTrainerConfig
 from ..base import PotentialFiles
 from .ace_common import (
+    check_labels_finite,
     AceCalculator,
     preserve_root_logging,
     ace_calculator,
@@ -30,7 +32,6 @@ from .ace_common import (
     compute_number_of_functions,
     frame_labels,
     frames_to_dataframe,
-    rmse_metrics,
     set_reference_energies,
     write_active_set,
     write_yace,
@@ -49,15 +50,6 @@ def _available_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def check_labels_finite(dataset: Sequence[Atoms]) -> None:
-    """Raise TrainingError naming the first frame with a non-finite energy, force or stress."""
-    for i, atoms in enumerate(dataset):
-        energy, forces, stress = frame_labels(atoms)
-        values = [np.atleast_1d(energy), forces.ravel()] + ([stress.ravel()] if stress is not None else [])
-        if not all(np.isfinite(v).all() for v in values):
-            raise TrainingError(f"training frame {i} ({atoms.get_chemical_formula()}) has non-finite labels")
 
 
 def sample_weights(n_atoms: np.ndarray, energy_weight: float) -> np.ndarray:

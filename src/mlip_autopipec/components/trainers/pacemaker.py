@@ -36,23 +36,23 @@ import yaml
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from ...core.metrics import rmse_metrics
 from ...core.errors import TrainingError, UserError
 from ...core.io import atomic_path
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
 from .ace_common import (
-    _preserve_root_logging,
+    check_labels_finite,
+    preserve_root_logging,
     ace_calculator,
     ace_potential_config,
     frames_to_dataframe,
-    rmse_metrics,
     set_reference_energies,
     write_active_set,
     write_yace,
 )
-from .linear_ace import check_labels_finite
 
-with _preserve_root_logging():
+with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
 
 log = logging.getLogger(__name__)
