@@ -15,6 +15,7 @@ validate(config, schema="../config/schema.json", set_default=False)
 CONFIG_FILE = os.path.relpath(RCFG.path)
 CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
 VALIDATION = RCFG.cfg.validation.file is not None or RCFG.cfg.validation.n_generated > 0
+RES = RCFG.cfg.resources
 
 
 wildcard_constraints:
@@ -22,6 +23,7 @@ wildcard_constraints:
     stage=L.STAGE_REGEX,
     cond=r"[A-Za-z0-9_-]+",
     outcome="converged|stopped",
+    chunk=r"\d+",
 
 
 def iteration(wildcards):
@@ -31,6 +33,13 @@ def iteration(wildcards):
 def previous_potential(wildcards):
     prev = L.previous_stage(wildcards.stage)
     return [] if prev is None else [f"{prev}/potential.yace"]
+
+
+def label_chunks(stage):
+    """Label jobs of a stage: fixed slots sized by the most structures the stage can hold
+    (n_select per iteration), so no extra checkpoint is needed; surplus slots label nothing."""
+    n = RCFG.cfg.n_initial_structures() if stage == L.INITIAL else RCFG.cfg.selection.n_select
+    return range(-(-n // RCFG.cfg.labeling.structures_per_job))
 
 
 def walk_decisions():

@@ -9,6 +9,9 @@ rule explore:
         frames="iter_{it}/explore/{cond}.extxyz",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.explore.cores
+    resources:
+        **RES.explore.snakemake_resources(),
     log:
         "logs/explore/iter_{it}_{cond}.log",
     benchmark:
@@ -27,6 +30,9 @@ checkpoint gate:
         decision="iter_{it}/exploration.json",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
     log:
         "logs/gate/iter_{it}.log",
     benchmark:

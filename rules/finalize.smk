@@ -8,6 +8,9 @@ rule finalize:
         flag="{outcome}.flag",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
     log:
         "logs/finalize/{outcome}.log",
     benchmark:

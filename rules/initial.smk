@@ -6,6 +6,9 @@ rule initial_structures:
         selected=L.selected(L.INITIAL),
     params:
         config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
     log:
         "logs/initial_structures/initial.log",
     benchmark:
@@ -21,6 +24,9 @@ rule reference_energies:
         energies=L.REFERENCE_ENERGIES,
     params:
         config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
     log:
         "logs/reference_energies/initial.log",
     benchmark:
@@ -36,6 +42,9 @@ rule validation_set:
         frames=L.VALIDATION_FILE,
     params:
         config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
     log:
         "logs/validation_set/validation.log",
     benchmark:

@@ -1,21 +1,48 @@
-# LABEL: the oracle on every selected structure (initial data and each iteration alike).
-# Finished calculations are cached under {stage}/label_cache, so a rerun recomputes none.
+# LABEL: the oracle on every selected structure (initial data and each iteration alike), scattered
+# into one job per chunk of `labeling.structures_per_job` structures and gathered per stage.
+# Finished calculations are also cached under {stage}/label_cache, so a rerun recomputes none.
 
 
 rule label:
     input:
         selected="{stage}/selected.xyz",
     output:
-        labels="{stage}/labels.extxyz",
-        failed="{stage}/labels_failed.json",
+        labels="{stage}/label_jobs/{chunk}.extxyz",
+        record="{stage}/label_jobs/{chunk}.json",
     params:
         config_file=CONFIG_FILE,
         cache_dir=lambda w: L.label_cache(w.stage),
+        per_job=RCFG.cfg.labeling.structures_per_job,
+    threads: RES.label.cores
+    resources:
+        **RES.label.snakemake_resources(),
     log:
-        "logs/label/{stage}.log",
+        "logs/label/{stage}_{chunk}.log",
     benchmark:
-        "logs/benchmark/label/{stage}.tsv"
+        "logs/benchmark/label/{stage}_{chunk}.tsv"
     conda:
         "../envs/mlip.yaml"
     script:
         "../scripts/label.py"
+
+
+rule gather_labels:
+    input:
+        labels=lambda w: [f"{w.stage}/label_jobs/{k}.extxyz" for k in label_chunks(w.stage)],
+        records=lambda w: [f"{w.stage}/label_jobs/{k}.json" for k in label_chunks(w.stage)],
+    output:
+        labels="{stage}/labels.extxyz",
+        failed="{stage}/labels_failed.json",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
+    log:
+        "logs/gather_labels/{stage}.log",
+    benchmark:
+        "logs/benchmark/gather_labels/{stage}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/gather_labels.py"

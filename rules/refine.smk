@@ -10,6 +10,9 @@ rule collect_halts:
         halt="iter_{it}/halt.xyz",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
     log:
         "logs/collect_halts/iter_{it}.log",
     benchmark:
@@ -29,6 +32,9 @@ rule candidates:
         candidates="iter_{it}/candidates.xyz",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
     log:
         "logs/candidates/iter_{it}.log",
     benchmark:
@@ -47,6 +53,9 @@ rule select:
         selected="iter_{it}/selected.xyz",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
     log:
         "logs/select/iter_{it}.log",
     benchmark:

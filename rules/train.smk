@@ -14,6 +14,9 @@ rule train:
         record="{stage}/train.json",
     params:
         config_file=CONFIG_FILE,
+    threads: RES.train.cores
+    resources:
+        **RES.train.snakemake_resources(),
     log:
         "logs/train/{stage}.log",
     benchmark:

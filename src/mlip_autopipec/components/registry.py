@@ -8,7 +8,8 @@ from __future__ import annotations
 from ..domain_models.config import ExplorationConfig
 
 
-def make_oracle(cfg):
+def make_oracle(cfg, cores: int = 1):
+    """`cores` is the job's core count: oracles that launch MPI take their rank count from it."""
     if cfg.kind == "mock":
         from .oracles.mock import MockOracle
 

@@ -29,16 +29,19 @@ def _json_or_none(path: Path):
         return None
 
 
-def _benchmark_seconds(workdir: Path, rule: str, name: str) -> float | None:
-    path = workdir / "logs" / "benchmark" / rule / f"{name}.tsv"
-    if not path.is_file():
-        return None
-    try:
-        with open(path) as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        return round(float(rows[-1]["s"]), 3)
-    except (KeyError, ValueError, IndexError):
-        return None
+def _benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
+    """Wall seconds of a rule's jobs (summed over the files matching `pattern`, e.g. all label
+    chunks of a stage) from Snakemake's benchmark files."""
+    total, found = 0.0, False
+    for path in (workdir / "logs" / "benchmark" / rule).glob(f"{pattern}.tsv"):
+        try:
+            with open(path) as fh:
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+            total += float(rows[-1]["s"])
+            found = True
+        except (KeyError, ValueError, IndexError, OSError):
+            continue
+    return round(total, 3) if found else None
 
 
 def _stage_counts(workdir: Path, stage: str) -> dict:
@@ -57,8 +60,9 @@ def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, floa
         s = _benchmark_seconds(workdir, "explore", f"{stage}_{cond}")
         if s is not None:
             out[f"explore:{cond}"] = s
-    for rule in ("collect_halts", "candidates", "select", "label", "train"):
-        s = _benchmark_seconds(workdir, rule, stage)
+    for rule, pattern in (("collect_halts", stage), ("candidates", stage), ("select", stage),
+                          ("label", f"{stage}_*"), ("gather_labels", stage), ("train", stage)):
+        s = _benchmark_seconds(workdir, rule, pattern)
         if s is not None:
             out[rule] = s
     return out

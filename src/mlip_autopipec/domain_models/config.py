@@ -12,10 +12,8 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.errors import ConfigError
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+from ._strict import Strict as _Strict
+from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,28 +189,6 @@ SelectorConfig = Annotated[
 
 
 # --------------------------------------------------------------------------------------------
-# Oracle
-# --------------------------------------------------------------------------------------------
-class MockOracleConfig(_Strict):
-    """Morse pair potential: cheap, deterministic, physically shaped energies/forces/stress."""
-
-    kind: Literal["mock"] = "mock"
-    epsilon: float = Field(0.35, gt=0, description="Morse well depth in eV.")
-    rho0: float = Field(6.0, gt=0, description="Morse stiffness (dimensionless).")
-    r0: float = Field(2.55, gt=0, description="Morse equilibrium distance in Å.")
-    fail_fraction: float = Field(0.0, ge=0, lt=1, description="Fault injection: share of calls that fail.")
-
-
-class EMTOracleConfig(_Strict):
-    """ASE's EMT: instant stand-in for DFT (Al Cu Ag Au Ni Pd Pt, H C N O)."""
-
-    kind: Literal["emt"] = "emt"
-
-
-OracleConfig = Annotated[Union[EMTOracleConfig, MockOracleConfig], Field(discriminator="kind")]
-
-
-# --------------------------------------------------------------------------------------------
 # Trainer
 # --------------------------------------------------------------------------------------------
 class MockTrainerConfig(_Strict):
@@ -252,6 +228,56 @@ TrainerConfig = Annotated[
 ]
 
 
+class LabelingConfig(_Strict):
+    """How LABEL is split into jobs: one job per structure suits DFT on a cluster (parallel, and a
+    crash loses at most one calculation); cheap oracles run faster with several per job."""
+
+    structures_per_job: int = Field(1, ge=1, description="Structures labelled by one Snakemake job.")
+
+
+class RuleResources(_Strict):
+    """Resources of one group of rules, as Snakemake (and its SLURM executor) understands them."""
+
+    cores: int = Field(1, ge=1, description="Threads/cores of the job (the oracle's MPI ranks for label jobs).")
+    mem_mb: int = Field(2000, ge=1, description="Memory per job in MB.")
+    runtime_min: int = Field(60, ge=1, description="Wall-time limit per job in minutes.")
+    slurm_partition: str | None = Field(None, description="SLURM partition (null: the profile's default).")
+    slurm_account: str | None = Field(None, description="SLURM account (-A).")
+    slurm_extra: str | None = Field(None, description="Extra sbatch flags, e.g. '--qos=short'.")
+
+    def snakemake_resources(self) -> dict:
+        res = {"mem_mb": self.mem_mb, "runtime": self.runtime_min}
+        for key in ("slurm_partition", "slurm_account", "slurm_extra"):
+            if getattr(self, key) is not None:
+                res[key] = getattr(self, key)
+        return res
+
+
+class ResourcesConfig(_Strict):
+    """Per-rule-group resources, tuned in one place for a workstation or a cluster."""
+
+    light: RuleResources = Field(
+        default_factory=lambda: RuleResources(cores=1, mem_mb=1000, runtime_min=10),
+        description="Bookkeeping rules: checkpoint, halts, gathering labels, final flag.",
+    )
+    explore: RuleResources = Field(
+        default_factory=lambda: RuleResources(cores=1, mem_mb=2000, runtime_min=120),
+        description="One exploration MD per condition.",
+    )
+    refine: RuleResources = Field(
+        default_factory=lambda: RuleResources(cores=1, mem_mb=2000, runtime_min=30),
+        description="Candidate generation and selection.",
+    )
+    label: RuleResources = Field(
+        default_factory=lambda: RuleResources(cores=1, mem_mb=4000, runtime_min=60),
+        description="Oracle (DFT) jobs; cores = MPI ranks of the oracle.",
+    )
+    train: RuleResources = Field(
+        default_factory=lambda: RuleResources(cores=2, mem_mb=8000, runtime_min=120),
+        description="Fitting the potential.",
+    )
+
+
 class ValidationConfig(_Strict):
     """Optional held-out set scored after every fit."""
 
@@ -288,7 +314,9 @@ class OTFConfig(_Strict):
     selection: SelectorConfig = Field(default_factory=MaxVolSelectorConfig)
     oracle: OracleConfig = Field(default_factory=EMTOracleConfig)
     trainer: TrainerConfig = Field(default_factory=LinearAceTrainerConfig)
+    labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":
@@ -305,6 +333,11 @@ class OTFConfig(_Strict):
                 f"({self.candidates.n_candidates}); generate at least as many candidates as you select"
             )
         return self
+
+    def n_initial_structures(self) -> int:
+        """How many structures the initial set holds (the builder checks it makes exactly these)."""
+        per = 1 + self.initial_data.n_rattled + len(self.initial_data.strains)
+        return len(self.structures) * per
 
     def exploration_steps(self, iteration: int) -> int:
         return int(round(self.initial_exploration_steps * self.exploration.steps_growth**iteration))

@@ -26,6 +26,8 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     structures = starting_structures(rcfg)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
     frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
+    if len(frames) != rcfg.cfg.n_initial_structures():  # the label jobs are sized from this count
+        raise RuntimeError(f"initial set has {len(frames)} structures, expected {rcfg.cfg.n_initial_structures()}")
     write_structures(out_selected, frames)
     log.info("INITIAL: %d structures to label from %d starting structure(s)", len(frames), len(structures))
     return len(frames)

@@ -1,13 +1,17 @@
-"""LABEL: run the oracle on each selected structure, caching every result on disk.
+"""LABEL: run the oracle on each selected structure, one Snakemake job per chunk of structures.
 
-Each finished calculation (success or failure) is written to `<stage>/label_cache/<hash>.*` as
-soon as it ends, so a killed run recomputes nothing that had finished. Failures are recorded with
-their reason and skipped; only if every structure fails does the step stop the run.
+Each finished calculation (success or failure) is also written to `<stage>/label_cache/<hash>.*`
+the moment it ends, so a job killed halfway through a chunk recomputes nothing that had finished.
+Failures (errors, bad results, timeouts) are recorded with their reason and skipped; only if every
+structure of a stage fails does the gather step stop the run, naming the file to read.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -19,7 +23,46 @@ from ..core.io import read_json, read_structures, write_json, write_structures
 log = logging.getLogger(__name__)
 
 
-def label_one(oracle, atoms, cache_dir: Path) -> tuple[object | None, dict | None, bool]:
+def _child(oracle, atoms, conn) -> None:
+    os.setpgrp()  # own process group: a timeout kills the oracle's MPI children too
+    try:
+        conn.send(("ok", oracle.label(atoms)))
+    except OracleError as exc:
+        conn.send(("error", str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as a failure
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def call_with_timeout(oracle, atoms, timeout_s: float | None):
+    """Run `oracle.label` in a forked child so that a hung calculation can be killed."""
+    if timeout_s is None:
+        return oracle.label(atoms)
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(oracle, atoms, child), daemon=True)
+    proc.start()
+    child.close()
+    if not parent.poll(timeout_s):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.join()
+        raise OracleError(f"{oracle.name} timed out after {timeout_s:g} s (oracle.timeout_s)")
+    try:
+        status, payload = parent.recv()
+    except EOFError:
+        proc.join()
+        raise OracleError(f"{oracle.name} process died with exit code {proc.exitcode}") from None
+    proc.join()
+    if status != "ok":
+        raise OracleError(payload)
+    return payload
+
+
+def label_one(oracle, atoms, cache_dir: Path, timeout_s: float | None = None):
     """Label one structure through the cache. Returns (labelled, failure, computed_now)."""
     key = structure_hash(atoms)
     ok_file, fail_file = cache_dir / f"{key}.extxyz", cache_dir / f"{key}.failed.json"
@@ -29,7 +72,9 @@ def label_one(oracle, atoms, cache_dir: Path) -> tuple[object | None, dict | Non
         return None, read_json(fail_file), False
     t0 = time.perf_counter()
     try:
-        labelled = oracle.label(atoms)
+        labelled = call_with_timeout(oracle, atoms, timeout_s)
+        if len(labelled) != len(atoms):
+            raise OracleError(f"{oracle.name} returned {len(labelled)} atoms for a {len(atoms)}-atom structure")
     except OracleError as exc:
         failure = {"hash": key, "reason": str(exc), "wall_time_s": round(time.perf_counter() - t0, 3),
                    "oracle": oracle.name, "info": {k: str(v) for k, v in atoms.info.items()}}
@@ -41,31 +86,55 @@ def label_one(oracle, atoms, cache_dir: Path) -> tuple[object | None, dict | Non
     return labelled, None, True
 
 
-def run_label(rcfg, stage: str, selected_file: str, out_labels: str, out_failed: str, cache_dir: str,
-              log_file: str | None = None) -> dict:
-    oracle = make_oracle(rcfg.cfg.oracle)
+def chunk_indices(n_structures: int, chunk: int, per_job: int) -> range:
+    return range(min(chunk * per_job, n_structures), min((chunk + 1) * per_job, n_structures))
+
+
+def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: int, out_labels: str,
+                    out_record: str, cache_dir: str, cores: int = 1) -> dict:
+    """Label structures [chunk*per_job, (chunk+1)*per_job) of `selected_file` (maybe none)."""
     frames = read_structures(selected_file)
+    indices = chunk_indices(len(frames), chunk, per_job)
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
+    oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
     labelled, failures, n_computed = [], [], 0
     t0 = time.perf_counter()
-    for i, atoms in enumerate(frames):
+    for i in indices:
+        atoms = frames[i]
         atoms.info["source_stage"] = stage
-        result, failure, computed = label_one(oracle, atoms, cache)
+        atoms.info["selected_index"] = i
+        result, failure, computed = label_one(oracle, atoms, cache, rcfg.cfg.oracle.timeout_s)
         n_computed += computed
         if result is not None:
             labelled.append(result)
         else:
             failures.append({"index": i, **failure})
-    if frames and not labelled:
+    record = {"stage": stage, "chunk": chunk, "indices": list(indices), "n_labelled": len(labelled),
+              "failures": failures, "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
+    write_structures(out_labels, labelled)
+    write_json(out_record, record)
+    if len(indices):
+        log.info("LABEL %s chunk %d: %d labelled, %d failed, %d computed now (%d from cache) in %.1f s",
+                 stage, chunk, len(labelled), len(failures), n_computed, len(indices) - n_computed,
+                 record["wall_time_s"])
+    return record
+
+
+def run_gather_labels(stage: str, label_files: list[str], record_files: list[str], out_labels: str,
+                      out_failed: str) -> dict:
+    labelled, failures = [], []
+    for f, r in zip(label_files, record_files):
+        labelled.extend(read_structures(f))
+        failures.extend(read_json(r)["failures"])
+    n_total = len(labelled) + len(failures)
+    if n_total and not labelled:
         raise UserError(
-            f"all {len(frames)} oracle calculations of {stage} failed (first reason: "
-            f"{failures[0]['reason']}); see {out_failed} and {log_file or 'the label log'}"
+            f"all {n_total} oracle calculations of {stage} failed (first reason: {failures[0]['reason']}); "
+            f"the reasons are in {Path(record_files[0]).parent}/*.json, the oracle output in "
+            f"logs/label/{stage}_*.log"
         )
     write_json(out_failed, failures)
     write_structures(out_labels, labelled)
-    summary = {"n_structures": len(frames), "n_labelled": len(labelled), "n_failed": len(failures),
-               "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
-    log.info("LABEL %s: %d labelled, %d failed, %d computed now (%d from cache) in %.1f s", stage,
-             len(labelled), len(failures), n_computed, len(frames) - n_computed, summary["wall_time_s"])
-    return summary
+    log.info("LABEL %s: %d labelled, %d failed", stage, len(labelled), len(failures))
+    return {"n_labelled": len(labelled), "n_failed": len(failures)}

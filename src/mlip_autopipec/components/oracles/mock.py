@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import time
+
+import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.morse import MorsePotential
 
 from ...core.errors import OracleError
@@ -23,11 +27,22 @@ class MockOracle:
     def calculator(self) -> MorsePotential:
         return MorsePotential(epsilon=self.cfg.epsilon, rho0=self.cfg.rho0, r0=self.cfg.r0)
 
+    def _injected_failure(self, atoms: Atoms) -> bool:
+        """Deterministic per structure, so a rerun fails on exactly the same ones."""
+        return int(structure_hash(atoms)[:8], 16) / 0xFFFFFFFF < self.cfg.fail_fraction
+
     def label(self, atoms: Atoms) -> Atoms:
-        if self.cfg.fail_fraction > 0:
-            u = int(structure_hash(atoms)[:8], 16) / 0xFFFFFFFF
-            if u < self.cfg.fail_fraction:
+        if self.cfg.fail_fraction > 0 and self._injected_failure(atoms):
+            mode = self.cfg.fail_mode
+            if mode == "raise":
                 raise OracleError("mock oracle: injected failure (fail_fraction)")
+            if mode == "hang":
+                while True:
+                    time.sleep(1)
+            if mode == "nan":
+                return singlepoint(atoms, _NaNForces(self.calculator()), self.name)
+            if mode == "wrong_atoms":
+                return singlepoint(atoms[:-1], self.calculator(), self.name)
         return singlepoint(atoms, self.calculator(), self.name)
 
     def isolated_atom_energy(self, symbol: str) -> float:
@@ -35,3 +50,20 @@ class MockOracle:
 
     def check_elements(self, symbols: Sequence[str]) -> None:
         return None  # the pair potential treats every element alike
+
+
+class _NaNForces(Calculator):
+    """Wraps a calculator and poisons its forces: what a crashed SCF sometimes returns."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        work = self.atoms.copy()
+        work.calc = self.inner
+        self.results = {"energy": work.get_potential_energy(), "free_energy": work.get_potential_energy(),
+                        "forces": np.full((len(work), 3), np.nan), "stress": work.get_stress()}
