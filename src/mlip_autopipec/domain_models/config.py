@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
+from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
 
 
@@ -105,31 +106,6 @@ class ExplorationConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"condition names must be unique, got {names}")
         return self
-
-
-class MockDynamicsConfig(_Strict):
-    """Deterministic stand-in for MD: halts at `halt_step` while the potential is young."""
-
-    kind: Literal["mock"] = "mock"
-    halt_step: int = Field(100, ge=1, description="Step at which a halting run stops.")
-    halt_generations: int = Field(
-        3, ge=0, description="Potentials trained fewer than this many times halt; later ones converge."
-    )
-
-
-class AseMDConfig(_Strict):
-    """ASE molecular dynamics with the current ACE potential and its active set."""
-
-    kind: Literal["ase_md"] = "ase_md"
-    timestep_fs: float = Field(2.0, gt=0, description="Time step in fs.")
-    friction: float = Field(0.02, gt=0, description="Langevin friction in 1/fs.")
-    ttime_fs: float = Field(25.0, gt=0, description="NPT thermostat time constant in fs.")
-    pfactor: float = Field(
-        2e6, gt=0, description="NPT barostat parameter (ASE units, GPa*fs^2 scale); only with pressure."
-    )
-
-
-DynamicsConfig = Annotated[Union[MockDynamicsConfig, AseMDConfig], Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------------------------
