@@ -14,12 +14,13 @@ $(BIN)/mlip-runner: pyproject.toml
 
 setup: $(BIN)/mlip-runner
 
-# The tests also exercise the optional pacemaker trainer (TensorFlow, CPU build).
-$(VENV)/.pacemaker-extra: $(BIN)/mlip-runner scripts/install_pacemaker_extra.sh
-	bash scripts/install_pacemaker_extra.sh $(BIN)/pip
+# What the tests need beyond the package: every tools/install_*.sh (the pacemaker/TensorFlow
+# extra, DFT codes, LAMMPS, a SLURM cluster), each idempotent, taking the venv's pip as argument.
+$(VENV)/.test-extras: $(BIN)/mlip-runner $(wildcard tools/install_*.sh)
+	set -e; for script in tools/install_*.sh; do echo "== $$script"; bash $$script $(BIN)/pip; done
 	touch $@
 
-setup-test: setup $(VENV)/.pacemaker-extra
+setup-test: setup $(VENV)/.test-extras
 
 run: setup
 	$(BIN)/mlip-runner run config/config.yaml --cores $(CORES)

@@ -1,6 +1,6 @@
 """PacemakerTrainer: a tiny real non-linear pacemaker fit (TensorFlow backend) and an upfit.
 
-The real-fit tests need the `pacemaker` extra (scripts/install_pacemaker_extra.sh). CI installs it,
+The real-fit tests need the `pacemaker` extra (tools/install_pacemaker_extra.sh). CI installs it,
 so a missing tensorpotential FAILS these tests instead of skipping them, unless
 MLIP_SKIP_PACEMAKER=1 says the machine deliberately has no TensorFlow.
 """
@@ -30,7 +30,7 @@ def _require_tensorpotential():
         return
     if os.environ.get("MLIP_SKIP_PACEMAKER") == "1":
         pytest.skip("tensorpotential not installed and MLIP_SKIP_PACEMAKER=1")
-    pytest.fail("tensorpotential is not installed; run scripts/install_pacemaker_extra.sh "
+    pytest.fail("tensorpotential is not installed; run tools/install_pacemaker_extra.sh "
                 "(or set MLIP_SKIP_PACEMAKER=1 to skip the pacemaker tests)")
 
 

@@ -82,13 +82,9 @@ def install_hint() -> str:
     """The exact command that installs the `pacemaker` extra into the running environment."""
     pip = Path(sys.executable).parent / "pip"
     here = Path(__file__).resolve()
-    candidates = [
-        here.parents[4] / "scripts" / "install_pacemaker_extra.sh",  # source checkout
-        here.parents[2] / "workflow" / "scripts" / "install_pacemaker_extra.sh",  # installed wheel
-    ]
-    for script in candidates:
-        if script.is_file():
-            return f"bash {script} {pip}"
+    script = here.parents[4] / "tools" / "install_pacemaker_extra.sh"  # source checkout
+    if script.is_file():
+        return f"bash {script} {pip}"
     return (f"{pip} install 'tensorflow-cpu==2.20.0' scipy matscipy sympy tqdm requests 'questionary>=2.0' "
             f"'rich>=13.0' 'scikit-learn>=1.1' 'numpy<2.4' 'pandas<3' && "
             f"{pip} install --no-deps 'tf_keras==2.20.1' 'tensorpotential==0.6.2.1'")
