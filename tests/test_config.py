@@ -20,12 +20,17 @@ def write(tmp_path, data) -> Path:
 
 def test_repository_config_is_valid_and_matches_defaults():
     rcfg = load_config(REPO / "config" / "config.yaml")
-    # the documented exceptions, marked "(default ...)" in the file: the embedded default scores a
-    # generated held-out set and labels EMT in batches
+    # the documented exceptions, marked "(default ...)"/"(not a default)" in the file: the embedded
+    # default also explores a vacancy cell, scores a generated held-out set, labels EMT in batches
+    defaults = OTFConfig()
     assert rcfg.cfg.validation.n_generated > 0
     assert rcfg.cfg.labeling.structures_per_job > 1
-    as_defaults = rcfg.cfg.model_copy(update={"validation": OTFConfig().validation,
-                                              "labeling": OTFConfig().labeling})
+    assert rcfg.cfg.structures[1].vacancies == 1 and rcfg.cfg.structures[:1] == defaults.structures
+    extra = [c for c in rcfg.cfg.exploration.conditions if c not in defaults.exploration.conditions]
+    assert [c.name for c in extra] == ["vac900"]
+    exploration = rcfg.cfg.exploration.model_copy(update={"conditions": defaults.exploration.conditions})
+    as_defaults = rcfg.cfg.model_copy(update={"validation": defaults.validation, "labeling": defaults.labeling,
+                                              "structures": defaults.structures, "exploration": exploration})
     assert as_defaults == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
 
 

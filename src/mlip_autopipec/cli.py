@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .core import layout as L
 from .core.errors import UserError
+from .core.preflight import preflight
 from .core.state import derive_state
 from .domain_models.config import json_schema, load_config
 
@@ -66,6 +67,13 @@ def _other_runs_alive(workdir: Path) -> bool:
         if cwd == target and ("snakemake" in cmdline or "mlip-runner" in cmdline):
             return True
     return False
+
+
+def remove_stale_temp_files(workdir: Path) -> None:
+    """Temporary files of writes that a kill interrupted (never read: outputs appear only by rename)."""
+    for tmp in workdir.rglob(".*.tmp"):
+        if tmp.is_file() and ".snakemake" not in tmp.parts:
+            tmp.unlink()
 
 
 class RunLock:
@@ -119,6 +127,7 @@ def _run_snakemake(argv: list[str]) -> bool:
 def cmd_run(ns) -> int:
     config = Path(ns.config)
     rcfg = load_config(config)  # a bad config fails here, before Snakemake starts
+    preflight(rcfg)
     workdir = Path(ns.workdir).resolve() if ns.workdir else default_workdir(config)
     _check_writable(workdir)
     argv = snakemake_argv(config.resolve(), workdir, ns.cores, ns.profile, ns.dry_run, ns.snakemake_args)
@@ -133,6 +142,7 @@ def cmd_run(ns) -> int:
                 raise UserError(f"{workdir}: a Snakemake run is active in this directory; wait for it to finish")
             log.warning("removing a stale Snakemake lock left by a killed run in %s", workdir)
             _run_snakemake(argv + ["--unlock"])
+        remove_stale_temp_files(workdir)
         ok = _run_snakemake(argv)
     state = derive_state(workdir)
     print(f"mlip-runner: {state.status.value} at iteration {state.iteration}"
@@ -147,6 +157,32 @@ def cmd_status(ns) -> int:
     if not workdir.is_dir():
         raise UserError(f"{workdir}: no such directory (give the run directory, where iter_000/ lives)")
     print(format_status(derive_state(workdir), as_json=ns.json))
+    return 0
+
+
+def cmd_report(ns) -> int:
+    from .report.build import build_report
+    from .report.data import load_run_config
+
+    workdir = Path(ns.directory)
+    if not workdir.is_dir():
+        raise UserError(f"{workdir}: no such directory (give the run directory, where iter_000/ lives)")
+    rcfg = load_run_config(workdir, ns.config)
+    if rcfg is None:
+        log.warning("no config.yaml in %s (pass --config): the report has no parity plot", workdir)
+    result = build_report(workdir, rcfg, out_html=ns.out, with_parity=not ns.no_parity)
+    print(f"mlip-runner: report {result.html} ({len(result.pngs)} figures in {result.html.parent})")
+    return 0
+
+
+def cmd_plan(ns) -> int:
+    from .plan import build_plan, format_plan
+
+    config = Path(ns.config)
+    rcfg = load_config(config)
+    workdir = Path(ns.workdir).resolve() if ns.workdir else default_workdir(config)
+    plan = build_plan(rcfg, workdir)
+    print(json.dumps(plan.to_dict(), indent=2) if ns.json else format_plan(rcfg, workdir, plan))
     return 0
 
 
@@ -171,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("directory", nargs="?", default=".", help="run directory (default: .)")
     s.add_argument("--json", action="store_true", help="print the state as JSON")
     s.set_defaults(func=cmd_status)
+    rp = sub.add_parser("report", help="write the HTML report with its figures (report/report.html)")
+    rp.add_argument("directory", nargs="?", default=".", help="run directory (default: .)")
+    rp.add_argument("--config", default=None, help="the run's config (default: config.yaml or config/config.yaml in it)")
+    rp.add_argument("--out", default=None, help="HTML file to write (default: DIRECTORY/report/report.html)")
+    rp.add_argument("--no-parity", action="store_true", help="skip the parity plot (it loads the potential)")
+    rp.set_defaults(func=cmd_report)
+    pl = sub.add_parser("plan", help="print the plan of the whole loop: jobs per stage, bounds, resume point")
+    pl.add_argument("config", help="path to config.yaml")
+    pl.add_argument("--workdir", default=None, help="run directory (default: the config's project directory)")
+    pl.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pl.set_defaults(func=cmd_plan)
     sc = sub.add_parser("schema", help="print the JSON schema of config.yaml")
     sc.set_defaults(func=cmd_schema)
     return p

@@ -1,44 +1,322 @@
 """The whole-loop preview that `snakemake --dry-run` cannot give.
 
 Snakemake's dry run of a checkpoint loop shows only the jobs up to the next checkpoint and marks
-the rest `<TBD>`; this prints what every iteration will run, the bounds, and where a rerun resumes.
+the rest `<TBD>`. This module counts, from the config alone, the jobs every stage runs (one
+`explore` per condition, `label` jobs in chunks of `labeling.structures_per_job`, ...), checks
+which of them are already done from the files on disk, and prints the bounds of the loop
+(`max_cycles`, `patience`) and where a rerun resumes.
+
+`n_label_jobs` is the single place that sizes the label scatter: `rules/common.smk` uses it too,
+so the plan and the DAG Snakemake builds cannot disagree.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .core.state import derive_state
+from .core import layout as L
+from .core.io import read_json
+from .domain_models.state import Action
 
-ITERATION_STAGES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "train")
+INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
+ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
+CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
+FINAL_RULES = ("finalize", "report")
+REPORT_RULE_FILE = "rules/report.smk"
 
 
-def jobs_per_iteration(rcfg) -> dict[str, int]:
-    jobs = {stage: 1 for stage in ITERATION_STAGES}
-    jobs["explore"] = len(rcfg.cfg.exploration.conditions)
+# -- job counts: pure functions of the config ---------------------------------------------------
+def n_label_jobs(cfg, stage: str) -> int:
+    """Label jobs of a stage: fixed slots for the most structures the stage can hold
+    (`n_initial_structures()` initially, `selection.n_select` per iteration), in chunks of
+    `labeling.structures_per_job`; surplus slots label nothing. `cfg` is an OTFConfig."""
+    n = cfg.n_initial_structures() if stage == L.INITIAL else cfg.selection.n_select
+    return -(-n // cfg.labeling.structures_per_job)
+
+
+def has_validation(cfg) -> bool:
+    return cfg.validation.file is not None or cfg.validation.n_generated > 0
+
+
+def initial_jobs(cfg) -> dict[str, int]:
+    jobs = {rule: 1 for rule in INITIAL_RULES}
+    if not has_validation(cfg):
+        del jobs["validation_set"]
+    jobs["label"] = n_label_jobs(cfg, L.INITIAL)
     return jobs
 
 
-def format_plan(rcfg, workdir: str | Path) -> str:
+def iteration_jobs(cfg, refines: bool = True) -> dict[str, int]:
+    """Jobs of one iteration: all of them when an exploration halts and the loop continues,
+    only explore + gate when the checkpoint ends the loop there."""
+    jobs = {rule: 1 for rule in (ITERATION_RULES if refines else CONVERGED_RULES)}
+    jobs["explore"] = len(cfg.exploration.conditions)
+    if refines:
+        jobs["label"] = n_label_jobs(cfg, L.iter_dir(0))
+    return jobs
+
+
+def final_jobs(with_report: bool) -> dict[str, int]:
+    return {rule: 1 for rule in FINAL_RULES if with_report or rule != "report"}
+
+
+def workflow_has_report_rule() -> bool:
+    """Does the installed workflow include the `report` rule? (Counted in the end stage.)"""
+    from .cli import workflow_snakefile
+
+    try:
+        return REPORT_RULE_FILE in workflow_snakefile().read_text()
+    except Exception:  # noqa: BLE001 - a plan must print even without a workflow at hand
+        return False
+
+
+# -- what is already done: outputs on disk -----------------------------------------------------
+def _exists(workdir: Path, *names: str) -> bool:
+    return all((workdir / n).is_file() for n in names)
+
+
+def _label_done(workdir: Path, cfg, stage: str) -> int:
+    return sum(_exists(workdir, f"{stage}/label_jobs/{k}.json", f"{stage}/label_jobs/{k}.extxyz")
+               for k in range(n_label_jobs(cfg, stage)))
+
+
+def initial_done(cfg, workdir: Path) -> dict[str, int]:
+    s = L.INITIAL
+    done = {
+        "initial_structures": int(_exists(workdir, L.selected(s))),
+        "reference_energies": int(_exists(workdir, L.REFERENCE_ENERGIES)),
+        "validation_set": int(_exists(workdir, L.VALIDATION_FILE)),
+        "label": _label_done(workdir, cfg, s),
+        "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
+        "train": int(_exists(workdir, f"{s}/potential.yace", L.train_record(s))),
+    }
+    return {k: v for k, v in done.items() if k in initial_jobs(cfg)}
+
+
+def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
+    s = L.iter_dir(n)
+    return {
+        "explore": sum(_exists(workdir, L.explore_record(n, c.name), L.explore_frames(n, c.name))
+                       for c in cfg.exploration.conditions),
+        "gate": int(_exists(workdir, L.decision(n))),
+        "collect_halts": int(_exists(workdir, L.halt(n))),
+        "candidates": int(_exists(workdir, L.candidates(n))),
+        "select": int(_exists(workdir, L.selected(s))),
+        "label": _label_done(workdir, cfg, s),
+        "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
+        "train": int(_exists(workdir, f"{s}/potential.yace", L.train_record(s))),
+    }
+
+
+def _decision_action(workdir: Path, n: int) -> Action | None:
+    path = workdir / L.decision(n)
+    try:
+        return Action(read_json(path)["action"]) if path.is_file() else None
+    except (ValueError, KeyError):
+        return None
+
+
+# -- the plan -----------------------------------------------------------------------------------
+@dataclass
+class StagePlan:
+    stage: str  # initial | iter_NNN | end
+    jobs: dict[str, int]  # jobs the stage runs (an undecided iteration: as if it halts)
+    done: dict[str, int]
+    state: str  # done | resume here | pending | decided
+    note: str = ""
+    steps: int | None = None  # MD steps per exploration condition
+
+    @property
+    def n_jobs(self) -> int:
+        return sum(self.jobs.values())
+
+    @property
+    def n_done(self) -> int:
+        return sum(min(self.done.get(r, 0), k) for r, k in self.jobs.items())
+
+    def missing(self) -> dict[str, int]:
+        return {r: k - min(self.done.get(r, 0), k) for r, k in self.jobs.items() if self.done.get(r, 0) < k}
+
+
+@dataclass
+class Plan:
+    config: str
+    workdir: str
+    n_conditions: int
+    conditions: list[str]
+    label_jobs_initial: int
+    label_jobs_iteration: int
+    jobs_if_refining: dict[str, int]
+    jobs_if_ending: dict[str, int]
+    max_cycles: int
+    patience: int
+    last_iteration_max_cycles: int
+    last_iteration_patience: int
+    stages: list[StagePlan] = field(default_factory=list)
+    future_first: int | None = None  # iterations after the current one that may still run
+    future_last: int | None = None
+    remaining_max: int = 0
+    remaining_min: int = 0
+    resume: str = ""
+    finished: bool = False
+
+    def iteration(self, n: int) -> StagePlan | None:
+        for s in self.stages:
+            if s.stage == L.iter_dir(n):
+                return s
+        return None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for s, sd in zip(self.stages, d["stages"]):
+            sd["n_jobs"], sd["n_done"] = s.n_jobs, s.n_done
+        return d
+
+
+def patience_bound(workdir: Path, upto: int, patience: int) -> int:
+    """The last iteration the loop can reach if explorations never again get further: from the
+    most recent decision (iteration k, s iterations already without improvement) it is
+    k + patience - s; before any decision it is `patience` (iteration 0 always counts as an
+    improvement)."""
+    for k in range(upto, -1, -1):
+        path = workdir / L.decision(k)
+        if path.is_file():
+            try:
+                stale = int(read_json(path).get("iterations_without_improvement", 0))
+            except ValueError:
+                continue
+            return k + patience - stale
+    return patience
+
+
+def build_plan(rcfg, workdir: str | Path, with_report: bool | None = None) -> Plan:
     cfg = rcfg.cfg
-    state = derive_state(workdir)
-    jobs = jobs_per_iteration(rcfg)
+    workdir = Path(workdir)
+    if with_report is None:
+        with_report = workflow_has_report_rule()
+    full, ending = iteration_jobs(cfg, True), iteration_jobs(cfg, False)
+    plan = Plan(
+        config=str(rcfg.path), workdir=str(workdir.resolve()),
+        n_conditions=len(cfg.exploration.conditions), conditions=[c.name for c in cfg.exploration.conditions],
+        label_jobs_initial=n_label_jobs(cfg, L.INITIAL), label_jobs_iteration=n_label_jobs(cfg, L.iter_dir(0)),
+        jobs_if_refining=full, jobs_if_ending=ending, max_cycles=cfg.max_cycles, patience=cfg.patience,
+        last_iteration_max_cycles=cfg.max_cycles - 1, last_iteration_patience=cfg.max_cycles - 1,
+    )
+    plan.stages.append(StagePlan(L.INITIAL, initial_jobs(cfg), initial_done(cfg, workdir), "pending"))
+
+    # walk the finished iterations; `n` ends as the first one not finished
+    n, end_action = 0, None
+    while n < cfg.max_cycles:
+        action = _decision_action(workdir, n)
+        done = iteration_done(cfg, workdir, n)
+        if action is None:
+            break
+        if action is not Action.CONTINUE:
+            end_action = action
+            stage = StagePlan(L.iter_dir(n), ending, done, "pending", note=f"checkpoint: {action.value}",
+                              steps=cfg.exploration_steps(n))
+            plan.stages.append(stage)
+            break
+        stage = StagePlan(L.iter_dir(n), full, done, "pending", note="checkpoint: continue",
+                          steps=cfg.exploration_steps(n))
+        plan.stages.append(stage)
+        if stage.missing():
+            break
+        stage.state = "done"
+        n += 1
+
+    if end_action is None:
+        if plan.stages[-1].stage != L.iter_dir(n):
+            plan.stages.append(StagePlan(L.iter_dir(n), full, iteration_done(cfg, workdir, n), "pending",
+                                         note=f"{sum(ending.values())} jobs if its checkpoint ends the loop",
+                                         steps=cfg.exploration_steps(n)))
+        if n + 1 <= cfg.max_cycles - 1:
+            plan.future_first, plan.future_last = n + 1, cfg.max_cycles - 1
+
+    flag_done = int(_exists(workdir, "converged.flag") or _exists(workdir, "stopped.flag"))
+    end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html"))}
+    plan.stages.append(StagePlan("end", final_jobs(with_report), end_done, "pending",
+                                 note="converged.flag or stopped.flag" + (", report/report.html" if with_report else "")))
+
+    for stage in plan.stages:
+        if stage.state != "done" and not stage.missing():
+            stage.state = "done"
+    first_open = next((s for s in plan.stages if s.state != "done"), None)
+    plan.finished = first_open is None
+    if first_open is not None:
+        first_open.state = "resume here"
+        todo = first_open.missing()
+        plan.resume = (f"{first_open.stage}: " + ", ".join(f"{r} x{k}" for r, k in todo.items())
+                       + f" ({first_open.n_done} of {first_open.n_jobs} jobs of this stage done)")
+    else:
+        plan.resume = "nothing: the run is finished"
+
+    # bounds and remaining work
+    plan.last_iteration_patience = min(patience_bound(workdir, n, cfg.patience), cfg.max_cycles - 1)
+    known = sum(sum(s.missing().values()) for s in plan.stages if s.state != "done")
+    n_future = 0 if plan.future_first is None else plan.future_last - plan.future_first + 1
+    plan.remaining_max = known + n_future * sum(full.values())
+    plan.remaining_min = known
+    cur = plan.iteration(n) if end_action is None else None
+    if cur is not None:
+        if _decision_action(workdir, n) is None:  # its checkpoint may still end the loop
+            plan.remaining_min -= sum(v for r, v in cur.missing().items() if r not in ending)
+        elif n_future:  # it continues: the next iteration runs at least explore + gate
+            plan.remaining_min += sum(ending.values())
+    return plan
+
+
+def _jobs(jobs: dict[str, int]) -> str:
+    return ", ".join(f"{r} x{k}" for r, k in jobs.items()) + f" = {sum(jobs.values())} jobs"
+
+
+def _progress(stage: StagePlan) -> str:
+    return ", ".join(f"{r} {min(stage.done.get(r, 0), k)}/{k}" for r, k in stage.jobs.items())
+
+
+def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
+    cfg = rcfg.cfg
+    plan = plan or build_plan(rcfg, workdir)
+    growth = cfg.exploration.steps_growth
+    per_job = cfg.labeling.structures_per_job
     lines = [
-        f"Plan for {rcfg.path} in {Path(workdir).resolve()}",
-        f"  initial: initial_structures, reference_energies, label, train"
-        + (" (+ validation_set)" if cfg.validation.file or cfg.validation.n_generated else ""),
-        "  each iteration n: " + ", ".join(f"{s} x{k}" for s, k in jobs.items())
-        + f"  ({sum(jobs.values())} jobs; label/select/... only if an exploration halted)",
-        f"  exploration: {len(cfg.exploration.conditions)} condition(s) "
-        f"({', '.join(c.name for c in cfg.exploration.conditions)}), "
-        f"{cfg.exploration_steps(0)} steps in iteration 0"
-        + (f", x{cfg.exploration.steps_growth} per iteration" if cfg.exploration.steps_growth != 1 else ""),
-        f"  per halt: {cfg.candidates.n_candidates} candidates -> {cfg.selection.n_select} selected "
-        f"({cfg.selection.kind}) -> labelled by {cfg.oracle.kind} -> {cfg.trainer.kind} fit",
-        f"  stops: converged (every condition runs its budget), max_cycles={cfg.max_cycles} "
-        f"(last iteration iter_{cfg.max_cycles - 1:03d}), patience={cfg.patience} iterations without "
-        f"improvement; at most {cfg.max_cycles * sum(jobs.values())} iteration jobs",
-        f"  resume point: {state.status.value} at iteration {state.iteration}"
-        + (f" ({state.message})" if state.message else ""),
+        f"Plan for {rcfg.path} in {plan.workdir}",
+        "  the loop: initial data, then per iteration EXPLORE (checkpoint `gate`) -> REFINE -> LABEL -> TRAIN,",
+        f"            until converged, max_cycles={cfg.max_cycles} or patience={cfg.patience}",
+        f"  initial:         {_jobs(initial_jobs(cfg))}  ({cfg.n_initial_structures()} structures, "
+        f"{per_job} per label job)",
+        f"  each iteration:  {_jobs(plan.jobs_if_refining)}  when an exploration halts",
+        f"                   {_jobs(plan.jobs_if_ending)}  when its checkpoint ends the loop",
+        f"  end:             {_jobs(final_jobs('report' in plan.stages[-1].jobs))}",
+        f"  exploration:     {plan.n_conditions} condition(s) ({', '.join(plan.conditions)}), "
+        f"{cfg.exploration_steps(0)} MD steps each in iteration 0"
+        + (f", x{growth:g} per iteration" if growth != 1 else ""),
+        f"  per iteration:   {cfg.candidates.n_candidates} candidates per halt -> {cfg.selection.n_select} "
+        f"selected ({cfg.selection.kind}) -> labelled by {cfg.oracle.kind} in {plan.label_jobs_iteration} "
+        f"job(s) of <= {per_job} -> {cfg.trainer.kind} fit",
+        "",
+    ]
+    for stage in plan.stages:
+        if stage.stage == "end" and plan.future_first is not None:
+            first, last = plan.future_first, plan.future_last
+            names = L.iter_dir(first) + ("" if first == last else f" .. {L.iter_dir(last)}")
+            lines.append(f"  {names}: <TBD by the checkpoints>: up to {last - first + 1} more iteration(s), "
+                         f"{sum(plan.jobs_if_refining.values())} jobs each if it halts, "
+                         f"{sum(plan.jobs_if_ending.values())} if it ends the loop")
+        steps = f", {stage.steps} MD steps" if stage.steps is not None else ""
+        mark = "<- resumes here" if stage.state == "resume here" else stage.state
+        lines.append(f"  {stage.stage:9s} {stage.n_done:3d}/{stage.n_jobs:<3d} jobs  {mark}{steps}"
+                     + (f"  ({stage.note})" if stage.note else ""))
+        if stage.state != "done":
+            lines.append(f"  {'':9s}   {_progress(stage)}")
+    lines += [
+        "",
+        f"  bounds: max_cycles={cfg.max_cycles}: the last possible iteration is {L.iter_dir(plan.last_iteration_max_cycles)}; "
+        f"patience={cfg.patience}: without further improvement the loop stops after "
+        f"{L.iter_dir(plan.last_iteration_patience)}",
+        f"  remaining: {plan.remaining_min} to {plan.remaining_max} jobs"
+        + ("" if plan.finished else " (fewest if the current iteration's checkpoint ends the loop)"),
+        f"  resume point: {plan.resume}",
     ]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .core.crashpoints import crashpoint
 from .core.errors import UserError
 from .core.state import refresh_state
 from .domain_models.config import ResolvedConfig, config_from_dict, load_config
@@ -30,11 +31,15 @@ def load_workflow_config(config: dict, workflow) -> ResolvedConfig:
     WorkflowError naming the file and the field instead of a traceback."""
     from snakemake.exceptions import WorkflowError
 
+    from .core.preflight import preflight
+
     path = effective_config_file(workflow)
     try:
-        return config_from_dict(dict(config), path)
+        rcfg = config_from_dict(dict(config), path)
+        preflight(rcfg)
     except UserError as exc:
         raise WorkflowError(f"invalid configuration:\n{exc}") from None
+    return rcfg
 
 
 def read_decision(path: str | Path) -> Decision:
@@ -60,7 +65,9 @@ def run_step(smk, step: Callable[[ResolvedConfig, object], object]) -> None:
     log = logging.getLogger("mlip_autopipec.rule." + smk.rule)
     try:
         rcfg = load_config(smk.params.config_file)
+        crashpoint(f"start:{smk.rule}")
         step(rcfg, smk)
+        crashpoint(f"end:{smk.rule}")
     except UserError as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -37,7 +37,10 @@ def make_trainer(cfg):
     raise ValueError(f"unknown trainer kind {cfg.kind!r}")
 
 
-def make_dynamics(cfg, exploration: ExplorationConfig):
+def make_dynamics(cfg, exploration: ExplorationConfig, cores: int = 1, work_dir=None):
+    """`cores`: the explore job's cores (the `{cores}` of lammps_mlpace's command); `work_dir`: where
+    the LAMMPS backends put their files (lammps: its log; lammps_mlpace: inputs, log and dump),
+    None = a temporary directory."""
     if cfg.kind == "mock":
         from .dynamics.mock import MockDynamics
 
@@ -46,6 +49,14 @@ def make_dynamics(cfg, exploration: ExplorationConfig):
         from .dynamics.ase_md import AseMD
 
         return AseMD(cfg, exploration)
+    if cfg.kind == "lammps":
+        from .dynamics.lammps import LammpsMD
+
+        return LammpsMD(cfg, exploration, work_dir=work_dir)
+    if cfg.kind == "lammps_mlpace":
+        from .dynamics.lammps_mlpace import LammpsMLPace
+
+        return LammpsMLPace(cfg, exploration, cores=cores, work_dir=work_dir)
     raise ValueError(f"unknown dynamics kind {cfg.kind!r}")
 
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .crashpoints import crashpoint
 from .errors import StructureError
 
 
@@ -29,6 +30,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        crashpoint(f"write:{path.name}")
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

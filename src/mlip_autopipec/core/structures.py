@@ -108,8 +108,11 @@ def build_structures(
             path = Path(spec.path).expanduser()
             if not path.is_absolute():
                 path = Path(base_dir) / path
-            source = str(path)
-            atoms = read_first_frame(path, spec.index)
+            source = f"structures[{k}].path ({path})"
+            try:
+                atoms = read_first_frame(path, spec.index)
+            except StructureError as exc:
+                raise StructureError(f"structures[{k}].path: {exc}") from None
         else:  # pragma: no cover - the config's discriminator rules this out
             raise StructureError(f"structures[{k}]: unknown structure kind {spec.kind!r}")
         check_elements(atoms, source)

@@ -54,7 +54,7 @@ class InitialDataConfig(_Strict):
 
     n_rattled: int = Field(12, ge=1, description="Rattled copies per starting structure.")
     rattle_stdev: float = Field(0.05, gt=0, description="Gaussian rattle amplitude in Å.")
-    strains: list[float] = Field(
+    strains: list[Annotated[float, Field(gt=-1)]] = Field(
         default_factory=lambda: [-0.03, -0.015, 0.015, 0.03],
         description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
         "starting structure, each also rattled.",
@@ -80,7 +80,6 @@ class ExplorationConfig(_Strict):
         default_factory=lambda: [
             ExplorationCondition(name="t600", temperature=600.0),
             ExplorationCondition(name="t1200", temperature=1200.0),
-            ExplorationCondition(name="vac900", temperature=900.0, structure=1),
             ExplorationCondition(name="npt1000", temperature=1000.0, pressure=0.0),
         ],
         min_length=1,
@@ -171,6 +170,9 @@ class MockTrainerConfig(_Strict):
     """Writes a potential file that records which labels it saw."""
 
     kind: Literal["mock"] = "mock"
+    fail_generations: list[int] = Field(
+        default_factory=list, description="Fault injection: fits producing these generations diverge."
+    )
 
 
 class AceBasisConfig(_Strict):
@@ -280,7 +282,7 @@ class OTFConfig(_Strict):
     )
     initial_exploration_steps: int = Field(1000, ge=1, description="MD steps per condition in iteration 0.")
     structures: list[StructureSpec] = Field(
-        default_factory=lambda: [BulkSpec(), BulkSpec(vacancies=1)], min_length=1,
+        default_factory=lambda: [BulkSpec()], min_length=1,
         description="Starting structures (exploration conditions refer to them by index).",
     )
     initial_data: InitialDataConfig = Field(default_factory=InitialDataConfig)
@@ -338,7 +340,7 @@ def load_config(path: str | Path) -> "ResolvedConfig":
     """Read and validate a config file; errors name the file and the field."""
     import yaml
 
-    path = Path(path)
+    path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found (pass the path to your config.yaml)")
     try:

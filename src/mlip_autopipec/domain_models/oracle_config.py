@@ -30,6 +30,10 @@ class MockOracleConfig(OracleBase):
         "raise", description="Fault injection: how an injected failure shows (raise an error, NaN forces, "
         "hang forever, return a structure with another atom count)."
     )
+    call_log: str | None = Field(
+        None, description="Testing aid: append the hash of every structure computed to this file "
+        "(relative to the run directory), to count oracle calls across crashes."
+    )
 
 
 class EMTOracleConfig(OracleBase):

@@ -1,10 +1,21 @@
-"""`mlip-runner status`: one row per iteration, read from the derived state."""
+"""`mlip-runner status`: one row per iteration, read from the derived state.
+
+Every number comes from `WorkflowState` (itself derived from the files on disk), so the table can
+be printed at any time, also while a run is going on; with the run directory at hand it adds the
+initial stage's wall times and what the run does next (from the plan).
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from ..domain_models.state import WorkflowState
+from ..domain_models.state import IterationRecord, WorkflowState
+from .data import initial_stage_times, stage_times
+
+HEADER = ["iter", "halted/ran", "halt step", "max gamma", "cand", "sel", "lab", "fail", "data",
+          "E meV/at", "F meV/Å", "explore s", "refine s", "label s", "train s", "decision"]
+TIME_STAGES = ("explore", "refine", "label", "train")
 
 
 def _fmt(value, spec: str = "") -> str:
@@ -19,34 +30,103 @@ def _mev(val: dict | None, key: str) -> str:
     return f"{1000 * val[key]:.2f}"
 
 
-def format_status(state: WorkflowState, as_json: bool = False) -> str:
-    if as_json:
-        return json.dumps(state.model_dump(mode="json"), indent=2)
-    header = ["iter", "explorations", "halt step", "max gamma", "cand", "sel", "lab", "fail", "data",
-              "E meV/at", "F meV/Å", "decision", "time s"]
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def explorations_cell(rec: IterationRecord, n_conditions: int | None = None) -> str:
+    """'halted/ran through', plus how many conditions have not reported yet (running or queued)."""
+    n_halted = len(rec.halted_conditions)
+    cell = f"{n_halted}/{len(rec.conditions) - n_halted}"
+    if n_conditions is not None and len(rec.conditions) < n_conditions:
+        cell += f" +{n_conditions - len(rec.conditions)}"
+    return cell
+
+
+def iteration_row(rec: IterationRecord, n_conditions: int | None = None) -> list[str]:
+    times = stage_times(rec.timings_s)
+    return [
+        f"{rec.iteration:03d}",
+        explorations_cell(rec, n_conditions),
+        _fmt(rec.halt_step),
+        _fmt(rec.max_gamma, ".2f"),
+        _fmt(rec.n_candidates), _fmt(rec.n_selected), _fmt(rec.n_labelled), _fmt(rec.n_failed),
+        _fmt(rec.dataset_size),
+        _mev(rec.validation, "energy_rmse_per_atom"), _mev(rec.validation, "force_rmse"),
+        *(_secs(times[s]) for s in TIME_STAGES),
+        rec.action.value if rec.action else "-",
+    ]
+
+
+def initial_row(initial: dict, times: dict | None = None) -> list[str]:
+    times = times or {}
+    val = initial.get("validation")
+    return ["init", "-", "-", "-", "-", _fmt(initial.get("n_selected")), _fmt(initial.get("n_labelled")),
+            _fmt(initial.get("n_failed")), _fmt(initial.get("dataset_size")),
+            _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
+            "-", "-", _secs(times.get("label")), _secs(times.get("train")), "-"]
+
+
+def status_rows(state: WorkflowState, n_conditions: int | None = None,
+                initial_times: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """The table as cells: (header, rows), the initial data first (shared with the HTML report)."""
     rows = []
-    for rec in state.history:
-        n_cond = len(rec.conditions)
-        rows.append([
-            f"{rec.iteration:03d}",
-            f"{len(rec.halted_conditions)}/{n_cond} halted" if n_cond else "-",
-            _fmt(rec.halt_step),
-            _fmt(rec.max_gamma, ".2f"),
-            _fmt(rec.n_candidates), _fmt(rec.n_selected), _fmt(rec.n_labelled), _fmt(rec.n_failed),
-            _fmt(rec.dataset_size),
-            _mev(rec.validation, "energy_rmse_per_atom"), _mev(rec.validation, "force_rmse"),
-            rec.action.value if rec.action else "-",
-            f"{sum(rec.timings_s.values()):.1f}" if rec.timings_s else "-",
-        ])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    if state.initial:
+        rows.append(initial_row(state.initial, initial_times))
+    rows += [iteration_row(rec, n_conditions) for rec in state.history]
+    return list(HEADER), rows
+
+
+def render(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths)).rstrip()
+
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def summary_lines(state: WorkflowState) -> list[str]:
     out = [f"status: {state.status.value}  iteration: {state.iteration}  potential: {state.current_potential or '-'}"]
     if state.message:
         out.append(f"        {state.message}")
-    init = state.initial
-    if init.get("n_labelled") is not None:
-        out.append(f"initial: {init.get('n_labelled')} labelled, {init.get('n_failed') or 0} failed"
-                   + (f", validation E {_mev(init.get('validation'), 'energy_rmse_per_atom')} meV/atom, "
-                      f"F {_mev(init.get('validation'), 'force_rmse')} meV/Å" if init.get("validation") else ""))
-    out += ["", line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    labels = [state.initial.get("n_labelled")] + [r.n_labelled for r in state.history]
+    n_labels = sum(x for x in labels if x)
+    failed = sum(x for x in [state.initial.get("n_failed")] + [r.n_failed for r in state.history] if x)
+    out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
+    return out
+
+
+def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Path | None = None,
+                  rcfg=None) -> str:
+    """The status table. With `workdir` (the run directory) it also shows the initial stage's
+    wall times and, if the run's config is found (or `rcfg` given), the conditions not reported
+    yet and the jobs a rerun starts with."""
+    if as_json:
+        return json.dumps(state.model_dump(mode="json"), indent=2)
+    n_conditions, resume, init_times = None, None, None
+    if workdir is not None:
+        init_times = initial_stage_times(workdir)
+        if rcfg is None:
+            from .data import load_run_config
+
+            try:
+                rcfg = load_run_config(workdir)
+            except Exception:  # noqa: BLE001 - the table must print even with a broken config
+                rcfg = None
+        if rcfg is not None:
+            from ..plan import build_plan
+
+            n_conditions = len(rcfg.cfg.exploration.conditions)
+            plan = build_plan(rcfg, workdir)
+            resume = None if plan.finished else plan.resume
+    header, rows = status_rows(state, n_conditions, init_times)
+    out = summary_lines(state)
+    if init_times and init_times.get("setup") is not None:
+        out.append(f"initial data: setup (structures, reference energies, validation set) {init_times['setup']:.1f} s")
+    if resume:
+        out.append(f"next: {resume}")
+    out += [""] + render(header, rows)
+    out += ["", "halted/ran: exploration conditions that halted / ran their budget (+N: not finished yet); "
+            "halt step: earliest halt; times: seconds summed over the stage's Snakemake jobs"]
     return "\n".join(out)

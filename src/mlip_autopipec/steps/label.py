@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..components.registry import make_oracle
+from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError, UserError
 from ..core.identity import structure_hash
 from ..core.io import read_json, read_structures, write_json, write_structures
@@ -106,6 +107,8 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
         atoms.info["selected_index"] = i
         result, failure, computed = label_one(oracle, atoms, cache, rcfg.cfg.oracle.timeout_s)
         n_computed += computed
+        if computed:
+            crashpoint("label:after_one")
         if result is not None:
             labelled.append(result)
         else:

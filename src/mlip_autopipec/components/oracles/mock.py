@@ -32,6 +32,9 @@ class MockOracle:
         return int(structure_hash(atoms)[:8], 16) / 0xFFFFFFFF < self.cfg.fail_fraction
 
     def label(self, atoms: Atoms) -> Atoms:
+        if self.cfg.call_log:
+            with open(self.cfg.call_log, "a") as fh:
+                fh.write(structure_hash(atoms) + "\n")
         if self.cfg.fail_fraction > 0 and self._injected_failure(atoms):
             mode = self.cfg.fail_mode
             if mode == "raise":

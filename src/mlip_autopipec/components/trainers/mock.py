@@ -13,6 +13,7 @@ from typing import Sequence
 
 from ase import Atoms
 
+from ...core.errors import TrainingError
 from ...core.io import write_json, write_text
 from ...domain_models.config import MockOracleConfig, MockTrainerConfig
 from ..base import PotentialFiles
@@ -30,6 +31,8 @@ class MockTrainer:
     def fit(self, dataset: Sequence[Atoms], out_dir: Path, reference_energies: dict[str, float],
             previous: PotentialFiles | None, seed: int) -> dict:
         generation = 0 if previous is None else read_mock_potential(previous)["generation"] + 1
+        if generation in self.cfg.fail_generations:
+            raise TrainingError(f"mock fit of generation {generation} diverged (loss is NaN)")
         content = {
             "kind": "mock",
             "generation": generation,

@@ -1,0 +1,22 @@
+# REPORT: the HTML report with its figures, made once the loop has ended (converged or stopped).
+# Also available at any time, also during a run: `mlip-runner report [DIR]`.
+
+
+rule report:
+    input:
+        flag=final_target,
+    output:
+        html=f"{L.REPORT_DIR}/report.html",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
+    log:
+        "logs/report/report.log",
+    benchmark:
+        "logs/benchmark/report/report.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,36 @@
+"""Checks that run before any work: every input a user gave is readable and usable.
+
+Called by `mlip-runner run` before Snakemake starts and by the Snakefile when it loads the config,
+so a mistake (unreadable structure, element the oracle cannot do, missing program or file) is one
+line naming the config file and the field, and no output is touched.
+"""
+
+from __future__ import annotations
+
+from ..components.registry import make_oracle
+from .errors import UserError
+from .io import read_structures
+
+
+def preflight(rcfg) -> None:
+    from ..steps.initial import elements_of, starting_structures
+
+    cfg = rcfg.cfg
+    try:
+        structures = starting_structures(rcfg)
+        oracle = make_oracle(cfg.oracle)
+        oracle.check_elements(elements_of(structures))
+        check_setup = getattr(oracle, "check_setup", None)
+        if check_setup is not None:
+            check_setup()
+        if cfg.validation.file:
+            path = rcfg.resolve(cfg.validation.file)
+            try:
+                frames = read_structures(path, allow_empty=False)
+            except UserError as exc:
+                raise UserError(f"validation.file: {exc}") from None
+            if any(f.calc is None for f in frames):
+                raise UserError(f"validation.file: {path} has frames without energies and forces; "
+                                f"give labelled extended XYZ")
+    except UserError as exc:
+        raise type(exc)(f"{rcfg.path}: {exc}") from None

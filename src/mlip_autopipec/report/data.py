@@ -1,0 +1,204 @@
+"""What the status table and the report read from a run directory besides the derived state:
+per-stage wall times, exploration records with their gamma traces, oracle times, the learning
+curve and the parity data of the last potential. Everything here only reads files, so it works
+while a run is going on (every output is renamed into place complete)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..core import layout as L
+from ..core.io import read_json, read_structures
+from ..core.state import _benchmark_seconds
+from ..domain_models.state import WorkflowState
+
+# Per-iteration stage -> the rules whose Snakemake benchmark seconds it sums (state.timings_s keys)
+STAGE_RULES = {
+    "explore": ("explore:",),
+    "refine": ("collect_halts", "candidates", "select"),
+    "label": ("label", "gather_labels"),
+    "train": ("train",),
+}
+INITIAL_STAGE_RULES = {
+    "setup": (("initial_structures", "initial"), ("reference_energies", "initial"), ("validation_set", "validation")),
+    "label": (("label", "initial_*"), ("gather_labels", "initial")),
+    "train": (("train", "initial"),),
+}
+CONFIG_CANDIDATES = ("config.yaml", "config/config.yaml")
+
+
+def find_config(workdir: str | Path) -> Path | None:
+    """The config a run directory was made with, by the usual layouts (None if not found)."""
+    for name in CONFIG_CANDIDATES:
+        p = Path(workdir) / name
+        if p.is_file():
+            return p
+    return None
+
+
+def load_run_config(workdir: str | Path, config: str | Path | None = None):
+    """ResolvedConfig of a run (an explicit `config` wins), or None if there is none."""
+    from ..domain_models.config import load_config
+
+    path = Path(config) if config else find_config(workdir)
+    return load_config(path) if path else None
+
+
+def stage_times(timings: dict[str, float]) -> dict[str, float | None]:
+    """Seconds per stage (summed over its jobs) from an IterationRecord's `timings_s`."""
+    out: dict[str, float | None] = {}
+    for stage, keys in STAGE_RULES.items():
+        vals = [v for k, v in timings.items() if any(k == p or (p.endswith(":") and k.startswith(p)) for p in keys)]
+        out[stage] = round(sum(vals), 3) if vals else None
+    return out
+
+
+def initial_stage_times(workdir: str | Path) -> dict[str, float | None]:
+    """Seconds per stage of the initial data (setup, label, train) from the benchmark files."""
+    out: dict[str, float | None] = {}
+    for stage, rules in INITIAL_STAGE_RULES.items():
+        vals = [s for rule, pat in rules if (s := _benchmark_seconds(Path(workdir), rule, pat)) is not None]
+        out[stage] = round(sum(vals), 3) if vals else None
+    return out
+
+
+def exploration_records(workdir: str | Path) -> dict[int, dict[str, dict]]:
+    """iteration -> condition -> the full exploration record (with `gamma_trace`)."""
+    out: dict[int, dict[str, dict]] = {}
+    for n in L.list_iterations(workdir):
+        recs = {}
+        for p in sorted((Path(workdir) / L.iter_dir(n) / "explore").glob("*.json")):
+            try:
+                recs[p.stem] = read_json(p)
+            except ValueError:
+                continue
+        if recs:
+            out[n] = recs
+    return out
+
+
+_INFO_FLOAT = r"(?:^|\s){key}=([-+0-9.eEinfa]+)"
+
+
+def _xyz_comment_lines(path: Path):
+    """The comment (second) line of every frame of an XYZ file, without parsing coordinates."""
+    with open(path) as fh:
+        while True:
+            line = fh.readline()
+            if not line:
+                return
+            if not line.strip():
+                continue
+            natoms = int(line.split()[0])
+            comment = fh.readline()
+            for _ in range(natoms):
+                fh.readline()
+            yield comment
+
+
+def label_times(workdir: str | Path) -> list[dict]:
+    """One entry per oracle calculation: {stage, seconds, ok}. Successes carry
+    `oracle_wall_time_s` in their info; failures are in the label jobs' records."""
+    workdir = Path(workdir)
+    pattern = re.compile(_INFO_FLOAT.format(key="oracle_wall_time_s"))
+    stages = [L.INITIAL] + [L.iter_dir(n) for n in L.list_iterations(workdir)]
+    out = []
+    for stage in stages:
+        jobs = workdir / stage / "label_jobs"
+        for f in sorted(jobs.glob("*.extxyz")) if jobs.is_dir() else []:
+            try:
+                for comment in _xyz_comment_lines(f):
+                    m = pattern.search(comment)
+                    if m:
+                        out.append({"stage": stage, "seconds": float(m.group(1)), "ok": True})
+            except (OSError, ValueError):
+                continue
+        for f in sorted(jobs.glob("*.json")) if jobs.is_dir() else []:
+            try:
+                for failure in read_json(f).get("failures", []):
+                    out.append({"stage": stage, "seconds": float(failure.get("wall_time_s", math.nan)), "ok": False})
+            except (OSError, ValueError, AttributeError):
+                continue
+    return out
+
+
+def _train_record(workdir: Path, stage: str) -> dict | None:
+    try:
+        return read_json(workdir / L.train_record(stage))
+    except (OSError, ValueError):
+        return None
+
+
+def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
+    """Points (one per fitted potential) of RMSE vs number of labels.
+
+    `kind` is 'validation' when a held-out set was scored, else 'training' (the fit's own training
+    error, from train.json) — the report says which. RMSEs in eV/atom and eV/Å.
+    """
+    workdir = Path(workdir)
+    stages = [L.INITIAL] + [rec.potential_out.split("/")[0] for rec in state.history if rec.potential_out]
+    points = []
+    for stage in stages:
+        rec = _train_record(workdir, stage)
+        if rec is None:
+            continue
+        fit = rec.get("fit") or {}
+        points.append({
+            "stage": stage,
+            "n_labels": rec.get("n_structures"),
+            "validation": rec.get("validation"),
+            "train": {"energy_rmse_per_atom": fit.get("train_energy_rmse_per_atom"),
+                      "force_rmse": fit.get("train_force_rmse")},
+        })
+    has_val = any(p["validation"] and p["validation"].get("force_rmse") is not None for p in points)
+    has_train = any(p["train"]["force_rmse"] is not None for p in points)
+    kind = "validation" if has_val else ("training" if has_train else None)
+    rows = []
+    for p in points:
+        m = p["validation"] if kind == "validation" else p["train"]
+        if m and m.get("force_rmse") is not None:
+            rows.append({"stage": p["stage"], "n_labels": p["n_labels"],
+                         "energy_rmse_per_atom": m.get("energy_rmse_per_atom"), "force_rmse": m["force_rmse"]})
+    return {"kind": kind, "points": rows}
+
+
+def _predict(calc, frames) -> dict:
+    e_ref, e_pred, f_ref, f_pred = [], [], [], []
+    for ref in frames:
+        atoms = ref.copy()
+        atoms.calc = calc
+        n = len(ref)
+        e_ref.append(ref.get_potential_energy() / n)
+        e_pred.append(atoms.get_potential_energy() / n)
+        f_ref.append(np.asarray(ref.get_forces()).ravel())
+        f_pred.append(np.asarray(atoms.get_forces()).ravel())
+    if not frames:
+        return {"n": 0}
+    return {"n": len(frames), "energy_ref": np.asarray(e_ref), "energy_pred": np.asarray(e_pred),
+            "force_ref": np.concatenate(f_ref), "force_pred": np.concatenate(f_pred)}
+
+
+def parity_data(state: WorkflowState, workdir: str | Path, rcfg, max_train: int = 300, seed: int = 0) -> dict:
+    """Predictions of the run's current potential on the held-out set (if any) and on (up to
+    `max_train` of) its training labels. Energies per atom (eV/atom), force components (eV/Å)."""
+    from ..components.base import PotentialFiles
+    from ..components.registry import make_trainer
+
+    workdir = Path(workdir)
+    if not state.current_potential or not (workdir / state.current_potential).is_file():
+        return {"potential": None}
+    stage = Path(state.current_potential).parent.as_posix()
+    calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(workdir / stage))
+    train = []
+    for s in L.stages_up_to(stage):
+        if (workdir / L.labels(s)).is_file():
+            train += read_structures(workdir / L.labels(s))
+    if len(train) > max_train:
+        idx = np.random.default_rng(seed).choice(len(train), size=max_train, replace=False)
+        train = [train[i] for i in sorted(idx)]
+    held_out = read_structures(workdir / L.VALIDATION_FILE) if (workdir / L.VALIDATION_FILE).is_file() else []
+    return {"potential": state.current_potential, "held_out": _predict(calc, held_out), "train": _predict(calc, train)}

@@ -1,0 +1,113 @@
+"""Bad inputs through the real CLI: one line naming the file, the field and the fix; exit code 2;
+no traceback; no existing output changed."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import CONFIGS, run, runner_cmd
+
+BASE = yaml.safe_load((CONFIGS / "mock_crash.yaml").read_text())
+
+XYZ_NO_CELL = "2\nno cell\nCu 0 0 0\nCu 0 0 2.5\n"
+XYZ_OVERLAP = '2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\nCu 0 0 0\nCu 0 0 0.2\n'
+XYZ_UNLABELLED = '1\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\nCu 0 0 0\n'
+
+
+def cfg(**changes) -> dict:
+    out = yaml.safe_load(yaml.safe_dump(BASE))
+    for dotted, value in changes.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def file_structure(name: str) -> dict:
+    return cfg(structures=[{"kind": "file", "path": name}])
+
+
+# (id, config dict or raw text, extra files {name: text}, extra CLI args, words the message must hold)
+CASES = [
+    ("unknown key", {**BASE, "max_cyles": 3}, {}, [], ["max_cyles", "unknown key", "spelling"]),
+    ("wrong type", cfg(max_cycles="many"), {}, [], ["max_cycles", "integer"]),
+    ("negative steps", cfg(initial_exploration_steps=-10), {}, [], ["initial_exploration_steps", "greater than or equal to 1"]),
+    ("max_cycles 0", cfg(max_cycles=0), {}, [], ["max_cycles", "greater than or equal to 1"]),
+    ("gamma_halt below gamma_select", cfg(**{"exploration.gamma_select": 8.0, "exploration.gamma_halt": 5.0}),
+     {}, [], ["exploration", "gamma_halt", "greater than gamma_select"]),
+    ("candidates fewer than selected", cfg(**{"candidates.n_candidates": 2, "selection.n_select": 5}), {}, [],
+     ["n_select", "n_candidates", "generate at least as many"]),
+    ("unknown oracle kind", cfg(oracle={"kind": "vasp9"}), {}, [], ["oracle", "kind"]),
+    ("key of another kind", cfg(trainer={"kind": "mock", "basis": {"cutoff": 5}}), {}, [], ["trainer", "basis", "unknown key"]),
+    ("bad condition name", cfg(**{"exploration.conditions": [{"name": "hot run"}]}), {}, [], ["conditions.0.name", "pattern"]),
+    ("condition without structure", cfg(**{"exploration.conditions": [{"name": "a", "structure": 2}]}), {}, [],
+     ["structure 2", "indices start at 0"]),
+    ("duplicate condition names", cfg(**{"exploration.conditions": [{"name": "a"}, {"name": "a"}]}), {}, [],
+     ["condition names must be unique"]),
+    ("all candidate generators off", cfg(**{"candidates.mix": {"rattle": 0, "md_burst": 0, "normal_modes": 0}}),
+     {}, [], ["candidates.mix", "positive weight"]),
+    ("yaml syntax", "max_cycles: [1,\n", {}, [], ["not valid YAML"]),
+    ("top level not a mapping", "- 1\n- 2\n", {}, [], ["must be a mapping"]),
+    ("unknown element", cfg(structures=[{"kind": "bulk", "element": "Xx"}]), {}, [], ["structures[0]", "Xx"]),
+    ("element the oracle cannot do", cfg(structures=[{"kind": "bulk", "element": "Si", "crystal": "diamond", "a": 5.43}],
+                                         oracle={"kind": "emt"}), {}, [], ["oracle.kind=emt", "Si", "choose another oracle"]),
+    ("missing structure file", file_structure("nope.xyz"), {}, [], ["structures[0].path", "nope.xyz", "not found"]),
+    ("empty structure file", file_structure("empty.xyz"), {"empty.xyz": ""}, [], ["structures[0].path", "empty"]),
+    ("corrupt structure file", file_structure("bad.xyz"), {"bad.xyz": "3\nfoo\nCu 0 0\n"}, [],
+     ["structures[0].path", "bad.xyz"]),
+    ("structure without a cell", file_structure("nocell.xyz"), {"nocell.xyz": XYZ_NO_CELL}, [],
+     ["structures[0]", "cell"]),
+    ("overlapping atoms", file_structure("overlap.xyz"), {"overlap.xyz": XYZ_OVERLAP}, [],
+     ["structures[0]", "apart", "remove duplicated atoms"]),
+    ("too many vacancies", cfg(structures=[{"kind": "bulk", "element": "Cu", "supercell": [1, 1, 1], "vacancies": 4}]),
+     {}, [], ["structures[0]", "vacancies", "larger supercell"]),
+    ("substitution fraction above 1", cfg(structures=[{"kind": "bulk", "element": "Cu", "substitutions": {"Ni": 1.5}}]),
+     {}, [], ["structures[0]", "Ni", "[0, 1]"]),
+    ("missing validation file", cfg(validation={"file": "val.extxyz"}), {}, [], ["validation.file", "val.extxyz"]),
+    ("unlabelled validation file", cfg(validation={"file": "val.extxyz"}), {"val.extxyz": XYZ_UNLABELLED}, [],
+     ["validation.file", "energies and forces"]),
+    ("profile directory missing", BASE, {}, ["--profile", "profiles/nowhere"], ["profiles/nowhere", "profile directory"]),
+    ("strain collapsing the cell", cfg(**{"initial_data.strains": [-1.2]}), {}, [], ["initial_data.strains", "greater than -1"]),
+]
+
+
+@pytest.mark.parametrize("name, config, files, args, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_line(tmp_path, name, config, files, args, words):
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    for fname, text in files.items():
+        (tmp_path / fname).write_text(text)
+    # an earlier run's output that a failed start must not touch
+    existing = tmp_path / "iter_000" / "halt.xyz"
+    existing.parent.mkdir()
+    existing.write_text("earlier output\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    proc = run(runner_cmd("run", "config.yaml", *args), cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    assert lines[0].startswith("mlip-runner: error: ")
+    if name != "profile directory missing":
+        assert str(config_path) in lines[0], "the message must name the config file"
+    for word in words:
+        assert word in lines[0], f"{word!r} missing from: {lines[0]}"
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before, "a refused start changed files"
+
+
+def test_bad_input_through_plain_snakemake_is_one_clear_message(tmp_path):
+    from conftest import REPO, snakemake_cmd
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg(structures=[{"kind": "bulk", "element": "Xx"}])))
+    proc = run(snakemake_cmd("--snakefile", REPO / "Snakefile", "--configfile", "config.yaml", "-n"),
+               cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "invalid configuration" in out and "structures[0]" in out and "Xx" in out
+    assert "Traceback" not in out

@@ -1,0 +1,111 @@
+"""Crash matrix: SIGKILL the whole run at a named point of each stage, rerun the same command.
+
+Every case must finish with the same results as an uninterrupted run (same seeds), compute no
+oracle label twice, leave nothing half-written that a later step reads, need nothing but the rerun
+(the CLI clears Snakemake's stale lock and reruns incomplete jobs), and end with a state file that
+agrees with the files.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import CONFIGS, run, runner_cmd
+from mlip_autopipec.core.crashpoints import ENV
+from mlip_autopipec.core.io import read_structures
+from mlip_autopipec.core.state import derive_state, read_state
+
+# (crash point, what it simulates)
+CASES = [
+    ("write:workflow_state.json", "state write"),
+    ("write:labels.extxyz", "gather labels, mid-write"),
+    ("end:gather_labels", "gather labels, just finished"),
+    ("label:after_one", "label job, between two structures"),
+    ("end:label", "label job, just finished"),
+    ("write:potential.yace", "train, mid-write"),
+    ("end:train", "train, just finished"),
+    ("write:t600.extxyz", "explore, mid-write"),
+    ("end:explore", "explore, just finished"),
+    ("write:exploration.json", "checkpoint, mid-write"),
+    ("end:gate", "checkpoint, just finished"),
+    ("write:halt.xyz", "collect halts, mid-write"),
+    ("write:candidates.xyz", "candidates, mid-write"),
+    ("end:candidates", "candidates, just finished"),
+    ("write:selected.xyz", "select, mid-write"),
+    ("end:select", "select, just finished"),
+    ("write:converged.flag", "finalize, mid-write"),
+]
+
+COMPARED = ["initial/selected.xyz", "initial/labels.extxyz", "initial/potential.yace",
+            "iter_000/explore/t600.extxyz", "iter_000/explore/t600.json", "iter_000/exploration.json",
+            "iter_000/halt.xyz", "iter_000/candidates.xyz", "iter_000/selected.xyz",
+            "iter_000/labels.extxyz", "iter_000/potential.yace", "iter_000/potential.yaml",
+            "iter_001/explore/t600.json", "iter_001/exploration.json", "converged.flag"]
+
+
+def _without_times(obj):
+    """Wall times differ between runs; everything else must not."""
+    if isinstance(obj, dict):
+        return {k: _without_times(v) for k, v in obj.items() if "time" not in k}
+    if isinstance(obj, list):
+        return [_without_times(v) for v in obj]
+    return obj
+
+
+def content(path: Path):
+    if path.suffix in (".xyz", ".extxyz"):
+        frames = read_structures(path)
+        return [(a.get_chemical_symbols(), a.positions.round(10).tolist(), a.cell.array.round(10).tolist(),
+                 _without_times(dict(a.info)),
+                 None if a.calc is None else (round(a.get_potential_energy(), 10), a.get_forces().round(10).tolist()))
+                for a in frames]
+    if path.suffix in (".json", ".yace", ".yaml"):
+        return _without_times(json.loads(path.read_text()))
+    return path.read_text()
+
+
+def start(d: Path, crashpoint: str | None) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{Path(runner_cmd()[0]).parent}:{os.environ['PATH']}"}
+    env.pop(ENV, None)
+    if crashpoint:
+        env[ENV] = crashpoint
+    return subprocess.Popen(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("reference")
+    shutil.copy(CONFIGS / "mock_crash.yaml", d / "config.yaml")
+    proc = start(d, None)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    return d
+
+
+@pytest.mark.parametrize("crashpoint, what", CASES, ids=[c[0] for c in CASES])
+def test_kill_and_rerun(tmp_path, reference, crashpoint, what):
+    shutil.copy(CONFIGS / "mock_crash.yaml", tmp_path / "config.yaml")
+    proc = start(tmp_path, crashpoint)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == -9, f"the run was not killed at {crashpoint} ({what}):\n{out[-2000:]}"
+    assert not (tmp_path / "converged.flag").exists() or crashpoint == "write:converged.flag"
+
+    proc = start(tmp_path, None)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, f"rerun after a crash at {crashpoint} failed:\n{out[-4000:]}"
+    assert (tmp_path / "converged.flag").is_file()
+
+    for name in COMPARED:
+        assert content(tmp_path / name) == content(reference / name), f"{name} differs after {what}"
+    calls = (tmp_path / "oracle_calls.txt").read_text().split()
+    assert len(calls) == len(set(calls)), f"a label was computed twice after {what}"
+    assert sorted(calls) == sorted((reference / "oracle_calls.txt").read_text().split())
+    assert not list(tmp_path.rglob(".*.tmp")), "temporary files were left behind"
+    state, derived = read_state(tmp_path), derive_state(tmp_path)
+    assert state.model_dump(exclude={"updated_at"}) == derived.model_dump(exclude={"updated_at"})
+    assert state.status.value == "CONVERGED"

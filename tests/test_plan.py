@@ -1,0 +1,111 @@
+"""The whole-loop plan: job counts from the config, done jobs from the disk, bounds, and the check
+that the jobs it announces for the next iteration are the jobs Snakemake then runs."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import CONFIGS, REPO, run, runner_cmd
+from mlip_autopipec.domain_models.config import load_config
+from mlip_autopipec.plan import (
+    build_plan,
+    format_plan,
+    initial_jobs,
+    iteration_jobs,
+    n_label_jobs,
+    patience_bound,
+)
+
+
+def test_label_jobs_are_chunks_of_structures_per_job():
+    mock = load_config(CONFIGS / "mock.yaml").cfg  # 7 initial structures, 5 per iteration, 2 per job
+    assert (n_label_jobs(mock, "initial"), n_label_jobs(mock, "iter_000"), n_label_jobs(mock, "iter_007")) == (4, 3, 3)
+    default = load_config(REPO / "config" / "config.yaml").cfg  # 34 initial, 5 per iteration, 10 per job
+    assert (n_label_jobs(default, "initial"), n_label_jobs(default, "iter_000")) == (4, 1)
+    one = default.model_copy(update={"labeling": default.labeling.model_copy(update={"structures_per_job": 1})})
+    assert (n_label_jobs(one, "initial"), n_label_jobs(one, "iter_003")) == (34, 5)
+
+
+def test_job_counts_per_stage():
+    cfg = load_config(REPO / "config" / "config.yaml").cfg
+    assert initial_jobs(cfg) == {"initial_structures": 1, "reference_energies": 1, "validation_set": 1,
+                                 "label": 4, "gather_labels": 1, "train": 1}
+    assert iteration_jobs(cfg) == {"explore": 4, "gate": 1, "collect_halts": 1, "candidates": 1, "select": 1,
+                                   "label": 1, "gather_labels": 1, "train": 1}
+    assert iteration_jobs(cfg, refines=False) == {"explore": 4, "gate": 1}
+    mock = load_config(CONFIGS / "mock.yaml").cfg
+    assert "validation_set" not in initial_jobs(mock)
+
+
+def test_plan_of_a_fresh_directory(tmp_path):
+    rcfg = load_config(CONFIGS / "mock.yaml")
+    plan = build_plan(rcfg, tmp_path, with_report=True)
+    assert [s.stage for s in plan.stages] == ["initial", "iter_000", "end"]
+    assert plan.stages[0].state == "resume here" and plan.stages[0].n_jobs == 8 and plan.stages[0].n_done == 0
+    assert (plan.future_first, plan.future_last) == (1, 9)
+    # fewest: initial 8 + explore/gate of iteration 0 + finalize/report; most: 10 iterations of 10 jobs
+    assert plan.remaining_min == 8 + 2 + 2
+    assert plan.remaining_max == 8 + 10 * 10 + 2
+    assert plan.last_iteration_max_cycles == 9 and plan.last_iteration_patience == 5
+    text = format_plan(rcfg, tmp_path, plan)
+    assert "max_cycles=10" in text and "patience=5" in text
+    assert "iter_001 .. iter_009: <TBD by the checkpoints>" in text
+    assert "label x3" in text and "label x4" in text
+    assert "resume point: initial: initial_structures x1" in text
+    assert not any(tmp_path.iterdir()), "a plan must not write anything"
+
+
+def _decision(d: Path, n: int, action: str, stale: int) -> None:
+    (d / f"iter_{n:03d}").mkdir(parents=True, exist_ok=True)
+    (d / f"iter_{n:03d}" / "exploration.json").write_text(json.dumps(
+        {"iteration": n, "action": action, "reason": "", "progress": 0.1, "iterations_without_improvement": stale}))
+
+
+def test_patience_bound_follows_the_last_decision(tmp_path):
+    assert patience_bound(tmp_path, 0, patience=3) == 3
+    _decision(tmp_path, 0, "continue", 0)
+    _decision(tmp_path, 1, "continue", 1)
+    assert patience_bound(tmp_path, 1, patience=3) == 1 + 3 - 1
+    assert patience_bound(tmp_path, 5, patience=3) == 3  # searches back to the last decision
+
+
+def rule_jobs_of_iteration(d: Path, n: int) -> dict[str, int]:
+    """Jobs Snakemake ran for iteration n, from the benchmark file each job leaves behind."""
+    out = {}
+    for rule_dir in sorted((d / "logs" / "benchmark").iterdir()):
+        k = len(list(rule_dir.glob(f"iter_{n:03d}*.tsv")))
+        if k:
+            out[rule_dir.name] = k
+    return out
+
+
+def test_plan_matches_the_jobs_snakemake_runs_next(mock_project):
+    d = mock_project
+    run(runner_cmd("run", "--cores", "2", "config.yaml", "--", "iter_000/potential.yace"), cwd=d)
+    plan = json.loads(run(runner_cmd("plan", "config.yaml", "--json"), cwd=d).stdout)
+    stages = {s["stage"]: s for s in plan["stages"]}
+    assert stages["initial"]["state"] == "done" and stages["iter_000"]["state"] == "done"
+    assert rule_jobs_of_iteration(d, 0) == stages["iter_000"]["jobs"]
+    nxt = stages["iter_001"]
+    assert nxt["state"] == "resume here" and nxt["n_done"] == 0
+    assert plan["resume"].startswith("iter_001: explore x1, gate x1, collect_halts x1")
+    text = run(runner_cmd("plan", "config.yaml"), cwd=d).stdout
+    assert re.search(r"iter_001\s+0/10\s+jobs\s+<- resumes here", text), text
+
+    run(runner_cmd("run", "--cores", "2", "config.yaml", "--", "iter_001/potential.yace"), cwd=d)
+    assert rule_jobs_of_iteration(d, 1) == nxt["jobs"]  # the mock halts in iteration 1: all of them ran
+    after = json.loads(run(runner_cmd("plan", "config.yaml", "--json"), cwd=d).stdout)
+    assert {s["stage"]: s["state"] for s in after["stages"]}["iter_001"] == "done"
+    assert after["resume"].startswith("iter_002: explore x1")
+
+
+@pytest.mark.parametrize("config", ["mock.yaml", "cuni_emt.yaml"])
+def test_dry_run_prints_the_whole_loop_plan(tmp_path, config):
+    (tmp_path / "config.yaml").write_text((CONFIGS / config).read_text())
+    out = run(runner_cmd("run", "config.yaml", "--dry-run"), cwd=tmp_path).stdout
+    cfg = load_config(tmp_path / "config.yaml").cfg
+    assert f"max_cycles={cfg.max_cycles}" in out and f"patience={cfg.patience}" in out
+    assert f"label x{n_label_jobs(cfg, 'iter_000')}" in out
+    assert "<- resumes here" in out

@@ -1,0 +1,267 @@
+"""`mlip-runner status` and `mlip-runner report` on finished runs (mock, and a small real EMT run),
+the `report` rule (the report exists when the final flag does), and the progress reporter."""
+
+import io
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import CONFIGS, REPO, run, runner_cmd, snakemake_cmd
+from mlip_autopipec.core.state import derive_state
+from mlip_autopipec.report.build import FIGURES
+from mlip_autopipec.report.progress import Progress
+from mlip_autopipec.report.table import format_status
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# A tiny real loop (pyace fits, MaxVol, ASE MD, EMT labels): ~30-60 s on 2 cores.
+SMALL_REAL = """\
+seed: 3
+max_cycles: 2
+patience: 2
+initial_exploration_steps: 150
+structures:
+  - {kind: bulk, element: Cu, crystal: fcc, supercell: [2, 2, 2]}
+initial_data: {n_rattled: 6, strains: [-0.02, 0.02]}
+exploration:
+  conditions:
+    - {name: t900, temperature: 900}
+    - {name: t1500, temperature: 1500}
+  gamma_check_interval: 5
+candidates: {n_candidates: 8, mix: {rattle: 0.5, md_burst: 0.5, normal_modes: 0.0}}
+selection: {kind: maxvol, n_select: 3}
+trainer: {kind: linear_ace, basis: {number_of_functions_per_element: 40}}
+labeling: {structures_per_job: 4}
+validation: {n_generated: 4, temperatures: [600]}
+"""
+
+
+def snakefile_has_report_rule() -> bool:
+    return "rules/report.smk" in (REPO / "Snakefile").read_text()
+
+
+def run_loop_with_report(d: Path, timeout: int = 600):
+    """Run the loop to its end including the `report` rule. Until the Snakefile includes
+    rules/report.smk, a two-line wrapper Snakefile adds it and asks for the report."""
+    if snakefile_has_report_rule():
+        return run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, timeout=timeout)
+    (d / "Snakefile.report").write_text(f'include: "{REPO}/Snakefile"\ninclude: "{REPO}/rules/report.smk"\n')
+    return run(snakemake_cmd("--snakefile", "Snakefile.report", "--configfile", "config.yaml", "--cores", "2",
+                             "--rerun-incomplete", "report/report.html"), cwd=d, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def mock_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mock_report")
+    text = (CONFIGS / "mock.yaml").read_text() + "validation: {n_generated: 4, temperatures: [600]}\n"
+    (d / "config.yaml").write_text(text)
+    run_loop_with_report(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def small_real_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("real_report")
+    (d / "config.yaml").write_text(SMALL_REAL)
+    run_loop_with_report(d)
+    return d
+
+
+# -- status table ---------------------------------------------------------------------------------
+def parse_table(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Rows of the status table keyed by the `iter` cell; cells split on 2+ spaces."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("iter "))
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        assert len(cells) == len(header), line
+        rows[cells[0]] = dict(zip(header, cells))
+    return header, rows
+
+
+def _num(cell: str):
+    return None if cell == "-" else cell
+
+
+def _mev(metrics, key):
+    return None if not metrics or metrics.get(key) is None else f"{1000 * metrics[key]:.2f}"
+
+
+def check_table_matches_state(d: Path) -> dict:
+    out = run(runner_cmd("status", d), cwd=d).stdout
+    state = json.loads((d / "workflow_state" / "workflow_state.json").read_text())
+    assert out.startswith(f"status: {state['status']}  iteration: {state['iteration']}")
+    _, rows = parse_table(out)
+    assert list(rows) == ["init"] + [f"{h['iteration']:03d}" for h in state["history"]]
+    init = rows["init"]
+    assert _num(init["lab"]) == str(state["initial"]["n_labelled"])
+    assert _num(init["data"]) == str(state["initial"]["dataset_size"])
+    for h in state["history"]:
+        row = rows[f"{h['iteration']:03d}"]
+        halted = len(h["halted_conditions"])
+        assert row["halted/ran"] == f"{halted}/{len(h['conditions']) - halted}"
+        assert _num(row["halt step"]) == (None if h["halt_step"] is None else str(h["halt_step"]))
+        assert _num(row["max gamma"]) == f"{h['max_gamma']:.2f}"
+        for col, key in (("cand", "n_candidates"), ("sel", "n_selected"), ("lab", "n_labelled"),
+                         ("fail", "n_failed"), ("data", "dataset_size")):
+            assert _num(row[col]) == (None if h[key] is None else str(h[key])), (col, row, h)
+        assert _num(row["E meV/at"]) == _mev(h["validation"], "energy_rmse_per_atom")
+        assert _num(row["F meV/Å"]) == _mev(h["validation"], "force_rmse")
+        assert row["decision"] == h["action"]
+        t = h["timings_s"]
+        explore = sum(v for k, v in t.items() if k.startswith("explore:"))
+        assert float(row["explore s"]) == pytest.approx(explore, abs=0.051)
+        if h["action"] == "continue":
+            assert float(row["label s"]) == pytest.approx(t["label"] + t["gather_labels"], abs=0.051)
+            assert float(row["train s"]) == pytest.approx(t["train"], abs=0.051)
+            assert float(row["refine s"]) == pytest.approx(t["collect_halts"] + t["candidates"] + t["select"], abs=0.051)
+    return state
+
+
+def test_status_table_matches_state_file_mock(mock_run):
+    state = check_table_matches_state(mock_run)
+    assert state["status"] == "CONVERGED"
+    assert [h["n_labelled"] for h in state["history"]] == [5, 5, 5, None]
+
+
+def test_status_table_while_running(mock_run, tmp_path):
+    """A run caught mid-iteration: the table prints what exists and what runs next."""
+    d = tmp_path / "partial"
+    shutil.copytree(mock_run, d, ignore=shutil.ignore_patterns(".snakemake", "report"))
+    for name in ("iter_002/labels.extxyz", "iter_002/labels_failed.json", "iter_002/train.json",
+                 "iter_002/potential.yace", "converged.flag"):
+        (d / name).unlink()
+    shutil.rmtree(d / "iter_003")
+    (d / "iter_002" / "label_jobs" / "2.json").unlink()
+    out = run(runner_cmd("status", d), cwd=d).stdout
+    assert out.startswith("status: LABELING  iteration: 2")
+    # with the run directory (and so its config) at hand the table also says what runs next
+    out = format_status(derive_state(d), workdir=d)
+    assert "next: iter_002: label x1, gather_labels x1, train x1" in out
+    _, rows = parse_table(out)
+    assert rows["002"]["lab"] == "-" and rows["002"]["sel"] == "5"
+
+
+# -- report ------------------------------------------------------------------------------------
+def check_report(d: Path, expect_validation: bool) -> str:
+    report = d / "report" / "report.html"
+    assert report.is_file()
+    for name, _ in FIGURES.values():
+        png = d / "report" / name
+        data = png.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
+    from matplotlib.image import imread
+
+    img = imread(d / "report" / "learning_curve.png")
+    assert img.shape[0] > 200 and img.shape[1] > 400 and img[..., :3].std() > 0.01, "blank learning curve"
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert "<link" not in html and "<script" not in html and 'src="http' not in html, "must be self-contained"
+    state = derive_state(d)
+    assert state.status.value in html
+    if expect_validation:
+        last = [h for h in state.history if h.validation][-1]
+        assert f"{1000 * last.validation['force_rmse']:.2f}" in html
+        assert "held-out set" in html
+    return html
+
+
+def test_report_on_finished_mock_run(mock_run):
+    assert (mock_run / "converged.flag").is_file()
+    assert (mock_run / "report" / "report.html").stat().st_mtime >= (mock_run / "converged.flag").stat().st_mtime
+    html = check_report(mock_run, expect_validation=True)
+    assert "Plan and bounds" in html and "Configuration" in html
+
+
+def test_report_cli_rewrites_report(mock_run, tmp_path):
+    out = tmp_path / "elsewhere.html"
+    proc = run(runner_cmd("report", mock_run, "--out", out), cwd=tmp_path)
+    assert "6 figures" in proc.stdout
+    assert out.is_file() and (tmp_path / "parity.png").is_file()
+    proc = run(runner_cmd("report", tmp_path / "missing"), cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "no such directory" in proc.stderr
+
+
+def test_report_of_run_in_progress(mock_run, tmp_path):
+    """The report works at any point: here after the initial data only."""
+    d = tmp_path / "early"
+    d.mkdir()
+    shutil.copy(mock_run / "config.yaml", d)
+    shutil.copytree(mock_run / "initial", d / "initial")
+    shutil.copytree(mock_run / "iter_000" / "explore", d / "iter_000" / "explore")
+    run(runner_cmd("report", d), cwd=d)
+    check_report(d, expect_validation=False)
+
+
+def test_plan_counts_every_job_of_the_finished_mock_run(mock_run):
+    """Over the whole finished run, the plan's jobs per rule are the jobs Snakemake ran."""
+    plan = json.loads(run(runner_cmd("plan", "config.yaml", "--json"), cwd=mock_run).stdout)
+    assert plan["finished"] and plan["resume"].startswith("nothing")
+    planned: dict[str, int] = {}
+    for stage in plan["stages"]:
+        if stage["stage"] == "end" and not snakefile_has_report_rule():
+            stage["jobs"]["report"] = 1  # the wrapper Snakefile of this test ran it
+        for rule, k in stage["jobs"].items():
+            planned[rule] = planned.get(rule, 0) + k
+    ran = {p.name: len(list(p.glob("*.tsv"))) for p in (mock_run / "logs" / "benchmark").iterdir()}
+    assert ran == planned
+
+
+@pytest.mark.slow
+def test_status_and_report_on_small_real_run(small_real_run):
+    d = small_real_run
+    state = check_table_matches_state(d)
+    assert state["status"] in ("CONVERGED", "STOPPED_MAX_CYCLES", "STOPPED_PATIENCE")
+    assert state["history"][0]["validation"] and state["history"][0]["n_labelled"]
+    html = check_report(d, expect_validation=True)
+    assert "iter_000/potential.yace" in html or state["history"][0]["action"] != "continue"
+
+
+# -- progress reporter ---------------------------------------------------------------------------
+class FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_logs_every_tenth_when_not_a_terminal(caplog, monkeypatch):
+    monkeypatch.delenv("MLIP_PROGRESS", raising=False)
+    logger = logging.getLogger("test.progress")
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        p = Progress(1000, "explore t600", unit="steps", stream=io.StringIO(), logger=logger)
+        for step in range(1, 1001):
+            p.update_to(step)
+        p.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert 9 <= len(lines) <= 11, lines
+    assert lines[0].startswith("explore t600: 100/1000 steps (10%)")
+    assert lines[-1].startswith("explore t600: 1000/1000 steps (100%)")
+
+
+def test_progress_draws_a_bar_on_a_terminal(monkeypatch):
+    monkeypatch.delenv("MLIP_PROGRESS", raising=False)
+    tty = FakeTTY()
+    p = Progress(20, "label iter_000 chunk 0", unit="structures", stream=tty)
+    for _ in range(7):
+        p.update()
+    p.close(note="halted")
+    text = tty.getvalue()
+    assert text.startswith("\r[") and text.endswith("(halted)\n")
+    assert "7/20 structures (35%)" in text.splitlines()[-1]
+
+
+def test_progress_can_be_switched_off(monkeypatch, caplog):
+    monkeypatch.setenv("MLIP_PROGRESS", "0")
+    tty = FakeTTY()
+    with caplog.at_level(logging.INFO):
+        with Progress(10, "x", stream=tty) as p:
+            for _ in range(10):
+                p.update()
+    assert tty.getvalue() == "" and not caplog.records

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install the real DFT oracles used by the tests and examples: GPAW (pip, built against Debian's
+# libxc/OpenBLAS/OpenMPI/FFTW, PAW setups from the `gpaw-data` wheel), Quantum ESPRESSO pw.x and
+# ld1.x (Debian `quantum-espresso`, 6.7 on Debian 12) and CP2K (Debian `cp2k`, basis sets and GTH
+# potentials in /usr/share/cp2k/data).
+#
+# Idempotent: Debian packages already installed and a GPAW that already imports are left alone.
+# Run as root (apt-get). Usage: tools/install_oracles.sh [PIP]   (PIP defaults to .venv/bin/pip)
+set -euo pipefail
+
+PIP="${1:-.venv/bin/pip}"
+if [[ ! -x "$PIP" ]] && ! command -v "$PIP" >/dev/null 2>&1; then
+    echo "install_oracles: pip executable '$PIP' not found" >&2
+    exit 2
+fi
+PY="$(dirname "$(command -v "$PIP")")/python"
+[[ -x "$PY" ]] || PY="python3"
+
+GPAW_VERSION="${GPAW_VERSION:-}"          # empty: the newest that PyPI serves (26.x measured)
+
+# 1. Debian packages: the DFT codes and what GPAW links against (pkg-config finds libxc, fftw).
+DEB_PACKAGES=(quantum-espresso cp2k cp2k-data libxc-dev libopenblas-dev libopenmpi-dev openmpi-bin
+              libfftw3-dev pkg-config build-essential)
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "install_oracles: apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    echo "install_oracles: Debian packages already installed"
+fi
+
+# 2. GPAW and its PAW setups (the gpaw-data wheel: found by GPAW without any configuration).
+if "$PY" -c "import gpaw, gpaw_data" >/dev/null 2>&1; then
+    echo "install_oracles: gpaw $("$PY" -c 'import gpaw; print(gpaw.__version__)') already installed"
+else
+    # No ScaLAPACK/ELPA: the oracle runs GPAW in-process on one core or under mpirun with plain
+    # domain/k-point parallelisation, which needs neither.
+    "$PIP" install "gpaw${GPAW_VERSION:+==$GPAW_VERSION}" gpaw-data
+fi
+
+# 3. Smoke checks: every oracle is found where the oracle classes look for it.
+for exe in pw.x ld1.x cp2k mpirun; do
+    command -v "$exe" >/dev/null || { echo "install_oracles: $exe not on PATH after install" >&2; exit 1; }
+done
+[[ -f /usr/share/cp2k/data/BASIS_MOLOPT || -f /usr/share/cp2k/BASIS_MOLOPT ]] \
+    || { echo "install_oracles: CP2K data (BASIS_MOLOPT) not found under /usr/share/cp2k" >&2; exit 1; }
+OMP_NUM_THREADS=1 "$PY" - <<'PYEOF'
+import gpaw
+from ase.build import bulk
+from gpaw import GPAW, PW
+atoms = bulk("Si", "diamond", 5.43)
+atoms.calc = GPAW(mode=PW(150), kpts=(1, 1, 1), txt=None)
+atoms.get_potential_energy()
+print(f"install_oracles: gpaw {gpaw.__version__} OK")
+PYEOF
