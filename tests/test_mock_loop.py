@@ -58,7 +58,9 @@ def check_finished_mock_run(d: Path):
     for status in ("INITIALIZING", "EXPLORING", "REFINING", "LABELING", "TRAINING", "CONVERGED"):
         assert status in seen
     # the state file was rewritten after every job (one line per rule run plus start/success)
-    assert sum(1 for t in transitions if t["event"].startswith("label")) == 4
+    # 7 initial structures in label jobs of 2 -> 4 jobs; 5 selected per iteration -> 3 jobs each
+    assert sum(1 for t in transitions if t["event"].startswith("label ")) == 4 + 3 * 3
+    assert sum(1 for t in transitions if t["event"].startswith("gather_labels")) == 4
     return state
 
 

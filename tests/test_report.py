@@ -233,6 +233,7 @@ class FakeTTY(io.StringIO):
 
 def test_progress_logs_every_tenth_when_not_a_terminal(caplog, monkeypatch):
     monkeypatch.delenv("MLIP_PROGRESS", raising=False)
+    monkeypatch.setattr("mlip_autopipec.report.progress.LOG_MIN_INTERVAL_S", 0.0)
     logger = logging.getLogger("test.progress")
     with caplog.at_level(logging.INFO, logger="test.progress"):
         p = Progress(1000, "explore t600", unit="steps", stream=io.StringIO(), logger=logger)
@@ -243,6 +244,16 @@ def test_progress_logs_every_tenth_when_not_a_terminal(caplog, monkeypatch):
     assert 9 <= len(lines) <= 11, lines
     assert lines[0].startswith("explore t600: 100/1000 steps (10%)")
     assert lines[-1].startswith("explore t600: 1000/1000 steps (100%)")
+
+
+def test_progress_fast_loop_logs_only_its_last_line(caplog, monkeypatch):
+    monkeypatch.delenv("MLIP_PROGRESS", raising=False)
+    logger = logging.getLogger("test.progress")
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        with Progress(10, "label initial chunk 0", unit="structures", stream=io.StringIO(), logger=logger) as p:
+            for _ in range(10):
+                p.update()
+    assert [r.getMessage()[:41] for r in caplog.records] == ["label initial chunk 0: 10/10 structures ("]
 
 
 def test_progress_draws_a_bar_on_a_terminal(monkeypatch):

@@ -160,6 +160,7 @@ class Plan:
     remaining_min: int = 0
     resume: str = ""
     finished: bool = False
+    ended: str | None = None  # "iter_003: converged" once a checkpoint has ended the loop
 
     def iteration(self, n: int) -> StagePlan | None:
         for s in self.stages:
@@ -214,6 +215,7 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool | None = None) -> Pl
             break
         if action is not Action.CONTINUE:
             end_action = action
+            plan.ended = f"{L.iter_dir(n)}: {action.value}"
             stage = StagePlan(L.iter_dir(n), ending, done, "pending", note=f"checkpoint: {action.value}",
                               steps=cfg.exploration_steps(n))
             plan.stages.append(stage)
@@ -268,7 +270,8 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool | None = None) -> Pl
 
 
 def _jobs(jobs: dict[str, int]) -> str:
-    return ", ".join(f"{r} x{k}" for r, k in jobs.items()) + f" = {sum(jobs.values())} jobs"
+    n = sum(jobs.values())
+    return ", ".join(f"{r} x{k}" for r, k in jobs.items()) + f" = {n} job{'' if n == 1 else 's'}"
 
 
 def _progress(stage: StagePlan) -> str:
@@ -310,11 +313,16 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
                      + (f"  ({stage.note})" if stage.note else ""))
         if stage.state != "done":
             lines.append(f"  {'':9s}   {_progress(stage)}")
+    if plan.ended:
+        bounds = (f"  bounds: the checkpoint ended the loop at {plan.ended} (max_cycles={cfg.max_cycles}, "
+                  f"patience={cfg.patience})")
+    else:
+        bounds = (f"  bounds: max_cycles={cfg.max_cycles}: the last possible iteration is "
+                  f"{L.iter_dir(plan.last_iteration_max_cycles)}; patience={cfg.patience}: without further "
+                  f"improvement the loop stops after {L.iter_dir(plan.last_iteration_patience)}")
     lines += [
         "",
-        f"  bounds: max_cycles={cfg.max_cycles}: the last possible iteration is {L.iter_dir(plan.last_iteration_max_cycles)}; "
-        f"patience={cfg.patience}: without further improvement the loop stops after "
-        f"{L.iter_dir(plan.last_iteration_patience)}",
+        bounds,
         f"  remaining: {plan.remaining_min} to {plan.remaining_max} jobs"
         + ("" if plan.finished else " (fewest if the current iteration's checkpoint ends the loop)"),
         f"  resume point: {plan.resume}",

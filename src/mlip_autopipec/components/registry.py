@@ -8,8 +8,9 @@ from __future__ import annotations
 from ..domain_models.config import ExplorationConfig
 
 
-def make_oracle(cfg, cores: int = 1):
-    """`cores` is the job's core count: oracles that launch MPI take their rank count from it."""
+def make_oracle(cfg, cores: int = 1, scratch_root=None):
+    """`cores` is the job's core count: oracles that launch MPI take their rank count from it.
+    `scratch_root` overrides where DFT oracles put their per-structure run directories."""
     if cfg.kind == "mock":
         from .oracles.mock import MockOracle
 
@@ -18,6 +19,19 @@ def make_oracle(cfg, cores: int = 1):
         from .oracles.emt import EMTOracle
 
         return EMTOracle(cfg)
+    external = {
+        "gpaw": ("gpaw", "GPAWOracle"),
+        "espresso": ("espresso", "EspressoOracle"),
+        "cp2k": ("cp2k", "CP2KOracle"),
+        "vasp": ("vasp", "VaspOracle"),
+        "ase": ("ase_calculator", "AseCalculatorOracle"),
+    }
+    if cfg.kind in external:
+        import importlib
+
+        module, cls = external[cfg.kind]
+        oracle_cls = getattr(importlib.import_module(f".oracles.{module}", __package__), cls)
+        return oracle_cls(cfg, cores=cores, scratch_root=scratch_root)
     raise ValueError(f"unknown oracle kind {cfg.kind!r}")
 
 

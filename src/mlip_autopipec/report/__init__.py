@@ -1,1 +1,7 @@
-"""What users see of a run: the status table (and, later, the HTML report)."""
+"""What users see of a run.
+
+* `table.py`   — `mlip-runner status`: one row per iteration, from the derived state
+* `build.py`   — `mlip-runner report` and the `report` rule: figures (`plots.py`) from the data on
+                 disk (`data.py`) in one self-contained HTML file (`html.py`)
+* `progress.py` — progress bar / periodic log lines for long loops (MD steps, label chunks)
+"""

@@ -1,8 +1,9 @@
 """Progress of long loops (exploration MD steps, structures of a label job) that users can see.
 
 On a terminal a one-line bar is redrawn in place (at most 5 times a second); anywhere else (a
-rule's log file, SLURM output) one log line is written at every ~10 % of the work, so a log shows
-how far a job got before it was killed. Cheap enough to call on every MD step: `update` only
+rule's log file, SLURM output) one log line is written at every ~10 % of the work (at most one a
+second, so a fast loop logs only its final line), so a log shows how far a job got before it was
+killed. Cheap enough to call on every MD step: `update` only
 compares two numbers unless a redraw is due.
 
     progress = Progress(n_steps, f"explore {condition.name}", unit="steps")
@@ -26,6 +27,7 @@ log = logging.getLogger("mlip_autopipec.progress")
 BAR_WIDTH = 28
 REDRAW_S = 0.2
 LOG_FRACTION = 0.1
+LOG_MIN_INTERVAL_S = 1.0  # a fast loop logs only its final line
 
 
 def _mode(stream: TextIO) -> str:
@@ -63,6 +65,7 @@ class Progress:
         self._next_draw = 0.0
         self._log_every = max(1, int(round(self.total * LOG_FRACTION)))
         self._next_log = self._log_every
+        self._last_log = self.t0
         self._closed = False
         self._drawn = False
 
@@ -80,7 +83,10 @@ class Progress:
                 self._draw()
         elif self.mode == "log" and self.n >= self._next_log and self.n < self.total:
             self._next_log = (self.n // self._log_every + 1) * self._log_every
-            self.log.info("%s", self.line())
+            now = time.monotonic()
+            if now - self._last_log >= LOG_MIN_INTERVAL_S:
+                self._last_log = now
+                self.log.info("%s", self.line())
 
     def close(self, note: str = "") -> None:
         """End the bar (newline) or log the final line; idempotent."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_dynamics, make_trainer
@@ -28,8 +29,10 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
     atoms = starting_structures(rcfg)[cond.structure]
     potential = PotentialFiles.in_dir(potential_dir)
     trainer = make_trainer(cfg.trainer)
-    calc = None if cfg.dynamics.kind == "mock" else trainer.calculator(potential, with_gamma=True)
-    dynamics = make_dynamics(cfg.dynamics, cfg.exploration)
+    # mock dynamics needs no potential; lammps_mlpace evaluates it inside LAMMPS
+    calc = None if cfg.dynamics.kind in ("mock", "lammps_mlpace") else trainer.calculator(potential, with_gamma=True)
+    dynamics = make_dynamics(cfg.dynamics, cfg.exploration, cores=cfg.resources.explore.cores,
+                             work_dir=Path(out_record).with_suffix(".lammps"))
     budget = cfg.exploration_steps(iteration)
     t0 = time.perf_counter()
     outcome = dynamics.run(atoms, calc, potential, cond, budget, derive_seed(cfg.seed, "explore", iteration, cond.name))

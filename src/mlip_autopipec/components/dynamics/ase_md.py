@@ -93,7 +93,7 @@ class AseMD:
         atoms = self._prepare(atoms, condition, seed)
         atoms.calc = calc
         dyn = self._integrator(atoms, condition, np.random.default_rng([seed, 1]))
-        watch = _GammaWatch(self.exploration, n_steps, condition)
+        watch = GammaWatch(self.exploration, n_steps, condition)
 
         for step in self._steps(dyn, n_steps):
             if step is None:  # the calculator failed on an unphysical configuration
@@ -166,7 +166,7 @@ class AseMD:
             yield dyn.nsteps
 
 
-class _GammaWatch:
+class GammaWatch:
     """Bookkeeping of one run: gamma trace, kept frames, halt decision."""
 
     def __init__(self, exploration: ExplorationConfig, n_steps: int, condition: ExplorationCondition):

@@ -28,7 +28,7 @@ NVT: `fix nve` + `fix langevin`; NPT: `fix nph` + `fix langevin` (see `lammps_co
 from __future__ import annotations
 
 import logging
-import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,8 @@ from ase.calculators.calculator import Calculator
 from ...domain_models.config import ExplorationCondition, ExplorationConfig
 from ...domain_models.dynamics_config import LammpsDynamicsConfig
 from ..base import ExplorationOutcome, PotentialFiles
-from ..trainers.ace_common import ace_calculator
-from .ase_md import _GammaWatch, is_unphysical
+from ..trainers.ace_common import ace_calculator, per_atom_gamma
+from .ase_md import GammaWatch, is_unphysical
 from .lammps_common import (
     LammpsError,
     LammpsFrame,
@@ -76,9 +76,9 @@ class LammpsMD:
         atoms = prepare_atoms(atoms, condition, seed)
         triclinic = True if (condition.pressure is not None and self.cfg.barostat == "tri") else None
         frame = LammpsFrame.for_atoms(atoms, triclinic=triclinic)
-        watch = _GammaWatch(self.exploration, n_steps, condition)
+        watch = GammaWatch(self.exploration, n_steps, condition)
         session = _Session(self.cfg, calc, frame, atoms, watch, npt=condition.pressure is not None,
-                           log_file=None if self.work_dir is None else self.work_dir / f"{condition.name}.lammps.log")
+                           log_file=None if self.work_dir is None else self.work_dir / "log.lammps")
         try:
             session.setup(condition, seed)
             session.run(n_steps)
@@ -95,7 +95,7 @@ class _Session:
     """One LAMMPS instance plus the fix external callback that evaluates pyace."""
 
     def __init__(self, cfg: LammpsDynamicsConfig, calc: Calculator, frame: LammpsFrame, atoms: Atoms,
-                 watch: _GammaWatch | None, npt: bool, log_file: Path | None = None):
+                 watch: GammaWatch | None, npt: bool, log_file: Path | None = None):
         self.cfg = cfg
         self.calc = calc
         self.frame = frame
@@ -108,20 +108,18 @@ class _Session:
         self.cell = np.array(self.work.cell)
         self.stopped = False
         self.error: BaseException | None = None
-        self.last_forces: np.ndarray | None = None  # LAMMPS frame, tag order (for tests)
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         self.lmp = open_lammps(log_file)
 
     # -- set-up --------------------------------------------------------------------------------
-    def setup(self, condition: ExplorationCondition | None, seed: int, data_dir: Path | None = None) -> None:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="lammps-data-", dir=data_dir) as tmp:
+    def setup(self, condition: ExplorationCondition | None, seed: int) -> None:
+        """Box and atoms from a data file, fix external + the two fix halts, the integrator."""
+        with tempfile.TemporaryDirectory(prefix="lammps-data-") as tmp:
             data = Path(tmp) / "start.data"
             write_data_file(data, self.atoms, self.frame, velocities=True)
             cmds = ["units metal", "atom_style atomic", "atom_modify map array sort 0 0.0",
-                    "boundary p p p", f"read_data {data}"]
+                    "boundary p p p", f'read_data "{data}"']
             self._commands(cmds)
         interval = self.watch.interval if self.watch is not None else 1
         gamma_halt = self.watch.gamma_halt if self.watch is not None else 1e300
@@ -131,7 +129,7 @@ class _Session:
             f"fix_modify {FIX_ID} energy yes" + (" virial yes" if self.npt else ""),
             f"variable gmax equal f_{FIX_ID}[1]",
             f"variable stop equal f_{FIX_ID}[2]",
-            f"fix halt_gamma all halt {interval} v_gmax > {gamma_halt:.17g} error continue message no",
+            f"fix halt_gamma all halt {interval} v_gmax > {gamma_halt:.17g} error continue",
             "fix halt_stop all halt 1 v_stop > 0 error continue message no",
         ]
         if condition is not None:
@@ -209,16 +207,15 @@ class _Session:
         if not np.isfinite(pos).all():
             return self._explode(step, f)
         self.work.set_positions(pos)
-        self.calc.calculate(self.work, ["energy", "forces"] + (["stress"] if self.npt else []))
-        res = self.calc.results
-        forces = np.asarray(res["forces"])
+        # ASE's property interface (not calculate()): the calculator sees what changed, and one
+        # pyace evaluation fills forces, energy, stress and gamma at once
+        forces = np.asarray(self.calc.get_property("forces", self.work))
         if not np.isfinite(forces).all():
             return self._explode(step, f)
         f[:] = forces[idx]
-        self.last_forces = forces
-        self.lmp.fix_external_set_energy_global(FIX_ID, float(res["energy"]))
+        self.lmp.fix_external_set_energy_global(FIX_ID, float(self.calc.get_property("energy", self.work)))
         if self.npt:
-            s = np.asarray(res["stress"])  # Voigt xx yy zz yz xz xy, eV/Å^3, LAMMPS frame
+            s = np.asarray(self.calc.get_property("stress", self.work))  # Voigt xx yy zz yz xz xy, LAMMPS frame
             vol = abs(np.linalg.det(self.cell))
             self.lmp.fix_external_set_virial_global(
                 FIX_ID, [float(-vol * s[i]) for i in (0, 1, 2, 5, 4, 3)])  # xx yy zz xy xz yz
@@ -227,9 +224,7 @@ class _Session:
         snapshot = self._snapshot_ase(pos)
         if is_unphysical(snapshot):
             return self._explode(step, f)
-        gamma = np.asarray(res.get("gamma", ()), dtype=float)
-        if len(gamma) != len(self.symbols):
-            raise ValueError("calculator reports no per-atom gamma: load an active set (with_gamma=True)")
+        gamma = per_atom_gamma(self.calc, self.work)
         if not np.isfinite(gamma).all():
             return self._explode(step, f)
         halt = watch.check(step, snapshot, gamma)
@@ -238,9 +233,13 @@ class _Session:
             self.stopped = True  # fix halt_gamma ends the run at the end of this step
 
     def _snapshot_ase(self, pos_lammps: np.ndarray) -> Atoms:
-        """The configuration in the caller's orientation (no calculator)."""
-        return Atoms(self.symbols, positions=self.frame.to_ase(pos_lammps),
-                     cell=self.frame.to_ase(self.cell), pbc=True)
+        """The configuration in the caller's orientation (no calculator), wrapped into the cell like
+        the frames read back from a dump."""
+        atoms = Atoms(self.symbols, positions=self.frame.to_ase(pos_lammps),
+                      cell=self.frame.to_ase(self.cell), pbc=True)
+        if np.isfinite(pos_lammps).all():
+            atoms.wrap()
+        return atoms
 
     def _explode(self, step: int, f) -> None:
         f[:] = 0.0

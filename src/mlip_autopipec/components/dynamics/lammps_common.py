@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from ase import Atoms, units
-from ase.calculators.lammps import convert
+from ase import Atoms
 from ase.calculators.lammps.coordinatetransform import Prism
 from ase.io.lammpsdata import write_lammps_data
 from ase.io.lammpsrun import read_lammps_dump_text
@@ -202,7 +201,7 @@ def prepare_atoms(atoms: Atoms, condition: ExplorationCondition, seed: int) -> A
     return atoms
 
 
-def integrator_commands(cfg, condition: ExplorationCondition, seed: int, temp_compute: str = "thermo_temp") -> list[str]:
+def integrator_commands(cfg, condition: ExplorationCondition, seed: int) -> list[str]:
     """`timestep` and the fixes of the ensemble, in metal units (ps, bar).
 
     NVT: `fix nve` + `fix langevin` (damp = 1/friction, `zero yes`: no net random force, so the centre
@@ -225,14 +224,3 @@ def integrator_commands(cfg, condition: ExplorationCondition, seed: int, temp_co
              f"fix md_langevin all langevin {t:.10g} {t:.10g} {damp_ps:.10g} {lseed} zero yes",
              "fix_modify md_langevin temp md_nph_temp"]
     return cmds
-
-
-def velocity_units_check() -> float:
-    """ASE velocity (Å/(ASE time)) -> LAMMPS metal velocity (Å/ps) factor (for tests)."""
-    return float(convert(1.0, "velocity", "ASE", "metal"))
-
-
-__all__ = [
-    "LammpsError", "LammpsFrame", "box_cell", "write_data_file", "read_dump_frames", "prepare_atoms",
-    "integrator_commands", "open_lammps", "lammps_module", "lammps_subprocess_env", "preload_mpi", "units",
-]

@@ -45,7 +45,7 @@ from ...core.errors import UserError
 from ...domain_models.config import ExplorationCondition, ExplorationConfig
 from ...domain_models.dynamics_config import LammpsMLPaceConfig
 from ..base import ExplorationOutcome, PotentialFiles
-from .ase_md import _GammaWatch, is_unphysical
+from .ase_md import GammaWatch, is_unphysical
 from .lammps_common import (
     LammpsError,
     LammpsFrame,
@@ -75,49 +75,59 @@ _EXPLOSION = re.compile(r"lost atoms|out of range atoms|non-numeric|\bnan\b|\bin
 # --------------------------------------------------------------------------------------------
 # Input
 # --------------------------------------------------------------------------------------------
-def _gamma_block(every: int, exploration: ExplorationConfig, species: list[str], first: bool) -> list[str]:
+def _gamma_block(every: int, exploration: ExplorationConfig, species: list[str], append: bool) -> list[str]:
+    """Gamma every `every` steps, the dump of frames above gamma_select, the last-check dump and the
+    halt above gamma_halt."""
     elements = " ".join(species)
-    lines = [] if first else [
-        "# last stage: gamma at the final step (f_pace_gamma exists only on multiples of its period)",
-        "unfix extreme_extrapolation", "undump pace_dump", "undump last_check",
-        "uncompute max_pace_gamma", "unfix pace_gamma",
-    ]
-    lines += [
+    return [
         f"fix pace_gamma all pair {every} pace/extrapolation gamma 1",
         "compute max_pace_gamma all reduce max f_pace_gamma",
         "variable max_pace_gamma equal c_max_pace_gamma",
         f'variable dump_skip equal "c_max_pace_gamma <= {exploration.gamma_select:.17g}"',
         f"dump pace_dump all custom {every} {DUMP} id type element x y z f_pace_gamma",
         f"dump_modify pace_dump skip v_dump_skip element {elements} sort id format float %20.15g"
-        + ("" if first else " append yes"),
+        + (" append yes" if append else ""),
         f"dump last_check all custom {every} {LAST_CHECK} id type element x y z f_pace_gamma",
         f"dump_modify last_check maxfiles 2 element {elements} sort id format float %20.15g",
         f"fix extreme_extrapolation all halt {every} v_max_pace_gamma > {exploration.gamma_halt:.17g} error soft",
+        "thermo_style custom step temp pe press vol c_max_pace_gamma",
+        "thermo_modify flush yes format float %20.15g",
         f"thermo {every}",
     ]
-    return lines
+
+
+_UNDO_GAMMA = ["unfix extreme_extrapolation", "undump pace_dump", "undump last_check",
+               "uncompute max_pace_gamma", "unfix pace_gamma"]
 
 
 def input_script(frame: LammpsFrame, cfg: LammpsMLPaceConfig, exploration: ExplorationConfig,
                  condition: ExplorationCondition, n_steps: int, seed: int) -> str:
-    """The LAMMPS input for one exploration (files it names: start.data, potential.yaml/.asi)."""
+    """The LAMMPS input for one exploration (files it names: start.data, potential.yaml/.asi).
+
+    Checks are due at multiples of N = gamma_check_interval and at the last step. f_pace_gamma only
+    exists on multiples of its period, so a budget that is not a multiple of N ends with a tail: the
+    remaining steps but one without gamma, then one step with gamma every step (its set-up also
+    computes gamma one step early; the parser ignores steps off the schedule).
+    """
     every = exploration.gamma_check_interval
     main, rest = (n_steps // every) * every, n_steps % every
     lines = [
         f"# mlip-autopipec exploration '{condition.name}': T = {condition.temperature:g} K, "
         + ("NVT" if condition.pressure is None else f"NPT at {condition.pressure:g} GPa")
-        + f", {n_steps} steps",
+        + f", {n_steps} steps, gamma every {every} steps",
         "units metal", "atom_style atomic", "boundary p p p", f"read_data {DATA}", "",
         "pair_style pace/extrapolation",
         f"pair_coeff * * potential.yaml potential.asi {' '.join(frame.species)}", "",
         *integrator_commands(cfg, condition, seed), "",
-        "thermo_style custom step temp pe press vol c_max_pace_gamma",
-        "thermo_modify flush yes format float %20.15g",
-        *_gamma_block(every, exploration, frame.species, first=True),
+        *_gamma_block(every, exploration, frame.species, append=False),
         f"run {main}",
     ]
-    if rest:  # a halt in the first stage makes this run do nothing (fix halt ... error soft)
-        lines += ["", *_gamma_block(rest, exploration, frame.species, first=False), f"run {rest}"]
+    if rest:  # after a halt these runs do nothing (fix halt ... error soft)
+        lines += ["", "# tail: the budget is not a multiple of the check interval", *_UNDO_GAMMA,
+                  "thermo_style custom step temp pe press vol", f"thermo {rest}"]
+        if rest > 1:
+            lines.append(f"run {rest - 1}")
+        lines += [*_gamma_block(1, exploration, frame.species, append=True), "run 1"]
     lines += ["", f'print "{DONE_MARK} step $(step)"', ""]
     return "\n".join(lines)
 
@@ -195,6 +205,19 @@ def _last_sane_check(directory: Path, frame: LammpsFrame, before: int | None = N
     return None
 
 
+def _set_last_sane(watch: GammaWatch, snap: Atoms | None) -> None:
+    """Make `snap` (a last-check dump snapshot) the watch's last sane frame; reuse the kept frame of
+    the same step, so an explosion does not append a duplicate of it. Without a snapshot the last
+    kept frame stays the fallback (possibly older than the last check)."""
+    if snap is None:
+        return
+    if watch.frames and watch.frames[-1].info["step"] == snap.info["step"]:
+        watch.last_sane = watch.frames[-1]
+    else:
+        watch.last_sane = watch._snapshot(snap, snap.info["step"], float(snap.arrays["gamma"].max()),
+                                          snap.arrays["gamma"])
+
+
 def parse_run(directory: str | Path, frame: LammpsFrame, exploration: ExplorationConfig,
               condition: ExplorationCondition, n_steps: int, returncode: int = 0) -> ExplorationOutcome:
     """Outcome of a finished (or failed) run in `directory`; raises LammpsError if LAMMPS failed for
@@ -208,26 +231,26 @@ def parse_run(directory: str | Path, frame: LammpsFrame, exploration: Exploratio
             raise LammpsError(f"LAMMPS failed in {directory}: {reason}")
         exploded = True
         log.warning("%s: LAMMPS stopped on an unphysical configuration: %s", condition.name, reason)
+    watch = GammaWatch(exploration, n_steps, condition)
     if not summary.trace:
+        if exploded:  # unphysical from the start: a halt without frames, as in ase_md
+            watch.explode(0)
+            return watch.outcome()
         raise LammpsError(f"{directory / LOG}: no thermo rows with {THERMO_GAMMA} (did LAMMPS start?)")
 
     frames = {}
     for fr in read_dump_frames(directory / DUMP, frame, GAMMA_COLUMN):
         frames.setdefault(fr.info["step"], fr)  # a stage boundary repeats one step; keep the first
 
-    watch = _GammaWatch(exploration, n_steps, condition)
     for step, g in summary.trace:
+        if not watch.due(step) or step > n_steps:
+            continue  # the tail's set-up computes gamma one step before the last (not a check)
         if summary.halt is not None and step > summary.halt[0]:
             break  # nothing after the halt counts (there should be nothing)
         watch.steps_run = step
         fr = frames.get(step)
-        if fr is not None and is_unphysical(fr):
-            exploded = True
-            watch.last_sane = _last_sane_check(directory, frame, before=step)
-            if watch.last_sane is not None:
-                watch.last_sane = watch._snapshot(watch.last_sane, watch.last_sane.info["step"],
-                                                  float(watch.last_sane.arrays["gamma"].max()),
-                                                  watch.last_sane.arrays["gamma"])
+        if not math.isfinite(g) or (fr is not None and is_unphysical(fr)):
+            _set_last_sane(watch, _last_sane_check(directory, frame, before=step))
             watch.explode(step)
             return watch.outcome()
         if fr is not None:
@@ -239,10 +262,8 @@ def parse_run(directory: str | Path, frame: LammpsFrame, exploration: Exploratio
             if g > watch.gamma_halt:  # halted above the threshold but the frame was not dumped
                 raise LammpsError(f"{directory}: step {step} exceeds gamma_halt but its frame is not in {DUMP}")
     if exploded and not watch.halted:
-        snap = _last_sane_check(directory, frame)
-        if snap is not None:
-            watch.last_sane = watch._snapshot(snap, snap.info["step"], float(snap.arrays["gamma"].max()),
-                                              snap.arrays["gamma"])
+        # LAMMPS stopped somewhere after the last check; that check is where the run is reported to end
+        _set_last_sane(watch, _last_sane_check(directory, frame))
         watch.explode(watch.steps_run)
     elif not watch.halted and watch.steps_run != n_steps:
         raise LammpsError(f"{directory}: the run ended at step {watch.steps_run} of {n_steps} without a halt")
@@ -282,12 +303,13 @@ class LammpsMLPace:
         try:
             returncode = self._execute(directory)
             outcome = parse_run(directory, frame, self.exploration, condition, n_steps, returncode)
+        except UserError:
+            _keep_failed(directory)
+            raise
         except (LammpsError, OSError, subprocess.SubprocessError) as exc:
             kept = _keep_failed(directory)
-            if isinstance(exc, UserError):
-                raise
             raise LammpsError(f"{exc} (inputs and outputs kept in {kept})") from exc
-        if self.work_dir is None and not self.cfg.keep_files:
+        if not self.cfg.keep_files:
             shutil.rmtree(directory, ignore_errors=True)
         log.info("%s: %s after %d/%d steps (LAMMPS ML-PACE), max gamma %.3g, %d extrapolative frames",
                  condition.name, "halted" if outcome.halted else "completed", outcome.steps_run, n_steps,
@@ -327,4 +349,3 @@ def _keep_failed(directory: Path) -> Path:
     return target
 
 
-__all__ = ["LammpsMLPace", "input_script", "parse_log", "parse_run", "write_inputs", "LogSummary", "math"]

@@ -2,41 +2,89 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ...core.errors import OracleError
 
 
-def singlepoint(atoms: Atoms, calc: Calculator, oracle_name: str, need_stress: bool = True) -> Atoms:
+def singlepoint(atoms: Atoms, calc: Calculator, oracle_name: str, need_stress: bool = True,
+                settings: dict | None = None, force_consistent: bool = False) -> Atoms:
     """Compute energy, forces (and stress) and return a clean copy that carries only the results.
 
     The returned copy has a SinglePointCalculator so the results survive extxyz round trips and
-    the live calculator (which may hold large state) is dropped.
+    the live calculator (which may hold large state) is dropped. Its info records the oracle's
+    name, its wall time (`oracle_wall_time_s`) and, if given, its `settings` (`oracle_settings`,
+    compact JSON).
+
+    `force_consistent`: record the free energy (whose derivatives the forces are, with smearing)
+    as the energy; the zero-smearing extrapolation, when the code gives one, goes to
+    info['energy_sigma0']. Without smearing both are the same.
     """
     work = atoms.copy()
     work.calc = calc
     t0 = time.perf_counter()
     try:
-        energy = float(work.get_potential_energy())
+        energy = float(work.get_potential_energy(force_consistent=force_consistent))
         forces = np.array(work.get_forces(), dtype=float)
-        stress = np.array(work.get_stress(voigt=True), dtype=float) if need_stress else None
+        stress = _stress(work, oracle_name) if need_stress else None
+        sigma0 = _sigma0_energy(calc) if force_consistent else None
+    except OracleError:
+        raise
     except Exception as exc:
         raise OracleError(f"{oracle_name} calculation failed: {type(exc).__name__}: {exc}") from exc
+    wall = time.perf_counter() - t0
     check_results(atoms, energy, forces, stress, oracle_name)
+    return labelled_copy(atoms, energy, forces, stress, oracle_name, wall, settings, sigma0)
+
+
+def labelled_copy(atoms: Atoms, energy: float, forces: np.ndarray, stress, oracle_name: str, wall_time_s: float,
+                  settings: dict | None = None, energy_sigma0: float | None = None) -> Atoms:
+    """A copy of `atoms` carrying the results and the oracle's record in its info."""
     out = atoms.copy()
     out.info = {k: v for k, v in atoms.info.items() if k not in ("energy", "free_energy", "stress")}
-    results = {"energy": energy, "free_energy": energy, "forces": forces}
+    results = {"energy": energy, "free_energy": energy, "forces": np.asarray(forces, dtype=float)}
     if stress is not None:
-        results["stress"] = stress
+        results["stress"] = np.asarray(stress, dtype=float)
     out.calc = SinglePointCalculator(out, **results)
     out.info["oracle"] = oracle_name
-    out.info["oracle_wall_time_s"] = round(time.perf_counter() - t0, 6)
+    out.info["oracle_wall_time_s"] = round(float(wall_time_s), 6)
+    if settings is not None:
+        out.info["oracle_settings"] = settings_json(settings)
+    if energy_sigma0 is not None and abs(energy_sigma0 - energy) > 1e-12:
+        out.info["energy_sigma0"] = float(energy_sigma0)
     return out
+
+
+def settings_json(settings: dict) -> str:
+    """Compact, key-sorted JSON: one extxyz info string that survives round trips."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _stress(work: Atoms, oracle_name: str) -> np.ndarray:
+    try:
+        stress = work.get_stress(voigt=True)
+    except PropertyNotImplementedError:
+        stress = None
+    if stress is None:
+        raise OracleError(
+            f"{oracle_name} returned no stress tensor; enable stress in the code's settings, or set "
+            f"oracle.need_stress: false to accept labels without stress"
+        )
+    return np.array(stress, dtype=float)
+
+
+def _sigma0_energy(calc) -> float | None:
+    try:
+        value = calc.get_property("energy", allow_calculation=False)
+    except Exception:  # noqa: BLE001 - optional extra, never a reason to fail a label
+        return None
+    return None if value is None else float(value)
 
 
 def check_results(atoms: Atoms, energy: float, forces: np.ndarray, stress, oracle_name: str) -> None:

@@ -1,0 +1,145 @@
+"""Quantum ESPRESSO pw.x through ASE's `Espresso` calculator and `EspressoProfile`.
+
+Each structure runs in its own directory (`espresso.pwi` in, `espresso.pwo` out, `espresso.err`);
+a failure is diagnosed from the output (SCF not converged, missing or unreadable
+pseudopotential, any `Error in routine`) and the directory kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ase import Atoms
+
+from ...core.errors import OracleError, UserError
+from ...domain_models.oracle_config import RYDBERG_EV, EspressoOracleConfig
+from .common import singlepoint
+from .external import DFTOracle, patched_environ, tail
+
+SHIPPED_PSEUDO_DIR = Path(__file__).resolve().parents[2] / "data" / "pseudo"
+QE_SMEARING = {"fermi-dirac": "fd", "gaussian": "gaussian", "marzari-vanderbilt": "mv", "methfessel-paxton": "mp"}
+INSTALL_HINT = "install Quantum ESPRESSO (apt-get install quantum-espresso; tools/install_oracles.sh does it)"
+
+
+class EspressoOracle(DFTOracle):
+    name = "espresso"
+    cfg: EspressoOracleConfig
+
+    def __init__(self, cfg: EspressoOracleConfig | None = None, cores: int = 1, scratch_root=None):
+        super().__init__(cfg or EspressoOracleConfig(), cores=cores, scratch_root=scratch_root)
+
+    # -- pseudopotentials -------------------------------------------------------------------------
+    def pseudo_dir(self) -> Path:
+        if self.cfg.pseudo_dir:
+            return Path(self.cfg.pseudo_dir)
+        if os.environ.get("ESPRESSO_PSEUDO"):
+            return Path(os.environ["ESPRESSO_PSEUDO"])
+        return SHIPPED_PSEUDO_DIR
+
+    def _pseudo_dir_field(self) -> str:
+        if self.cfg.pseudo_dir:
+            return f"oracle.pseudo_dir ({self.cfg.pseudo_dir})"
+        if os.environ.get("ESPRESSO_PSEUDO"):
+            return f"$ESPRESSO_PSEUDO ({os.environ['ESPRESSO_PSEUDO']})"
+        return f"the shipped pseudopotentials ({SHIPPED_PSEUDO_DIR})"
+
+    def pseudopotential(self, symbol: str) -> str:
+        """The UPF file name for `symbol` in pseudo_dir; UserError naming the field to set."""
+        pdir = self.pseudo_dir()
+        if not pdir.is_dir():
+            raise UserError(f"{self._pseudo_dir_field()} is not a directory; set oracle.pseudo_dir to the "
+                            f"directory holding your UPF files")
+        if symbol in self.cfg.pseudopotentials:
+            name = self.cfg.pseudopotentials[symbol]
+            if not (pdir / name).is_file():
+                raise UserError(f"oracle.pseudopotentials.{symbol}: {name} not found in {self._pseudo_dir_field()}; "
+                                f"fix the file name or oracle.pseudo_dir")
+            return name
+        pattern = re.compile(rf"^{re.escape(symbol)}([._-].*)?\.upf$", re.IGNORECASE)
+        matches = sorted(p.name for p in pdir.iterdir() if pattern.match(p.name))
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UserError(f"oracle.pseudopotentials: no pseudopotential for {symbol} in {self._pseudo_dir_field()}; "
+                            f"add {symbol}: <file.UPF> to oracle.pseudopotentials and put the file in "
+                            f"oracle.pseudo_dir")
+        raise UserError(f"oracle.pseudopotentials: {len(matches)} candidate files for {symbol} in "
+                        f"{self._pseudo_dir_field()} ({', '.join(matches)}); choose one with "
+                        f"oracle.pseudopotentials: {{{symbol}: <file>}}")
+
+    # -- setup checks ------------------------------------------------------------------------------
+    def check_setup(self) -> None:
+        self.check_program(self.cfg.executable, "executable", INSTALL_HINT)
+        self.check_launcher()
+
+    def check_elements(self, symbols: Sequence[str]) -> None:
+        for symbol in sorted(set(symbols)):
+            self.pseudopotential(symbol)
+
+    # -- calculation -------------------------------------------------------------------------------
+    def input_data(self, atoms: Atoms, isolated: bool) -> dict:
+        cfg = self.cfg
+        data: dict[str, dict] = {
+            "control": {"calculation": "scf", "tprnfor": True, "tstress": cfg.need_stress and not isolated,
+                        "disk_io": "none", "outdir": "./out", "pseudo_dir": str(self.pseudo_dir())},
+            "system": {"ecutwfc": cfg.cutoff_ev / RYDBERG_EV, "occupations": "smearing",
+                       "smearing": QE_SMEARING[cfg.smearing.method], "degauss": cfg.smearing.width_ev / RYDBERG_EV},
+            "electrons": {"electron_maxstep": cfg.max_scf_iterations, "conv_thr": 1e-8 * max(1, len(atoms))},
+        }
+        data["system"]["input_dft"] = cfg.xc  # pw.x would otherwise take the pseudopotentials' functional
+        for section, values in cfg.input_data.items():
+            data.setdefault(section.lower(), {}).update(values)
+        return data
+
+    def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
+        from ase.calculators.espresso import Espresso, EspressoProfile
+
+        work = self.prepared(atoms, isolated)
+        grid = self.kpoint_grid(atoms, isolated)
+        # Monkhorst-Pack: even sizes shifted off Γ (pw.x offset 1), odd sizes contain Γ anyway.
+        koffset = tuple(0 if (self.cfg.kpoints.gamma or n % 2) else 1 for n in grid)
+        pseudos = {s: self.pseudopotential(s) for s in sorted(set(atoms.get_chemical_symbols()))}
+        profile = EspressoProfile(command=self.command(self.cfg.executable), pseudo_dir=str(self.pseudo_dir()))
+        calc = Espresso(profile=profile, directory=str(rundir), input_data=self.input_data(atoms, isolated),
+                        pseudopotentials=pseudos, kpts=None if isolated else grid, koffset=koffset)
+        with patched_environ(self.run_env()):
+            out = singlepoint(work, calc, self.name, need_stress=self.cfg.need_stress and not isolated,
+                              settings=None if isolated else self.settings(atoms) | {"pseudopotentials": pseudos},
+                              force_consistent=True)
+        self.check_converged(rundir)
+        return self.as_given(out, atoms)
+
+    def check_converged(self, rundir: Path) -> None:
+        reason = self.diagnose(rundir)
+        if reason:
+            raise OracleError(f"{self.name}: {reason}")
+
+    def diagnose(self, rundir: Path) -> str | None:
+        out = rundir / "espresso.pwo"
+        text = out.read_text(errors="replace") if out.is_file() else ""
+        if "convergence NOT achieved" in text:
+            return (f"SCF not converged in {self.cfg.max_scf_iterations} iterations (oracle.max_scf_iterations; "
+                    f"or oracle.input_data.electrons.mixing_beta)")
+        match = re.search(r"Error in routine\s+(\S+)\s*\((\s*-?\d+)\):\s*\n\s*(.+)", text)
+        if match:
+            routine, message = match.group(1), match.group(3).strip()
+            if routine.startswith(("readpp", "read_ncpp", "read_upf")) or "pseudo" in message.lower():
+                return f"pseudopotential problem in {self._pseudo_dir_field()}: {message} (routine {routine})"
+            return f"pw.x stopped: {message} (routine {routine})"
+        err_file = rundir / "espresso.err"
+        err = err_file.read_text(errors="replace") if err_file.is_file() else ""
+        crash = re.search(r"^(Fortran runtime error:.*|.*Segmentation fault.*|.*signal \d+.*)$", err, re.M | re.I)
+        if crash:
+            where = re.search(r"^At line (\d+) of file (\S+)", err, re.M)
+            reason = f"pw.x crashed: {crash.group(1).strip()}"
+            if where:
+                reason += f" (line {where.group(1)} of {where.group(2)})"
+            if "Reading input" in text and "PseudoPot. #" not in text:
+                reason += f" while reading the pseudopotentials from {self._pseudo_dir_field()}: is a UPF file truncated?"
+            return reason
+        if err.strip() and not text.strip():
+            return f"pw.x did not start: {tail(err_file, 3)}"
+        return None

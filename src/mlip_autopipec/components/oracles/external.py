@@ -1,0 +1,232 @@
+"""The shared machinery of oracles that run real calculations (DFT codes, any ASE calculator).
+
+Every structure runs in its own directory under the scratch root (`oracle.scratch_dir`, default
+`oracle_runs/` in the working directory, which is the project directory in a run). A successful
+run's directory is removed (unless `keep_runs`); a failed one is kept, renamed
+`failed-<oracle>-<structure hash>-<time>`, and its path ends the OracleError's message, which the
+LABEL step records in `labels_failed.json`.
+
+Subclasses implement `compute(atoms, rundir, isolated)` and may implement `diagnose(rundir)` to
+turn a code's output into a one-line reason (SCF not converged, missing pseudopotential, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ase import Atoms
+from ase.data import atomic_numbers, ground_state_magnetic_moments
+
+from ...core.errors import OracleError, UserError
+from ...core.identity import structure_hash
+from ...domain_models.oracle_config import DFTOracleBase, ExternalOracleBase
+
+log = logging.getLogger(__name__)
+
+# Settings that change where or how long a calculation runs, not its result: left out of the
+# per-label record of the oracle's settings.
+RUNTIME_FIELDS = {"timeout_s", "scratch_dir", "keep_runs", "reference_energies", "isolated_atom_box", "launcher"}
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (programs started inside inherit them)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Limit the BLAS/OpenMP threads of libraries already loaded in this process (in-process codes:
+    an oversubscribed OpenBLAS made GPAW 10x slower here). A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield
+
+
+def tail(path: Path, n_lines: int = 5) -> str:
+    """The last non-empty lines of a text file, joined with ' | ' (for one-line error messages)."""
+    try:
+        lines = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n_lines:])
+
+
+class ExternalOracle:
+    """Base of the oracles that run real calculations, one directory per structure."""
+
+    name = "external"
+
+    def __init__(self, cfg: ExternalOracleBase, cores: int = 1, scratch_root: str | Path | None = None):
+        self.cfg = cfg
+        self.cores = max(1, int(cores))
+        root = scratch_root if scratch_root is not None else (cfg.scratch_dir or "oracle_runs")
+        self.scratch_root = Path(root).expanduser()
+
+    # -- the Oracle protocol ---------------------------------------------------------------------
+    def label(self, atoms: Atoms) -> Atoms:
+        """Label one structure in its own run directory. `oracle_wall_time_s` in the result is the
+        whole call (directory, inputs, the code's run, parsing), so that what a benchmark finds
+        outside it is the pipeline's own overhead."""
+        t0 = time.perf_counter()
+        out = self._run(atoms, structure_hash(atoms), isolated=False)
+        out.info["oracle_wall_time_s"] = round(time.perf_counter() - t0, 6)
+        return out
+
+    def isolated_atom_energy(self, symbol: str) -> float:
+        if symbol in self.cfg.reference_energies:
+            return float(self.cfg.reference_energies[symbol])
+        box = self.cfg.isolated_atom_box
+        atoms = Atoms(symbol, positions=[[box / 2] * 3], cell=[box] * 3, pbc=True)
+        atoms.set_initial_magnetic_moments([ground_state_magnetic_moments[atomic_numbers[symbol]]])
+        labelled = self._run(atoms, f"atom-{symbol}", isolated=True)
+        energy = float(labelled.get_potential_energy())
+        log.info("%s: isolated %s atom (%.0f Å box): %.6f eV", self.name, symbol, box, energy)
+        return energy
+
+    def check_elements(self, symbols: Sequence[str]) -> None:
+        return None
+
+    def check_setup(self) -> None:
+        return None
+
+    # -- what subclasses implement ------------------------------------------------------------------
+    def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
+        """Label `atoms` in `rundir`; `isolated`: one atom in a box (Γ only, spin-polarised, no stress)."""
+        raise NotImplementedError
+
+    def diagnose(self, rundir: Path) -> str | None:
+        """A one-line reason for a failed run, read from the code's output (None: nothing known)."""
+        return None
+
+    def settings(self, atoms: Atoms | None = None) -> dict:
+        """What produced a label: recorded in every label's info as `oracle_settings` (JSON)."""
+        return {"kind": self.cfg.kind, **self.cfg.model_dump(mode="json", exclude=RUNTIME_FIELDS | {"kind"})}
+
+    # -- machinery ---------------------------------------------------------------------------------
+    def _run(self, atoms: Atoms, key: str, isolated: bool) -> Atoms:
+        with self.run_directory(key) as rundir:
+            try:
+                return self.compute(atoms, rundir, isolated)
+            except OracleError as exc:
+                reason = self.diagnose(rundir)
+                if reason and reason not in str(exc):
+                    raise OracleError(f"{self.name}: {reason} ({exc})") from exc
+                raise
+            except Exception as exc:  # noqa: BLE001 - a crashed code or a parse error of its output
+                reason = self.diagnose(rundir) or "calculation failed"
+                raise OracleError(f"{self.name}: {reason}: {type(exc).__name__}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def run_directory(self, key: str) -> Iterator[Path]:
+        """A fresh directory for one calculation; kept (renamed failed-*) when it fails."""
+        root = self.scratch_root
+        root.mkdir(parents=True, exist_ok=True)
+        rundir = (root / f"{self.name}-{key}").resolve()
+        if rundir.exists():  # left behind by a killed job: start clean
+            shutil.rmtree(rundir, ignore_errors=True)
+        rundir.mkdir(parents=True)
+        try:
+            yield rundir
+        except BaseException as exc:
+            kept = rundir.with_name(f"failed-{self.name}-{key}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+            try:
+                rundir.rename(kept)
+            except OSError:
+                kept = rundir
+            if isinstance(exc, OracleError):
+                raise OracleError(f"{exc} [run directory kept: {kept}]") from exc
+            raise
+        else:
+            if not self.cfg.keep_runs:
+                shutil.rmtree(rundir, ignore_errors=True)
+
+
+class DFTOracle(ExternalOracle):
+    """Base of the DFT codes: launcher/cores, environment, k-points."""
+
+    cfg: DFTOracleBase
+
+    def launcher(self) -> str:
+        """The launcher with `{cores}` filled in; '' when the program runs without one."""
+        template = self.cfg.launcher
+        if template is None:
+            template = "mpirun -np {cores}" if self.cores > 1 else ""
+        return template.replace("{cores}", str(self.cores)).strip()
+
+    def command(self, program: str) -> str:
+        return " ".join(part for part in (self.launcher(), program) if part)
+
+    def run_env(self) -> dict[str, str]:
+        """Environment of the code: one OpenMP thread per MPI rank, or all cores without MPI."""
+        threads = "1" if self.launcher() else str(self.cores)
+        env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        if self.launcher() and hasattr(os, "geteuid") and os.geteuid() == 0:
+            # Open MPI refuses to start as root (containers, CI) unless told twice.
+            env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        return env
+
+    def kpoint_grid(self, atoms: Atoms, isolated: bool) -> tuple[int, int, int]:
+        return (1, 1, 1) if isolated else self.cfg.kpoints.grid_for(atoms.cell.array, atoms.pbc)
+
+    def prepared(self, atoms: Atoms, isolated: bool) -> Atoms:
+        """A copy with initial magnetic moments when the calculation is spin-polarised."""
+        work = atoms.copy()
+        if (self.cfg.spin_polarized or isolated) and not work.get_initial_magnetic_moments().any():
+            work.set_initial_magnetic_moments(
+                [ground_state_magnetic_moments[z] for z in work.numbers]
+            )
+        elif not (self.cfg.spin_polarized or isolated):
+            work.set_initial_magnetic_moments(None)
+        return work
+
+    @staticmethod
+    def as_given(labelled: Atoms, atoms: Atoms) -> Atoms:
+        """Drop the initial magnetic moments `prepared` added (the label describes `atoms`)."""
+        if not atoms.has("initial_magmoms") and labelled.has("initial_magmoms"):
+            labelled.set_initial_magnetic_moments(None)
+        return labelled
+
+    def settings(self, atoms: Atoms | None = None) -> dict:
+        out = super().settings(atoms)
+        out["cores"] = self.cores
+        if atoms is not None:
+            out["kpoint_grid"] = list(self.kpoint_grid(atoms, isolated=False))
+        return out
+
+    def check_program(self, program: str, field: str, install_hint: str) -> None:
+        """UserError unless `program` (first word) can be run; `field` names the config key."""
+        words = shlex.split(program)
+        if not words:
+            raise UserError(f"oracle.{field} is empty; give the program to run")
+        if shutil.which(words[0]) is None:
+            raise UserError(
+                f"oracle.{field}: '{words[0]}' not found on PATH (oracle.kind={self.cfg.kind}); {install_hint}, "
+                f"or set oracle.{field} to the program's full path"
+            )
+
+    def check_launcher(self) -> None:
+        launcher = self.cfg.launcher
+        if launcher:
+            self.check_program(launcher.replace("{cores}", "1"), "launcher",
+                               "install MPI (e.g. apt-get install openmpi-bin) or fix the launcher")

@@ -1,0 +1,149 @@
+"""GPAW in plane-wave mode (PAW setups from the gpaw-data wheel, found without configuration).
+
+One core: GPAW runs in this process (the LABEL step forks a child for it when `timeout_s` is
+set). More cores (or an explicit `launcher`): the launcher starts this Python under MPI on
+`gpaw_driver`, which reads the structure and GPAW's parameters from the run directory and writes
+the results back as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.io import write
+
+from ...core.errors import OracleError, UserError
+from ...domain_models.oracle_config import GPAWOracleConfig, SmearingConfig
+from .common import check_results, labelled_copy, singlepoint
+from .external import DFTOracle, blas_threads, patched_environ, tail
+
+INSTALL_HINT = "install it with tools/install_oracles.sh (pip gpaw + gpaw-data, Debian libxc/OpenBLAS/FFTW/MPI)"
+
+
+def gpaw_occupations(smearing: SmearingConfig) -> dict:
+    """GPAW's occupation dict (GPAW has no plain Gaussian: it is Methfessel-Paxton of order 0)."""
+    if smearing.method == "gaussian":
+        return {"name": "methfessel-paxton", "width": smearing.width_ev, "order": 0}
+    if smearing.method == "methfessel-paxton":
+        return {"name": "methfessel-paxton", "width": smearing.width_ev, "order": 1}
+    return {"name": smearing.method, "width": smearing.width_ev}
+
+
+class GPAWOracle(DFTOracle):
+    name = "gpaw"
+    cfg: GPAWOracleConfig
+
+    def __init__(self, cfg: GPAWOracleConfig | None = None, cores: int = 1, scratch_root=None):
+        super().__init__(cfg or GPAWOracleConfig(), cores=cores, scratch_root=scratch_root)
+
+    # -- setup checks ------------------------------------------------------------------------------
+    def check_setup(self) -> None:
+        try:
+            import gpaw  # noqa: F401
+        except ImportError as exc:
+            raise UserError(f"oracle.kind=gpaw: GPAW cannot be imported ({exc}); {INSTALL_HINT}") from None
+        self.check_launcher()
+
+    def check_elements(self, symbols: Sequence[str]) -> None:
+        self.check_setup()
+        from gpaw.setup import create_setup
+
+        for symbol in sorted(set(symbols)):
+            kind = self.cfg.setups if isinstance(self.cfg.setups, str) else self.cfg.setups.get(symbol, "paw")
+            try:
+                create_setup(symbol, self.cfg.xc, type=kind)
+            except Exception as exc:  # noqa: BLE001 - missing file, unknown functional, ...
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UserError(
+                    f"oracle.setups: GPAW has no usable '{kind}' setup for {symbol} with xc={self.cfg.xc} "
+                    f"({first}); install gpaw-data (tools/install_oracles.sh), set GPAW_SETUP_PATH, or "
+                    f"choose other oracle.setups / oracle.xc"
+                ) from None
+
+    # -- calculation -------------------------------------------------------------------------------
+    def parameters(self, atoms: Atoms, rundir: Path, isolated: bool) -> dict:
+        """GPAW keyword arguments (JSON-serialisable, so the MPI driver can read them)."""
+        cfg = self.cfg
+        params = {
+            "mode": {"name": "pw", "ecut": cfg.cutoff_ev},
+            "xc": cfg.xc,
+            "kpts": {"size": list(self.kpoint_grid(atoms, isolated)), "gamma": cfg.kpoints.gamma},
+            "occupations": gpaw_occupations(cfg.smearing),
+            "maxiter": cfg.max_scf_iterations,
+            "setups": cfg.setups,
+            "txt": str(rundir / "gpaw.txt"),
+        }
+        params.update(cfg.parameters)
+        return params
+
+    def in_process(self) -> bool:
+        return self.launcher() == ""
+
+    def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
+        work = self.prepared(atoms, isolated)
+        params = self.parameters(work, rundir, isolated)
+        need_stress = self.cfg.need_stress and not isolated
+        settings = self.settings(atoms) if not isolated else None
+        if self.in_process():
+            return self._compute_in_process(work, atoms, params, need_stress, settings)
+        return self._compute_mpi(work, atoms, params, rundir, need_stress, settings)
+
+    def _compute_in_process(self, work, atoms, params, need_stress, settings) -> Atoms:
+        from gpaw import GPAW
+
+        try:
+            calc = GPAW(**params)
+            with blas_threads(self.cores):
+                out = singlepoint(work, calc, self.name, need_stress=need_stress, settings=settings,
+                                  force_consistent=True)
+        except OracleError as exc:
+            if type(exc.__cause__).__name__ == "KohnShamConvergenceError":
+                raise OracleError(self._not_converged()) from exc
+            raise
+        except Exception as exc:  # noqa: BLE001 - bad parameters raise from the constructor
+            raise OracleError(f"gpaw setup failed: {type(exc).__name__}: {exc}") from exc
+        return self.as_given(out, atoms)
+
+    def _compute_mpi(self, work, atoms, params, rundir: Path, need_stress, settings) -> Atoms:
+        write(rundir / "input.traj", work)
+        (rundir / "parameters.json").write_text(json.dumps({"gpaw": params, "need_stress": need_stress}))
+        command = self.command(f"{sys.executable} -m mlip_autopipec.components.oracles.gpaw_driver {rundir}")
+        env = self.run_env() | {"GPAW_MPI_BACKEND": "cgpaw"}
+        t0 = time.perf_counter()
+        with patched_environ(env), open(rundir / "driver.out", "wb") as out, open(rundir / "driver.err", "wb") as err:
+            proc = subprocess.run(command, shell=True, cwd=rundir, stdout=out, stderr=err)
+        wall = time.perf_counter() - t0
+        result_file = rundir / "result.json"
+        if proc.returncode != 0 or not result_file.is_file():
+            raise OracleError(f"gpaw under '{self.launcher()}' exited with code {proc.returncode}: "
+                              f"{tail(rundir / 'driver.err') or tail(rundir / 'driver.out')}")
+        result = json.loads(result_file.read_text())
+        if result.get("error"):
+            if result["error_type"] == "KohnShamConvergenceError":
+                raise OracleError(self._not_converged())
+            raise OracleError(f"gpaw calculation failed: {result['error_type']}: {result['error']}")
+        energy = float(result["free_energy"])
+        forces = np.array(result["forces"], dtype=float)
+        stress = np.array(result["stress"], dtype=float) if result.get("stress") is not None else None
+        if need_stress and stress is None:
+            raise OracleError("gpaw returned no stress tensor; set oracle.need_stress: false to accept labels "
+                              "without stress")
+        check_results(atoms, energy, forces, stress, self.name)
+        return labelled_copy(atoms, energy, forces, stress, self.name, wall, settings, result.get("energy"))
+
+    def _not_converged(self) -> str:
+        return (f"gpaw: SCF not converged in {self.cfg.max_scf_iterations} iterations "
+                f"(oracle.max_scf_iterations; or loosen oracle.parameters.convergence)")
+
+    def diagnose(self, rundir: Path) -> str | None:
+        text = (rundir / "gpaw.txt").read_text(errors="replace") if (rundir / "gpaw.txt").is_file() else ""
+        if "Did not converge" in text:
+            return self._not_converged()
+        return None

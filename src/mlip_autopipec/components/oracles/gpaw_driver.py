@@ -1,0 +1,41 @@
+"""Run one GPAW calculation under MPI: `<launcher> python -m ...gpaw_driver RUNDIR`.
+
+Reads RUNDIR/input.traj and RUNDIR/parameters.json (written by GPAWOracle), writes
+RUNDIR/result.json on rank 0: energies, forces, stress, or the error that stopped GPAW. Needs
+GPAW_MPI_BACKEND=cgpaw in the environment (GPAWOracle sets it) so GPAW uses MPI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def main(rundir: str) -> int:
+    from ase.io import read
+    from gpaw import GPAW
+    from gpaw.mpi import world
+
+    run = Path(rundir)
+    spec = json.loads((run / "parameters.json").read_text())
+    atoms = read(run / "input.traj")
+    result: dict = {}
+    try:
+        atoms.calc = GPAW(**spec["gpaw"])
+        result["free_energy"] = float(atoms.get_potential_energy(force_consistent=True))
+        result["energy"] = float(atoms.calc.get_property("energy", allow_calculation=False))
+        result["forces"] = atoms.get_forces().tolist()
+        result["stress"] = atoms.get_stress(voigt=True).tolist() if spec.get("need_stress", True) else None
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises OracleError
+        result = {"error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__}
+    if world.rank == 0:
+        tmp = run / f".result.json.{os.getpid()}"
+        tmp.write_text(json.dumps(result))
+        os.replace(tmp, run / "result.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
