@@ -17,9 +17,11 @@ include: "rules/refine.smk"
 include: "rules/label.smk"
 include: "rules/train.smk"
 include: "rules/finalize.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
         final_target,
+        rules.report.output.html,
     default_target: True

@@ -124,10 +124,10 @@ def run_loop(rcfg, workdir: Path, n_initial: int, budget: int, swarm: bool, stra
             run_explore(rcfg, n, c, str(pot), rec, frm)
         decision = run_gate(rcfg, n, recs, [str(workdir / L.decision(k)) for k in range(n)], str(workdir / L.decision(n)))
         if decision.action is not Action.CONTINUE:
-            points[-1].note = decision.action.value
+            points[-1].note += f"; iteration {n}: {decision.action.value}"
             break
         if added >= budget:  # the budget is spent: an exploration that still halts is not refined
-            points[-1].note = "budget spent"
+            points[-1].note += f"; iteration {n} still halts: budget spent"
             break
         run_collect_halts(recs, frames, str(workdir / L.halt(n)))
         if swarm:

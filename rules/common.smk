@@ -6,6 +6,7 @@ from snakemake.utils import validate
 from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
+from mlip_autopipec.plan import n_label_jobs
 from mlip_autopipec.workflow_support import load_workflow_config, read_decision
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
@@ -36,10 +37,9 @@ def previous_potential(wildcards):
 
 
 def label_chunks(stage):
-    """Label jobs of a stage: fixed slots sized by the most structures the stage can hold
-    (n_select per iteration), so no extra checkpoint is needed; surplus slots label nothing."""
-    n = RCFG.cfg.n_initial_structures() if stage == L.INITIAL else RCFG.cfg.selection.n_select
-    return range(-(-n // RCFG.cfg.labeling.structures_per_job))
+    """Label jobs of a stage: fixed slots sized by the most structures the stage can hold, so no
+    extra checkpoint is needed (surplus slots label nothing); counted by the plan's n_label_jobs."""
+    return range(n_label_jobs(RCFG.cfg, stage))
 
 
 def walk_decisions():

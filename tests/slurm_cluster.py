@@ -58,11 +58,14 @@ ReturnToService=2
 # squeue must still see a finished job when Snakemake polls (plugin: >= 3 x the first poll delay)
 MinJobAge=600
 SchedulerType=sched/backfill
-# CPUs may exceed the machine's cores: CI jobs mostly wait, and label jobs ask for 2 cores each
+# CPUs may exceed the machine's cores: test jobs mostly wait, and three test runs share the node
 SlurmdParameters=config_overrides
 NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
+
+
+ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING")
 
 
 class ClusterError(RuntimeError):
@@ -80,33 +83,37 @@ class Cluster:
         return self.state_dir / "slurmctld.log"
 
     def job_ids_in_log(self) -> list[str]:
-        """Every job id slurmctld allocated (from its log: survives MinJobAge)."""
+        """Every job id slurmctld accepted (from its log, which outlives MinJobAge)."""
         text = self.slurmctld_log.read_text(errors="replace") if self.slurmctld_log.exists() else ""
-        return sorted(set(re.findall(r"sched: Allocate JobId=(\d+)", text)), key=int)
+        return sorted(set(re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", text)), key=int)
 
-    def squeue(self, fmt: str = "%i|%T|%k|%C|%m") -> list[list[str]]:
-        """Rows of `squeue --states=all` (finished jobs stay listed for MinJobAge seconds).
-        Default columns: job id, state, comment (rule_<name>_wildcards_...), CPUs, memory."""
-        out = subprocess.run(["squeue", "--states=all", "--noheader", f"--format={fmt}"],
+    def squeue(self) -> list[dict]:
+        """`squeue --states=all` (finished jobs stay listed for MinJobAge seconds) as dicts: id, state,
+        name (the Snakemake run's SLURM run ID), comment (rule_<rule or group>_wildcards_...), cpus, mem."""
+        out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T|%j|%k|%C|%m"],
                              capture_output=True, text=True, timeout=30, check=True).stdout
-        return [line.split("|") for line in out.splitlines() if line.strip()]
+        keys = ("id", "state", "name", "comment", "cpus", "mem")
+        return [dict(zip(keys, line.split("|", 5))) for line in out.splitlines() if line.strip()]
 
     def scontrol_job(self, job_id: str) -> str:
         return subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True,
                               timeout=30).stdout
 
-    def cancel_all(self) -> None:
-        subprocess.run(["scancel", "--full", "--user", "root"], capture_output=True, timeout=30)
+    def cancel(self, name: str | None = None) -> None:
+        """scancel the jobs of one Snakemake run (job name = its SLURM run ID), or all jobs."""
+        subprocess.run(["scancel", "--full", *(["--name", name] if name else ["--user", "root"])],
+                       capture_output=True, timeout=30)
 
-    def wait_queue_empty(self, timeout: float = 60) -> None:
+    def wait_queue_empty(self, timeout: float = 60, name: str | None = None) -> None:
+        """Wait until no job (of the run `name`, if given) is pending, running or completing."""
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            active = [r for r in self.squeue("%i|%T") if r[1] in ("PENDING", "RUNNING", "COMPLETING",
-                                                                  "CONFIGURING", "SUSPENDED")]
+        while True:
+            active = [r for r in self.squeue() if r["state"] in ACTIVE_STATES and name in (None, r["name"])]
             if not active:
                 return
+            if time.time() > deadline:
+                raise ClusterError(f"SLURM jobs still active after {timeout:.0f} s: {active}")
             time.sleep(0.5)
-        raise ClusterError(f"SLURM jobs still active after {timeout:.0f} s: {active}")
 
 
 def _which(name: str) -> str | None:
@@ -220,7 +227,7 @@ def slurm_cluster(cpus: int | None = None, start_timeout: float = 30):
         state = Path(tempfile.mkdtemp(prefix="mlip-slurm-"))
         for sub in ("state", "spool"):
             (state / sub).mkdir()
-        cpus = cpus or max(4, os.cpu_count() or 1)
+        cpus = cpus or max(8, os.cpu_count() or 1)
         cluster = Cluster(state, cpus, _mem_mb())
         backup = None
         if SLURM_CONF.exists() and MARKER not in SLURM_CONF.read_text(errors="replace"):
@@ -270,7 +277,7 @@ def slurm_cluster(cpus: int | None = None, start_timeout: float = 30):
             yield cluster
         finally:
             with contextlib.suppress(Exception):
-                cluster.cancel_all()
+                cluster.cancel()
                 cluster.wait_queue_empty(timeout=20)
             _stop(_read_pid(state / "slurmd.pid"))
             _stop(_read_pid(state / "slurmctld.pid"))

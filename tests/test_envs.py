@@ -147,7 +147,8 @@ def test_every_imported_package_is_listed():
         extra = post_deploy.read_text() if post_deploy.exists() else ""
         candidates = dist_names(module)
         if not (candidates & set(listed) or any(c in extra for c in candidates)):
-            missing.append(f"{module} (as {'/'.join(sorted(candidates))}; imported in {sorted(files)[0]}) -> envs/{env}")
+            names = "/".join(sorted(candidates))
+            missing.append(f"{module} (as {names}; imported in {sorted(files)[0]}) -> envs/{env}")
     assert not missing, "packages the code imports but no environment lists:\n" + "\n".join(missing)
     # the core of every rule is in the base environment itself
     for name in ("python-ace", "ase", "numpy", "pandas", "pydantic", "pyyaml", "snakemake"):

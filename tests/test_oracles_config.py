@@ -79,12 +79,30 @@ def test_launcher_cores_and_environment():
     one = make_oracle(EspressoOracleConfig(), cores=1)
     assert one.command("pw.x") == "pw.x" and one.run_env()["OMP_NUM_THREADS"] == "1"
     four = make_oracle(EspressoOracleConfig(), cores=4)
-    assert four.command("pw.x") == "mpirun -np 4 pw.x"
+    assert four.command("pw.x").endswith("mpirun -np 4 pw.x")
     assert four.run_env()["OMP_NUM_THREADS"] == "1" and four.run_env()["OPENBLAS_NUM_THREADS"] == "1"
     slurm = make_oracle(EspressoOracleConfig(launcher="srun --cpu-bind=cores -n {cores}"), cores=8)
     assert slurm.command("pw.x") == "srun --cpu-bind=cores -n 8 pw.x"
     threads = make_oracle(EspressoOracleConfig(launcher=""), cores=4)  # no MPI: OpenMP threads
     assert threads.command("pw.x") == "pw.x" and threads.run_env()["OMP_NUM_THREADS"] == "4"
+
+
+def test_default_mpirun_skips_a_pip_installed_mpi_in_the_python_environment(tmp_path, monkeypatch):
+    import sys
+
+    from mlip_autopipec.components.oracles.external import default_mpirun
+
+    for d in ("venv/bin", "usr/bin"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "mpirun").write_text("#!/bin/sh\n")
+        (tmp_path / d / "mpirun").chmod(0o755)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'venv/bin'}:{tmp_path / 'usr/bin'}")
+    assert default_mpirun() == str(tmp_path / "usr/bin/mpirun")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'venv/bin'}")
+    assert default_mpirun() == "mpirun"  # the only one: used
+    monkeypatch.setenv("PATH", f"{tmp_path / 'usr/bin'}:{tmp_path / 'venv/bin'}")
+    assert default_mpirun() == "mpirun"  # the system one comes first anyway
 
 
 def test_missing_launcher_is_a_user_error_naming_the_field():

@@ -15,8 +15,9 @@ from mlip_autopipec.domain_models.oracle_config import GPAWOracleConfig
 pytest.importorskip("gpaw", reason="GPAW is installed by tools/install_oracles.sh")
 
 # Tight SCF so that finite differences of the energy are meaningful (GPAW's default energy
-# tolerance, 0.5 meV per electron, would be 16 meV here: 0.4 eV/Å of noise at h = 0.02 Å).
-TIGHT = {"convergence": {"energy": 1e-7, "density": 1e-6, "eigenstates": 1e-10}}
+# tolerance, 0.5 meV per electron, would be 16 meV here: 0.4 eV/Å of noise at h = 0.02 Å;
+# 1 µeV per electron is 0.001 eV/Å).
+TIGHT = {"convergence": {"energy": 1e-6, "density": 1e-5, "eigenstates": 1e-9}}
 
 
 def rattled_si8(seed=7, stdev=0.05):
@@ -26,7 +27,7 @@ def rattled_si8(seed=7, stdev=0.05):
 
 
 def test_gpaw_forces_agree_with_finite_differences_of_its_own_energy(tmp_path):
-    cfg = GPAWOracleConfig(cutoff_ev=300, kpoints={"grid": [2, 2, 2]}, parameters=TIGHT)
+    cfg = GPAWOracleConfig(cutoff_ev=250, kpoints={"grid": [2, 2, 2]}, parameters=TIGHT)
     oracle = make_oracle(cfg, scratch_root=tmp_path)
     oracle.check_setup()
     oracle.check_elements(["Si"])
@@ -39,7 +40,7 @@ def test_gpaw_forces_agree_with_finite_differences_of_its_own_energy(tmp_path):
     assert np.abs(forces.sum(axis=0)).max() < 0.01  # translation invariance
     assert labelled.info["oracle"] == "gpaw" and 0 < labelled.info["oracle_wall_time_s"] <= wall
     settings = json.loads(labelled.info["oracle_settings"])
-    assert settings["cutoff_ev"] == 300 and settings["kpoint_grid"] == [2, 2, 2] and settings["xc"] == "PBE"
+    assert settings["cutoff_ev"] == 250 and settings["kpoint_grid"] == [2, 2, 2] and settings["xc"] == "PBE"
 
     h = 0.02
     worst = 0.0
@@ -78,7 +79,7 @@ def test_gpaw_under_mpi_gives_the_serial_result(tmp_path):
     cfg = GPAWOracleConfig(cutoff_ev=200, kpoints={"grid": [2, 2, 2]})
     serial = make_oracle(cfg, cores=1, scratch_root=tmp_path).label(atoms)
     parallel_oracle = make_oracle(cfg, cores=2, scratch_root=tmp_path)
-    assert parallel_oracle.command("x") == "mpirun -np 2 x"
+    assert parallel_oracle.command("x").endswith("mpirun -np 2 x")
     parallel = parallel_oracle.label(atoms)
     assert json.loads(parallel.info["oracle_settings"])["cores"] == 2
     assert parallel.get_potential_energy() == pytest.approx(serial.get_potential_energy(), abs=1e-4)
@@ -87,10 +88,10 @@ def test_gpaw_under_mpi_gives_the_serial_result(tmp_path):
 
 
 def test_gpaw_isolated_atom_energy_is_spin_polarised_and_cheap(tmp_path):
-    oracle = make_oracle(GPAWOracleConfig(cutoff_ev=250, isolated_atom_box=8.0), scratch_root=tmp_path)
+    oracle = make_oracle(GPAWOracleConfig(cutoff_ev=200, isolated_atom_box=7.0), scratch_root=tmp_path)
     t0 = time.perf_counter()
     energy = oracle.isolated_atom_energy("Si")
-    print(f"isolated Si atom, 8 Å box: {energy:.4f} eV in {time.perf_counter() - t0:.1f} s")
+    print(f"isolated Si atom, 7 Å box: {energy:.4f} eV in {time.perf_counter() - t0:.1f} s")
     # GPAW energies are relative to the reference atom; a spin-polarised Si atom lies ~0.8-1 eV below
     assert -1.5 < energy < -0.5
     assert not any(Path(tmp_path).iterdir())

@@ -156,7 +156,7 @@ def cmd_status(ns) -> int:
     workdir = Path(ns.directory)
     if not workdir.is_dir():
         raise UserError(f"{workdir}: no such directory (give the run directory, where iter_000/ lives)")
-    print(format_status(derive_state(workdir), as_json=ns.json))
+    print(format_status(derive_state(workdir), as_json=ns.json, workdir=workdir))
     return 0
 
 

@@ -29,7 +29,7 @@ def _json_or_none(path: Path):
         return None
 
 
-def _benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
+def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
     """Wall seconds of a rule's jobs (summed over the files matching `pattern`, e.g. all label
     chunks of a stage) from Snakemake's benchmark files."""
     total, found = 0.0, False
@@ -57,12 +57,12 @@ def _stage_counts(workdir: Path, stage: str) -> dict:
 def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, float]:
     out = {}
     for cond in conditions:
-        s = _benchmark_seconds(workdir, "explore", f"{stage}_{cond}")
+        s = benchmark_seconds(workdir, "explore", f"{stage}_{cond}")
         if s is not None:
             out[f"explore:{cond}"] = s
     for rule, pattern in (("collect_halts", stage), ("candidates", stage), ("select", stage),
                           ("label", f"{stage}_*"), ("gather_labels", stage), ("train", stage)):
-        s = _benchmark_seconds(workdir, rule, pattern)
+        s = benchmark_seconds(workdir, rule, pattern)
         if s is not None:
             out[rule] = s
     return out

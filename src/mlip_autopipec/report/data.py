@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core import layout as L
 from ..core.io import read_json, read_structures
-from ..core.state import _benchmark_seconds
+from ..core.state import benchmark_seconds
 from ..domain_models.state import WorkflowState
 
 # Per-iteration stage -> the rules whose Snakemake benchmark seconds it sums (state.timings_s keys)
@@ -61,7 +61,7 @@ def initial_stage_times(workdir: str | Path) -> dict[str, float | None]:
     """Seconds per stage of the initial data (setup, label, train) from the benchmark files."""
     out: dict[str, float | None] = {}
     for stage, rules in INITIAL_STAGE_RULES.items():
-        vals = [s for rule, pat in rules if (s := _benchmark_seconds(Path(workdir), rule, pat)) is not None]
+        vals = [s for rule, pat in rules if (s := benchmark_seconds(Path(workdir), rule, pat)) is not None]
         out[stage] = round(sum(vals), 3) if vals else None
     return out
 

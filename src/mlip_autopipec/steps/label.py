@@ -20,6 +20,7 @@ from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError, UserError
 from ..core.identity import structure_hash
 from ..core.io import read_json, read_structures, write_json, write_structures
+from ..report.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
     labelled, failures, n_computed = [], [], 0
     t0 = time.perf_counter()
+    progress = Progress(len(indices), f"label {stage} chunk {chunk}", unit="structures", logger=log)
     for i in indices:
         atoms = frames[i]
         atoms.info["source_stage"] = stage
@@ -113,6 +115,8 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
             labelled.append(result)
         else:
             failures.append({"index": i, **failure})
+        progress.update()
+    progress.close()
     record = {"stage": stage, "chunk": chunk, "indices": list(indices), "n_labelled": len(labelled),
               "failures": failures, "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
     write_structures(out_labels, labelled)

@@ -1,9 +1,19 @@
-"""One-off: a VASP-6-format OUTCAR for a rattled 8-atom Si cell, numbers from GPAW (PBE, PW 400 eV,
-2x2x2 MP k, FD 0.1 eV)."""
-import json, numpy as np
+"""How tests/data/vasp_si8/ was made (run once; needs GPAW): a hand-written OUTCAR in VASP 6's
+format for a rattled 8-atom Si cell. VASP cannot run here, so the numbers are a GPAW calculation
+(PBE, plane waves 400 eV, shifted 2x2x2 k-points, Fermi-Dirac 0.1 eV) of the same structure, with
+the energy shifted to VASP's scale (-5.42 eV/atom). expected.json holds what must be parsed back.
+
+    .venv/bin/python tests/data/vasp_si8/make_outcar.py
+"""
+import json
+from pathlib import Path
+
+import numpy as np
 from ase.build import bulk
 from ase.units import GPa
 from gpaw import GPAW
+
+HERE = Path(__file__).resolve().parent
 atoms = bulk("Si", "diamond", 5.43, cubic=True); atoms.rattle(0.04, seed=11)
 atoms.calc = GPAW(mode={"name":"pw","ecut":400}, xc="PBE", kpts={"size":(2,2,2),"gamma":False},
                   occupations={"name":"fermi-dirac","width":0.1}, txt=None)
@@ -12,7 +22,6 @@ F = atoms.get_forces(); S = atoms.get_stress()
 # shift to the scale of VASP's PAW energies for Si (-5.42 eV/atom): a constant, forces unaffected
 shift = -43.37 - free
 free += shift; sigma0 += shift
-energy_wo_entropy = free + 0.5 * (sigma0 - free) * 2  # E - TS for display (approx.)
 kb = -np.array([S[0], S[1], S[2], S[5], S[3], S[4]]) / (0.1 * GPa)
 cell = atoms.cell.array; rec = np.linalg.inv(cell).T
 frac = atoms.get_scaled_positions()
@@ -112,7 +121,6 @@ A("")
 A("")
 A("--------------------------------------------------------------------------------------------------------")
 A("")
-rng = np.random.default_rng(0)
 e = free + 30.0
 nsteps = 14
 for it in range(1, nsteps + 1):
@@ -152,7 +160,7 @@ A("")
 A("")
 A(" VOLUME and BASIS-vectors are now :")
 A(" -----------------------------------------------------------------------------")
-A(f"  energy-cutoff  :      520.00")
+A("  energy-cutoff  :      520.00")
 A(f"  volume of cell :      {atoms.get_volume():.2f}")
 A("      direct lattice vectors                 reciprocal lattice vectors")
 for i in range(3):
@@ -178,7 +186,7 @@ A("  FREE ENERGIE OF THE ION-ELECTRON SYSTEM (eV)")
 A("  ---------------------------------------------------")
 A(f"  free  energy   TOTEN  = {free:18.8f} eV")
 A("")
-A(f"  energy  without entropy= {0.5*(free+sigma0)*0 + (2*sigma0 - free):18.8f}  energy(sigma->0) = {sigma0:18.8f}")
+A(f"  energy  without entropy= {2 * sigma0 - free:18.8f}  energy(sigma->0) = {sigma0:18.8f}")  # E0 = (F + E)/2
 A("")
 A("")
 A("")
@@ -193,9 +201,9 @@ A("                            User time (sec):        4.981")
 A("                          System time (sec):        0.231")
 A("                         Elapsed time (sec):        5.497")
 A("")
-open("/work/main/tests/data/vasp_si8/OUTCAR", "w").write("\n".join(L) + "\n")
+open(HERE / "OUTCAR", "w").write("\n".join(L) + "\n")
 from ase.io import write
-write("/work/main/tests/data/vasp_si8/structure.extxyz", atoms.copy())
+write(HERE / "structure.extxyz", atoms.copy())
 json.dump({"free_energy": free, "energy_sigma0": sigma0, "forces": F.tolist(), "stress": S.tolist()},
-          open("/work/main/tests/data/vasp_si8/expected.json", "w"), indent=1)
+          open(HERE / "expected.json", "w"), indent=1)
 print(free, sigma0)

@@ -42,6 +42,7 @@ except ImportError:  # older ASE
 from ase.neighborlist import neighbor_list
 
 from ...domain_models.config import AseMDConfig, ExplorationCondition, ExplorationConfig
+from ...report.progress import Progress
 from ..base import ExplorationOutcome, PotentialFiles
 from ..trainers.ace_common import ace_calculator, per_atom_gamma
 
@@ -94,12 +95,14 @@ class AseMD:
         atoms.calc = calc
         dyn = self._integrator(atoms, condition, np.random.default_rng([seed, 1]))
         watch = GammaWatch(self.exploration, n_steps, condition)
+        progress = Progress(n_steps, f"explore {condition.name}", unit="steps", logger=log)
 
         for step in self._steps(dyn, n_steps):
             if step is None:  # the calculator failed on an unphysical configuration
                 watch.explode(dyn.nsteps + 1)
                 break
             watch.steps_run = step
+            progress.update_to(step)
             if is_unphysical(atoms, check_distances=False):
                 watch.explode(step)
                 break
@@ -114,6 +117,7 @@ class AseMD:
                 if watch.check(step, atoms, gamma):
                     break
         outcome = watch.outcome()
+        progress.close(note="halted" if outcome.halted else "ran through")
         log.info("%s: %s after %d/%d steps, max gamma %.3g, %d extrapolative frames", condition.name,
                  "halted" if outcome.halted else "completed", outcome.steps_run, n_steps,
                  outcome.max_gamma, len(outcome.frames))

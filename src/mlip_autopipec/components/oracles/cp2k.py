@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Sequence
 
@@ -170,8 +171,11 @@ class CP2KOracle(DFTOracle):
             multiplicity = int(round(abs(float(work.get_initial_magnetic_moments().sum())))) + 1
         need_stress = self.cfg.need_stress and not isolated
         with patched_environ(self.run_env()):
+            # CP2K runs inside the run directory with a short project name: the shell protocol and
+            # CP2K's input parser both break lines of long absolute paths.
             calc = CP2K(
-                command=self.command(self.cfg.executable), label=str(rundir / "cp2k"), xc=self.cfg.xc,
+                command=f"cd {shlex.quote(str(rundir))} && exec {self.command(self.cfg.executable)}",
+                label="cp2k", xc=self.cfg.xc,
                 basis_set=self.cfg.basis_set,
                 basis_set_file=str(self.data_file(self.cfg.basis_set_file, "basis_set_file")),
                 potential_file=str(self.data_file(self.cfg.potential_file, "potential_file")),

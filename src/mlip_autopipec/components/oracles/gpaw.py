@@ -9,6 +9,7 @@ the results back as JSON.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -114,7 +115,8 @@ class GPAWOracle(DFTOracle):
     def _compute_mpi(self, work, atoms, params, rundir: Path, need_stress, settings) -> Atoms:
         write(rundir / "input.traj", work)
         (rundir / "parameters.json").write_text(json.dumps({"gpaw": params, "need_stress": need_stress}))
-        command = self.command(f"{sys.executable} -m mlip_autopipec.components.oracles.gpaw_driver {rundir}")
+        command = self.command(f"{shlex.quote(sys.executable)} -m mlip_autopipec.components.oracles.gpaw_driver "
+                               f"{shlex.quote(str(rundir))}")
         env = self.run_env() | {"GPAW_MPI_BACKEND": "cgpaw"}
         t0 = time.perf_counter()
         with patched_environ(env), open(rundir / "driver.out", "wb") as out, open(rundir / "driver.err", "wb") as err:

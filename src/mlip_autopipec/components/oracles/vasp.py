@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -137,7 +138,8 @@ class VaspOracle(DFTOracle):
             self.potcar(symbol)  # a clear UserError before ASE's generic one
         work = self.prepared(atoms, isolated)
         calc = Vasp(directory=str(rundir), command=self.command(self.cfg.executable), **self.incar(atoms, isolated))
-        with patched_environ({"VASP_PP_PATH": str(self.pp_path())}):
+        with patched_environ({"VASP_PP_PATH": str(self.pp_path())}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Loaded VASP_PP_PATH from environment")
             calc.write_input(work)
         return calc
 
