@@ -55,8 +55,9 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
-# squeue must still see a finished job when Snakemake polls (plugin: >= 3 x the first poll delay)
-MinJobAge=600
+# squeue must still list a finished job when Snakemake polls (plugin: >= 3 x the first poll delay)
+# and when the tests read the states of all jobs of a run afterwards
+MinJobAge=3600
 SchedulerType=sched/backfill
 # CPUs may exceed the machine's cores: test jobs mostly wait, and three test runs share the node
 SlurmdParameters=config_overrides

@@ -227,5 +227,10 @@ def test_initial_min_distance_adapts_to_short_bonds():
 
 def test_strain_collapsing_the_cell_is_rejected():
     structures = build_structures([BulkSpec()], ".", _rng())
-    with pytest.raises(StructureError, match="strains"):
-        initial_training_structures(structures, InitialDataConfig(strains=[-1.0]), _rng())
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="greater than -1"):  # the config refuses it first
+        InitialDataConfig(strains=[-1.0])
+    unchecked = InitialDataConfig.model_construct(strains=[-1.0], n_rattled=1, rattle_stdev=0.05)
+    with pytest.raises(StructureError, match="strains"):  # and the builder still guards itself
+        initial_training_structures(structures, unchecked, _rng())

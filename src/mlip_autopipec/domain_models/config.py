@@ -357,7 +357,7 @@ def config_from_dict(raw: dict, path: str | Path) -> "ResolvedConfig":
 
     path = Path(path).resolve()
     try:
-        cfg = OTFConfig.model_validate(raw)
+        cfg = OTFConfig.model_validate(raw, context={"base_dir": path.parent})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
     return ResolvedConfig(cfg, path)

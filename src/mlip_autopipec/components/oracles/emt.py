@@ -23,7 +23,8 @@ class EMTOracle:
         return EMT()
 
     def label(self, atoms: Atoms) -> Atoms:
-        return singlepoint(atoms, self.calculator(), self.name)
+        return singlepoint(atoms, self.calculator(), self.name, need_stress=self.cfg.need_stress,
+                           settings={"kind": "emt"})
 
     def isolated_atom_energy(self, symbol: str) -> float:
         return float(singlepoint(isolated_atom(symbol), EMT(), self.name, need_stress=False).get_potential_energy())
