@@ -65,7 +65,7 @@ class MockOracleConfig(OracleBase):
         "hang forever, return a structure with another atom count)."
     )
     call_log: str | None = Field(
-        None, description="Testing aid: append the hash of every structure computed to this file "
+        None, description="Testing aid: append the hash of every finished calculation to this file "
         "(relative to the run directory), to count oracle calls across crashes."
     )
 

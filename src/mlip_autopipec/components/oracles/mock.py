@@ -32,9 +32,13 @@ class MockOracle:
         return int(structure_hash(atoms)[:8], 16) / 0xFFFFFFFF < self.cfg.fail_fraction
 
     def label(self, atoms: Atoms) -> Atoms:
-        if self.cfg.call_log:
+        labelled = self._label(atoms)
+        if self.cfg.call_log:  # only finished calculations: a killed one is rightly redone
             with open(self.cfg.call_log, "a") as fh:
                 fh.write(structure_hash(atoms) + "\n")
+        return labelled
+
+    def _label(self, atoms: Atoms) -> Atoms:
         if self.cfg.fail_fraction > 0 and self._injected_failure(atoms):
             mode = self.cfg.fail_mode
             if mode == "raise":
