@@ -20,6 +20,12 @@ include: "rules/finalize.smk"
 include: "rules/report.smk"
 
 
+# The checkpoint's decision only reads a few small JSON files: on a cluster it runs in the Snakemake
+# process itself instead of waiting in the queue as a job of its own once per iteration.
+localrules:
+    gate,
+
+
 rule all:
     input:
         final_target,

@@ -7,7 +7,7 @@ from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
 from mlip_autopipec.plan import n_label_jobs
-from mlip_autopipec.workflow_support import load_workflow_config, read_decision
+from mlip_autopipec.workflow_support import load_workflow_config, read_decision, report_failed_slurm_jobs
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
 # same models) is what Snakemake's own tooling sees.
@@ -17,6 +17,16 @@ CONFIG_FILE = os.path.relpath(RCFG.path)
 CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
 VALIDATION = RCFG.cfg.validation.file is not None or RCFG.cfg.validation.n_generated > 0
 RES = RCFG.cfg.resources
+
+
+def conda_env(kind):
+    """Conda env of a component (`--software-deployment-method conda`): envs/<kind>.yaml when that
+    backend has one (gpaw, espresso, cp2k, lammps, pacemaker), else envs/mlip.yaml. Relative to rules/."""
+    own = os.path.join(workflow.basedir, "envs", f"{kind}.yaml")
+    return f"../envs/{kind}.yaml" if os.path.isfile(own) else "../envs/mlip.yaml"
+
+
+ORACLE_ENV = conda_env(RCFG.cfg.oracle.kind)
 
 
 wildcard_constraints:
@@ -71,3 +81,4 @@ onsuccess:
 
 onerror:
     refresh_state(".", event="error")
+    report_failed_slurm_jobs(log)

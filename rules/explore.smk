@@ -17,7 +17,7 @@ rule explore:
     benchmark:
         "logs/benchmark/explore/iter_{it}_{cond}.tsv"
     conda:
-        "../envs/mlip.yaml"
+        conda_env(RCFG.cfg.dynamics.kind)
     script:
         "../scripts/explore.py"
 

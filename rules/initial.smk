@@ -32,7 +32,7 @@ rule reference_energies:
     benchmark:
         "logs/benchmark/reference_energies/initial.tsv"
     conda:
-        "../envs/mlip.yaml"
+        ORACLE_ENV
     script:
         "../scripts/reference_energies.py"
 
@@ -50,6 +50,6 @@ rule validation_set:
     benchmark:
         "logs/benchmark/validation_set/validation.tsv"
     conda:
-        "../envs/mlip.yaml"
+        ORACLE_ENV
     script:
         "../scripts/validation_set.py"

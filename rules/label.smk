@@ -21,7 +21,7 @@ rule label:
     benchmark:
         "logs/benchmark/label/{stage}_{chunk}.tsv"
     conda:
-        "../envs/mlip.yaml"
+        ORACLE_ENV
     script:
         "../scripts/label.py"
 

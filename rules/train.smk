@@ -22,6 +22,6 @@ rule train:
     benchmark:
         "logs/benchmark/train/{stage}.tsv"
     conda:
-        "../envs/mlip.yaml"
+        conda_env(RCFG.cfg.trainer.kind)
     script:
         "../scripts/train.py"

@@ -33,7 +33,7 @@ from slurm_cluster import ClusterError, slurm_cluster
 
 PROFILE = REPO / "profiles" / "slurm"
 # `pytest.mark.slurm` once pyproject.toml registers that marker (--strict-markers rejects it before)
-ON_SLURM = pytest.mark.slow
+ON_SLURM = pytest.mark.slurm
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)")
 ITER_FILES = ["halt.xyz", "candidates.xyz", "selected.xyz", "labels.extxyz", "potential.yace",
               "potential.yaml", "potential.asi", "exploration.json", "train.json"]

@@ -229,7 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    ns = build_parser().parse_args(argv)
+    # Split off `-- SNAKEMAKE_ARGS` first: argparse cannot hand them to a positional `nargs="*"` once an
+    # option follows the config (`run config.yaml --profile p -- --retries 0` was rejected).
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if extra:
+        if ns.command != "run":
+            parser.error("`-- SNAKEMAKE_ARGS` only goes with `run`")
+        ns.snakemake_args = [*ns.snakemake_args, *extra]
     try:
         return ns.func(ns)
     except UserError as exc:

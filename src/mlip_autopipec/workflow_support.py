@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -80,3 +81,37 @@ def run_step(smk, step: Callable[[ResolvedConfig, object], object]) -> None:
             refresh_state(os.getcwd(), event=' '.join([smk.rule, *map(str, wc.values())]))
         except Exception:  # the state is derived; a failed refresh must not mask the real error
             log.exception("could not refresh workflow_state.json")
+
+
+_FAILED_LOGS = re.compile(r"log: (.*?) \(check log file\(s\) for error details\)")
+_SLURM_LOG = re.compile(r"slurm_logs/(rule|group)_([^/]+)/(?:.*/)?(\d+)\.log$")
+
+
+def failed_slurm_jobs(snakemake_logs) -> list[tuple[str, str, Path]]:
+    """(rule or group, SLURM job id, SLURM log file) of every failed SLURM job named in Snakemake's
+    log file(s) (`onerror` gets a list of paths in Snakemake 9, a path before)."""
+    if isinstance(snakemake_logs, (str, Path)):
+        snakemake_logs = [snakemake_logs]
+    text = ""
+    for path in snakemake_logs or []:
+        try:
+            text += Path(path).read_text(errors="replace")
+        except OSError:
+            pass
+    found: dict[str, tuple[str, str, Path]] = {}
+    for logs in _FAILED_LOGS.findall(text):
+        for path in logs.split(", "):
+            m = _SLURM_LOG.search(path)
+            if m and path not in found:
+                found[path] = (f"{m.group(1)} {m.group(2)}", m.group(3), Path(path))
+    return list(found.values())
+
+
+def report_failed_slurm_jobs(snakemake_logs) -> None:
+    """One line per failed SLURM job: rule (or group), job id, log file and what SLURM said there.
+    With `slurm-status-command: squeue` the plugin cannot tell why a job failed; its log can."""
+    for name, job_id, path in failed_slurm_jobs(snakemake_logs):
+        lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+        said = [ln.strip() for ln in lines if "slurmstepd" in ln] or [ln.strip() for ln in lines if "error" in ln.lower()]
+        print(f"mlip-autopipec: SLURM job {job_id} ({name}) failed: {said[0] if said else 'see its log'}\n"
+              f"    SLURM log: {path}", file=sys.stderr)

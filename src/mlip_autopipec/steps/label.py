@@ -118,7 +118,7 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
         progress.update()
     progress.close()
     record = {"stage": stage, "chunk": chunk, "indices": list(indices), "n_labelled": len(labelled),
-              "failures": failures, "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
+              "failures": failures, "n_computed_now": n_computed, "cores": cores, "wall_time_s": round(time.perf_counter() - t0, 3)}
     write_structures(out_labels, labelled)
     write_json(out_record, record)
     if len(indices):
