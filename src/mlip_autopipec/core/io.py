@@ -48,6 +48,13 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def copy_file(src: str | Path, dst: str | Path) -> None:
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def write_json(path: str | Path, data) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 

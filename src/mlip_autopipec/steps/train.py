@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_trainer
 from ..core.errors import TrainingError
-from ..core.io import atomic_path, read_json, read_structures, write_json
+from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
 
@@ -26,8 +25,7 @@ def load_dataset(label_files: list[str]) -> list:
 
 def copy_potential(src: PotentialFiles, dst: PotentialFiles) -> None:
     for s, d in ((src.yaml, dst.yaml), (src.asi, dst.asi), (src.yace, dst.yace)):
-        with atomic_path(d) as tmp:
-            shutil.copyfile(s, tmp)
+        copy_file(s, d)
 
 
 def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out_dir: str,

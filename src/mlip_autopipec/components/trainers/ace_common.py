@@ -364,3 +364,21 @@ def check_labels_finite(dataset: Sequence[Atoms]) -> None:
         values = [np.atleast_1d(energy), forces.ravel()] + ([stress.ravel()] if stress is not None else [])
         if not all(np.isfinite(v).all() for v in values):
             raise TrainingError(f"training frame {i} ({atoms.get_chemical_formula()}) has non-finite labels")
+
+
+def write_potential_files(fitted, df, dataset: Sequence[Atoms], out_dir: Path) -> dict:
+    """Write potential.yace/.asi from a fitted B-basis configuration, check its training errors,
+    and only then rename potential.yaml into place: a present potential.yaml means a complete
+    potential that predicts finite energies and forces. Returns the training RMSEs."""
+    potential = PotentialFiles.in_dir(out_dir)
+    with atomic_path(potential.yaml) as tmp_yaml:
+        fitted.save(str(tmp_yaml))
+        write_yace(tmp_yaml, potential.yace)
+        try:
+            write_active_set(tmp_yaml, df, potential.asi)
+        except ValueError as exc:  # too few environments for a full-rank active set
+            raise TrainingError(str(exc)) from exc
+        train = rmse_metrics(AceCalculator(tmp_yaml), dataset)  # checks the file as written
+        if not all(train[k] is not None and np.isfinite(train[k]) for k in ("energy_rmse_per_atom", "force_rmse")):
+            raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
+    return train

@@ -18,14 +18,12 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...core.metrics import rmse_metrics
 from ...core.errors import TrainingError
-from ...core.io import atomic_path
 from ...domain_models.config import LinearAceTrainerConfig
 from ..base import PotentialFiles
 from .ace_common import (
+    write_potential_files,
     check_labels_finite,
-    AceCalculator,
     preserve_root_logging,
     ace_calculator,
     build_basis_config,
@@ -33,8 +31,6 @@ from .ace_common import (
     frame_labels,
     frames_to_dataframe,
     set_reference_energies,
-    write_active_set,
-    write_yace,
 )
 
 with preserve_root_logging():
@@ -98,17 +94,7 @@ class LinearAceTrainer:
         fitted = bbasis.to_BBasisConfiguration()
         set_reference_energies(fitted, {el: reference_energies[el] for el in elements})
 
-        potential = PotentialFiles.in_dir(out_dir)
-        with atomic_path(potential.yaml) as tmp_yaml:
-            fitted.save(str(tmp_yaml))
-            write_yace(tmp_yaml, potential.yace)
-            try:
-                write_active_set(tmp_yaml, df, potential.asi)
-            except ValueError as exc:  # too few environments for a full-rank active set
-                raise TrainingError(str(exc)) from exc
-            train = rmse_metrics(AceCalculator(tmp_yaml), dataset)  # checks the file as written
-            if not all(np.isfinite(train[k]) for k in ("energy_rmse_per_atom", "force_rmse")):
-                raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
+        train = write_potential_files(fitted, df, dataset, out_dir)
         metrics = {
             "trainer": "linear_ace",
             "train_energy_rmse_per_atom": train["energy_rmse_per_atom"],

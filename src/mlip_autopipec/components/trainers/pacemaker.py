@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -36,20 +35,18 @@ import yaml
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...core.metrics import rmse_metrics
 from ...core.errors import TrainingError, UserError
-from ...core.io import atomic_path
+from ...core.io import copy_file
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
 from .ace_common import (
+    write_potential_files,
     check_labels_finite,
     preserve_root_logging,
     ace_calculator,
     ace_potential_config,
     frames_to_dataframe,
     set_reference_energies,
-    write_active_set,
-    write_yace,
 )
 
 with preserve_root_logging():
@@ -136,11 +133,6 @@ def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
     return "\n".join(lines[-n:])
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
-
-
 class PacemakerTrainer:
     """`Trainer` running a real pacemaker fit (see module docstring)."""
 
@@ -202,7 +194,7 @@ class PacemakerTrainer:
 
         fit_seconds = self._run_pacemaker(work)
         history = read_loss_history(work / "metrics.txt")
-        _copy_atomic(work / "metrics.txt", out_dir / METRICS_NAME)
+        copy_file(work / "metrics.txt", out_dir / METRICS_NAME)
         losses = summarize_loss(history, out_dir / METRICS_NAME)
 
         fitted = BBasisConfiguration(str(work / "output_potential.yaml"))
@@ -211,19 +203,8 @@ class PacemakerTrainer:
             raise TrainingError(f"pacemaker produced non-finite coefficients (see {work})")
         set_reference_energies(fitted, refs)
 
-        potential = PotentialFiles.in_dir(out_dir)
-        with atomic_path(potential.yaml) as tmp_yaml:
-            fitted.save(str(tmp_yaml))
-            write_yace(tmp_yaml, potential.yace)
-            try:
-                write_active_set(tmp_yaml, df, potential.asi)
-            except ValueError as exc:  # too few environments for a full-rank active set
-                raise TrainingError(str(exc)) from exc
-            # checked before the rename: a potential that predicts NaN never becomes potential.yaml
-            train = rmse_metrics(self.calculator(PotentialFiles(potential.yace, tmp_yaml, potential.asi)), dataset)
-            if not all(train[k] is not None and math.isfinite(train[k])
-                       for k in ("energy_rmse_per_atom", "force_rmse")):
-                raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
+        # checked before the rename: a potential that predicts NaN never becomes potential.yaml
+        train = write_potential_files(fitted, df, dataset, out_dir)
 
         shutil.rmtree(work)  # holds a copy of the data set per fit; the log and metrics are kept
 
@@ -308,8 +289,8 @@ class PacemakerTrainer:
             proc = subprocess.run(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env,
                                   stdin=subprocess.DEVNULL)
         seconds = time.perf_counter() - t0
-        _copy_atomic(raw_log, work.parent / LOG_NAME)
-        _copy_atomic(work / "input.yaml", work.parent / INPUT_NAME)
+        copy_file(raw_log, work.parent / LOG_NAME)
+        copy_file(work / "input.yaml", work.parent / INPUT_NAME)
         if proc.returncode != 0:
             raise TrainingError(
                 f"pacemaker failed (exit code {proc.returncode}) after {seconds:.0f} s; "
