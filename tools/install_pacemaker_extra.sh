@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Install the `pacemaker` extra (tensorpotential, the TensorFlow backend of pacemaker) CPU-only.
+# Build the separate environment of the `pacemaker` trainer (tensorpotential, pacemaker's TensorFlow
+# backend), CPU-only.
 #
-# Why a script and not just `pip install .[pacemaker]`: tensorpotential declares
-# `tensorflow[and-cuda]<=2.20` on Linux, which drags ~4 GB of NVIDIA CUDA wheels into the venv, and
-# tf_keras declares the full `tensorflow` distribution. Neither can be expressed away in an extras
-# list, so we install the CPU wheel (tensorflow-cpu, same `tensorflow` import package) with its own
-# dependencies, then tf_keras and tensorpotential with --no-deps, then tensorpotential's remaining
-# dependencies explicitly. numpy<2.4 and pandas<3 are kept: tensorpotential fails with numpy 2.4 and
-# pacemaker pickles must stay readable by one pandas major version.
+# Why a separate venv: tensorpotential needs numpy<2.4 and pandas<3, while the main environment
+# (snakemake-executor-plugin-slurm >= 2.8 needs numpy >= 2.4.5) must not be held back by an optional
+# trainer. The pacemaker trainer already fits in a subprocess; it runs that subprocess with this
+# environment's interpreter (`trainer.python`, found automatically at <main venv>/../.venv-pacemaker).
 #
-# Usage: scripts/install_pacemaker_extra.sh [PIP]     (PIP defaults to .venv/bin/pip)
+# Why a script and not `pip install tensorpotential`: tensorpotential declares
+# `tensorflow[and-cuda]<=2.20` on Linux (~4 GB of NVIDIA CUDA wheels) and tf_keras declares the full
+# `tensorflow` distribution. We install the CPU wheel (tensorflow-cpu, same `tensorflow` import package)
+# with its own dependencies, then tf_keras and tensorpotential with --no-deps.
+#
+# Idempotent. Usage: tools/install_pacemaker_extra.sh [PIP]   (PIP of the MAIN venv, default .venv/bin/pip;
+# the pacemaker venv is created beside it as .venv-pacemaker, or at $MLIP_PACEMAKER_VENV)
 set -euo pipefail
 
 PIP="${1:-.venv/bin/pip}"
@@ -17,18 +21,29 @@ if [[ ! -x "$PIP" ]] && ! command -v "$PIP" >/dev/null 2>&1; then
     echo "install_pacemaker_extra: pip executable '$PIP' not found" >&2
     exit 2
 fi
+MAIN_VENV="$(cd "$(dirname "$(command -v "$PIP")")/.." && pwd)"
+PM_VENV="${MLIP_PACEMAKER_VENV:-$(dirname "$MAIN_VENV")/.venv-pacemaker}"
+BASE_PYTHON="${PYTHON:-python3}"
 
 # Versions kept in one place. tensorpotential 0.6.x accepts TensorFlow <= 2.20; tf_keras must match
 # TensorFlow's minor version (it is the Keras 2 that tensorpotential selects via TF_USE_LEGACY_KERAS=1).
 TF_VERSION="2.20.0"
 TF_KERAS_VERSION="2.20.1"
 TENSORPOTENTIAL_VERSION="0.6.2.1"
+PYACE_VERSION="0.4.0rc1"
 
-# 1. TensorFlow (CPU wheel) and tensorpotential's other runtime dependencies, resolved together.
-"$PIP" install \
+[[ -x "$PM_VENV/bin/python" ]] || "$BASE_PYTHON" -m venv "$PM_VENV"
+PM_PIP="$PM_VENV/bin/pip"
+"$PM_PIP" install --quiet --upgrade pip
+
+# 1. TensorFlow (CPU wheel), python-ace and tensorpotential's other runtime dependencies, together.
+#    numpy<2.4 / pandas<3: tensorpotential fails with numpy 2.4 (fitmetrics TypeError) and pandas 3.
+"$PM_PIP" install \
     "tensorflow-cpu==${TF_VERSION}" \
+    "python-ace==${PYACE_VERSION}" \
     "numpy>=1.26,<2.4" \
     "pandas>=2,<3" \
+    "ase>=3.23" \
     "scipy" \
     "matscipy" \
     "sympy" \
@@ -40,22 +55,15 @@ TENSORPOTENTIAL_VERSION="0.6.2.1"
     "scikit-learn>=1.1"
 
 # 2. The two packages whose declared dependencies would pull the CUDA / full TensorFlow wheels.
-"$PIP" install --no-deps \
+"$PM_PIP" install --no-deps \
     "tf_keras==${TF_KERAS_VERSION}" \
     "tensorpotential==${TENSORPOTENTIAL_VERSION}"
 
-# 3. Smoke check: the import works and numpy/pandas stayed in range. (`pip check` will report that
-#    tf_keras and tensorpotential "require tensorflow, which is not installed": expected, the
-#    tensorflow-cpu distribution provides the same `tensorflow` package.)
-# The python next to the given pip (pip itself has no "print your interpreter" option).
-PY="$(dirname "$(command -v "$PIP")")/python"
-[[ -x "$PY" ]] || PY="python3"
-TF_CPP_MIN_LOG_LEVEL=3 "$PY" - <<'EOF'
+# 3. Smoke check in the pacemaker venv.
+TF_CPP_MIN_LOG_LEVEL=3 "$PM_VENV/bin/python" - <<'PYEOF'
 import tensorpotential  # noqa: F401  (first: it sets TF_USE_LEGACY_KERAS=1 before TensorFlow loads)
-import numpy, pandas
+import numpy, pandas, pyace
 import tensorflow as tf
-from packaging.version import Version
-assert Version(numpy.__version__) < Version("2.4"), numpy.__version__
-assert Version(pandas.__version__) < Version("3"), pandas.__version__
-print(f"pacemaker extra OK: tensorflow {tf.__version__}, numpy {numpy.__version__}, pandas {pandas.__version__}")
-EOF
+print(f"pacemaker venv OK: tensorflow {tf.__version__}, numpy {numpy.__version__}, pandas {pandas.__version__}")
+PYEOF
+echo "pacemaker interpreter: $PM_VENV/bin/python"
