@@ -30,7 +30,7 @@ from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.dynamics.ase_md import AseMD  # noqa: E402
 from mlip_autopipec.components.dynamics.lammps import LammpsMD  # noqa: E402
 from mlip_autopipec.components.oracles.emt import EMTOracle  # noqa: E402
-from mlip_autopipec.components.trainers.ace_common import ace_calculator  # noqa: E402
+from mlip_autopipec.components.ace.common import ace_calculator  # noqa: E402
 from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer  # noqa: E402
 from mlip_autopipec.domain_models.config import (  # noqa: E402
     AseMDConfig,

@@ -29,7 +29,7 @@ from mlip_autopipec.components.dynamics.ase_md import (
 )
 from mlip_autopipec.components.selectors.maxvol import MaxVolSelector, structure_max_gamma
 from mlip_autopipec.components.selectors.random_selector import RandomSelector
-from mlip_autopipec.components.trainers import ace_common
+from mlip_autopipec.components.ace import common as ace_common
 from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer
 from mlip_autopipec.core.errors import TrainingError
 from mlip_autopipec.domain_models.config import (

@@ -270,7 +270,7 @@ def pots(tmp_path_factory):
 
 
 def calc_of(pot):
-    from mlip_autopipec.components.trainers.ace_common import ace_calculator
+    from mlip_autopipec.components.ace.common import ace_calculator
 
     return ace_calculator(pot, with_gamma=True)
 

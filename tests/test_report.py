@@ -13,7 +13,7 @@ import pytest
 from conftest import CONFIGS, REPO, run, runner_cmd, snakemake_cmd
 from mlip_autopipec.core.state import derive_state
 from mlip_autopipec.report.build import FIGURES
-from mlip_autopipec.report.progress import Progress
+from mlip_autopipec.core.progress import Progress
 from mlip_autopipec.report.table import format_status
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -233,7 +233,7 @@ class FakeTTY(io.StringIO):
 
 def test_progress_logs_every_tenth_when_not_a_terminal(caplog, monkeypatch):
     monkeypatch.delenv("MLIP_PROGRESS", raising=False)
-    monkeypatch.setattr("mlip_autopipec.report.progress.LOG_MIN_INTERVAL_S", 0.0)
+    monkeypatch.setattr("mlip_autopipec.core.progress.LOG_MIN_INTERVAL_S", 0.0)
     logger = logging.getLogger("test.progress")
     with caplog.at_level(logging.INFO, logger="test.progress"):
         p = Progress(1000, "explore t600", unit="steps", stream=io.StringIO(), logger=logger)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .core import layout as L
 from .core.errors import UserError
-from .core.preflight import preflight
+from .preflight import preflight
 from .core.state import derive_state
 from .domain_models.config import json_schema, load_config
 

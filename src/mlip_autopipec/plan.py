@@ -23,7 +23,6 @@ INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
 FINAL_RULES = ("finalize", "report")
-REPORT_RULE_FILE = "rules/report.smk"
 
 
 # -- job counts: pure functions of the config ---------------------------------------------------
@@ -59,16 +58,6 @@ def iteration_jobs(cfg, refines: bool = True) -> dict[str, int]:
 
 def final_jobs(with_report: bool) -> dict[str, int]:
     return {rule: 1 for rule in FINAL_RULES if with_report or rule != "report"}
-
-
-def workflow_has_report_rule() -> bool:
-    """Does the installed workflow include the `report` rule? (Counted in the end stage.)"""
-    from .cli import workflow_snakefile
-
-    try:
-        return REPORT_RULE_FILE in workflow_snakefile().read_text()
-    except Exception:  # noqa: BLE001 - a plan must print even without a workflow at hand
-        return False
 
 
 # -- what is already done: outputs on disk -----------------------------------------------------
@@ -191,11 +180,11 @@ def patience_bound(workdir: Path, upto: int, patience: int) -> int:
     return patience
 
 
-def build_plan(rcfg, workdir: str | Path, with_report: bool | None = None) -> Plan:
+def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
+    """`with_report`: count the `report` job in the end stage (the Snakefile's `all` rule always
+    asks for report/report.html; False only for a workflow built without it)."""
     cfg = rcfg.cfg
     workdir = Path(workdir)
-    if with_report is None:
-        with_report = workflow_has_report_rule()
     full, ending = iteration_jobs(cfg, True), iteration_jobs(cfg, False)
     plan = Plan(
         config=str(rcfg.path), workdir=str(workdir.resolve()),

@@ -32,7 +32,7 @@ def load_workflow_config(config: dict, workflow) -> ResolvedConfig:
     WorkflowError naming the file and the field instead of a traceback."""
     from snakemake.exceptions import WorkflowError
 
-    from .core.preflight import preflight
+    from .preflight import preflight
 
     path = effective_config_file(workflow)
     try:

@@ -87,6 +87,10 @@ class Trainer(Protocol):
 class Dynamics(Protocol):
     """Runs an exploration and halts when the potential becomes unreliable."""
 
+    # False: the backend evaluates the potential itself (LAMMPS ML-PACE) or not at all (mock), so
+    # the explore step builds no ASE calculator for it
+    needs_calculator: bool
+
     def run(
         self,
         atoms: Atoms,

@@ -97,7 +97,7 @@ def close_atoms(atoms: Atoms, min_distance: float) -> np.ndarray:
     return np.unique(np.concatenate([i, j]))
 
 
-def _closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float] | None:
+def closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float] | None:
     i, j, d = neighbor_list("ijd", atoms, cutoff)
     if not d.size:
         return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from ase import Atoms
 
-from .candidate_generator import _closest_pair, min_interatomic_distance, rattle, strip_results
+from .candidate_generator import closest_pair, min_interatomic_distance, rattle, strip_results
 from .errors import StructureError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +57,7 @@ def check_periodic_cell(atoms: Atoms, source: str) -> Atoms:
 
 def check_no_overlap(atoms: Atoms, source: str, threshold: float = OVERLAP_DISTANCE) -> None:
     """Reject atoms closer than ``threshold`` (periodic images included)."""
-    pair = _closest_pair(atoms, threshold)
+    pair = closest_pair(atoms, threshold)
     if pair is not None:
         i, j, d = pair
         raise StructureError(

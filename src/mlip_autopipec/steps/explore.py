@@ -22,17 +22,20 @@ def condition_by_name(rcfg, name: str):
     raise KeyError(f"no exploration condition named {name!r}")
 
 
+def trainer_calculator(cfg, potential: PotentialFiles):
+    return make_trainer(cfg.trainer).calculator(potential, with_gamma=True)
+
+
 def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, out_record: str,
                 out_frames: str) -> dict:
     cfg = rcfg.cfg
     cond = condition_by_name(rcfg, condition_name)
     atoms = starting_structures(rcfg)[cond.structure]
     potential = PotentialFiles.in_dir(potential_dir)
-    trainer = make_trainer(cfg.trainer)
-    # mock dynamics needs no potential; lammps_mlpace evaluates it inside LAMMPS
-    calc = None if cfg.dynamics.kind in ("mock", "lammps_mlpace") else trainer.calculator(potential, with_gamma=True)
     dynamics = make_dynamics(cfg.dynamics, cfg.exploration, cores=cfg.resources.explore.cores,
                              work_dir=Path(out_record).with_suffix(".lammps"))
+    # a backend that evaluates the potential itself (in LAMMPS, or not at all) gets no calculator
+    calc = trainer_calculator(cfg, potential) if dynamics.needs_calculator else None
     budget = cfg.exploration_steps(iteration)
     t0 = time.perf_counter()
     outcome = dynamics.run(atoms, calc, potential, cond, budget, derive_seed(cfg.seed, "explore", iteration, cond.name))

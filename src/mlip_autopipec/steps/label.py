@@ -20,7 +20,7 @@ from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError, UserError
 from ..core.identity import structure_hash
 from ..core.io import read_json, read_structures, write_json, write_structures
-from ..report.progress import Progress
+from ..core.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import numpy as np
 from ase import Atoms
 
 from mlip_autopipec.components.dynamics.lammps_common import box_cell, open_lammps
-from mlip_autopipec.components.trainers.ace_common import AceCalculator
+from mlip_autopipec.components.ace.common import AceCalculator
 
 
 def translate(text: str) -> str:

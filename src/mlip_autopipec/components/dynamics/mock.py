@@ -15,6 +15,8 @@ from ..trainers.mock import read_mock_potential
 
 
 class MockDynamics:
+    needs_calculator = False
+
     def __init__(self, cfg: MockDynamicsConfig, exploration: ExplorationConfig):
         self.cfg = cfg
         self.exploration = exploration

@@ -26,7 +26,7 @@ from ase import Atoms
 
 from ...domain_models.config import MaxVolSelectorConfig
 from ..base import PotentialFiles
-from ..trainers.ace_common import (
+from ..ace.common import (
     GAMMA_TOLERANCE,
     MAXVOL_ITERS,
     ACEBBasisSet,

@@ -21,7 +21,7 @@ from ase.calculators.calculator import Calculator
 from ...core.errors import TrainingError
 from ...domain_models.config import LinearAceTrainerConfig
 from ..base import PotentialFiles
-from .ace_common import (
+from ..ace.common import (
     write_potential_files,
     check_labels_finite,
     preserve_root_logging,

@@ -12,7 +12,7 @@ the previous optimum instead of from zero coefficients. If the data now contain 
 previous potential lacks, that is not possible; pacemaker's `initial_potential` is used instead:
 it copies the previous blocks and adds the new element's functions (its "ladder" extension).
 
-Energies follow `ace_common`'s convention: the fit target is `energy_corrected` (total energy
+Energies follow `components.ace.common`'s convention: the fit target is `energy_corrected` (total energy
 minus isolated-atom energies); the reference energies are stored in the yaml metadata and added
 back by the calculator and in the `.yace`.
 """
@@ -39,7 +39,7 @@ from ...core.errors import TrainingError, UserError
 from ...core.io import copy_file
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
-from .ace_common import (
+from ..ace.common import (
     write_potential_files,
     check_labels_finite,
     preserve_root_logging,

@@ -7,13 +7,13 @@ line naming the config file and the field, and no output is touched.
 
 from __future__ import annotations
 
-from ..components.registry import make_oracle
-from .errors import UserError
-from .io import read_structures
+from .components.registry import make_oracle
+from .core.errors import UserError
+from .core.io import read_structures
 
 
 def preflight(rcfg) -> None:
-    from ..steps.initial import elements_of, starting_structures
+    from .steps.initial import elements_of, starting_structures
 
     cfg = rcfg.cfg
     try:
