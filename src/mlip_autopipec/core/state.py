@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..domain_models.state import Action, ConditionResult, Decision, IterationRecord, Status, WorkflowState
+from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
+from ..domain_models.state import Action, Decision, IterationRecord, Status, WorkflowState
 from . import layout as L
 from .io import count_frames, read_json, write_json
 
@@ -27,6 +28,15 @@ def _json_or_none(path: Path):
         return read_json(path) if path.is_file() else None
     except ValueError:  # a foreign partial file; our own writes are atomic
         return None
+
+
+def _train_record_or_none(path: Path) -> TrainRecord | None:
+    raw = _json_or_none(path)
+    return None if raw is None else TrainRecord.model_validate(raw)
+
+
+def _validation_dict(train: TrainRecord) -> dict | None:
+    return None if train.validation is None else train.validation.model_dump()
 
 
 def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
@@ -71,11 +81,11 @@ def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, floa
 def derive_state(workdir: str | Path) -> WorkflowState:
     workdir = Path(workdir)
     initial = {}
-    init_train = _json_or_none(workdir / L.train_record(L.INITIAL))
+    init_train = _train_record_or_none(workdir / L.train_record(L.INITIAL))
     initial.update(_stage_counts(workdir, L.INITIAL))
     if init_train:
-        initial["validation"] = init_train.get("validation")
-        initial["dataset_size"] = init_train.get("n_structures")
+        initial["validation"] = _validation_dict(init_train)
+        initial["dataset_size"] = init_train.n_structures
     if not (workdir / L.INITIAL / "potential.yace").exists() or init_train is None:
         return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial,
                                     message="building, labelling and fitting the initial data"))
@@ -88,8 +98,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         stage = L.iter_dir(n)
         rec = IterationRecord(iteration=n, potential_in=f"{L.potential_stage_for(n)}/potential.yace")
         cond_records = sorted((workdir / stage / "explore").glob("*.json"))
-        rec.conditions = [ConditionResult.model_validate(
-            {k: v for k, v in read_json(p).items() if k in ConditionResult.model_fields}) for p in cond_records]
+        rec.conditions = [read_record(ExplorationRecord, p).condition_result() for p in cond_records]
         rec.halted_conditions = [c.condition for c in rec.conditions if c.halted]
         halt_steps = [c.steps_run for c in rec.conditions if c.halted]
         rec.halt_step = min(halt_steps) if halt_steps else None
@@ -111,10 +120,10 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             rec.n_candidates = count_frames(workdir / L.candidates(n))
         counts = _stage_counts(workdir, stage)
         rec.n_selected, rec.n_labelled, rec.n_failed = counts["n_selected"], counts["n_labelled"], counts["n_failed"]
-        train = _json_or_none(workdir / L.train_record(stage))
+        train = _train_record_or_none(workdir / L.train_record(stage))
         if train is not None:
-            rec.dataset_size = train.get("n_structures")
-            rec.validation = train.get("validation")
+            rec.dataset_size = train.n_structures
+            rec.validation = _validation_dict(train)
             rec.potential_out = f"{stage}/potential.yace"
         iteration = n
         if rec.n_candidates is None:

@@ -5,15 +5,15 @@ while a run is going on (every output is renamed into place complete)."""
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
 import numpy as np
 
 from ..core import layout as L
-from ..core.io import read_json, read_structures
+from ..core.io import read_structures
 from ..core.state import benchmark_seconds
+from ..domain_models.records import ExplorationRecord, LabelChunkRecord, TrainRecord, read_record
 from ..domain_models.state import WorkflowState
 
 # Per-iteration stage -> the rules whose Snakemake benchmark seconds it sums (state.timings_s keys)
@@ -73,7 +73,7 @@ def exploration_records(workdir: str | Path) -> dict[int, dict[str, dict]]:
         recs = {}
         for p in sorted((Path(workdir) / L.iter_dir(n) / "explore").glob("*.json")):
             try:
-                recs[p.stem] = read_json(p)
+                recs[p.stem] = read_record(ExplorationRecord, p).model_dump()
             except ValueError:
                 continue
         if recs:
@@ -119,16 +119,16 @@ def label_times(workdir: str | Path) -> list[dict]:
                 continue
         for f in sorted(jobs.glob("*.json")) if jobs.is_dir() else []:
             try:
-                for failure in read_json(f).get("failures", []):
-                    out.append({"stage": stage, "seconds": float(failure.get("wall_time_s", math.nan)), "ok": False})
-            except (OSError, ValueError, AttributeError):
+                for failure in read_record(LabelChunkRecord, f).failures:
+                    out.append({"stage": stage, "seconds": float(failure.wall_time_s), "ok": False})
+            except (OSError, ValueError):
                 continue
     return out
 
 
-def _train_record(workdir: Path, stage: str) -> dict | None:
+def _train_record(workdir: Path, stage: str) -> TrainRecord | None:
     try:
-        return read_json(workdir / L.train_record(stage))
+        return read_record(TrainRecord, workdir / L.train_record(stage))
     except (OSError, ValueError):
         return None
 
@@ -146,11 +146,11 @@ def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
         rec = _train_record(workdir, stage)
         if rec is None:
             continue
-        fit = rec.get("fit") or {}
+        fit = rec.fit or {}
         points.append({
             "stage": stage,
-            "n_labels": rec.get("n_structures"),
-            "validation": rec.get("validation"),
+            "n_labels": rec.n_structures,
+            "validation": None if rec.validation is None else rec.validation.model_dump(),
             "train": {"energy_rmse_per_atom": fit.get("train_energy_rmse_per_atom"),
                       "force_rmse": fit.get("train_force_rmse")},
         })

@@ -10,6 +10,7 @@ from ..components.base import PotentialFiles
 from ..components.registry import make_dynamics, make_trainer
 from ..core.io import write_json, write_structures
 from ..core.seeds import derive_seed
+from ..domain_models.records import ExplorationRecord, record_json
 from .initial import starting_structures
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def trainer_calculator(cfg, potential: PotentialFiles):
 
 
 def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, out_record: str,
-                out_frames: str) -> dict:
+                out_frames: str) -> ExplorationRecord:
     cfg = rcfg.cfg
     cond = condition_by_name(rcfg, condition_name)
     atoms = starting_structures(rcfg)[cond.structure]
@@ -43,20 +44,20 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
     for frame in outcome.frames:
         frame.info["condition"] = cond.name
         frame.info["iteration"] = iteration
-    record = {
-        "condition": cond.name,
-        "halted": outcome.halted,
-        "steps_run": outcome.steps_run,
-        "budget": outcome.budget,
-        "max_gamma": outcome.max_gamma,
-        "n_extrapolative": len(outcome.frames),
-        "wall_time_s": round(wall, 3),
-        "temperature": cond.temperature,
-        "pressure": cond.pressure,
-        "gamma_trace": outcome.gamma_trace,
-    }
+    record = ExplorationRecord(
+        condition=cond.name,
+        halted=outcome.halted,
+        steps_run=outcome.steps_run,
+        budget=outcome.budget,
+        max_gamma=outcome.max_gamma,
+        n_extrapolative=len(outcome.frames),
+        wall_time_s=round(wall, 3),
+        temperature=cond.temperature,
+        pressure=cond.pressure,
+        gamma_trace=outcome.gamma_trace,
+    )
     write_structures(out_frames, outcome.frames)
-    write_json(out_record, record)  # last: the record's presence means the frames are complete
+    write_json(out_record, record_json(record))  # last: the record's presence means the frames are complete
     log.info("EXPLORE iter %d %s: %s at step %d/%d, max gamma %.2f, %d extrapolative frame(s), %.1f s",
              iteration, cond.name, "HALTED" if outcome.halted else "ran through", outcome.steps_run,
              budget, outcome.max_gamma, len(outcome.frames), wall)

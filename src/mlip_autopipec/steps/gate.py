@@ -6,18 +6,15 @@ import logging
 
 from ..core.decision import decide
 from ..core.io import read_json, write_json
-from ..domain_models.state import ConditionResult, Decision
+from ..domain_models.records import ExplorationRecord, read_record
+from ..domain_models.state import Decision
 
 log = logging.getLogger(__name__)
 
 
-def condition_result(record: dict) -> ConditionResult:
-    return ConditionResult.model_validate({k: v for k, v in record.items() if k in ConditionResult.model_fields})
-
-
 def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_files: list[str],
              out_decision: str) -> Decision:
-    conditions = [condition_result(read_json(f)) for f in record_files]
+    conditions = [read_record(ExplorationRecord, f).condition_result() for f in record_files]
     previous = [Decision.model_validate(read_json(f)) for f in previous_decision_files]
     decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience)
     write_json(out_decision, decision.model_dump(mode="json"))

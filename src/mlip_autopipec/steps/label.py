@@ -19,8 +19,9 @@ from ..components.registry import make_oracle
 from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError, UserError
 from ..core.identity import structure_hash
-from ..core.io import read_json, read_structures, write_json, write_structures
+from ..core.io import read_structures, write_json, write_structures
 from ..core.progress import Progress
+from ..domain_models.records import LabelChunkRecord, LabelFailure, read_record, record_json
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,16 @@ def label_one(oracle, atoms, cache_dir: Path, timeout_s: float | None = None):
     if ok_file.exists():
         return read_structures(ok_file)[0], None, False
     if fail_file.exists():
-        return None, read_json(fail_file), False
+        return None, read_record(LabelFailure, fail_file), False
     t0 = time.perf_counter()
     try:
         labelled = call_with_timeout(oracle, atoms, timeout_s)
         if len(labelled) != len(atoms):
             raise OracleError(f"{oracle.name} returned {len(labelled)} atoms for a {len(atoms)}-atom structure")
     except OracleError as exc:
-        failure = {"hash": key, "reason": str(exc), "wall_time_s": round(time.perf_counter() - t0, 3),
-                   "oracle": oracle.name, "info": {k: str(v) for k, v in atoms.info.items()}}
-        write_json(fail_file, failure)
+        failure = LabelFailure(hash=key, reason=str(exc), wall_time_s=round(time.perf_counter() - t0, 3),
+                               oracle=oracle.name, info={k: str(v) for k, v in atoms.info.items()})
+        write_json(fail_file, record_json(failure, drop_none=True))
         log.warning("label %s failed: %s", key, exc)
         return None, failure, True
     labelled.info["label_hash"] = key
@@ -93,7 +94,7 @@ def chunk_indices(n_structures: int, chunk: int, per_job: int) -> range:
 
 
 def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: int, out_labels: str,
-                    out_record: str, cache_dir: str, cores: int = 1) -> dict:
+                    out_record: str, cache_dir: str, cores: int = 1) -> LabelChunkRecord:
     """Label structures [chunk*per_job, (chunk+1)*per_job) of `selected_file` (maybe none)."""
     frames = read_structures(selected_file)
     indices = chunk_indices(len(frames), chunk, per_job)
@@ -114,17 +115,18 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
         if result is not None:
             labelled.append(result)
         else:
-            failures.append({"index": i, **failure})
+            failures.append(failure.model_copy(update={"index": i}))
         progress.update()
     progress.close()
-    record = {"stage": stage, "chunk": chunk, "indices": list(indices), "n_labelled": len(labelled),
-              "failures": failures, "n_computed_now": n_computed, "cores": cores, "wall_time_s": round(time.perf_counter() - t0, 3)}
+    record = LabelChunkRecord(stage=stage, chunk=chunk, indices=list(indices), n_labelled=len(labelled),
+                              failures=failures, n_computed_now=n_computed, cores=cores,
+                              wall_time_s=round(time.perf_counter() - t0, 3))
     write_structures(out_labels, labelled)
-    write_json(out_record, record)
+    write_json(out_record, record_json(record))
     if len(indices):
         log.info("LABEL %s chunk %d: %d labelled, %d failed, %d computed now (%d from cache) in %.1f s",
                  stage, chunk, len(labelled), len(failures), n_computed, len(indices) - n_computed,
-                 record["wall_time_s"])
+                 record.wall_time_s)
     return record
 
 
@@ -133,15 +135,15 @@ def run_gather_labels(stage: str, label_files: list[str], record_files: list[str
     labelled, failures = [], []
     for f, r in zip(label_files, record_files):
         labelled.extend(read_structures(f))
-        failures.extend(read_json(r)["failures"])
+        failures.extend(read_record(LabelChunkRecord, r).failures)
     n_total = len(labelled) + len(failures)
     if n_total and not labelled:
         raise UserError(
-            f"all {n_total} oracle calculations of {stage} failed (first reason: {failures[0]['reason']}); "
+            f"all {n_total} oracle calculations of {stage} failed (first reason: {failures[0].reason}); "
             f"the reasons are in {Path(record_files[0]).parent}/*.json, the oracle output in "
             f"logs/label/{stage}_*.log"
         )
-    write_json(out_failed, failures)
+    write_json(out_failed, [record_json(f) for f in failures])
     write_structures(out_labels, labelled)
     log.info("LABEL %s: %d labelled, %d failed", stage, len(labelled), len(failures))
     return {"n_labelled": len(labelled), "n_failed": len(failures)}

@@ -8,8 +8,10 @@ import time
 from ..components.base import PotentialFiles
 from ..components.registry import make_selector, make_trainer
 from ..core.candidate_generator import generate_swarm
-from ..core.io import read_json, read_structures, write_structures
+from ..core.identity import structure_hash
+from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
+from ..domain_models.records import ExplorationRecord, read_record
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +20,7 @@ def run_collect_halts(record_files: list[str], frame_files: list[str], out_halt:
     """halt.xyz: the halt frame (last extrapolative frame) of every condition that halted."""
     halts = []
     for rec_file, frames_file in zip(record_files, frame_files):
-        if read_json(rec_file)["halted"]:
+        if read_record(ExplorationRecord, rec_file).halted:
             frames = read_structures(frames_file)
             if frames:
                 halts.append(frames[-1])
@@ -54,8 +56,13 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
             halt_copy.info["generator"] = "halt"
             candidates.append(halt_copy)
     if cfg.candidates.include_extrapolative:
-        for f in frame_files:  # extrapolative frames seen before the halts
-            for frame in read_structures(f)[:-1]:
+        # every other extrapolative frame: a halted condition's last frame is its halt (added above),
+        # a condition that ran through has no halt frame, so all of its frames count
+        halt_keys = {structure_hash(h) for h in halts}
+        for f in frame_files:
+            for frame in read_structures(f):
+                if structure_hash(frame) in halt_keys:
+                    continue
                 extra = _strip(frame)
                 extra.info["generator"] = "extrapolative"
                 candidates.append(extra)

@@ -12,6 +12,7 @@ from ..core.errors import TrainingError
 from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
+from ..domain_models.records import RmseMetrics, TrainRecord, record_json
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def copy_potential(src: PotentialFiles, dst: PotentialFiles) -> None:
 
 
 def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out_dir: str,
-              previous_dir: str | None, validation_file: str | None, out_record: str) -> dict:
+              previous_dir: str | None, validation_file: str | None, out_record: str) -> TrainRecord:
     cfg = rcfg.cfg
     dataset = load_dataset(label_files)
     reference = read_json(reference_file)
@@ -37,22 +38,22 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     previous = PotentialFiles.in_dir(previous_dir) if previous_dir else None
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
-    record = {"stage": stage, "n_structures": len(dataset), "trainer": cfg.trainer.kind, "kept_previous": False}
+    record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind)
     try:
-        record["fit"] = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))
+        record.fit = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))
     except TrainingError as exc:
         if previous is None:
             raise
         log.error("TRAIN %s: fit failed (%s); keeping the previous potential %s", stage, exc, previous_dir)
         copy_potential(previous, out)
-        record.update(kept_previous=True, error=str(exc))
-    record["wall_time_s"] = round(time.perf_counter() - t0, 3)
+        record.kept_previous, record.error = True, str(exc)
+    record.wall_time_s = round(time.perf_counter() - t0, 3)
     if validation_file:
         frames = read_structures(validation_file)
-        record["validation"] = rmse_metrics(trainer.calculator(out), frames)
-    write_json(out_record, record)
-    val = record.get("validation")
-    log.info("TRAIN %s: %d structures, %.1f s%s", stage, len(dataset), record["wall_time_s"],
-             "" if not val else f", validation E {1000 * val['energy_rmse_per_atom']:.2f} meV/atom, "
-             f"F {1000 * val['force_rmse']:.1f} meV/Å")
+        record.validation = RmseMetrics(**rmse_metrics(trainer.calculator(out), frames))
+    write_json(out_record, record_json(record, drop_none=True))
+    val = record.validation
+    log.info("TRAIN %s: %d structures, %.1f s%s", stage, len(dataset), record.wall_time_s,
+             "" if not val or val.force_rmse is None else f", validation E {1000 * val.energy_rmse_per_atom:.2f} "
+             f"meV/atom, F {1000 * val.force_rmse:.1f} meV/Å")
     return record
