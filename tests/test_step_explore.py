@@ -1,0 +1,68 @@
+"""steps/explore.py called directly with the mock dynamics and a mock potential (no Snakemake)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import mock_config
+
+from mlip_autopipec.components.base import PotentialFiles
+from mlip_autopipec.components.trainers.mock import MockTrainer
+from mlip_autopipec.core.io import read_structures
+from mlip_autopipec.domain_models.config import MockTrainerConfig
+from mlip_autopipec.domain_models.records import ExplorationRecord
+from mlip_autopipec.steps.explore import condition_by_name, run_explore
+
+
+def mock_potential(directory, generations: int):
+    """A mock potential `generations` fits old (the mock dynamics halts while it is young)."""
+    previous = None
+    for g in range(generations + 1):
+        MockTrainer(MockTrainerConfig()).fit([], directory / f"g{g}", {}, previous, 0)
+        previous = PotentialFiles.in_dir(directory / f"g{g}")
+    return directory / f"g{generations}"
+
+
+def explore(rcfg, tmp_path, potential):
+    return run_explore(rcfg, 0, "t600", str(potential), str(tmp_path / "t600.json"), str(tmp_path / "t600.extxyz"))
+
+
+def test_a_young_potential_halts_and_the_frames_name_their_condition(tmp_path):
+    rcfg = mock_config(tmp_path)
+    record = explore(rcfg, tmp_path, mock_potential(tmp_path, 0))
+    assert ExplorationRecord.model_validate(json.loads((tmp_path / "t600.json").read_text())) == record
+    # mock.yaml: halt at step 100 of a 1000-step budget, gamma checked every 10 steps
+    assert (record.halted, record.steps_run, record.budget) == (True, 100, 1000)
+    assert record.max_gamma > rcfg.cfg.exploration.gamma_halt
+    assert [s for s, _ in record.gamma_trace] == list(range(10, 101, 10))
+    frames = read_structures(tmp_path / "t600.extxyz")
+    assert record.n_extrapolative == len(frames) == 1
+    assert (frames[0].info["condition"], frames[0].info["iteration"]) == ("t600", 0)
+    assert (record.temperature, record.pressure) == (600.0, None)
+
+
+def test_a_mature_potential_runs_the_whole_budget(tmp_path):
+    rcfg = mock_config(tmp_path)
+    record = explore(rcfg, tmp_path, mock_potential(tmp_path, 3))
+    assert (record.halted, record.steps_run, record.n_extrapolative) == (False, 1000, 0)
+    assert read_structures(tmp_path / "t600.extxyz") == []
+
+
+def test_mock_dynamics_gets_no_calculator(tmp_path, monkeypatch):
+    """The step builds an ASE calculator only for backends that declare they need one."""
+    import mlip_autopipec.steps.explore as step
+
+    def no_calculator(*_):
+        raise AssertionError("the mock dynamics needs no calculator")
+
+    monkeypatch.setattr(step, "trainer_calculator", no_calculator)
+    rcfg = mock_config(tmp_path)
+    assert explore(rcfg, tmp_path, mock_potential(tmp_path, 0)).halted
+
+
+def test_unknown_condition_is_named(tmp_path):
+    rcfg = mock_config(tmp_path)
+    assert condition_by_name(rcfg, "t600").temperature == 600.0
+    with pytest.raises(KeyError, match="t9000"):
+        condition_by_name(rcfg, "t9000")

@@ -1,0 +1,91 @@
+"""steps/refine.py called directly with the mock trainer and selector (no Snakemake): halts,
+candidates (including the extrapolative frames of every condition) and selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from conftest import mock_config
+
+from mlip_autopipec.components.trainers.mock import MockTrainer
+from mlip_autopipec.core.identity import structure_hash
+from mlip_autopipec.core.io import read_structures, write_json, write_structures
+from mlip_autopipec.domain_models.config import MockTrainerConfig
+from mlip_autopipec.domain_models.records import ExplorationRecord, record_json
+from mlip_autopipec.steps.refine import run_candidates, run_collect_halts, run_select
+
+
+def frame(seed: int):
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(stdev=0.05, seed=seed)
+    atoms.arrays["gamma"] = np.full(len(atoms), 3.0 + seed)  # what the dynamics attach
+    return atoms
+
+
+@pytest.fixture
+def explored(tmp_path):
+    """Condition `a` halted (frames a0, a1; a1 is the halt frame); `b` ran through with two
+    frames above gamma_select (b0, b1) and no halt frame."""
+    frames = {"a": [frame(0), frame(1)], "b": [frame(10), frame(11)]}
+    records, frame_files = [], []
+    for name, halted in (("a", True), ("b", False)):
+        rec = ExplorationRecord(condition=name, halted=halted, steps_run=100 if halted else 1000, budget=1000,
+                                max_gamma=6.0 if halted else 4.0, n_extrapolative=2)
+        write_json(tmp_path / f"{name}.json", record_json(rec))
+        write_structures(tmp_path / f"{name}.extxyz", frames[name])
+        records.append(str(tmp_path / f"{name}.json"))
+        frame_files.append(str(tmp_path / f"{name}.extxyz"))
+    MockTrainer(MockTrainerConfig()).fit([], tmp_path / "pot", {}, None, 0)
+    return tmp_path, records, frame_files, frames
+
+
+def test_collect_halts_takes_the_last_frame_of_halted_conditions_only(explored):
+    d, records, frame_files, frames = explored
+    assert run_collect_halts(records, frame_files, str(d / "halt.xyz")) == 1
+    (halt,) = read_structures(d / "halt.xyz")
+    assert structure_hash(halt) == structure_hash(frames["a"][1])
+
+
+def test_candidates_keep_every_extrapolative_frame_of_a_condition_that_did_not_halt(explored):
+    d, records, frame_files, frames = explored
+    run_collect_halts(records, frame_files, str(d / "halt.xyz"))
+    rcfg = mock_config(d)
+    n = run_candidates(rcfg, 0, str(d / "halt.xyz"), frame_files, str(d / "pot"), str(d / "cand.xyz"))
+    cands = read_structures(d / "cand.xyz")
+    by_generator = {}
+    for c in cands:
+        by_generator.setdefault(c.info["generator"], []).append(structure_hash(c))
+    h = {k: [structure_hash(f) for f in v] for k, v in frames.items()}
+    assert by_generator["halt"] == [h["a"][1]]
+    # a's halt frame is offered once (as the halt), b's last frame is NOT dropped: it is no halt
+    assert by_generator["extrapolative"] == [h["a"][0], h["b"][0], h["b"][1]]
+    assert n == len(cands) == rcfg.cfg.candidates.n_candidates + 1 + 3
+    assert all("gamma" not in c.arrays and c.calc is None for c in cands)
+
+
+def test_without_extrapolative_frames_only_the_swarm_is_offered(explored):
+    d, records, frame_files, _ = explored
+    run_collect_halts(records, frame_files, str(d / "halt.xyz"))
+    rcfg = mock_config(d, candidates={"include_extrapolative": False})
+    run_candidates(rcfg, 0, str(d / "halt.xyz"), frame_files, str(d / "pot"), str(d / "cand.xyz"))
+    cands = read_structures(d / "cand.xyz")
+    assert len(cands) == rcfg.cfg.candidates.n_candidates
+    assert {c.info["halt_index"] for c in cands} == {0}
+
+
+def test_select_ranks_the_chosen_candidates(explored):
+    d, *_ = explored
+    write_structures(d / "cand.xyz", [frame(s) for s in range(12)])
+    rcfg = mock_config(d)  # mock selector: n_select = 5 evenly spaced
+    assert run_select(rcfg, 0, str(d / "cand.xyz"), str(d / "pot"), str(d / "sel.xyz")) == 5
+    selected = read_structures(d / "sel.xyz")
+    assert [a.info["selection_rank"] for a in selected] == list(range(5))
+    assert [a.info["candidate_index"] for a in selected] == [0, 3, 6, 8, 11]
+
+
+def test_select_from_no_candidates_selects_nothing(explored):
+    d, *_ = explored
+    write_structures(d / "cand.xyz", [])
+    assert run_select(mock_config(d), 0, str(d / "cand.xyz"), str(d / "pot"), str(d / "sel.xyz")) == 0
+    assert read_structures(d / "sel.xyz") == []

@@ -1,0 +1,38 @@
+"""steps/validation.py called directly (no Snakemake): a user's labelled file, or frames the
+oracle itself labels along its own MD."""
+
+from __future__ import annotations
+
+import pytest
+from ase.build import bulk
+from conftest import mock_config
+
+from mlip_autopipec.components.oracles.mock import MockOracle
+from mlip_autopipec.core.errors import UserError
+from mlip_autopipec.core.io import read_structures, write_structures
+from mlip_autopipec.domain_models.config import MockOracleConfig
+from mlip_autopipec.steps.validation import run_validation_set
+
+
+def test_generated_frames_are_labelled_by_the_oracle(tmp_path):
+    rcfg = mock_config(tmp_path, validation={"n_generated": 2, "temperatures": [300.0]},
+                       structures=[{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}])
+    assert run_validation_set(rcfg, str(tmp_path / "val.extxyz")) == 2
+    frames = read_structures(tmp_path / "val.extxyz")
+    oracle = MockOracle(MockOracleConfig())
+    for f in frames:  # each label is the oracle's own result for that geometry
+        fresh = oracle.label(f.copy())
+        assert f.get_potential_energy() == pytest.approx(fresh.get_potential_energy(), abs=1e-6)
+    assert frames[0].positions.tobytes() != frames[1].positions.tobytes()
+
+
+def test_a_user_file_is_copied_when_labelled_and_refused_otherwise(tmp_path):
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
+    write_structures(tmp_path / "labelled.extxyz", [MockOracle(MockOracleConfig()).label(atoms)])
+    write_structures(tmp_path / "bare.extxyz", [atoms])
+    rcfg = mock_config(tmp_path, validation={"file": "labelled.extxyz"})
+    assert run_validation_set(rcfg, str(tmp_path / "out.extxyz")) == 1
+    bare = mock_config(tmp_path, validation={"file": "bare.extxyz"})
+    with pytest.raises(UserError, match="bare.extxyz: validation frames need energies and forces"):
+        run_validation_set(bare, str(tmp_path / "out2.extxyz"))
+    assert not (tmp_path / "out2.extxyz").exists()
