@@ -93,3 +93,63 @@ def mock_config(tmp_path: Path, **overrides):
         else:
             raw[key] = value
     return config_from_dict(raw, tmp_path / "config.yaml")
+
+
+# --- expensive runs, done once per session and shared ------------------------------------------
+# Tests that only read a run use these directories as they are; a test that changes a run works
+# on `copy_run(...)` of it (mtimes kept, so Snakemake sees the same finished jobs).
+MOCK_WITH_VALIDATION = (CONFIGS / "mock.yaml").read_text() + "validation: {n_generated: 4, temperatures: [600]}\n"
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def finished_mock_run(tmp_path_factory):
+    """The full mock scenario (+ a generated held-out set) run to the end through `mlip-runner run`,
+    report included: (directory, the CLI's CompletedProcess). Read-only for the tests."""
+    d = tmp_path_factory.mktemp("finished_mock")
+    (d / "config.yaml").write_text(MOCK_WITH_VALIDATION)
+    proc = run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, timeout=600)
+    return d, proc
+
+
+@pytest.fixture(scope="session")
+def mock_run_through_iter_000(tmp_path_factory):
+    """The mock scenario run through iteration 0's training only (`-- iter_000/potential.yace`).
+    Read-only: tests that go on from here use copy_run."""
+    d = tmp_path_factory.mktemp("mock_iter_000")
+    (d / "config.yaml").write_text((CONFIGS / "mock.yaml").read_text())
+    run(runner_cmd("run", "config.yaml", "--cores", "2", "--", "iter_000/potential.yace"), cwd=d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def default_cu_run(tmp_path_factory):
+    """The default Cu/EMT config (config/config.yaml, real pyace fits, MaxVol, ASE MD), run ONCE
+    per session: SIGKILLed while iteration 0 trains (its labels exist), then resumed to the end
+    with the same command. Returns (directory, {file: mtime_ns} of what was finished before the
+    kill). Its results equal an uninterrupted run's (the crash matrix checks that invariant)."""
+    import signal
+    import time
+
+    d = tmp_path_factory.mktemp("default_cu")
+    shutil.copy(REPO / "config" / "config.yaml", d / "config.yaml")
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    proc = subprocess.Popen(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 900
+    while not (d / "iter_000" / "labels.extxyz").exists():
+        assert proc.poll() is None, "the default run ended before iteration 0's labels existed"
+        assert time.time() < deadline, "the default run took too long to reach iteration 0's labels"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in [*(d / "initial").glob("potential.*"),
+                                              d / "initial" / "labels.extxyz",
+                                              d / "iter_000" / "labels.extxyz",
+                                              *(d / "iter_000" / "label_cache").glob("*")]}
+    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, timeout=1200)
+    return d, done

@@ -1,5 +1,9 @@
-"""Bad inputs through the real CLI: one line naming the file, the field and the fix; exit code 2;
-no traceback; no existing output changed."""
+"""Bad inputs: one line naming the file, the field and the fix; exit code 2; no traceback; no
+existing output changed.
+
+Every case goes through the CLI's own entry point (`cli.main`) in this process, with Snakemake
+replaced by a tripwire (a refused start never reaches it); a few representative cases also run as
+the real `mlip-runner` program in a process of their own, as a user starts it."""
 
 from pathlib import Path
 
@@ -74,8 +78,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name, config, files, args, words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_clear_line(tmp_path, name, config, files, args, words):
+# Cases also run through the installed `mlip-runner` program (a process each).
+REAL_CLI = ["unknown key", "element the oracle cannot do", "profile directory missing"]
+
+
+def prepare(tmp_path: Path, config, files) -> tuple[Path, dict]:
     config_path = tmp_path / "config.yaml"
     config_path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
     for fname, text in files.items():
@@ -84,12 +91,13 @@ def test_bad_input_gives_one_clear_line(tmp_path, name, config, files, args, wor
     existing = tmp_path / "iter_000" / "halt.xyz"
     existing.parent.mkdir()
     existing.write_text("earlier output\n")
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    return config_path, {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
 
-    proc = run(runner_cmd("run", "config.yaml", *args), cwd=tmp_path, check=False)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    err = proc.stderr.strip()
-    assert "Traceback" not in proc.stdout + proc.stderr
+
+def check_refusal(tmp_path, config_path, before, name, words, returncode, stdout, stderr):
+    assert returncode == 2, stdout + stderr
+    err = stderr.strip()
+    assert "Traceback" not in stdout + stderr
     lines = err.splitlines()
     assert len(lines) == 1, f"expected one line, got:\n{err}"
     assert lines[0].startswith("mlip-runner: error: ")
@@ -99,6 +107,30 @@ def test_bad_input_gives_one_clear_line(tmp_path, name, config, files, args, wor
         assert word in lines[0], f"{word!r} missing from: {lines[0]}"
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before, "a refused start changed files"
+
+
+@pytest.mark.parametrize("name, config, files, args, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_line(tmp_path, monkeypatch, capsys, name, config, files, args, words):
+    from mlip_autopipec import cli
+
+    def snakemake_must_not_start(argv):
+        raise AssertionError(f"Snakemake started despite the bad input {name!r}")
+
+    monkeypatch.setattr(cli, "_run_snakemake", snakemake_must_not_start)
+    monkeypatch.setattr(cli.log, "handlers", [])  # main() adds its stderr handler per call
+    config_path, before = prepare(tmp_path, config, files)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["run", "config.yaml", *args])
+    out = capsys.readouterr()
+    check_refusal(tmp_path, config_path, before, name, words, code, out.out, out.err)
+
+
+@pytest.mark.parametrize("name", REAL_CLI)
+def test_bad_input_through_the_installed_program(tmp_path, name):
+    _, config, files, args, words = next(c for c in CASES if c[0] == name)
+    config_path, before = prepare(tmp_path, config, files)
+    proc = run(runner_cmd("run", "config.yaml", *args), cwd=tmp_path, check=False)
+    check_refusal(tmp_path, config_path, before, name, words, proc.returncode, proc.stdout, proc.stderr)
 
 
 def test_bad_input_through_plain_snakemake_is_one_clear_message(tmp_path):

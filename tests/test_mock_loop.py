@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run, runner_cmd, snakemake_cmd
+from conftest import MOCK_WITH_VALIDATION, REPO, copy_run, run, runner_cmd, snakemake_cmd
 from mlip_autopipec.core.io import count_frames
 
 ITER_FILES = ["halt.xyz", "candidates.xyz", "selected.xyz", "labels.extxyz", "potential.yace",
@@ -65,11 +65,9 @@ def check_finished_mock_run(d: Path):
 
 
 @pytest.fixture(scope="module")
-def finished_cli_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cli")
-    (d / "config.yaml").write_text((REPO / "tests" / "configs" / "mock.yaml").read_text())
-    proc = run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d)
-    return d, proc
+def finished_cli_run(finished_mock_run):
+    """The session's finished mock run (conftest.py): made by `mlip-runner run`."""
+    return finished_mock_run
 
 
 def test_full_mock_scenario_via_cli(finished_cli_run):
@@ -89,7 +87,7 @@ def test_second_run_does_nothing(finished_cli_run):
 
 
 def test_full_mock_scenario_via_plain_snakemake(tmp_path, finished_cli_run):
-    (tmp_path / "config.yaml").write_text((REPO / "tests" / "configs" / "mock.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(MOCK_WITH_VALIDATION)  # the CLI run's config
     run(snakemake_cmd("--snakefile", REPO / "Snakefile", "--configfile", "config.yaml", "--cores", "2"), cwd=tmp_path)
     check_finished_mock_run(tmp_path)
     # same seeds, same files: the CLI and plain snakemake produce identical potentials
@@ -99,7 +97,7 @@ def test_full_mock_scenario_via_plain_snakemake(tmp_path, finished_cli_run):
         assert (tmp_path / name).read_text() == (ref / name).read_text()
 
 
-def test_dry_run_lists_next_iteration_and_touches_nothing(mock_project):
+def test_dry_run_lists_next_iteration_and_touches_nothing(mock_project, mock_run_through_iter_000, tmp_path):
     d = mock_project
     proc = run(runner_cmd("run", "config.yaml", "--dry-run"), cwd=d)
     out = proc.stdout + proc.stderr
@@ -107,8 +105,8 @@ def test_dry_run_lists_next_iteration_and_touches_nothing(mock_project):
     assert "Plan for" in out and "max_cycles=10" in out
     for name in RUN_OUTPUTS:
         assert not (d / name).exists(), name
-    # finish iteration 0 only, then the dry run shows iteration 1's exploration
-    run(runner_cmd("run", "config.yaml", "--", "iter_000/potential.yace"), cwd=d)
+    # after iteration 0 only (the session's run through iter_000), the dry run shows iteration 1's exploration
+    d = copy_run(mock_run_through_iter_000, tmp_path / "through_iter_000")
     before = snapshot(d)
     proc = run(runner_cmd("run", "config.yaml", "-n"), cwd=d)
     out = proc.stdout + proc.stderr
@@ -118,12 +116,13 @@ def test_dry_run_lists_next_iteration_and_touches_nothing(mock_project):
     assert snapshot(d) == before
 
 
-def test_kill_mid_iteration_and_resume(mock_project, finished_cli_run):
-    d = mock_project
+def test_kill_mid_iteration_and_resume(mock_run_through_iter_000, finished_cli_run, tmp_path):
+    """Started where the session's run through iteration 0 ended, killed in iteration 1, resumed."""
+    d = copy_run(mock_run_through_iter_000, tmp_path / "run")
     env = {**os.environ, "PATH": f"{Path(runner_cmd()[0]).parent}:{os.environ['PATH']}"}
     proc = subprocess.Popen(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while not (d / "iter_001" / "halt.xyz").exists():
         assert proc.poll() is None, "run ended before it could be killed"
         assert time.time() < deadline

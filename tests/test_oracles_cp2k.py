@@ -1,19 +1,23 @@
 """CP2K as the oracle (needs tools/install_oracles.sh: apt cp2k with its data in /usr/share/cp2k)."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 from ase.build import bulk
 
+from conftest import require_program
 from mlip_autopipec.components.oracles.cp2k import kpoints_section, merge_sections
 from mlip_autopipec.components.registry import make_oracle
 from mlip_autopipec.core.errors import OracleError, UserError
 from mlip_autopipec.domain_models.oracle_config import CP2KOracleConfig
 
-needs_cp2k = pytest.mark.skipif(shutil.which("cp2k_shell") is None,
-                                reason="CP2K is installed by tools/install_oracles.sh")
+@pytest.fixture
+def cp2k_installed():
+    require_program("cp2k_shell", "CP2K: bash tools/install_oracles.sh .venv/bin/pip")
+
+
+needs_cp2k = pytest.mark.usefixtures("cp2k_installed")
 
 
 def rattled_si2():
@@ -66,10 +70,14 @@ def test_cp2k_setup_mistakes_are_user_errors_naming_the_field(tmp_path):
         make_oracle(ok.model_copy(update={"basis_set_file": "NOPE"})).check_elements(["Si"])
     with pytest.raises(UserError, match=r"oracle\.executable: 'cp2k-nonexistent' not found"):
         make_oracle(CP2KOracleConfig(executable="cp2k-nonexistent")).check_setup()
-    if shutil.which("cp2k_shell"):
-        with pytest.raises(UserError, match=r"oracle\.inp sets MAX_SCF"):
-            make_oracle(CP2KOracleConfig(inp="&FORCE_EVAL\n&DFT\n&SCF\nMAX_SCF 5\n&END SCF\n&END DFT\n"
-                                             "&END FORCE_EVAL")).check_setup()
+
+
+@needs_cp2k
+def test_cp2k_input_may_not_set_what_other_fields_set():
+    """Checked after the program itself (check_setup finds cp2k_shell first)."""
+    with pytest.raises(UserError, match=r"oracle\.inp sets MAX_SCF"):
+        make_oracle(CP2KOracleConfig(inp="&FORCE_EVAL\n&DFT\n&SCF\nMAX_SCF 5\n&END SCF\n&END DFT\n"
+                                         "&END FORCE_EVAL")).check_setup()
 
 
 def test_cp2k_input_merges_user_sections_and_writes_kpoints():

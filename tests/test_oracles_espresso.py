@@ -2,19 +2,24 @@
 src/mlip_autopipec/data/pseudo (needs tools/install_oracles.sh: apt quantum-espresso, pip gpaw)."""
 
 import json
-import shutil
 import time
 
 import numpy as np
 import pytest
 from ase.build import bulk
 
+from conftest import require_module, require_program
 from mlip_autopipec.components.oracles.espresso import SHIPPED_PSEUDO_DIR
 from mlip_autopipec.components.registry import make_oracle
 from mlip_autopipec.core.errors import OracleError, UserError
 from mlip_autopipec.domain_models.oracle_config import RYDBERG_EV, EspressoOracleConfig, GPAWOracleConfig
 
-needs_pw = pytest.mark.skipif(shutil.which("pw.x") is None, reason="pw.x is installed by tools/install_oracles.sh")
+@pytest.fixture
+def pw_installed():
+    require_program("pw.x", "Quantum ESPRESSO: bash tools/install_oracles.sh .venv/bin/pip")
+
+
+needs_pw = pytest.mark.usefixtures("pw_installed")
 
 
 def rattled_si8():
@@ -25,7 +30,7 @@ def rattled_si8():
 
 @needs_pw
 def test_espresso_forces_agree_with_gpaw_on_the_same_structure(tmp_path):
-    pytest.importorskip("gpaw")
+    require_module("gpaw", "bash tools/install_oracles.sh .venv/bin/pip")
     atoms = rattled_si8()
     shared = {"kpoints": {"grid": [2, 2, 2], "gamma": False},  # shifted Monkhorst-Pack on both
               "smearing": {"method": "fermi-dirac", "width_ev": 0.1}, "xc": "PBE"}
@@ -102,8 +107,7 @@ def test_shipped_si_pseudopotential_regenerates_with_ld1(tmp_path):
     """The shipped file is what QE's ld1.x makes from the shipped input (reproducible provenance)."""
     import subprocess
 
-    if shutil.which("ld1.x") is None:
-        pytest.skip("ld1.x comes with quantum-espresso")
+    require_program("ld1.x", "it comes with Quantum ESPRESSO: bash tools/install_oracles.sh .venv/bin/pip")
     inp = (SHIPPED_PSEUDO_DIR / "Si.ld1.in").read_text()
     subprocess.run(["ld1.x"], input=inp, text=True, cwd=tmp_path, capture_output=True, check=True, timeout=60)
 

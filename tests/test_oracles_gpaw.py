@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from conftest import require_module
 from mlip_autopipec.components.registry import make_oracle
 from mlip_autopipec.core.errors import OracleError, UserError
 from mlip_autopipec.domain_models.oracle_config import GPAWOracleConfig
 
-pytest.importorskip("gpaw", reason="GPAW is installed by tools/install_oracles.sh")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def gpaw_installed():
+    require_module("gpaw", "bash tools/install_oracles.sh .venv/bin/pip")
+
 
 # Tight SCF so that finite differences of the energy are meaningful (GPAW's default energy
 # tolerance, 0.5 meV per electron, would be 16 meV here: 0.4 eV/Å of noise at h = 0.02 Å;

@@ -1,6 +1,6 @@
 """VASP cannot run here (licensed): the inputs it would get and the OUTCAR it writes are tested.
 
-tests/data/vasp_si8/OUTCAR is a hand-made OUTCAR in VASP 6 format (make_outcar.py beside it; the
+tests/data/synthetic_vasp_si8/OUTCAR is a SYNTHETIC OUTCAR in VASP 6 format (make_synthetic_outcar.py beside it; the
 numbers are a GPAW PBE calculation of the same rattled cell), expected.json what it must parse to.
 """
 
@@ -19,7 +19,7 @@ from mlip_autopipec.components.registry import make_oracle
 from mlip_autopipec.core.errors import OracleError, UserError
 from mlip_autopipec.domain_models.oracle_config import VaspOracleConfig
 
-DATA = Path(__file__).resolve().parent / "data" / "vasp_si8"
+DATA = Path(__file__).resolve().parent / "data" / "synthetic_vasp_si8"
 
 
 @pytest.fixture
@@ -65,8 +65,10 @@ def test_vasp_inputs_match_the_configuration(tmp_path, pp_path):
 
     poscar = read(rundir / "POSCAR", format="vasp")
     np.testing.assert_allclose(poscar.cell.array, atoms.cell.array, atol=1e-10)
-    assert poscar.get_chemical_symbols() == sorted(atoms.get_chemical_symbols(), key=["Si", "Al"].index) or \
-        poscar.get_chemical_symbols() == [atoms.get_chemical_symbols()[i] for i in calc.sort]
+    # POSCAR lists the atoms in ASE's species-sorted order (calc.sort), each species in one block
+    assert poscar.get_chemical_symbols() == [atoms.get_chemical_symbols()[i] for i in calc.sort]
+    blocks = [s for k, s in enumerate(poscar.get_chemical_symbols()) if k == 0 or s != poscar.get_chemical_symbols()[k - 1]]
+    assert sorted(blocks) == sorted(set(atoms.get_chemical_symbols()))
     np.testing.assert_allclose(poscar.positions[calc.resort], atoms.positions, atol=1e-8)
 
     potcars = [ln.split()[1] for ln in (rundir / "POTCAR").read_text().splitlines()]
@@ -75,7 +77,7 @@ def test_vasp_inputs_match_the_configuration(tmp_path, pp_path):
     assert oracle.command("vasp_std") == "mpirun -np 4 vasp_std"
 
 
-def test_recorded_outcar_is_parsed_into_energy_forces_stress():
+def test_synthetic_outcar_is_parsed_into_energy_forces_stress():
     expected = json.loads((DATA / "expected.json").read_text())
     result = read_outcar(DATA / "OUTCAR")
     assert result["free_energy"] == pytest.approx(expected["free_energy"], abs=1e-6)
@@ -110,7 +112,7 @@ def test_unconverged_or_truncated_outcar_is_an_oracle_error(tmp_path):
 
 def test_vasp_oracle_end_to_end_with_a_stand_in_program(tmp_path, pp_path):
     """The whole label path — inputs, launch, OUTCAR — with a script in place of vasp_std that
-    checks its inputs are there and 'computes' by copying the recorded OUTCAR."""
+    checks its inputs are there and 'computes' by copying the synthetic OUTCAR."""
     fake = tmp_path / "fake_vasp"
     fake.write_text(f"#!/bin/sh\nfor f in INCAR KPOINTS POSCAR POTCAR; do test -s $f || exit 3; done\n"
                     f"cp {DATA / 'OUTCAR'} OUTCAR\necho ' running on 1 total cores'\n")

@@ -1,13 +1,11 @@
 """PacemakerTrainer: a tiny real non-linear pacemaker fit (TensorFlow backend) and an upfit.
 
-The real-fit tests need the `pacemaker` extra (tools/install_pacemaker_extra.sh). CI installs it,
-so a missing tensorpotential FAILS these tests instead of skipping them, unless
-MLIP_SKIP_PACEMAKER=1 says the machine deliberately has no TensorFlow.
+The real-fit tests need the `pacemaker` extra (tools/install_pacemaker_extra.sh); without it they
+fail in CI and skip elsewhere (the one policy of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from conftest import missing
 from mlip_autopipec.components.base import PotentialFiles
 from mlip_autopipec.components.trainers import pacemaker as pm
 from mlip_autopipec.core.errors import TrainingError, UserError
@@ -26,12 +25,8 @@ UPFIT_ITERATIONS = 8
 
 
 def _require_tensorpotential():
-    if pm.tensorpotential_available():
-        return
-    if os.environ.get("MLIP_SKIP_PACEMAKER") == "1":
-        pytest.skip("tensorpotential not installed and MLIP_SKIP_PACEMAKER=1")
-    pytest.fail("tensorpotential is not installed; run tools/install_pacemaker_extra.sh "
-                "(or set MLIP_SKIP_PACEMAKER=1 to skip the pacemaker tests)")
+    if not pm.tensorpotential_available():
+        missing("tensorpotential (the pacemaker extra)", "bash tools/install_pacemaker_extra.sh")
 
 
 def _labelled_cu_cells(n: int, seed: int) -> list[Atoms]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS, REPO, run, runner_cmd
+from conftest import CONFIGS, REPO, copy_run, run, runner_cmd
 from mlip_autopipec.domain_models.config import load_config
 from mlip_autopipec.plan import (
     build_plan,
@@ -81,9 +81,8 @@ def rule_jobs_of_iteration(d: Path, n: int) -> dict[str, int]:
     return out
 
 
-def test_plan_matches_the_jobs_snakemake_runs_next(mock_project):
-    d = mock_project
-    run(runner_cmd("run", "--cores", "2", "config.yaml", "--", "iter_000/potential.yace"), cwd=d)
+def test_plan_matches_the_jobs_snakemake_runs_next(mock_run_through_iter_000, tmp_path):
+    d = copy_run(mock_run_through_iter_000, tmp_path / "run")  # ran `-- iter_000/potential.yace`
     plan = json.loads(run(runner_cmd("plan", "config.yaml", "--json"), cwd=d).stdout)
     stages = {s["stage"]: s for s in plan["stages"]}
     assert stages["initial"]["state"] == "done" and stages["iter_000"]["state"] == "done"

@@ -1,16 +1,15 @@
-"""Real active learning end to end (pyace fits, MaxVol, ASE MD, EMT labels) through Snakemake."""
+"""Real active learning end to end (pyace fits, MaxVol, ASE MD, EMT labels) through Snakemake.
+
+The default Cu run is the session's `default_cu_run` (conftest.py): done once, killed mid-way and
+resumed, and read by these tests and by test_report.py."""
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS, REPO, run, runner_cmd
+from conftest import CONFIGS, run, runner_cmd
 from mlip_autopipec.core.io import count_frames, read_structures
 
 pytestmark = pytest.mark.slow
@@ -20,9 +19,8 @@ def total_labels(d: Path) -> int:
     return sum(count_frames(p) for p in [d / "initial" / "labels.extxyz", *d.glob("iter_*/labels.extxyz")])
 
 
-def test_default_cu_emt_run_converges_accurately(tmp_path):
-    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config.yaml")
-    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
+def test_default_cu_emt_run_converges_accurately(default_cu_run):
+    tmp_path, _ = default_cu_run
     assert (tmp_path / "converged.flag").is_file()
     state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
     assert state["status"] == "CONVERGED"
@@ -52,23 +50,11 @@ def test_binary_cuni_converges(tmp_path):
     assert val["force_rmse"] < 0.03
 
 
-def test_killed_real_run_resumes_without_relabelling_or_refitting(tmp_path):
-    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config.yaml")
-    env = {**os.environ, "PATH": f"{Path(runner_cmd()[0]).parent}:{os.environ['PATH']}"}
-    proc = subprocess.Popen(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 600
-    # kill while iteration 0's labels exist and its training runs (or just after)
-    while not (tmp_path / "iter_000" / "labels.extxyz").exists():
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = {p: p.stat().st_mtime_ns for p in [*(tmp_path / "initial").glob("potential.*"),
-                                               tmp_path / "initial" / "labels.extxyz",
-                                               tmp_path / "iter_000" / "labels.extxyz",
-                                               *(tmp_path / "iter_000" / "label_cache").glob("*")]}
-    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
+def test_killed_real_run_resumes_without_relabelling_or_refitting(default_cu_run):
+    """The session's default run was killed while iteration 0 trained and resumed: nothing that
+    had finished before the kill was computed again."""
+    tmp_path, done = default_cu_run
     assert (tmp_path / "converged.flag").is_file()
+    assert len(done) > 5 and any("label_cache" in str(p) for p in done)
     for p, mtime in done.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was recomputed after the resume"

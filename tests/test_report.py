@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS, REPO, run, runner_cmd, snakemake_cmd
+from conftest import run, runner_cmd
 from mlip_autopipec.core.state import derive_state
 from mlip_autopipec.report.build import FIGURES
 from mlip_autopipec.core.progress import Progress
@@ -18,57 +18,10 @@ from mlip_autopipec.report.table import format_status
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# A tiny real loop (pyace fits, MaxVol, ASE MD, EMT labels): ~30-60 s on 2 cores.
-SMALL_REAL = """\
-seed: 3
-max_cycles: 2
-patience: 2
-initial_exploration_steps: 150
-structures:
-  - {kind: bulk, element: Cu, crystal: fcc, supercell: [2, 2, 2]}
-initial_data: {n_rattled: 6, strains: [-0.02, 0.02]}
-exploration:
-  conditions:
-    - {name: t900, temperature: 900}
-    - {name: t1500, temperature: 1500}
-  gamma_check_interval: 5
-candidates: {n_candidates: 8, mix: {rattle: 0.5, md_burst: 0.5, normal_modes: 0.0}}
-selection: {kind: maxvol, n_select: 3}
-trainer: {kind: linear_ace, basis: {number_of_functions_per_element: 40}}
-labeling: {structures_per_job: 4}
-validation: {n_generated: 4, temperatures: [600]}
-"""
-
-
-def snakefile_has_report_rule() -> bool:
-    return "rules/report.smk" in (REPO / "Snakefile").read_text()
-
-
-def run_loop_with_report(d: Path, timeout: int = 600):
-    """Run the loop to its end including the `report` rule. Until the Snakefile includes
-    rules/report.smk, a two-line wrapper Snakefile adds it and asks for the report."""
-    if snakefile_has_report_rule():
-        return run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=d, timeout=timeout)
-    (d / "Snakefile.report").write_text(f'include: "{REPO}/Snakefile"\ninclude: "{REPO}/rules/report.smk"\n')
-    return run(snakemake_cmd("--snakefile", "Snakefile.report", "--configfile", "config.yaml", "--cores", "2",
-                             "--rerun-incomplete", "report/report.html"), cwd=d, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
-def mock_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mock_report")
-    text = (CONFIGS / "mock.yaml").read_text() + "validation: {n_generated: 4, temperatures: [600]}\n"
-    (d / "config.yaml").write_text(text)
-    run_loop_with_report(d)
-    return d
-
-
-@pytest.fixture(scope="module")
-def small_real_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("real_report")
-    (d / "config.yaml").write_text(SMALL_REAL)
-    run_loop_with_report(d)
-    return d
+def mock_run(finished_mock_run):
+    """The session's finished mock run (conftest.py), with a generated held-out set."""
+    return finished_mock_run[0]
 
 
 # -- status table ---------------------------------------------------------------------------------
@@ -207,8 +160,6 @@ def test_plan_counts_every_job_of_the_finished_mock_run(mock_run):
     assert plan["finished"] and plan["resume"].startswith("nothing")
     planned: dict[str, int] = {}
     for stage in plan["stages"]:
-        if stage["stage"] == "end" and not snakefile_has_report_rule():
-            stage["jobs"]["report"] = 1  # the wrapper Snakefile of this test ran it
         for rule, k in stage["jobs"].items():
             planned[rule] = planned.get(rule, 0) + k
     ran = {p.name: len(list(p.glob("*.tsv"))) for p in (mock_run / "logs" / "benchmark").iterdir()}
@@ -216,13 +167,15 @@ def test_plan_counts_every_job_of_the_finished_mock_run(mock_run):
 
 
 @pytest.mark.slow
-def test_status_and_report_on_small_real_run(small_real_run):
-    d = small_real_run
+def test_status_and_report_on_the_default_real_run(default_cu_run):
+    d, _ = default_cu_run
     state = check_table_matches_state(d)
-    assert state["status"] in ("CONVERGED", "STOPPED_MAX_CYCLES", "STOPPED_PATIENCE")
+    assert state["status"] == "CONVERGED"
     assert state["history"][0]["validation"] and state["history"][0]["n_labelled"]
     html = check_report(d, expect_validation=True)
-    assert "iter_000/potential.yace" in html or state["history"][0]["action"] != "continue"
+    # the first iteration halted and trained a potential: the report names it
+    assert state["history"][0]["action"] == "continue"
+    assert "iter_000/potential.yace" in html
 
 
 # -- progress reporter ---------------------------------------------------------------------------

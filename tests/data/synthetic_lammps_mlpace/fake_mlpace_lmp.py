@@ -9,7 +9,7 @@ lines with pyace behind `fix external`:
 The callback evaluates the potential.yaml/.asi in the working directory with pyace and stores the
 per-atom gamma in d_gamma, so `f_pace_gamma`, the dumps, the thermo rows and `fix halt` behave as
 with the real pair style (gamma is computed every step here, stored every N). Everything else in
-the input runs unchanged. Also how the recorded outputs in this directory were produced.
+the input runs unchanged. Also how the synthetic outputs in this directory were produced.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""How tests/data/vasp_si8/ was made (run once; needs GPAW): a hand-written OUTCAR in VASP 6's
+"""How tests/data/synthetic_vasp_si8/ was made (run once; needs GPAW): a SYNTHETIC OUTCAR in VASP 6's
 format for a rattled 8-atom Si cell. VASP cannot run here, so the numbers are a GPAW calculation
 (PBE, plane waves 400 eV, shifted 2x2x2 k-points, Fermi-Dirac 0.1 eV) of the same structure, with
 the energy shifted to VASP's scale (-5.42 eV/atom). expected.json holds what must be parsed back.
 
-    .venv/bin/python tests/data/vasp_si8/make_outcar.py
+    .venv/bin/python tests/data/synthetic_vasp_si8/make_synthetic_outcar.py
 """
 import json
 from pathlib import Path
