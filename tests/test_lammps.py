@@ -325,7 +325,7 @@ def test_nve_trajectory_matches_ase_velocity_verlet(pots):
     """Same start, no thermostat: LAMMPS' fix nve and ASE's VelocityVerlet follow the same path
     (masses, units and the rotation of a general cell all right)."""
     from mlip_autopipec.components.dynamics.lammps import _Session
-    from mlip_autopipec.components.dynamics.lammps_common import prepare_atoms
+    from mlip_autopipec.components.dynamics.common import prepare_atoms
 
     start = bulk("Cu", "fcc", a=3.6).repeat((2, 2, 2))
     start.rattle(0.05, seed=2)

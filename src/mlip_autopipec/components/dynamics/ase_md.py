@@ -24,7 +24,6 @@ keeps the centre of mass fixed with `FixCom`, which the recorded frames do not c
 from __future__ import annotations
 
 import logging
-import math
 from typing import Iterator
 
 import numpy as np
@@ -33,35 +32,22 @@ from ase.calculators.calculator import Calculator
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.melchionna import MelchionnaNPT
-from ase.md.velocitydistribution import Stationary
-
-try:  # ASE >= 3.29 (MaxwellBoltzmannDistribution is deprecated there)
-    from ase.md.velocitydistribution import thermalize_momenta
-except ImportError:  # older ASE
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-from ase.neighborlist import neighbor_list
 
 from ...domain_models.config import AseMDConfig, ExplorationCondition, ExplorationConfig
 from ...core.progress import Progress
 from ..base import ExplorationOutcome, PotentialFiles
-from ..ace.common import ace_calculator, per_atom_gamma
+from ..ace.common import per_atom_gamma
+from .common import (  # noqa: F401  (GammaWatch, is_unphysical, thermalize_momenta: re-exported)
+    MIN_DISTANCE,
+    GammaWatch,
+    calculator_for,
+    is_unphysical,
+    log_outcome,
+    prepare_atoms,
+    thermalize_momenta,
+)
 
 log = logging.getLogger(__name__)
-
-MIN_DISTANCE = 0.5  # Å; closer atoms mean the trajectory has blown up
-
-
-def is_unphysical(atoms: Atoms, check_distances: bool = True) -> bool:
-    """Non-finite positions or forces, or (optionally) two atoms closer than MIN_DISTANCE."""
-    if not np.isfinite(atoms.positions).all():
-        return True
-    calc = atoms.calc
-    forces = None if calc is None else calc.results.get("forces")
-    if forces is not None and not np.isfinite(forces).all():
-        return True
-    if check_distances and len(neighbor_list("i", atoms, MIN_DISTANCE)) > 0:
-        return True
-    return False
 
 
 def ensure_triangular_cell(atoms: Atoms) -> None:
@@ -92,7 +78,7 @@ class AseMD:
         n_steps: int,
         seed: int,
     ) -> ExplorationOutcome:
-        calc = calculator if calculator is not None else ace_calculator(potential, with_gamma=True)
+        calc = calculator_for(calculator, potential)
         atoms = self._prepare(atoms, condition, seed)
         atoms.calc = calc
         dyn = self._integrator(atoms, condition, np.random.default_rng([seed, 1]))
@@ -120,22 +106,16 @@ class AseMD:
                     break
         outcome = watch.outcome()
         progress.close(note="halted" if outcome.halted else "ran through")
-        log.info("%s: %s after %d/%d steps, max gamma %.3g, %d extrapolative frames", condition.name,
-                 "halted" if outcome.halted else "completed", outcome.steps_run, n_steps,
-                 outcome.max_gamma, len(outcome.frames))
+        log_outcome(condition, outcome, n_steps)
         return outcome
 
     # -- internals -----------------------------------------------------------------------------
     def _prepare(self, atoms: Atoms, condition: ExplorationCondition, seed: int) -> Atoms:
-        """A private copy with seeded Maxwell-Boltzmann velocities (zero total momentum)."""
-        atoms = atoms.copy()
-        atoms.calc = None
-        atoms.set_constraint()
+        """The shared starting state; NPT also needs Melchionna's triangular cell (the rotation
+        moves positions only, so the velocities are those of every backend)."""
+        atoms = prepare_atoms(atoms, condition, seed)
         if condition.pressure is not None:
             ensure_triangular_cell(atoms)
-        rng = np.random.default_rng([seed, 0])
-        thermalize_momenta(atoms, temperature_K=condition.temperature, rng=rng)
-        Stationary(atoms)
         return atoms
 
     def _integrator(self, atoms: Atoms, condition: ExplorationCondition, rng: np.random.Generator):
@@ -170,68 +150,3 @@ class AseMD:
                     return
                 raise
             yield dyn.nsteps
-
-
-class GammaWatch:
-    """Bookkeeping of one run: gamma trace, kept frames, halt decision."""
-
-    def __init__(self, exploration: ExplorationConfig, n_steps: int, condition: ExplorationCondition):
-        self.interval = exploration.gamma_check_interval
-        self.gamma_select = exploration.gamma_select
-        self.gamma_halt = exploration.gamma_halt
-        self.n_steps = n_steps
-        self.condition = condition
-        self.trace: list[tuple[int, float]] = []
-        self.frames: list[Atoms] = []
-        self.halted = False
-        self.steps_run = 0
-        self.last_sane: Atoms | None = None
-
-    def due(self, step: int) -> bool:
-        return step % self.interval == 0 or step == self.n_steps
-
-    def check(self, step: int, atoms: Atoms, gamma: np.ndarray) -> bool:
-        """Record one check; True if the run must halt here."""
-        g = float(np.max(gamma))
-        self.trace.append((step, g))
-        snapshot = self._snapshot(atoms, step, g, gamma)
-        self.last_sane = snapshot
-        if g > self.gamma_select:
-            self.frames.append(snapshot)
-        if g > self.gamma_halt:
-            snapshot.info["halt_reason"] = "gamma"
-            self.halted = True
-        return self.halted
-
-    def explode(self, step: int) -> None:
-        """Halt because the trajectory became unphysical at `step`."""
-        log.warning("%s: unphysical configuration at step %d (NaN or atoms closer than %.2f Å)",
-                    self.condition.name, step, MIN_DISTANCE)
-        self.steps_run = step
-        self.trace.append((step, math.inf))
-        self.halted = True
-        if self.last_sane is None:  # the starting structure itself was unphysical
-            return
-        if not self.frames or self.frames[-1] is not self.last_sane:
-            self.frames.append(self.last_sane)
-        self.frames[-1].info.update({"halt_reason": "unphysical", "unphysical_step": step})
-
-    def outcome(self) -> ExplorationOutcome:
-        return ExplorationOutcome(
-            halted=self.halted,
-            steps_run=self.steps_run,
-            budget=self.n_steps,
-            max_gamma=max((g for _, g in self.trace), default=0.0),
-            frames=self.frames,
-            gamma_trace=self.trace,
-        )
-
-    def _snapshot(self, atoms: Atoms, step: int, g: float, gamma: np.ndarray) -> Atoms:
-        frame = atoms.copy()  # no calculator: the oracle labels it later
-        frame.set_constraint()  # the MD's FixCom is no property of the structure
-        frame.info.update({"step": step, "max_gamma": g, "condition": self.condition.name,
-                           "temperature": self.condition.temperature})
-        if self.condition.pressure is not None:
-            frame.info["pressure"] = self.condition.pressure
-        frame.arrays["gamma"] = np.asarray(gamma, dtype=float).copy()
-        return frame

@@ -38,15 +38,14 @@ from ase.calculators.calculator import Calculator
 from ...domain_models.config import ExplorationCondition, ExplorationConfig
 from ...domain_models.dynamics_config import LammpsDynamicsConfig
 from ..base import ExplorationOutcome, PotentialFiles
-from ..ace.common import ace_calculator, per_atom_gamma
-from .ase_md import GammaWatch, is_unphysical
+from ..ace.common import per_atom_gamma
+from .common import GammaWatch, calculator_for, is_unphysical, log_outcome, prepare_atoms
 from .lammps_common import (
     LammpsError,
     LammpsFrame,
     box_cell,
     integrator_commands,
     open_lammps,
-    prepare_atoms,
     write_data_file,
 )
 
@@ -74,7 +73,7 @@ class LammpsMD:
         n_steps: int,
         seed: int,
     ) -> ExplorationOutcome:
-        calc = calculator if calculator is not None else ace_calculator(potential, with_gamma=True)
+        calc = calculator_for(calculator, potential)
         atoms = prepare_atoms(atoms, condition, seed)
         triclinic = True if (condition.pressure is not None and self.cfg.barostat == "tri") else None
         frame = LammpsFrame.for_atoms(atoms, triclinic=triclinic)
@@ -87,9 +86,7 @@ class LammpsMD:
         finally:
             session.close()
         outcome = watch.outcome()
-        log.info("%s: %s after %d/%d steps (LAMMPS), max gamma %.3g, %d extrapolative frames", condition.name,
-                 "halted" if outcome.halted else "completed", outcome.steps_run, n_steps,
-                 outcome.max_gamma, len(outcome.frames))
+        log_outcome(condition, outcome, n_steps, "LAMMPS")
         return outcome
 
 

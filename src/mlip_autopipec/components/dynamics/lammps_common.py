@@ -1,5 +1,5 @@
 """What both LAMMPS backends share: loading LAMMPS, the ASE <-> LAMMPS geometry, data files, dumps,
-thermostat/barostat commands and the velocities both backends start from.
+thermostat/barostat commands (the starting velocities are `common.prepare_atoms`, shared by every backend).
 
 Geometry. LAMMPS wants a box whose first vector lies along x and whose second lies in the xy plane
 (ASE's `cell.standard_form()`); a general ASE cell is rigidly rotated into that frame. `LammpsFrame`
@@ -31,15 +31,10 @@ from ase import Atoms
 from ase.calculators.lammps.coordinatetransform import Prism
 from ase.io.lammpsdata import write_lammps_data
 from ase.io.lammpsrun import read_lammps_dump_text
-from ase.md.velocitydistribution import Stationary
-
-try:  # ASE >= 3.29 (MaxwellBoltzmannDistribution is deprecated there)
-    from ase.md.velocitydistribution import thermalize_momenta
-except ImportError:  # older ASE
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
 from ...core.errors import UserError
 from ...domain_models.config import ExplorationCondition
+from .common import prepare_atoms  # noqa: F401  (the starting state every backend shares)
 
 log = logging.getLogger(__name__)
 
@@ -187,20 +182,8 @@ def read_dump_frames(path: str | Path, frame: LammpsFrame, gamma_column: str) ->
 
 
 # --------------------------------------------------------------------------------------------
-# Starting state and integrator commands (shared by both backends)
+# Integrator commands (shared by both backends)
 # --------------------------------------------------------------------------------------------
-def prepare_atoms(atoms: Atoms, condition: ExplorationCondition, seed: int) -> Atoms:
-    """A private copy with seeded Maxwell-Boltzmann velocities and zero total momentum: the same
-    random stream as the ASE backend, so both start from identical velocities."""
-    atoms = atoms.copy()
-    atoms.calc = None
-    atoms.set_constraint()
-    rng = np.random.default_rng([seed, 0])
-    thermalize_momenta(atoms, temperature_K=condition.temperature, rng=rng)
-    Stationary(atoms)
-    return atoms
-
-
 def integrator_commands(cfg, condition: ExplorationCondition, seed: int) -> list[str]:
     """`timestep` and the fixes of the ensemble, in metal units (ps, bar).
 

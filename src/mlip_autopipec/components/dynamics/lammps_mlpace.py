@@ -45,13 +45,12 @@ from ...core.errors import UserError
 from ...domain_models.config import ExplorationCondition, ExplorationConfig
 from ...domain_models.dynamics_config import LammpsMLPaceConfig
 from ..base import ExplorationOutcome, PotentialFiles
-from .ase_md import GammaWatch, is_unphysical
+from .common import GammaWatch, is_unphysical, log_outcome, prepare_atoms
 from .lammps_common import (
     LammpsError,
     LammpsFrame,
     integrator_commands,
     lammps_subprocess_env,
-    prepare_atoms,
     read_dump_frames,
     write_data_file,
 )
@@ -313,9 +312,7 @@ class LammpsMLPace:
             raise LammpsError(f"{exc} (inputs and outputs kept in {kept})") from exc
         if not self.cfg.keep_files:
             shutil.rmtree(directory, ignore_errors=True)
-        log.info("%s: %s after %d/%d steps (LAMMPS ML-PACE), max gamma %.3g, %d extrapolative frames",
-                 condition.name, "halted" if outcome.halted else "completed", outcome.steps_run, n_steps,
-                 outcome.max_gamma, len(outcome.frames))
+        log_outcome(condition, outcome, n_steps, "LAMMPS ML-PACE")
         return outcome
 
     def _directory(self, condition: ExplorationCondition) -> Path:

@@ -66,16 +66,19 @@ def settings_json(settings: dict) -> str:
     return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def no_stress(oracle_name: str, why: str = "") -> str:
+    """The one wording of a missing stress tensor (every oracle)."""
+    return (f"{oracle_name} returned no stress tensor{why}; enable stress in the code's settings, or set "
+            f"oracle.need_stress: false to accept labels without stress")
+
+
 def _stress(work: Atoms, oracle_name: str) -> np.ndarray:
     try:
         stress = work.get_stress(voigt=True)
     except PropertyNotImplementedError:
         stress = None
     if stress is None:
-        raise OracleError(
-            f"{oracle_name} returned no stress tensor; enable stress in the code's settings, or set "
-            f"oracle.need_stress: false to accept labels without stress"
-        )
+        raise OracleError(no_stress(oracle_name))
     return np.array(stress, dtype=float)
 
 

@@ -7,7 +7,6 @@ carries on — this oracle reads `cp2k.out` and turns that warning into a failur
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Sequence
 from ase import Atoms
 from ase.units import kB
 
-from ...core.errors import OracleError, UserError
+from ...core.errors import UserError
 from ...domain_models.oracle_config import CP2KOracleConfig
 from .common import singlepoint
 from .external import DFTOracle, patched_environ
@@ -60,17 +59,13 @@ def kpoints_section(grid: tuple[int, int, int], gamma: bool) -> str:
 class CP2KOracle(DFTOracle):
     name = "cp2k"
     cfg: CP2KOracleConfig
-
-    def __init__(self, cfg: CP2KOracleConfig | None = None, cores: int = 1, scratch_root=None):
-        super().__init__(cfg or CP2KOracleConfig(), cores=cores, scratch_root=scratch_root)
+    config_class = CP2KOracleConfig
+    scf_hint = "or tune &SCF in oracle.inp"
 
     # -- data files ----------------------------------------------------------------------------------
     def data_dir(self) -> Path | None:
-        if self.cfg.data_dir:
-            return Path(self.cfg.data_dir)
-        if os.environ.get("CP2K_DATA_DIR"):
-            return Path(os.environ["CP2K_DATA_DIR"])
-        return next((d for d in DEBIAN_DATA_DIRS if (d / "BASIS_MOLOPT").is_file()), None)
+        debian = next((d for d in DEBIAN_DATA_DIRS if (d / "BASIS_MOLOPT").is_file()), None)
+        return self.data_directory("data_dir", "CP2K_DATA_DIR", debian, "Debian's CP2K data")[0]
 
     def data_file(self, name: str, field: str) -> Path:
         path = Path(name)
@@ -191,17 +186,11 @@ class CP2KOracle(DFTOracle):
         self.check_converged(rundir)
         return self.as_given(out, atoms)
 
-    def check_converged(self, rundir: Path) -> None:
-        reason = self.diagnose(rundir)
-        if reason:
-            raise OracleError(f"{self.name}: {reason}")
-
     def diagnose(self, rundir: Path) -> str | None:
         out = rundir / "cp2k.out"
         text = out.read_text(errors="replace") if out.is_file() else ""
         if "SCF run NOT converged" in text:
-            return (f"SCF not converged in {self.cfg.max_scf_iterations} iterations (oracle.max_scf_iterations; "
-                    f"or tune &SCF in oracle.inp)")
+            return self.scf_not_converged()
         abort = re.search(r"\[ABORT\](.*?)(?:\n\s*\*{20,}|\Z)", text, re.S)
         if abort:
             message = " ".join(part.strip(" *\\/|_") for part in abort.group(1).splitlines())

@@ -7,14 +7,13 @@ pseudopotential, any `Error in routine`) and the directory kept.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Sequence
 
 from ase import Atoms
 
-from ...core.errors import OracleError, UserError
+from ...core.errors import UserError
 from ...domain_models.oracle_config import RYDBERG_EV, EspressoOracleConfig
 from .common import singlepoint
 from .external import DFTOracle, patched_environ, tail
@@ -27,24 +26,18 @@ INSTALL_HINT = "install Quantum ESPRESSO (apt-get install quantum-espresso; tool
 class EspressoOracle(DFTOracle):
     name = "espresso"
     cfg: EspressoOracleConfig
-
-    def __init__(self, cfg: EspressoOracleConfig | None = None, cores: int = 1, scratch_root=None):
-        super().__init__(cfg or EspressoOracleConfig(), cores=cores, scratch_root=scratch_root)
+    config_class = EspressoOracleConfig
+    scf_hint = "or oracle.input_data.electrons.mixing_beta"
 
     # -- pseudopotentials -------------------------------------------------------------------------
+    def _pseudo_dir_lookup(self) -> tuple[Path, str]:
+        return self.data_directory("pseudo_dir", "ESPRESSO_PSEUDO", SHIPPED_PSEUDO_DIR, "the shipped pseudopotentials")
+
     def pseudo_dir(self) -> Path:
-        if self.cfg.pseudo_dir:
-            return Path(self.cfg.pseudo_dir)
-        if os.environ.get("ESPRESSO_PSEUDO"):
-            return Path(os.environ["ESPRESSO_PSEUDO"])
-        return SHIPPED_PSEUDO_DIR
+        return self._pseudo_dir_lookup()[0]
 
     def _pseudo_dir_field(self) -> str:
-        if self.cfg.pseudo_dir:
-            return f"oracle.pseudo_dir ({self.cfg.pseudo_dir})"
-        if os.environ.get("ESPRESSO_PSEUDO"):
-            return f"$ESPRESSO_PSEUDO ({os.environ['ESPRESSO_PSEUDO']})"
-        return f"the shipped pseudopotentials ({SHIPPED_PSEUDO_DIR})"
+        return self._pseudo_dir_lookup()[1]
 
     def pseudopotential(self, symbol: str) -> str:
         """The UPF file name for `symbol` in pseudo_dir; UserError naming the field to set."""
@@ -112,17 +105,11 @@ class EspressoOracle(DFTOracle):
         self.check_converged(rundir)
         return self.as_given(out, atoms)
 
-    def check_converged(self, rundir: Path) -> None:
-        reason = self.diagnose(rundir)
-        if reason:
-            raise OracleError(f"{self.name}: {reason}")
-
     def diagnose(self, rundir: Path) -> str | None:
         out = rundir / "espresso.pwo"
         text = out.read_text(errors="replace") if out.is_file() else ""
         if "convergence NOT achieved" in text:
-            return (f"SCF not converged in {self.cfg.max_scf_iterations} iterations (oracle.max_scf_iterations; "
-                    f"or oracle.input_data.electrons.mixing_beta)")
+            return self.scf_not_converged()
         match = re.search(r"Error in routine\s+(\S+)\s*\((\s*-?\d+)\):\s*\n\s*(.+)", text)
         if match:
             routine, message = match.group(1), match.group(3).strip()

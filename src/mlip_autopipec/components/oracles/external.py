@@ -8,6 +8,12 @@ LABEL step records in `labels_failed.json`.
 
 Subclasses implement `compute(atoms, rundir, isolated)` and may implement `diagnose(rundir)` to
 turn a code's output into a one-line reason (SCF not converged, missing pseudopotential, ...).
+
+`DFTOracle` holds what the DFT codes share, with the code-specific parts as hooks: the config model
+(`config_class`), where a data directory comes from (`data_directory`: config field, then
+environment variable, then a default), what to tune when the SCF does not converge (`scf_hint`),
+running the program with its output in `<stem>.out`/`<stem>.err` (`launch`) and turning the numbers
+a code wrote into a checked label (`label_from_results`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +36,7 @@ from ase.data import atomic_numbers, ground_state_magnetic_moments
 from ...core.errors import OracleError, UserError
 from ...core.identity import structure_hash
 from ...domain_models.oracle_config import DFTOracleBase, ExternalOracleBase
+from .common import check_results, labelled_copy, no_stress
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,11 @@ def blas_threads(n: int) -> Iterator[None]:
         return
     with threadpool_limits(limits=n):
         yield
+
+
+def scf_not_converged(n_steps, hint: str, unit: str = "iterations") -> str:
+    """The one wording of an unconverged SCF (every DFT code), naming what to change."""
+    return f"SCF not converged in {n_steps} {unit} (oracle.max_scf_iterations; {hint})"
 
 
 def tail(path: Path, n_lines: int = 5) -> str:
@@ -184,9 +197,65 @@ class ExternalOracle:
 
 
 class DFTOracle(ExternalOracle):
-    """Base of the DFT codes: launcher/cores, environment, k-points."""
+    """Base of the DFT codes: launcher/cores, environment, k-points, directories, convergence,
+    failure messages, the program launch."""
 
     cfg: DFTOracleBase
+    config_class: type[DFTOracleBase]  # the code's config model; its defaults when no config is given
+    scf_hint = "see the code's SCF settings"  # what else to tune when the SCF does not converge
+
+    def __init__(self, cfg: DFTOracleBase | None = None, cores: int = 1, scratch_root=None):
+        super().__init__(cfg if cfg is not None else self.config_class(), cores=cores, scratch_root=scratch_root)
+
+    # -- hooks with shared logic ---------------------------------------------------------------------
+    def data_directory(self, field: str, env_var: str, default: Path | None,
+                       default_name: str = "the default") -> tuple[Path | None, str]:
+        """A directory the code needs: `oracle.<field>`, else $`env_var`, else `default`; with a
+        description of where it came from, for error messages."""
+        configured = getattr(self.cfg, field)
+        if configured:
+            return Path(configured), f"oracle.{field} ({configured})"
+        if os.environ.get(env_var):
+            return Path(os.environ[env_var]), f"${env_var} ({os.environ[env_var]})"
+        return default, f"{default_name} ({default})"
+
+    def scf_not_converged(self, n_steps=None, unit: str = "iterations") -> str:
+        return scf_not_converged(self.cfg.max_scf_iterations if n_steps is None else n_steps, self.scf_hint, unit)
+
+    def check_converged(self, rundir: Path) -> None:
+        """After a run the ASE calculator accepted: raise if the code's output says otherwise
+        (some codes only warn about an unconverged SCF and carry on)."""
+        reason = self.diagnose(rundir)
+        if reason:
+            raise OracleError(f"{self.name}: {reason}")
+
+    def launch(self, command: str, rundir: Path, stem: str, env: dict[str, str] | None = None) -> float:
+        """Run `command` (a shell line) in `rundir` with stdout/stderr in `<stem>.out`/`<stem>.err`;
+        OracleError with the tail of the output if it exits non-zero. Returns the wall time."""
+        t0 = time.perf_counter()
+        with patched_environ(self.run_env() if env is None else env), open(rundir / f"{stem}.out", "wb") as out, \
+                open(rundir / f"{stem}.err", "wb") as err:
+            proc = subprocess.run(command, shell=True, cwd=rundir, stdout=out, stderr=err)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise OracleError(f"{self.failed_to_run()} exited with code {proc.returncode}: "
+                              f"{tail(rundir / f'{stem}.err', 3) or tail(rundir / f'{stem}.out', 3)}")
+        return wall
+
+    def failed_to_run(self) -> str:
+        """How `launch` names the program in its error (a hook: GPAW names its launcher too)."""
+        return self.name
+
+    def label_from_results(self, atoms: Atoms, energy: float, forces, stress, isolated: bool, wall_time_s: float,
+                           energy_sigma0: float | None = None, stress_why: str = "") -> Atoms:
+        """Check what a program wrote and make the label (stress only when it is needed)."""
+        need_stress = self.cfg.need_stress and not isolated
+        if need_stress and stress is None:
+            raise OracleError(no_stress(self.name, stress_why))
+        stress = stress if need_stress else None
+        check_results(atoms, energy, forces, stress, self.name)
+        settings = None if isolated else self.settings(atoms)
+        return labelled_copy(atoms, energy, forces, stress, self.name, wall_time_s, settings, energy_sigma0)
 
     def launcher(self) -> str:
         """The launcher with `{cores}` filled in; '' when the program runs without one."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +20,7 @@ from ase.io import write
 
 from ...core.errors import OracleError, UserError
 from ...domain_models.oracle_config import GPAWOracleConfig, SmearingConfig
-from .common import check_results, labelled_copy, singlepoint
+from .common import singlepoint
 from .external import DFTOracle, blas_threads, patched_environ, tail
 
 INSTALL_HINT = "install it with tools/install_oracles.sh (pip gpaw + gpaw-data, Debian libxc/OpenBLAS/FFTW/MPI)"
@@ -40,9 +38,8 @@ def gpaw_occupations(smearing: SmearingConfig) -> dict:
 class GPAWOracle(DFTOracle):
     name = "gpaw"
     cfg: GPAWOracleConfig
-
-    def __init__(self, cfg: GPAWOracleConfig | None = None, cores: int = 1, scratch_root=None):
-        super().__init__(cfg or GPAWOracleConfig(), cores=cores, scratch_root=scratch_root)
+    config_class = GPAWOracleConfig
+    scf_hint = "or loosen oracle.parameters.convergence"
 
     # -- setup checks ------------------------------------------------------------------------------
     def check_setup(self) -> None:
@@ -94,7 +91,7 @@ class GPAWOracle(DFTOracle):
         settings = self.settings(atoms) if not isolated else None
         if self.in_process():
             return self._compute_in_process(work, atoms, params, need_stress, settings)
-        return self._compute_mpi(work, atoms, params, rundir, need_stress, settings)
+        return self._compute_mpi(work, atoms, params, rundir, isolated)
 
     def _compute_in_process(self, work, atoms, params, need_stress, settings) -> Atoms:
         from gpaw import GPAW
@@ -106,46 +103,37 @@ class GPAWOracle(DFTOracle):
                                   force_consistent=True)
         except OracleError as exc:
             if type(exc.__cause__).__name__ == "KohnShamConvergenceError":
-                raise OracleError(self._not_converged()) from exc
+                raise OracleError(f"{self.name}: {self.scf_not_converged()}") from exc
             raise
         except Exception as exc:  # noqa: BLE001 - bad parameters raise from the constructor
             raise OracleError(f"gpaw setup failed: {type(exc).__name__}: {exc}") from exc
         return self.as_given(out, atoms)
 
-    def _compute_mpi(self, work, atoms, params, rundir: Path, need_stress, settings) -> Atoms:
+    def _compute_mpi(self, work, atoms, params, rundir: Path, isolated: bool) -> Atoms:
+        need_stress = self.cfg.need_stress and not isolated
         write(rundir / "input.traj", work)
         (rundir / "parameters.json").write_text(json.dumps({"gpaw": params, "need_stress": need_stress}))
         command = self.command(f"{shlex.quote(sys.executable)} -m mlip_autopipec.components.oracles.gpaw_driver "
                                f"{shlex.quote(str(rundir))}")
-        env = self.run_env() | {"GPAW_MPI_BACKEND": "cgpaw"}
-        t0 = time.perf_counter()
-        with patched_environ(env), open(rundir / "driver.out", "wb") as out, open(rundir / "driver.err", "wb") as err:
-            proc = subprocess.run(command, shell=True, cwd=rundir, stdout=out, stderr=err)
-        wall = time.perf_counter() - t0
+        wall = self.launch(command, rundir, "driver", env=self.run_env() | {"GPAW_MPI_BACKEND": "cgpaw"})
         result_file = rundir / "result.json"
-        if proc.returncode != 0 or not result_file.is_file():
-            raise OracleError(f"gpaw under '{self.launcher()}' exited with code {proc.returncode}: "
+        if not result_file.is_file():
+            raise OracleError(f"{self.failed_to_run()} wrote no result.json: "
                               f"{tail(rundir / 'driver.err') or tail(rundir / 'driver.out')}")
         result = json.loads(result_file.read_text())
         if result.get("error"):
             if result["error_type"] == "KohnShamConvergenceError":
-                raise OracleError(self._not_converged())
+                raise OracleError(f"{self.name}: {self.scf_not_converged()}")
             raise OracleError(f"gpaw calculation failed: {result['error_type']}: {result['error']}")
-        energy = float(result["free_energy"])
-        forces = np.array(result["forces"], dtype=float)
         stress = np.array(result["stress"], dtype=float) if result.get("stress") is not None else None
-        if need_stress and stress is None:
-            raise OracleError("gpaw returned no stress tensor; set oracle.need_stress: false to accept labels "
-                              "without stress")
-        check_results(atoms, energy, forces, stress, self.name)
-        return labelled_copy(atoms, energy, forces, stress, self.name, wall, settings, result.get("energy"))
+        return self.label_from_results(atoms, float(result["free_energy"]), np.array(result["forces"], dtype=float),
+                                       stress, isolated, wall, result.get("energy"))
 
-    def _not_converged(self) -> str:
-        return (f"gpaw: SCF not converged in {self.cfg.max_scf_iterations} iterations "
-                f"(oracle.max_scf_iterations; or loosen oracle.parameters.convergence)")
+    def failed_to_run(self) -> str:
+        return f"gpaw under '{self.launcher()}'"
 
     def diagnose(self, rundir: Path) -> str | None:
         text = (rundir / "gpaw.txt").read_text(errors="replace") if (rundir / "gpaw.txt").is_file() else ""
         if "Did not converge" in text:
-            return self._not_converged()
+            return self.scf_not_converged()
         return None

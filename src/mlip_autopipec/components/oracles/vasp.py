@@ -8,10 +8,7 @@ halves, and `compute` joins them around one subprocess call.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -21,8 +18,7 @@ from ase import Atoms
 
 from ...core.errors import OracleError, UserError
 from ...domain_models.oracle_config import VaspOracleConfig
-from .common import check_results, labelled_copy
-from .external import DFTOracle, patched_environ, tail
+from .external import DFTOracle, patched_environ, scf_not_converged
 
 VASP_ISMEAR = {"fermi-dirac": -1, "gaussian": 0, "methfessel-paxton": 1}
 
@@ -58,8 +54,8 @@ def read_outcar(path: str | Path, resort: Sequence[int] | None = None) -> dict:
     text = path.read_text(errors="replace")
     if not outcar_converged(text):
         nelm = re.search(r"NELM\s*=\s*(\d+)", text)
-        raise OracleError(f"vasp: SCF not converged in {nelm.group(1) if nelm else 'NELM'} electronic steps "
-                          f"(oracle.max_scf_iterations, or oracle.incar: {{ALGO: ..., AMIX: ...}})")
+        raise OracleError("vasp: " + scf_not_converged(nelm.group(1) if nelm else "NELM", VaspOracle.scf_hint,
+                                                       unit="electronic steps"))
     try:
         atoms = read(path, format="vasp-out", index=-1)
         calc = atoms.calc
@@ -81,14 +77,11 @@ def read_outcar(path: str | Path, resort: Sequence[int] | None = None) -> dict:
 class VaspOracle(DFTOracle):
     name = "vasp"
     cfg: VaspOracleConfig
-
-    def __init__(self, cfg: VaspOracleConfig | None = None, cores: int = 1, scratch_root=None):
-        super().__init__(cfg or VaspOracleConfig(), cores=cores, scratch_root=scratch_root)
+    config_class = VaspOracleConfig
+    scf_hint = "or oracle.incar: {ALGO: ..., AMIX: ...}"
 
     def pp_path(self) -> Path | None:
-        if self.cfg.pp_path:
-            return Path(self.cfg.pp_path)
-        return Path(os.environ["VASP_PP_PATH"]) if os.environ.get("VASP_PP_PATH") else None
+        return self.data_directory("pp_path", "VASP_PP_PATH", None)[0]
 
     def potcar(self, symbol: str) -> Path:
         root = self.pp_path()
@@ -145,24 +138,10 @@ class VaspOracle(DFTOracle):
 
     def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
         calc = self.write_inputs(atoms, rundir, isolated)
-        t0 = time.perf_counter()
-        with patched_environ(self.run_env()), open(rundir / "vasp.out", "wb") as out, \
-                open(rundir / "vasp.err", "wb") as err:
-            proc = subprocess.run(self.command(self.cfg.executable), shell=True, cwd=rundir, stdout=out, stderr=err)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise OracleError(f"vasp exited with code {proc.returncode}: "
-                              f"{tail(rundir / 'vasp.err', 3) or tail(rundir / 'vasp.out', 3)}")
+        wall = self.launch(self.command(self.cfg.executable), rundir, "vasp")
         result = read_outcar(rundir / "OUTCAR", resort=calc.resort)
-        need_stress = self.cfg.need_stress and not isolated
-        if need_stress and result["stress"] is None:
-            raise OracleError("vasp returned no stress tensor (ISIF=0?); set oracle.need_stress: false to accept "
-                              "labels without stress")
-        stress = result["stress"] if need_stress else None
-        check_results(atoms, result["free_energy"], result["forces"], stress, self.name)
-        settings = None if isolated else self.settings(atoms)
-        return labelled_copy(atoms, result["free_energy"], result["forces"], stress, self.name, wall, settings,
-                             result["energy_sigma0"])
+        return self.label_from_results(atoms, result["free_energy"], result["forces"], result["stress"], isolated,
+                                       wall, result["energy_sigma0"], stress_why=" (ISIF=0?)")
 
     def diagnose(self, rundir: Path) -> str | None:
         out = rundir / "vasp.out"

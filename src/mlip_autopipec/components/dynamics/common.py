@@ -1,0 +1,138 @@
+"""What every exploration backend shares: the starting state, the gamma watch and the outcome.
+
+The backends differ in how they integrate (ASE in-process, LAMMPS in-process through `fix
+external`, an external ML-PACE LAMMPS) but not in what an exploration means:
+
+* `prepare_atoms`: a private copy with seeded Maxwell-Boltzmann velocities (zero total momentum),
+  the same random stream in every backend, so all start from identical velocities;
+* `GammaWatch`: gamma checks every `gamma_check_interval` steps (from step 0 on, and at the last
+  step), frames above `gamma_select` kept, a halt above `gamma_halt`, and an exploding trajectory
+  (`is_unphysical`) treated as a halt with max_gamma = inf whose last frame is the last sane one;
+* `calculator_for`: the ACE calculator with gamma when the caller passed none;
+* `log_outcome`: one log line per run, the same in every backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.md.velocitydistribution import Stationary
+
+try:  # ASE >= 3.29 (MaxwellBoltzmannDistribution is deprecated there)
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+from ase.neighborlist import neighbor_list
+
+from ...domain_models.config import ExplorationCondition, ExplorationConfig
+from ..ace.common import ace_calculator
+from ..base import ExplorationOutcome, PotentialFiles
+
+log = logging.getLogger(__name__)
+
+MIN_DISTANCE = 0.5  # Å; closer atoms mean the trajectory has blown up
+
+
+def is_unphysical(atoms: Atoms, check_distances: bool = True) -> bool:
+    """Non-finite positions or forces, or (optionally) two atoms closer than MIN_DISTANCE."""
+    if not np.isfinite(atoms.positions).all():
+        return True
+    calc = atoms.calc
+    forces = None if calc is None else calc.results.get("forces")
+    if forces is not None and not np.isfinite(forces).all():
+        return True
+    if check_distances and len(neighbor_list("i", atoms, MIN_DISTANCE)) > 0:
+        return True
+    return False
+
+
+def prepare_atoms(atoms: Atoms, condition: ExplorationCondition, seed: int) -> Atoms:
+    """A private copy with seeded Maxwell-Boltzmann velocities and zero total momentum: the same
+    random stream in every backend, so all start from identical velocities."""
+    atoms = atoms.copy()
+    atoms.calc = None
+    atoms.set_constraint()
+    rng = np.random.default_rng([seed, 0])
+    thermalize_momenta(atoms, temperature_K=condition.temperature, rng=rng)
+    Stationary(atoms)
+    return atoms
+
+
+def calculator_for(calculator: Calculator | None, potential: PotentialFiles) -> Calculator:
+    """The caller's calculator, or the potential's ACE calculator with gamma."""
+    return calculator if calculator is not None else ace_calculator(potential, with_gamma=True)
+
+
+def log_outcome(condition: ExplorationCondition, outcome: ExplorationOutcome, n_steps: int, backend: str = "") -> None:
+    log.info("%s: %s after %d/%d steps%s, max gamma %.3g, %d extrapolative frames", condition.name,
+             "halted" if outcome.halted else "completed", outcome.steps_run, n_steps,
+             f" ({backend})" if backend else "", outcome.max_gamma, len(outcome.frames))
+
+
+class GammaWatch:
+    """Bookkeeping of one run: gamma trace, kept frames, halt decision."""
+
+    def __init__(self, exploration: ExplorationConfig, n_steps: int, condition: ExplorationCondition):
+        self.interval = exploration.gamma_check_interval
+        self.gamma_select = exploration.gamma_select
+        self.gamma_halt = exploration.gamma_halt
+        self.n_steps = n_steps
+        self.condition = condition
+        self.trace: list[tuple[int, float]] = []
+        self.frames: list[Atoms] = []
+        self.halted = False
+        self.steps_run = 0
+        self.last_sane: Atoms | None = None
+
+    def due(self, step: int) -> bool:
+        return step % self.interval == 0 or step == self.n_steps
+
+    def check(self, step: int, atoms: Atoms, gamma: np.ndarray) -> bool:
+        """Record one check; True if the run must halt here."""
+        g = float(np.max(gamma))
+        self.trace.append((step, g))
+        snapshot = self._snapshot(atoms, step, g, gamma)
+        self.last_sane = snapshot
+        if g > self.gamma_select:
+            self.frames.append(snapshot)
+        if g > self.gamma_halt:
+            snapshot.info["halt_reason"] = "gamma"
+            self.halted = True
+        return self.halted
+
+    def explode(self, step: int) -> None:
+        """Halt because the trajectory became unphysical at `step`."""
+        log.warning("%s: unphysical configuration at step %d (NaN or atoms closer than %.2f Å)",
+                    self.condition.name, step, MIN_DISTANCE)
+        self.steps_run = step
+        self.trace.append((step, math.inf))
+        self.halted = True
+        if self.last_sane is None:  # the starting structure itself was unphysical
+            return
+        if not self.frames or self.frames[-1] is not self.last_sane:
+            self.frames.append(self.last_sane)
+        self.frames[-1].info.update({"halt_reason": "unphysical", "unphysical_step": step})
+
+    def outcome(self) -> ExplorationOutcome:
+        return ExplorationOutcome(
+            halted=self.halted,
+            steps_run=self.steps_run,
+            budget=self.n_steps,
+            max_gamma=max((g for _, g in self.trace), default=0.0),
+            frames=self.frames,
+            gamma_trace=self.trace,
+        )
+
+    def _snapshot(self, atoms: Atoms, step: int, g: float, gamma: np.ndarray) -> Atoms:
+        frame = atoms.copy()  # no calculator: the oracle labels it later
+        frame.set_constraint()  # the MD's FixCom is no property of the structure
+        frame.info.update({"step": step, "max_gamma": g, "condition": self.condition.name,
+                           "temperature": self.condition.temperature})
+        if self.condition.pressure is not None:
+            frame.info["pressure"] = self.condition.pressure
+        frame.arrays["gamma"] = np.asarray(gamma, dtype=float).copy()
+        return frame
