@@ -129,3 +129,14 @@ def test_shared_ace_code_is_not_trainer_code():
             trainers = [d for d in deps if d.startswith(f"{PKG}.components.trainers")
                         and d != f"{PKG}.components.trainers.mock"]
             assert trainers == [], mod
+
+
+def test_every_step_module_has_its_own_unit_tests():
+    """tests/test_step_<name>.py calls steps/<name>.py directly (no Snakemake)."""
+    tests = Path(__file__).resolve().parent
+    for module in sorted((ROOT / "steps").glob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        test_file = tests / f"test_step_{module.stem}.py"
+        assert test_file.is_file(), f"steps/{module.name} has no {test_file.name}"
+        assert f"mlip_autopipec.steps.{module.stem} import" in test_file.read_text(), test_file.name
