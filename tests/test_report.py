@@ -73,9 +73,12 @@ def check_table_matches_state(d: Path) -> dict:
         explore = sum(v for k, v in t.items() if k.startswith("explore:"))
         assert float(row["explore s"]) == pytest.approx(explore, abs=0.051)
         if h["action"] == "continue":
-            assert float(row["label s"]) == pytest.approx(t["label"] + t["gather_labels"], abs=0.051)
-            assert float(row["train s"]) == pytest.approx(t["train"], abs=0.051)
-            assert float(row["refine s"]) == pytest.approx(t["collect_halts"] + t["candidates"] + t["select"], abs=0.051)
+            # a stage's seconds are the sum over its rules' benchmark files; a job killed after its
+            # outputs were complete (the session's default run) left none, so sum what is there
+            for col, rules in (("label s", ("label", "gather_labels")), ("train s", ("train",)),
+                               ("refine s", ("collect_halts", "candidates", "select"))):
+                assert any(r in t for r in rules), (col, t)
+                assert float(row[col]) == pytest.approx(sum(t.get(r, 0.0) for r in rules), abs=0.051), (col, row, t)
     return state
 
 
@@ -173,9 +176,9 @@ def test_status_and_report_on_the_default_real_run(default_cu_run):
     assert state["status"] == "CONVERGED"
     assert state["history"][0]["validation"] and state["history"][0]["n_labelled"]
     html = check_report(d, expect_validation=True)
-    # the first iteration halted and trained a potential: the report names it
+    # the loop refined at least once, and the report's parity plot names the last potential
     assert state["history"][0]["action"] == "continue"
-    assert "iter_000/potential.yace" in html
+    assert state["current_potential"].startswith("iter_") and state["current_potential"] in html
 
 
 # -- progress reporter ---------------------------------------------------------------------------
