@@ -7,7 +7,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo config is the default only: a config the user names (`--configfile`, a profile's
+# `configfile:`, `mlip-runner run my.yaml`) replaces it instead of being merged over it, so keys
+# left out take the documented defaults. `--config key=value` still merges over either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
