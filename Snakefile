@@ -23,6 +23,7 @@ include: "rules/label.smk"
 include: "rules/train.smk"
 include: "rules/finalize.smk"
 include: "rules/report.smk"
+include: "rules/final.smk"
 
 
 # The checkpoint's decision only reads a few small JSON files: on a cluster it runs in the Snakemake
@@ -35,4 +36,5 @@ rule all:
     input:
         final_target,
         rules.report.output.html,
+        rules.final.output.readme,
     default_target: True
