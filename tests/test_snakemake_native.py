@@ -8,6 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -69,9 +70,8 @@ def test_named_config_replaces_the_demo_config_and_omitted_keys_take_defaults(tm
 # -- the label cache knows the oracle settings ------------------------------------------------------
 def _stage(tmp_path: Path) -> str:
     rcfg = load_config(CONFIGS / "mock.yaml")
-    frames = initial_training_structures(build_structures(rcfg.cfg.structures, rcfg.base_dir,
-                                                          __import__("numpy").random.default_rng(1)),
-                                         rcfg.cfg.initial_data, __import__("numpy").random.default_rng(2))
+    structures = build_structures(rcfg.cfg.structures, rcfg.base_dir, np.random.default_rng(1))
+    frames = initial_training_structures(structures, rcfg.cfg.initial_data, np.random.default_rng(2))
     write_structures(tmp_path / "selected.xyz", frames)
     return str(tmp_path / "selected.xyz")
 
@@ -173,7 +173,9 @@ def test_plain_snakemake_config_overrides_then_extend_the_run(tmp_path):
     """`--config max_cycles=1` and a nested override reach the jobs; the stopped run then continues
     to convergence with the config's max_cycles; a new condition with younger-halting dynamics
     is explored in a new iteration. No label is ever computed twice."""
-    cfg = {**MOCK, "oracle": {"kind": "mock", "call_log": "calls.txt"}}
+    # converges once the potential was fitted once (iter_001); one label job per stage
+    cfg = {**MOCK, "oracle": {"kind": "mock", "call_log": "calls.txt"}, "labeling": {"structures_per_job": 10},
+           "dynamics": {"kind": "mock", "halt_step": 100, "halt_generations": 1}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     base = ["--snakefile", REPO / "Snakefile", "--configfile", "config.yaml", "--cores", "2"]
     run(snakemake_cmd(*base, "--config", "max_cycles=1", "exploration={gamma_halt: 8.0}"), cwd=tmp_path)

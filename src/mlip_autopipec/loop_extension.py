@@ -47,6 +47,22 @@ def exploration_settings(cfg, iteration: int) -> dict:
             "dynamics": cfg.dynamics.model_dump(mode="json")}
 
 
+def _changed(old: dict | None, new: dict) -> list[str]:
+    """Keys of a recorded settings dict whose value differs now. Keys the record lacks (a field
+    added to the models since) are not a change: they held their default then."""
+    if old is None:
+        return []
+    out = []
+    for key, before in old.items():
+        now = new.get(key)
+        if isinstance(before, dict) and isinstance(now, dict):
+            if _changed(before, now):
+                out.append(key)
+        elif before != now:
+            out.append(key)
+    return out
+
+
 def superseded_decision(n: int) -> str:
     return f"{L.iter_dir(n)}/{SUPERSEDED}/exploration.json"
 
@@ -106,12 +122,12 @@ def find_extension(workdir: str | Path, cfg) -> Extension | None:
     if removed:
         changes.append(f"condition(s) {', '.join(removed)} removed")
     kept = [c for c in new["conditions"] if c in old_conds]
-    if old.get("explore") is not None and old["explore"] != new["explore"]:
-        diff = [k for k in new["explore"] if old["explore"].get(k) != new["explore"][k]]
+    diff = _changed(old.get("explore"), new["explore"])
+    if diff:
         changes.append(f"exploration settings changed ({', '.join(diff)})")
         redo = kept
     else:
-        changed = [c for c in kept if old_conds[c] is not None and old_conds[c] != new["conditions"][c]]
+        changed = [c for c in kept if old_conds[c] is not None and _changed(old_conds[c], new["conditions"][c])]
         if changed:
             changes.append(f"condition(s) {', '.join(changed)} changed")
             redo = changed
@@ -158,7 +174,8 @@ def describe(old: Decision | None, cfg, iteration: int) -> str | None:
     added = [c for c in now["conditions"] if c not in old_conds]
     if added:
         ext_changes.append(f"condition(s) {', '.join(added)} added")
-    if before.get("explore") is not None and before["explore"] != now["explore"]:
-        ext_changes.append("exploration settings changed")
+    diff = _changed(before.get("explore"), now["explore"])
+    if diff:
+        ext_changes.append(f"exploration settings changed ({', '.join(diff)})")
     what = "; ".join(ext_changes) or "settings changed"
     return f"iteration {iteration} re-decided (was {old.action.value}): {what}"
