@@ -143,10 +143,14 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
 
 def run_gather_labels(stage: str, label_files: list[str], record_files: list[str], out_labels: str,
                       out_failed: str) -> dict:
-    labelled, failures = [], []
+    labelled, failures, redone = [], [], {}
     for f, r in zip(label_files, record_files):
         labelled.extend(read_structures(f))
-        failures.extend(read_json(r)["failures"])
+        record = read_json(r)
+        failures.extend(record["failures"])
+        for why, k in record.get("computed_why", {}).items():
+            if why != "new":
+                redone[why] = redone.get(why, 0) + k
     n_total = len(labelled) + len(failures)
     if n_total and not labelled:
         raise UserError(
@@ -156,5 +160,6 @@ def run_gather_labels(stage: str, label_files: list[str], record_files: list[str
         )
     write_json(out_failed, failures)
     write_structures(out_labels, labelled)
-    log.info("LABEL %s: %d labelled, %d failed", stage, len(labelled), len(failures))
+    log.info("LABEL %s: %d labelled, %d failed%s", stage, len(labelled), len(failures),
+             "".join(f"; recomputed {k} ({why})" for why, k in redone.items()))
     return {"n_labelled": len(labelled), "n_failed": len(failures)}
