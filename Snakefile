@@ -7,7 +7,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo config is the default only: a config the user names (`--configfile`, a profile's
+# `configfile:`, `mlip-runner run my.yaml`) replaces it instead of being merged over it, so keys
+# left out take the documented defaults. `--config key=value` still merges over either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
@@ -18,6 +23,7 @@ include: "rules/label.smk"
 include: "rules/train.smk"
 include: "rules/finalize.smk"
 include: "rules/report.smk"
+include: "rules/final.smk"
 
 
 # The checkpoint's decision only reads a few small JSON files: on a cluster it runs in the Snakemake
@@ -30,4 +36,5 @@ rule all:
     input:
         final_target,
         rules.report.output.html,
+        rules.final.output.readme,
     default_target: True

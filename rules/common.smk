@@ -3,6 +3,7 @@ import os
 
 from snakemake.utils import validate
 
+from mlip_autopipec import loop_extension as X
 from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
@@ -17,6 +18,19 @@ CONFIG_FILE = os.path.relpath(RCFG.path)
 CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
 VALIDATION = RCFG.cfg.validation.file is not None or RCFG.cfg.validation.n_generated > 0
 RES = RCFG.cfg.resources
+# Files the config names: inputs of every rule that reads them, so an edited file redoes its work.
+STRUCTURE_FILES = [str(RCFG.resolve(s.path)) for s in RCFG.cfg.structures if s.kind == "file"]
+VALIDATION_INPUT = [str(RCFG.resolve(RCFG.cfg.validation.file))] if RCFG.cfg.validation.file else []
+
+# Extending a finished run: when the loop's last decision no longer holds under this config, its
+# files are moved aside and Snakemake redoes them (a dry run moves nothing and only says so).
+EXTENSION = X.find_extension(".", RCFG.cfg) if workflow.is_main_process else None
+if EXTENSION is not None:
+    if getattr(workflow.output_settings, "dryrun", False):
+        print(f"mlip-autopipec: a run would extend iteration {EXTENSION.iteration}: "
+              f"{'; '.join(EXTENSION.changes)} (redoes {', '.join(EXTENSION.files_to_redo())})")
+    else:
+        X.supersede(".", EXTENSION)
 
 
 def conda_env(kind):
@@ -41,9 +55,45 @@ def iteration(wildcards):
     return int(wildcards.it)
 
 
+def potential_files(stage):
+    """All three files of a potential: .yace to run it, .yaml and .asi for gamma and selection."""
+    return [f"{stage}/potential.{ext}" for ext in ("yace", "yaml", "asi")]
+
+
 def previous_potential(wildcards):
     prev = L.previous_stage(wildcards.stage)
-    return [] if prev is None else [f"{prev}/potential.yace"]
+    return [] if prev is None else potential_files(prev)
+
+
+def exploring_potential(wildcards):
+    return potential_files(L.potential_stage_for(iteration(wildcards)))
+
+
+def conditions_of(n):
+    """Conditions of iteration n: those its decision was made with once it continued the loop
+    (a condition added later starts in a new iteration), else the configured ones."""
+    path = L.decision(n)
+    if os.path.isfile(path):
+        decision = read_decision(path)
+        if decision.action is Action.CONTINUE:
+            return [c.condition for c in decision.conditions]
+    return CONDITIONS
+
+
+def explore_records(wildcards):
+    n = iteration(wildcards)
+    return [L.explore_record(n, c) for c in conditions_of(n)]
+
+
+def explore_frames(wildcards):
+    n = iteration(wildcards)
+    return [L.explore_frames(n, c) for c in conditions_of(n)]
+
+
+def superseded_decision(wildcards):
+    """The decision a rerun replaces when a finished run is extended (read for the note it leaves)."""
+    path = X.superseded_decision(iteration(wildcards))
+    return [path] if os.path.isfile(path) else []
 
 
 def label_chunks(stage):
@@ -69,6 +119,15 @@ def walk_decisions():
 
 def final_target(wildcards):
     return walk_decisions()[1].action.flag_file
+
+
+def final_potential(wildcards):
+    """The last good potential: the one the final iteration explored with."""
+    return potential_files(L.potential_stage_for(walk_decisions()[1].iteration))
+
+
+def final_labels(wildcards):
+    return [L.labels(s) for s in L.stages_up_to(L.potential_stage_for(walk_decisions()[1].iteration))]
 
 
 onstart:

@@ -3,7 +3,8 @@
 
 rule explore:
     input:
-        potential=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        potential=exploring_potential,
+        structures=STRUCTURE_FILES,
     output:
         record="iter_{it}/explore/{cond}.json",
         frames="iter_{it}/explore/{cond}.extxyz",
@@ -24,8 +25,9 @@ rule explore:
 
 checkpoint gate:
     input:
-        records=lambda w: [L.explore_record(iteration(w), c) for c in CONDITIONS],
+        records=explore_records,
         previous=lambda w: [L.decision(k) for k in range(iteration(w))],
+        superseded=superseded_decision,
     output:
         decision="iter_{it}/exploration.json",
     params:

@@ -2,6 +2,8 @@
 
 
 rule initial_structures:
+    input:
+        structures=STRUCTURE_FILES,
     output:
         selected=L.selected(L.INITIAL),
     params:
@@ -20,6 +22,8 @@ rule initial_structures:
 
 
 rule reference_energies:
+    input:
+        structures=STRUCTURE_FILES,
     output:
         energies=L.REFERENCE_ENERGIES,
     params:
@@ -38,6 +42,9 @@ rule reference_energies:
 
 
 rule validation_set:
+    input:
+        structures=STRUCTURE_FILES,
+        file=VALIDATION_INPUT,
     output:
         frames=L.VALIDATION_FILE,
     params:

@@ -4,8 +4,8 @@
 rule collect_halts:
     input:
         decision=rules.gate.output.decision,
-        records=lambda w: [L.explore_record(iteration(w), c) for c in CONDITIONS],
-        frames=lambda w: [L.explore_frames(iteration(w), c) for c in CONDITIONS],
+        records=explore_records,
+        frames=explore_frames,
     output:
         halt="iter_{it}/halt.xyz",
     params:
@@ -26,8 +26,8 @@ rule collect_halts:
 rule candidates:
     input:
         halt=rules.collect_halts.output.halt,
-        frames=lambda w: [L.explore_frames(iteration(w), c) for c in CONDITIONS],
-        potential=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        frames=explore_frames,
+        potential=exploring_potential,
     output:
         candidates="iter_{it}/candidates.xyz",
     params:
@@ -48,7 +48,7 @@ rule candidates:
 rule select:
     input:
         candidates=rules.candidates.output.candidates,
-        potential=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        potential=exploring_potential,
     output:
         selected="iter_{it}/selected.xyz",
     params:

@@ -7,7 +7,7 @@ from mlip_autopipec.workflow_support import run_step
 run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_explore(
-        cfg, int(smk.wildcards.it), smk.wildcards.cond, str(Path(smk.input.potential).parent),
+        cfg, int(smk.wildcards.it), smk.wildcards.cond, str(Path(smk.input.potential[0]).parent),
         smk.output.record, smk.output.frames,
     ),
 )

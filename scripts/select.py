@@ -7,7 +7,7 @@ from mlip_autopipec.workflow_support import run_step
 run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_select(
-        cfg, int(smk.wildcards.it), smk.input.candidates, str(Path(smk.input.potential).parent),
+        cfg, int(smk.wildcards.it), smk.input.candidates, str(Path(smk.input.potential[0]).parent),
         smk.output.selected,
     ),
 )

@@ -45,9 +45,9 @@ def test_plan_of_a_fresh_directory(tmp_path):
     assert [s.stage for s in plan.stages] == ["initial", "iter_000", "end"]
     assert plan.stages[0].state == "resume here" and plan.stages[0].n_jobs == 8 and plan.stages[0].n_done == 0
     assert (plan.future_first, plan.future_last) == (1, 9)
-    # fewest: initial 8 + explore/gate of iteration 0 + finalize/report; most: 10 iterations of 10 jobs
-    assert plan.remaining_min == 8 + 2 + 2
-    assert plan.remaining_max == 8 + 10 * 10 + 2
+    # fewest: initial 8 + explore/gate of iteration 0 + finalize/report/final; most: 10 iterations of 10 jobs
+    assert plan.remaining_min == 8 + 2 + 3
+    assert plan.remaining_max == 8 + 10 * 10 + 3
     assert plan.last_iteration_max_cycles == 9 and plan.last_iteration_patience == 5
     text = format_plan(rcfg, tmp_path, plan)
     assert "max_cycles=10" in text and "patience=5" in text

@@ -37,6 +37,36 @@ def test_default_cu_emt_run_converges_accurately(default_cu_run):
     # the learning is visible: the last exploration reached further than the first
     first, last = state["history"][0], state["history"][-1]
     assert max(c["steps_run"] for c in first["conditions"]) < min(c["steps_run"] for c in last["conditions"])
+    check_final_directory(tmp_path, state)
+
+
+def check_final_directory(d: Path, state: dict):
+    """final/: every label as extxyz and as pacemaker DataFrame, the last good potential."""
+    import pandas as pd
+    from pyace import PyACECalculator
+
+    final = d / "final"
+    frames = read_structures(final / "dataset.extxyz")
+    assert len(frames) == total_labels(d)
+    assert {f.info["stage"] for f in frames} == {"initial", *(f"iter_{h['iteration']:03d}" for h in state["history"][:-1])}
+    assert all("oracle_settings" in f.info and "generator" in f.info for f in frames)
+    df = pd.read_pickle(final / "dataset.pkl.gz", compression="gzip")
+    assert {"ase_atoms", "energy", "forces", "energy_corrected"} <= set(df.columns) and len(df) == len(frames)
+    reference = json.loads((d / "initial" / "reference_energies.json").read_text())
+    row = df.iloc[0]
+    assert row["energy"] - row["energy_corrected"] == pytest.approx(
+        sum(reference[s] for s in row["ase_atoms"].get_chemical_symbols()))
+    last_trained = state["history"][-1]["potential_in"]  # the potential the converged iteration explored with
+    probe = frames[-1].copy()
+    energies = []
+    for yace in (final / "potential.yace", d / last_trained):
+        probe.calc = PyACECalculator(str(yace))
+        energies.append(probe.get_potential_energy())
+    assert energies[0] == pytest.approx(energies[1], abs=1e-9)
+    lammps = (final / "lammps" / "in.pace").read_text()
+    assert "pair_style      pace/extrapolation" in lammps and "# pair_style    pace\n" in lammps
+    assert "potential.asi" in lammps and "fix             extreme_extrapolation all halt" in lammps
+    assert (final / "report.html").is_file() and "dataset.pkl.gz" in (final / "README.txt").read_text()
 
 
 def test_binary_cuni_converges(tmp_path):

@@ -124,13 +124,39 @@ def _run_snakemake(argv: list[str]) -> bool:
     return bool(args_to_api(args, parser))
 
 
+def failed_label_jobs(workdir: Path) -> list[str]:
+    """Label job outputs (relative to the run directory) whose record lists failures."""
+    out = []
+    for rec in sorted(workdir.glob("*/label_jobs/*.json")):
+        try:
+            failures = json.loads(rec.read_text()).get("failures")
+        except (OSError, ValueError):
+            continue
+        if failures:
+            out.append(str(rec.with_suffix(".extxyz").relative_to(workdir)))
+    return out
+
+
 def cmd_run(ns) -> int:
+    from .config_overrides import load_with_overrides, parse_sets, snakemake_config_args
+
     config = Path(ns.config)
-    rcfg = load_config(config)  # a bad config fails here, before Snakemake starts
+    overrides = parse_sets(ns.set)
+    rcfg = load_with_overrides(config, overrides)  # a bad config fails here, before Snakemake starts
     preflight(rcfg)
     workdir = Path(ns.workdir).resolve() if ns.workdir else default_workdir(config)
     _check_writable(workdir)
-    argv = snakemake_argv(config.resolve(), workdir, ns.cores, ns.profile, ns.dry_run, ns.snakemake_args)
+    # options taking a list of values go last, so that they do not swallow the user's targets
+    extra = [*ns.snakemake_args, *snakemake_config_args(overrides)]
+    if ns.retry_failed:
+        from .steps.label_cache import RETRY_ENV
+
+        os.environ[RETRY_ENV] = "1"  # read by the label jobs (inherited by local and SLURM jobs)
+        redo = failed_label_jobs(workdir)
+        log.info("--retry-failed: %d label job(s) with failures rerun", len(redo))
+        if redo:
+            extra += ["--forcerun", *redo]
+    argv = snakemake_argv(config.resolve(), workdir, ns.cores, ns.profile, ns.dry_run, extra)
     if ns.dry_run:
         from .plan import format_plan
 
@@ -200,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default=None, help="Snakemake profile directory, e.g. profiles/slurm")
     r.add_argument("--workdir", default=None, help="run directory (default: the config's project directory)")
     r.add_argument("--dry-run", "-n", action="store_true", help="print the plan and the next jobs; run nothing")
+    r.add_argument("--set", action="append", default=[], metavar="KEY.SUB=VALUE",
+                   help="override a config value (YAML), e.g. --set exploration.gamma_halt=8.0; repeatable")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="compute failed labels again (cached failures are otherwise reused until the oracle "
+                        "settings change)")
     r.add_argument("snakemake_args", nargs="*", metavar="-- SNAKEMAKE_ARGS",
                    help="after `--`: extra arguments passed to Snakemake unchanged")
     r.set_defaults(func=cmd_run)

@@ -22,7 +22,7 @@ from .domain_models.state import Action
 INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
-FINAL_RULES = ("finalize", "report")
+FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
 
 
 # -- job counts: pure functions of the config ---------------------------------------------------
@@ -57,7 +57,7 @@ def iteration_jobs(cfg, refines: bool = True) -> dict[str, int]:
 
 
 def final_jobs(with_report: bool) -> dict[str, int]:
-    return {rule: 1 for rule in FINAL_RULES if with_report or rule != "report"}
+    return {rule: 1 for rule in FINAL_RULES if with_report or rule == "finalize"}
 
 
 # -- what is already done: outputs on disk -----------------------------------------------------
@@ -226,9 +226,10 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
             plan.future_first, plan.future_last = n + 1, cfg.max_cycles - 1
 
     flag_done = int(_exists(workdir, "converged.flag") or _exists(workdir, "stopped.flag"))
-    end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html"))}
+    end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html")),
+                "final": int(_exists(workdir, f"{L.FINAL_DIR}/README.txt"))}
     plan.stages.append(StagePlan("end", final_jobs(with_report), end_done, "pending",
-                                 note="converged.flag or stopped.flag" + (", report/report.html" if with_report else "")))
+                                 note="converged.flag or stopped.flag" + (", report/report.html, final/" if with_report else "")))
 
     for stage in plan.stages:
         if stage.state != "done" and not stage.missing():

@@ -23,6 +23,10 @@ def preflight(rcfg) -> None:
         check_setup = getattr(oracle, "check_setup", None)
         if check_setup is not None:
             check_setup()
+        if cfg.dynamics.kind == "lammps_mlpace":
+            from ..components.dynamics.lammps_mlpace import check_command
+
+            check_command(cfg.dynamics)
         if cfg.validation.file:
             path = rcfg.resolve(cfg.validation.file)
             try:

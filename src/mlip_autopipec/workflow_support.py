@@ -14,7 +14,7 @@ from typing import Callable
 from .core.crashpoints import crashpoint
 from .core.errors import UserError
 from .core.state import refresh_state
-from .domain_models.config import ResolvedConfig, config_from_dict, load_config
+from .domain_models.config import ResolvedConfig, config_from_dict
 from .domain_models.state import Decision
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -40,7 +40,18 @@ def load_workflow_config(config: dict, workflow) -> ResolvedConfig:
         preflight(rcfg)
     except UserError as exc:
         raise WorkflowError(f"invalid configuration:\n{exc}") from None
+    # Jobs get exactly this: every key filled with its documented default and typed (`--config`
+    # values arrive as strings), so the schema check, the DAG and every job see one config.
+    config.clear()
+    config.update(rcfg.cfg.model_dump(mode="json"))
     return rcfg
+
+
+def job_config(smk) -> ResolvedConfig:
+    """The config Snakemake resolved for this job (`snakemake.config`: config file(s), `--config`,
+    profile), validated with the same models. The file named by `params.config_file` is never read:
+    it only anchors relative paths in the config."""
+    return config_from_dict(dict(smk.config), smk.params.config_file)
 
 
 def read_decision(path: str | Path) -> Decision:
@@ -65,7 +76,7 @@ def run_step(smk, step: Callable[[ResolvedConfig, object], object]) -> None:
     _setup_logging(log_file)
     log = logging.getLogger("mlip_autopipec.rule." + smk.rule)
     try:
-        rcfg = load_config(smk.params.config_file)
+        rcfg = job_config(smk)
         crashpoint(f"start:{smk.rule}")
         step(rcfg, smk)
         crashpoint(f"end:{smk.rule}")

@@ -16,3 +16,8 @@ def structure_hash(atoms: Atoms) -> str:
     h.update(atoms.cell.array.round(8).tobytes())
     h.update(atoms.pbc.astype(bool).tobytes())
     return h.hexdigest()[:16]
+
+
+def settings_key(settings_json: str) -> str:
+    """Short hash of an oracle's settings JSON: the second half of a label cache key."""
+    return hashlib.sha256(settings_json.encode()).hexdigest()[:12]

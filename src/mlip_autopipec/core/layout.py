@@ -23,6 +23,7 @@ STATE_LOCK = "workflow_state/.lock"
 VALIDATION_FILE = "validation/validation.extxyz"
 REFERENCE_ENERGIES = "initial/reference_energies.json"
 REPORT_DIR = "report"
+FINAL_DIR = "final"
 
 
 def it_str(n: int) -> str:

@@ -115,6 +115,8 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         history.append(rec)
         if decision.action is not Action.CONTINUE:
             status, iteration, message = decision.action.terminal_status, n, decision.reason
+            if decision.extended:
+                message += f" (extended: {decision.extended})"
             break
         if (workdir / L.candidates(n)).exists():
             rec.n_candidates = count_frames(workdir / L.candidates(n))

@@ -72,6 +72,10 @@ class LammpsMLPaceConfig(_LammpsMD):
         False, description="Keep the LAMMPS working directory (input, data, log, dump) after a successful run; "
         "a failed run always keeps it (renamed failed-*)."
     )
+    check_command: bool = Field(
+        True, description="Check before any labelling that the programs of `command` are on PATH; false for "
+        "clusters where LAMMPS exists only on compute nodes (e.g. after a module load in the job)."
+    )
 
     @field_validator("command")
     @classmethod

@@ -48,6 +48,10 @@ class LabelFailure(Strict):
     wall_time_s: float = Field(description="Seconds the failed attempt took.")
     oracle: str = Field(description="Name of the oracle that failed.")
     info: dict[str, str] = Field(default_factory=dict, description="The structure's info, as strings.")
+    oracle_settings: dict[str, Any] | None = Field(None, description="Settings that determine the label (the "
+                                                   "cache key); a change retries the failure.")
+    attempt_settings: dict[str, Any] | None = Field(None, description="Every setting of the failed attempt "
+                                                    "(limits included); a change retries the failure.")
 
 
 class LabelChunkRecord(Strict):
@@ -59,6 +63,8 @@ class LabelChunkRecord(Strict):
     n_labelled: int = Field(description="Structures labelled successfully (computed now or from the cache).")
     failures: list[LabelFailure] = Field(default_factory=list, description="Failed calculations, with reasons.")
     n_computed_now: int = Field(0, description="Calculations run by this job (the rest came from the cache).")
+    computed_why: dict[str, int] = Field(default_factory=dict, description="Calculations run now, counted by why "
+                                         "('new', 'oracle settings changed', a retried failure).")
     cores: int = Field(1, description="Cores the oracle was given.")
     wall_time_s: float = Field(0.0, description="Wall time of the job's labelling loop.")
 

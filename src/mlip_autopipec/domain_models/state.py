@@ -74,6 +74,13 @@ class Decision(BaseModel):
     best_progress_before: float | None = None
     iterations_without_improvement: int = 0
     conditions: list[ConditionResult] = Field(default_factory=list)
+    settings: dict | None = Field(
+        None, description="What the decision depended on besides the records (max_cycles, patience, "
+        "exploration settings, conditions): a rerun re-decides when they changed (loop_extension)."
+    )
+    extended: str | None = Field(
+        None, description="How the run was extended at or before this iteration (carried forward)."
+    )
 
 
 class IterationRecord(BaseModel):

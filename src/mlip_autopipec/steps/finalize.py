@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 def run_finalize(decision_file: str, out_flag: str) -> Decision:
     decision = Decision.model_validate(read_json(decision_file))
-    write_text(out_flag, f"{decision.action.value}: iteration {decision.iteration}: {decision.reason}\n")
+    extended = f"\nextended: {decision.extended}" if decision.extended else ""
+    write_text(out_flag, f"{decision.action.value}: iteration {decision.iteration}: {decision.reason}{extended}\n")
     log.info("FINISHED: %s after iteration %d (%s)", decision.action.value, decision.iteration, decision.reason)
     return decision

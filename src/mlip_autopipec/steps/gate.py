@@ -8,15 +8,21 @@ from ..core.decision import decide
 from ..core.io import read_json, write_json
 from ..domain_models.records import ExplorationRecord, read_record
 from ..domain_models.state import Decision
+from ..loop_extension import decision_settings, describe
 
 log = logging.getLogger(__name__)
 
 
 def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_files: list[str],
-             out_decision: str) -> Decision:
+             out_decision: str, superseded_file: str | None = None) -> Decision:
     conditions = [read_record(ExplorationRecord, f).condition_result() for f in record_files]
     previous = [Decision.model_validate(read_json(f)) for f in previous_decision_files]
     decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience)
+    decision.settings = decision_settings(rcfg.cfg, iteration)
+    superseded = Decision.model_validate(read_json(superseded_file)) if superseded_file else None
+    decision.extended = describe(superseded, rcfg.cfg, iteration) or (previous[-1].extended if previous else None)
+    if superseded is not None:
+        log.info("CHECKPOINT iter %d: run extended: %s", iteration, decision.extended)
     write_json(out_decision, decision.model_dump(mode="json"))
     log.info("CHECKPOINT iter %d: %s — %s", iteration, decision.action.value, decision.reason)
     return decision

@@ -21,7 +21,9 @@ from ..core.errors import OracleError, UserError
 from ..core.identity import structure_hash
 from ..core.io import read_structures, write_json, write_structures
 from ..core.progress import Progress
+from ..components.oracles.common import settings_json
 from ..domain_models.records import LabelChunkRecord, LabelFailure, read_record, record_json
+from .label_cache import LabelCache, attempt_settings, physics_settings, retry_failed_requested
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +67,15 @@ def call_with_timeout(oracle, atoms, timeout_s: float | None):
     return payload
 
 
-def label_one(oracle, atoms, cache_dir: Path, timeout_s: float | None = None):
-    """Label one structure through the cache. Returns (labelled, failure, computed_now)."""
+def label_one(oracle, atoms, cache: LabelCache, physics: dict, attempt: dict, timeout_s: float | None = None):
+    """Label one structure through the cache. Returns (labelled, failure, why computed or None).
+
+    `physics`: the settings that determine the label (the cache key; recorded in the label as
+    `oracle_settings`); `attempt`: every setting, recorded with a failure so a change retries it."""
+    cached, failure, why = cache.lookup(atoms, physics, attempt)
+    if why is None:
+        return cached, failure, None
     key = structure_hash(atoms)
-    ok_file, fail_file = cache_dir / f"{key}.extxyz", cache_dir / f"{key}.failed.json"
-    if ok_file.exists():
-        return read_structures(ok_file)[0], None, False
-    if fail_file.exists():
-        return None, read_record(LabelFailure, fail_file), False
     t0 = time.perf_counter()
     try:
         labelled = call_with_timeout(oracle, atoms, timeout_s)
@@ -80,13 +83,15 @@ def label_one(oracle, atoms, cache_dir: Path, timeout_s: float | None = None):
             raise OracleError(f"{oracle.name} returned {len(labelled)} atoms for a {len(atoms)}-atom structure")
     except OracleError as exc:
         failure = LabelFailure(hash=key, reason=str(exc), wall_time_s=round(time.perf_counter() - t0, 3),
-                               oracle=oracle.name, info={k: str(v) for k, v in atoms.info.items()})
-        write_json(fail_file, record_json(failure, drop_none=True))
+                               oracle=oracle.name, info={k: str(v) for k, v in atoms.info.items()},
+                               oracle_settings=physics, attempt_settings=attempt)
+        cache.store_failure(atoms, physics, record_json(failure, drop_none=True))
         log.warning("label %s failed: %s", key, exc)
-        return None, failure, True
+        return None, failure, why
     labelled.info["label_hash"] = key
-    write_structures(ok_file, [labelled])
-    return labelled, None, True
+    labelled.info.setdefault("oracle_settings", settings_json(physics))
+    cache.store_label(atoms, physics, labelled)
+    return labelled, None, why
 
 
 def chunk_indices(n_structures: int, chunk: int, per_job: int) -> range:
@@ -98,19 +103,23 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
     """Label structures [chunk*per_job, (chunk+1)*per_job) of `selected_file` (maybe none)."""
     frames = read_structures(selected_file)
     indices = chunk_indices(len(frames), chunk, per_job)
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
+    cache = LabelCache(cache_dir, retry_failed=retry_failed_requested())
+    ocfg = rcfg.cfg.oracle
+    oracle = make_oracle(ocfg, cores=cores) if len(indices) else None
+    attempt = attempt_settings(ocfg, cores)
     labelled, failures, n_computed = [], [], 0
+    why_counts: dict[str, int] = {}
     t0 = time.perf_counter()
     progress = Progress(len(indices), f"label {stage} chunk {chunk}", unit="structures", logger=log)
     for i in indices:
         atoms = frames[i]
         atoms.info["source_stage"] = stage
         atoms.info["selected_index"] = i
-        result, failure, computed = label_one(oracle, atoms, cache, rcfg.cfg.oracle.timeout_s)
-        n_computed += computed
-        if computed:
+        result, failure, why = label_one(oracle, atoms, cache, physics_settings(oracle, ocfg, atoms), attempt,
+                                         ocfg.timeout_s)
+        if why is not None:
+            n_computed += 1
+            why_counts[why] = why_counts.get(why, 0) + 1
             crashpoint("label:after_one")
         if result is not None:
             labelled.append(result)
@@ -119,7 +128,7 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
         progress.update()
     progress.close()
     record = LabelChunkRecord(stage=stage, chunk=chunk, indices=list(indices), n_labelled=len(labelled),
-                              failures=failures, n_computed_now=n_computed, cores=cores,
+                              failures=failures, n_computed_now=n_computed, computed_why=why_counts, cores=cores,
                               wall_time_s=round(time.perf_counter() - t0, 3))
     write_structures(out_labels, labelled)
     write_json(out_record, record_json(record))
@@ -127,15 +136,23 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
         log.info("LABEL %s chunk %d: %d labelled, %d failed, %d computed now (%d from cache) in %.1f s",
                  stage, chunk, len(labelled), len(failures), n_computed, len(indices) - n_computed,
                  record.wall_time_s)
+    redone = {k: v for k, v in why_counts.items() if k != "new"}
+    if redone:
+        log.info("LABEL %s chunk %d: recomputed %s", stage, chunk,
+                 ", ".join(f"{v} ({k})" for k, v in redone.items()))
     return record
 
 
 def run_gather_labels(stage: str, label_files: list[str], record_files: list[str], out_labels: str,
                       out_failed: str) -> dict:
-    labelled, failures = [], []
+    labelled, failures, redone = [], [], {}
     for f, r in zip(label_files, record_files):
         labelled.extend(read_structures(f))
-        failures.extend(read_record(LabelChunkRecord, r).failures)
+        record = read_record(LabelChunkRecord, r)
+        failures.extend(record.failures)
+        for why, k in record.computed_why.items():
+            if why != "new":
+                redone[why] = redone.get(why, 0) + k
     n_total = len(labelled) + len(failures)
     if n_total and not labelled:
         raise UserError(
@@ -145,5 +162,6 @@ def run_gather_labels(stage: str, label_files: list[str], record_files: list[str
         )
     write_json(out_failed, [record_json(f) for f in failures])
     write_structures(out_labels, labelled)
-    log.info("LABEL %s: %d labelled, %d failed", stage, len(labelled), len(failures))
+    log.info("LABEL %s: %d labelled, %d failed%s", stage, len(labelled), len(failures),
+             "".join(f"; recomputed {k} ({why})" for why, k in redone.items()))
     return {"n_labelled": len(labelled), "n_failed": len(failures)}

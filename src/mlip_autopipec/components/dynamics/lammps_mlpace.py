@@ -348,3 +348,28 @@ def _keep_failed(directory: Path) -> Path:
     return target
 
 
+
+
+LAUNCHERS = {"mpirun", "mpiexec", "srun", "aprun", "jsrun"}
+
+
+def missing_programs(command: str) -> list[str]:
+    """Programs of a `dynamics.command` not on PATH: the first word, and after an MPI launcher the
+    first word that is not an option, a number or VAR=value (the LAMMPS executable)."""
+    words = shlex.split(command.format(cores=1))
+    programs = [words[0]]
+    if Path(words[0]).name in LAUNCHERS:
+        rest = [w for w in words[1:] if not w.startswith("-") and not w.isdigit() and "=" not in w]
+        programs += rest[:1]
+    return [p for p in programs if shutil.which(p) is None]
+
+
+def check_command(cfg: LammpsMLPaceConfig) -> None:
+    """Preflight: a LAMMPS that cannot be started is found before the first oracle call."""
+    if not cfg.check_command:
+        return
+    missing = missing_programs(cfg.command)
+    if missing:
+        raise UserError(f"dynamics.command: {', '.join(repr(m) for m in missing)} not found on PATH (the LAMMPS "
+                        f"with ML-PACE for dynamics.kind lammps_mlpace); fix `command` or PATH, or set "
+                        f"dynamics.check_command: false if LAMMPS exists only on the compute nodes")
