@@ -12,7 +12,7 @@ Two kinds (`labeling.cutouts.kind`):
 
 * ``box`` (default; metals, ionic and covalent crystals) - a periodic box holding the sphere. Its
   lattice vectors are the smallest fractions of the parent's cell vectors that are lattice
-  translations of the parent near the centre and span the sphere, so in a crystal the box continues
+  translations of the parent and span the sphere, so in a crystal the box continues
   the lattice and only thermal noise and defect images meet at the box faces. Atoms outside the
   sphere closer than ``min_distance`` to another atom or image are removed, and the rest of the
   outside is relaxed by the current potential with the sphere fixed, so the boundary heals. No
@@ -46,7 +46,7 @@ FORCE_WEIGHT = "force_weight"  # per-atom array: 1 = trained (core), 0 = not
 ENERGY_WEIGHT = "energy_weight"  # info: 0 = the energy is not a label of anything physical
 CUTOUT_INFO = ("cutout_kind", "cutout_centre", "cutout_parent_atoms", "cutout_core_radius")
 
-_FRACTION_DENOMINATORS = range(1, 17)
+_FRACTION_DENOMINATORS = range(2, 13)
 _MATCH_TOLERANCE = 0.6  # Å; thermal displacements at ~1000 K are ~0.1-0.2 Å rms
 _N_PROBES = 16
 _MATCH_FRACTION = 0.8  # share of sphere atoms that must map onto parent atoms for a lattice translation
@@ -82,16 +82,24 @@ def auto_radius(kind: str, max_atoms: int, density: float) -> float:
 
 
 def resolve_geometry(cfg, max_atoms: int, ace_cutoff: float, parent: Atoms, source: str) -> CutoutGeometry:
-    """Sizes for cut-outs of `parent`; a UserError (before any oracle work) if no core is left."""
+    """Sizes for cut-outs of `parent`. The default margin (2 x cutoff + oracle buffer) is capped at
+    the radius when max_atoms cannot afford it (the core is then the centre atom alone: its label is
+    still exact as far as the oracle's locality reaches, logged); an explicit margin larger than
+    the radius is a UserError (before any oracle work)."""
     radius = cfg.radius if cfg.radius is not None else auto_radius(cfg.kind, max_atoms, number_density(parent))
     margin = core_margin(cfg, ace_cutoff)
+    if radius - margin < 0 and cfg.core_margin is None:
+        log.warning("%s: a %s cut-out of at most %d atoms has radius %.2f Å < 2 x cutoff + oracle_buffer = "
+                    "%.2f Å: only its centre atom is trained (set labeling.cutouts.core_margin to the oracle's "
+                    "locality to train more atoms per cut-out)", source, cfg.kind, max_atoms, radius, margin)
+        margin = radius
     core = radius - margin
     if core < 0:
         raise UserError(
             f"{source}: labeling.cutouts: a {cfg.kind} cut-out of at most {max_atoms} atoms has radius "
             f"{radius:.2f} Å, less than labeling.cutouts.core_margin {margin:.2f} Å, so no atom's force could be "
             f"trained; raise labeling.max_atoms, or set labeling.cutouts.core_margin below {radius:.2f} "
-            f"(the oracle's locality: ~5 Å for EMT, more for DFT)"
+            f"(the oracle's locality: ~4 Å for EMT, more for DFT)"
         )
     return CutoutGeometry(cfg.kind, float(radius), float(core), float(max(core, 0.5 * ace_cutoff)))
 
@@ -222,14 +230,29 @@ def _is_lattice_translation(parent: Atoms, probe: np.ndarray, t: np.ndarray) -> 
     return bool(np.sum(nearest < _MATCH_TOLERANCE) >= _MATCH_FRACTION * len(probe))
 
 
-def box_cell(parent: Atoms, centre: int, radius: float) -> tuple[np.ndarray, bool]:
-    """Box vectors f_i * a_i spanning a sphere of `radius`; f_i the smallest k/n (n <= 16) that is a
-    lattice translation of the parent (most atoms map onto atoms). Returns (cell, lattice_matched)."""
+_BOX_CACHE: dict = {}
+
+
+def box_cell(parent: Atoms, centre: int, radius: float, min_distance: float = 1.5) -> tuple[np.ndarray, bool]:
+    """Box vectors f_i * a_i spanning a sphere of `radius`; f_i the smallest k/n < 1 (n <= 12) that is a
+    lattice translation of the parent (most atoms map onto atoms); if none is, 2 radius + min_distance
+    along the vector, so the sphere's atoms never meet their own images. Returns (cell, lattice_matched).
+    Independent of `centre`; cached per parent cell, atom count and radius (the frames of one
+    NVT run share their cell and lattice)."""
+    key = (np.asarray(parent.cell).round(6).tobytes(), len(parent), round(float(radius), 6), min_distance)
+    if key not in _BOX_CACHE:
+        _BOX_CACHE[key] = _box_cell(parent, radius, min_distance)
+    cell, matched = _BOX_CACHE[key]
+    return cell.copy(), matched
+
+
+def _box_cell(parent: Atoms, radius: float, min_distance: float) -> tuple[np.ndarray, bool]:
     cell = np.asarray(parent.cell)
     heights = _plane_heights(cell)
     # probes spread over the whole parent: a defect at the centre must not veto its lattice
     probe = np.unique(np.linspace(0, len(parent) - 1, min(len(parent), _N_PROBES)).astype(int))
-    fractions = sorted({k / n for n in _FRACTION_DENOMINATORS for k in range(1, n + 1)})
+    # k < n: the whole parent vector always "matches" but would make the box the parent itself
+    fractions = sorted({k / n for n in _FRACTION_DENOMINATORS for k in range(1, n)})
     out, matched = [], True
     for i in range(3):
         need = 2.0 * radius / heights[i]
@@ -241,37 +264,29 @@ def box_cell(parent: Atoms, centre: int, radius: float) -> tuple[np.ndarray, boo
                 out.append(f * cell[i])
                 break
         else:
-            out.append(need * cell[i])
+            out.append(min(1.0, need + min_distance / heights[i]) * cell[i])
             matched = False
     return np.array(out), matched
 
 
-def _remove_overlaps(cut: Atoms, in_sphere: np.ndarray, min_distance: float) -> np.ndarray:
-    """Indices to keep so that no two atoms (images included) are closer than `min_distance`;
-    atoms of the sphere are never removed (their distances are the parent's)."""
+def _remove_overlaps(cut: Atoms, dist: np.ndarray, min_distance: float) -> np.ndarray:
+    """Indices to keep so that no two atoms (images included) are closer than `min_distance`:
+    of each close pair the one farther from the centre goes (atoms of the sphere only meet such a
+    pair through a face, e.g. the image of a defect)."""
+    i, j = neighbor_list("ij", cut, min_distance)
     keep = np.ones(len(cut), dtype=bool)
-    while True:
-        sub = cut[keep]
-        idx = np.where(keep)[0]
-        i, j = neighbor_list("ij", sub, min_distance)
-        if not i.size:
-            return idx
-        bad = [(idx[a], idx[b]) for a, b in zip(i, j) if a < b or a == b]
-        if not bad:
-            return idx
-        a, b = bad[0]
-        victim = b if not in_sphere[b] else a
-        if in_sphere[victim]:
-            raise UserError(f"box cut-out: atoms {a} and {b} of the sphere are closer than "
-                            f"labeling.cutouts.min_distance {min_distance} Å; lower it")
-        keep[victim] = False
+    for a, b in zip(i, j):
+        if a >= b or not (keep[a] and keep[b]):
+            continue
+        keep[a if dist[a] > dist[b] else b] = False
+    return np.where(keep)[0]
 
 
 def box_cutout(parent: Atoms, centre: int, geom: CutoutGeometry, min_distance: float, calculator=None,
                relax_steps: int = 0, relax_fmax: float = 0.05) -> Atoms:
     """A periodic box holding the sphere (see module docstring); relaxed outside the sphere if a
     calculator is given."""
-    cell, matched = box_cell(parent, centre, geom.radius)
+    cell, matched = box_cell(parent, centre, geom.radius, min_distance)
     d = displacements(parent, centre)
     frac = d @ np.linalg.inv(cell)
     sel = np.all((frac >= -0.5) & (frac < 0.5), axis=1)
@@ -282,7 +297,7 @@ def box_cutout(parent: Atoms, centre: int, geom: CutoutGeometry, min_distance: f
     cut.pbc = True
     dist = dist_all[sel]
     in_sphere = dist <= geom.radius
-    keep = _remove_overlaps(cut, in_sphere, min_distance)
+    keep = _remove_overlaps(cut, dist, min_distance)
     cut, dist, in_sphere = cut[keep], dist[keep], in_sphere[keep]
     cut.wrap()
     cut = _mark(cut, dist, geom, centre, parent)
@@ -323,19 +338,27 @@ def make_cutout(parent: Atoms, centre: int, geom: CutoutGeometry, cfg, calculato
     return box_cutout(parent, centre, geom, cfg.min_distance, calculator, cfg.relax_steps, cfg.relax_fmax)
 
 
-def fit_geometry(parent: Atoms, geom: CutoutGeometry, cfg, max_atoms: int, centre: int) -> CutoutGeometry:
-    """Shrink the sphere (0.25 Å at a time) until a cut-out of `parent` has at most max_atoms atoms
-    (a lattice-matched box can be larger than the sphere's cube)."""
+def fitted_cutout(parent: Atoms, centre: int, geom: CutoutGeometry, cfg, max_atoms: int,
+                  calculator=None) -> Atoms:
+    """The cut-out around `centre`, its sphere shrunk 0.25 Å at a time (core margin kept) until it has
+    at most max_atoms atoms: a lattice-matched box, or a dense region, can hold more atoms than
+    the average density promised. The box is healed only once its size is final."""
     radius = geom.radius
     margin = geom.radius - geom.core_radius
+    centre_only = geom.core_radius == 0.0
     while True:
-        trial = CutoutGeometry(geom.kind, radius, radius - margin, geom.cover_radius)
-        if len(make_cutout(parent, centre, trial, cfg)) <= max_atoms:
-            return trial
+        core = 0.0 if centre_only else radius - margin
+        trial = CutoutGeometry(geom.kind, radius, core, geom.cover_radius)
+        cut = make_cutout(parent, centre, trial, cfg)
+        if len(cut) <= max_atoms:
+            break
         radius -= 0.25
-        if radius - margin < 0:
+        if radius <= 0 or (not centre_only and radius - margin < 0):
             raise UserError(f"labeling.cutouts: no {geom.kind} cut-out of {parent.get_chemical_formula()} with a "
                             f"core fits in labeling.max_atoms={max_atoms}; raise max_atoms or lower core_margin")
+    if calculator is not None and geom.kind == "box" and cfg.relax_steps > 0:
+        cut = make_cutout(parent, centre, trial, cfg, calculator)
+    return cut
 
 
 def check_cell_holds(parent: Atoms, geom: CutoutGeometry, source: str) -> None:

@@ -311,7 +311,9 @@ class OTFConfig(_Strict):
                     f"exploration condition '{cond.name}' uses structure {cond.structure}, but only "
                     f"{n_struct} structure(s) are configured (indices start at 0)"
                 )
-        if self.selection.n_select > self.candidates.n_candidates:
+        per_halt = self.candidates.n_candidates * (  # a large halt gives several cut-outs, each a swarm
+            self.labeling.cutouts.per_structure if self.labeling.max_atoms is not None else 1)
+        if self.selection.n_select > per_halt:
             raise ValueError(
                 f"selection.n_select ({self.selection.n_select}) exceeds candidates.n_candidates "
                 f"({self.candidates.n_candidates}); generate at least as many candidates as you select"

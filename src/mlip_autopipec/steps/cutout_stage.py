@@ -13,8 +13,7 @@ from ..core.cutouts import (
     centres_farthest_point,
     centres_from_gamma,
     check_cell_holds,
-    fit_geometry,
-    make_cutout,
+    fitted_cutout,
     resolve_geometry,
 )
 
@@ -32,10 +31,14 @@ def is_large(cfg, atoms: Atoms) -> bool:
     return cfg.labeling.max_atoms is not None and len(atoms) > cfg.labeling.max_atoms
 
 
-def geometry(cfg, parent: Atoms, centre: int, source: str):
+def geometry(cfg, parent: Atoms, source: str):
     geom = resolve_geometry(cfg.labeling.cutouts, cfg.labeling.max_atoms, ace_cutoff(cfg), parent, source)
     check_cell_holds(parent, geom, source)
-    return fit_geometry(parent, geom, cfg.labeling.cutouts, cfg.labeling.max_atoms, centre)
+    return geom
+
+
+def cutout(cfg, parent: Atoms, centre: int, geom, calculator=None) -> Atoms:
+    return fitted_cutout(parent, centre, geom, cfg.labeling.cutouts, cfg.labeling.max_atoms, calculator)
 
 
 def _carry_info(cut: Atoms, parent: Atoms, centre: int) -> Atoms:
@@ -54,26 +57,26 @@ def cutouts_without_gamma(cfg, frames: list[Atoms], rng: np.random.Generator) ->
             out.append(frame)
             continue
         source = f"initial structure {k} ({len(frame)} atoms)"
-        first = centres_farthest_point(frame, ace_cutoff(cfg), 1, 0.0, rng)[0]
-        geom = geometry(cfg, frame, first, source)
+        geom = geometry(cfg, frame, source)
         centres = centres_farthest_point(frame, ace_cutoff(cfg), cfg.labeling.cutouts.per_structure,
                                          geom.cover_radius, rng)
-        cuts = [_carry_info(make_cutout(frame, c, geom, cfg.labeling.cutouts), frame, c) for c in centres]
+        cuts = [_carry_info(cutout(cfg, frame, c, geom), frame, c) for c in centres]
         log.info("CUTOUTS %s: %d cut-outs of %s atoms, %s core atoms (centres %s)", source, len(cuts),
                  [len(c) for c in cuts], [int(c.arrays["force_weight"].sum()) for c in cuts], centres)
         out.extend(cuts)
     return out
 
 
-def cutouts_from_gamma(cfg, frame: Atoms, gamma: np.ndarray, calculator, source: str) -> list[Atoms]:
-    """Cut-outs around the extrapolative atoms of one large frame (boxes healed by `calculator`)."""
-    order = np.argsort(-gamma, kind="stable")
-    geom = geometry(cfg, frame, int(order[0]), source)
-    centres = centres_from_gamma(frame, gamma, cfg.exploration.gamma_select, cfg.labeling.cutouts.per_structure,
-                                 geom.cover_radius)
+def cutouts_from_gamma(cfg, frame: Atoms, gamma: np.ndarray, calculator, source: str,
+                       n_max: int | None = None) -> list[Atoms]:
+    """Cut-outs around the extrapolative atoms of one large frame (boxes healed by `calculator`);
+    at most `n_max` (default labeling.cutouts.per_structure)."""
+    geom = geometry(cfg, frame, source)
+    n_max = cfg.labeling.cutouts.per_structure if n_max is None else n_max
+    centres = centres_from_gamma(frame, gamma, cfg.exploration.gamma_select, n_max, geom.cover_radius)
     cuts = []
     for c in centres:
-        cut = make_cutout(frame, c, geom, cfg.labeling.cutouts, calculator)
+        cut = cutout(cfg, frame, c, geom, calculator)
         cut.info["cutout_centre_gamma"] = round(float(gamma[c]), 4)
         cuts.append(cut)
     log.info("CUTOUTS %s: %d cut-outs (%s atoms, %s core) around gamma %s", source, len(cuts),

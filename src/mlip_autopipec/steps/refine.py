@@ -104,8 +104,9 @@ def _large_to_cutouts(cfg, trainer, potential_dir, calc, halts, frame_files, ite
     if cfg.candidates.include_extrapolative:
         for f in frame_files:
             for j, frame in enumerate(read_structures(f)[:-1]):
+                # one cut-out per earlier frame (its most extrapolative atom): the halt has the swarm
                 pieces = (cutouts_from_gamma(cfg, _strip(frame), _gamma_of(frame, gamma_calc), calc,
-                                             f"{f} frame {j}") if is_large(cfg, frame) else [_strip(frame)])
+                                             f"{f} frame {j}", n_max=1) if is_large(cfg, frame) else [_strip(frame)])
                 for piece in pieces:
                     piece.info["generator"] = "extrapolative"
                     extra.append(piece)
