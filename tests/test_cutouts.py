@@ -108,7 +108,9 @@ def test_farthest_point_centres_find_the_defect_and_stop_in_a_perfect_crystal():
 def test_default_margin_capped_and_explicit_margin_too_large_is_a_user_error():
     parent = defect_cell()
     geom = resolve_geometry(CutoutConfig(kind="box"), 128, 5.0, parent, "s")
-    assert geom.core_radius == 0.0  # 2 x 5 + 1 Å does not fit in 128 atoms: centre atom only
+    assert geom.core_radius == pytest.approx(0.5 * geom.radius)  # 2 x 5 + 1 Å does not fit in 128 atoms
+    geom = resolve_geometry(CutoutConfig(kind="box"), 2000, 5.0, parent, "s")
+    assert geom.radius - geom.core_radius == pytest.approx(11.0)  # it fits in 2000
     with pytest.raises(UserError, match="core_margin"):
         resolve_geometry(CutoutConfig(kind="cluster", core_margin=9.0), 128, 5.0, parent, "s")
     geom = resolve_geometry(CutoutConfig(kind="cluster", core_margin=4.0), 128, 5.0, parent, "s")
@@ -157,6 +159,55 @@ def test_swarm_moves_only_the_core_and_keeps_the_trust_mask():
 
 
 def labelled(atoms, forces, energy=0.0):
+    """A copy carrying these labels; the trust arrays/info of `atoms` go with it, others not."""
     atoms = atoms.copy()
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
     return atoms
+
+
+@pytest.mark.slow
+def test_linear_fit_ignores_untrusted_forces_and_cutout_energies(tmp_path):
+    """Non-core rows weigh zero in the design matrix: garbage there changes nothing."""
+    from mlip_autopipec.components.base import PotentialFiles
+    from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer
+    from mlip_autopipec.domain_models.config import LinearAceTrainerConfig
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for k in range(6):
+        atoms = bulk("Cu", "fcc", a=3.59, cubic=True) * (2, 2, 2)
+        atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
+        atoms.calc = EMT()
+        lab = labelled(atoms, atoms.get_forces(), atoms.get_potential_energy())
+        if k >= 3:  # three "cut-outs": half of the atoms trusted, energy not
+            lab.arrays[FORCE_WEIGHT] = (np.arange(len(lab)) % 2 == 0).astype(float)
+            lab.info["energy_weight"] = 0.0
+        frames.append(lab)
+    garbage = []
+    for lab in frames:
+        bad = lab.copy()
+        forces = lab.get_forces().copy()
+        energy = lab.get_potential_energy()
+        if FORCE_WEIGHT in lab.arrays:
+            forces[lab.arrays[FORCE_WEIGHT] == 0] += rng.normal(0, 3.0, forces[lab.arrays[FORCE_WEIGHT] == 0].shape)
+            energy += 50.0
+        garbage.append(labelled(bad, forces, energy))
+    refs = {"Cu": 0.0}
+    trainer = LinearAceTrainer(LinearAceTrainerConfig(basis={"number_of_functions_per_element": 30}))
+    coeffs = []
+    for name, data in (("clean", frames), ("garbage", garbage)):
+        trainer.fit(data, tmp_path / name, refs, None, 0)
+        from pyace import BBasisConfiguration
+
+        coeffs.append(np.array(BBasisConfiguration(str(PotentialFiles.in_dir(tmp_path / name).yaml)).get_all_coeffs()))
+    np.testing.assert_allclose(coeffs[0], coeffs[1], rtol=1e-6, atol=1e-9)
+    # and the garbage would matter if it were trusted
+    trusted = []
+    for g in garbage:
+        t = labelled(g, g.get_forces(), g.get_potential_energy())
+        t.arrays.pop(FORCE_WEIGHT, None)
+        t.info.pop("energy_weight", None)
+        trusted.append(t)
+    trainer.fit(trusted, tmp_path / "trusted", refs, None, 0)
+    bad = np.array(BBasisConfiguration(str(PotentialFiles.in_dir(tmp_path / "trusted").yaml)).get_all_coeffs())
+    assert np.abs(bad - coeffs[0]).max() > 1e-3

@@ -83,16 +83,18 @@ def auto_radius(kind: str, max_atoms: int, density: float) -> float:
 
 def resolve_geometry(cfg, max_atoms: int, ace_cutoff: float, parent: Atoms, source: str) -> CutoutGeometry:
     """Sizes for cut-outs of `parent`. The default margin (2 x cutoff + oracle buffer) is capped at
-    the radius when max_atoms cannot afford it (the core is then the centre atom alone: its label is
-    still exact as far as the oracle's locality reaches, logged); an explicit margin larger than
-    the radius is a UserError (before any oracle work)."""
+    half the radius when max_atoms cannot afford it (logged): a cut-out's label is the oracle's exact
+    answer for the cut-out itself, so a narrower margin does not make labels wrong, only less like
+    the parent near the cut, and training the centre atom alone leaves the fit starved of rows
+    (benchmarks/RESULTS.md, "Cut-outs": 18.6 meV/Å with the centre atom only, 5.5 with half the
+    sphere). An explicit margin larger than the radius is a UserError (before any oracle work)."""
     radius = cfg.radius if cfg.radius is not None else auto_radius(cfg.kind, max_atoms, number_density(parent))
     margin = core_margin(cfg, ace_cutoff)
     if radius - margin < 0 and cfg.core_margin is None:
         log.warning("%s: a %s cut-out of at most %d atoms has radius %.2f Å < 2 x cutoff + oracle_buffer = "
-                    "%.2f Å: only its centre atom is trained (set labeling.cutouts.core_margin to the oracle's "
-                    "locality to train more atoms per cut-out)", source, cfg.kind, max_atoms, radius, margin)
-        margin = radius
+                    "%.2f Å: the core is the inner half of the sphere (set labeling.cutouts.core_margin to "
+                    "choose)", source, cfg.kind, max_atoms, radius, margin)
+        margin = 0.5 * radius
     core = radius - margin
     if core < 0:
         raise UserError(
@@ -345,7 +347,7 @@ def fitted_cutout(parent: Atoms, centre: int, geom: CutoutGeometry, cfg, max_ato
     the average density promised. The box is healed only once its size is final."""
     radius = geom.radius
     margin = geom.radius - geom.core_radius
-    centre_only = geom.core_radius == 0.0
+    centre_only = geom.core_radius == 0.0  # an explicit margin equal to the radius
     while True:
         core = 0.0 if centre_only else radius - margin
         trial = CutoutGeometry(geom.kind, radius, core, geom.cover_radius)

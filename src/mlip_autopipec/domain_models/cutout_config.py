@@ -26,7 +26,7 @@ class CutoutConfig(Strict):
     core_margin: float | None = Field(
         None, ge=0, description="Distance (Å) between the core (atoms whose forces are trained) and the edge "
         "of the sphere; null: 2 x the trainer's cutoff + oracle_buffer, so that neither the ACE force nor the "
-        "oracle's force on a core atom can see the cut.",
+        "oracle's force on a core atom can see the cut (capped at half the radius when max_atoms cannot afford it).",
     )
     oracle_buffer: float = Field(
         1.0, ge=0, description="Extra margin (Å) for the oracle's own locality (electronic screening) added "
