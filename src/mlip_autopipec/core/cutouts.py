@@ -60,6 +60,7 @@ class CutoutGeometry:
     radius: float
     core_radius: float
     cover_radius: float
+    core_fraction: float | None = None  # set when the default margin was capped: core = fraction x radius
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,7 +95,8 @@ def resolve_geometry(cfg, max_atoms: int, ace_cutoff: float, parent: Atoms, sour
         log.warning("%s: a %s cut-out of at most %d atoms has radius %.2f Å < 2 x cutoff + oracle_buffer = "
                     "%.2f Å: the core is the inner half of the sphere (set labeling.cutouts.core_margin to "
                     "choose)", source, cfg.kind, max_atoms, radius, margin)
-        margin = 0.5 * radius
+        return CutoutGeometry(cfg.kind, float(radius), 0.5 * radius, float(max(0.5 * radius, 0.5 * ace_cutoff)),
+                              core_fraction=0.5)
     core = radius - margin
     if core < 0:
         raise UserError(
@@ -349,13 +351,16 @@ def fitted_cutout(parent: Atoms, centre: int, geom: CutoutGeometry, cfg, max_ato
     margin = geom.radius - geom.core_radius
     centre_only = geom.core_radius == 0.0  # an explicit margin equal to the radius
     while True:
-        core = 0.0 if centre_only else radius - margin
-        trial = CutoutGeometry(geom.kind, radius, core, geom.cover_radius)
+        if geom.core_fraction is not None:
+            core = geom.core_fraction * radius
+        else:
+            core = 0.0 if centre_only else radius - margin
+        trial = CutoutGeometry(geom.kind, radius, core, geom.cover_radius, geom.core_fraction)
         cut = make_cutout(parent, centre, trial, cfg)
         if len(cut) <= max_atoms:
             break
         radius -= 0.25
-        if radius <= 0 or (not centre_only and radius - margin < 0):
+        if radius <= 0 or (geom.core_fraction is None and not centre_only and radius - margin < 0):
             raise UserError(f"labeling.cutouts: no {geom.kind} cut-out of {parent.get_chemical_formula()} with a "
                             f"core fits in labeling.max_atoms={max_atoms}; raise max_atoms or lower core_margin")
     if calculator is not None and geom.kind == "box" and cfg.relax_steps > 0:
