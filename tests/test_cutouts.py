@@ -211,3 +211,20 @@ def test_linear_fit_ignores_untrusted_forces_and_cutout_energies(tmp_path):
     trainer.fit(trusted, tmp_path / "trusted", refs, None, 0)
     bad = np.array(BBasisConfiguration(str(PotentialFiles.in_dir(tmp_path / "trusted").yaml)).get_all_coeffs())
     assert np.abs(bad - coeffs[0]).max() > 1e-3
+
+
+def test_cluster_passivation_hook_adds_untrained_atoms():
+    parent = defect_cell()
+
+    def cap(cluster, parent_atoms, centre):  # a stand-in for hydrogen capping of cut bonds
+        from ase import Atoms
+
+        return cluster + Atoms("H2", positions=cluster.positions[:2] + [0.0, 0.0, 1.0])
+
+    geom = CutoutGeometry("cluster", 6.0, 2.6, 2.6)
+    plain = cluster_cutout(parent, 60, geom, 8.0)
+    capped = cluster_cutout(parent, 60, geom, 8.0, passivate=cap)
+    assert len(capped) == len(plain) + 2
+    assert list(capped.arrays[FORCE_WEIGHT][-2:]) == [0.0, 0.0]
+    np.testing.assert_array_equal(capped.arrays[FORCE_WEIGHT][:-2], plain.arrays[FORCE_WEIGHT])
+    assert not capped.pbc.any()
