@@ -132,6 +132,7 @@ def main() -> None:
     ap.add_argument("--per-frame", type=int, default=12, help="cut-outs per training frame")
     ap.add_argument("--max-atoms", type=int, default=128)
     ap.add_argument("--functions", type=int, default=150)
+    ap.add_argument("--only", nargs="*", help="run only the strategies whose names contain one of these")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -143,13 +144,17 @@ def main() -> None:
     # margin None: the default (2 x cutoff + 1 Å does not fit in 128 atoms: half the radius);
     # "R": the margin equals the radius, only the centre atom is trained
     strategies = [("whole 1", None, None), ("whole 2", None, None), (f"whole {args.frames}", None, None),
+                  ("box, default (core = R/2), 1 frame", "box", None, 1),
+                  ("box, default (core = R/2), 2 frames", "box", None, 2),
                   ("box, default (core = R/2)", "box", None), ("box, centre atom only", "box", "R"),
                   ("box m=2.5", "box", 2.5),
                   ("cluster, default (core = R/2)", "cluster", None), ("cluster, centre atom only", "cluster", "R"),
                   ("cluster m=4", "cluster", 4.0), ("cluster m=3", "cluster", 3.0)]
+    if args.only:
+        strategies = [st for st in strategies if any(o in st[0] for o in args.only)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="cutouts-bench-") as tmp:
-        for j, (name, kind, margin) in enumerate(strategies):
+        for j, (name, kind, margin, *n_frames) in enumerate(strategies):
             t1 = time.perf_counter()
             if kind is None:
                 k = int(name.split()[1])
@@ -164,7 +169,8 @@ def main() -> None:
                     cfg = CutoutConfig(kind=kind, radius=radius, core_margin=radius)
                 else:
                     cfg = CutoutConfig(kind=kind, core_margin=margin)
-                labels, oracle_s, label_err = cutout_labels(train, cfg, args.max_atoms, args.per_frame, seed=10)
+                frames = train[: n_frames[0]] if n_frames else train
+                labels, oracle_s, label_err = cutout_labels(frames, cfg, args.max_atoms, args.per_frame, seed=10)
             pot = fit(labels, Path(tmp) / str(j), refs, args.functions)
             near, every = score(pot, test)
             trained = int(sum((lab.arrays[FORCE_WEIGHT] > 0).sum() if FORCE_WEIGHT in lab.arrays else len(lab)

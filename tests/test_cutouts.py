@@ -228,3 +228,12 @@ def test_cluster_passivation_hook_adds_untrained_atoms():
     assert list(capped.arrays[FORCE_WEIGHT][-2:]) == [0.0, 0.0]
     np.testing.assert_array_equal(capped.arrays[FORCE_WEIGHT][:-2], plain.arrays[FORCE_WEIGHT])
     assert not capped.pbc.any()
+
+
+def test_frames_without_trust_keys_fit_exactly_as_before():
+    from mlip_autopipec.core.label_weights import has_partial_trust, trusted_rows_by_species
+
+    frames = [defect_cell(repeat=2), defect_cell(seed=1, repeat=2)]
+    assert not has_partial_trust(frames)
+    assert trusted_rows_by_species(frames, {"Cu": 0}) is None
+    np.testing.assert_array_equal(row_weight_factors(frames), np.ones(2 + 3 * sum(len(a) for a in frames)))
