@@ -164,7 +164,9 @@ class PacemakerTrainer:
         elements = sorted({s for atoms in dataset for s in atoms.get_chemical_symbols()})
         df = frames_to_dataframe(dataset, reference_energies)
         if has_partial_trust(dataset):  # cut-outs: pacemaker uses given weight columns as they are
-            df["w_energy"], df["w_forces"] = pacemaker_weights(dataset)
+            w_energy, w_forces = pacemaker_weights(dataset)
+            df["w_energy"] = w_energy
+            df["w_forces"] = pd.Series(w_forces, index=df.index, dtype=object)
         refs = {el: float(reference_energies[el]) for el in elements}
 
         work = out_dir / SCRATCH_DIR
