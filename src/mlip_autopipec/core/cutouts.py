@@ -52,6 +52,9 @@ _N_PROBES = 16
 _MATCH_FRACTION = 0.8  # share of sphere atoms that must map onto parent atoms for a lattice translation
 
 
+_WARNED: set = set()
+
+
 @dataclass(frozen=True)
 class CutoutGeometry:
     """Resolved sizes of one kind of cut-out (Å)."""
@@ -92,9 +95,11 @@ def resolve_geometry(cfg, max_atoms: int, ace_cutoff: float, parent: Atoms, sour
     radius = cfg.radius if cfg.radius is not None else auto_radius(cfg.kind, max_atoms, number_density(parent))
     margin = core_margin(cfg, ace_cutoff)
     if radius - margin < 0 and cfg.core_margin is None:
-        log.warning("%s: a %s cut-out of at most %d atoms has radius %.2f Å < 2 x cutoff + oracle_buffer = "
-                    "%.2f Å: the core is the inner half of the sphere (set labeling.cutouts.core_margin to "
-                    "choose)", source, cfg.kind, max_atoms, radius, margin)
+        if (cfg.kind, max_atoms) not in _WARNED:  # once per process, not once per frame
+            _WARNED.add((cfg.kind, max_atoms))
+            log.warning("%s: a %s cut-out of at most %d atoms has radius %.2f Å < 2 x cutoff + oracle_buffer = "
+                        "%.2f Å: the core is the inner half of the sphere (set labeling.cutouts.core_margin to "
+                        "choose)", source, cfg.kind, max_atoms, radius, margin)
         return CutoutGeometry(cfg.kind, float(radius), 0.5 * radius, float(max(0.5 * radius, 0.5 * ace_cutoff)),
                               core_fraction=0.5)
     core = radius - margin
