@@ -132,6 +132,7 @@ def main() -> None:
     ap.add_argument("--per-frame", type=int, default=12, help="cut-outs per training frame")
     ap.add_argument("--max-atoms", type=int, default=128)
     ap.add_argument("--functions", type=int, default=150)
+    ap.add_argument("--box-energy", action="store_true", help="train the energies of box cut-outs too")
     ap.add_argument("--only", nargs="*", help="run only the strategies whose names contain one of these")
     args = ap.parse_args()
 
@@ -171,6 +172,9 @@ def main() -> None:
                     cfg = CutoutConfig(kind=kind, core_margin=margin)
                 frames = train[: n_frames[0]] if n_frames else train
                 labels, oracle_s, label_err = cutout_labels(frames, cfg, args.max_atoms, args.per_frame, seed=10)
+                if args.box_energy and kind == "box":  # a periodic box's energy is a physical label
+                    for lab in labels:
+                        lab.info["energy_weight"] = 1.0
             pot = fit(labels, Path(tmp) / str(j), refs, args.functions)
             near, every = score(pot, test)
             trained = int(sum((lab.arrays[FORCE_WEIGHT] > 0).sum() if FORCE_WEIGHT in lab.arrays else len(lab)
