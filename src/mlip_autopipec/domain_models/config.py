@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
+from .cutout_config import CutoutConfig
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
 
@@ -211,6 +212,11 @@ class LabelingConfig(_Strict):
     crash loses at most one calculation); cheap oracles run faster with several per job."""
 
     structures_per_job: int = Field(1, ge=1, description="Structures labelled by one Snakemake job.")
+    max_atoms: int | None = Field(
+        None, ge=2, description="Most atoms the oracle can afford in one structure; larger structures (initial "
+        "data, halts, candidates) are labelled through cut-outs (labeling.cutouts). null: no limit.",
+    )
+    cutouts: CutoutConfig = Field(default_factory=CutoutConfig, description="How large structures are cut.")
 
 
 class RuleResources(_Strict):
@@ -305,7 +311,9 @@ class OTFConfig(_Strict):
                     f"exploration condition '{cond.name}' uses structure {cond.structure}, but only "
                     f"{n_struct} structure(s) are configured (indices start at 0)"
                 )
-        if self.selection.n_select > self.candidates.n_candidates:
+        per_halt = self.candidates.n_candidates * (  # a large halt gives several cut-outs, each a swarm
+            self.labeling.cutouts.per_structure if self.labeling.max_atoms is not None else 1)
+        if self.selection.n_select > per_halt:
             raise ValueError(
                 f"selection.n_select ({self.selection.n_select}) exceeds candidates.n_candidates "
                 f"({self.candidates.n_candidates}); generate at least as many candidates as you select"
@@ -315,6 +323,8 @@ class OTFConfig(_Strict):
     def n_initial_structures(self) -> int:
         """How many structures the initial set holds (the builder checks it makes exactly these)."""
         per = 1 + self.initial_data.n_rattled + len(self.initial_data.strains)
+        if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs
+            per *= self.labeling.cutouts.per_structure
         return len(self.structures) * per
 
     def exploration_steps(self, iteration: int) -> int:

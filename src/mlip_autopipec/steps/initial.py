@@ -9,6 +9,7 @@ from ..components.registry import make_oracle
 from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
 from ..core.structures import build_structures, initial_training_structures
+from .cutout_stage import cutouts_without_gamma
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,11 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     structures = starting_structures(rcfg)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
     frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
-    if len(frames) != rcfg.cfg.n_initial_structures():  # the label jobs are sized from this count
+    if rcfg.cfg.labeling.max_atoms is not None:  # large structures are labelled through cut-outs
+        frames = cutouts_without_gamma(rcfg.cfg, frames, rng_for(rcfg.cfg.seed, "initial_cutouts"))
+        if len(frames) > rcfg.cfg.n_initial_structures():  # label jobs are sized from this bound
+            raise RuntimeError(f"initial set has {len(frames)} structures, more than {rcfg.cfg.n_initial_structures()}")
+    elif len(frames) != rcfg.cfg.n_initial_structures():  # the label jobs are sized from this count
         raise RuntimeError(f"initial set has {len(frames)} structures, expected {rcfg.cfg.n_initial_structures()}")
     write_structures(out_selected, frames)
     log.info("INITIAL: %d structures to label from %d starting structure(s)", len(frames), len(structures))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
 from ..components.base import PotentialFiles
 from ..components.registry import make_selector, make_trainer
 from ..core.candidate_generator import generate_swarm
@@ -12,6 +14,7 @@ from ..core.identity import structure_hash
 from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
 from ..domain_models.records import ExplorationRecord, read_record
+from .cutout_stage import cutouts_from_gamma, is_large, swarm_of_cutouts
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,20 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
     calc = trainer.calculator(PotentialFiles.in_dir(potential_dir), with_gamma=False)
     candidates = []
     t0 = time.perf_counter()
+    if cfg.labeling.max_atoms is not None:  # large cells: the swarm and the frames act on cut-outs
+        halts, extra = _large_to_cutouts(cfg, trainer, potential_dir, calc, halts, frame_files, iteration)
+        candidates.extend(extra)
     for k, halt in enumerate(halts):
+        if "cutout_kind" in halt.info:
+            swarm = swarm_of_cutouts(cfg, [halt], calc, rng_for(cfg.seed, "swarm", iteration, k))
+            for atoms in swarm:
+                atoms.info["halt_index"] = k
+            candidates.extend(swarm)
+            if cfg.candidates.include_extrapolative:
+                halt_copy = halt.copy()
+                halt_copy.info["generator"] = "halt"
+                candidates.append(halt_copy)
+            continue
         swarm = generate_swarm(_strip(halt), calc, cfg.candidates, rng_for(cfg.seed, "swarm", iteration, k))
         for atoms in swarm:
             atoms.info["halt_index"] = k
@@ -55,7 +71,7 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
             halt_copy = _strip(halt)
             halt_copy.info["generator"] = "halt"
             candidates.append(halt_copy)
-    if cfg.candidates.include_extrapolative:
+    if cfg.candidates.include_extrapolative and cfg.labeling.max_atoms is None:
         # every other extrapolative frame: a halted condition's last frame is its halt (added above),
         # a condition that ran through has no halt frame, so all of its frames count
         halt_keys = {structure_hash(h) for h in halts}
@@ -70,6 +86,38 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
     log.info("REFINE iter %d: %d candidates from %d halt(s) in %.1f s", iteration, len(candidates),
              len(halts), time.perf_counter() - t0)
     return len(candidates)
+
+
+def _gamma_of(frame, gamma_calc):
+    from ..components.ace.common import per_atom_gamma  # pyace: only for real potentials
+
+    if "gamma" in frame.arrays:
+        return np.asarray(frame.arrays["gamma"], dtype=float)
+    return per_atom_gamma(gamma_calc, _strip(frame))
+
+
+def _large_to_cutouts(cfg, trainer, potential_dir, calc, halts, frame_files, iteration):
+    """(halts with every large one replaced by its cut-outs, cut-outs of the large extrapolative
+    frames seen before the halts); small structures stay as they are."""
+    gamma_calc = trainer.calculator(PotentialFiles.in_dir(potential_dir), with_gamma=True)
+    new_halts = []
+    for k, halt in enumerate(halts):
+        if is_large(cfg, halt):
+            new_halts.extend(cutouts_from_gamma(cfg, _strip(halt), _gamma_of(halt, gamma_calc), calc,
+                                                f"iter {iteration} halt {k} ({len(halt)} atoms)"))
+        else:
+            new_halts.append(halt)
+    extra = []
+    if cfg.candidates.include_extrapolative:
+        for f in frame_files:
+            for j, frame in enumerate(read_structures(f)[:-1]):
+                # one cut-out per earlier frame (its most extrapolative atom): the halt has the swarm
+                pieces = (cutouts_from_gamma(cfg, _strip(frame), _gamma_of(frame, gamma_calc), calc,
+                                             f"{f} frame {j}", n_max=1) if is_large(cfg, frame) else [_strip(frame)])
+                for piece in pieces:
+                    piece.info["generator"] = "extrapolative"
+                    extra.append(piece)
+    return new_halts, extra
 
 
 def run_select(rcfg, iteration: int, candidates_file: str, potential_dir: str, out_selected: str) -> int:

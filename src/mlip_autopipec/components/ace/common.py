@@ -32,6 +32,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from ...core.errors import TrainingError
 from ...core.io import atomic_path
+from ...core.label_weights import trusted_rows_by_species
 from ...core.metrics import rmse_metrics  # noqa: F401  (re-exported for the trainers)
 from ..base import PotentialFiles
 
@@ -230,7 +231,7 @@ def _as_dataframe(frames_or_df: Union[Sequence[Atoms], pd.DataFrame]) -> pd.Data
     return df
 
 
-def _crop_by_force_error(bbasis, df: pd.DataFrame, proj: dict, pred_forces: dict) -> dict:
+def _crop_by_force_error(bbasis, df: pd.DataFrame, proj: dict, pred_forces: dict, trusted: dict | None = None) -> dict:
     """pace_activeset's default filter: drop environments whose force error is an outlier
     (above Q3 + 1.5 IQR per element), so badly fitted atoms do not define the trusted region.
     Keeps all environments of an element if cropping would leave too few to span the basis."""
@@ -241,7 +242,8 @@ def _crop_by_force_error(bbasis, df: pd.DataFrame, proj: dict, pred_forces: dict
         if len(a0) == 0:
             cropped[st] = a0
             continue
-        err = np.linalg.norm(ref_forces[st] - pred_forces[st], axis=1) / np.sqrt(3)
+        ref = ref_forces[st] if trusted is None else ref_forces[st][trusted[st]]
+        err = np.linalg.norm(ref - pred_forces[st], axis=1) / np.sqrt(3)
         q1, q3 = np.quantile(err, [0.25, 0.75])
         mask = err <= q3 + 1.5 * (q3 - q1)
         cropped[st] = a0[mask] if mask.sum() >= a0.shape[1] else a0
@@ -258,6 +260,14 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
     df = _as_dataframe(frames_or_df)
     proj, pred_forces = compute_B_projections(bbasis, list(df["ase_atoms"]), compute_forces_dict=True)
     nfuncs = compute_number_of_functions(bbasis)
+    # cut-outs: only environments whose forces were trained define the trusted region
+    trusted = trusted_rows_by_species(list(df["ase_atoms"]), bbasis.elements_to_index_map)
+    if trusted is not None and all(trusted[st].sum() >= nfuncs[st] for st in proj):
+        proj = {st: a0[trusted[st]] for st, a0 in proj.items()}
+        pred_forces = {st: f[trusted[st]] for st, f in pred_forces.items()}
+    elif trusted is not None:
+        log.warning("active set: too few trusted (core) environments for the basis; using all of them")
+        trusted = None
     for st, a0 in proj.items():
         if a0.shape[0] < nfuncs[st]:
             raise ValueError(
@@ -265,7 +275,7 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
                 f"{nfuncs[st]} basis functions; add training structures or use a smaller basis"
             )
     if crop_outliers and "forces" in df.columns:
-        proj = _crop_by_force_error(bbasis, df, proj, pred_forces)
+        proj = _crop_by_force_error(bbasis, df, proj, pred_forces, trusted)
     active = compute_active_set(proj, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
     return compute_A_active_inverse(active)
 

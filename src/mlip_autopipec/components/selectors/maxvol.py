@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from ...core.label_weights import trusted_rows_by_species
 from ...domain_models.config import MaxVolSelectorConfig
 from ..base import PotentialFiles
 from ..ace.common import (
@@ -86,6 +87,11 @@ class MaxVolSelector:
 
         proj, struct_ind = compute_B_projections(bbasis, [a.copy() for a in candidates],
                                                  return_structure_ind_dict=True)
+        # cut-outs: rank by the core environments they add, not by their cut boundary
+        trusted = trusted_rows_by_species(candidates, bbasis.elements_to_index_map)
+        if trusted is not None:
+            proj = {st: a0[trusted[st]] for st, a0 in proj.items()}
+            struct_ind = {st: ind[trusted[st]] for st, ind in struct_ind.items()}
         gmax = structure_max_gamma(proj, struct_ind, asi, len(candidates))
         counts = maxvol_entries(proj, struct_ind, compute_A_active_inverse(asi))
         picked = rank_candidates(counts, gmax, n)

@@ -19,6 +19,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ...core.errors import TrainingError
+from ...core.label_weights import row_weight_factors
 from ...domain_models.config import LinearAceTrainerConfig
 from ..base import PotentialFiles
 from ..ace.common import (
@@ -127,6 +128,7 @@ class LinearAceTrainer:
             raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
 
         weights = sample_weights(df["NUMBER_OF_ATOMS"].to_numpy(), self.cfg.energy_weight)
+        weights = weights * row_weight_factors(list(df["ase_atoms"]))  # cut-outs: core forces only
         from sklearn.linear_model import Ridge  # ~1.4 s import: only when fitting
 
         model = Ridge(alpha=RIDGE_ALPHA, fit_intercept=False, copy_X=True, solver="auto")

@@ -37,6 +37,7 @@ from ase.calculators.calculator import Calculator
 
 from ...core.errors import TrainingError, UserError
 from ...core.io import copy_file
+from ...core.label_weights import has_partial_trust, pacemaker_weights
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
 from ..ace.common import (
@@ -162,6 +163,10 @@ class PacemakerTrainer:
         check_labels_finite(dataset)
         elements = sorted({s for atoms in dataset for s in atoms.get_chemical_symbols()})
         df = frames_to_dataframe(dataset, reference_energies)
+        if has_partial_trust(dataset):  # cut-outs: pacemaker uses given weight columns as they are
+            w_energy, w_forces = pacemaker_weights(dataset)
+            df["w_energy"] = w_energy
+            df["w_forces"] = pd.Series(w_forces, index=df.index, dtype=object)
         refs = {el: float(reference_energies[el]) for el in elements}
 
         work = out_dir / SCRATCH_DIR
