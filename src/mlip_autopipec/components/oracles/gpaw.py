@@ -89,8 +89,8 @@ class GPAWOracle(DFTOracle):
 
     def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
         work = self.prepared(atoms, isolated)
-        params = self.parameters(work, rundir, isolated)
-        need_stress = self.cfg.need_stress and not isolated
+        params = self.parameters(atoms, rundir, isolated)  # k-points follow the structure, not its box
+        need_stress = self.wants_stress(atoms, isolated)
         settings = self.settings(atoms) if not isolated else None
         if self.in_process():
             return self._compute_in_process(work, atoms, params, need_stress, settings)

@@ -120,7 +120,7 @@ class VaspOracle(DFTOracle):
             "kpts": list(self.kpoint_grid(atoms, isolated)), "gamma": cfg.kpoints.gamma or isolated,
             "ismear": VASP_ISMEAR[cfg.smearing.method], "sigma": cfg.smearing.width_ev,
             "nelm": cfg.max_scf_iterations, "ediff": 1e-6, "prec": "Accurate", "lreal": False,
-            "isif": 2 if (cfg.need_stress and not isolated) else 0, "ibrion": -1, "nsw": 0,
+            "isif": 2 if self.wants_stress(atoms, isolated) else 0, "ibrion": -1, "nsw": 0,
             "lwave": False, "lcharg": False,
             "ispin": 2 if (cfg.spin_polarized or isolated) else 1,
         }
@@ -154,7 +154,7 @@ class VaspOracle(DFTOracle):
             raise OracleError(f"vasp exited with code {proc.returncode}: "
                               f"{tail(rundir / 'vasp.err', 3) or tail(rundir / 'vasp.out', 3)}")
         result = read_outcar(rundir / "OUTCAR", resort=calc.resort)
-        need_stress = self.cfg.need_stress and not isolated
+        need_stress = self.wants_stress(atoms, isolated)
         if need_stress and result["stress"] is None:
             raise OracleError("vasp returned no stress tensor (ISIF=0?); set oracle.need_stress: false to accept "
                               "labels without stress")

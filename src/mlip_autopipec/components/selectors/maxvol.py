@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from ...core.periodicity import ace_view
 from ...domain_models.config import MaxVolSelectorConfig
 from ..base import PotentialFiles
 from ..trainers.ace_common import (
@@ -51,12 +52,24 @@ def structure_max_gamma(proj: dict, struct_ind: dict, asi: dict, n_structures: i
 
 
 def maxvol_entries(proj: dict, struct_ind: dict, active_set: dict) -> Counter:
-    """How many atoms of each candidate structure MaxVol puts into the extended active set."""
-    stacked_proj = {st: np.vstack([proj[st], active_set[st]]) for st in proj}
-    stacked_ind = {st: np.concatenate([struct_ind[st], -np.ones(len(active_set[st]), dtype=int)])
-                   for st in proj}
-    _, selected = compute_active_set(stacked_proj, stacked_ind, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
-    counts = Counter(int(i) for rows in selected.values() for i in rows)
+    """How many atoms of each candidate structure MaxVol puts into the extended active set.
+
+    A dilute element (see `ace_common.compute_active_set_inverse`) has zero rows in the active set
+    recovered from its padded inverse; they are dropped, and while the element's environments
+    (candidates included) are still fewer than its basis functions, every candidate atom of it
+    enters: each adds a new direction."""
+    counts: Counter = Counter()
+    for st in proj:
+        known = active_set[st][np.any(active_set[st] != 0.0, axis=1)]
+        stacked = np.vstack([proj[st], known])
+        ind = np.concatenate([struct_ind[st], -np.ones(len(known), dtype=int)])
+        if stacked.shape[0] < stacked.shape[1]:
+            rows = ind
+        else:
+            _, selected = compute_active_set({st: stacked}, {st: ind}, tol=GAMMA_TOLERANCE,
+                                             max_iters=MAXVOL_ITERS)
+            rows = selected[st]
+        counts.update(int(i) for i in rows)
     counts.pop(-1, None)  # rows of the existing active set
     return counts
 
@@ -84,7 +97,7 @@ class MaxVolSelector:
             raise ValueError(f"candidates contain element(s) {unknown} not in potential {potential.yaml}")
         asi = read_active_set_inverse(potential.asi, bbasis)
 
-        proj, struct_ind = compute_B_projections(bbasis, [a.copy() for a in candidates],
+        proj, struct_ind = compute_B_projections(bbasis, [ace_view(a) for a in candidates],
                                                  return_structure_ind_dict=True)
         gmax = structure_max_gamma(proj, struct_ind, asi, len(candidates))
         counts = maxvol_entries(proj, struct_ind, compute_A_active_inverse(asi))

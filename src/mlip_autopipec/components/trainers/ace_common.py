@@ -32,6 +32,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from ...core.errors import TrainingError
 from ...core.io import atomic_path
+from ...core.periodicity import ace_view
 from ...core.metrics import rmse_metrics  # noqa: F401  (re-exported for the trainers)
 from ..base import PotentialFiles
 
@@ -103,7 +104,7 @@ def frames_to_dataframe(frames: Sequence[Atoms], reference_energies: dict[str, f
     rows = []
     for atoms in frames:
         energy, forces, stress = frame_labels(atoms)
-        clean = atoms.copy()  # drops the SinglePointCalculator: small pickles, no stale results
+        clean = ace_view(atoms)  # no SinglePointCalculator (small pickles); a slab as periodic with vacuum
         rows.append(
             {
                 "ase_atoms": clean,
@@ -224,7 +225,7 @@ def _as_dataframe(frames_or_df: Union[Sequence[Atoms], pd.DataFrame]) -> pd.Data
     if isinstance(frames_or_df, pd.DataFrame):
         return frames_or_df
     frames = list(frames_or_df)
-    df = pd.DataFrame({"ase_atoms": [a.copy() for a in frames]})
+    df = pd.DataFrame({"ase_atoms": [ace_view(a) for a in frames]})
     if frames and all(a.calc is not None for a in frames):
         df["forces"] = [np.array(a.get_forces(), dtype=float) for a in frames]
     return df
@@ -252,22 +253,40 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
     """{species type: pinv(active set)} by MaxVol on the linear B-projections (pace_activeset,
     single-shot mode: the datasets of this pipeline fit in memory).
 
-    Raises ValueError if an element has fewer atomic environments than basis functions (MaxVol
-    needs a square, full-rank active set).
+    Dilute elements. MaxVol needs at least as many atomic environments of an element as it has basis
+    functions; one Ni atom in Cu31 has one environment per structure. Such an element's active set is
+    all of its environments (no MaxVol, no cropping), and its inverse the pseudo-inverse zero-padded
+    to the square shape pyace requires (``dilute_inverse``): its own γ then measures extrapolation
+    within the span of the environments seen so far, which is optimistic; the extrapolation signal
+    around a dilute atom comes from its neighbours, whose environments are plentiful and whose
+    basis functions include the dilute element as a neighbour. As soon as the data holds enough
+    environments, the element gets the usual MaxVol active set. Elements absent from the data get
+    a zero inverse (γ = 0).
     """
     df = _as_dataframe(frames_or_df)
     proj, pred_forces = compute_B_projections(bbasis, list(df["ase_atoms"]), compute_forces_dict=True)
     nfuncs = compute_number_of_functions(bbasis)
-    for st, a0 in proj.items():
-        if a0.shape[0] < nfuncs[st]:
-            raise ValueError(
-                f"active set for {bbasis.elements_name[st]}: {a0.shape[0]} atomic environments but "
-                f"{nfuncs[st]} basis functions; add training structures or use a smaller basis"
-            )
-    if crop_outliers and "forces" in df.columns:
+    dilute = {st: a0 for st, a0 in proj.items() if a0.shape[0] < nfuncs[st]}
+    for st, a0 in dilute.items():
+        log.info("active set for %s: %d atomic environments for %d basis functions; using all of them "
+                 "(pseudo-inverse) until there are enough for MaxVol", bbasis.elements_name[st],
+                 a0.shape[0], nfuncs[st])
+    proj = {st: a0 for st, a0 in proj.items() if st not in dilute}
+    if crop_outliers and "forces" in df.columns and proj:
         proj = _crop_by_force_error(bbasis, df, proj, pred_forces)
-    active = compute_active_set(proj, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
-    return compute_A_active_inverse(active)
+    active = compute_active_set(proj, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS) if proj else {}
+    inverse = compute_A_active_inverse(active) if active else {}
+    inverse.update({st: dilute_inverse(a0, nfuncs[st]) for st, a0 in dilute.items()})
+    return inverse
+
+
+def dilute_inverse(a0: np.ndarray, n_functions: int) -> np.ndarray:
+    """pinv of the (n_env < n_functions) environments, padded with zero columns to the square
+    (n_functions, n_functions) pyace accepts: γ = max |B · pinv(A)| is unchanged by zero columns."""
+    out = np.zeros((n_functions, n_functions))
+    if a0.shape[0]:
+        out[:, : a0.shape[0]] = np.linalg.pinv(a0)
+    return out
 
 
 def write_active_set(potential_yaml: Path, frames_or_df, out_asi: Path) -> None:
@@ -315,7 +334,14 @@ class AceCalculator(PyACECalculator):
 
     def calculate(self, atoms=None, properties=("energy", "forces", "stress", "energies"),
                   system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
+        if atoms is not None and np.any(atoms.pbc) and not np.all(atoms.pbc):
+            # pyace takes only all-or-nothing periodicity: a slab is computed as periodic with its
+            # (checked) vacuum; `self.atoms` keeps the caller's pbc so ASE's result cache still hits.
+            super().calculate(ace_view(atoms), properties, system_changes)
+            self.atoms = atoms.copy()
+            self.results.pop("stress", None)  # a slab's "stress" would depend on the vacuum
+        else:
+            super().calculate(atoms, properties, system_changes)
         if self._e0:
             per_atom = np.array([self._e0.get(s, 0.0) for s in self.atoms.get_chemical_symbols()])
             self.results["energies"] = self.results["energies"] + per_atom
