@@ -213,7 +213,9 @@ class DFTOracle(ExternalOracle):
         return bool(self.cfg.need_stress and not isolated and has_stress(atoms))
 
     def kpoint_grid(self, atoms: Atoms, isolated: bool) -> tuple[int, int, int]:
-        return (1, 1, 1) if isolated else self.cfg.kpoints.grid_for(atoms.cell.array, atoms.pbc)
+        if isolated or not atoms.pbc.any():  # a cluster: Γ only (its box's cell is no lattice)
+            return (1, 1, 1)
+        return self.cfg.kpoints.grid_for(atoms.cell.complete(), atoms.pbc)
 
     def prepared(self, atoms: Atoms, isolated: bool) -> Atoms:
         """A copy with initial magnetic moments when the calculation is spin-polarised, in the
