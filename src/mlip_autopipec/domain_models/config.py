@@ -151,7 +151,7 @@ class CandidatesConfig(_Strict):
     @classmethod
     def _pairs_known(cls, v):
         if isinstance(v, (int, float)) and v <= 0:
-            raise ValueError(f"min_distance must be positive, got {v}")
+            raise ValueError(f"min_distance must be greater than 0, got {v}")
         if isinstance(v, dict):
             from ..core.min_distance import parse_pair
 
