@@ -265,9 +265,10 @@ def initial_training_structures(
     Strains scale the lattice isotropically (lattice * (1 + strain), atoms follow) so the first fit
     sees the energy-volume curvature (bulk modulus, stress); a slab or wire is strained only along its
     periodic axes (its vacuum and layer spacing stay), and a cluster, which has no lattice, gets
-    ``len(strains)`` more rattled copies instead (same count, so the label jobs stay sized). ``min_distance`` defaults to
-    min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å would be unsatisfiable for
-    hydrides or oxides with shorter bonds; for compressive strains it shrinks with the lattice.
+    ``len(strains)`` more rattled copies instead (same count, so the label jobs stay sized).
+    ``min_distance`` defaults to min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å
+    would be unsatisfiable for hydrides or oxides with shorter bonds; for compressive strains it
+    shrinks with the lattice.
     Labels: ``info['source']`` is 'initial:original',
     'initial:rattled' or 'initial:strained'; ``info['structure_index']`` the starting structure and
     ``info['strain']`` the strain where applicable. No calculator or results are attached.
