@@ -202,3 +202,34 @@ def test_dilute_element_gets_an_active_set(tmp_path):
     assert gamma[0] == pytest.approx(1.0, abs=1e-6)  # a training environment: exactly one coefficient
     picked = MaxVolSelector(MaxVolSelectorConfig(n_select=3)).select(_rattled(host, 6, 0.1, 2), potential, 3, 0)
     assert len(set(picked)) == 3
+
+
+def test_maxvol_rows_in_the_row_space_of_rank_deficient_projections():
+    from mlip_autopipec.components.trainers.ace_common import maxvol_rows, padded_inverse
+
+    rng = np.random.default_rng(0)
+    a0 = rng.normal(size=(50, 5)) @ rng.normal(size=(5, 20))  # 50 environments spanning 5 of 20 directions
+    rows = maxvol_rows(a0)
+    assert len(rows) == 5 and len(set(rows)) == 5
+    inv = padded_inverse(a0[rows], 20)
+    assert inv.shape == (20, 20)
+    gamma = np.abs(a0 @ inv).max(axis=1)
+    assert gamma.max() <= 1.01 + 1e-9 and np.allclose(gamma[rows], 1.0)
+
+
+@pytest.mark.slow
+def test_molecule_fit_and_selection_with_few_distinct_environments(tmp_path):
+    """CH4: its H atoms span few directions of the basis (MaxVol on all projections is singular)."""
+    from mlip_autopipec.components.base import PotentialFiles
+    from mlip_autopipec.components.selectors.maxvol import MaxVolSelector
+    from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer
+    from mlip_autopipec.domain_models.config import AceBasisConfig, LinearAceTrainerConfig, MaxVolSelectorConfig
+
+    ch4 = molecule("CH4")
+    frames = _labelled(_rattled(ch4, 12, 0.04, 3))
+    trainer = LinearAceTrainer(LinearAceTrainerConfig(basis=AceBasisConfig(number_of_functions_per_element=60)))
+    trainer.fit(frames, tmp_path, {"C": 0.0, "H": 0.0}, None, 0)
+    potential = PotentialFiles.in_dir(tmp_path)
+    candidates = _rattled(ch4, 40, 0.08, 4)
+    picked = MaxVolSelector(MaxVolSelectorConfig(n_select=5)).select(candidates, potential, 5, 0)
+    assert len(set(picked)) == 5

@@ -32,8 +32,8 @@ from ..trainers.ace_common import (
     MAXVOL_ITERS,
     ACEBBasisSet,
     compute_A_active_inverse,
-    compute_active_set,
     compute_B_projections,
+    maxvol_rows,
     read_active_set_inverse,
 )
 
@@ -54,22 +54,15 @@ def structure_max_gamma(proj: dict, struct_ind: dict, asi: dict, n_structures: i
 def maxvol_entries(proj: dict, struct_ind: dict, active_set: dict) -> Counter:
     """How many atoms of each candidate structure MaxVol puts into the extended active set.
 
-    A dilute element (see `ace_common.compute_active_set_inverse`) has zero rows in the active set
-    recovered from its padded inverse; they are dropped, and while the element's environments
-    (candidates included) are still fewer than its basis functions, every candidate atom of it
-    enters: each adds a new direction."""
+    A dilute element or a molecule's (see `ace_common.compute_active_set_inverse`) active set has
+    fewer rows than basis functions: the zero rows its padded inverse gives back are dropped, and
+    MaxVol runs in the row space of the stacked projections (`maxvol_rows`)."""
     counts: Counter = Counter()
     for st in proj:
         known = active_set[st][np.any(active_set[st] != 0.0, axis=1)]
         stacked = np.vstack([proj[st], known])
         ind = np.concatenate([struct_ind[st], -np.ones(len(known), dtype=int)])
-        if stacked.shape[0] < stacked.shape[1]:
-            rows = ind
-        else:
-            _, selected = compute_active_set({st: stacked}, {st: ind}, tol=GAMMA_TOLERANCE,
-                                             max_iters=MAXVOL_ITERS)
-            rows = selected[st]
-        counts.update(int(i) for i in rows)
+        counts.update(int(i) for i in ind[maxvol_rows(stacked)])
     counts.pop(-1, None)  # rows of the existing active set
     return counts
 

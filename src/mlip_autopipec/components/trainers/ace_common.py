@@ -253,39 +253,56 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
     """{species type: pinv(active set)} by MaxVol on the linear B-projections (pace_activeset,
     single-shot mode: the datasets of this pipeline fit in memory).
 
-    Dilute elements. MaxVol needs at least as many atomic environments of an element as it has basis
-    functions; one Ni atom in Cu31 has one environment per structure. Such an element's active set is
-    all of its environments (no MaxVol, no cropping), and its inverse the pseudo-inverse zero-padded
-    to the square shape pyace requires (``dilute_inverse``): its own γ then measures extrapolation
-    within the span of the environments seen so far, which is optimistic; the extrapolation signal
-    around a dilute atom comes from its neighbours, whose environments are plentiful and whose
-    basis functions include the dilute element as a neighbour. As soon as the data holds enough
-    environments, the element gets the usual MaxVol active set. Elements absent from the data get
-    a zero inverse (γ = 0).
+    Dilute elements and molecules. MaxVol needs the projections of an element to have full column
+    rank: at least as many atomic environments as basis functions, and distinct enough. One Ni atom
+    in Cu31 has one environment per structure; the four H atoms of CH4 span only a few directions.
+    For such an element MaxVol runs in the row space of its projections (``maxvol_rows``), and the
+    active set's pseudo-inverse is zero-padded to the square shape pyace requires
+    (``padded_inverse``): its own γ measures extrapolation within the span of the environments seen so
+    far, which is optimistic for new directions; the extrapolation signal around a dilute atom also
+    comes from its neighbours, whose environments are plentiful and whose basis functions include
+    the dilute element. Once the data spans the basis, this is exactly pace_activeset's MaxVol.
     """
     df = _as_dataframe(frames_or_df)
     proj, pred_forces = compute_B_projections(bbasis, list(df["ase_atoms"]), compute_forces_dict=True)
     nfuncs = compute_number_of_functions(bbasis)
-    dilute = {st: a0 for st, a0 in proj.items() if a0.shape[0] < nfuncs[st]}
-    for st, a0 in dilute.items():
-        log.info("active set for %s: %d atomic environments for %d basis functions; using all of them "
-                 "(pseudo-inverse) until there are enough for MaxVol", bbasis.elements_name[st],
-                 a0.shape[0], nfuncs[st])
-    proj = {st: a0 for st, a0 in proj.items() if st not in dilute}
-    if crop_outliers and "forces" in df.columns and proj:
+    if crop_outliers and "forces" in df.columns:
         proj = _crop_by_force_error(bbasis, df, proj, pred_forces)
-    active = compute_active_set(proj, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS) if proj else {}
-    inverse = compute_A_active_inverse(active) if active else {}
-    inverse.update({st: dilute_inverse(a0, nfuncs[st]) for st, a0 in dilute.items()})
+    inverse = {}
+    for st, a0 in proj.items():
+        rows = maxvol_rows(a0)
+        if len(rows) < nfuncs[st]:
+            log.info("active set for %s: its %d atomic environments span %d of %d basis functions; MaxVol in "
+                     "that span (see compute_active_set_inverse)", bbasis.elements_name[st], a0.shape[0],
+                     len(rows), nfuncs[st])
+        inverse[st] = padded_inverse(a0[rows], nfuncs[st])
     return inverse
 
 
-def dilute_inverse(a0: np.ndarray, n_functions: int) -> np.ndarray:
-    """pinv of the (n_env < n_functions) environments, padded with zero columns to the square
-    (n_functions, n_functions) pyace accepts: γ = max |B · pinv(A)| is unchanged by zero columns."""
+def maxvol_rows(a0: np.ndarray) -> np.ndarray:
+    """Row indices MaxVol picks from `a0` (n_env, n_functions): pace_activeset's choice when `a0`
+    has full column rank, otherwise MaxVol on `a0`'s coordinates in its own row space (rank r rows:
+    every environment is then a combination of the chosen ones with coefficients of at most ~1)."""
+    n, m = a0.shape
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    rank = int(np.linalg.matrix_rank(a0))
+    if rank == m:
+        work = a0.copy()
+    else:
+        _, _, vt = np.linalg.svd(a0, full_matrices=False)
+        work = a0 @ vt[:rank].T
+    _, chosen = compute_active_set({0: work}, {0: np.arange(n)}, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
+    return np.asarray(chosen[0], dtype=int)
+
+
+def padded_inverse(active: np.ndarray, n_functions: int) -> np.ndarray:
+    """pinv of the active set (r, n_functions), padded with zero columns to the square
+    (n_functions, n_functions) pyace accepts: γ = max |B · pinv(A)| is unchanged by zero columns.
+    A full active set (r = n_functions) gives pace_activeset's pinv(A)."""
     out = np.zeros((n_functions, n_functions))
-    if a0.shape[0]:
-        out[:, : a0.shape[0]] = np.linalg.pinv(a0)
+    if active.shape[0]:
+        out[:, : active.shape[0]] = np.linalg.pinv(active)
     return out
 
 
