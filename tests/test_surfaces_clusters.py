@@ -50,7 +50,7 @@ def emt_md_frames(atoms, temperature: float, n: int = 5, seed: int = 0, equilibr
 def run_example(name: str, tmp_path):
     for f in (REPO / "examples" / name).iterdir():
         shutil.copy(f, tmp_path / f.name)
-    run(runner_cmd("run", "config.yaml", "--cores", "2", "--workdir", tmp_path), cwd=tmp_path, timeout=1500)
+    run(runner_cmd("run", "config.yaml", "--cores", "2", "--workdir", tmp_path), cwd=tmp_path, timeout=2400)
     assert (tmp_path / "converged.flag").is_file(), f"{name} did not converge"
     state = derive_state(tmp_path)
     potential = PotentialFiles.in_dir(tmp_path / state.current_potential.rsplit("/", 1)[0])
@@ -104,7 +104,7 @@ def test_cu_cluster_example_converges_and_scores_on_held_out_clusters(tmp_path):
 
 def test_one_ni_in_cu31_runs_to_convergence(tmp_path):
     shutil.copy(CONFIGS / "cu31ni_emt.yaml", tmp_path / "config.yaml")
-    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=1500)
+    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=2400)
     assert (tmp_path / "converged.flag").is_file()
     initial = read_structures(tmp_path / "initial" / "labels.extxyz")
     assert all(a.get_chemical_symbols().count("Ni") == 1 and len(a) == 32 for a in initial)
