@@ -256,42 +256,61 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
     Dilute elements and molecules. MaxVol needs the projections of an element to have full column
     rank: at least as many atomic environments as basis functions, and distinct enough. One Ni atom
     in Cu31 has one environment per structure; the four H atoms of CH4 span only a few directions.
-    For such an element MaxVol runs in the row space of its projections (``maxvol_rows``), and the
-    active set's pseudo-inverse is zero-padded to the square shape pyace requires
-    (``padded_inverse``): its own γ measures extrapolation within the span of the environments seen so
-    far, which is optimistic for new directions; the extrapolation signal around a dilute atom also
-    comes from its neighbours, whose environments are plentiful and whose basis functions include
-    the dilute element. Once the data spans the basis, this is exactly pace_activeset's MaxVol.
+
+    * A dilute element among elements that do span their bases gets a zero inverse: its own γ is 0
+      (not monitored) until its environments span its basis. Its neighbours watch it: their
+      environments are plentiful and their basis functions include the dilute element as a
+      neighbour, so a new configuration around it raises their γ. (Monitoring its own γ within the
+      few environments seen halts every exploration: a handful of rattled copies of one site are
+      nearly collinear, and every new thermal configuration needs large coefficients.)
+    * If no element spans its basis (a molecule), each gets MaxVol in the row space of its
+      projections (``maxvol_rows``), the active set's pseudo-inverse zero-padded to the square
+      shape pyace requires (``padded_inverse``): γ within the span seen so far.
+
+    Once an element's data spans its basis, this is exactly pace_activeset's MaxVol.
     """
     df = _as_dataframe(frames_or_df)
     proj, pred_forces = compute_B_projections(bbasis, list(df["ase_atoms"]), compute_forces_dict=True)
     nfuncs = compute_number_of_functions(bbasis)
     if crop_outliers and "forces" in df.columns:
         proj = _crop_by_force_error(bbasis, df, proj, pred_forces)
+    rows = {st: maxvol_rows(a0) for st, a0 in proj.items()}
+    spanned = {st for st in proj if len(rows[st]) == nfuncs[st]}
     inverse = {}
     for st, a0 in proj.items():
-        rows = maxvol_rows(a0)
-        if len(rows) < nfuncs[st]:
+        name = bbasis.elements_name[st]
+        if st in spanned:
+            inverse[st] = padded_inverse(a0[rows[st]], nfuncs[st])
+        elif spanned:  # a dilute element among well-sampled ones: its neighbours watch it
+            log.info("active set for %s: its %d atomic environments span %d of %d basis functions; its own "
+                     "gamma is not monitored until they do (its neighbours' gamma is)", name, a0.shape[0],
+                     len(rows[st]), nfuncs[st])
+            inverse[st] = np.zeros((nfuncs[st], nfuncs[st]))
+        else:  # no element spans its basis (a molecule): gamma within the span seen so far
             log.info("active set for %s: its %d atomic environments span %d of %d basis functions; MaxVol in "
-                     "that span (see compute_active_set_inverse)", bbasis.elements_name[st], a0.shape[0],
-                     len(rows), nfuncs[st])
-        inverse[st] = padded_inverse(a0[rows], nfuncs[st])
+                     "that span", name, a0.shape[0], len(rows[st]), nfuncs[st])
+            inverse[st] = padded_inverse(a0[rows[st]], nfuncs[st])
     return inverse
 
 
 def maxvol_rows(a0: np.ndarray) -> np.ndarray:
-    """Row indices MaxVol picks from `a0` (n_env, n_functions): pace_activeset's choice when `a0`
-    has full column rank, otherwise MaxVol on `a0`'s coordinates in its own row space (rank r rows:
-    every environment is then a combination of the chosen ones with coefficients of at most ~1)."""
+    """Row indices MaxVol picks from `a0` (n_env, n_functions): exactly pace_activeset's choice when
+    it can make one (enough environments, MaxVol's matrix not singular), otherwise MaxVol on `a0`'s
+    coordinates in its own row space (rank r rows: every environment is then a combination of the
+    chosen ones with coefficients of at most ~1)."""
     n, m = a0.shape
     if n == 0:
         return np.zeros(0, dtype=int)
+    if n >= m:
+        try:
+            _, chosen = compute_active_set({0: a0.copy()}, {0: np.arange(n)}, tol=GAMMA_TOLERANCE,
+                                           max_iters=MAXVOL_ITERS)
+            return np.asarray(chosen[0], dtype=int)
+        except ValueError:  # "Input matrix must not be singular": the data spans fewer directions
+            pass
     rank = int(np.linalg.matrix_rank(a0))
-    if rank == m:
-        work = a0.copy()
-    else:
-        _, _, vt = np.linalg.svd(a0, full_matrices=False)
-        work = a0 @ vt[:rank].T
+    _, _, vt = np.linalg.svd(a0, full_matrices=False)
+    work = a0 @ vt[:rank].T
     _, chosen = compute_active_set({0: work}, {0: np.arange(n)}, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
     return np.asarray(chosen[0], dtype=int)
 
