@@ -15,6 +15,23 @@ from conftest import CONFIGS, run, runner_cmd
 BASE = yaml.safe_load((CONFIGS / "mock_crash.yaml").read_text())
 
 XYZ_NO_CELL = "2\nno cell\nCu 0 0 0\nCu 0 0 2.5\n"
+XYZ_PERIODIC_NO_CELL = '2\nProperties=species:S:1:pos:R:3 pbc="T T T"\nCu 0 0 0\nCu 0 0 2.5\n'
+
+
+def _slab_text(vacuum: float) -> str:
+    """A Cu(111) slab as ASE writes it (extxyz, pbc T T F)."""
+    import io
+
+    from ase.build import fcc111
+    from ase.io import write
+
+    buf = io.StringIO()
+    write(buf, fcc111("Cu", (2, 2, 3), vacuum=vacuum), format="extxyz")
+    return buf.getvalue()
+
+
+def _slab_cfg(**changes) -> dict:
+    return {**cfg(**changes), "structures": [{"kind": "file", "path": "slab.extxyz"}]}
 XYZ_OVERLAP = '2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\nCu 0 0 0\nCu 0 0 0.2\n'
 XYZ_UNLABELLED = '1\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\nCu 0 0 0\n'
 
@@ -62,8 +79,19 @@ CASES = [
     ("empty structure file", file_structure("empty.xyz"), {"empty.xyz": ""}, [], ["structures[0].path", "empty"]),
     ("corrupt structure file", file_structure("bad.xyz"), {"bad.xyz": "3\nfoo\nCu 0 0\n"}, [],
      ["structures[0].path", "bad.xyz"]),
-    ("structure without a cell", file_structure("nocell.xyz"), {"nocell.xyz": XYZ_NO_CELL}, [],
-     ["structures[0]", "cell"]),
+    ("periodic structure without a cell", file_structure("nocell.xyz"), {"nocell.xyz": XYZ_PERIODIC_NO_CELL}, [],
+     ["structures[0]", "no cell", "pbc=F F F"]),
+    ("pressure on a slab", _slab_cfg(**{"exploration.conditions": [{"name": "npt", "pressure": 0.0}]}),
+     {"slab.extxyz": _slab_text(8.0)}, [], ["conditions[0]", "pressure", "slab", "3D-periodic", "NVT"]),
+    ("pressure on a cluster", {**cfg(**{"exploration.conditions": [{"name": "npt", "pressure": 1.0}]}),
+                               "structures": [{"kind": "file", "path": "cl.xyz"}]},
+     {"cl.xyz": XYZ_NO_CELL}, [], ["conditions[0]", "pressure", "cluster", "remove `pressure`"]),
+    ("slab vacuum narrower than cutoff + margin", _slab_cfg(), {"slab.extxyz": _slab_text(2.0)}, [],
+     ["structures[0]", "vacuum", "4.00 Å", "at least 7.00 Å", "lengthen cell vector c"]),
+    ("min_distance above the shortest pair", cfg(**{"candidates.min_distance": 3.0}), {}, [],
+     ["candidates.min_distance", "Cu-Cu", "2.553 Å", "structures[0]", "lower it"]),
+    ("min_distance pair not an element pair", cfg(**{"candidates.min_distance": {"CuCu": 2.0}}), {}, [],
+     ["candidates.min_distance", "CuCu", "like 'O-H'"]),
     ("overlapping atoms", file_structure("overlap.xyz"), {"overlap.xyz": XYZ_OVERLAP}, [],
      ["structures[0]", "apart", "remove duplicated atoms"]),
     ("too many vacancies", cfg(structures=[{"kind": "bulk", "element": "Cu", "supercell": [1, 1, 1], "vacancies": 4}]),

@@ -477,3 +477,40 @@ def test_mlpace_backend_end_to_end_matches_in_process_lammps(pots, tmp_path):
         for a, b in zip(out.frames, ref.frames):
             if a.info["step"] % 10 == 0:
                 assert periodic_distance(a, b.positions).max() < 1e-8
+
+
+def _slab_or_cluster(system: str) -> Atoms:
+    from ase.build import fcc111
+    from ase.cluster import Icosahedron
+
+    atoms = fcc111("Cu", (2, 2, 3), a=3.6, vacuum=8.0) if system == "slab" else Icosahedron("Cu", 2, 3.6)
+    atoms.rattle(0.05, seed=1)
+    return atoms
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", ["slab", "cluster"])
+def test_lammps_backends_explore_slabs_and_clusters(pots, system, tmp_path):
+    """Both LAMMPS backends run a slab (pbc T T F) and a cluster (no cell) in a periodic box with
+    vacuum: LAMMPS' forces are pyace's for the structure itself, and every frame comes back with
+    the structure's own pbc, unwrapped along its non-periodic axes."""
+    from mlip_autopipec.components.dynamics.lammps import LammpsMD, lammps_forces
+
+    atoms = _slab_or_cluster(system)
+    reference = calc_of(pots[0]).get_forces(atoms.copy())
+    assert np.abs(lammps_forces(atoms, calc_of(pots[0])) - reference).max() < 1e-6
+
+    exploration = ExplorationConfig(gamma_check_interval=10, gamma_select=1e-3, gamma_halt=1e6)
+    cond = ExplorationCondition(name="t300", temperature=300.0)
+    ref = LammpsMD(LammpsDynamicsConfig(), exploration).run(atoms, calc_of(pots[0]), pots[0], cond, 30, seed=9)
+    out = LammpsMLPace(LammpsMLPaceConfig(command=FAKE_LMP), exploration, work_dir=tmp_path / "run").run(
+        atoms, None, pots[0], cond, 30, seed=9)
+    for outcome in (ref, out):
+        assert not outcome.halted and outcome.steps_run == 30
+        assert [f.info["step"] for f in outcome.frames] == [0, 10, 20, 30]
+        for frame in outcome.frames:
+            assert list(frame.pbc) == list(atoms.pbc)
+            # no atom was wrapped to the far side of the box along a non-periodic axis
+            free = ~np.asarray(atoms.pbc)
+            assert np.all(np.ptp(frame.positions, axis=0)[free] < np.ptp(atoms.positions, axis=0)[free] + 0.5)
+    np.testing.assert_allclose([g for _, g in out.gamma_trace], [g for _, g in ref.gamma_trace], rtol=1e-9)

@@ -59,10 +59,23 @@ def test_corrupt_file(tmp_path, name, content):
     assert "\n" not in str(info.value)
 
 
-def test_file_without_cell(tmp_path):
+def test_file_without_cell_is_a_cluster(tmp_path):
     (tmp_path / "molecule.xyz").write_text("2\nno lattice here\nCu 0 0 0\nCu 2.5 0 0\n")
-    with pytest.raises(StructureError, match=r"molecule\.xyz.*no cell"):
-        _build_file(tmp_path, "molecule.xyz")
+    atoms = _build_file(tmp_path, "molecule.xyz")[0]
+    assert not atoms.pbc.any() and atoms.cell.rank == 0
+
+
+def test_periodic_structure_without_cell_is_refused():
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], pbc=True)
+    with pytest.raises(StructureError, match="no cell"):
+        check_periodic_cell(atoms, "x.extxyz")
+
+
+def test_slab_needs_a_vector_along_its_vacuum_axis():
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [1.3, 1.3, 1.8]], cell=[[2.6, 0, 0], [0, 2.6, 0], [0, 0, 0]],
+                  pbc=[True, True, False])
+    with pytest.raises(StructureError, match="full 3D cell"):
+        check_periodic_cell(atoms, "slab.extxyz")
 
 
 def test_degenerate_cell():
@@ -72,10 +85,33 @@ def test_degenerate_cell():
         check_periodic_cell(atoms, "flat.extxyz")
 
 
-def test_cell_without_pbc_is_made_periodic():
+def test_cell_without_pbc_stays_a_cluster():
     atoms = bulk("Cu", cubic=True)
     atoms.pbc = False
-    assert check_periodic_cell(atoms, "x").pbc.all()
+    assert not check_periodic_cell(atoms, "x").pbc.any()
+
+
+def test_initial_set_strains_only_periodic_axes_and_rattles_clusters():
+    from ase.build import fcc111
+    from ase.cluster import Icosahedron
+
+    from mlip_autopipec.domain_models.config import InitialDataConfig
+
+    cfg = InitialDataConfig(n_rattled=2, strains=[-0.02, 0.03])
+    slab = fcc111("Pt", size=(2, 2, 3), vacuum=7.0)
+    cluster = Icosahedron("Cu", 2)
+    frames = initial_training_structures([slab, cluster], cfg, np.random.default_rng(0))
+    assert len(frames) == 2 * (1 + 2 + 2)
+    strained = [f for f in frames if f.info["source"] == "initial:strained"]
+    assert [f.info["structure_index"] for f in strained] == [0, 0]
+    for f in strained:
+        s = f.info["strain"]
+        np.testing.assert_allclose(f.cell[:2], slab.cell[:2] * (1 + s))
+        np.testing.assert_allclose(f.cell[2], slab.cell[2])  # the vacuum axis keeps its length
+        assert list(f.pbc) == [True, True, False]
+    cluster_frames = [f for f in frames if f.info["structure_index"] == 1]
+    assert [f.info["source"] for f in cluster_frames] == ["initial:original"] + ["initial:rattled"] * 4
+    assert all(not f.pbc.any() for f in cluster_frames)
 
 
 @pytest.mark.parametrize("overlap", ["duplicate", "image"])

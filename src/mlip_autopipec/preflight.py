@@ -10,6 +10,7 @@ from __future__ import annotations
 from .components.registry import make_oracle
 from .core.errors import UserError
 from .core.io import read_structures
+from .core.system_checks import check_structures_against_config
 
 
 def preflight(rcfg) -> None:
@@ -20,6 +21,7 @@ def preflight(rcfg) -> None:
         structures = starting_structures(rcfg)
         oracle = make_oracle(cfg.oracle)
         oracle.check_elements(elements_of(structures))
+        check_structures_against_config(cfg, structures)
         check_setup = getattr(oracle, "check_setup", None)
         if check_setup is not None:
             check_setup()

@@ -42,6 +42,7 @@ from ase import Atoms, units
 from ase.neighborlist import neighbor_list
 
 from .errors import StructureError
+from .min_distance import DEFAULT_FRACTION, PairLimits, as_limits
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..domain_models.config import CandidatesConfig
@@ -91,10 +92,20 @@ def min_interatomic_distance(atoms: Atoms) -> float:
         cutoff = min(2.0 * cutoff, upper)
 
 
-def close_atoms(atoms: Atoms, min_distance: float) -> np.ndarray:
-    """Indices of atoms in at least one pair closer than ``min_distance`` (sorted, unique)."""
+def close_atoms(atoms: Atoms, min_distance: "float | PairLimits") -> np.ndarray:
+    """Indices of atoms in at least one pair closer than ``min_distance`` (one length, or a limit per
+    element pair), sorted and unique. Periodic images count only along periodic axes."""
+    if isinstance(min_distance, PairLimits):
+        bad = min_distance.too_close(atoms)
+        return np.unique(bad[:, :2].astype(int).ravel())
     i, j = neighbor_list("ij", atoms, min_distance)
     return np.unique(np.concatenate([i, j]))
+
+
+def _limit_text(min_distance, atoms: Atoms) -> str:
+    if isinstance(min_distance, PairLimits):
+        return f"their pair limits ({min_distance.describe(atoms.numbers)})"
+    return f"{min_distance:.3f} Å"
 
 
 def closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float] | None:
@@ -139,7 +150,7 @@ def rattle(
     atoms: Atoms,
     n: int,
     stdev: float,
-    min_distance: float,
+    min_distance: "float | PairLimits",
     rng: np.random.Generator,
     max_tries: int = 100,
 ) -> list[Atoms]:
@@ -179,14 +190,17 @@ class _ImageChecker:
     within ``min_distance`` is O(N) and avoids rebuilding a neighbour list for every trial draw.
     """
 
-    def __init__(self, atoms: Atoms, min_distance: float):
-        self.min_distance = min_distance
+    def __init__(self, atoms: Atoms, min_distance: "float | PairLimits"):
+        limits = as_limits(min_distance)
+        self.numbers = np.asarray(atoms.numbers)
+        self.limit2 = limits.table[self.numbers][:, self.numbers] ** 2  # (N, N) squared limits
+        reach_len = limits.max_for(self.numbers)
         self.pbc = np.asarray(atoms.pbc, dtype=bool)
         self.cell = np.asarray(atoms.cell.complete())
         self.inv = np.linalg.inv(self.cell)
         # After wrapping a fractional difference into [-1/2, 1/2], image s along axis k is at least
         # (|s| - 1/2) plane spacings away, so |s| < 1/2 + min_distance / spacing suffices.
-        x = min_distance * np.linalg.norm(self.inv, axis=0)
+        x = reach_len * np.linalg.norm(self.inv, axis=0)
         reach = [int(np.ceil(0.5 + x[k])) - 1 if self.pbc[k] else 0 for k in range(3)]
         grid = np.array(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")).reshape(3, -1).T
         self.shifts = grid @ self.cell  # (S, 3) lattice translations
@@ -201,7 +215,7 @@ class _ImageChecker:
             d = frac @ self.cell
         dist2 = np.sum((d[None, :, :] + self.shifts[:, None, :]) ** 2, axis=-1)  # (S, N)
         dist2[self.zero, i] = np.inf
-        return int(np.count_nonzero(dist2 < self.min_distance**2))
+        return int(np.count_nonzero(dist2 < self.limit2[i][None, :]))
 
 
 def _rattle_one(atoms, ref, stdev, min_distance, rng, max_tries, images) -> np.ndarray:
@@ -226,15 +240,15 @@ def _rattle_one(atoms, ref, stdev, min_distance, rng, max_tries, images) -> np.n
                         pos[i], current = trial, n_trial
         if shrink < _MAX_SHRINKS:
             log.warning(
-                "rattle: atoms still closer than %.3f Å after %d rounds of redraws at stdev %.4f Å; "
+                "rattle: atoms still closer than %s after %d rounds of redraws at stdev %.4f Å; "
                 "halving the amplitude",
-                min_distance, max_tries, amp,
+                _limit_text(min_distance, atoms), max_tries, amp,
             )
             amp *= _SHRINK
     raise StructureError(
-        f"rattle: cannot keep all atoms of {atoms.get_chemical_formula()} at least {min_distance:.3f} Å "
-        f"apart (the input's shortest distance is {min_interatomic_distance(atoms):.3f} Å); lower "
-        "candidates.min_distance or check the structure"
+        f"rattle: cannot keep all atoms of {atoms.get_chemical_formula()} at least "
+        f"{_limit_text(min_distance, atoms)} apart (the input's shortest distance is "
+        f"{min_interatomic_distance(atoms):.3f} Å); lower candidates.min_distance or check the structure"
     )
 
 
@@ -247,7 +261,7 @@ def md_burst(
     n: int,
     temperature: float,
     steps: int,
-    min_distance: float,
+    min_distance: "float | PairLimits",
     rng: np.random.Generator,
     timestep_fs: float = 2.0,
     friction_per_fs: float = 0.02,
@@ -310,12 +324,13 @@ def md_burst(
             work, dyn = start()
     if restarts:
         log.warning(
-            "md_burst: restarted %d collapsed run(s) (atoms closer than %.3f Å)", restarts, min_distance
+            "md_burst: restarted %d collapsed run(s) (atoms closer than %s)", restarts,
+            _limit_text(min_distance, atoms),
         )
     if len(out) < n:
         log.warning(
-            "md_burst: only %d of %d snapshots kept atoms at least %.3f Å apart within %d segments",
-            len(out), n, min_distance, max_segments,
+            "md_burst: only %d of %d snapshots kept atoms at least %s apart within %d segments",
+            len(out), n, _limit_text(min_distance, atoms), max_segments,
         )
     return out
 
@@ -359,19 +374,26 @@ def external_modes(atoms: Atoms) -> np.ndarray:
     """Orthonormal basis (3N, K) of rigid-body motions in mass-weighted coordinates.
 
     Rigid motions cost no energy, so their Hessian eigenvalues are zero up to noise and equipartition
-    would give them unbounded amplitudes. Translations (K=3) are always rigid; for a non-periodic
-    structure rotations about the centre of mass are too (K=6, or 5 for a linear molecule, found by
-    the rank of the basis).
+    would give them unbounded amplitudes. Translations (K=3) are always rigid. Rotations about the
+    centre of mass are rigid for a cluster or molecule (K=6, or 5 for a linear molecule, found by the
+    rank of the basis) and, for a wire (one periodic axis), the rotation about that axis (K=4); a
+    slab or bulk cell has no rigid rotation (it would turn the lattice).
     """
     masses = atoms.get_masses()
     sqrt_m = np.sqrt(masses)
     n = len(atoms)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
     vecs = []
     for axis in np.eye(3):
         vecs.append((sqrt_m[:, None] * axis[None, :]).ravel())
-    if not np.any(atoms.pbc) and n > 1:
+    if n > 1 and pbc.sum() <= 1:
         r = atoms.positions - atoms.get_center_of_mass()
-        for axis in np.eye(3):
+        if pbc.any():  # a wire: only the rotation about its periodic lattice vector
+            along = atoms.cell[int(np.flatnonzero(pbc)[0])]
+            axes = [along / np.linalg.norm(along)]
+        else:
+            axes = list(np.eye(3))
+        for axis in axes:
             vecs.append((sqrt_m[:, None] * np.cross(axis, r)).ravel())
     basis = np.array(vecs).T  # (3N, 3 or 6)
     u, s, _ = np.linalg.svd(basis, full_matrices=False)
@@ -439,11 +461,14 @@ def harmonic_amplitudes(
     """Classical thermal rms amplitude per mode, sqrt(kB T) / ω, in Å·sqrt(amu).
 
     Equipartition gives <q²> ω² = kB T for each harmonic mode. Soft or imaginary modes (the halt
-    structure is usually not a minimum) would get huge or undefined amplitudes, so |ω| is clipped
-    from below at ``min_frequency`` (same units): they get the largest, but bounded, amplitude,
-    which is what we want - those are the directions the potential knows least.
+    structure is usually not a minimum) would get huge or undefined amplitudes, so soft real modes
+    have ω clipped from below at ``min_frequency`` (same units) and every imaginary mode, however
+    large |ω|, is treated as ω = ``min_frequency``: they all get the largest, but bounded, amplitude,
+    which is what we want - those are the directions the potential knows least. (A strongly
+    imaginary mode is not stiff: its |ω| measures how fast energy drops along it.)
     """
-    omega = np.maximum(np.abs(freqs), min_frequency)
+    freqs = np.asarray(freqs, dtype=float)
+    omega = np.where(freqs < 0, min_frequency, np.maximum(freqs, min_frequency))
     return np.sqrt(units.kB * temperature) / omega
 
 
@@ -452,7 +477,7 @@ def normal_mode_displacements(
     calculator,
     n: int,
     temperature: float,
-    min_distance: float,
+    min_distance: "float | PairLimits",
     rng: np.random.Generator,
     min_frequency_cm: float = 50.0,
     delta: float = 0.01,
@@ -498,7 +523,7 @@ def normal_mode_displacements(
                 if shrinks >= _MAX_SHRINKS:
                     raise StructureError(
                         f"normal_modes: cannot keep all atoms of {atoms.get_chemical_formula()} at "
-                        f"least {min_distance:.3f} Å apart (the input's shortest distance is "
+                        f"least {_limit_text(min_distance, atoms)} apart (the input's shortest distance is "
                         f"{min_interatomic_distance(atoms):.3f} Å); lower candidates.min_distance or "
                         "candidates.normal_mode_temperature"
                     )
@@ -506,8 +531,8 @@ def normal_mode_displacements(
                 scale *= _SHRINK
                 tries = 0
                 log.warning(
-                    "normal_modes: %d samples in a row had atoms closer than %.3f Å; amplitudes "
-                    "scaled by %.3g", max_tries, min_distance, scale,
+                    "normal_modes: %d samples in a row had atoms closer than %s; amplitudes "
+                    "scaled by %.3g", max_tries, _limit_text(min_distance, atoms), scale,
                 )
             continue
         tries = 0
@@ -555,11 +580,11 @@ def generate_swarm(
             log.info("generate_swarm: no calculator, so all %d candidates are rattled", cfg.n_candidates)
         weights = {"rattle": 1.0, "md_burst": 0.0, "normal_modes": 0.0}
     counts = split_counts(cfg.n_candidates, weights)
-    d_min = min_interatomic_distance(atoms)
-    if d_min < cfg.min_distance:
+    limits = candidate_limits(cfg)
+    if close_atoms(atoms, limits).size:
         log.warning(
-            "generate_swarm: the halt structure has atoms %.3f Å apart (< min_distance %.3f Å)",
-            d_min, cfg.min_distance,
+            "generate_swarm: the halt structure has atoms closer than %s (shortest distance %.3f Å)",
+            _limit_text(limits, atoms), min_interatomic_distance(atoms),
         )
 
     made: dict[str, list[Atoms]] = {}
@@ -568,7 +593,7 @@ def generate_swarm(
             "md_burst",
             lambda: md_burst(
                 atoms, calculator, counts["md_burst"], cfg.burst_temperature, cfg.burst_steps,
-                cfg.min_distance, rng,
+                limits, rng,
             ),
         )
     if counts["normal_modes"]:
@@ -576,13 +601,13 @@ def generate_swarm(
             "normal_modes",
             lambda: normal_mode_displacements(
                 atoms, calculator, counts["normal_modes"], cfg.normal_mode_temperature,
-                cfg.min_distance, rng,
+                limits, rng,
             ),
         )
     shortfall = sum(counts[k] - len(v) for k, v in made.items())
     if shortfall:
         log.warning("generate_swarm: topping up %d missing candidate(s) with rattled ones", shortfall)
-    made["rattle"] = rattle(atoms, counts["rattle"] + shortfall, cfg.rattle_stdev, cfg.min_distance, rng)
+    made["rattle"] = rattle(atoms, counts["rattle"] + shortfall, cfg.rattle_stdev, limits, rng)
 
     swarm = []
     for name in GENERATORS:
@@ -591,6 +616,11 @@ def generate_swarm(
             bare.info["generator"] = name
             swarm.append(bare)
     return swarm
+
+
+def candidate_limits(cfg: "CandidatesConfig") -> PairLimits:
+    """The per-pair minimum distances of ``cfg`` (see ``core.min_distance``)."""
+    return PairLimits.from_setting(cfg.min_distance, getattr(cfg, "min_distance_fraction", DEFAULT_FRACTION))
 
 
 def _guarded(name: str, make) -> list[Atoms]:

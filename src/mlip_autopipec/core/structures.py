@@ -31,28 +31,46 @@ MIN_DISTANCE_FRACTION = 0.8  # ...or this fraction of the structure's own shorte
 # Checks
 # --------------------------------------------------------------------------------------------
 def check_periodic_cell(atoms: Atoms, source: str) -> Atoms:
-    """Require a full-rank 3D cell; returns ``atoms`` (possibly made periodic).
+    """Check the cell against the structure's periodicity (its ``pbc``); returns ``atoms``.
 
-    The exploration MD, the ACE descriptors and the oracle all assume a periodic system, so a
-    structure without lattice vectors (e.g. a plain .xyz) cannot be used. A valid cell with
-    ``pbc`` all False (some formats drop the flag) is treated as periodic, with a warning.
+    Periodicity comes from the structure: bulk (pbc T T T), slab (two periodic axes), wire (one) or
+    a cluster/molecule (none), which needs no cell at all (e.g. a plain .xyz). Every periodic axis
+    needs a non-zero lattice vector, and a slab or wire a full-rank cell whose vacuum spans the
+    non-periodic axes (its width is checked against the cutoff in preflight).
     """
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if not pbc.any():
+        return atoms  # cluster or molecule: the cell, if any, plays no role
     cell = np.asarray(atoms.cell)
+    lengths = np.linalg.norm(cell, axis=1)
     if not np.any(cell):
         raise StructureError(
-            f"{source}: the structure has no cell (all lattice vectors are zero); periodic runs need "
-            "one: use extended XYZ with a Lattice=\"...\" header, CIF or POSCAR"
+            f"{source}: the structure is periodic (pbc {_flags(pbc)}) but has no cell (all lattice vectors "
+            "are zero): give the lattice (extended XYZ Lattice=\"...\", CIF, POSCAR), or set pbc=F F F for "
+            "a cluster or molecule"
+        )
+    missing = [("abc"[k]) for k in range(3) if pbc[k] and lengths[k] == 0]
+    if missing:
+        raise StructureError(
+            f"{source}: periodic along {', '.join(missing)} (pbc {_flags(pbc)}) but that lattice vector is zero"
         )
     volume = abs(np.linalg.det(cell))
-    if volume < 1e-6 * max(np.linalg.norm(cell, axis=1).max(), 1.0) ** 3:
+    if volume < 1e-6 * max(lengths.max(), 1.0) ** 3:
+        if pbc.all():
+            raise StructureError(
+                f"{source}: the cell is degenerate (volume {volume:.3g} Å^3): all three lattice vectors "
+                "must be non-zero and linearly independent"
+            )
         raise StructureError(
-            f"{source}: the cell is degenerate (volume {volume:.3g} Å^3): all three lattice vectors "
-            "must be non-zero and linearly independent"
+            f"{source}: a structure periodic along only some axes (pbc {_flags(pbc)}) needs a full 3D cell "
+            "whose vectors along the non-periodic axes span the structure plus vacuum (e.g. "
+            "ase.build.fcc111(..., vacuum=8) or atoms.center(vacuum=8, axis=2))"
         )
-    if not np.any(atoms.pbc):
-        log.warning("%s: the structure has a cell but pbc=False; treating it as periodic", source)
-        atoms.pbc = True
     return atoms
+
+
+def _flags(pbc) -> str:
+    return " ".join("T" if p else "F" for p in pbc)
 
 
 def check_no_overlap(atoms: Atoms, source: str, threshold: float = OVERLAP_DISTANCE) -> None:
@@ -245,9 +263,12 @@ def initial_training_structures(
     """Per structure: itself, ``n_rattled`` rattled copies and one strained+rattled copy per strain.
 
     Strains scale the lattice isotropically (lattice * (1 + strain), atoms follow) so the first fit
-    sees the energy-volume curvature (bulk modulus, stress). ``min_distance`` defaults to
-    min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å would be unsatisfiable for
-    hydrides or oxides with shorter bonds; for compressive strains it shrinks with the lattice.
+    sees the energy-volume curvature (bulk modulus, stress); a slab or wire is strained only along its
+    periodic axes (its vacuum and layer spacing stay), and a cluster, which has no lattice, gets
+    ``len(strains)`` more rattled copies instead (same count, so the label jobs stay sized).
+    ``min_distance`` defaults to min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å
+    would be unsatisfiable for hydrides or oxides with shorter bonds; for compressive strains it
+    shrinks with the lattice.
     Labels: ``info['source']`` is 'initial:original',
     'initial:rattled' or 'initial:strained'; ``info['structure_index']`` the starting structure and
     ``info['strain']`` the strain where applicable. No calculator or results are attached.
@@ -262,11 +283,18 @@ def initial_training_structures(
         if d_min is None:
             d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(base))
         out.append(_labelled(base, "original", k))
+        if not np.any(base.pbc):  # a cluster has no lattice to strain: rattled copies take those slots
+            n_rattled = cfg.n_rattled + len(cfg.strains)
+            for copy in rattle(base, n_rattled, cfg.rattle_stdev, d_min, rng):
+                out.append(_labelled(copy, "rattled", k))
+            continue
         for copy in rattle(base, cfg.n_rattled, cfg.rattle_stdev, d_min, rng):
             out.append(_labelled(copy, "rattled", k))
         for strain in cfg.strains:
             strained = base.copy()
-            strained.set_cell(np.asarray(base.cell) * (1.0 + strain), scale_atoms=True)
+            cell = np.asarray(base.cell).copy()
+            cell[np.asarray(base.pbc, dtype=bool)] *= 1.0 + strain  # only periodic axes (not a slab's vacuum)
+            strained.set_cell(cell, scale_atoms=True)
             d_strained = d_min * min(1.0, 1.0 + strain)
             copy = rattle(strained, 1, cfg.rattle_stdev, d_strained, rng)[0]
             copy = _labelled(copy, "strained", k)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
@@ -128,8 +128,11 @@ class CandidateMix(_Strict):
 class CandidatesConfig(_Strict):
     n_candidates: int = Field(20, ge=1, description="Candidates generated per halt structure.")
     mix: CandidateMix = Field(default_factory=CandidateMix, description="Share of each generator.")
-    min_distance: float = Field(
-        1.5, gt=0, description="No candidate has two atoms closer than this (Å); others are redrawn."
+    min_distance: float | dict[str, Annotated[float, Field(gt=0)]] | None = Field(
+        None, description="Shortest allowed distance between two atoms of a candidate (Å; closer ones are "
+        "redrawn). null: min_distance_fraction x the sum of the two covalent radii (ase.data.covalent_radii), "
+        "per element pair; a mapping overrides single pairs, e.g. {'O-H': 0.8, 'Pt-Pt': 2.0}; a number "
+        "applies to every pair. Checked against the starting structures before any label."
     )
     rattle_stdev: float = Field(0.06, gt=0, description="Rattle amplitude in Å.")
     burst_temperature: float = Field(1200.0, gt=0, description="Temperature of the MD burst in K.")
@@ -140,6 +143,22 @@ class CandidatesConfig(_Strict):
     include_extrapolative: bool = Field(
         True, description="Also offer the extrapolative frames recorded during exploration."
     )
+    min_distance_fraction: float = Field(
+        0.6, gt=0, le=1, description="Default minimum distance of a pair as a fraction of the sum of its "
+        "covalent radii (0.6: Cu-Cu 1.58 Å, O-H 0.58 Å, C-H 0.64 Å)."
+    )
+
+    @field_validator("min_distance")
+    @classmethod
+    def _pairs_known(cls, v):
+        if isinstance(v, (int, float)) and v <= 0:
+            raise ValueError(f"min_distance must be greater than 0, got {v}")
+        if isinstance(v, dict):
+            from ..core.min_distance import parse_pair
+
+            for key in v:
+                parse_pair(key)
+        return v
 
 
 class MockSelectorConfig(_Strict):
@@ -301,6 +320,11 @@ class OTFConfig(_Strict):
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    vacuum_margin: float = Field(
+        2.0, ge=0, description="Slabs and wires (structures periodic along 2 or 1 axes) are evaluated as "
+        "periodic with their vacuum, which must be wider than the ACE cutoff plus this margin (Å) along each "
+        "non-periodic axis; checked before any label."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":

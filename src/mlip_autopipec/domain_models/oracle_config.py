@@ -184,6 +184,10 @@ class DFTOracleBase(ExternalOracleBase):
         False, description="Spin-polarised calculations, starting from ASE's ground-state atomic moments "
         "(isolated atoms are always spin-polarised)."
     )
+    box_padding: float = Field(
+        6.0, gt=0, description="Clusters and molecules (no periodic axis) are computed in an orthorhombic "
+        "periodic box: their extent plus this much vacuum (Å) on every side. Slabs keep their own cell."
+    )
 
 
 class ProgramOracleBase(DFTOracleBase):

@@ -33,6 +33,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ...core.errors import TrainingError
 from ...core.io import atomic_path
 from ...core.label_weights import trusted_rows_by_species
+from ...core.periodicity import ace_view
 from ...core.metrics import rmse_metrics  # noqa: F401  (re-exported for the trainers)
 from ..base import PotentialFiles
 
@@ -104,7 +105,7 @@ def frames_to_dataframe(frames: Sequence[Atoms], reference_energies: dict[str, f
     rows = []
     for atoms in frames:
         energy, forces, stress = frame_labels(atoms)
-        clean = atoms.copy()  # drops the SinglePointCalculator: small pickles, no stale results
+        clean = ace_view(atoms)  # no SinglePointCalculator (small pickles); a slab as periodic with vacuum
         rows.append(
             {
                 "ase_atoms": clean,
@@ -225,7 +226,7 @@ def _as_dataframe(frames_or_df: Union[Sequence[Atoms], pd.DataFrame]) -> pd.Data
     if isinstance(frames_or_df, pd.DataFrame):
         return frames_or_df
     frames = list(frames_or_df)
-    df = pd.DataFrame({"ase_atoms": [a.copy() for a in frames]})
+    df = pd.DataFrame({"ase_atoms": [ace_view(a) for a in frames]})
     if frames and all(a.calc is not None for a in frames):
         df["forces"] = [np.array(a.get_forces(), dtype=float) for a in frames]
     return df
@@ -254,8 +255,21 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
     """{species type: pinv(active set)} by MaxVol on the linear B-projections (pace_activeset,
     single-shot mode: the datasets of this pipeline fit in memory).
 
-    Raises ValueError if an element has fewer atomic environments than basis functions (MaxVol
-    needs a square, full-rank active set).
+    Dilute elements and molecules. MaxVol needs the projections of an element to have full column
+    rank: at least as many atomic environments as basis functions, and distinct enough. One Ni atom
+    in Cu31 has one environment per structure; the four H atoms of CH4 span only a few directions.
+
+    * A dilute element among elements that do span their bases gets a zero inverse: its own γ is 0
+      (not monitored) until its environments span its basis. Its neighbours watch it: their
+      environments are plentiful and their basis functions include the dilute element as a
+      neighbour, so a new configuration around it raises their γ. (Monitoring its own γ within the
+      few environments seen halts every exploration: a handful of rattled copies of one site are
+      nearly collinear, and every new thermal configuration needs large coefficients.)
+    * If no element spans its basis (a molecule), each gets MaxVol in the row space of its
+      projections (``maxvol_rows``), the active set's pseudo-inverse zero-padded to the square
+      shape pyace requires (``padded_inverse``): γ within the span seen so far.
+
+    Once an element's data spans its basis, this is exactly pace_activeset's MaxVol.
     """
     df = _as_dataframe(frames_or_df)
     proj, pred_forces = compute_B_projections(bbasis, list(df["ase_atoms"]), compute_forces_dict=True)
@@ -268,16 +282,57 @@ def compute_active_set_inverse(bbasis: ACEBBasisSet, frames_or_df, crop_outliers
     elif trusted is not None:
         log.warning("active set: too few trusted (core) environments for the basis; using all of them")
         trusted = None
-    for st, a0 in proj.items():
-        if a0.shape[0] < nfuncs[st]:
-            raise ValueError(
-                f"active set for {bbasis.elements_name[st]}: {a0.shape[0]} atomic environments but "
-                f"{nfuncs[st]} basis functions; add training structures or use a smaller basis"
-            )
     if crop_outliers and "forces" in df.columns:
         proj = _crop_by_force_error(bbasis, df, proj, pred_forces, trusted)
-    active = compute_active_set(proj, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
-    return compute_A_active_inverse(active)
+    rows = {st: maxvol_rows(a0) for st, a0 in proj.items()}
+    spanned = {st for st in proj if len(rows[st]) == nfuncs[st]}
+    inverse = {}
+    for st, a0 in proj.items():
+        name = bbasis.elements_name[st]
+        if st in spanned:
+            inverse[st] = padded_inverse(a0[rows[st]], nfuncs[st])
+        elif spanned:  # a dilute element among well-sampled ones: its neighbours watch it
+            log.info("active set for %s: its %d atomic environments span %d of %d basis functions; its own "
+                     "gamma is not monitored until they do (its neighbours' gamma is)", name, a0.shape[0],
+                     len(rows[st]), nfuncs[st])
+            inverse[st] = np.zeros((nfuncs[st], nfuncs[st]))
+        else:  # no element spans its basis (a molecule): gamma within the span seen so far
+            log.info("active set for %s: its %d atomic environments span %d of %d basis functions; MaxVol in "
+                     "that span", name, a0.shape[0], len(rows[st]), nfuncs[st])
+            inverse[st] = padded_inverse(a0[rows[st]], nfuncs[st])
+    return inverse
+
+
+def maxvol_rows(a0: np.ndarray) -> np.ndarray:
+    """Row indices MaxVol picks from `a0` (n_env, n_functions): exactly pace_activeset's choice when
+    it can make one (enough environments, MaxVol's matrix not singular), otherwise MaxVol on `a0`'s
+    coordinates in its own row space (rank r rows: every environment is then a combination of the
+    chosen ones with coefficients of at most ~1)."""
+    n, m = a0.shape
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n >= m:
+        try:
+            _, chosen = compute_active_set({0: a0.copy()}, {0: np.arange(n)}, tol=GAMMA_TOLERANCE,
+                                           max_iters=MAXVOL_ITERS)
+            return np.asarray(chosen[0], dtype=int)
+        except ValueError:  # "Input matrix must not be singular": the data spans fewer directions
+            pass
+    rank = int(np.linalg.matrix_rank(a0))
+    _, _, vt = np.linalg.svd(a0, full_matrices=False)
+    work = a0 @ vt[:rank].T
+    _, chosen = compute_active_set({0: work}, {0: np.arange(n)}, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
+    return np.asarray(chosen[0], dtype=int)
+
+
+def padded_inverse(active: np.ndarray, n_functions: int) -> np.ndarray:
+    """pinv of the active set (r, n_functions), padded with zero columns to the square
+    (n_functions, n_functions) pyace accepts: γ = max |B · pinv(A)| is unchanged by zero columns.
+    A full active set (r = n_functions) gives pace_activeset's pinv(A)."""
+    out = np.zeros((n_functions, n_functions))
+    if active.shape[0]:
+        out[:, : active.shape[0]] = np.linalg.pinv(active)
+    return out
 
 
 def write_active_set(potential_yaml: Path, frames_or_df, out_asi: Path) -> None:
@@ -325,7 +380,14 @@ class AceCalculator(PyACECalculator):
 
     def calculate(self, atoms=None, properties=("energy", "forces", "stress", "energies"),
                   system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
+        if atoms is not None and np.any(atoms.pbc) and not np.all(atoms.pbc):
+            # pyace takes only all-or-nothing periodicity: a slab is computed as periodic with its
+            # (checked) vacuum; `self.atoms` keeps the caller's pbc so ASE's result cache still hits.
+            super().calculate(ace_view(atoms), properties, system_changes)
+            self.atoms = atoms.copy()
+            self.results.pop("stress", None)  # a slab's "stress" would depend on the vacuum
+        else:
+            super().calculate(atoms, properties, system_changes)
         if self._e0:
             per_atom = np.array([self._e0.get(s, 0.0) for s in self.atoms.get_chemical_symbols()])
             self.results["energies"] = self.results["energies"] + per_atom

@@ -44,6 +44,8 @@ from .lammps_common import (
     LammpsError,
     LammpsFrame,
     box_cell,
+    box_for_lammps,
+    frame_for,
     integrator_commands,
     open_lammps,
     write_data_file,
@@ -74,9 +76,7 @@ class LammpsMD:
         seed: int,
     ) -> ExplorationOutcome:
         calc = calculator_for(calculator, potential)
-        atoms = prepare_atoms(atoms, condition, seed)
-        triclinic = True if (condition.pressure is not None and self.cfg.barostat == "tri") else None
-        frame = LammpsFrame.for_atoms(atoms, triclinic=triclinic)
+        atoms, frame = frame_for(prepare_atoms(atoms, condition, seed), condition, self.cfg.barostat)
         watch = GammaWatch(self.exploration, n_steps, condition)
         session = _Session(self.cfg, calc, frame, atoms, watch, npt=condition.pressure is not None,
                            log_file=None if self.work_dir is None else self.work_dir / "log.lammps")
@@ -235,7 +235,7 @@ class _Session:
         """The configuration in the caller's orientation (no calculator), wrapped into the cell like
         the frames read back from a dump."""
         atoms = Atoms(self.symbols, positions=self.frame.to_ase(pos_lammps),
-                      cell=self.frame.to_ase(self.cell), pbc=True)
+                      cell=self.frame.to_ase(self.cell), pbc=self.frame.pbc)
         if np.isfinite(pos_lammps).all():
             atoms.wrap()
         return atoms
@@ -258,7 +258,9 @@ def lammps_forces(atoms: Atoms, calculator: Calculator, cfg: LammpsDynamicsConfi
     work = atoms.copy()
     work.calc = None
     work.set_velocities(np.zeros((len(work), 3)))
-    frame = LammpsFrame.for_atoms(work)
+    pbc = work.pbc.copy()
+    work = box_for_lammps(work)
+    frame = LammpsFrame.for_atoms(work, pbc=pbc)
     session = _Session(cfg, calculator, frame, work, watch=None, npt=False)
     try:
         session.setup(None, 0)

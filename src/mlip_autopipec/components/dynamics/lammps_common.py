@@ -118,18 +118,22 @@ class LammpsFrame:
     rot: np.ndarray
     species: list[str]  # element of LAMMPS atom type t is species[t - 1]
     triclinic: bool
+    pbc: tuple = (True, True, True)  # the structure's own periodicity, given back to every frame
 
     @classmethod
-    def for_atoms(cls, atoms: Atoms, species: Sequence[str] | None = None, triclinic: bool | None = None):
+    def for_atoms(cls, atoms: Atoms, species: Sequence[str] | None = None, triclinic: bool | None = None,
+                  pbc: Sequence[bool] | None = None):
+        """`atoms` in its LAMMPS box (`box_for_lammps`); `pbc`: the structure's own periodicity."""
         if not atoms.pbc.all():
-            raise UserError("the LAMMPS backends explore periodic cells only (pbc must be True in x, y and z)")
+            raise ValueError("LammpsFrame.for_atoms needs the structure in its box (box_for_lammps)")
         prism = Prism(np.array(atoms.cell))
         species = list(species) if species is not None else sorted(set(atoms.get_chemical_symbols()))
         missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
         if missing:
             raise ValueError(f"element(s) {missing} have no LAMMPS atom type (species {species})")
         return cls(rot=prism.rot_mat, species=species,
-                   triclinic=bool(prism.is_skewed()) if triclinic is None else triclinic)
+                   triclinic=bool(prism.is_skewed()) if triclinic is None else triclinic,
+                   pbc=tuple(bool(p) for p in (atoms.pbc if pbc is None else pbc)))
 
     def to_lammps(self, vectors: np.ndarray) -> np.ndarray:
         return np.asarray(vectors) @ self.rot
@@ -140,6 +144,21 @@ class LammpsFrame:
     def types_of(self, atoms: Atoms) -> np.ndarray:
         index = {s: i + 1 for i, s in enumerate(self.species)}
         return np.array([index[s] for s in atoms.get_chemical_symbols()], dtype=int)
+
+
+#: Vacuum (Å) around a cluster in its periodic LAMMPS box on every side: more than any ACE cutoff in
+#: use (the images never interact) and room for the cluster to move; box size costs nothing here.
+CLUSTER_BOX_PADDING = 20.0
+
+
+def box_for_lammps(atoms: Atoms) -> Atoms:
+    """The structure in the fully periodic box both backends run with (`boundary p p p`): a slab or
+    wire in its own cell (its vacuum, wider than the cutoff, was checked in preflight), a cluster
+    centred in an orthorhombic box with `CLUSTER_BOX_PADDING` of vacuum. Frames handed back carry
+    the structure's own pbc again (`LammpsFrame.pbc`), so they wrap only along periodic axes."""
+    from ...core.periodicity import boxed
+
+    return boxed(atoms, CLUSTER_BOX_PADDING)
 
 
 def box_cell(boxlo, boxhi, xy: float, yz: float, xz: float) -> np.ndarray:
@@ -171,7 +190,7 @@ def read_dump_frames(path: str | Path, frame: LammpsFrame, gamma_column: str) ->
     for atoms in raw:
         cell = frame.to_ase(np.array(atoms.cell))  # the reader returns the LAMMPS-frame box
         out = Atoms(symbols=atoms.get_chemical_symbols(), positions=frame.to_ase(atoms.positions),
-                    cell=cell, pbc=True)
+                    cell=cell, pbc=frame.pbc)
         out.wrap()
         if gamma_column not in atoms.arrays:
             raise LammpsError(f"{path}: dump has no column {gamma_column!r}")
@@ -184,6 +203,13 @@ def read_dump_frames(path: str | Path, frame: LammpsFrame, gamma_column: str) ->
 # --------------------------------------------------------------------------------------------
 # Integrator commands (shared by both backends)
 # --------------------------------------------------------------------------------------------
+def frame_for(atoms: Atoms, condition: ExplorationCondition, barostat: str) -> tuple[Atoms, "LammpsFrame"]:
+    """(the prepared structure in its LAMMPS box, its LammpsFrame): both backends' set-up."""
+    triclinic = True if (condition.pressure is not None and barostat == "tri") else None
+    boxed_atoms = box_for_lammps(atoms)
+    return boxed_atoms, LammpsFrame.for_atoms(boxed_atoms, triclinic=triclinic, pbc=atoms.pbc)
+
+
 def integrator_commands(cfg, condition: ExplorationCondition, seed: int) -> list[str]:
     """`timestep` and the fixes of the ensemble, in metal units (ps, bar).
 

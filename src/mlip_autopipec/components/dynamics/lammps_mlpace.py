@@ -49,6 +49,7 @@ from .common import GammaWatch, is_unphysical, log_outcome, prepare_atoms
 from .lammps_common import (
     LammpsError,
     LammpsFrame,
+    frame_for,
     integrator_commands,
     lammps_subprocess_env,
     read_dump_frames,
@@ -296,9 +297,7 @@ class LammpsMLPace:
         n_steps: int,
         seed: int,
     ) -> ExplorationOutcome:
-        atoms = prepare_atoms(atoms, condition, seed)
-        triclinic = True if (condition.pressure is not None and self.cfg.barostat == "tri") else None
-        frame = LammpsFrame.for_atoms(atoms, triclinic=triclinic)
+        atoms, frame = frame_for(prepare_atoms(atoms, condition, seed), condition, self.cfg.barostat)
         directory = self._directory(condition)
         write_inputs(directory, atoms, frame, potential, self.cfg, self.exploration, condition, n_steps, seed)
         try:

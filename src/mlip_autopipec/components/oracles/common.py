@@ -11,6 +11,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ...core.errors import OracleError
+from ...core.periodicity import boxed, is_bulk
 
 
 def singlepoint(atoms: Atoms, calc: Calculator, oracle_name: str, need_stress: bool = True,
@@ -28,6 +29,7 @@ def singlepoint(atoms: Atoms, calc: Calculator, oracle_name: str, need_stress: b
     """
     work = atoms.copy()
     work.calc = calc
+    need_stress = need_stress and has_stress(atoms)
     t0 = time.perf_counter()
     try:
         energy = float(work.get_potential_energy(force_consistent=force_consistent))
@@ -106,3 +108,35 @@ def check_results(atoms: Atoms, energy: float, forces: np.ndarray, stress, oracl
 
 def isolated_atom(symbol: str, box: float = 20.0) -> Atoms:
     return Atoms(symbol, positions=[[box / 2] * 3], cell=[box] * 3, pbc=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Slabs, wires, clusters and molecules (see core/periodicity.py)
+# --------------------------------------------------------------------------------------------
+def has_stress(atoms: Atoms) -> bool:
+    """Stress is a bulk property: with vacuum along some axis it depends on the box, not the system,
+    so slabs, wires and clusters are labelled without it."""
+    return is_bulk(atoms)
+
+
+def boxed_for_code(atoms: Atoms, padding: float) -> Atoms:
+    """What a DFT code computes for `atoms`: a fully periodic copy, a cluster centred in a box with
+    `padding` Å of vacuum on each side, a slab in its own (vacuum-checked) cell. k-points still
+    follow the structure's own periodicity (the oracles compute them from `atoms`)."""
+    return boxed(atoms, padding)
+
+
+def on_original_geometry(labelled: Atoms, atoms: Atoms) -> Atoms:
+    """`labelled`'s results on `atoms`' own cell, pbc and positions (the box only translated the
+    atoms, so energy and forces are unchanged); the labelled copy's info is kept."""
+    same = (np.array_equal(labelled.pbc, atoms.pbc) and np.allclose(labelled.cell.array, atoms.cell.array)
+            and np.allclose(labelled.positions, atoms.positions))
+    if same or labelled.calc is None:
+        return labelled
+    results = dict(labelled.calc.results)
+    out = labelled.copy()
+    out.set_cell(atoms.cell, scale_atoms=False)
+    out.pbc = atoms.pbc
+    out.positions = atoms.positions
+    out.calc = SinglePointCalculator(out, **results)
+    return out

@@ -164,7 +164,7 @@ class CP2KOracle(DFTOracle):
         multiplicity = None
         if isolated:
             multiplicity = int(round(abs(float(work.get_initial_magnetic_moments().sum())))) + 1
-        need_stress = self.cfg.need_stress and not isolated
+        need_stress = self.wants_stress(atoms, isolated)
         with patched_environ(self.run_env()):
             # CP2K runs inside the run directory with a short project name: the shell protocol and
             # CP2K's input parser both break lines of long absolute paths.

@@ -76,7 +76,7 @@ class EspressoOracle(DFTOracle):
     def input_data(self, atoms: Atoms, isolated: bool) -> dict:
         cfg = self.cfg
         data: dict[str, dict] = {
-            "control": {"calculation": "scf", "tprnfor": True, "tstress": cfg.need_stress and not isolated,
+            "control": {"calculation": "scf", "tprnfor": True, "tstress": self.wants_stress(atoms, isolated),
                         "disk_io": "none", "outdir": "./out", "pseudo_dir": str(self.pseudo_dir())},
             "system": {"ecutwfc": cfg.cutoff_ev / RYDBERG_EV, "occupations": "smearing",
                        "smearing": QE_SMEARING[cfg.smearing.method], "degauss": cfg.smearing.width_ev / RYDBERG_EV},
@@ -99,7 +99,7 @@ class EspressoOracle(DFTOracle):
         calc = Espresso(profile=profile, directory=str(rundir), input_data=self.input_data(atoms, isolated),
                         pseudopotentials=pseudos, kpts=None if isolated else grid, koffset=koffset)
         with patched_environ(self.run_env()):
-            out = singlepoint(work, calc, self.name, need_stress=self.cfg.need_stress and not isolated,
+            out = singlepoint(work, calc, self.name, need_stress=self.wants_stress(atoms, isolated),
                               settings=None if isolated else self.settings(atoms) | {"pseudopotentials": pseudos},
                               force_consistent=True)
         self.check_converged(rundir)

@@ -36,7 +36,7 @@ from ase.data import atomic_numbers, ground_state_magnetic_moments
 from ...core.errors import OracleError, UserError
 from ...core.identity import structure_hash
 from ...domain_models.oracle_config import DFTOracleBase, ExternalOracleBase
-from .common import check_results, labelled_copy, no_stress
+from .common import boxed_for_code, check_results, has_stress, labelled_copy, no_stress, on_original_geometry
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class DFTOracle(ExternalOracle):
     def label_from_results(self, atoms: Atoms, energy: float, forces, stress, isolated: bool, wall_time_s: float,
                            energy_sigma0: float | None = None, stress_why: str = "") -> Atoms:
         """Check what a program wrote and make the label (stress only when it is needed)."""
-        need_stress = self.cfg.need_stress and not isolated
+        need_stress = self.wants_stress(atoms, isolated)
         if need_stress and stress is None:
             raise OracleError(no_stress(self.name, stress_why))
         stress = stress if need_stress else None
@@ -276,12 +276,19 @@ class DFTOracle(ExternalOracle):
             env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         return env
 
+    def wants_stress(self, atoms: Atoms, isolated: bool) -> bool:
+        """Stress only for 3D-periodic structures (see `common.has_stress`), never for isolated atoms."""
+        return bool(self.cfg.need_stress and not isolated and has_stress(atoms))
+
     def kpoint_grid(self, atoms: Atoms, isolated: bool) -> tuple[int, int, int]:
-        return (1, 1, 1) if isolated else self.cfg.kpoints.grid_for(atoms.cell.array, atoms.pbc)
+        if isolated or not atoms.pbc.any():  # a cluster: Γ only (its box's cell is no lattice)
+            return (1, 1, 1)
+        return self.cfg.kpoints.grid_for(atoms.cell.complete(), atoms.pbc)
 
     def prepared(self, atoms: Atoms, isolated: bool) -> Atoms:
-        """A copy with initial magnetic moments when the calculation is spin-polarised."""
-        work = atoms.copy()
+        """A copy with initial magnetic moments when the calculation is spin-polarised, in the
+        periodic box the code needs (`boxed_for_code`: a cluster padded by `box_padding`)."""
+        work = atoms.copy() if isolated else boxed_for_code(atoms, self.cfg.box_padding)
         if (self.cfg.spin_polarized or isolated) and not work.get_initial_magnetic_moments().any():
             work.set_initial_magnetic_moments(
                 [ground_state_magnetic_moments[z] for z in work.numbers]
@@ -292,7 +299,9 @@ class DFTOracle(ExternalOracle):
 
     @staticmethod
     def as_given(labelled: Atoms, atoms: Atoms) -> Atoms:
-        """Drop the initial magnetic moments `prepared` added (the label describes `atoms`)."""
+        """The label on `atoms` as given: its own cell, pbc and positions (not the box `prepared`
+        made), without the initial magnetic moments `prepared` added."""
+        labelled = on_original_geometry(labelled, atoms)
         if not atoms.has("initial_magmoms") and labelled.has("initial_magmoms"):
             labelled.set_initial_magnetic_moments(None)
         return labelled

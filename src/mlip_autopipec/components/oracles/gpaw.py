@@ -86,8 +86,8 @@ class GPAWOracle(DFTOracle):
 
     def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
         work = self.prepared(atoms, isolated)
-        params = self.parameters(work, rundir, isolated)
-        need_stress = self.cfg.need_stress and not isolated
+        params = self.parameters(atoms, rundir, isolated)  # k-points follow the structure, not its box
+        need_stress = self.wants_stress(atoms, isolated)
         settings = self.settings(atoms) if not isolated else None
         if self.in_process():
             return self._compute_in_process(work, atoms, params, need_stress, settings)
@@ -110,7 +110,7 @@ class GPAWOracle(DFTOracle):
         return self.as_given(out, atoms)
 
     def _compute_mpi(self, work, atoms, params, rundir: Path, isolated: bool) -> Atoms:
-        need_stress = self.cfg.need_stress and not isolated
+        need_stress = self.wants_stress(atoms, isolated)
         write(rundir / "input.traj", work)
         (rundir / "parameters.json").write_text(json.dumps({"gpaw": params, "need_stress": need_stress}))
         command = self.command(f"{shlex.quote(sys.executable)} -m mlip_autopipec.components.oracles.gpaw_driver "

@@ -113,7 +113,7 @@ class VaspOracle(DFTOracle):
             "kpts": list(self.kpoint_grid(atoms, isolated)), "gamma": cfg.kpoints.gamma or isolated,
             "ismear": VASP_ISMEAR[cfg.smearing.method], "sigma": cfg.smearing.width_ev,
             "nelm": cfg.max_scf_iterations, "ediff": 1e-6, "prec": "Accurate", "lreal": False,
-            "isif": 2 if (cfg.need_stress and not isolated) else 0, "ibrion": -1, "nsw": 0,
+            "isif": 2 if self.wants_stress(atoms, isolated) else 0, "ibrion": -1, "nsw": 0,
             "lwave": False, "lcharg": False,
             "ispin": 2 if (cfg.spin_polarized or isolated) else 1,
         }

@@ -25,6 +25,7 @@ import numpy as np
 from ase import Atoms
 
 from ...core.label_weights import trusted_rows_by_species
+from ...core.periodicity import ace_view
 from ...domain_models.config import MaxVolSelectorConfig
 from ..base import PotentialFiles
 from ..ace.common import (
@@ -32,8 +33,8 @@ from ..ace.common import (
     MAXVOL_ITERS,
     ACEBBasisSet,
     compute_A_active_inverse,
-    compute_active_set,
     compute_B_projections,
+    maxvol_rows,
     read_active_set_inverse,
 )
 
@@ -52,12 +53,17 @@ def structure_max_gamma(proj: dict, struct_ind: dict, asi: dict, n_structures: i
 
 
 def maxvol_entries(proj: dict, struct_ind: dict, active_set: dict) -> Counter:
-    """How many atoms of each candidate structure MaxVol puts into the extended active set."""
-    stacked_proj = {st: np.vstack([proj[st], active_set[st]]) for st in proj}
-    stacked_ind = {st: np.concatenate([struct_ind[st], -np.ones(len(active_set[st]), dtype=int)])
-                   for st in proj}
-    _, selected = compute_active_set(stacked_proj, stacked_ind, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)
-    counts = Counter(int(i) for rows in selected.values() for i in rows)
+    """How many atoms of each candidate structure MaxVol puts into the extended active set.
+
+    A dilute element or a molecule's (see `ace_common.compute_active_set_inverse`) active set has
+    fewer rows than basis functions: the zero rows its padded inverse gives back are dropped, and
+    MaxVol runs in the row space of the stacked projections (`maxvol_rows`)."""
+    counts: Counter = Counter()
+    for st in proj:
+        known = active_set[st][np.any(active_set[st] != 0.0, axis=1)]
+        stacked = np.vstack([proj[st], known])
+        ind = np.concatenate([struct_ind[st], -np.ones(len(known), dtype=int)])
+        counts.update(int(i) for i in ind[maxvol_rows(stacked)])
     counts.pop(-1, None)  # rows of the existing active set
     return counts
 
@@ -85,7 +91,7 @@ class MaxVolSelector:
             raise ValueError(f"candidates contain element(s) {unknown} not in potential {potential.yaml}")
         asi = read_active_set_inverse(potential.asi, bbasis)
 
-        proj, struct_ind = compute_B_projections(bbasis, [a.copy() for a in candidates],
+        proj, struct_ind = compute_B_projections(bbasis, [ace_view(a) for a in candidates],
                                                  return_structure_ind_dict=True)
         # cut-outs: rank by the core environments they add, not by their cut boundary
         trusted = trusted_rows_by_species(candidates, bbasis.elements_to_index_map)
