@@ -263,3 +263,17 @@ def test_final_directory_from_labels_of_every_stage(tmp_path):
     lammps = Path(out["lammps"]).read_text()
     assert "v_max_pace_gamma > 5 error soft" in lammps and '"c_max_pace_gamma <= 2"' in lammps
     assert "pair_coeff      * * ../potential.yaml ../potential.asi Cu" in lammps
+
+
+def test_a_profiles_config_is_the_config_of_the_run(tmp_path):
+    """A profile's `config:` merges like `--config` (7 initial structures in one label job, not 4)."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(MOCK))
+    (tmp_path / "prof").mkdir()
+    (tmp_path / "prof" / "config.yaml").write_text(yaml.safe_dump(
+        {"cores": 1, "config": ["labeling={structures_per_job: 7}"]}))
+    proc = run(snakemake_cmd("--snakefile", REPO / "Snakefile", "--configfile", "config.yaml",
+                             "--profile", tmp_path / "prof", "-n"), cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    jobs = {line.split()[0]: line.split()[1] for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert jobs.get("label") == "1", out
