@@ -152,3 +152,17 @@ def test_lammps_mlpace_command_checked_in_preflight_with_opt_out(tmp_path):
         preflight(config_from_dict(raw, tmp_path / "c.yaml"))
     raw["dynamics"]["check_command"] = False
     preflight(config_from_dict(raw, tmp_path / "c.yaml"))
+
+
+def test_a_profiles_config_is_the_config_of_the_run(tmp_path):
+    """A profile's `config:` merges like `--config` (7 initial structures in one label job, not 4)."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(MOCK))
+    (tmp_path / "prof").mkdir()
+    (tmp_path / "prof" / "config.yaml").write_text(yaml.safe_dump(
+        {"cores": 1, "config": ["labeling={structures_per_job: 7}"]}))
+    proc = run(snakemake_cmd("--snakefile", REPO / "Snakefile", "--configfile", "config.yaml",
+                             "--profile", tmp_path / "prof", "-n"), cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    jobs = {line.split()[0]: line.split()[1] for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert jobs.get("label") == "1", out
