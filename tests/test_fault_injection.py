@@ -34,10 +34,9 @@ def all_failures(d: Path) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize(
-    "mode, reason",
-    [("raise", "injected failure"), ("nan", "non-finite forces"), ("wrong_atoms", "atoms for a")],
-)
+# One failure mode through a whole run; how each mode shows (NaN forces, a wrong atom count) is
+# checked at the label step itself (test_step_label.py), which is the same path for every mode.
+@pytest.mark.parametrize("mode, reason", [("raise", "injected failure")])
 def test_failing_oracle_is_recorded_and_skipped(tmp_path, mode, reason):
     d = project(tmp_path, **{"oracle.fail_fraction": 0.3, "oracle.fail_mode": mode,
                              "initial_data.n_rattled": 8})

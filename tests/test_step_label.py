@@ -94,3 +94,20 @@ def test_gather_joins_chunks_in_order_and_lists_the_failures(tmp_path):
     assert [a.info["selected_index"] for a in gathered] == sorted(a.info["selected_index"] for a in gathered)
     failed = json.loads((tmp_path / "failed.json").read_text())
     assert sorted([f["index"] for f in failed] + [a.info["selected_index"] for a in gathered]) == list(range(6))
+
+
+@pytest.mark.parametrize("mode, reason", [("raise", "injected failure"), ("nan", "non-finite forces"),
+                                          ("wrong_atoms", "returned 3 atoms for a 4-atom structure")])
+def test_every_failure_mode_is_recorded_and_the_rest_labelled(tmp_path, mode, reason):
+    """What a whole run with a failing oracle relies on (test_fault_injection.py runs one mode
+    through Snakemake): every structure is labelled or listed as failed, with the mode's reason,
+    and no label is short of atoms."""
+    rcfg = mock_config(tmp_path, oracle={"kind": "mock", "fail_fraction": 0.5, "fail_mode": mode})
+    write_structures(tmp_path / "selected.xyz", cells(6))
+    records = [label(rcfg, tmp_path, chunk=k) for k in range(3)]
+    failures = [f for r in records for f in r.failures]
+    assert 0 < len(failures) < 6
+    assert all(reason in f.reason for f in failures)
+    labelled = [a for k in range(3) for a in read_structures(tmp_path / f"job{k}.extxyz")]
+    assert len(labelled) + len(failures) == 6
+    assert all(len(a) == 4 for a in labelled)
