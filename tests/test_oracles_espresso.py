@@ -117,5 +117,7 @@ def test_shipped_si_pseudopotential_regenerates_with_ld1(tmp_path):
 
     fresh = (tmp_path / "Si.pbe-tm-mlip.UPF").read_text()
     shipped = (SHIPPED_PSEUDO_DIR / "Si.pbe-tm-mlip.UPF").read_text()
+    # ld1.x's last printed digits follow the machine's floating-point path (1.1e-7 relative seen between
+    # two machines of the same kind); a different input or ld1.x changes them by far more than 1e-6.
     for tag in ("PP_LOCAL", "PP_NLCC"):
-        np.testing.assert_allclose(numbers(fresh, tag), numbers(shipped, tag), rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(numbers(fresh, tag), numbers(shipped, tag), rtol=1e-6, atol=1e-10)

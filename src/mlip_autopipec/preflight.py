@@ -26,7 +26,7 @@ def preflight(rcfg) -> None:
         if check_setup is not None:
             check_setup()
         if cfg.dynamics.kind == "lammps_mlpace":
-            from ..components.dynamics.lammps_mlpace import check_command
+            from .components.dynamics.lammps_mlpace import check_command
 
             check_command(cfg.dynamics)
         if cfg.validation.file:
