@@ -17,6 +17,7 @@ include: "rules/refine.smk"
 include: "rules/label.smk"
 include: "rules/train.smk"
 include: "rules/finalize.smk"
+include: "rules/properties.smk"
 include: "rules/report.smk"
 
 
@@ -30,4 +31,5 @@ rule all:
     input:
         final_target,
         rules.report.output.html,
+        properties_targets,
     default_target: True

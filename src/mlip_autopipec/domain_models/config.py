@@ -15,6 +15,7 @@ from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
+from .properties_config import PropertiesConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,6 +296,8 @@ class OTFConfig(_Strict):
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    properties: PropertiesConfig = Field(default_factory=PropertiesConfig,
+                                         description="Physical properties of the potential against the oracle.")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":
@@ -309,6 +312,11 @@ class OTFConfig(_Strict):
             raise ValueError(
                 f"selection.n_select ({self.selection.n_select}) exceeds candidates.n_candidates "
                 f"({self.candidates.n_candidates}); generate at least as many candidates as you select"
+            )
+        if self.properties.structure >= n_struct:
+            raise ValueError(
+                f"properties.structure is {self.properties.structure}, but only {n_struct} structure(s) are "
+                f"configured (indices start at 0)"
             )
         return self
 
