@@ -137,15 +137,15 @@ def run_md_stability_step(rcfg, stage: str, out_json: str) -> dict:
     pcfg = cfg.properties
     trainer = make_trainer(cfg.trainer)
     files = PotentialFiles.in_dir(stage)
+    calc = trainer.calculator(files)  # the MD itself without gamma (cheaper); gamma only at the checks
     gamma_fn = None
     try:
-        calc = trainer.calculator(files, with_gamma=True)
         from ..components.trainers.ace_common import max_gamma
 
-        gamma_fn = lambda atoms: max_gamma(calc, atoms)  # noqa: E731
+        gamma_calc = trainer.calculator(files, with_gamma=True)
+        gamma_fn = lambda atoms: max_gamma(gamma_calc, atoms)  # noqa: E731
     except Exception as exc:  # noqa: BLE001 - a potential without an active set still gets the other checks
         log.info("no extrapolation grade for the MD stability run (%s)", exc)
-        calc = trainer.calculator(files)
     temperature = pcfg.md_temperature or max(c.temperature for c in cfg.exploration.conditions)
     system = property_system(rcfg)
     t0 = time.perf_counter()
