@@ -107,8 +107,7 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
 
     prop_runs = PR.property_runs(workdir)
     prop_records = PR.final_records(workdir) or (prop_runs[-1][1] if prop_runs else None)
-    if prop_runs:
-        figs["properties"] = PR.properties_figure(prop_runs)
+    figs["properties"] = PR.properties_figure(prop_runs)
     result = ReportResult(html=out_html)
     entries = []
     for key, fig in figs.items():
