@@ -110,6 +110,18 @@ def test_emt_cu_elastic_constants_agree_with_energy_finite_differences():
     assert abs(m[0, 3]) < 0.5 and abs(m[3, 4]) < 0.5  # cubic: no normal-shear coupling
 
 
+def test_two_strains_give_the_cubic_constants_of_the_full_matrix():
+    system = cu_system()
+    full = PropertiesConfig(include=["elastic"])
+    cubic = PropertiesConfig(include=["elastic"], elastic_components=[0, 3])
+    v_full, _, _ = analyze(compute(full, system, EMT()), system, full)
+    v_cubic, details, _ = analyze(compute(cubic, system, EMT()), system, cubic)
+    assert len(build_tasks(cubic, system)) == 4
+    for name in ("C11", "C12", "C44"):
+        assert v_cubic[name] == pytest.approx(v_full[name], rel=1e-3)
+    assert details["elastic_matrix_GPa"][0][1] is None  # column yy was not strained
+
+
 def test_wrong_lattice_constant_is_flagged():
     pcfg = PropertiesConfig(include=["eos"])
     system = cu_system()

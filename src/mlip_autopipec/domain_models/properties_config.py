@@ -6,7 +6,7 @@ the tolerances say how far apart the two may be before the property is flagged `
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -74,5 +74,13 @@ class PropertiesConfig(Strict):
     md_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the conventional cell "
                                                "for the MD stability run (larger than the exploration's).")
     md_temperature: float | None = Field(None, gt=0, description="K; null: the highest exploration temperature.")
+    cell: Literal["conventional", "primitive"] = Field(
+        "conventional", description="Cell of the EOS, elastic constants and relaxation reference: the "
+        "conventional cubic cell (fcc: 4 atoms, diamond: 8; same k-point density as a cubic training cell "
+        "with a fixed k grid) or the primitive one (fewest atoms; give the oracle a k-point density).")
+    elastic_components: list[Annotated[int, Field(ge=0, le=5)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4, 5], min_length=1,
+        description="Voigt strains applied (0-5 = xx, yy, zz, yz, xz, xy): all six give the full matrix; "
+        "[0, 3] is enough for a cubic crystal (C11, C12, C44) at a third of the cost.")
     structures_per_job: int | None = Field(None, ge=1, description="Oracle calculations per Snakemake job "
                                            "(null: labeling.structures_per_job).")

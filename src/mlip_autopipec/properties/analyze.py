@@ -22,7 +22,8 @@ def analyze(results: dict[str, Atoms], system: PropertySystem, pcfg) -> tuple[di
     for g in system.groups(pcfg.include):
         try:
             if g == "eos":
-                v = eos.analyze(results, system.primitive, system.a or float(system.primitive.cell.lengths()[0]))
+                cell = system.cell(pcfg.cell)
+                v = eos.analyze(results, cell, system.a or float(cell.cell.lengths()[0]))
                 if system.a is None:  # a structure file: no lattice constant to speak of
                     v.pop("lattice_constant")
                 details["eos"] = {k: v.pop(k) for k in ("bulk_modulus_derivative",) if k in v}

@@ -45,6 +45,9 @@ class PropertySystem:
             ok = {"relaxation"}
         return [g for g in include if g in ok]
 
+    def cell(self, which: str) -> Atoms:
+        return self.conventional if which == "conventional" else self.primitive
+
     def relax_ions(self, setting: str) -> bool:
         if setting == "auto":
             return len(self.primitive) > 1
@@ -84,9 +87,10 @@ def build_tasks(pcfg, system: PropertySystem) -> list[Atoms]:
     out: list[Atoms] = []
     for g in system.groups(pcfg.include):
         if g == "eos":
-            out += eos.tasks(system.primitive, pcfg.eos_points, pcfg.eos_range)
+            out += eos.tasks(system.cell(pcfg.cell), pcfg.eos_points, pcfg.eos_range)
         elif g == "elastic":
-            out += elastic.tasks(system.primitive, pcfg.strain, system.relax_ions(pcfg.relax_ions))
+            out += elastic.tasks(system.cell(pcfg.cell), pcfg.strain, system.relax_ions(pcfg.relax_ions),
+                                 pcfg.elastic_components)
         elif g == "vacancy":
             out += vacancy.tasks(system.conventional, pcfg.vacancy_supercell)
         elif g == "surface":
