@@ -26,6 +26,7 @@ checkpoint gate:
     input:
         records=lambda w: [L.explore_record(iteration(w), c) for c in CONDITIONS],
         previous=lambda w: [L.decision(k) for k in range(iteration(w))],
+        properties=lambda w: gate_property_files(iteration(w)),
     output:
         decision="iter_{it}/exploration.json",
     params:

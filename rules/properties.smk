@@ -114,3 +114,25 @@ rule final_properties:
         "../envs/mlip.yaml"
     script:
         "../scripts/final_properties.py"
+
+
+rule property_offer:
+    input:
+        yace=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        labels=lambda w: [f"{L.potential_stage_for(iteration(w))}/properties/oracle_jobs/{k}.extxyz"
+                          for k in range(PROPERTY_JOBS)],
+    output:
+        offer="iter_{it}/property_offer.xyz",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
+    log:
+        "logs/property_offer/iter_{it}.log",
+    benchmark:
+        "logs/benchmark/property_offer/iter_{it}.tsv"
+    conda:
+        conda_env(RCFG.cfg.trainer.kind)
+    script:
+        "../scripts/property_offer.py"

@@ -23,3 +23,15 @@ def properties_targets(wildcards=None):
     if not PROPS.enabled:
         return []
     return [FINAL_FILE, *[f"{s}/properties/properties.json" for s in property_stages()]]
+
+
+GATE_PROPERTIES = RCFG.cfg.convergence.properties
+
+
+def gate_property_files(n):
+    """convergence.properties: the gate of iteration n reads the properties of the potential it explored."""
+    return [f"{L.potential_stage_for(n)}/properties/properties.json"] if GATE_PROPERTIES else []
+
+
+def property_offer_files(n):
+    return [f"iter_{L.it_str(n)}/property_offer.xyz"] if GATE_PROPERTIES else []

@@ -28,6 +28,7 @@ rule candidates:
         halt=rules.collect_halts.output.halt,
         frames=lambda w: [L.explore_frames(iteration(w), c) for c in CONDITIONS],
         potential=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        offer=lambda w: property_offer_files(iteration(w)),
     output:
         candidates="iter_{it}/candidates.xyz",
     params:

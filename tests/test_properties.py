@@ -180,3 +180,34 @@ def test_killed_property_label_job_resumes_without_recomputing(tmp_path):
     relaxed = labelled["vacancy/defect"]
     assert np.abs(relaxed.get_forces()).max() < 0.01  # the oracle relaxed it (fmax default 0.01)
     assert len(list((tmp_path / "cache" / "relax").glob("*.extxyz"))) == 1
+
+
+def _decision(action, iteration=2, stale=0):
+    from mlip_autopipec.domain_models.state import Decision
+
+    return Decision(iteration=iteration, action=action, reason="r", progress=1.0, iterations_without_improvement=stale)
+
+
+def test_property_gate_blocks_convergence_only_while_a_property_fails():
+    from mlip_autopipec.core.property_gate import gate_on_properties
+    from mlip_autopipec.domain_models.state import Action
+
+    bad = [{"name": "C44", "ok": False}, {"name": "bulk_modulus", "ok": True}]
+    good = [{"name": "C44", "ok": True}]
+    assert gate_on_properties(_decision(Action.CONVERGED), good, 10, 5).action is Action.CONVERGED
+    blocked = gate_on_properties(_decision(Action.CONVERGED), bad, 10, 5)
+    assert blocked.action is Action.CONTINUE and "C44" in blocked.reason and "bulk_modulus" not in blocked.reason
+    assert gate_on_properties(_decision(Action.CONVERGED, iteration=9), bad, 10, 5).action is Action.STOP_MAX_CYCLES
+    assert gate_on_properties(_decision(Action.CONVERGED, stale=5), bad, 10, 5).action is Action.STOP_PATIENCE
+    assert gate_on_properties(_decision(Action.CONTINUE), bad, 10, 5).action is Action.CONTINUE
+
+
+def test_disagreement_ranks_what_the_potential_gets_wrong():
+    from mlip_autopipec.steps.properties import disagreement
+
+    pcfg = PropertiesConfig(include=["eos"])
+    labelled = compute(pcfg, cu_system(), EMT())
+    assert disagreement(labelled["eos/03"], EMT()) == pytest.approx(0, abs=1e-9)
+    wrong = StretchedEMT(1.02)  # its a0 is larger: the compressed cells are the furthest off
+    scores = {k: disagreement(a, wrong) for k, a in labelled.items()}
+    assert max(scores, key=scores.get) == "eos/00" and scores["eos/00"] > 1.5 * scores["eos/06"] > 0

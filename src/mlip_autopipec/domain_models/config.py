@@ -15,6 +15,7 @@ from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
+from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
 
 
@@ -298,6 +299,8 @@ class OTFConfig(_Strict):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     properties: PropertiesConfig = Field(default_factory=PropertiesConfig,
                                          description="Physical properties of the potential against the oracle.")
+    convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig,
+                                           description="Extra conditions before the loop may converge.")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":
@@ -318,6 +321,8 @@ class OTFConfig(_Strict):
                 f"properties.structure is {self.properties.structure}, but only {n_struct} structure(s) are "
                 f"configured (indices start at 0)"
             )
+        if self.convergence.properties and not self.properties.enabled:
+            raise ValueError("convergence.properties needs the properties stage: set properties.enabled: true")
         return self
 
     def n_initial_structures(self) -> int:

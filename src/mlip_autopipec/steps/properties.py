@@ -196,3 +196,33 @@ def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str]
 def run_final_properties(src: str, dst: str) -> None:
     """The final potential's records, where the loop hands over its results."""
     copy_file(src, dst)
+
+
+def disagreement(labelled, calc) -> float:
+    """Potential against the oracle's label of one structure: |ΔE| per atom in meV plus the force
+    RMSE in units of 10 meV/Å (the loop's usual 1 : 10 ratio of energy to force accuracy)."""
+    import numpy as np
+
+    work = labelled.copy()
+    work.calc = calc
+    de = abs(work.get_potential_energy() - labelled.get_potential_energy()) / len(work)
+    df = float(np.sqrt(np.mean((work.get_forces() - labelled.get_forces()) ** 2)))
+    return 1000 * de + 100 * df
+
+
+def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_offer: str) -> int:
+    """convergence.properties: the oracle-labelled property structures ranked by how badly the
+    explored potential reproduces them; the worst `convergence.property_candidates` become candidates."""
+    calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(potential_dir))
+    frames = [a for f in label_files for a in read_structures(f)]
+    scored = sorted(((disagreement(a, calc), k) for k, a in enumerate(frames)), reverse=True)
+    offer = []
+    for score, k in scored[: rcfg.cfg.convergence.property_candidates]:
+        a = _clean(frames[k])
+        a.info["generator"] = f"property:{frames[k].info[TASK]}"
+        a.info["property_disagreement"] = round(score, 4)
+        offer.append(a)
+    write_structures(out_offer, offer)
+    log.info("PROPERTY OFFER: %d of %d property structures (worst %s)", len(offer), len(frames),
+             ", ".join(f"{a.info['generator']}={a.info['property_disagreement']:.3g}" for a in offer[:3]))
+    return len(offer)
