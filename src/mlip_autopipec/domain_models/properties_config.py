@@ -47,6 +47,9 @@ class PropertiesConfig(Strict):
     )
     structure: int = Field(0, ge=0, description="Index into `structures`: the crystal (or slab, cluster) "
                            "whose properties are computed; a bulk spec is used without substitutions or vacancies.")
+    a: float | None = Field(None, gt=0, description="Lattice constant in Å of the property structures (bulk "
+                            "spec only; null: the spec's `a`). Set it near the oracle's a0 for textbook "
+                            "elastic constants: away from it they include the residual pressure.")
     every: int | None = Field(None, ge=1, description="Also compute the properties of the potential explored "
                               "in iterations 0, N, 2N, ... (null: the final potential only).")
     cheap: bool = Field(False, description="Oracle single points at the potential-relaxed geometries instead "

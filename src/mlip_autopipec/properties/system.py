@@ -60,13 +60,14 @@ def property_system(rcfg) -> PropertySystem:
     k = rcfg.cfg.properties.structure
     spec = rcfg.cfg.structures[k]
     if spec.kind == "bulk":
+        a_spec = rcfg.cfg.properties.a or spec.a
         try:
-            prim = bulk(spec.element, spec.crystal, a=spec.a)
-            conv = bulk(spec.element, spec.crystal, a=spec.a, cubic=spec.crystal in CUBIC)
+            prim = bulk(spec.element, spec.crystal, a=a_spec)
+            conv = bulk(spec.element, spec.crystal, a=a_spec, cubic=spec.crystal in CUBIC)
         except (ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
             raise StructureError(f"properties.structure={k}: ase.build.bulk failed: {exc} (set `a:` of "
                                  f"structures[{k}])") from None
-        a = spec.a if spec.a is not None else float(conv.cell.lengths()[0])
+        a = a_spec if a_spec is not None else float(conv.cell.lengths()[0])
         return PropertySystem("bulk", prim, conv, spec.element, spec.crystal, a)
     atoms = read_first_frame(Path(rcfg.resolve(spec.path)), spec.index)
     atoms.calc = None
