@@ -211,3 +211,28 @@ def test_disagreement_ranks_what_the_potential_gets_wrong():
     wrong = StretchedEMT(1.02)  # its a0 is larger: the compressed cells are the furthest off
     scores = {k: disagreement(a, wrong) for k, a in labelled.items()}
     assert max(scores, key=scores.get) == "eos/00" and scores["eos/00"] > 1.5 * scores["eos/06"] > 0
+
+
+def test_a_failed_oracle_calculation_fails_its_property_and_names_the_reason(tmp_path):
+    import yaml
+
+    from mlip_autopipec.core.io import write_json
+    from mlip_autopipec.steps.properties import run_properties
+
+    raw = {"structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}],
+           "properties": {"enabled": True, "include": ["eos", "vacancy"]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    rcfg = config_from_dict(raw, tmp_path / "config.yaml")
+    pcfg = rcfg.cfg.properties
+    labelled = compute(pcfg, cu_system(), EMT())
+    write_structures(tmp_path / "potential.extxyz", list(labelled.values()))
+    write_structures(tmp_path / "oracle.extxyz", [a for k, a in labelled.items() if k != "vacancy/defect"])
+    write_json(tmp_path / "oracle.json", {"failures": [{"task": "vacancy/defect", "reason": "SCF not converged"}]})
+    records = run_properties(rcfg, "iter_000", str(tmp_path / "potential.extxyz"), [str(tmp_path / "oracle.extxyz")],
+                             [str(tmp_path / "oracle.json")], None, str(tmp_path / "p.json"), str(tmp_path / "d.json"))
+    by_name = {r["name"]: r for r in records}
+    assert by_name["lattice_constant"]["ok"] is True
+    assert by_name["vacancy"]["ok"] is False and "vacancy/defect" in by_name["vacancy"]["error"]
+    assert by_name["vacancy_formation_energy"]["oracle"] is None and by_name["vacancy_formation_energy"]["ok"] is False
+    assert read_json(tmp_path / "d.json")["oracle_failures"][0]["reason"] == "SCF not converged"
+    assert read_json(tmp_path / "p.json") == records
