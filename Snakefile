@@ -22,6 +22,7 @@ include: "rules/refine.smk"
 include: "rules/label.smk"
 include: "rules/train.smk"
 include: "rules/finalize.smk"
+include: "rules/properties.smk"
 include: "rules/report.smk"
 include: "rules/final.smk"
 
@@ -37,4 +38,5 @@ rule all:
         final_target,
         rules.report.output.html,
         rules.final.output.readme,
+        properties_targets,
     default_target: True

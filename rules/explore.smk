@@ -28,6 +28,7 @@ checkpoint gate:
         records=explore_records,
         previous=lambda w: [L.decision(k) for k in range(iteration(w))],
         superseded=superseded_decision,
+        properties=lambda w: gate_property_files(iteration(w)),
     output:
         decision="iter_{it}/exploration.json",
     params:

@@ -28,6 +28,7 @@ rule candidates:
         halt=rules.collect_halts.output.halt,
         frames=explore_frames,
         potential=exploring_potential,
+        offer=lambda w: property_offer_files(iteration(w)),
     output:
         candidates="iter_{it}/candidates.xyz",
     params:

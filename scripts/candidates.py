@@ -8,6 +8,6 @@ run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_candidates(
         cfg, int(smk.wildcards.it), smk.input.halt, list(smk.input.frames),
-        str(Path(smk.input.potential[0]).parent), smk.output.candidates,
+        str(Path(smk.input.potential[0]).parent), smk.output.candidates, list(smk.input.get("offer", [])),
     ),
 )

@@ -7,5 +7,6 @@ run_step(
     lambda cfg, smk: run_gate(
         cfg, int(smk.wildcards.it), list(smk.input.records), list(smk.input.previous), smk.output.decision,
         smk.input.superseded[0] if smk.input.superseded else None,
+        list(smk.input.get("properties", [])),
     ),
 )

@@ -29,8 +29,11 @@ def test_repository_config_is_valid_and_matches_defaults():
     extra = [c for c in rcfg.cfg.exploration.conditions if c not in defaults.exploration.conditions]
     assert [c.name for c in extra] == ["vac900"]
     exploration = rcfg.cfg.exploration.model_copy(update={"conditions": defaults.exploration.conditions})
+    assert rcfg.cfg.properties.enabled and not defaults.properties.enabled  # the default run proves its potential
+    properties = rcfg.cfg.properties.model_copy(update={"enabled": False})
     as_defaults = rcfg.cfg.model_copy(update={"validation": defaults.validation, "labeling": defaults.labeling,
-                                              "structures": defaults.structures, "exploration": exploration})
+                                              "structures": defaults.structures, "exploration": exploration,
+                                              "properties": properties})
     assert as_defaults == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
 
 

@@ -37,6 +37,16 @@ def test_default_cu_emt_run_converges_accurately(default_cu_run):
     # the learning is visible: the last exploration reached further than the first
     first, last = state["history"][0], state["history"][-1]
     assert max(c["steps_run"] for c in first["conditions"]) < min(c["steps_run"] for c in last["conditions"])
+    # the final potential proven by physical properties against EMT on identical structures
+    props = {r["name"]: r for r in json.loads((tmp_path / "final" / "properties.json").read_text())}
+    assert props["lattice_constant"]["oracle"] == pytest.approx(3.590, abs=0.002)  # ASE's EMT table
+    assert props["bulk_modulus"]["oracle"] == pytest.approx(134.4, rel=0.01)
+    limits = {"lattice_constant": 0.005, "bulk_modulus": 0.08, "C11": 0.10, "C12": 0.10, "C44": 0.10,
+              "surface_energy_111": 0.10}
+    for name, rel in limits.items():
+        assert props[name]["rel_error"] <= rel, props[name]
+    assert props["vacancy_formation_energy"]["abs_error"] <= 0.1
+    assert all(r["ok"] for r in props.values()), [r for r in props.values() if not r["ok"]]
     check_final_directory(tmp_path, state)
 
 

@@ -19,6 +19,7 @@ from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Action, Decision, IterationRecord, Status, WorkflowState
 from . import layout as L
 from .io import count_frames, read_json, write_json
+from .property_state import property_counts
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         if not (workdir / flag).exists():
             message = f"finishing: {message}"
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
-                                message=message, initial=initial, history=history))
+                                message=message, initial=initial, history=history,
+                                properties=property_counts(workdir)))
 
 
 def _stamp(state: WorkflowState) -> WorkflowState:

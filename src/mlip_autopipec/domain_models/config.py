@@ -16,6 +16,8 @@ from ._strict import Strict as _Strict
 from .cutout_config import CutoutConfig
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
+from .convergence_config import ConvergenceConfig
+from .properties_config import PropertiesConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,6 +327,10 @@ class OTFConfig(_Strict):
         "periodic with their vacuum, which must be wider than the ACE cutoff plus this margin (Å) along each "
         "non-periodic axis; checked before any label."
     )
+    properties: PropertiesConfig = Field(default_factory=PropertiesConfig,
+                                         description="Physical properties of the potential against the oracle.")
+    convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig,
+                                           description="Extra conditions before the loop may converge.")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":
@@ -342,6 +348,13 @@ class OTFConfig(_Strict):
                 f"selection.n_select ({self.selection.n_select}) exceeds candidates.n_candidates "
                 f"({self.candidates.n_candidates}); generate at least as many candidates as you select"
             )
+        if self.properties.structure >= n_struct:
+            raise ValueError(
+                f"properties.structure is {self.properties.structure}, but only {n_struct} structure(s) are "
+                f"configured (indices start at 0)"
+            )
+        if self.convergence.properties and not self.properties.enabled:
+            raise ValueError("convergence.properties needs the properties stage: set properties.enabled: true")
         return self
 
     def n_initial_structures(self) -> int:

@@ -110,3 +110,5 @@ class WorkflowState(BaseModel):
     initial: dict = Field(default_factory=dict)
     history: list[IterationRecord] = Field(default_factory=list)
     updated_at: str = ""
+    properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
+                             "calculations (n_tasks, n_labelled, n_failed) and verdicts (n_ok of n_properties).")

@@ -27,6 +27,7 @@ FIGURES = {  # key -> (file name, title)
     "parity": ("parity.png", "Parity of the last potential"),
     "label_times": ("label_times.png", "Oracle time per label"),
     "stage_times": ("stage_times.png", "Wall time per stage"),
+    "properties": ("properties.png", "Physical properties: potential against oracle"),
 }
 
 
@@ -56,6 +57,10 @@ def _caption(key: str, state, curve: dict, parity: dict, times: list[dict]) -> s
                 f"training labels (grey, at most 300 structures) and the held-out set (red) if any.")
     if key == "label_times":
         return f"Oracle wall time of each of the {len(times)} calculations (failures in red)."
+    if key == "properties":
+        from .properties import CAPTION
+
+        return CAPTION
     if key == "stage_times":
         return ("Seconds per stage and iteration from Snakemake's benchmark files, summed over the "
                 "stage's jobs (parallel jobs overlap in real time).")
@@ -98,6 +103,11 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
         "label_times": P.label_time_figure(times),
         "stage_times": P.stage_times_figure(state, init_times),
     }
+    from . import properties as PR
+
+    prop_runs = PR.property_runs(workdir)
+    prop_records = PR.final_records(workdir) or (prop_runs[-1][1] if prop_runs else None)
+    figs["properties"] = PR.properties_figure(prop_runs)
     result = ReportResult(html=out_html)
     entries = []
     for key, fig in figs.items():
@@ -121,8 +131,13 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
             + ": seconds summed over the stage's Snakemake jobs")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     title = f"mlip-autopipec report: {workdir.resolve().name}"
+    sections = []
+    if prop_records:
+        from .html import table_html
+
+        sections.append(("Physical properties (final potential)", table_html(PR.HEADER, PR.table_rows(prop_records))))
     write_text(out_html, render_report(title, summary, header, rows, note, entries, plan_text, config_text,
-                                       generated))
+                                       generated, sections))
     result.seconds = time.perf_counter() - t0
     log.info("REPORT: %s with %d figures (%s) in %.1f s", out_html, len(result.pngs),
              ", ".join(p.name for p in result.pngs.values()), result.seconds)

@@ -44,7 +44,7 @@ def table_html(header: list[str], rows: list[list[str]]) -> str:
 
 def render_report(title: str, summary: list[str], header: list[str], rows: list[list[str]], table_note: str,
                   figures: list[FigureEntry], plan_text: str | None, config_text: str | None,
-                  generated: str) -> str:
+                  generated: str, sections: list[tuple[str, str]] | None = None) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -56,6 +56,8 @@ def render_report(title: str, summary: list[str], header: list[str], rows: list[
         table_html(header, rows),
         f"<p><small>{html.escape(table_note)}</small></p>",
     ]
+    for heading, body in sections or []:  # ready-made HTML, e.g. the property table
+        parts += [f"<h2>{html.escape(heading)}</h2>", body]
     for fig in figures:
         parts += [f'<h2 id="{fig.key}">{html.escape(fig.title)}</h2>',
                   f"<figure>{_img(fig.png)}<figcaption>{html.escape(fig.caption)}</figcaption></figure>"]

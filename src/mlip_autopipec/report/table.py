@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.property_state import summary_line as property_summary_line
 from ..domain_models.state import IterationRecord, WorkflowState
 from .data import initial_stage_times, stage_times
 
@@ -94,6 +95,9 @@ def summary_lines(state: WorkflowState) -> list[str]:
     n_labels = sum(x for x in labels if x)
     failed = sum(x for x in [state.initial.get("n_failed")] + [r.n_failed for r in state.history] if x)
     out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
+    props = property_summary_line(state.properties)
+    if props:
+        out.append(props)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..core.decision import decide
+from ..core.property_gate import gate_on_properties
 from ..core.io import read_json, write_json
 from ..domain_models.records import ExplorationRecord, read_record
 from ..domain_models.state import Decision
@@ -14,10 +15,13 @@ log = logging.getLogger(__name__)
 
 
 def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_files: list[str],
-             out_decision: str, superseded_file: str | None = None) -> Decision:
+             out_decision: str, superseded_file: str | None = None, property_files: list[str] = ()) -> Decision:
     conditions = [read_record(ExplorationRecord, f).condition_result() for f in record_files]
     previous = [Decision.model_validate(read_json(f)) for f in previous_decision_files]
     decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience)
+    if property_files:  # convergence.properties
+        records = [r for f in property_files for r in read_json(f)]
+        decision = gate_on_properties(decision, records, rcfg.cfg.max_cycles, rcfg.cfg.patience)
     decision.settings = decision_settings(rcfg.cfg, iteration)
     superseded = Decision.model_validate(read_json(superseded_file)) if superseded_file else None
     decision.extended = describe(superseded, rcfg.cfg, iteration) or (previous[-1].extended if previous else None)

@@ -42,7 +42,7 @@ def _strip(atoms):
 
 
 def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str], potential_dir: str,
-                   out_candidates: str) -> int:
+                   out_candidates: str, offer_files: list[str] = ()) -> int:
     cfg = rcfg.cfg
     halts = read_structures(halt_file)
     trainer = make_trainer(cfg.trainer)
@@ -82,6 +82,8 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
                 extra = _strip(frame)
                 extra.info["generator"] = "extrapolative"
                 candidates.append(extra)
+    for f in offer_files:  # convergence.properties: property structures the potential misses most
+        candidates.extend(_strip(a) for a in read_structures(f))
     write_structures(out_candidates, candidates)
     log.info("REFINE iter %d: %d candidates from %d halt(s) in %.1f s", iteration, len(candidates),
              len(halts), time.perf_counter() - t0)

@@ -1,0 +1,138 @@
+# PROPERTIES: the potential proven by physical properties, each computed with the potential and with
+# the oracle on identical structures (EOS, elastic constants, vacancy, surfaces, phonons) plus an MD
+# stability run. The oracle's share runs as label-like jobs, cached per structure in
+# properties_cache/ (shared by all stages), resumable, failures recorded.
+# Final potential -> final/properties.json; with properties.every: N, also iterations 0, N, 2N, ...
+
+include: "properties_inputs.smk"
+
+
+rule property_tasks:
+    input:
+        yace="{stage}/potential.yace",
+        asi="{stage}/potential.asi",
+    output:
+        tasks="{stage}/properties/tasks.extxyz",
+        potential="{stage}/properties/potential.extxyz",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
+    log:
+        "logs/property_tasks/{stage}.log",
+    benchmark:
+        "logs/benchmark/property_tasks/{stage}.tsv"
+    conda:
+        conda_env(RCFG.cfg.trainer.kind)
+    script:
+        "../scripts/property_tasks.py"
+
+
+rule property_label:
+    input:
+        tasks="{stage}/properties/tasks.extxyz",
+    output:
+        labels="{stage}/properties/oracle_jobs/{chunk}.extxyz",
+        record="{stage}/properties/oracle_jobs/{chunk}.json",
+    params:
+        config_file=CONFIG_FILE,
+        cache_dir="properties_cache",
+    threads: RES.label.cores
+    resources:
+        **RES.label.snakemake_resources(),
+    log:
+        "logs/property_label/{stage}_{chunk}.log",
+    benchmark:
+        "logs/benchmark/property_label/{stage}_{chunk}.tsv"
+    conda:
+        ORACLE_ENV
+    script:
+        "../scripts/property_label.py"
+
+
+rule md_stability:
+    input:
+        yace="{stage}/potential.yace",
+        asi="{stage}/potential.asi",
+    output:
+        result="{stage}/properties/md_stability.json",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.explore.cores
+    resources:
+        **RES.explore.snakemake_resources(),
+    log:
+        "logs/md_stability/{stage}.log",
+    benchmark:
+        "logs/benchmark/md_stability/{stage}.tsv"
+    conda:
+        conda_env(RCFG.cfg.trainer.kind)
+    script:
+        "../scripts/md_stability.py"
+
+
+rule properties:
+    input:
+        potential="{stage}/properties/potential.extxyz",
+        labels=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.extxyz" for k in range(PROPERTY_JOBS)],
+        records=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.json" for k in range(PROPERTY_JOBS)],
+        md=lambda w: [f"{w.stage}/properties/md_stability.json"] if MD_STABILITY else [],
+    output:
+        records="{stage}/properties/properties.json",
+        details="{stage}/properties/details.json",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
+    log:
+        "logs/properties/{stage}.log",
+    benchmark:
+        "logs/benchmark/properties/{stage}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/properties.py"
+
+
+rule final_properties:
+    input:
+        records=lambda w: f"{final_potential_stage()}/properties/properties.json",
+    output:
+        records=FINAL_FILE,
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
+    log:
+        "logs/final_properties/final.log",
+    benchmark:
+        "logs/benchmark/final_properties/final.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/final_properties.py"
+
+
+rule property_offer:
+    input:
+        yace=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        labels=lambda w: [f"{L.potential_stage_for(iteration(w))}/properties/oracle_jobs/{k}.extxyz"
+                          for k in range(PROPERTY_JOBS)],
+    output:
+        offer="iter_{it}/property_offer.xyz",
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
+    log:
+        "logs/property_offer/iter_{it}.log",
+    benchmark:
+        "logs/benchmark/property_offer/iter_{it}.tsv"
+    conda:
+        conda_env(RCFG.cfg.trainer.kind)
+    script:
+        "../scripts/property_offer.py"

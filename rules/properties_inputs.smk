@@ -1,0 +1,37 @@
+# Input functions and constants of rules/properties.smk (the loop's final potential, the stages
+# whose properties the report shows).
+from mlip_autopipec.steps.properties import FINAL_FILE, n_property_jobs
+
+PROPS = RCFG.cfg.properties
+PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
+MD_STABILITY = "md_stability" in PROPS.include and PROPS.enabled
+
+
+def final_potential_stage():
+    return L.potential_stage_for(walk_decisions()[1].iteration)
+
+
+def property_stages():
+    """Stages whose properties the report shows: every N-th explored potential, and the final."""
+    final_n = walk_decisions()[1].iteration
+    stages = [L.potential_stage_for(k) for k in range(0, final_n + 1, PROPS.every)] if PROPS.every else []
+    return list(dict.fromkeys([*stages, L.potential_stage_for(final_n)]))
+
+
+def properties_targets(wildcards=None):
+    """What `all` and the report wait for ([] when the stage is off)."""
+    if not PROPS.enabled:
+        return []
+    return [FINAL_FILE, *[f"{s}/properties/properties.json" for s in property_stages()]]
+
+
+GATE_PROPERTIES = RCFG.cfg.convergence.properties
+
+
+def gate_property_files(n):
+    """convergence.properties: the gate of iteration n reads the properties of the potential it explored."""
+    return [f"{L.potential_stage_for(n)}/properties/properties.json"] if GATE_PROPERTIES else []
+
+
+def property_offer_files(n):
+    return [f"iter_{L.it_str(n)}/property_offer.xyz"] if GATE_PROPERTIES else []

@@ -1,0 +1,5 @@
+"""Snakemake entry point: the MD stability run of a potential."""
+from mlip_autopipec.steps.properties import run_md_stability_step
+from mlip_autopipec.workflow_support import run_step
+
+run_step(snakemake, lambda cfg, smk: run_md_stability_step(cfg, smk.wildcards.stage, smk.output.result))  # noqa: F821

@@ -1,0 +1,40 @@
+"""The properties stage's share of the workflow state: oracle calculations and verdicts per stage.
+
+Read from the files the stage writes (`<stage>/properties/...`), like the rest of the state, so the
+status table counts property calculations exactly like training labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .io import count_frames, read_json
+
+
+def property_counts(workdir: str | Path) -> dict[str, dict]:
+    """stage -> {n_tasks, n_labelled, n_failed, n_ok, n_properties} for every stage that has started."""
+    out = {}
+    for tasks in sorted(Path(workdir).glob("*/properties/tasks.extxyz")):
+        d = tasks.parent
+        try:
+            rec = {"n_tasks": count_frames(tasks),
+                   "n_labelled": sum(count_frames(p) for p in d.glob("oracle_jobs/*.extxyz")),
+                   "n_failed": sum(len(read_json(p)["failures"]) for p in d.glob("oracle_jobs/*.json"))}
+            if (d / "properties.json").is_file():
+                records = read_json(d / "properties.json")
+                rec["n_properties"] = len(records)
+                rec["n_ok"] = sum(1 for r in records if r.get("ok"))
+        except (OSError, ValueError, KeyError):  # a foreign partial file; ours are written atomically
+            continue
+        out[d.parent.name] = rec
+    return out
+
+
+def summary_line(counts: dict[str, dict]) -> str | None:
+    if not counts:
+        return None
+    parts = []
+    for stage, c in counts.items():
+        verdict = f", {c['n_ok']}/{c['n_properties']} within tolerance" if "n_properties" in c else ""
+        parts.append(f"{stage} {c['n_labelled']}/{c['n_tasks']} oracle calculations ({c['n_failed']} failed){verdict}")
+    return "properties: " + "; ".join(parts)

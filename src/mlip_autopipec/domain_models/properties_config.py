@@ -1,0 +1,89 @@
+"""The `properties:` section: which physical properties prove the potential, and how strictly.
+
+Each property is computed twice on identical structures, with the potential and with the oracle;
+the tolerances say how far apart the two may be before the property is flagged `ok: false`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from ._strict import Strict
+
+PropertyGroup = Literal["eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation"]
+ALL_GROUPS: tuple[str, ...] = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation")
+
+
+class PropertyTolerances(Strict):
+    """How far the potential may be from the oracle. Relative tolerances are fractions of the
+    oracle's value; absolute ones are in the property's unit."""
+
+    lattice_constant: float = Field(0.005, gt=0, description="Relative (0.005 = 0.5 %), lattice constant a0.")
+    bulk_modulus: float = Field(0.08, gt=0, description="Relative (0.08 = 8 %), Birch-Murnaghan B0.")
+    elastic: float = Field(0.10, gt=0, description="Relative (0.10 = 10 %), each reported elastic constant Cij.")
+    vacancy_formation_energy: float = Field(0.1, gt=0, description="Absolute, eV.")
+    surface_energy: float = Field(0.10, gt=0, description="Relative (0.10 = 10 %), each facet's surface energy.")
+    phonon_rmse: float = Field(0.3, gt=0, description="Absolute, THz: RMSE of the potential's frequencies at "
+                               "the high-symmetry points against the oracle's.")
+    relaxed_geometry_rmsd: float = Field(0.05, gt=0, description="Absolute, Å: RMSD between the structure "
+                                         "relaxed by the potential and by the oracle (slabs, clusters).")
+    md_max_gamma: float = Field(5.0, gt=0, description="Upper bound of the extrapolation grade seen in the "
+                                "MD stability run.")
+    md_energy_drift: float = Field(0.005, gt=0, description="Upper bound, eV/atom, of the total-energy drift "
+                                   "of the NVE stability run.")
+
+
+class PropertiesConfig(Strict):
+    """Physical properties of a potential against the oracle (written to final/properties.json)."""
+
+    enabled: bool = Field(False, description="Run the properties stage for the final potential.")
+    include: list[PropertyGroup] = Field(
+        default_factory=lambda: list(ALL_GROUPS),
+        description="Property groups to compute; those that do not apply to the structure are skipped "
+        "(bulk crystal: eos, elastic, vacancy, surface (fcc), phonons, md_stability; slab: surface "
+        "relaxation; cluster: relaxation).",
+    )
+    structure: int = Field(0, ge=0, description="Index into `structures`: the crystal (or slab, cluster) "
+                           "whose properties are computed; a bulk spec is used without substitutions or vacancies.")
+    a: float | None = Field(None, gt=0, description="Lattice constant in Å of the property structures (bulk "
+                            "spec only; null: the spec's `a`). Set it near the oracle's a0 for textbook "
+                            "elastic constants: away from it they include the residual pressure.")
+    every: int | None = Field(None, ge=1, description="Also compute the properties of the potential explored "
+                              "in iterations 0, N, 2N, ... (null: the final potential only).")
+    cheap: bool = Field(False, description="Oracle single points at the potential-relaxed geometries instead "
+                        "of oracle relaxations (for expensive oracles; see README for the accuracy cost).")
+    tolerances: PropertyTolerances = Field(default_factory=PropertyTolerances,
+                                           description="Allowed potential-oracle differences.")
+    reference: dict[str, float] = Field(default_factory=dict, description="Optional external values "
+                                        "(experiment, literature) per property name, shown as a third column.")
+    eos_points: int = Field(7, ge=5, description="Volumes of the equation of state.")
+    eos_range: float = Field(0.05, gt=0, lt=0.3, description="Volumes span (1 ± eos_range) V of the structure.")
+    strain: float = Field(0.01, gt=0, lt=0.1, description="Finite-difference strain of the elastic constants.")
+    relax_ions: Literal["auto", "always", "never"] = Field(
+        "auto", description="Relaxed-ion elastic constants: auto = when the primitive cell has internal "
+        "degrees of freedom (more than one atom, e.g. diamond).")
+    vacancy_supercell: tuple[int, int, int] = Field((2, 2, 2), description="Repetitions of the conventional "
+                                                    "cell for the vacancy (fcc: 32 sites).")
+    slab_layers: int = Field(5, ge=3, description="Atomic layers of each surface slab (1x1 in plane).")
+    vacuum: float = Field(6.0, gt=0, description="Vacuum in Å on each side of a slab.")
+    phonon_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the primitive cell "
+                                                   "for the finite-displacement phonons.")
+    phonon_delta: float = Field(0.01, gt=0, description="Finite displacement in Å (phonons, vibrations).")
+    fmax: float = Field(0.01, gt=0, description="Force threshold in eV/Å of every relaxation.")
+    max_relax_steps: int = Field(200, ge=1, description="BFGS steps per relaxation; more is a failure.")
+    md_steps: int = Field(500, ge=1, description="Steps of the MD stability run.")
+    md_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the conventional cell "
+                                               "for the MD stability run (larger than the exploration's).")
+    md_temperature: float | None = Field(None, gt=0, description="K; null: the highest exploration temperature.")
+    cell: Literal["conventional", "primitive"] = Field(
+        "conventional", description="Cell of the EOS, elastic constants and relaxation reference: the "
+        "conventional cubic cell (fcc: 4 atoms, diamond: 8; same k-point density as a cubic training cell "
+        "with a fixed k grid) or the primitive one (fewest atoms; give the oracle a k-point density).")
+    elastic_components: list[Annotated[int, Field(ge=0, le=5)]] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4, 5], min_length=1,
+        description="Voigt strains applied (0-5 = xx, yy, zz, yz, xz, xy): all six give the full matrix; "
+        "[0, 3] is enough for a cubic crystal (C11, C12, C44) at a third of the cost.")
+    structures_per_job: int | None = Field(None, ge=1, description="Oracle calculations per Snakemake job "
+                                           "(null: labeling.structures_per_job).")

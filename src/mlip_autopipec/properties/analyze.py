@@ -1,0 +1,53 @@
+"""Turn computed tasks into property values; run identically on the potential's and the oracle's."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from ase import Atoms
+
+from . import elastic, eos, phonons, surface, vacancy
+from .system import RELAXATION, PropertySystem
+
+log = logging.getLogger(__name__)
+
+
+def analyze(results: dict[str, Atoms], system: PropertySystem, pcfg) -> tuple[dict[str, float], dict, dict]:
+    """(values, details, errors): values by property name; details (fits, matrices, frequencies)
+    for the report; errors by group for what could not be computed (e.g. a failed oracle task)."""
+    values: dict[str, float] = {}
+    details: dict = {}
+    errors: dict[str, str] = {}
+    for g in system.groups(pcfg.include):
+        try:
+            if g == "eos":
+                cell = system.cell(pcfg.cell)
+                v = eos.analyze(results, cell, system.a or float(cell.cell.lengths()[0]))
+                if system.a is None:  # a structure file: no lattice constant to speak of
+                    v.pop("lattice_constant")
+                details["eos"] = {k: v.pop(k) for k in ("bulk_modulus_derivative",) if k in v}
+                details["eos"]["points"] = [[results[k].get_volume() / len(results[k]),
+                                             results[k].get_potential_energy() / len(results[k])]
+                                            for k in sorted(results) if k.startswith(eos.PREFIX)]
+                values.update(v)
+            elif g == "elastic":
+                v, matrix = elastic.analyze(results, pcfg.strain, system.cubic)
+                values.update(v)
+                details["elastic_matrix_GPa"] = matrix
+            elif g == "vacancy":
+                values.update(vacancy.analyze(results))
+            elif g == "surface":
+                values.update(surface.analyze(results))
+            elif g == "phonons":
+                details["phonon_frequencies_THz"] = phonons.frequencies(
+                    results, system.primitive, pcfg.phonon_supercell, pcfg.phonon_delta)
+            elif g == "relaxation":
+                details["relaxed_positions"] = results[RELAXATION].positions.round(5).tolist()
+        except KeyError as exc:
+            errors[g] = f"missing calculation {exc}"
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            errors[g] = str(exc)
+    for g, msg in errors.items():
+        log.warning("property group %s could not be computed: %s", g, msg)
+    return values, details, errors

@@ -1,0 +1,103 @@
+"""What the properties are computed on, and which properties apply to it.
+
+A bulk spec gives the pristine crystal (its substitutions and vacancies are for exploring, not for
+the reference properties); a structure file is classified by its periodicity as written in the
+file: periodic in 3 directions = bulk crystal, in 2 = slab, in none = cluster.
+
+  bulk (any lattice): eos, elastic, vacancy, phonons, md_stability; surface only for fcc
+  slab, cluster:      relaxation (the relaxed geometry, potential against oracle)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ase import Atoms
+
+from ..core.errors import StructureError
+from ..core.structures import read_first_frame
+from . import elastic, eos, phonons, surface, tag, vacancy
+
+CUBIC = {"fcc", "bcc", "diamond", "sc", "rocksalt", "zincblende"}
+BULK_GROUPS = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability")
+RELAXATION = "relaxation/start"
+
+
+@dataclass
+class PropertySystem:
+    kind: str  # bulk | slab | cluster
+    primitive: Atoms  # smallest cell (EOS, elastic, phonons); the structure itself for slabs/clusters
+    conventional: Atoms  # cell repeated for the vacancy and the MD (cubic cell where one exists)
+    element: str | None = None
+    crystal: str | None = None  # ase.build.bulk lattice name; None for a structure file
+    a: float | None = None  # lattice constant of `primitive` and `conventional`, Å (None: from a file)
+
+    @property
+    def cubic(self) -> bool:
+        return self.crystal in CUBIC
+
+    def groups(self, include) -> list[str]:
+        """The property groups that apply, in the order of `include`."""
+        if self.kind == "bulk":
+            ok = set(BULK_GROUPS) - ({"surface"} if self.crystal != "fcc" else set())
+        else:
+            ok = {"relaxation"}
+        return [g for g in include if g in ok]
+
+    def cell(self, which: str) -> Atoms:
+        return self.conventional if which == "conventional" else self.primitive
+
+    def relax_ions(self, setting: str) -> bool:
+        if setting == "auto":
+            return len(self.primitive) > 1
+        return setting == "always"
+
+
+def property_system(rcfg) -> PropertySystem:
+    from ase.build import bulk
+
+    k = rcfg.cfg.properties.structure
+    spec = rcfg.cfg.structures[k]
+    if spec.kind == "bulk":
+        a_spec = rcfg.cfg.properties.a or spec.a
+        try:
+            prim = bulk(spec.element, spec.crystal, a=a_spec)
+            conv = bulk(spec.element, spec.crystal, a=a_spec, cubic=spec.crystal in CUBIC)
+        except (ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+            raise StructureError(f"properties.structure={k}: ase.build.bulk failed: {exc} (set `a:` of "
+                                 f"structures[{k}])") from None
+        a = a_spec if a_spec is not None else float(conv.cell.lengths()[0])
+        return PropertySystem("bulk", prim, conv, spec.element, spec.crystal, a)
+    atoms = read_first_frame(Path(rcfg.resolve(spec.path)), spec.index)
+    atoms.calc = None
+    n_periodic = int(atoms.pbc.sum())
+    kind = {3: "bulk", 2: "slab", 0: "cluster"}.get(n_periodic)
+    if kind is None:
+        raise StructureError(f"structures[{k}].path: periodic in {n_periodic} direction(s); properties "
+                             "need a bulk crystal (3), a slab (2) or a cluster (0): fix `pbc` in the file")
+    return PropertySystem(kind, atoms, atoms)
+
+
+def build_tasks(pcfg, system: PropertySystem) -> list[Atoms]:
+    """Every calculation the applicable properties need (the same list for potential and oracle).
+
+    Tasks with identical structures (e.g. the EOS point at V and the surface's bulk reference)
+    stay separate tasks; the oracle's cache computes them once.
+    """
+    out: list[Atoms] = []
+    for g in system.groups(pcfg.include):
+        if g == "eos":
+            out += eos.tasks(system.cell(pcfg.cell), pcfg.eos_points, pcfg.eos_range)
+        elif g == "elastic":
+            out += elastic.tasks(system.cell(pcfg.cell), pcfg.strain, system.relax_ions(pcfg.relax_ions),
+                                 pcfg.elastic_components)
+        elif g == "vacancy":
+            out += vacancy.tasks(system.conventional, pcfg.vacancy_supercell)
+        elif g == "surface":
+            out += surface.tasks(system.element, system.a, system.primitive, pcfg.slab_layers, pcfg.vacuum)
+        elif g == "phonons":
+            out += phonons.tasks(system.primitive, pcfg.phonon_supercell, pcfg.phonon_delta)
+        elif g == "relaxation":
+            out.append(tag(system.primitive.copy(), RELAXATION, relax=True))
+    return out

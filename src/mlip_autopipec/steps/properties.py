@@ -1,0 +1,228 @@
+"""PROPERTIES: physical properties of a potential, computed with the potential and with the oracle.
+
+Four kinds of job per potential (stage directory):
+  property_tasks   the structures (`tasks.extxyz`) and the potential's results on them, relaxations
+                   included (`potential.extxyz`); in cheap mode the oracle's tasks are single points
+                   at the potential-relaxed geometries
+  property_label   the oracle on a chunk of tasks, through the same per-structure cache as training
+                   labels (`properties_cache/`, shared by all stages, so `every` recomputes nothing
+                   twice), failures recorded; an oracle relaxation is one cached "label"
+  md_stability     the potential alone, hot, on a larger cell
+  properties       both sides analysed identically -> records with tolerances
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+from ..components.base import PotentialFiles
+from ..components.registry import make_oracle, make_trainer
+from ..core.crashpoints import crashpoint
+from ..core.errors import OracleError
+from ..core.io import copy_file, read_json, read_structures, write_json, write_structures
+from ..core.seeds import derive_seed
+from ..properties import RELAX, TASK
+from ..properties.analyze import analyze
+from ..properties.compare import compare
+from ..properties.md_stability import records as md_records
+from ..properties.md_stability import run_md_stability
+from ..properties.relax import RelaxingOracle, evaluate
+from ..properties.system import build_tasks, property_system
+from ..core.progress import Progress
+from .label import label_one
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = "properties_cache"  # run level: identical tasks of different stages are computed once
+FINAL_FILE = "final/properties.json"
+
+
+def properties_dir(stage: str) -> str:
+    return f"{stage}/properties"
+
+
+def per_job(rcfg) -> int:
+    p = rcfg.cfg.properties
+    return p.structures_per_job or rcfg.cfg.labeling.structures_per_job
+
+
+def n_property_jobs(rcfg) -> int:
+    """Oracle jobs per potential: fixed by the config (the task list does not depend on the
+    potential, only the geometries of cheap mode do), so no checkpoint is needed."""
+    n = len(build_tasks(rcfg.cfg.properties, property_system(rcfg)))
+    return max(1, math.ceil(n / per_job(rcfg)))
+
+
+def _clean(atoms):
+    out = atoms.copy()
+    out.calc = None
+    out.info = {k: v for k, v in atoms.info.items() if k in (TASK, RELAX)}
+    return out
+
+
+def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> dict:
+    pcfg = rcfg.cfg.properties
+    tasks = build_tasks(pcfg, property_system(rcfg))
+    calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(stage))
+    done, oracle_tasks, failed = [], [], []
+    t0 = time.perf_counter()
+    progress = Progress(len(tasks), f"properties {stage}: potential", unit="tasks", logger=log)
+    for task in tasks:
+        name = task.info[TASK]
+        try:
+            res = evaluate(task, calc, pcfg.fmax, pcfg.max_relax_steps)
+            res.info[TASK] = name
+            done.append(res)
+        except OracleError as exc:  # a relaxation that did not converge
+            log.warning("potential: task %s failed: %s", name, exc)
+            failed.append({"task": name, "reason": str(exc)})
+            res = None
+        if pcfg.cheap and task.info[RELAX]:
+            start = _clean(res) if res is not None else _clean(task)
+            start.info[RELAX] = False
+            start.info["relaxed_by"] = "potential"
+            oracle_tasks.append(start)
+        else:
+            oracle_tasks.append(_clean(task))
+        progress.update()
+    progress.close()
+    write_structures(out_potential, done)
+    write_structures(out_tasks, oracle_tasks)
+    log.info("PROPERTIES %s: %d tasks with the potential in %.1f s (%d failed)%s", stage, len(tasks),
+             time.perf_counter() - t0, len(failed), "; cheap mode: oracle single points" if pcfg.cheap else "")
+    return {"n_tasks": len(tasks), "failed": failed}
+
+
+def run_property_label_chunk(rcfg, tasks_file: str, chunk: int, out_labels: str, out_record: str,
+                             cache_dir: str = CACHE_DIR, cores: int = 1) -> dict:
+    """The oracle on tasks [chunk*per_job, (chunk+1)*per_job): single points in cache_dir/single,
+    relaxations (each one cached result) in cache_dir/relax."""
+    pcfg = rcfg.cfg.properties
+    tasks = read_structures(tasks_file)
+    n = per_job(rcfg)
+    indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
+    oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
+    relaxing = RelaxingOracle(oracle, pcfg.fmax, pcfg.max_relax_steps) if oracle is not None else None
+    labelled, failures, n_computed = [], [], 0
+    t0 = time.perf_counter()
+    for i in indices:
+        task = tasks[i]
+        name, relax = task.info[TASK], bool(task.info.get(RELAX))
+        cache = Path(cache_dir) / ("relax" if relax else "single")
+        cache.mkdir(parents=True, exist_ok=True)
+        result, failure, computed = label_one(relaxing if relax else oracle, task, cache, rcfg.cfg.oracle.timeout_s)
+        n_computed += computed
+        if computed:
+            crashpoint("property_label:after_one")
+        if result is not None:
+            result.info[TASK] = name  # an identical structure may have been cached by another task
+            labelled.append(result)
+        else:
+            failures.append({"index": i, "task": name, **failure})
+    record = {"chunk": chunk, "indices": list(indices), "n_labelled": len(labelled), "failures": failures,
+              "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
+    write_structures(out_labels, labelled)
+    write_json(out_record, record)
+    if len(indices):
+        log.info("PROPERTY LABEL chunk %d: %d labelled, %d failed, %d computed now (%d from cache)", chunk,
+                 len(labelled), len(failures), n_computed, len(indices) - n_computed)
+    return record
+
+
+def run_md_stability_step(rcfg, stage: str, out_json: str) -> dict:
+    cfg = rcfg.cfg
+    pcfg = cfg.properties
+    trainer = make_trainer(cfg.trainer)
+    files = PotentialFiles.in_dir(stage)
+    calc = trainer.calculator(files)  # the MD itself without gamma (cheaper); gamma only at the checks
+    gamma_fn = None
+    try:
+        from ..components.ace.common import max_gamma
+
+        gamma_calc = trainer.calculator(files, with_gamma=True)
+        gamma_fn = lambda atoms: max_gamma(gamma_calc, atoms)  # noqa: E731
+    except Exception as exc:  # noqa: BLE001 - a potential without an active set still gets the other checks
+        log.info("no extrapolation grade for the MD stability run (%s)", exc)
+    temperature = pcfg.md_temperature or max(c.temperature for c in cfg.exploration.conditions)
+    system = property_system(rcfg)
+    t0 = time.perf_counter()
+    result = run_md_stability(system.conventional, pcfg.md_supercell, calc, temperature, pcfg.md_steps,
+                              cfg.dynamics.timestep_fs if hasattr(cfg.dynamics, "timestep_fs") else 2.0,
+                              cfg.exploration.gamma_check_interval, derive_seed(cfg.seed, "md_stability", stage),
+                              gamma=gamma_fn)
+    result["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    write_json(out_json, result)
+    log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s, min distance %.3f Å, drift %.2g "
+             "eV/atom (%.1f s)", stage, result["n_atoms"], result["steps_run"], result["steps"], temperature,
+             result["max_gamma"], result["min_distance"], result["max_energy_drift"], result["wall_time_s"])
+    return result
+
+
+def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str], record_files: list[str],
+                   md_file: str | None, out_records: str, out_details: str) -> list[dict]:
+    cfg = rcfg.cfg
+    pcfg = cfg.properties
+    system = property_system(rcfg)
+    pot = {a.info[TASK]: a for a in read_structures(potential_file)}
+    orc = {a.info[TASK]: a for f in label_files for a in read_structures(f)}
+    failures = [x for f in record_files for x in read_json(f)["failures"]]
+    p_side, o_side = analyze(pot, system, pcfg), analyze(orc, system, pcfg)
+    extra = []
+    md = read_json(md_file) if md_file else None
+    if md is not None:
+        extra = md_records(md, pcfg.tolerances, cfg.candidates.min_distance)
+    records = compare(o_side, p_side, pcfg, extra)
+    for side, (_, _, errors) in (("oracle", o_side), ("potential", p_side)):
+        for group, msg in errors.items():
+            records.append({"name": group, "unit": None, "oracle": None, "potential": None, "abs_error": None,
+                            "rel_error": None, "tolerance": None, "ok": False, "error": f"{side}: {msg}"})
+    details = {"stage": stage, "system": system.kind, "element": system.element, "crystal": system.crystal,
+               "cheap": pcfg.cheap, "potential": p_side[1], "oracle": o_side[1], "oracle_failures": failures,
+               "md_stability": {k: v for k, v in (md or {}).items() if k != "trace"} or None}
+    write_json(out_details, details)
+    write_json(out_records, records)
+    bad = [r["name"] for r in records if not r["ok"]]
+    log.info("PROPERTIES %s: %d properties, %d out of tolerance%s", stage, len(records), len(bad),
+             f" ({', '.join(bad)})" if bad else "")
+    for r in records:
+        log.info("  %-26s %-8s oracle %-12s potential %-12s ok %s", r["name"], r["unit"] or "", r["oracle"],
+                 r["potential"], r["ok"])
+    return records
+
+
+def run_final_properties(src: str, dst: str) -> None:
+    """The final potential's records, where the loop hands over its results."""
+    copy_file(src, dst)
+
+
+def disagreement(labelled, calc) -> float:
+    """Potential against the oracle's label of one structure: |ΔE| per atom in meV plus the force
+    RMSE in units of 10 meV/Å (the loop's usual 1 : 10 ratio of energy to force accuracy)."""
+    import numpy as np
+
+    work = labelled.copy()
+    work.calc = calc
+    de = abs(work.get_potential_energy() - labelled.get_potential_energy()) / len(work)
+    df = float(np.sqrt(np.mean((work.get_forces() - labelled.get_forces()) ** 2)))
+    return 1000 * de + 100 * df
+
+
+def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_offer: str) -> int:
+    """convergence.properties: the oracle-labelled property structures ranked by how badly the
+    explored potential reproduces them; the worst `convergence.property_candidates` become candidates."""
+    calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(potential_dir))
+    frames = [a for f in label_files for a in read_structures(f)]
+    scored = sorted(((disagreement(a, calc), k) for k, a in enumerate(frames)), reverse=True)
+    offer = []
+    for score, k in scored[: rcfg.cfg.convergence.property_candidates]:
+        a = _clean(frames[k])
+        a.info["generator"] = f"property:{frames[k].info[TASK]}"
+        a.info["property_disagreement"] = round(score, 4)
+        offer.append(a)
+    write_structures(out_offer, offer)
+    log.info("PROPERTY OFFER: %d of %d property structures (worst %s)", len(offer), len(frames),
+             ", ".join(f"{a.info['generator']}={a.info['property_disagreement']:.3g}" for a in offer[:3]))
+    return len(offer)
