@@ -33,6 +33,7 @@ from ..properties.relax import RelaxingOracle, evaluate
 from ..properties.system import build_tasks, property_system
 from ..core.progress import Progress
 from .label import label_one
+from .label_cache import LabelCache, attempt_settings, physics_settings, retry_failed_requested
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +107,29 @@ def run_property_label_chunk(rcfg, tasks_file: str, chunk: int, out_labels: str,
     indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
     relaxing = RelaxingOracle(oracle, pcfg.fmax, pcfg.max_relax_steps) if oracle is not None else None
+    ocfg = rcfg.cfg.oracle
+    attempt = attempt_settings(ocfg, cores)
+    caches = {kind: LabelCache(Path(cache_dir) / kind, retry_failed=retry_failed_requested())
+              for kind in ("single", "relax")}
     labelled, failures, n_computed = [], [], 0
     t0 = time.perf_counter()
     for i in indices:
         task = tasks[i]
         name, relax = task.info[TASK], bool(task.info.get(RELAX))
-        cache = Path(cache_dir) / ("relax" if relax else "single")
-        cache.mkdir(parents=True, exist_ok=True)
-        result, failure, computed = label_one(relaxing if relax else oracle, task, cache, rcfg.cfg.oracle.timeout_s)
-        n_computed += computed
-        if computed:
+        # the cache key holds the oracle's settings, and for a relaxation also where it stops
+        physics = physics_settings(oracle, ocfg, task)
+        if relax:
+            physics = {**physics, "relax_fmax": pcfg.fmax, "relax_max_steps": pcfg.max_relax_steps}
+        result, failure, why = label_one(relaxing if relax else oracle, task, caches["relax" if relax else "single"],
+                                         physics, attempt, ocfg.timeout_s)
+        if why is not None:
+            n_computed += 1
             crashpoint("property_label:after_one")
         if result is not None:
             result.info[TASK] = name  # an identical structure may have been cached by another task
             labelled.append(result)
         else:
-            failures.append({"index": i, "task": name, **failure})
+            failures.append({"index": i, "task": name, **failure.model_dump(exclude={"index"}, exclude_none=True)})
     record = {"chunk": chunk, "indices": list(indices), "n_labelled": len(labelled), "failures": failures,
               "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
     write_structures(out_labels, labelled)

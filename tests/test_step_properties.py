@@ -1,0 +1,91 @@
+"""steps/properties.py called directly: a killed property label job resumes from its cache, the
+disagreement ranking, a failed oracle calculation recorded in its property (the property calculations
+themselves are tested in test_properties.py, whose EMT helpers these tests share)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+
+from mlip_autopipec.core.io import read_json, read_structures, write_structures
+from mlip_autopipec.domain_models.config import config_from_dict
+from mlip_autopipec.domain_models.properties_config import PropertiesConfig
+from mlip_autopipec.properties import TASK
+from mlip_autopipec.properties.system import build_tasks
+from test_properties import StretchedEMT, compute, cu_system
+
+
+def test_killed_property_label_job_resumes_without_recomputing(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(textwrap.dedent("""
+        structures: [{kind: bulk, element: Cu, crystal: fcc, a: 3.61}]
+        oracle: {kind: emt}
+        labeling: {structures_per_job: 20}
+        properties: {enabled: true, include: [eos, vacancy]}
+    """))
+    rcfg = config_from_dict(__import__("yaml").safe_load(cfg.read_text()), cfg)
+    from mlip_autopipec.properties.system import property_system
+
+    tasks = build_tasks(rcfg.cfg.properties, property_system(rcfg))
+    assert len(tasks) == 9 and tasks[-1].info["prop_relax"]
+    write_structures(tmp_path / "tasks.extxyz", tasks)
+    code = ("import sys; from mlip_autopipec.domain_models.config import load_config; "
+            "from mlip_autopipec.steps.properties import run_property_label_chunk as r; "
+            "r(load_config('config.yaml'), 'tasks.extxyz', 0, 'out.extxyz', 'out.json', 'cache')")
+    env = {**os.environ, "MLIP_CRASHPOINT": "property_label:after_one"}
+    killed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, start_new_session=True,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.extxyz")}
+    assert len(cached) == 1 and not (tmp_path / "out.json").exists()
+
+    env.pop("MLIP_CRASHPOINT")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = read_json(tmp_path / "out.json")
+    assert record["n_computed_now"] == 8 and record["n_labelled"] == 9 and not record["failures"]
+    for p, mtime in cached.items():
+        assert p.stat().st_mtime_ns == mtime
+    labelled = {a.info[TASK]: a for a in read_structures(tmp_path / "out.extxyz")}
+    relaxed = labelled["vacancy/defect"]
+    assert np.abs(relaxed.get_forces()).max() < 0.01  # the oracle relaxed it (fmax default 0.01)
+    assert len(list((tmp_path / "cache" / "relax").glob("*.extxyz"))) == 1
+
+def test_disagreement_ranks_what_the_potential_gets_wrong():
+    from mlip_autopipec.steps.properties import disagreement
+
+    pcfg = PropertiesConfig(include=["eos"])
+    labelled = compute(pcfg, cu_system(), EMT())
+    assert disagreement(labelled["eos/03"], EMT()) == pytest.approx(0, abs=1e-9)
+    wrong = StretchedEMT(1.02)  # its a0 is larger: the compressed cells are the furthest off
+    scores = {k: disagreement(a, wrong) for k, a in labelled.items()}
+    assert max(scores, key=scores.get) == "eos/00" and scores["eos/00"] > 1.5 * scores["eos/06"] > 0
+
+def test_a_failed_oracle_calculation_fails_its_property_and_names_the_reason(tmp_path):
+    import yaml
+
+    from mlip_autopipec.core.io import write_json
+    from mlip_autopipec.steps.properties import run_properties
+
+    raw = {"structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}],
+           "properties": {"enabled": True, "include": ["eos", "vacancy"]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    rcfg = config_from_dict(raw, tmp_path / "config.yaml")
+    pcfg = rcfg.cfg.properties
+    labelled = compute(pcfg, cu_system(), EMT())
+    write_structures(tmp_path / "potential.extxyz", list(labelled.values()))
+    write_structures(tmp_path / "oracle.extxyz", [a for k, a in labelled.items() if k != "vacancy/defect"])
+    write_json(tmp_path / "oracle.json", {"failures": [{"task": "vacancy/defect", "reason": "SCF not converged"}]})
+    records = run_properties(rcfg, "iter_000", str(tmp_path / "potential.extxyz"), [str(tmp_path / "oracle.extxyz")],
+                             [str(tmp_path / "oracle.json")], None, str(tmp_path / "p.json"), str(tmp_path / "d.json"))
+    by_name = {r["name"]: r for r in records}
+    assert by_name["lattice_constant"]["ok"] is True
+    assert by_name["vacancy"]["ok"] is False and "vacancy/defect" in by_name["vacancy"]["error"]
+    assert by_name["vacancy_formation_energy"]["oracle"] is None and by_name["vacancy_formation_energy"]["ok"] is False
+    assert read_json(tmp_path / "d.json")["oracle_failures"][0]["reason"] == "SCF not converged"
+    assert read_json(tmp_path / "p.json") == records
