@@ -22,6 +22,7 @@ from ..components.base import PotentialFiles
 from ..components.registry import make_oracle, make_trainer
 from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError
+from ..core.min_distance import PairLimits
 from ..core.io import copy_file, read_json, read_structures, write_json, write_structures
 from ..core.seeds import derive_seed
 from ..properties import RELAX, TASK
@@ -181,7 +182,12 @@ def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str]
     extra = []
     md = read_json(md_file) if md_file else None
     if md is not None:
-        extra = md_records(md, pcfg.tolerances, cfg.candidates.min_distance)
+        # the MD must keep every pair above the smallest limit its elements can form (candidates.min_distance,
+        # per pair: a number, a table, or the covalent-radii default)
+        limits = PairLimits.from_setting(cfg.candidates.min_distance, cfg.candidates.min_distance_fraction)
+        z = sorted(set(system.conventional.numbers))
+        bound = min(limits.pair(a, b) for a in z for b in z)
+        extra = md_records(md, pcfg.tolerances, bound)
     records = compare(o_side, p_side, pcfg, extra)
     for side, (_, _, errors) in (("oracle", o_side), ("potential", p_side)):
         for group, msg in errors.items():
