@@ -1,13 +1,14 @@
 """PacemakerTrainer: a tiny real non-linear pacemaker fit (TensorFlow backend) and an upfit.
 
-The real-fit tests need the `pacemaker` extra (tools/install_pacemaker_extra.sh). CI installs it,
-so a missing tensorpotential FAILS these tests instead of skipping them, unless
-MLIP_SKIP_PACEMAKER=1 says the machine deliberately has no TensorFlow.
+The real-fit tests need the pacemaker environment (tools/install_pacemaker_extra.sh), found as in
+a real run; under CI (CI=1 / MLIP_CI=1) a missing one fails them, elsewhere they are skipped.
 """
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,20 +19,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlip_autopipec.components.base import PotentialFiles
 from mlip_autopipec.components.trainers import pacemaker as pm
+from mlip_autopipec.components.trainers import pacemaker_driver, pacemaker_env
 from mlip_autopipec.core.errors import TrainingError, UserError
+from mlip_autopipec.core.seeds import derive_seed
 from mlip_autopipec.domain_models.config import AceBasisConfig, PacemakerTrainerConfig
+from pacemaker_support import require_pacemaker_python
 
 FIRST_ITERATIONS = 15
 UPFIT_ITERATIONS = 8
-
-
-def _require_tensorpotential():
-    if pm.tensorpotential_available():
-        return
-    if os.environ.get("MLIP_SKIP_PACEMAKER") == "1":
-        pytest.skip("tensorpotential not installed and MLIP_SKIP_PACEMAKER=1")
-    pytest.fail("tensorpotential is not installed; run tools/install_pacemaker_extra.sh "
-                "(or set MLIP_SKIP_PACEMAKER=1 to skip the pacemaker tests)")
 
 
 def _labelled_cu_cells(n: int, seed: int) -> list[Atoms]:
@@ -64,7 +59,7 @@ def _cfg(max_iterations: int) -> PacemakerTrainerConfig:
 
 @pytest.fixture(scope="module")
 def first_fit(tmp_path_factory):
-    _require_tensorpotential()
+    require_pacemaker_python()
     frames = _labelled_cu_cells(10, seed=1)
     refs = {"Cu": _emt_isolated("Cu")}
     out = tmp_path_factory.mktemp("pacemaker_fit0")
@@ -129,10 +124,83 @@ def test_upfit_starts_from_previous_potential(first_fit, tmp_path):
 
 
 # ---- no TensorFlow needed below -------------------------------------------------------------
-def test_missing_tensorpotential_is_a_user_error(monkeypatch):
-    monkeypatch.setattr(pm, "tensorpotential_available", lambda: False)
-    with pytest.raises(UserError, match="install_pacemaker_extra.sh|--no-deps"):
+@pytest.fixture
+def no_pacemaker_env(monkeypatch, tmp_path):
+    """No pacemaker environment anywhere: no variables, no .venv-pacemaker, running python without TF."""
+    for var in (pacemaker_env.ENV_PYTHON, pacemaker_env.ENV_VENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(pacemaker_env, "_candidates", lambda: [("nowhere", tmp_path / "absent" / "python")])
+    monkeypatch.setattr(pacemaker_env.sys, "executable", str(_bare_python(tmp_path)))
+    pacemaker_env._find.cache_clear()
+    yield
+    pacemaker_env._find.cache_clear()
+
+
+def _bare_python(tmp_path: Path) -> Path:
+    """A real interpreter without tensorpotential/pyace: a fresh venv without packages."""
+    venv = tmp_path / "bare_venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def test_missing_pacemaker_environment_is_a_user_error_naming_the_install_script(no_pacemaker_env):
+    with pytest.raises(UserError, match="needs its own environment.*install_pacemaker_extra.sh"):
+        pm.PacemakerTrainer(_cfg(5)).check_setup()
+    with pytest.raises(UserError, match="install_pacemaker_extra.sh"):  # fit checks before any work
         pm.PacemakerTrainer(_cfg(5)).fit(_labelled_cu_cells(1, seed=0), "unused", {"Cu": 0.0}, None, 0)
+
+
+def test_given_interpreter_without_tensorpotential_is_a_user_error(no_pacemaker_env, tmp_path, monkeypatch):
+    bare = _bare_python(tmp_path / "other")
+    cfg = _cfg(5).model_copy(update={"python": str(bare)})
+    with pytest.raises(UserError, match=r"trainer.python\).*lacks tensorpotential.*install_pacemaker_extra"):
+        pm.PacemakerTrainer(cfg).check_setup()
+    cfg = _cfg(5).model_copy(update={"python": "no-such-python-3.11"})
+    with pytest.raises(UserError, match="trainer.python: 'no-such-python-3.11' is not"):
+        pm.PacemakerTrainer(cfg).check_setup()
+    # an environment variable, once set, must point at a working interpreter (no silent fallback)
+    monkeypatch.setenv(pacemaker_env.ENV_PYTHON, str(tmp_path / "missing" / "python"))
+    with pytest.raises(UserError, match=r"\$MLIP_PACEMAKER_PYTHON\).*lacks <not runnable>"):
+        pm.PacemakerTrainer(_cfg(5)).check_setup()
+
+
+def test_seed_handed_to_pacemaker_fits_numpy_legacy_seed(monkeypatch, tmp_path):
+    """A real run's train seed (63 bits) is reduced below 2**32 for pacemaker's np.random.seed."""
+    monkeypatch.setattr(pm, "check_pacemaker_setup", lambda cfg: Path(sys.executable))
+    seed = derive_seed(42, "train", "initial")
+    assert seed >= 2**32  # the case the issue reports (np.random.seed rejects it)
+    seen = {}
+
+    def fake_run(self, work, python):
+        import yaml
+
+        seen["seed"] = yaml.safe_load((work / "input.yaml").read_text())["seed"]
+        raise TrainingError("stop after writing the inputs")
+
+    monkeypatch.setattr(pm.PacemakerTrainer, "_run_pacemaker", fake_run)
+    with pytest.raises(TrainingError, match="stop after"):
+        pm.PacemakerTrainer(_cfg(5)).fit(_labelled_cu_cells(2, seed=0), tmp_path, {"Cu": 3.51}, None, seed)
+    assert 0 <= seen["seed"] < 2**32
+    assert seen["seed"] == seed % 2**32
+    np.random.seed(seen["seed"])  # accepted
+
+
+def test_driver_builds_pacemaker_dataframe_from_extxyz(tmp_path):
+    """The data crosses environments as extxyz; the driver's DataFrame has the labels back."""
+    frames = _labelled_cu_cells(3, seed=4)
+    pm.write_frames_extxyz(frames, tmp_path / "data.extxyz")
+    (tmp_path / "input.yaml").write_text("data: {filename: data.pkl.gzip, reference_energy: {Cu: 0.25}}\n")
+    out = pacemaker_driver.prepare(tmp_path / "data.extxyz", tmp_path / "input.yaml")
+    df = __import__("pandas").read_pickle(out, compression="gzip")
+    assert list(df.columns) == pacemaker_driver.COLUMNS
+    for frame, (_, row) in zip(frames, df.iterrows()):
+        assert row["NUMBER_OF_ATOMS"] == len(frame) == 32
+        assert row["energy"] == pytest.approx(frame.get_potential_energy(), abs=1e-6)
+        assert row["energy_corrected"] == pytest.approx(frame.get_potential_energy() - 32 * 0.25, abs=1e-6)
+        np.testing.assert_allclose(row["forces"], frame.get_forces(), atol=1e-6)
+        np.testing.assert_allclose(row["stress"], frame.get_stress(), atol=1e-6)
+        np.testing.assert_allclose(row["ase_atoms"].positions, frame.positions, atol=1e-6)
+        assert row["ase_atoms"].calc is None
 
 
 def test_nan_loss_is_a_training_error(tmp_path):
@@ -161,9 +229,9 @@ def test_missing_loss_history_is_a_training_error(tmp_path):
 
 def test_nan_loss_during_fit_keeps_no_potential(monkeypatch, tmp_path):
     """A fit whose loss history turns NaN raises TrainingError and writes no potential.yaml."""
-    monkeypatch.setattr(pm, "tensorpotential_available", lambda: True)
+    monkeypatch.setattr(pm, "check_pacemaker_setup", lambda cfg: Path(sys.executable))
 
-    def fake_run(self, work):
+    def fake_run(self, work, python):
         (work / "metrics.txt").write_text("ladder_step cycle_step iter_num loss\n0 0 0 9.2\n0 0 1 nan\n")
         (work / "output_potential.yaml").write_text("")
         return 0.0
@@ -177,8 +245,7 @@ def test_nan_loss_during_fit_keeps_no_potential(monkeypatch, tmp_path):
 
 def test_failing_pacemaker_process_is_a_training_error(monkeypatch, tmp_path):
     """A pacemaker process that exits non-zero gives TrainingError; its log is kept."""
-    monkeypatch.setattr(pm, "tensorpotential_available", lambda: True)
-    monkeypatch.setattr(pm.sys, "executable", "/bin/false")  # ignores its arguments, exits 1
+    monkeypatch.setattr(pm, "check_pacemaker_setup", lambda cfg: Path("/bin/false"))  # exits 1
     with pytest.raises(TrainingError, match="exit code 1"):
         pm.PacemakerTrainer(_cfg(5)).fit(_labelled_cu_cells(2, seed=0), tmp_path, {"Cu": 3.51}, None, 0)
     assert (tmp_path / pm.LOG_NAME).is_file()

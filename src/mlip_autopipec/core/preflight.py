@@ -7,7 +7,7 @@ line naming the config file and the field, and no output is touched.
 
 from __future__ import annotations
 
-from ..components.registry import make_oracle
+from ..components.registry import make_oracle, make_trainer
 from .errors import UserError
 from .io import read_structures
 
@@ -23,6 +23,9 @@ def preflight(rcfg) -> None:
         check_setup = getattr(oracle, "check_setup", None)
         if check_setup is not None:
             check_setup()
+        trainer_check = getattr(make_trainer(cfg.trainer), "check_setup", None)
+        if trainer_check is not None:  # e.g. the pacemaker trainer's own environment
+            trainer_check()
         if cfg.validation.file:
             path = rcfg.resolve(cfg.validation.file)
             try:

@@ -199,6 +199,12 @@ class PacemakerTrainerConfig(_Strict):
     max_iterations: int = Field(300, ge=1, description="BFGS iterations per fit.")
     upfit: bool = Field(True, description="Start from the previous iteration's potential.")
     kappa: float = Field(0.3, ge=0, le=1, description="Force weight in the pacemaker loss.")
+    python: str | None = Field(
+        None,
+        description="Interpreter of the pacemaker environment (absolute path or command on PATH); null: "
+                    "$MLIP_PACEMAKER_PYTHON, else .venv-pacemaker beside the running venv (built by "
+                    "tools/install_pacemaker_extra.sh), else the running interpreter if it has tensorpotential.",
+    )
 
 
 TrainerConfig = Annotated[

@@ -1,5 +1,10 @@
 """Pacemaker trainer: the full non-linear ACE fit (BFGS on all coefficients, TensorFlow backend).
 
+Which interpreter: pacemaker runs in its own environment (`trainer.python`, found automatically;
+see pacemaker_env), because tensorpotential holds numpy/pandas back. Data crosses as extended XYZ
+and `pacemaker_driver.py` builds pacemaker's DataFrame there; the potential comes back as
+pacemaker's yaml (text), and the .yace/.asi are written here, in the main environment, with pyace.
+
 Why a subprocess: pacemaker's TensorFlow backend (`tensorpotential`) keeps graph caches and
 allocator pools for the lifetime of the process, and importing TensorFlow costs seconds and
 hundreds of MB. Running `python -m pyace.cli.pacemaker input.yaml` in a scratch directory keeps
@@ -19,12 +24,10 @@ back by the calculator and in the `.yace`.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -36,9 +39,12 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ...core.errors import TrainingError, UserError
-from ...core.io import copy_file
+from ...core.io import atomic_path, copy_file
+from ...core.seeds import library_seed
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
+from . import pacemaker_driver
+from .pacemaker_env import pacemaker_python
 from .ace_common import (
     write_potential_files,
     check_labels_finite,
@@ -58,6 +64,7 @@ SCRATCH_DIR = "pacemaker_work"  # inside out_dir; removed after a successful fit
 LOG_NAME = "pacemaker.log"  # pacemaker's full output, copied into out_dir
 METRICS_NAME = "pacemaker_metrics.txt"  # pacemaker's per-iteration loss table, copied into out_dir
 INPUT_NAME = "pacemaker_input.yaml"  # the input.yaml that was run, copied into out_dir
+DATA_XYZ = "data.extxyz"  # the training frames handed to the pacemaker environment
 
 # pacemaker's template values: tiny L1/L2 regularisation, structures per TensorFlow batch, and the
 # number of iterations between the detailed metric blocks in its log (every iteration is in
@@ -69,32 +76,9 @@ DISPLAY_STEP = 20
 LOG_TAIL_LINES = 25  # lines of pacemaker's log quoted in a TrainingError
 
 
-def tensorpotential_available() -> bool:
-    """True if pacemaker's TensorFlow backend can be imported (checked without importing TF)."""
-    return (importlib.util.find_spec("tensorpotential") is not None
-            and importlib.util.find_spec("tensorflow") is not None)
-
-
-def install_hint() -> str:
-    """The exact command that installs the `pacemaker` extra into the running environment."""
-    pip = Path(sys.executable).parent / "pip"
-    here = Path(__file__).resolve()
-    script = here.parents[4] / "tools" / "install_pacemaker_extra.sh"  # source checkout
-    if script.is_file():
-        return f"bash {script} {pip}"
-    return (f"{pip} install 'tensorflow-cpu==2.20.0' scipy matscipy sympy tqdm requests 'questionary>=2.0' "
-            f"'rich>=13.0' 'scikit-learn>=1.1' 'numpy<2.4' 'pandas<3' && "
-            f"{pip} install --no-deps 'tf_keras==2.20.1' 'tensorpotential==0.6.2.1'")
-
-
-def require_tensorpotential() -> None:
-    """Raise UserError with the install command if the TensorFlow backend is missing."""
-    if not tensorpotential_available():
-        raise UserError(
-            "trainer 'pacemaker' needs tensorpotential (pacemaker's TensorFlow backend), which is not "
-            f"installed for {sys.executable}. Install the `pacemaker` extra (CPU-only TensorFlow, ~1.5 GB): "
-            f"{install_hint()}  -- or set `trainer: {{kind: linear_ace}}` in the config."
-        )
+def check_pacemaker_setup(cfg: PacemakerTrainerConfig) -> Path:
+    """The pacemaker interpreter for `cfg` (UserError naming the install script if unusable)."""
+    return pacemaker_python(cfg.python)
 
 
 def read_loss_history(metrics_txt: Path) -> pd.DataFrame:
@@ -139,6 +123,10 @@ class PacemakerTrainer:
     def __init__(self, cfg: PacemakerTrainerConfig):
         self.cfg = cfg
 
+    def check_setup(self) -> None:
+        """Preflight: the pacemaker environment exists and has its modules (no TensorFlow import)."""
+        check_pacemaker_setup(self.cfg)
+
     # -- Trainer protocol ----------------------------------------------------------------------
     def fit(
         self,
@@ -154,7 +142,7 @@ class PacemakerTrainer:
         present potential.yaml means a complete potential. Raises TrainingError if pacemaker
         fails or its loss turns NaN (the previous potential is then kept by the caller).
         """
-        require_tensorpotential()
+        python = check_pacemaker_setup(self.cfg)
         t0 = time.perf_counter()
         out_dir = Path(out_dir)
         if not dataset:
@@ -171,9 +159,11 @@ class PacemakerTrainer:
 
         upfit_from = previous if (self.cfg.upfit and previous is not None) else None
         potential_section, mode = self._potential_section(elements, upfit_from, work)
-        df.to_pickle(work / "data.pkl.gzip", compression="gzip", protocol=4)
+        # extxyz, not a pickle: the pacemaker environment's pandas may not read this one's pickles;
+        # pacemaker_driver.py builds the DataFrame (data.pkl.gzip) there
+        write_frames_extxyz(dataset, work / DATA_XYZ)
         input_yaml = {
-            "seed": int(seed),
+            "seed": library_seed(seed),  # pacemaker calls np.random.seed: < 2**32
             "metadata": {"origin": "mlip_autopipec PacemakerTrainer"},
             # pacemaker recomputes energy_corrected from these (same values as the DataFrame) and
             # stores them in the potential's metadata; giving them explicitly also stops it from
@@ -192,7 +182,7 @@ class PacemakerTrainer:
         }
         (work / "input.yaml").write_text(yaml.safe_dump(input_yaml, sort_keys=False))
 
-        fit_seconds = self._run_pacemaker(work)
+        fit_seconds = self._run_pacemaker(work, python)
         history = read_loss_history(work / "metrics.txt")
         copy_file(work / "metrics.txt", out_dir / METRICS_NAME)
         losses = summarize_loss(history, out_dir / METRICS_NAME)
@@ -274,10 +264,11 @@ class PacemakerTrainer:
         extended["initial_potential"] = "previous.yaml"
         return extended, "extend"
 
-    def _run_pacemaker(self, work: Path) -> float:
-        """Run pacemaker in `work`; its combined output becomes out_dir/pacemaker.log (also on
-        failure, so the reason can be read). Returns the wall time in seconds."""
-        cmd = [sys.executable, "-m", "pyace.cli.pacemaker", "input.yaml", "--no-predict"]
+    def _run_pacemaker(self, work: Path, python: Path) -> float:
+        """Run pacemaker_driver.py (DataFrame, then pacemaker) with the pacemaker interpreter in
+        `work`; its combined output becomes out_dir/pacemaker.log (also on failure, so the reason
+        can be read). Returns the wall time in seconds."""
+        cmd = [str(python), str(Path(pacemaker_driver.__file__).resolve()), DATA_XYZ, "input.yaml"]
         env = dict(os.environ)
         env.setdefault("MPLBACKEND", "Agg")  # pacemaker plots the data distribution; no display
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -301,5 +292,13 @@ class PacemakerTrainer:
         return seconds
 
 
-__all__ = ["PacemakerTrainer", "require_tensorpotential", "read_loss_history", "summarize_loss",
-           "tensorpotential_available"]
+def write_frames_extxyz(frames: Sequence[Atoms], path: Path) -> None:
+    """Labelled frames (energy, forces, stress when present) as extended XYZ, atomically."""
+    from ase.io import write
+
+    with atomic_path(path) as tmp:
+        write(str(tmp), list(frames), format="extxyz")
+
+
+__all__ = ["PacemakerTrainer", "check_pacemaker_setup", "read_loss_history", "summarize_loss",
+           "write_frames_extxyz"]
