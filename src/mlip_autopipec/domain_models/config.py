@@ -205,6 +205,12 @@ class PacemakerTrainerConfig(_Strict):
                     "$MLIP_PACEMAKER_PYTHON, else .venv-pacemaker beside the running venv (built by "
                     "tools/install_pacemaker_extra.sh), else the running interpreter if it has tensorpotential.",
     )
+    start: Literal["linear", "scratch"] = Field(
+        "linear",
+        description="First fit: 'linear' starts BFGS from the linear ACE solution of the same basis (linear "
+                    "embedding, optimises radial functions and coefficients); 'scratch' from zero coefficients "
+                    "of a two-density Finnis-Sinclair basis.",
+    )
 
 
 TrainerConfig = Annotated[

@@ -51,6 +51,7 @@ from .ace_common import (
     preserve_root_logging,
     ace_calculator,
     ace_potential_config,
+    build_basis_config,
     frames_to_dataframe,
     set_reference_energies,
 )
@@ -64,6 +65,7 @@ SCRATCH_DIR = "pacemaker_work"  # inside out_dir; removed after a successful fit
 LOG_NAME = "pacemaker.log"  # pacemaker's full output, copied into out_dir
 METRICS_NAME = "pacemaker_metrics.txt"  # pacemaker's per-iteration loss table, copied into out_dir
 INPUT_NAME = "pacemaker_input.yaml"  # the input.yaml that was run, copied into out_dir
+LINEAR_START = "linear_start.yaml"  # the linear ACE solution BFGS starts from (start: linear)
 DATA_XYZ = "data.extxyz"  # the training frames handed to the pacemaker environment
 
 # pacemaker's template values: tiny L1/L2 regularisation, structures per TensorFlow batch, and the
@@ -158,7 +160,7 @@ class PacemakerTrainer:
         work.mkdir(parents=True)
 
         upfit_from = previous if (self.cfg.upfit and previous is not None) else None
-        potential_section, mode = self._potential_section(elements, upfit_from, work)
+        potential_section, mode = self._potential_section(elements, upfit_from, work, df)
         # extxyz, not a pickle: the pacemaker environment's pandas may not read this one's pickles;
         # pacemaker_driver.py builds the DataFrame (data.pkl.gzip) there
         write_frames_extxyz(dataset, work / DATA_XYZ)
@@ -225,17 +227,21 @@ class PacemakerTrainer:
         return ace_calculator(potential, with_gamma=with_gamma)
 
     # -- internals -----------------------------------------------------------------------------
-    def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path):
+    def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path, df):
         """pacemaker's `potential:` value and a label of how the fit starts.
 
-        "scratch": a fresh basis from cfg.basis; "upfit": the previous fitted potential, optimised
+        "scratch": a fresh two-density basis from cfg.basis (zero coefficients); "linear": the
+        linear ACE solution of the same basis (closed form, seconds), so BFGS starts at linear
+        ACE's optimum and only improves the fit; "upfit": the previous fitted potential, optimised
         further; "extend": the previous potential plus functions for new elements.
         """
         basis = self.cfg.basis
-        fresh = ace_potential_config(elements, basis.cutoff, basis.number_of_functions_per_element,
-                                     basis.max_order, linear=False)
+        linear = self.cfg.start == "linear"
         if previous is None:
-            return fresh, "scratch"
+            if linear:
+                return self._linear_start(elements, df, work), "linear"
+            return ace_potential_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                        basis.max_order, linear=False), "scratch"
         prev_yaml = Path(previous.yaml)
         if not prev_yaml.is_file():
             raise TrainingError(f"{prev_yaml}: previous potential missing (needed for upfit)")
@@ -253,7 +259,8 @@ class PacemakerTrainer:
         log.warning("previous potential has elements %s but the data has %s: extending it with "
                     "functions for the new elements (pacemaker initial_potential)", prev_elements, elements)
         extended = ace_potential_config(sorted(set(elements) | set(prev_elements)), basis.cutoff,
-                                        basis.number_of_functions_per_element, basis.max_order, linear=False)
+                                        basis.number_of_functions_per_element, basis.max_order,
+                                        linear=conf.funcspecs_blocks[0].ndensityi == 1)
         # `repulsion: auto` gave the previous blocks a ZBL inner cutoff; pacemaker refuses to mix
         # inner-cutoff types between blocks, so the new blocks start with the same type (their
         # ZBL parameters are set from the data after the fit)
@@ -263,6 +270,21 @@ class PacemakerTrainer:
             extended["bonds"]["ALL"]["inner_cutoff_type"] = inner_types.pop()
         extended["initial_potential"] = "previous.yaml"
         return extended, "extend"
+
+    def _linear_start(self, elements: list[str], df, work: Path) -> str:
+        """Solve the linear ACE fit of cfg.basis (kappa as its energy weight) and save it as
+        pacemaker's start potential; returns the file name (relative to `work`)."""
+        from ...domain_models.config import LinearAceTrainerConfig
+        from .linear_ace import LinearAceTrainer
+
+        basis = self.cfg.basis
+        kappa = min(max(float(self.cfg.kappa), 1e-6), 1 - 1e-6)
+        linear = LinearAceTrainer(LinearAceTrainerConfig(basis=basis, energy_weight=(1 - kappa) / kappa))
+        bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                   basis.max_order, linear=True)
+        start = linear._solve(bconf, df).to_BBasisConfiguration()
+        start.save(str(work / LINEAR_START))
+        return LINEAR_START
 
     def _run_pacemaker(self, work: Path, python: Path) -> float:
         """Run pacemaker_driver.py (DataFrame, then pacemaker) with the pacemaker interpreter in
