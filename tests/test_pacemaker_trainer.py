@@ -251,3 +251,47 @@ def test_failing_pacemaker_process_is_a_training_error(monkeypatch, tmp_path):
     assert (tmp_path / pm.LOG_NAME).is_file()
     assert (tmp_path / pm.SCRATCH_DIR / "input.yaml").is_file()  # kept for debugging
     assert not PotentialFiles.in_dir(tmp_path).yaml.exists()
+
+
+def test_core_repulsion_moves_below_the_data_and_leaves_the_fitted_region_alone():
+    """`repulsion: zbl` moves pacemaker's ZBL inner cutoff (at the shortest training distance) to
+    0.75 of it: a frame slightly shorter than the data is then scored by the ACE, not by ZBL, and
+    a collapsed pair still gets ZBL's repulsion."""
+    from pyace import create_multispecies_basis_config
+
+    from mlip_autopipec.components.trainers.ace_common import AceCalculator, ace_potential_config
+
+    section = ace_potential_config(["Cu"], 5.0, 10, 2, linear=True)
+    section["bonds"]["ALL"].update({"inner_cutoff_type": "zbl", "r_in": 2.28, "delta_in": 0.1,
+                                    "core-repulsion": [1.0, 1.0]})
+    conf = create_multispecies_basis_config(section)
+    blocks = conf.funcspecs_blocks
+    blocks[0].set_func_coeffs(np.full(len(blocks[0].get_func_coeffs()), 0.1))
+    conf.funcspecs_blocks = blocks
+
+    def pair_energy(c, r, tmp):
+        c.save(str(tmp))
+        dimer = Atoms("Cu2", positions=[[0, 0, 0], [r, 0, 0]], cell=[20, 20, 20], pbc=False)
+        dimer.calc = AceCalculator(tmp)
+        return dimer.get_potential_energy()
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d) / "p.yaml"
+        before_short = pair_energy(conf, 2.21, tmp)  # between 0.75 r_in and r_in: ZBL before
+        before_far = pair_energy(conf, 2.6, tmp)
+        pm._place_core_repulsion(conf, pm.ZBL_INNER_FRACTION)
+        assert conf.funcspecs_blocks[0].r_in == pytest.approx(0.75 * 2.28)
+        after_short = pair_energy(conf, 2.21, tmp)
+        assert pair_energy(conf, 2.6, tmp) == pytest.approx(before_far, abs=1e-9)
+        assert after_short != pytest.approx(before_short, abs=1e-3)
+        # the ACE value at 2.21 A: what a basis without any inner cutoff gives
+        section["bonds"]["ALL"].update({"inner_cutoff_type": "distance", "r_in": 0.0, "delta_in": 0.0,
+                                        "core-repulsion": [0.0, 0.0]})
+        plain = create_multispecies_basis_config(section)
+        blocks = plain.funcspecs_blocks
+        blocks[0].set_func_coeffs(np.full(len(blocks[0].get_func_coeffs()), 0.1))
+        plain.funcspecs_blocks = blocks
+        assert after_short == pytest.approx(pair_energy(plain, 2.21, tmp), abs=1e-6)
+        assert pair_energy(conf, 0.8, tmp) > pair_energy(plain, 0.8, tmp) + 10.0  # collapse: ZBL

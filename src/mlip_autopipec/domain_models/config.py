@@ -211,6 +211,12 @@ class PacemakerTrainerConfig(_Strict):
                     "embedding, optimises radial functions and coefficients); 'scratch' from zero coefficients "
                     "of a two-density Finnis-Sinclair basis.",
     )
+    repulsion: Literal["zbl", "auto", "none"] = Field(
+        "zbl",
+        description="Core repulsion: 'zbl' = ZBL below 0.75 x the shortest distance in the data; 'auto' = "
+                    "pacemaker's, ZBL from the shortest distance itself (frames slightly shorter get ZBL "
+                    "forces); 'none' = ACE everywhere.",
+    )
 
 
 TrainerConfig = Annotated[
