@@ -198,7 +198,11 @@ class PacemakerTrainerConfig(_Strict):
     basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
     max_iterations: int = Field(300, ge=1, description="BFGS iterations per fit.")
     upfit: bool = Field(True, description="Start from the previous iteration's potential.")
-    kappa: float = Field(0.3, ge=0, le=1, description="Force weight in the pacemaker loss.")
+    kappa: float = Field(
+        0.5, ge=0, le=1,
+        description="Force weight in the pacemaker loss (energy weight 1 - kappa); 0.5 matches linear_ace's "
+                    "energy_weight 1.0, which is (1 - kappa) / kappa.",
+    )
     python: str | None = Field(
         None,
         description="Interpreter of the pacemaker environment (absolute path or command on PATH); null: "
