@@ -7,7 +7,7 @@ pacemaker's yaml (text), and the .yace/.asi are written here, in the main enviro
 
 Why a subprocess: pacemaker's TensorFlow backend (`tensorpotential`) keeps graph caches and
 allocator pools for the lifetime of the process, and importing TensorFlow costs seconds and
-hundreds of MB. Running `python -m pyace.cli.pacemaker input.yaml` in a scratch directory keeps
+hundreds of MB. Running pacemaker (`pacemaker_driver.py`) in a scratch directory keeps
 the calling process (a Snakemake job or a test) free of TensorFlow, gives every fit a clean
 memory state, and leaves pacemaker's own files (log, per-iteration metrics) for inspection.
 
@@ -38,13 +38,13 @@ import yaml
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...core.errors import TrainingError, UserError
+from ...core.errors import TrainingError
 from ...core.io import atomic_path, copy_file
 from ...core.seeds import library_seed
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
 from . import pacemaker_driver
-from .pacemaker_env import pacemaker_python
+from .pacemaker_env import clean_env, pacemaker_python
 from .ace_common import (
     write_potential_files,
     check_labels_finite,
@@ -299,7 +299,7 @@ class PacemakerTrainer:
         `work`; its combined output becomes out_dir/pacemaker.log (also on failure, so the reason
         can be read). Returns the wall time in seconds."""
         cmd = [str(python), str(Path(pacemaker_driver.__file__).resolve()), DATA_XYZ, "input.yaml"]
-        env = dict(os.environ)
+        env = clean_env()  # the driver needs nothing from this package, nor the main env's numpy
         env.setdefault("MPLBACKEND", "Agg")  # pacemaker plots the data distribution; no display
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.setdefault("TF_USE_LEGACY_KERAS", "1")  # tensorpotential is written for Keras 2 (tf_keras)

@@ -44,12 +44,18 @@ def install_hint() -> str:
     return f"bash {script} {pip}"
 
 
+def clean_env() -> dict:
+    """This process's environment without PYTHONPATH/PYTHONHOME: the pacemaker interpreter must see
+    its own packages, not the main environment's numpy/pandas."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def missing_modules(python: Path) -> list[str]:
     """Modules of REQUIRED_MODULES that `python` cannot find ([] = usable); ['<not runnable>'] if
     the interpreter does not start."""
     try:
         proc = subprocess.run([str(python), "-c", _PROBE], capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=clean_env())
     except (OSError, subprocess.TimeoutExpired):
         return ["<not runnable>"]
     if proc.returncode not in (0, 1):
