@@ -197,7 +197,11 @@ class PacemakerTrainerConfig(_Strict):
     kind: Literal["pacemaker"] = "pacemaker"
     basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
     max_iterations: int = Field(300, ge=1, description="BFGS iterations per fit.")
-    upfit: bool = Field(True, description="Start from the previous iteration's potential.")
+    upfit: bool = Field(
+        False,
+        description="Start every fit from the previous iteration's potential instead of from `start` "
+                    "(with start: linear, a fresh linear solution on all labels starts better).",
+    )
     kappa: float = Field(
         0.5, ge=0, le=1,
         description="Force weight in the pacemaker loss (energy weight 1 - kappa); 0.5 matches linear_ace's "
