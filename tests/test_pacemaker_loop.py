@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.pacemaker]
 def test_pacemaker_loop_runs_to_the_end_at_least_as_accurate_as_linear_ace(tmp_path):
     require_pacemaker_python()
     shutil.copy(CONFIGS / "pacemaker_emt.yaml", tmp_path / "config.yaml")
-    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
+    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=1800)
 
     state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
     assert state["status"] in ("CONVERGED", "STOPPED_MAX_CYCLES", "STOPPED_PATIENCE"), state["status"]
