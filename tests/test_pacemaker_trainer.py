@@ -301,3 +301,24 @@ def test_core_repulsion_moves_below_the_data_and_leaves_the_fitted_region_alone(
         plain.funcspecs_blocks = blocks
         assert after_short == pytest.approx(pair_energy(plain, 2.21, tmp), abs=1e-6)
         assert pair_energy(conf, 0.8, tmp) > pair_energy(plain, 0.8, tmp) + 10.0  # collapse: ZBL
+
+
+def test_preflight_names_config_field_and_install_script_before_any_work(tmp_path):
+    """A config whose pacemaker interpreter does not work fails in preflight (before any label),
+    without importing pyace or TensorFlow."""
+    from mlip_autopipec.core.preflight import preflight
+    from mlip_autopipec.domain_models.config import load_config
+
+    text = (Path(__file__).parent / "configs" / "pacemaker_emt.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text.replace("  max_iterations: 40",
+                                                       "  max_iterations: 40\n  python: /nonexistent/python"))
+    with pytest.raises(UserError, match=r"config.yaml: trainer 'pacemaker'.*trainer.python.*install_pacemaker_extra.sh"):
+        preflight(load_config(tmp_path / "config.yaml"))
+    assert not (tmp_path / "initial").exists()
+    probe = ("import sys; from pathlib import Path; from mlip_autopipec.core.preflight import preflight; "
+             "from mlip_autopipec.domain_models.config import load_config; from mlip_autopipec.core.errors import UserError\n"
+             f"try: preflight(load_config(Path({str(tmp_path / 'config.yaml')!r})))\n"
+             "except UserError: pass\n"
+             "print('pyace' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -7,7 +7,7 @@ line naming the config file and the field, and no output is touched.
 
 from __future__ import annotations
 
-from ..components.registry import make_oracle, make_trainer
+from ..components.registry import make_oracle
 from .errors import UserError
 from .io import read_structures
 
@@ -23,9 +23,10 @@ def preflight(rcfg) -> None:
         check_setup = getattr(oracle, "check_setup", None)
         if check_setup is not None:
             check_setup()
-        trainer_check = getattr(make_trainer(cfg.trainer), "check_setup", None)
-        if trainer_check is not None:  # e.g. the pacemaker trainer's own environment
-            trainer_check()
+        if cfg.trainer.kind == "pacemaker":  # its own environment; checked without importing pyace
+            from ..components.trainers.pacemaker_env import pacemaker_python
+
+            pacemaker_python(cfg.trainer.python)
         if cfg.validation.file:
             path = rcfg.resolve(cfg.validation.file)
             try:
