@@ -33,6 +33,7 @@ from mlip_autopipec.components.oracles.emt import EMTOracle  # noqa: E402
 from mlip_autopipec.core.io import count_frames  # noqa: E402
 from mlip_autopipec.core.metrics import rmse_metrics  # noqa: E402
 from mlip_autopipec.core.state import derive_state  # noqa: E402
+from mlip_autopipec.domain_models.config import load_config  # noqa: E402
 
 
 def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
@@ -64,6 +65,26 @@ def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
     return sets
 
 
+def linear_reference(workdir: Path, potential: PotentialFiles, basis, frames) -> dict:
+    """Held-out RMSE of linear ACE with `basis` fitted on the labels the final potential saw: the
+    yardstick for another trainer on the same run."""
+    import json
+
+    from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer
+    from mlip_autopipec.core.io import read_structures
+    from mlip_autopipec.domain_models.config import LinearAceTrainerConfig
+
+    final_stage = Path(potential.yaml).parent.name
+    stages = ["initial", *sorted(p.parent.name for p in workdir.glob("iter_*/labels.extxyz")
+                                 if p.parent.name <= final_stage)]
+    train = [f for st in stages for f in read_structures(workdir / st / "labels.extxyz")]
+    refs = json.loads((workdir / "initial" / "reference_energies.json").read_text())
+    trainer = LinearAceTrainer(LinearAceTrainerConfig(basis=basis))
+    out = workdir / "linear_reference"
+    trainer.fit(train, out, refs, None, 0)
+    return rmse_metrics(trainer.calculator(PotentialFiles.in_dir(out)), frames)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
@@ -87,7 +108,6 @@ def main() -> int:
     potential = PotentialFiles.in_dir(workdir / Path(state.current_potential).parent)
 
     from mlip_autopipec.components.registry import make_trainer
-    from mlip_autopipec.domain_models.config import load_config
 
     trainer = make_trainer(load_config(workdir / "config.yaml").cfg.trainer)
     calc = trainer.calculator(potential)
@@ -105,6 +125,11 @@ def main() -> int:
         print(f"{name:36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
     m = rmse_metrics(calc, all_frames)
     print(f"{'all':36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
+    trainer_cfg = load_config(workdir / "config.yaml").cfg.trainer
+    if trainer_cfg.kind != "linear_ace" and hasattr(trainer_cfg, "basis"):
+        lin = linear_reference(workdir, potential, trainer_cfg.basis, all_frames)
+        print(f"{'linear ACE, same basis and labels':36s} {lin['n_structures']:4d} "
+              f"{1000 * lin['energy_rmse_per_atom']:16.3f} {1000 * lin['force_rmse']:13.2f}")
     if not args.keep:
         shutil.rmtree(workdir)
     return 0

@@ -158,7 +158,11 @@ def test_every_imported_package_is_listed():
 @pytest.mark.parametrize("path", [p for p in ENV_FILES if p.name != BASE], ids=lambda p: p.name)
 def test_backend_environments_extend_the_base_one_unchanged(path):
     base, env = env_packages(ENVS / BASE), env_packages(path)
-    changed = {name: (spec, env.get(name)) for name, spec in base.items() if env.get(name) != spec}
+    # the pacemaker env runs tensorpotential in-process, which needs numpy<2.4 and pandas<3: an upper
+    # bound added to the base spec, nothing else
+    narrowed = {"pacemaker.yaml": {"numpy": ",<2.4", "pandas": ",<3"}}.get(path.name, {})
+    changed = {name: (spec, env.get(name)) for name, spec in base.items()
+               if env.get(name) != spec + narrowed.get(name, "")}
     assert not changed, f"{path.name} must list every package of {BASE} with the same version: {changed}"
     assert BACKEND_PACKAGE[path.name] in env, f"{path.name} should add {BACKEND_PACKAGE[path.name]}"
 

@@ -29,6 +29,10 @@ def preflight(rcfg) -> None:
             from .components.dynamics.lammps_mlpace import check_command
 
             check_command(cfg.dynamics)
+        if cfg.trainer.kind == "pacemaker":  # its own environment; checked without importing pyace
+            from .components.trainers.pacemaker_env import pacemaker_python
+
+            pacemaker_python(cfg.trainer.python)
         if cfg.validation.file:
             path = rcfg.resolve(cfg.validation.file)
             try:

@@ -219,8 +219,34 @@ class PacemakerTrainerConfig(_Strict):
     kind: Literal["pacemaker"] = "pacemaker"
     basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
     max_iterations: int = Field(300, ge=1, description="BFGS iterations per fit.")
-    upfit: bool = Field(True, description="Start from the previous iteration's potential.")
-    kappa: float = Field(0.3, ge=0, le=1, description="Force weight in the pacemaker loss.")
+    upfit: bool = Field(
+        False,
+        description="Start every fit from the previous iteration's potential instead of from `start` "
+                    "(with start: linear, a fresh linear solution on all labels starts better).",
+    )
+    kappa: float = Field(
+        0.5, ge=0, le=1,
+        description="Force weight in the pacemaker loss (energy weight 1 - kappa); 0.5 matches linear_ace's "
+                    "energy_weight 1.0, which is (1 - kappa) / kappa.",
+    )
+    python: str | None = Field(
+        None,
+        description="Interpreter of the pacemaker environment (absolute path or command on PATH); null: "
+                    "$MLIP_PACEMAKER_PYTHON, else .venv-pacemaker beside the running venv (built by "
+                    "tools/install_pacemaker_extra.sh), else the running interpreter if it has tensorpotential.",
+    )
+    start: Literal["linear", "scratch"] = Field(
+        "linear",
+        description="First fit: 'linear' starts BFGS from the linear ACE solution of the same basis (linear "
+                    "embedding, optimises radial functions and coefficients); 'scratch' from zero coefficients "
+                    "of a two-density Finnis-Sinclair basis.",
+    )
+    repulsion: Literal["zbl", "auto", "none"] = Field(
+        "zbl",
+        description="Core repulsion: 'zbl' = ZBL below 0.75 x the shortest distance in the data; 'auto' = "
+                    "pacemaker's, ZBL from the shortest distance itself (frames slightly shorter get ZBL "
+                    "forces); 'none' = ACE everywhere.",
+    )
 
 
 TrainerConfig = Annotated[

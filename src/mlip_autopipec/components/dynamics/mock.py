@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from ...core.seeds import library_seed
 from ...domain_models.config import ExplorationCondition, ExplorationConfig, MockDynamicsConfig
 from ..base import ExplorationOutcome, PotentialFiles
 from ..trainers.mock import read_mock_potential
@@ -34,7 +35,7 @@ class MockDynamics:
         frames = []
         if halts:
             frame = atoms.copy()
-            frame.rattle(stdev=0.05, seed=seed % (2**32))
+            frame.rattle(stdev=0.05, seed=library_seed(seed))
             frame.info.update(step=last, max_gamma=trace[-1][1], condition=condition.name)
             frames.append(frame)
         return ExplorationOutcome(

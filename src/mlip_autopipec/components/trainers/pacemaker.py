@@ -1,8 +1,13 @@
 """Pacemaker trainer: the full non-linear ACE fit (BFGS on all coefficients, TensorFlow backend).
 
+Which interpreter: pacemaker runs in its own environment (`trainer.python`, found automatically;
+see pacemaker_env), because tensorpotential holds numpy/pandas back. Data crosses as extended XYZ
+and `pacemaker_driver.py` builds pacemaker's DataFrame there; the potential comes back as
+pacemaker's yaml (text), and the .yace/.asi are written here, in the main environment, with pyace.
+
 Why a subprocess: pacemaker's TensorFlow backend (`tensorpotential`) keeps graph caches and
 allocator pools for the lifetime of the process, and importing TensorFlow costs seconds and
-hundreds of MB. Running `python -m pyace.cli.pacemaker input.yaml` in a scratch directory keeps
+hundreds of MB. Running pacemaker (`pacemaker_driver.py`) in a scratch directory keeps
 the calling process (a Snakemake job or a test) free of TensorFlow, gives every fit a clean
 memory state, and leaves pacemaker's own files (log, per-iteration metrics) for inspection.
 
@@ -19,12 +24,9 @@ back by the calculator and in the `.yace`.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -35,17 +37,21 @@ import yaml
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...core.errors import TrainingError, UserError
-from ...core.io import copy_file
+from ...core.errors import TrainingError
+from ...core.io import atomic_path, copy_file
 from ...core.label_weights import has_partial_trust, pacemaker_weights
+from ...core.seeds import library_seed
 from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
+from . import pacemaker_driver
+from .pacemaker_env import clean_env, pacemaker_python
 from ..ace.common import (
     write_potential_files,
     check_labels_finite,
     preserve_root_logging,
     ace_calculator,
     ace_potential_config,
+    build_basis_config,
     frames_to_dataframe,
     set_reference_energies,
 )
@@ -59,6 +65,8 @@ SCRATCH_DIR = "pacemaker_work"  # inside out_dir; removed after a successful fit
 LOG_NAME = "pacemaker.log"  # pacemaker's full output, copied into out_dir
 METRICS_NAME = "pacemaker_metrics.txt"  # pacemaker's per-iteration loss table, copied into out_dir
 INPUT_NAME = "pacemaker_input.yaml"  # the input.yaml that was run, copied into out_dir
+LINEAR_START = "linear_start.yaml"  # the linear ACE solution BFGS starts from (start: linear)
+DATA_XYZ = "data.extxyz"  # the training frames handed to the pacemaker environment
 
 # pacemaker's template values: tiny L1/L2 regularisation, structures per TensorFlow batch, and the
 # number of iterations between the detailed metric blocks in its log (every iteration is in
@@ -68,34 +76,17 @@ L2_COEFFS = 1e-8
 BATCH_SIZE = 100
 DISPLAY_STEP = 20
 LOG_TAIL_LINES = 25  # lines of pacemaker's log quoted in a TrainingError
+# `repulsion: zbl`: the ZBL core takes over below this fraction of the shortest interatomic distance
+# in the training data. pacemaker's own `auto` puts it AT that distance, so an MD frame only a little
+# shorter (rattled training cells: 2.28 A; 300-900 K MD: 2.21 A) is scored by pure ZBL: validation
+# F RMSE 17 eV/A instead of 2.4 meV/A for the same fit (40 functions, Cu/EMT, see README). At 0.75
+# the inner cutoff sits far below anything MD samples near equilibrium but still stops a collapse.
+ZBL_INNER_FRACTION = 0.75
 
 
-def tensorpotential_available() -> bool:
-    """True if pacemaker's TensorFlow backend can be imported (checked without importing TF)."""
-    return (importlib.util.find_spec("tensorpotential") is not None
-            and importlib.util.find_spec("tensorflow") is not None)
-
-
-def install_hint() -> str:
-    """The exact command that installs the `pacemaker` extra into the running environment."""
-    pip = Path(sys.executable).parent / "pip"
-    here = Path(__file__).resolve()
-    script = here.parents[4] / "tools" / "install_pacemaker_extra.sh"  # source checkout
-    if script.is_file():
-        return f"bash {script} {pip}"
-    return (f"{pip} install 'tensorflow-cpu==2.20.0' scipy matscipy sympy tqdm requests 'questionary>=2.0' "
-            f"'rich>=13.0' 'scikit-learn>=1.1' 'numpy<2.4' 'pandas<3' && "
-            f"{pip} install --no-deps 'tf_keras==2.20.1' 'tensorpotential==0.6.2.1'")
-
-
-def require_tensorpotential() -> None:
-    """Raise UserError with the install command if the TensorFlow backend is missing."""
-    if not tensorpotential_available():
-        raise UserError(
-            "trainer 'pacemaker' needs tensorpotential (pacemaker's TensorFlow backend), which is not "
-            f"installed for {sys.executable}. Install the `pacemaker` extra (CPU-only TensorFlow, ~1.5 GB): "
-            f"{install_hint()}  -- or set `trainer: {{kind: linear_ace}}` in the config."
-        )
+def check_pacemaker_setup(cfg: PacemakerTrainerConfig) -> Path:
+    """The pacemaker interpreter for `cfg` (UserError naming the install script if unusable)."""
+    return pacemaker_python(cfg.python)
 
 
 def read_loss_history(metrics_txt: Path) -> pd.DataFrame:
@@ -140,6 +131,10 @@ class PacemakerTrainer:
     def __init__(self, cfg: PacemakerTrainerConfig):
         self.cfg = cfg
 
+    def check_setup(self) -> None:
+        """Preflight: the pacemaker environment exists and has its modules (no TensorFlow import)."""
+        check_pacemaker_setup(self.cfg)
+
     # -- Trainer protocol ----------------------------------------------------------------------
     def fit(
         self,
@@ -155,7 +150,7 @@ class PacemakerTrainer:
         present potential.yaml means a complete potential. Raises TrainingError if pacemaker
         fails or its loss turns NaN (the previous potential is then kept by the caller).
         """
-        require_tensorpotential()
+        python = check_pacemaker_setup(self.cfg)
         t0 = time.perf_counter()
         out_dir = Path(out_dir)
         if not dataset:
@@ -175,10 +170,21 @@ class PacemakerTrainer:
         work.mkdir(parents=True)
 
         upfit_from = previous if (self.cfg.upfit and previous is not None) else None
-        potential_section, mode = self._potential_section(elements, upfit_from, work)
-        df.to_pickle(work / "data.pkl.gzip", compression="gzip", protocol=4)
+        potential_section, mode = self._potential_section(elements, upfit_from, work, df)
+        # extxyz, not a pickle: the pacemaker environment's pandas may not read this one's pickles;
+        # pacemaker_driver.py builds the DataFrame (data.pkl.gzip) there
+        to_write = list(dataset)
+        if has_partial_trust(dataset):  # the weight columns cross to the pacemaker env inside the extxyz
+            to_write = []
+            for atoms, we, wf in zip(dataset, w_energy, w_forces):
+                a = atoms.copy()
+                a.calc = atoms.calc
+                a.info[pacemaker_driver.W_ENERGY_KEY] = float(we)
+                a.arrays[pacemaker_driver.W_FORCES_KEY] = np.asarray(wf, dtype=float)
+                to_write.append(a)
+        write_frames_extxyz(to_write, work / DATA_XYZ)
         input_yaml = {
-            "seed": int(seed),
+            "seed": library_seed(seed),  # pacemaker calls np.random.seed: < 2**32
             "metadata": {"origin": "mlip_autopipec PacemakerTrainer"},
             # pacemaker recomputes energy_corrected from these (same values as the DataFrame) and
             # stores them in the potential's metadata; giving them explicitly also stops it from
@@ -189,15 +195,15 @@ class PacemakerTrainer:
                 "loss": {"kappa": float(self.cfg.kappa), "L1_coeffs": L1_COEFFS, "L2_coeffs": L2_COEFFS},
                 "optimizer": "BFGS",
                 "maxiter": int(self.cfg.max_iterations),
-                # inner-cutoff ZBL core repulsion below the shortest distance in the data: keeps
-                # exploration MD from collapsing atoms where the ACE expansion has no data
-                "repulsion": "auto",
+                # ZBL core repulsion (pacemaker puts its inner cutoff at the shortest distance in
+                # the data; `_place_core_repulsion` moves it below, see ZBL_INNER_FRACTION)
+                **({"repulsion": "auto"} if self.cfg.repulsion != "none" else {}),
             },
             "backend": {"evaluator": "tensorpot", "batch_size": BATCH_SIZE, "display_step": DISPLAY_STEP},
         }
         (work / "input.yaml").write_text(yaml.safe_dump(input_yaml, sort_keys=False))
 
-        fit_seconds = self._run_pacemaker(work)
+        fit_seconds = self._run_pacemaker(work, python)
         history = read_loss_history(work / "metrics.txt")
         copy_file(work / "metrics.txt", out_dir / METRICS_NAME)
         losses = summarize_loss(history, out_dir / METRICS_NAME)
@@ -207,6 +213,8 @@ class PacemakerTrainer:
         if not np.isfinite(coeffs).all():
             raise TrainingError(f"pacemaker produced non-finite coefficients (see {work})")
         set_reference_energies(fitted, refs)
+        if self.cfg.repulsion == "zbl":
+            _place_core_repulsion(fitted, ZBL_INNER_FRACTION)
 
         # checked before the rename: a potential that predicts NaN never becomes potential.yaml
         train = write_potential_files(fitted, df, dataset, out_dir)
@@ -240,17 +248,21 @@ class PacemakerTrainer:
         return ace_calculator(potential, with_gamma=with_gamma)
 
     # -- internals -----------------------------------------------------------------------------
-    def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path):
+    def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path, df):
         """pacemaker's `potential:` value and a label of how the fit starts.
 
-        "scratch": a fresh basis from cfg.basis; "upfit": the previous fitted potential, optimised
+        "scratch": a fresh two-density basis from cfg.basis (zero coefficients); "linear": the
+        linear ACE solution of the same basis (closed form, seconds), so BFGS starts at linear
+        ACE's optimum and only improves the fit; "upfit": the previous fitted potential, optimised
         further; "extend": the previous potential plus functions for new elements.
         """
         basis = self.cfg.basis
-        fresh = ace_potential_config(elements, basis.cutoff, basis.number_of_functions_per_element,
-                                     basis.max_order, linear=False)
+        linear = self.cfg.start == "linear"
         if previous is None:
-            return fresh, "scratch"
+            if linear:
+                return self._linear_start(elements, df, work), "linear"
+            return ace_potential_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                        basis.max_order, linear=False), "scratch"
         prev_yaml = Path(previous.yaml)
         if not prev_yaml.is_file():
             raise TrainingError(f"{prev_yaml}: previous potential missing (needed for upfit)")
@@ -268,7 +280,8 @@ class PacemakerTrainer:
         log.warning("previous potential has elements %s but the data has %s: extending it with "
                     "functions for the new elements (pacemaker initial_potential)", prev_elements, elements)
         extended = ace_potential_config(sorted(set(elements) | set(prev_elements)), basis.cutoff,
-                                        basis.number_of_functions_per_element, basis.max_order, linear=False)
+                                        basis.number_of_functions_per_element, basis.max_order,
+                                        linear=conf.funcspecs_blocks[0].ndensityi == 1)
         # `repulsion: auto` gave the previous blocks a ZBL inner cutoff; pacemaker refuses to mix
         # inner-cutoff types between blocks, so the new blocks start with the same type (their
         # ZBL parameters are set from the data after the fit)
@@ -279,11 +292,27 @@ class PacemakerTrainer:
         extended["initial_potential"] = "previous.yaml"
         return extended, "extend"
 
-    def _run_pacemaker(self, work: Path) -> float:
-        """Run pacemaker in `work`; its combined output becomes out_dir/pacemaker.log (also on
-        failure, so the reason can be read). Returns the wall time in seconds."""
-        cmd = [sys.executable, "-m", "pyace.cli.pacemaker", "input.yaml", "--no-predict"]
-        env = dict(os.environ)
+    def _linear_start(self, elements: list[str], df, work: Path) -> str:
+        """Solve the linear ACE fit of cfg.basis (kappa as its energy weight) and save it as
+        pacemaker's start potential; returns the file name (relative to `work`)."""
+        from ...domain_models.config import LinearAceTrainerConfig
+        from .linear_ace import LinearAceTrainer
+
+        basis = self.cfg.basis
+        kappa = min(max(float(self.cfg.kappa), 1e-6), 1 - 1e-6)
+        linear = LinearAceTrainer(LinearAceTrainerConfig(basis=basis, energy_weight=(1 - kappa) / kappa))
+        bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                   basis.max_order, linear=True)
+        start = linear._solve(bconf, df).to_BBasisConfiguration()
+        start.save(str(work / LINEAR_START))
+        return LINEAR_START
+
+    def _run_pacemaker(self, work: Path, python: Path) -> float:
+        """Run pacemaker_driver.py (DataFrame, then pacemaker) with the pacemaker interpreter in
+        `work`; its combined output becomes out_dir/pacemaker.log (also on failure, so the reason
+        can be read). Returns the wall time in seconds."""
+        cmd = [str(python), str(Path(pacemaker_driver.__file__).resolve()), DATA_XYZ, "input.yaml"]
+        env = clean_env()  # the driver needs nothing from this package, nor the main env's numpy
         env.setdefault("MPLBACKEND", "Agg")  # pacemaker plots the data distribution; no display
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.setdefault("TF_USE_LEGACY_KERAS", "1")  # tensorpotential is written for Keras 2 (tf_keras)
@@ -306,5 +335,24 @@ class PacemakerTrainer:
         return seconds
 
 
-__all__ = ["PacemakerTrainer", "require_tensorpotential", "read_loss_history", "summarize_loss",
-           "tensorpotential_available"]
+def _place_core_repulsion(bconf, fraction: float) -> None:
+    """Move every ZBL inner cutoff r_in (pacemaker's: the shortest distance in the data) to
+    `fraction` of it. The fit is unchanged: pacemaker attaches the ZBL after fitting, and no
+    training distance lies between the new and the old r_in."""
+    blocks = bconf.funcspecs_blocks
+    for block in blocks:
+        if block.inner_cutoff_type == "zbl" and block.r_in > 0:
+            block.r_in = float(block.r_in) * fraction
+    bconf.funcspecs_blocks = blocks
+
+
+def write_frames_extxyz(frames: Sequence[Atoms], path: Path) -> None:
+    """Labelled frames (energy, forces, stress when present) as extended XYZ, atomically."""
+    from ase.io import write
+
+    with atomic_path(path) as tmp:
+        write(str(tmp), list(frames), format="extxyz")
+
+
+__all__ = ["PacemakerTrainer", "check_pacemaker_setup", "read_loss_history", "summarize_loss",
+           "write_frames_extxyz"]
