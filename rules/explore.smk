@@ -7,6 +7,7 @@ rule explore:
     output:
         record="iter_{it}/explore/{cond}.json",
         frames="iter_{it}/explore/{cond}.extxyz",
+        samples="iter_{it}/explore/{cond}.samples.extxyz",
     params:
         config_file=CONFIG_FILE,
     threads: RES.explore.cores
@@ -26,6 +27,8 @@ checkpoint gate:
     input:
         records=lambda w: [L.explore_record(iteration(w), c) for c in CONDITIONS],
         previous=lambda w: [L.decision(k) for k in range(iteration(w))],
+        # the previous fit's record: its prior errors are the spot checks' result
+        previous_train=lambda w: [L.train_record(L.iter_dir(iteration(w) - 1))] if iteration(w) > 0 else [],
     output:
         decision="iter_{it}/exploration.json",
     params:

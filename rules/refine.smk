@@ -28,6 +28,8 @@ rule candidates:
         halt=rules.collect_halts.output.halt,
         frames=lambda w: [L.explore_frames(iteration(w), c) for c in CONDITIONS],
         potential=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
+        decision=rules.gate.output.decision,
+        samples=lambda w: [L.explore_samples(iteration(w), c) for c in CONDITIONS],
     output:
         candidates="iter_{it}/candidates.xyz",
     params:

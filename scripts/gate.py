@@ -5,6 +5,7 @@ from mlip_autopipec.workflow_support import run_step
 run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_gate(
-        cfg, int(smk.wildcards.it), list(smk.input.records), list(smk.input.previous), smk.output.decision
+        cfg, int(smk.wildcards.it), list(smk.input.records), list(smk.input.previous), smk.output.decision,
+        (list(smk.input.previous_train) or [None])[0],
     ),
 )

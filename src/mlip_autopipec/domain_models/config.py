@@ -208,7 +208,7 @@ class BasisRung(_Strict):
 def _default_rungs() -> list[BasisRung]:
     limits = {"nradmax_by_orders": [15, 6, 4, 3], "lmax_by_orders": [0, 4, 3, 2]}
     return [BasisRung(number_of_functions_per_element=n, max_order=o, **limits)
-            for n, o in ((40, 3), (80, 3), (150, 4), (250, 4))]
+            for n, o in ((40, 3), (100, 3), (150, 4), (200, 4))]
 
 
 class BasisLadderConfig(_Strict):
@@ -239,9 +239,9 @@ class LinearAceTrainerConfig(_Strict):
     kind: Literal["linear_ace"] = "linear_ace"
     basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
     energy_weight: float = Field(1.0, gt=0, description="Relative weight of energies vs forces.")
-    ridge_alpha: float = Field(1e-5, gt=0, description="Ridge regularisation of the least-squares fit.")
+    ridge_alpha: float = Field(1e-7, gt=0, description="Ridge regularisation of the least-squares fit.")
     stress_weight: float = Field(
-        0.0, ge=0, description="Weight of virial rows (0: stress not fitted); see basis_ladder.row_weights."
+        0.01, ge=0, description="Weight of virial rows (0: stress not fitted); see basis_ladder.row_weights."
     )
     ladder: BasisLadderConfig | None = Field(
         default_factory=BasisLadderConfig, description="Basis ladder (null: the fixed `basis`)."
@@ -328,6 +328,18 @@ class ValidationConfig(_Strict):
 # --------------------------------------------------------------------------------------------
 # Top level
 # --------------------------------------------------------------------------------------------
+class ConvergenceConfig(_Strict):
+    """Gamma-convergence is not accuracy: before ending, the oracle labels a few frames sampled from
+    the gamma-converged explorations and the loop ends only if the potential's errors on them are
+    within these tolerances (otherwise they join the training set and the loop goes on)."""
+
+    spot_checks: int = Field(
+        4, ge=0, description="Frames labelled per spot check, spread over the conditions (0: end at gamma-convergence)."
+    )
+    force_rmse: float = Field(0.05, gt=0, description="Spot-check force RMSE tolerance in eV/Å.")
+    energy_rmse: float = Field(0.005, gt=0, description="Spot-check energy RMSE tolerance in eV/atom.")
+
+
 class OTFConfig(_Strict):
     """On-the-fly active-learning run."""
 
@@ -352,6 +364,7 @@ class OTFConfig(_Strict):
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    convergence: ConvergenceConfig = Field(default_factory=lambda: ConvergenceConfig())
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":

@@ -12,6 +12,7 @@ from ..core.errors import TrainingError
 from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
+from .prior_errors import prior_errors_of
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
     record = {"stage": stage, "n_structures": len(dataset), "trainer": cfg.trainer.kind, "kept_previous": False}
+    if previous is not None and label_files:
+        record["prior"] = prior_errors_of(trainer, previous, label_files[-1])
     try:
         record["fit"] = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))
     except TrainingError as exc:

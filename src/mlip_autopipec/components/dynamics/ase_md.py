@@ -170,6 +170,9 @@ class AseMD:
             yield dyn.nsteps
 
 
+N_SAMPLES = 8  # frames kept per run, evenly spread, as spot-check candidates
+
+
 class GammaWatch:
     """Bookkeeping of one run: gamma trace, kept frames, halt decision."""
 
@@ -184,6 +187,8 @@ class GammaWatch:
         self.halted = False
         self.steps_run = 0
         self.last_sane: Atoms | None = None
+        self.samples: list[Atoms] = []
+        self.next_sample = max(self.interval, n_steps // N_SAMPLES)
 
     def due(self, step: int) -> bool:
         return step % self.interval == 0 or step == self.n_steps
@@ -194,6 +199,9 @@ class GammaWatch:
         self.trace.append((step, g))
         snapshot = self._snapshot(atoms, step, g, gamma)
         self.last_sane = snapshot
+        if step > 0 and step >= self.next_sample:  # spread over the run, whatever the gamma
+            self.samples.append(snapshot)
+            self.next_sample = step + max(self.interval, self.n_steps // N_SAMPLES)
         if g > self.gamma_select:
             self.frames.append(snapshot)
         if g > self.gamma_halt:
@@ -222,6 +230,7 @@ class GammaWatch:
             max_gamma=max((g for _, g in self.trace), default=0.0),
             frames=self.frames,
             gamma_trace=self.trace,
+            samples=self.samples,
         )
 
     def _snapshot(self, atoms: Atoms, step: int, g: float, gamma: np.ndarray) -> Atoms:

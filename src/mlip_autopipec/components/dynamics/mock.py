@@ -35,7 +35,13 @@ class MockDynamics:
             frame.rattle(stdev=0.05, seed=seed % (2**32))
             frame.info.update(step=last, max_gamma=trace[-1][1], condition=condition.name)
             frames.append(frame)
+        samples = []
+        for k in range(2):  # spot-check candidates: two rattled copies of the start
+            sample = atoms.copy()
+            sample.rattle(stdev=0.05, seed=(seed + 1 + k) % (2**32))
+            sample.info.update(step=last, max_gamma=trace[-1][1], condition=condition.name)
+            samples.append(sample)
         return ExplorationOutcome(
             halted=halts, steps_run=last, budget=n_steps, max_gamma=float(max(g for _, g in trace)),
-            frames=frames, gamma_trace=trace,
+            frames=frames, gamma_trace=trace, samples=samples,
         )
