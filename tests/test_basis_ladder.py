@@ -199,3 +199,27 @@ def test_last_fit_never_worse_than_the_best_on_the_held_out_share(md_data, ref, 
         best_before = lad["holdout_fit"]
     assert kept[0] is False
     assert kept[-1] is True
+
+
+def test_zbl_repulsion_keeps_two_atoms_apart_in_a_forced_collision(md_data, ref, tmp_path):
+    """Two atoms shot at each other with 20 eV: the ZBL wall below the shortest training distance
+    turns them around; the training errors are those of the same fit without the wall."""
+    from ase.md.verlet import VelocityVerlet
+
+    with_wall = LinearAceTrainer(config(ladder={"keep_best": False}))
+    metrics = with_wall.fit(md_data, tmp_path / "zbl", ref, previous=None, seed=0)
+    plain = LinearAceTrainer(config(repulsion="none", ladder={"keep_best": False}))
+    metrics_plain = plain.fit(md_data, tmp_path / "plain", ref, previous=None, seed=0)
+    assert metrics["train_force_rmse"] == pytest.approx(metrics_plain["train_force_rmse"], rel=1e-6)
+    assert 2.0 < metrics["zbl_r_in"]["Cu-Cu"] < 2.5
+    dimer = Atoms("Cu2", positions=[[5, 5, 5], [8, 5, 5]], cell=[16, 16, 16], pbc=True)
+    speed = np.sqrt(2 * 10.0 / dimer.get_masses()[0])  # 10 eV each, towards each other
+    dimer.set_velocities([[speed, 0, 0], [-speed, 0, 0]])
+    dimer.calc = with_wall.calculator(PotentialFiles.in_dir(tmp_path / "zbl"))
+    closest = []
+    dyn = VelocityVerlet(dimer, 0.2 * units.fs)
+    for _ in range(300):
+        dyn.run(1)
+        closest.append(dimer.get_distance(0, 1))
+    assert min(closest) > 1.0
+    assert closest[-1] > min(closest) + 0.5  # bounced back

@@ -246,6 +246,9 @@ class LinearAceTrainerConfig(_Strict):
     ladder: BasisLadderConfig | None = Field(
         default_factory=BasisLadderConfig, description="Basis ladder (null: the fixed `basis`)."
     )
+    repulsion: Literal["zbl", "none"] = Field(
+        "zbl", description="ZBL core repulsion below the shortest training distance per bond (pacemaker's 'auto')."
+    )
 
 
 class PacemakerTrainerConfig(_Strict):

@@ -34,6 +34,7 @@ from .ace_common import (
 )
 
 from .basis_ladder import fit_ladder, previous_holdout_fit
+from .core_repulsion import add_zbl_core_repulsion
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
@@ -103,6 +104,8 @@ class LinearAceTrainer:
         else:
             fitted = bbasis.to_BBasisConfiguration()
             set_reference_energies(fitted, {el: reference_energies[el] for el in elements})
+            if self.cfg.repulsion == "zbl":
+                r_in = add_zbl_core_repulsion(fitted, dataset, elements)
 
         train = write_potential_files(fitted, df, dataset, out_dir)
         metrics = {
@@ -115,6 +118,8 @@ class LinearAceTrainer:
             "elements": elements,
             "wall_time_s": time.perf_counter() - t0,
         }
+        if self.cfg.repulsion == "zbl" and not (ladder is not None and ladder.keep_previous):
+            metrics["zbl_r_in"] = r_in
         if ladder is not None:
             if ladder.record["holdout_fit"] is not None and "stage" not in ladder.record["holdout_fit"]:
                 ladder.record["holdout_fit"]["stage"] = Path(out_dir).name
