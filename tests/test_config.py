@@ -29,8 +29,12 @@ def test_repository_config_is_valid_and_matches_defaults():
     extra = [c for c in rcfg.cfg.exploration.conditions if c not in defaults.exploration.conditions]
     assert [c.name for c in extra] == ["vac900"]
     exploration = rcfg.cfg.exploration.model_copy(update={"conditions": defaults.exploration.conditions})
+    # ... and spot-checks against EMT with tolerances tighter than the DFT-minded defaults
+    assert rcfg.cfg.convergence.spot_checks == defaults.convergence.spot_checks
+    assert rcfg.cfg.convergence.force_rmse < defaults.convergence.force_rmse
     as_defaults = rcfg.cfg.model_copy(update={"validation": defaults.validation, "labeling": defaults.labeling,
-                                              "structures": defaults.structures, "exploration": exploration})
+                                              "structures": defaults.structures, "exploration": exploration,
+                                              "convergence": defaults.convergence})
     assert as_defaults == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
 
 
