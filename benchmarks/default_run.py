@@ -2,8 +2,8 @@
 
 Runs the default config (fcc Cu, EMT oracle, linear ACE) in a fresh directory through
 `mlip-runner`, then scores the final potential on held-out EMT-labelled MD frames it never saw:
-300-1200 K, the 32-atom training cell size, a larger 108-atom cell, and a 31-atom cell with a
-vacancy.
+300-1200 K, the 32-atom training cell size, a larger 108-atom cell, a 31-atom cell with a
+vacancy and 32-atom cells strained by ±3 %.
 
     .venv/bin/python benchmarks/default_run.py [--config config/config.yaml] [--cores 2]
 """
@@ -11,6 +11,7 @@ vacancy.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,8 @@ from mlip_autopipec.domain_models.config import load_config  # noqa: E402
 
 
 def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
-    """EMT MD frames (every 25 steps after 200 steps of equilibration) in three kinds of cell."""
+    """EMT MD frames (every 25 steps after 200 steps of equilibration): 32- and 108-atom cells, a
+    vacancy cell (20 frames each) and ±3 % strained 32-atom cells (12 frames each)."""
     rng = np.random.default_rng(seed)
     oracle = EMTOracle()
     cells = {
@@ -62,6 +64,22 @@ def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
                 snap.calc = None
                 frames.append(oracle.label(snap))
         sets[name] = frames
+    # ±3 % isotropically strained 32-atom cells (drawn after the others, which stay as they were)
+    for strain in (-0.03, 0.03):
+        cell = bulk(element, "fcc", a=3.61 * (1 + strain), cubic=True) * (2, 2, 2)
+        frames = []
+        for temperature in (300, 600, 900, 1200):
+            atoms = cell.copy()
+            atoms.calc = EMT()
+            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+            dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
+            dyn.run(200)
+            for _ in range(3):
+                dyn.run(25)
+                snap = atoms.copy()
+                snap.calc = None
+                frames.append(oracle.label(snap))
+        sets[f"strained {100 * strain:+.0f} % (32 atoms)"] = frames
     return sets
 
 
@@ -79,10 +97,20 @@ def linear_reference(workdir: Path, potential: PotentialFiles, basis, frames) ->
                                  if p.parent.name <= final_stage)]
     train = [f for st in stages for f in read_structures(workdir / st / "labels.extxyz")]
     refs = json.loads((workdir / "initial" / "reference_energies.json").read_text())
-    trainer = LinearAceTrainer(LinearAceTrainerConfig(basis=basis))
+    trainer = LinearAceTrainer(LinearAceTrainerConfig(basis=basis, ladder=None))
     out = workdir / "linear_reference"
     trainer.fit(train, out, refs, None, 0)
     return rmse_metrics(trainer.calculator(PotentialFiles.in_dir(out)), frames)
+
+
+def pressure_rmse_gpa(calc, frames) -> float:
+    """RMSE of the pressure (-trace(stress)/3) against the labels, GPa."""
+    diffs = []
+    for frame in frames:
+        atoms = frame.copy()
+        atoms.calc = calc
+        diffs.append(-(atoms.get_stress()[:3].mean() - frame.get_stress()[:3].mean()) / units.GPa)
+    return float(np.sqrt(np.mean(np.square(diffs))))
 
 
 def main() -> int:
@@ -119,7 +147,8 @@ def main() -> int:
     print()
     print(f"{'held-out set (EMT MD 300-1200 K)':36s} {'n':>4s} {'E RMSE meV/atom':>16s} {'F RMSE meV/Å':>13s}")
     all_frames = []
-    for name, frames in held_out_frames().items():
+    sets = held_out_frames()
+    for name, frames in sets.items():
         m = rmse_metrics(calc, frames)
         all_frames += frames
         print(f"{name:36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
@@ -130,6 +159,23 @@ def main() -> int:
         lin = linear_reference(workdir, potential, trainer_cfg.basis, all_frames)
         print(f"{'linear ACE, same basis and labels':36s} {lin['n_structures']:4d} "
               f"{1000 * lin['energy_rmse_per_atom']:16.3f} {1000 * lin['force_rmse']:13.2f}")
+    unstrained = [f for name, frames in sets.items() if not name.startswith("strained") for f in frames]
+    m = rmse_metrics(calc, unstrained)
+    print(f"{'all but strained (the earlier set)':36s} {m['n_structures']:4d} "
+          f"{1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
+    print(f"pressure RMSE, all held-out frames  : {pressure_rmse_gpa(calc, all_frames):.3f} GPa")
+    print()
+    print("basis per fit (functions per element, ladder rung) and held-out-share score:")
+    for rec_file in [workdir / "initial" / "train.json", *sorted(workdir.glob("iter_*/train.json"))]:
+        rec = json.loads(rec_file.read_text())
+        lad = (rec.get("fit") or {}).get("ladder")
+        prior = rec.get("prior") or {}
+        print(f"  {rec_file.parent.name:8s} labels {rec['n_structures']:3d}  functions "
+              f"{(rec.get('fit') or {}).get('n_functions')}"
+              + (f"  rung {lad['chosen_rung']} score {1e3 * (lad['rungs'][lad['chosen_rung']]['score'] or 0):.2f}"
+                 f"{'  (kept earlier)' if (lad.get('keep_best') or {}).get('kept_previous') else ''}" if lad else "")
+              + (f"  prior F {1e3 * prior['force_rmse']:.2f} meV/Å, Spearman(gamma, |dF|) {prior.get('spearman_atoms')}"
+                 if prior.get("force_rmse") is not None else ""))
     if not args.keep:
         shutil.rmtree(workdir)
     return 0

@@ -8,6 +8,7 @@ rule explore:
     output:
         record="iter_{it}/explore/{cond}.json",
         frames="iter_{it}/explore/{cond}.extxyz",
+        samples="iter_{it}/explore/{cond}.samples.extxyz",
     params:
         config_file=CONFIG_FILE,
     threads: RES.explore.cores
@@ -29,6 +30,8 @@ checkpoint gate:
         previous=lambda w: [L.decision(k) for k in range(iteration(w))],
         superseded=superseded_decision,
         properties=lambda w: gate_property_files(iteration(w)),
+        # the previous fit's record: its prior errors are the spot checks' result
+        previous_train=lambda w: [L.train_record(L.iter_dir(iteration(w) - 1))] if iteration(w) > 0 else [],
     output:
         decision="iter_{it}/exploration.json",
     params:

@@ -29,6 +29,8 @@ rule candidates:
         frames=explore_frames,
         potential=exploring_potential,
         offer=lambda w: property_offer_files(iteration(w)),
+        decision=rules.gate.output.decision,
+        samples=lambda w: [L.explore_samples(iteration(w), c) for c in CONDITIONS],
     output:
         candidates="iter_{it}/candidates.xyz",
     params:

@@ -9,5 +9,6 @@ run_step(
     lambda cfg, smk: run_candidates(
         cfg, int(smk.wildcards.it), smk.input.halt, list(smk.input.frames),
         str(Path(smk.input.potential[0]).parent), smk.output.candidates, list(smk.input.get("offer", [])),
+        smk.input.decision, list(smk.input.samples),
     ),
 )

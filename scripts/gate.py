@@ -8,5 +8,6 @@ run_step(
         cfg, int(smk.wildcards.it), list(smk.input.records), list(smk.input.previous), smk.output.decision,
         smk.input.superseded[0] if smk.input.superseded else None,
         list(smk.input.get("properties", [])),
+        (list(smk.input.previous_train) or [None])[0],
     ),
 )

@@ -103,7 +103,7 @@ def emt_md_frames(atoms: Atoms, temperature: float, n_frames: int, seed: int, ev
 
 def trainer(n_functions: int = 100) -> LinearAceTrainer:
     basis = AceBasisConfig(cutoff=5.0, number_of_functions_per_element=n_functions, max_order=3)
-    return LinearAceTrainer(LinearAceTrainerConfig(basis=basis))
+    return LinearAceTrainer(LinearAceTrainerConfig(basis=basis, ladder=None))  # a fixed basis here
 
 
 # --------------------------------------------------------------------------------------------

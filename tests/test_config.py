@@ -31,9 +31,12 @@ def test_repository_config_is_valid_and_matches_defaults():
     exploration = rcfg.cfg.exploration.model_copy(update={"conditions": defaults.exploration.conditions})
     assert rcfg.cfg.properties.enabled and not defaults.properties.enabled  # the default run proves its potential
     properties = rcfg.cfg.properties.model_copy(update={"enabled": False})
+    # ... and spot-checks against EMT with tolerances tighter than the DFT-minded defaults
+    assert rcfg.cfg.convergence.spot_checks == defaults.convergence.spot_checks
+    assert rcfg.cfg.convergence.force_rmse < defaults.convergence.force_rmse
     as_defaults = rcfg.cfg.model_copy(update={"validation": defaults.validation, "labeling": defaults.labeling,
                                               "structures": defaults.structures, "exploration": exploration,
-                                              "properties": properties})
+                                              "properties": properties, "convergence": defaults.convergence})
     assert as_defaults == OTFConfig(), "config/config.yaml claims to list the defaults; keep them in sync"
 
 

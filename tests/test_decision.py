@@ -68,3 +68,46 @@ def test_flags():
     assert Action.CONVERGED.flag_file == "converged.flag"
     assert Action.STOP_PATIENCE.flag_file == "stopped.flag"
     assert Action.CONTINUE.flag_file is None
+
+
+# --------------------------------------------------------------------------------------------
+# Spot checks: gamma-convergence ends the loop only once the oracle agrees
+# --------------------------------------------------------------------------------------------
+from mlip_autopipec.core.decision import spot_check_result  # noqa: E402
+
+
+def spot(iteration, force, energy=0.0001, n=4):
+    return spot_check_result(iteration, {"n_structures": n, "force_rmse": force, "energy_rmse_per_atom": energy},
+                             force_tolerance=0.003, energy_tolerance=0.001)
+
+
+def test_gamma_convergence_orders_spot_checks_and_a_failed_check_continues():
+    ran_through = [cond(False, 1000)]
+    d0 = decide(0, [cond(True, 300)], [], 50, 5, spot_checks=4)
+    d1 = decide(1, ran_through, [d0], 50, 5, spot_checks=4)
+    assert d1.action is Action.CONTINUE and d1.spot_check
+    d2 = decide(2, ran_through, [d0, d1], 50, 5, spot_checks=4, last_spot_check=spot(1, force=0.010))
+    assert d2.action is Action.CONTINUE and d2.spot_check
+    assert d2.spot_check_result.passed is False
+    assert "failed" in d2.reason
+    d3 = decide(3, ran_through, [d0, d1, d2], 50, 5, spot_checks=4, last_spot_check=spot(2, force=0.002))
+    assert d3.action is Action.CONVERGED
+    assert d3.spot_check_result.passed is True and not d3.spot_check
+
+
+def test_energy_tolerance_counts_too_and_zero_spot_checks_keeps_the_old_rule():
+    assert spot(0, force=0.001, energy=0.002).passed is False
+    assert decide(0, [cond(False, 1000)], [], 50, 5, spot_checks=0).action is Action.CONVERGED
+
+
+def test_a_halt_after_a_spot_check_is_an_ordinary_continue():
+    d0 = decide(0, [cond(False, 1000)], [], 50, 5, spot_checks=4)
+    d1 = decide(1, [cond(True, 400)], [d0], 50, 5, spot_checks=4, last_spot_check=spot(0, force=0.001))
+    assert d1.action is Action.CONTINUE and not d1.spot_check
+
+
+def test_spot_checks_respect_max_cycles():
+    d0 = decide(0, [cond(False, 1000)], [], 2, 5, spot_checks=4)
+    d1 = decide(1, [cond(False, 1000)], [d0], 2, 5, spot_checks=4, last_spot_check=spot(0, force=0.1))
+    assert d1.action is Action.STOP_MAX_CYCLES
+    assert "spot checks" in d1.reason

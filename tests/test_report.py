@@ -140,7 +140,7 @@ def test_report_on_finished_mock_run(mock_run):
 def test_report_cli_rewrites_report(mock_run, tmp_path):
     out = tmp_path / "elsewhere.html"
     proc = run(runner_cmd("report", mock_run, "--out", out), cwd=tmp_path)
-    assert "6 figures" in proc.stdout
+    assert f"{len(FIGURES)} figures" in proc.stdout
     assert out.is_file() and (tmp_path / "parity.png").is_file()
     proc = run(runner_cmd("report", tmp_path / "missing"), cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "no such directory" in proc.stderr

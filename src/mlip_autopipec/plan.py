@@ -28,9 +28,11 @@ FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
 # -- job counts: pure functions of the config ---------------------------------------------------
 def n_label_jobs(cfg, stage: str) -> int:
     """Label jobs of a stage: fixed slots for the most structures the stage can hold
-    (`n_initial_structures()` initially, `selection.n_select` per iteration), in chunks of
+    (`n_initial_structures()` initially, `selection.n_select` or `convergence.spot_checks` per
+    iteration), in chunks of
     `labeling.structures_per_job`; surplus slots label nothing. `cfg` is an OTFConfig."""
-    n = cfg.n_initial_structures() if stage == L.INITIAL else cfg.selection.n_select
+    n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.selection.n_select,
+                                                                  cfg.convergence.spot_checks)
     return -(-n // cfg.labeling.structures_per_job)
 
 

@@ -46,6 +46,9 @@ class ExplorationOutcome:
     max_gamma: float
     frames: list[Atoms] = field(default_factory=list)
     gamma_trace: list[tuple[int, float]] = field(default_factory=list)
+    # a few frames spread over the run whatever their gamma: candidates for the spot checks that
+    # test a gamma-converged potential against the oracle (convergence.spot_checks)
+    samples: list[Atoms] = field(default_factory=list)
 
 
 class Oracle(Protocol):

@@ -4,6 +4,13 @@ Improvement is defined as the exploration reaching further before halting: the m
 conditions, of the share of the MD budget run before the halt (1.0 for a run that went through).
 An iteration improves when that share exceeds the best of all earlier iterations by more than
 `MIN_IMPROVEMENT`; `patience` consecutive iterations without improvement stop the loop.
+
+Gamma-convergence (no exploration halted) is not accuracy. With `spot_checks` > 0 it orders spot
+checks instead of ending: the next stage labels frames sampled from these explorations (they are
+that iteration's selection, so the usual label and train steps run), the fit records the previous
+potential's errors on them, and the next gamma-converged iteration ends the loop only if those
+errors are within the tolerances; otherwise it spot-checks again, the failed frames having joined
+the training set.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from ..domain_models.state import Action, ConditionResult, Decision
+from ..domain_models.state import Action, ConditionResult, Decision, SpotCheckResult
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +29,34 @@ def mean_progress(conditions: Sequence[ConditionResult]) -> float:
     return sum(c.progress for c in conditions) / len(conditions)
 
 
+def spot_check_result(iteration: int, prior_spot: dict | None, force_tolerance: float,
+                      energy_tolerance: float) -> SpotCheckResult | None:
+    """The typed verdict on the spot-check errors a fit recorded (`prior.spot_check` of train.json)."""
+    if not prior_spot or not prior_spot.get("n_structures"):
+        return None
+    f, e = prior_spot.get("force_rmse"), prior_spot.get("energy_rmse_per_atom")
+    passed = (f is None or f <= force_tolerance) and (e is None or e <= energy_tolerance)
+    return SpotCheckResult(iteration=iteration, n_structures=prior_spot["n_structures"], force_rmse=f,
+                           energy_rmse_per_atom=e, force_tolerance=force_tolerance,
+                           energy_tolerance=energy_tolerance, passed=passed)
+
+
+def _spot_text(r: SpotCheckResult) -> str:
+    def mev(x):
+        return "-" if x is None else f"{1000 * x:.2f}"
+    return (f"spot checks of iteration {r.iteration} ({r.n_structures} frames): F {mev(r.force_rmse)} meV/Å "
+            f"(tolerance {mev(r.force_tolerance)}), E {mev(r.energy_rmse_per_atom)} meV/atom "
+            f"(tolerance {mev(r.energy_tolerance)})")
+
+
 def decide(
     iteration: int,
     conditions: Sequence[ConditionResult],
     previous: Sequence[Decision],
     max_cycles: int,
     patience: int,
+    spot_checks: int = 0,
+    last_spot_check: SpotCheckResult | None = None,
 ) -> Decision:
     """Decide whether iteration `iteration + 1` runs.
 
@@ -45,9 +74,27 @@ def decide(
     stale = 0 if improved else (previous[-1].iterations_without_improvement + 1 if previous else 1)
     halted = [c.condition for c in conditions if c.halted]
 
+    spot_check = False
+    used_result = None
     if not halted:
         action = Action.CONVERGED
         reason = f"all {len(conditions)} exploration(s) ran their full budget without halting"
+        checked = bool(previous) and previous[-1].spot_check
+        if spot_checks > 0 and checked and last_spot_check is None:
+            reason += "; no spot-check frame could be labelled, accuracy not verified"
+        elif spot_checks > 0 and checked and last_spot_check.passed:
+            used_result = last_spot_check
+            reason += f"; {_spot_text(last_spot_check)} passed"
+        elif spot_checks > 0:
+            used_result = last_spot_check if checked else None
+            failed = f"; {_spot_text(last_spot_check)} failed" if used_result else ""
+            if iteration + 1 >= max_cycles:
+                action = Action.STOP_MAX_CYCLES
+                reason += f"{failed}; reached max_cycles={max_cycles} before spot checks passed"
+            else:
+                action = Action.CONTINUE
+                spot_check = True
+                reason += f"{failed}; spot-checking {spot_checks} sampled frame(s) against the oracle"
     elif iteration + 1 >= max_cycles:
         action = Action.STOP_MAX_CYCLES
         reason = f"reached max_cycles={max_cycles} with {len(halted)} exploration(s) still halting"
@@ -70,6 +117,8 @@ def decide(
         best_progress_before=best_before,
         iterations_without_improvement=stale,
         conditions=list(conditions),
+        spot_check=spot_check,
+        spot_check_result=used_result,
     )
     log.info("iteration %d: %s (%s)", iteration, action.value, reason)
     return decision

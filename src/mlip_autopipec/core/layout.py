@@ -97,6 +97,11 @@ def explore_frames(n: int, condition: str) -> str:
     return f"{iter_dir(n)}/explore/{condition}.extxyz"
 
 
+def explore_samples(n: int, condition: str) -> str:
+    """Frames spread over the run whatever their gamma (spot-check candidates)."""
+    return f"{iter_dir(n)}/explore/{condition}.samples.extxyz"
+
+
 def decision(n: int) -> str:
     return f"{iter_dir(n)}/exploration.json"
 

@@ -87,6 +87,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     if init_train:
         initial["validation"] = _validation_dict(init_train)
         initial["dataset_size"] = init_train.n_structures
+        initial["n_functions"] = (init_train.fit or {}).get("n_functions")
     if not (workdir / L.INITIAL / "potential.yace").exists() or init_train is None:
         return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial,
                                     message="building, labelling and fitting the initial data"))
@@ -113,6 +114,8 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             break
         decision = Decision.model_validate(raw_decision)
         rec.action, rec.reason = decision.action, decision.reason
+        if decision.spot_check_result is not None and history:  # spot checks labelled one iteration earlier
+            history[-1].spot_check = decision.spot_check_result
         history.append(rec)
         if decision.action is not Action.CONTINUE:
             status, iteration, message = decision.action.terminal_status, n, decision.reason
@@ -127,6 +130,8 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         if train is not None:
             rec.dataset_size = train.n_structures
             rec.validation = _validation_dict(train)
+            rec.n_functions = (train.fit or {}).get("n_functions")
+            rec.spearman = (train.prior or {}).get("spearman_atoms")
             rec.potential_out = f"{stage}/potential.yace"
         iteration = n
         if rec.n_candidates is None:

@@ -205,12 +205,72 @@ class AceBasisConfig(_Strict):
     max_order: int = Field(3, ge=1, le=6, description="Maximum body order minus one.")
 
 
+class BasisRung(_Strict):
+    """One basis size of the ladder: every rung's functions must be a subset of the largest's, so its
+    radial/angular limits must not exceed the largest rung's."""
+
+    number_of_functions_per_element: int = Field(..., ge=1, description="Basis size per element.")
+    max_order: int = Field(..., ge=1, le=6, description="Maximum body order minus one.")
+    nradmax_by_orders: list[Annotated[int, Field(ge=1)]] = Field(
+        ..., min_length=1, description="Radial limit per body order (first entry: pair functions)."
+    )
+    lmax_by_orders: list[Annotated[int, Field(ge=0)]] = Field(
+        ..., min_length=1, description="Angular limit per body order (first entry must be 0)."
+    )
+
+    @model_validator(mode="after")
+    def _limits_cover_orders(self):
+        if len(self.nradmax_by_orders) < self.max_order or len(self.lmax_by_orders) < self.max_order:
+            raise ValueError(
+                f"nradmax_by_orders and lmax_by_orders need max_order={self.max_order} entries each"
+            )
+        return self
+
+
+def _default_rungs() -> list[BasisRung]:
+    limits = {"nradmax_by_orders": [15, 6, 4, 3], "lmax_by_orders": [0, 4, 3, 2]}
+    return [BasisRung(number_of_functions_per_element=n, max_order=o, **limits)
+            for n, o in ((40, 3), (100, 3), (150, 4), (200, 4))]
+
+
+class BasisLadderConfig(_Strict):
+    """Capacity that grows with the data: each fit picks the rung with the lowest error on a fixed
+    held-out share of the labels (components/trainers/basis_ladder.py)."""
+
+    rungs: list[BasisRung] = Field(
+        default_factory=_default_rungs, min_length=1,
+        description="Candidate bases; replaces basis.number_of_functions_per_element/max_order (cutoff is kept).",
+    )
+    holdout_share: float = Field(
+        0.2, ge=0, lt=1, description="Share of the labels held out to choose the rung (fixed per structure)."
+    )
+    envs_per_function: float = Field(
+        2.0, gt=0, description="A rung needs this many atomic environments per function, per element."
+    )
+    score_energy_weight: float = Field(
+        4.0, ge=0, description="Rung score = force RMSE + this x energy RMSE per atom (Å/atom)."
+    )
+    keep_best: bool = Field(
+        True, description="Keep the earlier potential if its held-out-share stand-in scores better."
+    )
+
+
 class LinearAceTrainerConfig(_Strict):
     """Linear ACE fit (pyace.linearacefit): seconds per fit."""
 
     kind: Literal["linear_ace"] = "linear_ace"
     basis: AceBasisConfig = Field(default_factory=AceBasisConfig)
     energy_weight: float = Field(1.0, gt=0, description="Relative weight of energies vs forces.")
+    ridge_alpha: float = Field(1e-7, gt=0, description="Ridge regularisation of the least-squares fit.")
+    stress_weight: float = Field(
+        0.01, ge=0, description="Weight of virial rows (0: stress not fitted); see basis_ladder.row_weights."
+    )
+    ladder: BasisLadderConfig | None = Field(
+        default_factory=BasisLadderConfig, description="Basis ladder (null: the fixed `basis`)."
+    )
+    repulsion: Literal["zbl", "none"] = Field(
+        "zbl", description="ZBL core repulsion below the shortest training distance per bond (pacemaker's 'auto')."
+    )
 
 
 class PacemakerTrainerConfig(_Strict):

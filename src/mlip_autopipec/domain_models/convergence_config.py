@@ -8,7 +8,16 @@ from ._strict import Strict
 
 
 class ConvergenceConfig(Strict):
-    """Beyond "every exploration ran its budget": optional physical-property gate."""
+    """Beyond "every exploration ran its budget". Gamma-convergence is not accuracy: before ending, the
+    oracle labels a few frames sampled from the gamma-converged explorations and the loop ends only if the
+    potential's errors on them are within the tolerances below (otherwise they join the training set and
+    the loop goes on). Optionally, physical properties must be within their tolerances too."""
+
+    spot_checks: int = Field(
+        4, ge=0, description="Frames labelled per spot check, spread over the conditions (0: end at gamma-convergence)."
+    )
+    force_rmse: float = Field(0.05, gt=0, description="Spot-check force RMSE tolerance in eV/Å.")
+    energy_rmse: float = Field(0.005, gt=0, description="Spot-check energy RMSE tolerance in eV/atom.")
 
     properties: bool = Field(False, description="Do not converge while a property of the explored potential "
                              "is out of tolerance (needs properties.enabled; computes the properties of every "

@@ -90,6 +90,9 @@ class TrainRecord(Strict):
     error: str | None = Field(None, description="Why the fit failed (with kept_previous).")
     wall_time_s: float = Field(0.0, description="Wall time of the fit.")
     validation: RmseMetrics | None = Field(None, description="Errors on the held-out set, when there is one.")
+    prior: dict[str, Any] | None = Field(None, description="The previous potential's gamma and errors on this stage's "
+                                         "new labels (steps/prior_errors.py): the calibration of gamma, and the "
+                                         "spot checks' result.")
 
 
 def read_record(model: type[Strict], path: str | Path):

@@ -64,6 +64,19 @@ class ConditionResult(BaseModel):
         return 1.0 if not self.halted else self.steps_run / max(self.budget, 1)
 
 
+class SpotCheckResult(BaseModel):
+    """The oracle's verdict on a gamma-converged potential: its errors on frames sampled from its
+    own explorations (labelled in iteration `iteration`), against the configured tolerances."""
+
+    iteration: int = Field(description="Iteration whose labels were the spot checks.")
+    n_structures: int
+    force_rmse: float | None = Field(None, description="eV/Å")
+    energy_rmse_per_atom: float | None = Field(None, description="eV/atom")
+    force_tolerance: float
+    energy_tolerance: float
+    passed: bool
+
+
 class Decision(BaseModel):
     """The checkpoint's verdict, with the reason in words for logs and the status table."""
 
@@ -80,6 +93,10 @@ class Decision(BaseModel):
     )
     extended: str | None = Field(
         None, description="How the run was extended at or before this iteration (carried forward)."
+    )
+    spot_check: bool = Field(False, description="This iteration labels spot checks instead of a selection.")
+    spot_check_result: SpotCheckResult | None = Field(
+        None, description="The previous iteration's spot checks, when this decision used them."
     )
 
 
@@ -100,6 +117,11 @@ class IterationRecord(BaseModel):
     potential_out: str | None = None
     validation: dict | None = None
     timings_s: dict[str, float] = Field(default_factory=dict)
+    n_functions: int | None = Field(None, description="Basis functions of the fitted potential.")
+    spearman: float | None = Field(
+        None, description="Rank correlation of the previous potential's per-atom gamma with its force error."
+    )
+    spot_check: SpotCheckResult | None = None
 
 
 class WorkflowState(BaseModel):

@@ -13,6 +13,7 @@ from ..core import layout as L
 from ..core.io import write_text
 from ..core.state import derive_state
 from . import data as D
+from . import calibration as C
 from . import plots as P
 from .html import FigureEntry, render_report
 from .table import TIME_STAGES, status_rows, summary_lines
@@ -28,6 +29,7 @@ FIGURES = {  # key -> (file name, title)
     "label_times": ("label_times.png", "Oracle time per label"),
     "stage_times": ("stage_times.png", "Wall time per stage"),
     "properties": ("properties.png", "Physical properties: potential against oracle"),
+    "gamma_calibration": ("gamma_calibration.png", "Gamma calibration"),
 }
 
 
@@ -86,6 +88,7 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     curve = D.learning_curve(state, workdir)
     records = D.exploration_records(workdir)
     times = D.label_times(workdir)
+    calib = C.calibration_data(workdir)
     parity: dict = {"potential": None}
     if with_parity and rcfg is not None:
         try:
@@ -102,6 +105,8 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
         P.placeholder("Parity", "needs the run's config (pass --config) to load the potential"),
         "label_times": P.label_time_figure(times),
         "stage_times": P.stage_times_figure(state, init_times),
+        "gamma_calibration": C.calibration_figure(calib, exp.gamma_select if exp else None,
+                                                  exp.gamma_halt if exp else None),
     }
     from . import properties as PR
 
@@ -113,7 +118,8 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     for key, fig in figs.items():
         name, title = FIGURES[key]
         result.pngs[key] = P.save_png(fig, out_dir / name)
-        entries.append(FigureEntry(key, title, _caption(key, state, curve, parity, times), result.pngs[key]))
+        text = C.caption(calib) if key == "gamma_calibration" else _caption(key, state, curve, parity, times)
+        entries.append(FigureEntry(key, title, text, result.pngs[key]))
 
     n_conditions = len(rcfg.cfg.exploration.conditions) if rcfg is not None else None
     header, rows = status_rows(state, n_conditions, init_times)

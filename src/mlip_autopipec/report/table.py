@@ -15,7 +15,8 @@ from ..domain_models.state import IterationRecord, WorkflowState
 from .data import initial_stage_times, stage_times
 
 HEADER = ["iter", "halted/ran", "halt step", "max gamma", "cand", "sel", "lab", "fail", "data",
-          "E meV/at", "F meV/Å", "explore s", "refine s", "label s", "train s", "decision"]
+          "E meV/at", "F meV/Å", "explore s", "refine s", "label s", "train s", "decision",
+          "basis", "rho(g,dF)", "spot F meV/Å"]
 TIME_STAGES = ("explore", "refine", "label", "train")
 
 
@@ -56,7 +57,16 @@ def iteration_row(rec: IterationRecord, n_conditions: int | None = None) -> list
         _mev(rec.validation, "energy_rmse_per_atom"), _mev(rec.validation, "force_rmse"),
         *(_secs(times[s]) for s in TIME_STAGES),
         rec.action.value if rec.action else "-",
+        _fmt(rec.n_functions), _fmt(rec.spearman, ".2f"), _spot(rec),
     ]
+
+
+def _spot(rec: IterationRecord) -> str:
+    """Spot-check force RMSE of the frames labelled in this iteration, and the verdict."""
+    s = rec.spot_check
+    if s is None or s.force_rmse is None:
+        return "-"
+    return f"{1000 * s.force_rmse:.2f} {'ok' if s.passed else 'FAIL'}"
 
 
 def initial_row(initial: dict, times: dict | None = None) -> list[str]:
@@ -65,7 +75,8 @@ def initial_row(initial: dict, times: dict | None = None) -> list[str]:
     return ["init", "-", "-", "-", "-", _fmt(initial.get("n_selected")), _fmt(initial.get("n_labelled")),
             _fmt(initial.get("n_failed")), _fmt(initial.get("dataset_size")),
             _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
-            "-", "-", _secs(times.get("label")), _secs(times.get("train")), "-"]
+            "-", "-", _secs(times.get("label")), _secs(times.get("train")), "-",
+            _fmt(initial.get("n_functions")), "-", "-"]
 
 
 def status_rows(state: WorkflowState, n_conditions: int | None = None,

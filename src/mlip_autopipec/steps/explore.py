@@ -28,7 +28,7 @@ def trainer_calculator(cfg, potential: PotentialFiles):
 
 
 def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, out_record: str,
-                out_frames: str) -> ExplorationRecord:
+                out_frames: str, out_samples: str | None = None) -> ExplorationRecord:
     cfg = rcfg.cfg
     cond = condition_by_name(rcfg, condition_name)
     atoms = starting_structures(rcfg)[cond.structure]
@@ -41,7 +41,7 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
     t0 = time.perf_counter()
     outcome = dynamics.run(atoms, calc, potential, cond, budget, derive_seed(cfg.seed, "explore", iteration, cond.name))
     wall = time.perf_counter() - t0
-    for frame in outcome.frames:
+    for frame in [*outcome.frames, *outcome.samples]:
         frame.info["condition"] = cond.name
         frame.info["iteration"] = iteration
     record = ExplorationRecord(
@@ -57,6 +57,8 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
         gamma_trace=outcome.gamma_trace,
     )
     write_structures(out_frames, outcome.frames)
+    if out_samples is not None:
+        write_structures(out_samples, outcome.samples)
     write_json(out_record, record_json(record))  # last: the record's presence means the frames are complete
     log.info("EXPLORE iter %d %s: %s at step %d/%d, max gamma %.2f, %d extrapolative frame(s), %.1f s",
              iteration, cond.name, "HALTED" if outcome.halted else "ran through", outcome.steps_run,

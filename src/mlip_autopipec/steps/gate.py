@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from ..core.decision import decide
+from ..core.decision import decide, spot_check_result
 from ..core.property_gate import gate_on_properties
 from ..core.io import read_json, write_json
-from ..domain_models.records import ExplorationRecord, read_record
+from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Decision
 from ..loop_extension import decision_settings, describe
 
@@ -15,10 +15,17 @@ log = logging.getLogger(__name__)
 
 
 def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_files: list[str],
-             out_decision: str, superseded_file: str | None = None, property_files: list[str] = ()) -> Decision:
+             out_decision: str, superseded_file: str | None = None, property_files: list[str] = (),
+             previous_train_file: str | None = None) -> Decision:
     conditions = [read_record(ExplorationRecord, f).condition_result() for f in record_files]
     previous = [Decision.model_validate(read_json(f)) for f in previous_decision_files]
-    decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience)
+    conv = rcfg.cfg.convergence
+    last_spot = None
+    if previous_train_file and previous and previous[-1].spot_check:
+        prior = read_record(TrainRecord, previous_train_file).prior or {}
+        last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse)
+    decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience,
+                      conv.spot_checks, last_spot)
     if property_files:  # convergence.properties
         records = [r for f in property_files for r in read_json(f)]
         decision = gate_on_properties(decision, records, rcfg.cfg.max_cycles, rcfg.cfg.patience)

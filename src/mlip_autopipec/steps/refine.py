@@ -11,9 +11,10 @@ from ..components.base import PotentialFiles
 from ..components.registry import make_selector, make_trainer
 from ..core.candidate_generator import generate_swarm
 from ..core.identity import structure_hash
-from ..core.io import read_structures, write_structures
+from ..core.io import read_json, read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
 from ..domain_models.records import ExplorationRecord, read_record
+from ..domain_models.state import Decision
 from .cutout_stage import cutouts_from_gamma, is_large, swarm_of_cutouts
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,40 @@ def run_collect_halts(record_files: list[str], frame_files: list[str], out_halt:
     return len(halts)
 
 
+def pick_spot_checks(samples_per_condition: list[list], n: int, rng) -> list:
+    """`n` frames spread over the conditions: round-robin over conditions, a random not yet picked
+    frame of each in turn; every pick is tagged `spot_check` (labelled as is, never selected away)."""
+    pools = [list(s) for s in samples_per_condition]
+    picks = []
+    while len(picks) < n and any(pools):
+        for pool in pools:
+            if pool and len(picks) < n:
+                picks.append(pool.pop(int(rng.integers(len(pool)))))
+    for atoms in picks:
+        atoms.info["spot_check"] = True
+    return picks
+
+
 def _strip(atoms):
     clean = atoms.copy()
     clean.calc = None
-    for key in ("gamma",):
+    for key in ("gamma",):  # info (condition, spot_check) is kept
         if key in clean.arrays:
             del clean.arrays[key]
     return clean
 
 
 def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str], potential_dir: str,
-                   out_candidates: str, offer_files: list[str] = ()) -> int:
+                   out_candidates: str, offer_files: list[str] = (), decision_file: str | None = None,
+                   sample_files: list[str] | None = None) -> int:
     cfg = rcfg.cfg
+    if decision_file is not None and Decision.model_validate(read_json(decision_file)).spot_check:
+        samples = [read_structures(f) for f in sample_files or []]
+        picks = pick_spot_checks(samples, cfg.convergence.spot_checks, rng_for(cfg.seed, "spot_check", iteration))
+        write_structures(out_candidates, [_strip(a) for a in picks])
+        log.info("REFINE iter %d: %d spot-check frame(s) sampled from %d exploration(s)", iteration, len(picks),
+                 len(samples))
+        return len(picks)
     halts = read_structures(halt_file)
     trainer = make_trainer(cfg.trainer)
     calc = trainer.calculator(PotentialFiles.in_dir(potential_dir), with_gamma=False)
@@ -127,8 +150,11 @@ def run_select(rcfg, iteration: int, candidates_file: str, potential_dir: str, o
     candidates = read_structures(candidates_file)
     selector = make_selector(cfg.selection)
     t0 = time.perf_counter()
-    chosen = selector.select(candidates, PotentialFiles.in_dir(potential_dir), cfg.selection.n_select,
-                             derive_seed(cfg.seed, "select", iteration)) if candidates else []
+    if candidates and all(a.info.get("spot_check") for a in candidates):
+        chosen = list(range(len(candidates)))  # spot checks are labelled as they are, not selected
+    else:
+        chosen = selector.select(candidates, PotentialFiles.in_dir(potential_dir), cfg.selection.n_select,
+                                 derive_seed(cfg.seed, "select", iteration)) if candidates else []
     selected = []
     for rank, i in enumerate(chosen):
         atoms = candidates[i]

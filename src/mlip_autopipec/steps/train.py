@@ -13,6 +13,7 @@ from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
 from ..domain_models.records import RmseMetrics, TrainRecord, record_json
+from .prior_errors import prior_errors_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
     record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind)
+    if previous is not None and label_files:
+        record.prior = prior_errors_of(trainer, previous, label_files[-1])
     try:
         record.fit = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))
     except TrainingError as exc:

@@ -73,8 +73,11 @@ def log_outcome(condition: ExplorationCondition, outcome: ExplorationOutcome, n_
              f" ({backend})" if backend else "", outcome.max_gamma, len(outcome.frames))
 
 
+N_SAMPLES = 8  # frames kept per run, evenly spread whatever their gamma: the spot checks' candidates
+
+
 class GammaWatch:
-    """Bookkeeping of one run: gamma trace, kept frames, halt decision."""
+    """Bookkeeping of one run: gamma trace, kept frames, evenly spread samples, halt decision."""
 
     def __init__(self, exploration: ExplorationConfig, n_steps: int, condition: ExplorationCondition):
         self.interval = exploration.gamma_check_interval
@@ -87,6 +90,8 @@ class GammaWatch:
         self.halted = False
         self.steps_run = 0
         self.last_sane: Atoms | None = None
+        self.samples: list[Atoms] = []
+        self.next_sample = max(self.interval, n_steps // N_SAMPLES)
 
     def due(self, step: int) -> bool:
         return step % self.interval == 0 or step == self.n_steps
@@ -97,6 +102,9 @@ class GammaWatch:
         self.trace.append((step, g))
         snapshot = self._snapshot(atoms, step, g, gamma)
         self.last_sane = snapshot
+        if step > 0 and step >= self.next_sample:  # spread over the run, whatever the gamma
+            self.samples.append(snapshot)
+            self.next_sample = step + max(self.interval, self.n_steps // N_SAMPLES)
         if g > self.gamma_select:
             self.frames.append(snapshot)
         if g > self.gamma_halt:
@@ -125,6 +133,7 @@ class GammaWatch:
             max_gamma=max((g for _, g in self.trace), default=0.0),
             frames=self.frames,
             gamma_trace=self.trace,
+            samples=self.samples,
         )
 
     def _snapshot(self, atoms: Atoms, step: int, g: float, gamma: np.ndarray) -> Atoms:

@@ -6,7 +6,6 @@ Youth is the mock potential's generation (number of fits behind it), so the loop
 
 from __future__ import annotations
 
-import numpy as np
 from ase import Atoms
 
 from ...core.seeds import library_seed
@@ -38,7 +37,13 @@ class MockDynamics:
             frame.rattle(stdev=0.05, seed=library_seed(seed))
             frame.info.update(step=last, max_gamma=trace[-1][1], condition=condition.name)
             frames.append(frame)
+        samples = []
+        for k in range(2):  # spot-check candidates: two rattled copies of the start
+            sample = atoms.copy()
+            sample.rattle(stdev=0.05, seed=(seed + 1 + k) % (2**32))
+            sample.info.update(step=last, max_gamma=trace[-1][1], condition=condition.name)
+            samples.append(sample)
         return ExplorationOutcome(
             halted=halts, steps_run=last, budget=n_steps, max_gamma=float(max(g for _, g in trace)),
-            frames=frames, gamma_trace=trace,
+            frames=frames, gamma_trace=trace, samples=samples,
         )

@@ -34,12 +34,15 @@ from ..ace.common import (
     set_reference_energies,
 )
 
+from .basis_ladder import fit_ladder, previous_holdout_fit
+from .core_repulsion import add_zbl_core_repulsion
+
 with preserve_root_logging():
+    from pyace import ACEBBasisSet, BBasisConfiguration
     from pyace.linearacefit import LinearACEDataset, LinearACEFit
 
 log = logging.getLogger(__name__)
 
-RIDGE_ALPHA = 1e-5  # pyace's LinearACEFit default: a tiny ridge only to keep the solve stable
 
 
 def _available_cpus() -> int:
@@ -89,11 +92,21 @@ class LinearAceTrainer:
         df = frames_to_dataframe(dataset, reference_energies)
 
         basis_cfg = self.cfg.basis
-        bconf = build_basis_config(elements, basis_cfg.cutoff, basis_cfg.number_of_functions_per_element,
-                                   basis_cfg.max_order, linear=True)
-        bbasis = self._solve(bconf, df)
-        fitted = bbasis.to_BBasisConfiguration()
-        set_reference_energies(fitted, {el: reference_energies[el] for el in elements})
+        ladder = None
+        if self.cfg.ladder is not None:
+            ladder = fit_ladder(dataset, df, elements, self.cfg, _available_cpus(), previous_holdout_fit(previous))
+            bbasis = ladder.basis
+        else:
+            bconf = build_basis_config(elements, basis_cfg.cutoff, basis_cfg.number_of_functions_per_element,
+                                       basis_cfg.max_order, linear=True)
+            bbasis = self._solve(bconf, df)
+        if ladder is not None and ladder.keep_previous:
+            fitted = BBasisConfiguration(str(previous.yaml))  # the earlier best, with an active set of all labels
+        else:
+            fitted = bbasis.to_BBasisConfiguration()
+            set_reference_energies(fitted, {el: reference_energies[el] for el in elements})
+            if self.cfg.repulsion == "zbl":
+                r_in = add_zbl_core_repulsion(fitted, dataset, elements)
 
         train = write_potential_files(fitted, df, dataset, out_dir)
         metrics = {
@@ -106,6 +119,14 @@ class LinearAceTrainer:
             "elements": elements,
             "wall_time_s": time.perf_counter() - t0,
         }
+        if self.cfg.repulsion == "zbl" and not (ladder is not None and ladder.keep_previous):
+            metrics["zbl_r_in"] = r_in
+        if ladder is not None:
+            if ladder.record["holdout_fit"] is not None and "stage" not in ladder.record["holdout_fit"]:
+                ladder.record["holdout_fit"]["stage"] = Path(out_dir).name
+            metrics["ladder"] = ladder.record
+            if ladder.keep_previous:
+                metrics["n_functions"] = int(sum(compute_number_of_functions(ACEBBasisSet(str(previous.yaml)))))
         log.info("linear ACE fit: %d structures, %d functions, E %.2f meV/atom, F %.1f meV/Å, %.1f s",
                  metrics["n_structures"], metrics["n_functions"], 1e3 * metrics["train_energy_rmse_per_atom"],
                  1e3 * metrics["train_force_rmse"], metrics["wall_time_s"])
@@ -131,7 +152,7 @@ class LinearAceTrainer:
         weights = weights * row_weight_factors(list(df["ase_atoms"]))  # cut-outs: core forces only
         from sklearn.linear_model import Ridge  # ~1.4 s import: only when fitting
 
-        model = Ridge(alpha=RIDGE_ALPHA, fit_intercept=False, copy_X=True, solver="auto")
+        model = Ridge(alpha=self.cfg.ridge_alpha, fit_intercept=False, copy_X=True, solver="auto")
         fit = LinearACEFit(model=model, train_dataset=dataset)
         fit.fit(sample_weight=weights)
         if not np.isfinite(fit.model.coef_).all():

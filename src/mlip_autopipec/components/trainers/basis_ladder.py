@@ -1,0 +1,406 @@
+"""Capacity that grows with the data: pick the linear ACE basis from a ladder of sizes.
+
+A fixed basis is either too large for the first few dozen labels (it interpolates noise between
+them) or too small once the data covers more (every strategy then sits on the same error floor).
+So every fit tries each rung of a ladder (functions per element, body order, radial/angular
+limits) and keeps the one with the lowest error on a *held-out share* of the labels.
+
+* The held-out share is a fixed split: a structure belongs to it by a hash of its content, so it
+  stays in it in every later iteration (the validation set is never used here).
+* Every rung is a subset of the largest rung's functions (pyace orders functions by the same
+  ladder criterion whatever the budget), so one design matrix of the largest rung serves all:
+  a rung is a choice of columns, and trying it costs one small least-squares solve.
+* A rung is allowed only if each element has at least `envs_per_function` atomic environments per
+  basis function in the fitted part, so MaxVol's active set (square, full rank) stays well posed.
+* Keep the best: the shipped potential is refitted on all labels with the chosen rung, and the
+  fit on the non-held-out part (its stand-in that never saw the held-out share) is stored in the
+  train record. The next fit scores that stored fit on its own, larger held-out share; if the
+  earlier one is better there, the earlier potential is kept (with an active set of all labels).
+* Virial rows (stress, where the oracle gives it) are central finite differences of the energy
+  rows under a small strain, weighted by `stress_weight`: the linear fit then also learns how the
+  energy changes with volume and shape, which the MD frames at one density barely constrain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from ase import Atoms
+
+from ...core.label_weights import row_weight_factors
+from ...core.errors import TrainingError
+from ..ace.common import ace_potential_config, preserve_root_logging
+
+with preserve_root_logging():
+    from pyace import ACEBBasisSet, create_multispecies_basis_config
+    from pyace.linearacefit import LinearACEDataset
+
+log = logging.getLogger(__name__)
+
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))  # ASE's stress order xx yy zz yz xz xy
+STRAIN_STEP = 1e-4  # finite-difference strain for the virial rows (energies are smooth: error ~1e-8)
+
+
+# --------------------------------------------------------------------------------------------
+# Basis of a rung
+# --------------------------------------------------------------------------------------------
+def rung_potential_config(elements: Sequence[str], cutoff: float, rung) -> dict:
+    """pacemaker `potential:` section of one rung (linear embedding)."""
+    cfg = ace_potential_config(elements, cutoff, rung.number_of_functions_per_element, rung.max_order, linear=True)
+    cfg["functions"]["ALL"] = {
+        "nradmax_by_orders": list(rung.nradmax_by_orders[: rung.max_order]),
+        "lmax_by_orders": list(rung.lmax_by_orders[: rung.max_order]),
+    }
+    return cfg
+
+
+def rung_basis_config(elements: Sequence[str], cutoff: float, rung):
+    with preserve_root_logging():
+        return create_multispecies_basis_config(rung_potential_config(elements, cutoff, rung))
+
+
+def function_keys(basis: ACEBBasisSet) -> list[tuple]:
+    """One hashable key per basis function, in design-matrix column order (per element: rank 1
+    functions, then higher ranks; pyace's `compute_nfunc_func_ind_shift` order)."""
+    keys = []
+    for st, (rank1, higher) in enumerate(zip(basis.basis_rank1, basis.basis)):
+        for f in list(rank1) + list(higher):
+            keys.append((st, tuple(f.mus), tuple(f.ns), tuple(f.ls), tuple(map(tuple, f.ms_combs))))
+    return keys
+
+
+def rung_columns(pool: ACEBBasisSet, rung_basis: ACEBBasisSet) -> np.ndarray | None:
+    """Columns of the pool's design matrix that make up `rung_basis`; None if it is no subset."""
+    index = {k: i for i, k in enumerate(function_keys(pool))}
+    keys = function_keys(rung_basis)
+    if any(k not in index for k in keys):
+        return None
+    return np.array([index[k] for k in keys], dtype=int)
+
+
+def functions_per_element(basis: ACEBBasisSet) -> dict[str, int]:
+    return {el: len(basis.basis_rank1[st]) + len(basis.basis[st])
+            for el, st in basis.elements_to_index_map.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def holdout_mask(frames: Sequence[Atoms], share: float) -> np.ndarray:
+    """True for structures in the held-out share: a hash of numbers, cell and positions (rounded
+    to 1e-6 Å), so a structure's membership never changes as the data set grows."""
+    mask = np.zeros(len(frames), dtype=bool)
+    if share <= 0:
+        return mask
+    for i, atoms in enumerate(frames):
+        h = hashlib.sha256()
+        h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+        h.update(np.round(np.asarray(atoms.cell), 6).tobytes())
+        h.update(np.round(atoms.positions, 6).tobytes())
+        mask[i] = int.from_bytes(h.digest()[:8], "little") / 2.0**64 < share
+    return mask
+
+
+@dataclass
+class DesignMatrix:
+    """Rows [energy per atom of each structure..., force components..., virial rows...]."""
+
+    X: np.ndarray
+    y: np.ndarray
+    n_atoms: np.ndarray
+    stress_rows: np.ndarray  # [n_structures, 6] row indices (or -1 when the structure has no stress)
+    volumes: np.ndarray
+
+    @property
+    def n_structures(self) -> int:
+        return len(self.n_atoms)
+
+    def rows_of(self, structures: np.ndarray, with_stress: bool = True) -> np.ndarray:
+        """Row indices of the given structures (boolean mask or indices)."""
+        idx = np.flatnonzero(structures) if structures.dtype == bool else np.asarray(structures)
+        starts = self.n_structures + 3 * np.concatenate([[0], np.cumsum(self.n_atoms)[:-1]])
+        rows = [idx]
+        rows += [np.arange(starts[i], starts[i] + 3 * self.n_atoms[i]) for i in idx]
+        if with_stress:
+            rows += [self.stress_rows[i][self.stress_rows[i] >= 0] for i in idx]
+        return np.concatenate(rows).astype(int)
+
+
+def _energy_rows(basis: ACEBBasisSet, atoms_list: list[Atoms]) -> np.ndarray:
+    """Per-atom energy design rows (binding-energy projections / N), projections only: no
+    gradients, so a strained copy costs about one energy evaluation."""
+    from pyace import ACEBEvaluator, ACECalculator
+    from pyace.atomicenvironment import aseatoms_to_atomicenvironment
+    from pyace.linearacefit import compute_nfunc_func_ind_shift
+
+    evaluator = ACEBEvaluator(basis)  # must outlive the calculator (pyace keeps a raw pointer)
+    calc = ACECalculator(evaluator)
+    nfunc, shift = compute_nfunc_func_ind_shift(basis)
+    rows = np.zeros((len(atoms_list), nfunc))
+    for k, atoms in enumerate(atoms_list):
+        ae = aseatoms_to_atomicenvironment(atoms, cutoff=basis.cutoffmax, elements_mapper_dict=basis.elements_to_index_map)
+        calc.compute(ae, compute_projections=True)
+        for st, proj in zip(ae.species_type, calc.projections):
+            rows[k, shift[st]:shift[st] + len(proj)] += proj
+        rows[k] /= ae.n_atoms_real
+    return rows
+
+
+def design_matrix(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, with_stress: bool) -> DesignMatrix:
+    """Energy and force rows from pyace, plus virial rows (stress * volume, eV) for structures that
+    carry a stress label when `with_stress`."""
+    ds = LinearACEDataset(basis, df)
+    ds.construct_design_matrix(max_workers=max(1, min(max_workers, len(df))))
+    X = np.array(ds.get_design_matrix())
+    y = np.array(ds.get_target_vector())
+    n_struct = len(df)
+    if not np.isfinite(X).all():
+        raise TrainingError("ACE design matrix contains non-finite values")
+    if np.any(np.all(X[:n_struct] == 0.0, axis=1)):
+        raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
+    n_atoms = df["NUMBER_OF_ATOMS"].to_numpy()
+    volumes = np.array([abs(a.get_volume()) if a.pbc.all() else 0.0 for a in df["ase_atoms"]])
+    stress_rows = -np.ones((n_struct, 6), dtype=int)
+    has_stress = [with_stress and s is not None and volumes[i] > 0 for i, s in enumerate(df["stress"])]
+    idx = [i for i, h in enumerate(has_stress) if h]
+    if idx:
+        strained = []
+        for i in idx:
+            atoms = df["ase_atoms"].iloc[i]
+            for a, b in VOIGT:
+                for sign in (1, -1):
+                    eps = np.zeros((3, 3))  # symmetric; engineering shear strain for a != b
+                    eps[a, b] = eps[b, a] = sign * STRAIN_STEP * (1.0 if a == b else 0.5)
+                    s = atoms.copy()
+                    s.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+                    strained.append(s)
+        e_rows = _energy_rows(basis, strained).reshape(len(idx), 6, 2, -1)
+        # virial row: -dE/d(eps) = -N * d(E/N)/d(eps); the label: -stress * V (ASE: stress = dE/deps / V)
+        n = n_atoms[idx][:, None, None]
+        rows = -n * (e_rows[:, :, 0, :] - e_rows[:, :, 1, :]) / (2 * STRAIN_STEP)
+        targets = [-np.asarray(df["stress"].iloc[i], dtype=float) * volumes[i] for i in idx]
+        start = X.shape[0]
+        X = np.vstack([X, rows.reshape(-1, X.shape[1])])
+        y = np.concatenate([y, np.concatenate(targets)])
+        for k, i in enumerate(idx):
+            stress_rows[i] = start + 6 * k + np.arange(6)
+    return DesignMatrix(X=X, y=y, n_atoms=n_atoms, stress_rows=stress_rows, volumes=volumes)
+
+
+def row_weights(dm: DesignMatrix, energy_weight: float, stress_weight: float,
+                frames: Sequence[Atoms] | None = None) -> np.ndarray:
+    """Energy row of a structure: `energy_weight * N` (see linear_ace.sample_weights); force
+    components: 1; each of its 6 virial components (eV): `stress_weight / N`, i.e. a virial error of
+    N*x eV costs as much as an energy error of x eV/atom weighted by `stress_weight / energy_weight`."""
+    w = np.ones(dm.X.shape[0])
+    w[: dm.n_structures] = energy_weight * dm.n_atoms
+    for i in range(dm.n_structures):
+        rows = dm.stress_rows[i][dm.stress_rows[i] >= 0]
+        w[rows] = stress_weight / dm.n_atoms[i]
+    if frames is not None:  # cut-outs: only core forces are labels; their energy and stress are not
+        trust = row_weight_factors(frames)
+        n_ef = len(trust)
+        w[:n_ef] *= trust
+        for i, factor in enumerate(trust[: dm.n_structures]):
+            rows = dm.stress_rows[i][dm.stress_rows[i] >= 0]
+            w[rows] *= factor
+    return w
+
+
+# --------------------------------------------------------------------------------------------
+# Solve and score
+# --------------------------------------------------------------------------------------------
+def solve(X: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) -> np.ndarray:
+    """Weighted ridge least squares (normal equations; the matrices here have <= a few hundred
+    columns). Same objective as scikit-learn's Ridge(fit_intercept=False) with sample weights."""
+    sw = np.sqrt(w)
+    A = X * sw[:, None]
+    b = y * sw
+    coef = np.linalg.solve(A.T @ A + alpha * np.eye(X.shape[1]), A.T @ b)
+    if not np.isfinite(coef).all():
+        raise TrainingError("linear ACE fit produced non-finite coefficients")
+    return coef
+
+
+def errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.ndarray) -> dict:
+    """Energy-per-atom, force-component and (if any) pressure RMSE of `structures` (eV, eV/Å, GPa)."""
+    idx = np.flatnonzero(structures) if structures.dtype == bool else np.asarray(structures)
+    rows = dm.rows_of(idx, with_stress=False)
+    pred = dm.X[np.ix_(rows, cols)] @ coef
+    ref = dm.y[rows]
+    ne = len(idx)
+    out = {
+        "energy_rmse_per_atom": float(np.sqrt(np.mean((pred[:ne] - ref[:ne]) ** 2))),
+        "force_rmse": float(np.sqrt(np.mean((pred[ne:] - ref[ne:]) ** 2))) if len(pred) > ne else None,
+        "pressure_rmse_gpa": None,
+    }
+    with_s = [i for i in idx if dm.stress_rows[i][0] >= 0]
+    if with_s:
+        dp = []
+        for i in with_s:
+            r = dm.stress_rows[i][:3]
+            virial = dm.X[np.ix_(r, cols)] @ coef - dm.y[r]
+            dp.append(np.mean(virial) / dm.volumes[i])  # -pressure error * 1, eV/Å^3
+        out["pressure_rmse_gpa"] = float(np.sqrt(np.mean(np.square(dp))) * 160.21766)
+    return out
+
+
+def score(err: dict, energy_weight: float) -> float:
+    """One number per fit: force RMSE + `energy_weight` * energy RMSE per atom (eV/Å)."""
+    return float((err["force_rmse"] or 0.0) + energy_weight * err["energy_rmse_per_atom"])
+
+
+@dataclass
+class RungResult:
+    index: int
+    functions_per_element: dict[str, int]
+    allowed: bool
+    reason: str = ""
+    holdout: dict = field(default_factory=dict)
+    score: float | None = None
+
+
+def environments_per_element(frames: Sequence[Atoms], mask: np.ndarray) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for atoms, m in zip(frames, mask):
+        if m:
+            for s in atoms.get_chemical_symbols():
+                counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+@dataclass
+class LadderFit:
+    """Outcome of one ladder fit: the shipped coefficients and what the train record keeps."""
+
+    rung_index: int
+    basis: ACEBBasisSet  # the chosen rung's basis with the coefficients fitted on all labels
+    record: dict  # JSON-serialisable: choice, per-rung scores, the held-out-share stand-in
+    keep_previous: bool = False
+
+
+def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str], cfg, max_workers: int,
+               previous_holdout: dict | None) -> LadderFit:
+    """Choose a rung by the held-out share, refit it on all labels, compare with the earlier best.
+
+    `cfg` is the trainer config (`basis.cutoff`, `energy_weight`, `ridge_alpha`, `stress_weight`,
+    `ladder`). `previous_holdout` is the `holdout_fit` entry of the previous train record (or None).
+    """
+    lad = cfg.ladder
+    cutoff = cfg.basis.cutoff
+    rung_bases = [ACEBBasisSet(rung_basis_config(elements, cutoff, r)) for r in lad.rungs]
+    pool_index = int(np.argmax([sum(functions_per_element(b).values()) for b in rung_bases]))
+    pool = rung_bases[pool_index]
+    columns = [rung_columns(pool, b) for b in rung_bases]
+    bad = [i for i, c in enumerate(columns) if c is None]
+    if bad:
+        raise TrainingError(f"trainer.ladder.rungs {bad}: not a subset of the largest rung's functions; give every "
+                            "rung radial/angular limits no larger than the largest rung's")
+    dm = design_matrix(pool, df, max_workers, with_stress=cfg.stress_weight > 0)
+    weights = row_weights(dm, cfg.energy_weight, cfg.stress_weight, list(df["ase_atoms"]))
+
+    held = holdout_mask(frames, lad.holdout_share)
+    if held.all() or (lad.holdout_share > 0 and held.sum() == 0):
+        held = np.zeros(len(frames), dtype=bool)  # too few labels to hold any out: fall back to training errors
+    fit_part = ~held
+    envs = environments_per_element(frames, fit_part)
+    fit_rows = dm.rows_of(fit_part)
+    score_on = held if held.any() else fit_part
+
+    results: list[RungResult] = []
+    coefs_fit_part = {}
+    for i, (b, cols) in enumerate(zip(rung_bases, columns)):
+        nfun = functions_per_element(b)
+        short = {el: (envs.get(el, 0), n) for el, n in nfun.items() if envs.get(el, 0) < lad.envs_per_function * n}
+        res = RungResult(index=i, functions_per_element=nfun, allowed=not short)
+        if short:
+            res.reason = "too few atomic environments: " + ", ".join(
+                f"{el} {have} < {lad.envs_per_function:g} x {n}" for el, (have, n) in sorted(short.items()))
+        else:
+            coef = solve(dm.X[np.ix_(fit_rows, cols)], dm.y[fit_rows], weights[fit_rows], cfg.ridge_alpha)
+            coefs_fit_part[i] = coef
+            res.holdout = errors(dm, score_on, cols, coef)
+            res.score = score(res.holdout, lad.score_energy_weight)
+        results.append(res)
+    scored = [r for r in results if r.score is not None]
+    if not scored:
+        smallest = min(range(len(results)), key=lambda i: sum(results[i].functions_per_element.values()))
+        log.warning("no ladder rung has enough atomic environments (%s); using the smallest, rung %d",
+                    results[smallest].reason, smallest)
+        chosen = smallest
+    else:
+        chosen = min(scored, key=lambda r: (r.score, sum(r.functions_per_element.values()))).index
+
+    cols = columns[chosen]
+    coef_all = solve(dm.X[:, cols], dm.y, weights, cfg.ridge_alpha)
+    basis = rung_bases[chosen]
+    basis.basis_coeffs = coef_all
+
+    this_holdout = None
+    if chosen in coefs_fit_part:
+        this_holdout = {"rung": lad.rungs[chosen].model_dump(mode="json"),
+                        "coefficients": [float(c) for c in coefs_fit_part[chosen]],
+                        "score": results[chosen].score}
+    keep_previous = False
+    comparison = None
+    if lad.keep_best and previous_holdout and this_holdout and held.any():
+        prev_cols = _columns_of_record(pool, elements, cutoff, previous_holdout, lad.rungs[0].__class__)
+        if prev_cols is None:
+            comparison = {"note": "earlier best fit's basis is not part of this ladder: not compared"}
+        else:
+            prev_err = errors(dm, held, prev_cols, np.asarray(previous_holdout["coefficients"]))
+            prev_score = score(prev_err, lad.score_energy_weight)
+            keep_previous = prev_score < this_holdout["score"]
+            comparison = {"previous_stage": previous_holdout.get("stage"), "previous_score": prev_score,
+                          "previous_holdout": prev_err, "score": this_holdout["score"],
+                          "kept_previous": keep_previous}
+    record = {
+        "chosen_rung": chosen,
+        "functions_per_element": results[chosen].functions_per_element,
+        "rung": lad.rungs[chosen].model_dump(mode="json"),
+        "n_holdout": int(held.sum()),
+        "n_fit": int(fit_part.sum()),
+        "environments_per_element": envs,
+        "holdout": results[chosen].holdout,
+        "rungs": [{"index": r.index, "functions_per_element": r.functions_per_element, "allowed": r.allowed,
+                   "reason": r.reason, "score": r.score, "holdout": r.holdout} for r in results],
+        "keep_best": comparison,
+        # the best held-out-share stand-in so far: this one, or the earlier one if that scored better
+        "holdout_fit": (previous_holdout if keep_previous else this_holdout),
+    }
+    log.info("basis ladder: rung %d (%s functions per element) on %d labels (%d held out), held-out score %s%s",
+             chosen, results[chosen].functions_per_element, len(frames), int(held.sum()),
+             "n/a" if results[chosen].score is None else f"{1e3 * results[chosen].score:.2f} meV/Å",
+             "; an earlier fit scored better: keeping it" if keep_previous else "")
+    return LadderFit(rung_index=chosen, basis=basis, record=record, keep_previous=keep_previous)
+
+
+def _columns_of_record(pool, elements, cutoff, holdout: dict, rung_model) -> np.ndarray | None:
+    try:
+        rung = rung_model.model_validate(holdout["rung"])
+        b = ACEBBasisSet(rung_basis_config(elements, cutoff, rung))
+    except Exception as exc:  # noqa: BLE001  (a record from another config: simply not comparable)
+        log.warning("cannot rebuild the earlier best fit's basis (%s)", exc)
+        return None
+    cols = rung_columns(pool, b)
+    if cols is None or len(cols) != len(holdout["coefficients"]):
+        return None
+    return cols
+
+
+def previous_holdout_fit(previous) -> dict | None:
+    """The `holdout_fit` the previous fit recorded (its train.json sits next to its potential)."""
+    if previous is None:
+        return None
+    record_file = Path(previous.yaml).parent / "train.json"
+    if not record_file.is_file():
+        return None
+    record = json.loads(record_file.read_text())
+    return ((record.get("fit") or {}).get("ladder") or {}).get("holdout_fit")
