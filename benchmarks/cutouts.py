@@ -30,11 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "examples" / "cu_void"))
 
-from ase import units  # noqa: E402
 from ase.calculators.emt import EMT  # noqa: E402
 from ase.calculators.singlepoint import SinglePointCalculator  # noqa: E402
-from ase.md.langevin import Langevin  # noqa: E402
-from make_void import void_cell  # noqa: E402
+from make_void import emt_md_snapshots  # noqa: E402
 
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.ace.common import ace_calculator  # noqa: E402
@@ -55,17 +53,7 @@ NEAR_VOID = 8.0  # Å from the void centre: the acceptance region of examples/cu
 
 
 def emt_md_frames(n_frames: int, seed: int, equilibrate: int = 40, every: int = 15, temperature: float = 900.0):
-    atoms = void_cell()
-    atoms.calc = EMT()
-    rng = np.random.default_rng(seed)
-    atoms.set_momenta(rng.standard_normal((len(atoms), 3)) * np.sqrt(atoms.get_masses()[:, None] * units.kB * temperature))
-    dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
-    dyn.run(equilibrate)
-    frames = []
-    for _ in range(n_frames):
-        dyn.run(every)
-        frames.append(label(atoms)[0])
-    return frames
+    return emt_md_snapshots(n_frames, seed, temperature, equilibrate, every)
 
 
 def label(atoms):

@@ -7,10 +7,7 @@ import time
 import numpy as np
 import pytest
 import yaml
-from ase import units
-from ase.calculators.emt import EMT
 from ase.io import write
-from ase.md.langevin import Langevin
 
 from conftest import REPO, run, runner_cmd
 from mlip_autopipec.components.base import PotentialFiles
@@ -18,25 +15,17 @@ from mlip_autopipec.components.ace.common import ace_calculator
 from mlip_autopipec.core.io import read_structures
 
 sys.path.insert(0, str(REPO / "examples" / "cu_void"))
-from make_void import void_cell  # noqa: E402
+from make_void import emt_md_snapshots, void_cell  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 NEAR_VOID = 8.0
 
 
-def held_out_frames(n=2, seed=123, temperature=900.0, equilibrate=40, every=15):
-    atoms = void_cell()
-    atoms.calc = EMT()
-    rng = np.random.default_rng(seed)
-    atoms.set_momenta(rng.standard_normal((len(atoms), 3)) * np.sqrt(atoms.get_masses()[:, None] * units.kB * temperature))
-    dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
-    dyn.run(equilibrate)
-    frames = []
-    for _ in range(n):
-        dyn.run(every)
-        frames.append((atoms.positions.copy(), atoms.get_forces().copy()))
-    return atoms, frames
+def held_out_frames(n=2, seed=123, temperature=900.0):
+    """(the void cell, [(positions, EMT forces)]) of EMT MD snapshots the loop never saw."""
+    snaps = emt_md_snapshots(n, seed, temperature)
+    return snaps[0], [(a.positions.copy(), a.get_forces().copy()) for a in snaps]
 
 
 def test_cu_void_with_max_atoms_128_ends_normally_and_is_accurate(tmp_path):
