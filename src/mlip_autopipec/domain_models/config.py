@@ -266,11 +266,20 @@ class LinearAceTrainerConfig(_Strict):
         0.01, ge=0, description="Weight of virial rows (0: stress not fitted); see basis_ladder.row_weights."
     )
     ladder: BasisLadderConfig | None = Field(
-        default_factory=BasisLadderConfig, description="Basis ladder (null: the fixed `basis`)."
+        default_factory=BasisLadderConfig, description="Basis ladder (null: the fixed `basis`). A `basis` that "
+        "sets its size (number_of_functions_per_element or max_order) without a `ladder` means a fixed basis."
     )
     repulsion: Literal["zbl", "none"] = Field(
         "zbl", description="ZBL core repulsion below the shortest training distance per bond (pacemaker's 'auto')."
     )
+
+    @model_validator(mode="after")
+    def _explicit_basis_is_fixed(self) -> "LinearAceTrainerConfig":
+        # whoever writes a basis size means that size: the ladder would silently replace it
+        sized = {"number_of_functions_per_element", "max_order"} & self.basis.model_fields_set
+        if "basis" in self.model_fields_set and sized and "ladder" not in self.model_fields_set:
+            self.ladder = None
+        return self
 
 
 class PacemakerTrainerConfig(_Strict):
