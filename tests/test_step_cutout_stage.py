@@ -8,7 +8,7 @@ from ase.build import bulk
 from conftest import CONFIGS
 from mlip_autopipec.core.cutouts import ENERGY_WEIGHT, FORCE_WEIGHT
 from mlip_autopipec.domain_models.config import config_from_dict
-from mlip_autopipec.steps.cutout_stage import cutouts_from_gamma, cutouts_without_gamma, is_large
+from mlip_autopipec.steps.cutout_stage import cutouts_from_gamma, cutouts_without_gamma, is_large, swarm_of_cutouts
 
 
 def _cfg(tmp_path, max_atoms):
@@ -52,3 +52,20 @@ def test_cutouts_from_gamma_centre_on_the_extrapolative_atoms(tmp_path):
     cuts = cutouts_from_gamma(cfg, frame, gamma, None, "test frame")
     assert [c.info["cutout_centre_gamma"] for c in cuts] == [9.0]
     assert len(cuts[0]) <= 64
+
+
+def test_swarm_of_cutouts_with_the_default_per_pair_minimum_distances(tmp_path):
+    """The default candidates.min_distance is null (per element pair from covalent radii): the cut-out
+    swarm (rattle, MD burst, normal modes) works with it."""
+    from ase.calculators.emt import EMT
+
+    cfg = _cfg(tmp_path, 64)
+    cfg.candidates = type(cfg.candidates)(n_candidates=6, burst_steps=10)  # the default mix: all three kinds
+    assert cfg.candidates.min_distance is None
+    frame = _large_cell()
+    gamma = np.full(len(frame), 0.5)
+    gamma[123] = 9.0
+    cuts = cutouts_from_gamma(cfg, frame, gamma, None, "test frame")
+    swarm = swarm_of_cutouts(cfg, cuts, EMT(), np.random.default_rng(0))
+    assert len(swarm) == cfg.candidates.n_candidates
+    assert {c.info["generator"] for c in swarm} == {"rattle", "md_burst", "normal_modes"}

@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from .candidate_generator import (
+    candidate_limits,
     close_atoms,
     displace_along_modes,
     harmonic_amplitudes,
@@ -74,7 +75,7 @@ def core_normal_modes(cut: Atoms, calculator, n: int, temperature: float, min_di
             if tries >= max_tries:
                 scale, tries = 0.5 * scale, 0
                 if scale < 1e-3:
-                    raise StructureError(f"cut-out normal modes: cannot keep atoms {min_distance} Å apart")
+                    raise StructureError(f"cut-out normal modes: cannot keep atoms apart ({min_distance})")
             continue
         out.append(cand)
     return out
@@ -110,7 +111,7 @@ def rattle_core(cut: Atoms, n: int, stdev: float, min_distance: float, rng: np.r
             if tries >= max_tries:
                 scale, tries = 0.5 * scale, 0
                 if scale < 1e-3:
-                    raise StructureError(f"cut-out swarm: cannot keep atoms {min_distance} Å apart; lower "
+                    raise StructureError(f"cut-out swarm: cannot keep atoms apart ({min_distance}); lower "
                                          "candidates.min_distance")
             continue
         out.append(cand)
@@ -126,6 +127,7 @@ def cutout_swarm(cut: Atoms, calculator, cfg, rng: np.random.Generator) -> list[
     if calculator is None:
         weights = {"rattle": 1.0, "md_burst": 0.0, "normal_modes": 0.0}
     counts = split_counts(cfg.n_candidates, weights)
+    limits = candidate_limits(cfg)  # per element pair (candidates.min_distance may be null or a table)
     made: dict[str, list[Atoms]] = {}
     if counts["md_burst"]:
         from ase.constraints import FixAtoms
@@ -134,23 +136,23 @@ def cutout_swarm(cut: Atoms, calculator, cfg, rng: np.random.Generator) -> list[
         fixed.set_constraint(FixAtoms(indices=np.where(held)[0]))
         try:
             made["md_burst"] = md_burst(fixed, calculator, counts["md_burst"], cfg.burst_temperature,
-                                        cfg.burst_steps, cfg.min_distance, rng)
+                                        cfg.burst_steps, limits, rng)
         except StructureError as exc:
             log.warning("cut-out swarm: md_burst failed (%s); rattled instead", exc)
     if counts["normal_modes"]:
         try:
             made["normal_modes"] = core_normal_modes(cut, calculator, counts["normal_modes"],
-                                                     cfg.normal_mode_temperature, cfg.min_distance, rng)
+                                                     cfg.normal_mode_temperature, limits, rng)
         except StructureError as exc:
             log.warning("cut-out swarm: normal_modes failed (%s); rattled instead", exc)
     out = []
     for name in ("md_burst", "normal_modes"):
         for cand in made.get(name, []):
             restored = _restore(cut, cand, held)
-            if not close_atoms(restored, cfg.min_distance).size:
+            if not close_atoms(restored, limits).size:
                 restored.info["generator"] = name
                 out.append(restored)
-    for cand in rattle_core(cut, cfg.n_candidates - len(out), cfg.rattle_stdev, cfg.min_distance, rng):
+    for cand in rattle_core(cut, cfg.n_candidates - len(out), cfg.rattle_stdev, limits, rng):
         restored = _restore(cut, cand, held)
         restored.info["generator"] = "rattle"
         out.append(restored)
