@@ -37,8 +37,8 @@ def test_cu_void_with_max_atoms_128_ends_normally_and_is_accurate(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     write(tmp_path / "cu_void.extxyz", void_cell(), format="extxyz")
     run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=2400)
-    assert (tmp_path / "converged.flag").is_file() or (tmp_path / "stopped.flag").is_file()
     state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
+    assert state["status"] in ("CONVERGED", "STOPPED_MAX_CYCLES", "STOPPED_PATIENCE"), state["status"]
 
     # nothing the oracle saw had more than 128 atoms, the initial data included
     labelled = [a for f in [tmp_path / "initial" / "labels.extxyz", *tmp_path.glob("iter_*/labels.extxyz")]
