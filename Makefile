@@ -25,8 +25,9 @@ setup-test: setup $(VENV)/.test-extras
 run: setup
 	$(BIN)/mlip-runner run config/config.yaml --cores $(CORES)
 
+# the SLURM tests run in a second pytest process alongside the rest (tests/run_suite.sh says why)
 test: setup-test
-	$(BIN)/pytest
+	PYTEST=$(BIN)/pytest bash tests/run_suite.sh
 
 lint: setup
 	$(BIN)/snakemake --lint
