@@ -49,8 +49,8 @@ def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
     vac = bulk(element, "fcc", a=3.61, cubic=True) * (2, 2, 2)
     del vac[0]
     cells["vacancy (31 atoms)"] = vac
-    sets = {}
-    for name, cell in cells.items():
+    def md_frames(cell, per_temperature: int) -> list:
+        """EMT Langevin MD at 300-1200 K, `per_temperature` labelled snapshots 25 steps apart after 200."""
         frames = []
         for temperature in (300, 600, 900, 1200):
             atoms = cell.copy()
@@ -58,28 +58,18 @@ def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
             MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
             dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
             dyn.run(200)
-            for _ in range(5):
+            for _ in range(per_temperature):
                 dyn.run(25)
                 snap = atoms.copy()
                 snap.calc = None
                 frames.append(oracle.label(snap))
-        sets[name] = frames
+        return frames
+
+    sets = {name: md_frames(cell, 5) for name, cell in cells.items()}
     # ±3 % isotropically strained 32-atom cells (drawn after the others, which stay as they were)
     for strain in (-0.03, 0.03):
         cell = bulk(element, "fcc", a=3.61 * (1 + strain), cubic=True) * (2, 2, 2)
-        frames = []
-        for temperature in (300, 600, 900, 1200):
-            atoms = cell.copy()
-            atoms.calc = EMT()
-            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-            dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
-            dyn.run(200)
-            for _ in range(3):
-                dyn.run(25)
-                snap = atoms.copy()
-                snap.calc = None
-                frames.append(oracle.label(snap))
-        sets[f"strained {100 * strain:+.0f} % (32 atoms)"] = frames
+        sets[f"strained {100 * strain:+.0f} % (32 atoms)"] = md_frames(cell, 3)
     return sets
 
 

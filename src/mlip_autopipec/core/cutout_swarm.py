@@ -64,18 +64,28 @@ def core_normal_modes(cut: Atoms, calculator, n: int, temperature: float, min_di
     masses = cut.get_masses()[mobile]
     freqs, modes = normal_modes(hess, masses)
     amps = harmonic_amplitudes(freqs, temperature, invcm_to_frequency(min_frequency_cm))
+    return _draws_apart(
+        cut, n, lambda scale: displace_along_modes(masses, modes, scale * amps * rng.standard_normal(amps.size)),
+        min_distance, max_tries, f"cut-out normal modes: cannot keep atoms apart ({min_distance})")
+
+
+def _draws_apart(cut: Atoms, n: int, draw, min_distance, max_tries: int, failure: str) -> list[Atoms]:
+    """`n` copies of `cut` with `draw(scale)` added to its mobile atoms; a draw with atoms closer than
+    `min_distance` is redrawn, and the scale halved after `max_tries` failures in a row (StructureError
+    `failure` once it falls below 1e-3)."""
+    mobile = mobile_mask(cut)
     out, tries, scale = [], 0, 1.0
     while len(out) < n:
         cand = cut.copy()
         pos = cand.positions
-        pos[mobile] += displace_along_modes(masses, modes, scale * amps * rng.standard_normal(amps.size))
+        pos[mobile] += draw(scale)
         cand.positions = pos
         if close_atoms(cand, min_distance).size:
             tries += 1
             if tries >= max_tries:
                 scale, tries = 0.5 * scale, 0
                 if scale < 1e-3:
-                    raise StructureError(f"cut-out normal modes: cannot keep atoms apart ({min_distance})")
+                    raise StructureError(failure)
             continue
         out.append(cand)
     return out
@@ -99,23 +109,10 @@ def rattle_core(cut: Atoms, n: int, stdev: float, min_distance: float, rng: np.r
                 max_tries: int = 50) -> list[Atoms]:
     """`n` copies with Gaussian noise on the mobile atoms only; a draw with atoms closer than
     `min_distance` is redrawn, and the amplitude halved after `max_tries` failures."""
-    mobile = mobile_mask(cut)
-    out, tries, scale = [], 0, 1.0
-    while len(out) < n:
-        cand = cut.copy()
-        pos = cand.positions
-        pos[mobile] += scale * stdev * rng.standard_normal((int(mobile.sum()), 3))
-        cand.positions = pos
-        if close_atoms(cand, min_distance).size:
-            tries += 1
-            if tries >= max_tries:
-                scale, tries = 0.5 * scale, 0
-                if scale < 1e-3:
-                    raise StructureError(f"cut-out swarm: cannot keep atoms apart ({min_distance}); lower "
-                                         "candidates.min_distance")
-            continue
-        out.append(cand)
-    return out
+    n_mobile = int(mobile_mask(cut).sum())
+    return _draws_apart(cut, n, lambda scale: scale * stdev * rng.standard_normal((n_mobile, 3)), min_distance,
+                        max_tries, f"cut-out swarm: cannot keep atoms apart ({min_distance}); lower "
+                        "candidates.min_distance")
 
 
 def cutout_swarm(cut: Atoms, calculator, cfg, rng: np.random.Generator) -> list[Atoms]:
