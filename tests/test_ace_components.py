@@ -302,6 +302,71 @@ def test_md_is_reproducible_with_seed(cu_pot):
     assert a.gamma_trace != c.gamma_trace
 
 
+def _gamma_calls(calc) -> list[bool]:
+    """Record, for every pyace evaluation of `calc`, whether it computed gamma."""
+    calls: list[bool] = []
+    plain = calc.calculate
+
+    def calculate(*args, **kwargs):
+        plain(*args, **kwargs)
+        calls.append("gamma" in calc.results)
+
+    calc.calculate = calculate
+    return calls
+
+
+def test_gamma_only_at_checks_halts_where_gamma_every_step_would(cu_pot):
+    """Gamma computed with the check steps' forces only changes no force: the trajectory, the
+    checked gammas and the halt (step and structure) are those of gamma at every step."""
+    cond = ExplorationCondition(name="hot", temperature=1500.0)
+    calc = ace_common.ace_calculator(cu_pot, with_gamma=True)
+    calls = _gamma_calls(calc)
+    every = AseMD(AseMDConfig(), ExplorationConfig(gamma_check_interval=1, gamma_select=1e-9, gamma_halt=1e7))
+    ref = every.run(cu_cell(), calc, cu_pot, cond, n_steps=40, seed=3)
+    assert len(calls) == 41 and all(calls)  # every step checked: gamma with every force call
+    g_ref = dict(ref.gamma_trace)
+
+    # a threshold first crossed at a check step of interval 5 (by the every-step gammas)
+    checks = range(0, 41, 5)
+    s = max(checks[1:], key=lambda k: g_ref[k])
+    below = max(g_ref[k] for k in checks if k < s)
+    assert g_ref[s] > below
+    threshold = (below + g_ref[s]) / 2
+
+    calls.clear()
+    at_checks = AseMD(AseMDConfig(), ExplorationConfig(gamma_check_interval=5, gamma_select=1e-9,
+                                                       gamma_halt=threshold))
+    out = at_checks.run(cu_cell(), calc, cu_pot, cond, n_steps=40, seed=3)
+    assert out.halted and out.steps_run == s
+    assert out.gamma_trace == [(k, g_ref[k]) for k in checks if k <= s]
+    halt, same = out.frames[-1], ref.frames[s]
+    assert halt.info["step"] == same.info["step"] == s
+    assert np.array_equal(halt.positions, same.positions)
+    assert np.array_equal(halt.arrays["gamma"], same.arrays["gamma"])
+    assert len(calls) == s + 1  # one pyace evaluation per step ...
+    assert sum(calls) == s // 5 + 1  # ... with gamma only at the checks
+    assert calc.gamma_with_forces  # handed back as it came
+
+
+def test_unphysical_guard_reads_the_calculators_neighbours(cu_pot, monkeypatch):
+    from mlip_autopipec.components.dynamics import common as dyn_common
+
+    atoms = cu_cell()
+    atoms.calc = ace_common.ace_calculator(cu_pot)
+    atoms.positions[1] = atoms.positions[0] + [0.3, 0.0, 0.0]
+    assert is_unphysical(atoms)  # nothing computed yet: ASE's neighbour list
+    atoms.get_forces()
+
+    def no_neighbour_list(*args, **kwargs):
+        raise AssertionError("ASE's neighbour list used although the calculator's is current")
+
+    monkeypatch.setattr(dyn_common, "neighbor_list", no_neighbour_list)
+    assert is_unphysical(atoms)
+    atoms.positions[1] = atoms.positions[0] + [1.8, 0.0, 0.0]
+    atoms.get_forces()
+    assert not is_unphysical(atoms)
+
+
 def test_npt_changes_cell(cu_pot):
     # gamma_select tiny so every check is recorded; gamma_halt huge: this tests the barostat only
     exploration = ExplorationConfig(gamma_check_interval=30, gamma_select=1e-9, gamma_halt=1e7)

@@ -6,7 +6,8 @@ initial velocities, which are seeded. Melchionna needs a triangular cell, so a g
 rotated to ASE's standard (lower-triangular) form first; the frames come out in that orientation.
 
 Every `gamma_check_interval` steps (from step 0 on, and at the last step) the max per-atom gamma is
-recorded in `gamma_trace`; frames above `gamma_select` are kept, and one above `gamma_halt` stops
+recorded in `gamma_trace` (computed with those steps' forces only: between checks the calculator
+skips it, which changes no force); frames above `gamma_select` are kept, and one above `gamma_halt` stops
 the run at that check (it is the last frame).
 
 An exploding trajectory is treated as a halt too, with max_gamma = inf at the step where it is
@@ -41,6 +42,7 @@ from .common import (  # noqa: F401  (GammaWatch, is_unphysical, thermalize_mome
     MIN_DISTANCE,
     GammaWatch,
     calculator_for,
+    gamma_on_next_call,
     is_unphysical,
     log_outcome,
     prepare_atoms,
@@ -85,31 +87,44 @@ class AseMD:
         watch = GammaWatch(self.exploration, n_steps, condition)
         progress = Progress(n_steps, f"explore {condition.name}", unit="steps", logger=log)
 
-        for step in self._steps(dyn, n_steps):
-            if step is None:  # the calculator failed on an unphysical configuration
-                watch.explode(dyn.nsteps + 1)
-                break
-            watch.steps_run = step
-            progress.update_to(step)
-            if is_unphysical(atoms, check_distances=False):
-                watch.explode(step)
-                break
-            if watch.due(step):
-                if is_unphysical(atoms):
-                    watch.explode(step)
-                    break
-                gamma = per_atom_gamma(calc, atoms)
-                if not np.isfinite(gamma).all():
-                    watch.explode(step)
-                    break
-                if watch.check(step, atoms, gamma):
-                    break
+        try:
+            self._loop(dyn, atoms, calc, watch, progress, n_steps)
+        finally:
+            gamma_on_next_call(calc, True)  # the caller's calculator as it came
         outcome = watch.outcome()
         progress.close(note="halted" if outcome.halted else "ran through")
         log_outcome(condition, outcome, n_steps)
         return outcome
 
     # -- internals -----------------------------------------------------------------------------
+    def _loop(self, dyn, atoms: Atoms, calc: Calculator, watch: GammaWatch, progress: Progress,
+              n_steps: int) -> None:
+        """Step, guard and check until the budget is spent or the watch halts. Gamma is computed
+        with the forces of check steps only (`gamma_on_next_call`, armed before the step that
+        produces the checked configuration); a check whose forces came without gamma (an
+        integrator that evaluates elsewhere) recomputes it, so the result never depends on it."""
+        gamma_on_next_call(calc, watch.due(0))
+        for step in self._steps(dyn, n_steps):
+            if step is None:  # the calculator failed on an unphysical configuration
+                watch.explode(dyn.nsteps + 1)
+                return
+            watch.steps_run = step
+            progress.update_to(step)
+            if is_unphysical(atoms, check_distances=False):
+                watch.explode(step)
+                return
+            if watch.due(step):
+                if is_unphysical(atoms):
+                    watch.explode(step)
+                    return
+                gamma = per_atom_gamma(calc, atoms)
+                if not np.isfinite(gamma).all():
+                    watch.explode(step)
+                    return
+                if watch.check(step, atoms, gamma):
+                    return
+            gamma_on_next_call(calc, watch.due(step + 1))
+
     def _prepare(self, atoms: Atoms, condition: ExplorationCondition, seed: int) -> Atoms:
         """The shared starting state; NPT also needs Melchionna's triangular cell (the rotation
         moves positions only, so the velocities are those of every backend)."""

@@ -9,6 +9,8 @@ external`, an external ML-PACE LAMMPS) but not in what an exploration means:
   step), frames above `gamma_select` kept, a halt above `gamma_halt`, and an exploding trajectory
   (`is_unphysical`) treated as a halt with max_gamma = inf whose last frame is the last sane one;
 * `calculator_for`: the ACE calculator with gamma when the caller passed none;
+* `gamma_on_next_call`: gamma computed only with the forces of check steps (the forces are the
+  same either way, so the trajectory is too);
 * `log_outcome`: one log line per run, the same in every backend.
 """
 
@@ -37,17 +39,35 @@ log = logging.getLogger(__name__)
 MIN_DISTANCE = 0.5  # Å; closer atoms mean the trajectory has blown up
 
 
-def is_unphysical(atoms: Atoms, check_distances: bool = True) -> bool:
-    """Non-finite positions or forces, or (optionally) two atoms closer than MIN_DISTANCE."""
+def is_unphysical(atoms: Atoms, check_distances: bool = True, calc: Calculator | None = None) -> bool:
+    """Non-finite positions or forces, or (optionally) two atoms closer than MIN_DISTANCE.
+    `calc` (default: the atoms' calculator) only supplies the forces and, when it has just
+    computed this very configuration, its neighbour list."""
     if not np.isfinite(atoms.positions).all():
         return True
-    calc = atoms.calc
+    calc = atoms.calc if calc is None else calc
     forces = None if calc is None else calc.results.get("forces")
     if forces is not None and not np.isfinite(forces).all():
         return True
-    if check_distances and len(neighbor_list("i", atoms, MIN_DISTANCE)) > 0:
-        return True
-    return False
+    return check_distances and _too_close(atoms, calc)
+
+
+def _too_close(atoms: Atoms, calc: Calculator | None) -> bool:
+    """Two atoms closer than MIN_DISTANCE. The ACE calculator's atomic environment of the current
+    configuration (every pair within the cutoff) answers in microseconds; ASE's neighbour list
+    costs ~10 ms even for 32 atoms, a third of a 10-step check interval's force calls."""
+    env = getattr(calc, "ae", None)
+    if (env is not None and getattr(calc, "atoms", None) is not None and env.n_atoms_real == len(atoms)
+            and not calc.check_state(atoms)):
+        return env.get_minimal_nn_distance() < MIN_DISTANCE
+    return len(neighbor_list("i", atoms, MIN_DISTANCE)) > 0
+
+
+def gamma_on_next_call(calc: Calculator, wanted: bool) -> None:
+    """Whether the calculator's next force call also computes gamma: MD asks for it only before
+    the step that lands on a check. A calculator without the switch computes what it computes."""
+    if hasattr(calc, "gamma_with_forces"):
+        calc.gamma_with_forces = wanted
 
 
 def prepare_atoms(atoms: Atoms, condition: ExplorationCondition, seed: int) -> Atoms:

@@ -39,7 +39,7 @@ from ...domain_models.config import ExplorationCondition, ExplorationConfig
 from ...domain_models.dynamics_config import LammpsDynamicsConfig
 from ..base import ExplorationOutcome, PotentialFiles
 from ..ace.common import per_atom_gamma
-from .common import GammaWatch, calculator_for, is_unphysical, log_outcome, prepare_atoms
+from .common import GammaWatch, calculator_for, gamma_on_next_call, is_unphysical, log_outcome, prepare_atoms
 from .lammps_common import (
     LammpsError,
     LammpsFrame,
@@ -85,6 +85,7 @@ class LammpsMD:
             session.run(n_steps)
         finally:
             session.close()
+            gamma_on_next_call(calc, True)  # the caller's calculator as it came
         outcome = watch.outcome()
         log_outcome(condition, outcome, n_steps, "LAMMPS")
         return outcome
@@ -207,7 +208,9 @@ class _Session:
             return self._explode(step, f)
         self.work.set_positions(pos)
         # ASE's property interface (not calculate()): the calculator sees what changed, and one
-        # pyace evaluation fills forces, energy, stress and gamma at once
+        # pyace evaluation fills forces, energy, stress and (at check steps only) gamma at once
+        due = watch is not None and watch.due(step)
+        gamma_on_next_call(self.calc, due)
         forces = np.asarray(self.calc.get_property("forces", self.work))
         if not np.isfinite(forces).all():
             return self._explode(step, f)
@@ -218,10 +221,10 @@ class _Session:
             vol = abs(np.linalg.det(self.cell))
             self.lmp.fix_external_set_virial_global(
                 FIX_ID, [float(-vol * s[i]) for i in (0, 1, 2, 5, 4, 3)])  # xx yy zz xy xz yz
-        if watch is None or not watch.due(step):
+        if not due:
             return
         snapshot = self._snapshot_ase(pos)
-        if is_unphysical(snapshot):
+        if is_unphysical(self.work, calc=self.calc):  # the snapshot, unwrapped: same distances
             return self._explode(step, f)
         gamma = per_atom_gamma(self.calc, self.work)
         if not np.isfinite(gamma).all():
