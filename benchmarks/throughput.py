@@ -2,7 +2,9 @@
 iteration, and the share of a real run's wall time spent outside the oracle.
 
 1. MD: ASE Langevin with a linear ACE potential fitted on the default config's initial data, gamma
-   checked every step / every 10 steps (the default) / never, for a 32- and a 256-atom Cu cell.
+   checked every 10 steps (the default), before and after issue 17's speed-up (gamma only with
+   the check steps' forces) and plain MD without gamma, for 32-, 256- and 2048-atom Cu cells
+   (`--md-only` runs just this part).
 2. Selection: MaxVol (`selection.kind: maxvol`) over 20 / 200 / 2000 rattled 32-atom candidates,
    and the swarm generation for one halt structure (20 candidates, the default mix).
 3. Snakemake: the full mock loop (4 iterations, every component mocked) with `--cores 1`; the wall
@@ -17,6 +19,7 @@ iteration, and the share of a real run's wall time spent outside the oracle.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import platform
 import shutil
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ase.neighborlist import neighbor_list
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -74,33 +78,76 @@ def machine() -> str:
 
 
 # -- 1. MD --------------------------------------------------------------------------------------
-def md_throughput(rcfg, potential: PotentialFiles) -> None:
+@contextlib.contextmanager
+def exploration_before_issue_17():
+    """The exploration as it was before issue 17's speed-up: gamma (and the B-projections it is
+    computed from) with every force call, ASE's neighbour list for the distance guard at checks,
+    ASE's comparison of every array to decide whether the forces are cached."""
+    from ase.calculators.calculator import Calculator
+
+    from mlip_autopipec.components.ace.common import AceCalculator
+    from mlip_autopipec.components.dynamics import ase_md, common
+
+    saved = ase_md.gamma_on_next_call, common._too_close, AceCalculator.check_state
+    ase_md.gamma_on_next_call = lambda calc, wanted: None
+    common._too_close = lambda atoms, calc: len(neighbor_list("i", atoms, common.MIN_DISTANCE)) > 0
+    AceCalculator.check_state = Calculator.check_state
+    try:
+        yield
+    finally:
+        ase_md.gamma_on_next_call, common._too_close, AceCalculator.check_state = saved
+
+
+def timed_md(md: AseMD, atoms, calc, potential, cond, steps: int):
+    """(outcome, wall s, CPU s) of one exploration run."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = md.run(atoms, calc, potential, cond, steps, seed=1)
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def md_throughput(rcfg, potential: PotentialFiles, sizes=(("32 atoms", 2, 300), ("256 atoms", 4, 60),
+                                                          ("2048 atoms", 8, 10))) -> None:
+    """Before/after in one process, alternated (before, after, three times) so both see the
+    same machine load; each variant's fastest repeat counts. The speed-up is the ratio of CPU
+    times (less sensitive to other jobs on a shared machine than wall time). The after run must
+    reproduce the before run's gamma trace exactly (same seed, same forces)."""
     from ase.build import bulk
 
     trainer = make_trainer(rcfg.cfg.trainer)
     cond = ExplorationCondition(name="t900", temperature=900.0)
     rows = []
-    for label, reps, steps in (("32 atoms", 2, 300), ("256 atoms", 4, 60)):
+    for label, reps, steps in sizes:
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (reps, reps, reps)
-        for interval, what in ((1, "gamma every step"), (10, "gamma every 10 steps (default)"), (None, "no gamma")):
-            exploration = ExplorationConfig(conditions=[cond], gamma_check_interval=interval or steps + 1,
-                                            gamma_select=1e8, gamma_halt=1e9)
-            calc = trainer.calculator(potential, with_gamma=interval is not None)
-            md = AseMD(rcfg.cfg.dynamics, exploration)
-            if interval is None:  # plain MD with energies and forces only
-                work = md._prepare(atoms, cond, 1)
-                work.calc = calc
-                dyn = md._integrator(work, cond, np.random.default_rng(1))
-                t0 = time.perf_counter()
-                dyn.run(steps)
-            else:
-                t0 = time.perf_counter()
-                out = md.run(atoms, calc, potential, cond, steps, seed=1)
+        exploration = ExplorationConfig(conditions=[cond], gamma_check_interval=10, gamma_select=1e8, gamma_halt=1e9)
+        md = AseMD(rcfg.cfg.dynamics, exploration)
+        calc = trainer.calculator(potential, with_gamma=True)
+        best: dict[str, tuple[float, float]] = {}
+        traces = {}
+        for _ in range(3):
+            for variant in ("before", "after"):
+                ctx = exploration_before_issue_17() if variant == "before" else contextlib.nullcontext()
+                with ctx:
+                    out, wall, cpu = timed_md(md, atoms, calc, potential, cond, steps)
                 assert not out.halted and out.steps_run == steps
-            dt = time.perf_counter() - t0
-            rows.append([label, what, steps, f"{steps / dt:.0f}", f"{1000 * dt / steps:.2f}"])
-    print("### Exploration MD (ASE Langevin, linear ACE, 150 functions)\n")
-    table(["cell", "gamma", "steps", "steps/s", "ms/step"], rows)
+                traces[variant] = out.gamma_trace
+                best[variant] = min(best.get(variant, (wall, cpu)), (wall, cpu), key=lambda t: t[1])
+        assert traces["before"] == traces["after"], "the speed-up changed the trajectory"
+        plain = trainer.calculator(potential)  # plain MD with energies and forces only
+        work = md._prepare(atoms, cond, 1)
+        work.calc = plain
+        dyn = md._integrator(work, cond, np.random.default_rng(1))
+        w0, c0 = time.perf_counter(), time.process_time()
+        dyn.run(steps)
+        best["plain"] = (time.perf_counter() - w0, time.process_time() - c0)
+        for variant, what in (("before", "gamma with every force call (before issue 17)"),
+                              ("after", "gamma with the check steps' forces only"),
+                              ("plain", "no gamma, no checks (ASE MD alone)")):
+            wall, cpu = best[variant]
+            rows.append([label, what, steps, f"{steps / wall:.1f}", f"{1000 * cpu / steps:.2f}",
+                         f"{best['before'][1] / cpu:.2f}x"])
+    print("### Exploration MD (ASE Langevin 900 K, linear ACE of the default config's initial data, "
+          "gamma checked every 10 steps)\n")
+    table(["cell", "gamma", "steps", "steps/s (wall)", "CPU ms/step", "speed-up vs before (CPU)"], rows)
 
 
 # -- 2. selection ---------------------------------------------------------------------------------
@@ -211,6 +258,7 @@ def main() -> int:
     ap.add_argument("--run-dir", default=None, help="a finished run of the default config to analyse (else one is run)")
     ap.add_argument("--skip-default-run", action="store_true", help="skip part 4 (the ~3 min default run)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--md-only", action="store_true", help="only part 1 (exploration MD, before/after)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     root = Path(tempfile.mkdtemp(prefix="mlip_throughput_"))
@@ -220,9 +268,10 @@ def main() -> int:
     initial_stage(rcfg, root / "fit")
     potential = PotentialFiles.in_dir(root / "fit" / L.INITIAL)
     md_throughput(rcfg, potential)
-    selection_throughput(rcfg, potential)
-    snakemake_overhead(root)
-    if not args.skip_default_run:
+    if not args.md_only:
+        selection_throughput(rcfg, potential)
+        snakemake_overhead(root)
+    if not args.skip_default_run and not args.md_only:
         oracle_share(root, Path(args.run_dir) if args.run_dir else None)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if not args.keep:
