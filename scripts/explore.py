@@ -8,6 +8,6 @@ run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_explore(
         cfg, int(smk.wildcards.it), smk.wildcards.cond, str(Path(smk.input.potential[0]).parent),
-        smk.output.record, smk.output.frames, smk.output.samples,
+        smk.output.record, smk.output.frames, smk.output.samples, list(smk.input.calibration),
     ),
 )

@@ -66,3 +66,27 @@ def test_unknown_condition_is_named(tmp_path):
     assert condition_by_name(rcfg, "t600").temperature == 600.0
     with pytest.raises(KeyError, match="t9000"):
         condition_by_name(rcfg, "t9000")
+
+
+def test_adaptive_gamma_thresholds_come_from_the_calibration_records(tmp_path):
+    """exploration.adaptive_gamma on: the thresholds are read off the fits' prior errors (here on
+    force RMSE = 1e-3 * gamma**0.5 eV/Å, tolerance 2 meV/Å: gamma_select 4, gamma_halt 4 x 5/2),
+    the dynamics runs with them and the record says so."""
+    stage = tmp_path / "iter_000"
+    stage.mkdir()
+    rows = [{"max_gamma": g, "force_rmse": 1e-3 * g ** 0.5} for g in (0.7, 1.0, 1.8, 3.0, 6.0, 11.0, 40.0, 150.0)]
+    (stage / "train.json").write_text(json.dumps({"stage": "iter_000", "n_structures": 8, "trainer": "mock",
+                                                  "prior": {"per_structure": rows}}))
+    rcfg = mock_config(tmp_path, exploration={"adaptive_gamma": {"enabled": True, "force_tolerance": 2e-3}})
+    record = run_explore(rcfg, 1, "t600", str(mock_potential(tmp_path, 0)), str(tmp_path / "t600.json"),
+                         str(tmp_path / "t600.extxyz"), calibration_files=[str(stage / "train.json")])
+    t = record.gamma_thresholds
+    assert t is not None and t.adaptive and t.stages == ["iter_000"]
+    assert (t.gamma_select, t.gamma_halt) == pytest.approx((4.0, 10.0))
+    assert record.halted and record.max_gamma > 10.0  # the mock halts just above the gamma_halt it was given
+    assert ExplorationRecord.model_validate(json.loads((tmp_path / "t600.json").read_text())) == record
+
+
+def test_adaptive_gamma_off_records_no_thresholds(tmp_path):
+    record = explore(mock_config(tmp_path), tmp_path, mock_potential(tmp_path, 0))
+    assert record.gamma_thresholds is None

@@ -53,3 +53,18 @@ def test_an_infinite_gamma_survives_the_record_round_trip(tmp_path):
     write_json(path, raw)
     decision = run_gate(rcfg, 0, [path], [], str(tmp_path / "d.json"))
     assert decision.conditions[0].max_gamma == float("inf")
+
+
+def test_the_decision_carries_the_adaptive_gamma_thresholds(tmp_path):
+    from mlip_autopipec.domain_models.adaptive_gamma_config import GammaThresholds
+
+    rcfg = mock_config(tmp_path)
+    used = GammaThresholds(gamma_select=3.1, gamma_halt=7.75, adaptive=True, reason="from the calibration",
+                           n_structures=9, stages=["iter_000"])
+    files = [record(tmp_path, "a", True, 100, gamma_thresholds=used), record(tmp_path, "b", False, 1000,
+                                                                          gamma_thresholds=used)]
+    plain = run_gate(rcfg, 0, [record(tmp_path, "c", True, 100)], [], str(tmp_path / "d0.json"))
+    assert plain.gamma_thresholds is None
+    decision = run_gate(rcfg, 1, files, [str(tmp_path / "d0.json")], str(tmp_path / "decision.json"))
+    assert decision.gamma_thresholds == used
+    assert Decision.model_validate(json.loads((tmp_path / "decision.json").read_text())).gamma_thresholds == used

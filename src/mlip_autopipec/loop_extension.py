@@ -44,7 +44,8 @@ def exploration_settings(cfg, iteration: int) -> dict:
     ex = cfg.exploration
     return {"budget": cfg.exploration_steps(iteration), "gamma_check_interval": ex.gamma_check_interval,
             "gamma_select": ex.gamma_select, "gamma_halt": ex.gamma_halt,
-            "dynamics": cfg.dynamics.model_dump(mode="json")}
+            "dynamics": cfg.dynamics.model_dump(mode="json"),
+            "adaptive_gamma": ex.adaptive_gamma.model_dump(mode="json")}
 
 
 def _changed(old: dict | None, new: dict) -> list[str]:

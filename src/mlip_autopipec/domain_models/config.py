@@ -16,6 +16,7 @@ from ._strict import Strict as _Strict
 from .cutout_config import CutoutConfig
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
+from .adaptive_gamma_config import AdaptiveGammaConfig
 from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
 
@@ -97,6 +98,9 @@ class ExplorationConfig(_Strict):
     steps_growth: float = Field(
         1.0, ge=1.0, description="Budget of iteration n = initial_exploration_steps * steps_growth**n."
     )
+    adaptive_gamma: AdaptiveGammaConfig = Field(
+        default_factory=AdaptiveGammaConfig, description="Opt-in: gamma_select/gamma_halt of each iteration read "
+        "off the recorded calibration of gamma against force error (README 'Adaptive gamma thresholds').")
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> "ExplorationConfig":

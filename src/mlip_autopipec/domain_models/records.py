@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from ._strict import Strict
+from .adaptive_gamma_config import GammaThresholds
 from .state import ConditionResult
 
 
@@ -32,6 +33,8 @@ class ExplorationRecord(Strict):
     pressure: float | None = Field(None, description="Condition's pressure (GPa); None for NVT.")
     gamma_trace: list[tuple[int, float]] = Field(default_factory=list,
                                                  description="(step, max gamma) at every gamma check.")
+    gamma_thresholds: GammaThresholds | None = Field(None, description="The thresholds used when "
+                                                     "exploration.adaptive_gamma is on (None: the configured ones).")
 
     def condition_result(self) -> ConditionResult:
         """The part the checkpoint decides on."""

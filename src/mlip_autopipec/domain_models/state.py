@@ -11,6 +11,8 @@ from enum import Enum
 
 from pydantic import BaseModel, Field
 
+from .adaptive_gamma_config import GammaThresholds
+
 
 class Status(str, Enum):
     INITIALIZING = "INITIALIZING"  # building, labelling and fitting the initial data
@@ -97,6 +99,9 @@ class Decision(BaseModel):
     spot_check: bool = Field(False, description="This iteration labels spot checks instead of a selection.")
     spot_check_result: SpotCheckResult | None = Field(
         None, description="The previous iteration's spot checks, when this decision used them."
+    )
+    gamma_thresholds: GammaThresholds | None = Field(
+        None, description="The explorations' adaptive gamma thresholds (exploration.adaptive_gamma), if on."
     )
 
 

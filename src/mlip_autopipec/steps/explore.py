@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Sequence
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_dynamics, make_trainer
+from ..core.adaptive_gamma import adaptive_thresholds, calibration_points
 from ..core.io import write_json, write_structures
 from ..core.seeds import derive_seed
-from ..domain_models.records import ExplorationRecord, record_json
+from ..domain_models.adaptive_gamma_config import GammaThresholds
+from ..domain_models.records import ExplorationRecord, TrainRecord, read_record, record_json
 from .initial import starting_structures
 
 log = logging.getLogger(__name__)
@@ -27,13 +30,33 @@ def trainer_calculator(cfg, potential: PotentialFiles):
     return make_trainer(cfg.trainer).calculator(potential, with_gamma=True)
 
 
+def gamma_thresholds(cfg, calibration_files: Sequence[str]) -> GammaThresholds | None:
+    """With `exploration.adaptive_gamma` on, this iteration's thresholds from the prior errors in
+    the fits' records `calibration_files` (the rule's declared input); None when it is off."""
+    adaptive = cfg.exploration.adaptive_gamma
+    if not adaptive.enabled:
+        return None
+    priors = [(Path(f).parent.name, read_record(TrainRecord, f).prior) for f in calibration_files]
+    tolerance = adaptive.force_tolerance or cfg.convergence.force_rmse
+    return adaptive_thresholds(calibration_points(priors), adaptive, tolerance, cfg.exploration.gamma_select,
+                               cfg.exploration.gamma_halt)
+
+
 def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, out_record: str,
-                out_frames: str, out_samples: str | None = None) -> ExplorationRecord:
+                out_frames: str, out_samples: str | None = None,
+                calibration_files: Sequence[str] = ()) -> ExplorationRecord:
     cfg = rcfg.cfg
     cond = condition_by_name(rcfg, condition_name)
     atoms = starting_structures(rcfg)[cond.structure]
     potential = PotentialFiles.in_dir(potential_dir)
-    dynamics = make_dynamics(cfg.dynamics, cfg.exploration, cores=cfg.resources.explore.cores,
+    thresholds = gamma_thresholds(cfg, calibration_files)
+    exploration = cfg.exploration
+    if thresholds is not None:
+        log.info("EXPLORE iter %d %s: gamma_select %.3g, gamma_halt %.3g: %s", iteration, cond.name,
+                 thresholds.gamma_select, thresholds.gamma_halt, thresholds.reason)
+        exploration = exploration.model_copy(update={"gamma_select": thresholds.gamma_select,
+                                                     "gamma_halt": thresholds.gamma_halt})
+    dynamics = make_dynamics(cfg.dynamics, exploration, cores=cfg.resources.explore.cores,
                              work_dir=Path(out_record).with_suffix(".lammps"))
     # a backend that evaluates the potential itself (in LAMMPS, or not at all) gets no calculator
     calc = trainer_calculator(cfg, potential) if dynamics.needs_calculator else None
@@ -55,6 +78,7 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
         temperature=cond.temperature,
         pressure=cond.pressure,
         gamma_trace=outcome.gamma_trace,
+        gamma_thresholds=thresholds,
     )
     write_structures(out_frames, outcome.frames)
     if out_samples is not None:

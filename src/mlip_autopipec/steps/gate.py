@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_files: list[str],
              out_decision: str, superseded_file: str | None = None, property_files: list[str] = (),
              previous_train_file: str | None = None) -> Decision:
-    conditions = [read_record(ExplorationRecord, f).condition_result() for f in record_files]
+    records = [read_record(ExplorationRecord, f) for f in record_files]
+    conditions = [r.condition_result() for r in records]
     previous = [Decision.model_validate(read_json(f)) for f in previous_decision_files]
     conv = rcfg.cfg.convergence
     last_spot = None
@@ -30,6 +31,7 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
         records = [r for f in property_files for r in read_json(f)]
         decision = gate_on_properties(decision, records, rcfg.cfg.max_cycles, rcfg.cfg.patience)
     decision.settings = decision_settings(rcfg.cfg, iteration)
+    decision.gamma_thresholds = next((r.gamma_thresholds for r in records if r.gamma_thresholds), None)
     superseded = Decision.model_validate(read_json(superseded_file)) if superseded_file else None
     decision.extended = describe(superseded, rcfg.cfg, iteration) or (previous[-1].extended if previous else None)
     if superseded is not None:
