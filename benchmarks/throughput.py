@@ -105,49 +105,54 @@ def timed_md(md: AseMD, atoms, calc, potential, cond, steps: int):
     return out, time.perf_counter() - w0, time.process_time() - c0
 
 
-def md_throughput(rcfg, potential: PotentialFiles, sizes=(("32 atoms", 2, 300), ("256 atoms", 4, 60),
-                                                          ("2048 atoms", 8, 10))) -> None:
-    """Before/after in one process, alternated (before, after, three times) so both see the
-    same machine load; each variant's fastest repeat counts. The speed-up is the ratio of CPU
-    times (less sensitive to other jobs on a shared machine than wall time). The after run must
-    reproduce the before run's gamma trace exactly (same seed, same forces)."""
+def timed_plain(md: AseMD, atoms, calc, cond, steps: int):
+    """(None, wall s, CPU s) of the same MD without any gamma or check: the ceiling."""
+    work = md._prepare(atoms, cond, 1)
+    work.calc = calc
+    dyn = md._integrator(work, cond, np.random.default_rng(1))
+    w0, c0 = time.perf_counter(), time.process_time()
+    dyn.run(steps)
+    return None, time.perf_counter() - w0, time.process_time() - c0
+
+
+def md_throughput(rcfg, potential: PotentialFiles, sizes=(("32 atoms", 2, 100, 10), ("256 atoms", 4, 20, 6),
+                                                          ("2048 atoms", 8, 10, 3))) -> None:
+    """Before/after in one process, interleaved: `repeats` rounds of (before, after, plain) runs
+    of `steps` each, so all variants see the same machine load; medians over the rounds. The
+    speed-up is the median over rounds of the CPU-time ratio before/variant (CPU time is less
+    sensitive than wall time to other jobs on a shared machine). Every after run must reproduce
+    the before run's gamma trace exactly (same seed, same forces)."""
     from ase.build import bulk
 
     trainer = make_trainer(rcfg.cfg.trainer)
     cond = ExplorationCondition(name="t900", temperature=900.0)
     rows = []
-    for label, reps, steps in sizes:
+    for label, reps, steps, repeats in sizes:
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (reps, reps, reps)
         exploration = ExplorationConfig(conditions=[cond], gamma_check_interval=10, gamma_select=1e8, gamma_halt=1e9)
         md = AseMD(rcfg.cfg.dynamics, exploration)
-        calc = trainer.calculator(potential, with_gamma=True)
-        best: dict[str, tuple[float, float]] = {}
-        traces = {}
-        for _ in range(3):
-            for variant in ("before", "after"):
-                ctx = exploration_before_issue_17() if variant == "before" else contextlib.nullcontext()
-                with ctx:
-                    out, wall, cpu = timed_md(md, atoms, calc, potential, cond, steps)
-                assert not out.halted and out.steps_run == steps
-                traces[variant] = out.gamma_trace
-                best[variant] = min(best.get(variant, (wall, cpu)), (wall, cpu), key=lambda t: t[1])
-        assert traces["before"] == traces["after"], "the speed-up changed the trajectory"
-        plain = trainer.calculator(potential)  # plain MD with energies and forces only
-        work = md._prepare(atoms, cond, 1)
-        work.calc = plain
-        dyn = md._integrator(work, cond, np.random.default_rng(1))
-        w0, c0 = time.perf_counter(), time.process_time()
-        dyn.run(steps)
-        best["plain"] = (time.perf_counter() - w0, time.process_time() - c0)
+        calc, plain = trainer.calculator(potential, with_gamma=True), trainer.calculator(potential)
+        times: dict[str, list[tuple[float, float]]] = {"before": [], "after": [], "plain": []}
+        for _ in range(repeats):
+            with exploration_before_issue_17():
+                before, wall, cpu = timed_md(md, atoms, calc, potential, cond, steps)
+            times["before"].append((wall, cpu))
+            after, wall, cpu = timed_md(md, atoms, calc, potential, cond, steps)
+            times["after"].append((wall, cpu))
+            assert not after.halted and after.steps_run == steps
+            assert after.gamma_trace == before.gamma_trace, "the speed-up changed the trajectory"
+            times["plain"].append(timed_plain(md, atoms, plain, cond, steps)[1:])
         for variant, what in (("before", "gamma with every force call (before issue 17)"),
                               ("after", "gamma with the check steps' forces only"),
                               ("plain", "no gamma, no checks (ASE MD alone)")):
-            wall, cpu = best[variant]
-            rows.append([label, what, steps, f"{steps / wall:.1f}", f"{1000 * cpu / steps:.2f}",
-                         f"{best['before'][1] / cpu:.2f}x"])
+            wall = float(np.median([w for w, _ in times[variant]]))
+            cpu = float(np.median([c for _, c in times[variant]]))
+            ratio = float(np.median([b[1] / v[1] for b, v in zip(times["before"], times[variant])]))
+            rows.append([label, what, f"{repeats} x {steps}", f"{steps / wall:.1f}", f"{1000 * cpu / steps:.2f}",
+                         f"{ratio:.2f}x"])
     print("### Exploration MD (ASE Langevin 900 K, linear ACE of the default config's initial data, "
           "gamma checked every 10 steps)\n")
-    table(["cell", "gamma", "steps", "steps/s (wall)", "CPU ms/step", "speed-up vs before (CPU)"], rows)
+    table(["cell", "gamma", "runs x steps", "steps/s (wall)", "CPU ms/step", "speed-up vs before (CPU)"], rows)
 
 
 # -- 2. selection ---------------------------------------------------------------------------------
