@@ -90,6 +90,14 @@ def explore_frames(wildcards):
     return [L.explore_frames(n, c) for c in conditions_of(n)]
 
 
+def calibration_records(wildcards):
+    """With exploration.adaptive_gamma on: the fits' records whose prior errors set iteration n's
+    gamma thresholds (steps/explore.gamma_thresholds); none when it is off."""
+    if not RCFG.cfg.exploration.adaptive_gamma.enabled:
+        return []
+    return [L.train_record(L.iter_dir(k)) for k in range(iteration(wildcards))]
+
+
 def superseded_decision(wildcards):
     """The decision a rerun replaces when a finished run is extended (read for the note it leaves)."""
     path = X.superseded_decision(iteration(wildcards))

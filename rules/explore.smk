@@ -1,14 +1,6 @@
 # EXPLORE: one job per exploration condition; the `gate` checkpoint decides what comes next.
 
 
-def calibration_records(wildcards):
-    """With exploration.adaptive_gamma on: the fits' records whose prior errors set iteration n's
-    gamma thresholds (steps/explore.gamma_thresholds); none when it is off."""
-    if not RCFG.cfg.exploration.adaptive_gamma.enabled:
-        return []
-    return [L.train_record(L.iter_dir(k)) for k in range(iteration(wildcards))]
-
-
 rule explore:
     input:
         potential=exploring_potential,
