@@ -8,7 +8,7 @@ with EMT, and compares the mean volume per atom after equilibration (error bar: 
 5 block means). Pressure error: on frames of the potential's trajectories, the potential's
 virial pressure against EMT's on the same structures (RMSE and mean signed difference).
 
-    .venv/bin/python benchmarks/npt_volumes.py --run-dir RUN [--steps 3000 --equilibrate 1000]
+    .venv/bin/python benchmarks/npt_volumes.py --run-dir RUN [--steps 4000 --equilibrate 1500]
 
 RUN is a finished run of the default config (e.g. `benchmarks/default_run.py --keep`); its
 `final/` potential is used (or give --potential-dir).
@@ -70,8 +70,8 @@ def main() -> int:
     ap.add_argument("--run-dir", help="a finished run of the default config (its final/ potential is used)")
     ap.add_argument("--potential-dir", help="a directory with potential.yaml/.yace/.asi instead")
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--equilibrate", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--equilibrate", type=int, default=1500)
     ap.add_argument("--every", type=int, default=10, help="sample every N steps")
     ap.add_argument("--pressure-frames", type=int, default=20, help="frames per temperature for the pressure error")
     ap.add_argument("--seed", type=int, default=5)
