@@ -119,10 +119,12 @@ class CandidateMix(_Strict):
     rattle: float = Field(0.4, ge=0)
     md_burst: float = Field(0.3, ge=0)
     normal_modes: float = Field(0.3, ge=0)
+    cell_strain: float = Field(0.0, ge=0, description="The halt frame in randomly deformed cells (periodic axes "
+                               "only; see candidates.cell_strain_fraction). Cut-out swarms do not use it.")
 
     @model_validator(mode="after")
     def _positive(self) -> "CandidateMix":
-        if self.rattle + self.md_burst + self.normal_modes <= 0:
+        if self.rattle + self.md_burst + self.normal_modes + self.cell_strain <= 0:
             raise ValueError("at least one candidate generator must have a positive weight")
         return self
 
@@ -148,6 +150,10 @@ class CandidatesConfig(_Strict):
     min_distance_fraction: float = Field(
         0.6, gt=0, le=1, description="Default minimum distance of a pair as a fraction of the sum of its "
         "covalent radii (0.6: Cu-Cu 1.58 Å, O-H 0.58 Å, C-H 0.64 Å)."
+    )
+    cell_strain_fraction: float = Field(
+        0.03, gt=0, lt=0.5, description="Largest strain component of a cell_strain candidate: diagonal "
+        "components U(-f, f), shear U(-f, f)/2 (dpdata's cell_pert_fraction)."
     )
 
     @field_validator("min_distance")
