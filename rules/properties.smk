@@ -121,6 +121,8 @@ rule property_offer:
         yace=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
         labels=lambda w: [f"{L.potential_stage_for(iteration(w))}/properties/oracle_jobs/{k}.extxyz"
                           for k in range(PROPERTY_JOBS)],
+        # the training set of that potential: what was offered and selected before is not offered again
+        trained=lambda w: [L.labels(s) for s in L.stages_up_to(L.potential_stage_for(iteration(w)))],
     output:
         offer="iter_{it}/property_offer.xyz",
     params:

@@ -23,6 +23,7 @@ from ..components.registry import make_oracle, make_trainer
 from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError
 from ..core.min_distance import PairLimits
+from ..core.identity import structure_hash
 from ..core.io import copy_file, read_json, read_structures, write_json, write_structures
 from ..core.seeds import derive_seed
 from ..properties import RELAX, TASK
@@ -224,11 +225,15 @@ def disagreement(labelled, calc) -> float:
     return 1000 * de + 100 * df
 
 
-def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_offer: str) -> int:
+def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_offer: str,
+                       trained_files: list[str] = ()) -> int:
     """convergence.properties: the oracle-labelled property structures ranked by how badly the
-    explored potential reproduces them; the worst `convergence.property_candidates` become candidates."""
+    explored potential reproduces them; the worst `convergence.property_candidates` become candidates.
+    Structures already in the training set (`trained_files`: an earlier offer that was selected) are
+    not offered again: labelling them twice would only weigh them double."""
     calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(potential_dir))
-    frames = [a for f in label_files for a in read_structures(f)]
+    trained = {a.info.get("label_hash") or structure_hash(a) for f in trained_files for a in read_structures(f)}
+    frames = [a for f in label_files for a in read_structures(f) if structure_hash(a) not in trained]
     scored = sorted(((disagreement(a, calc), k) for k, a in enumerate(frames)), reverse=True)
     offer = []
     for score, k in scored[: rcfg.cfg.convergence.property_candidates]:
@@ -237,6 +242,6 @@ def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_off
         a.info["property_disagreement"] = round(score, 4)
         offer.append(a)
     write_structures(out_offer, offer)
-    log.info("PROPERTY OFFER: %d of %d property structures (worst %s)", len(offer), len(frames),
+    log.info("PROPERTY OFFER: %d of %d property structures not yet trained on (worst %s)", len(offer), len(frames),
              ", ".join(f"{a.info['generator']}={a.info['property_disagreement']:.3g}" for a in offer[:3]))
     return len(offer)
