@@ -31,8 +31,10 @@ from ..properties.analyze import analyze
 from ..properties.compare import compare
 from ..properties.md_stability import records as md_records
 from ..properties.md_stability import run_md_stability
-from ..properties.relax import RelaxingOracle, evaluate
+from ..properties.evaluate import evaluate
+from ..properties.relax import RelaxingOracle
 from ..properties.system import build_tasks, property_system
+from ..properties.vibrations import VIB, VibratingOracle
 from ..core.progress import Progress
 from .label import label_one
 from .label_cache import LabelCache, attempt_settings, physics_settings, retry_failed_requested
@@ -62,7 +64,7 @@ def n_property_jobs(rcfg) -> int:
 def _clean(atoms):
     out = atoms.copy()
     out.calc = None
-    out.info = {k: v for k, v in atoms.info.items() if k in (TASK, RELAX)}
+    out.info = {k: v for k, v in atoms.info.items() if k in (TASK, RELAX, VIB)}
     return out
 
 
@@ -109,21 +111,25 @@ def run_property_label_chunk(rcfg, tasks_file: str, chunk: int, out_labels: str,
     indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
     relaxing = RelaxingOracle(oracle, pcfg.fmax, pcfg.max_relax_steps) if oracle is not None else None
+    vibrating = VibratingOracle(oracle, pcfg.fmax, pcfg.max_relax_steps) if oracle is not None else None
     ocfg = rcfg.cfg.oracle
     attempt = attempt_settings(ocfg, cores)
     caches = {kind: LabelCache(Path(cache_dir) / kind, retry_failed=retry_failed_requested())
-              for kind in ("single", "relax")}
+              for kind in ("single", "relax", "vib")}
     labelled, failures, n_computed = [], [], 0
     t0 = time.perf_counter()
     for i in indices:
         task = tasks[i]
-        name, relax = task.info[TASK], bool(task.info.get(RELAX))
-        # the cache key holds the oracle's settings, and for a relaxation also where it stops
+        name, relax, vib = task.info[TASK], bool(task.info.get(RELAX)), task.info.get(VIB)
+        # the cache key holds the oracle's settings, for a relaxation also where it stops, for
+        # vibrations the displacement
         physics = physics_settings(oracle, ocfg, task)
         if relax:
             physics = {**physics, "relax_fmax": pcfg.fmax, "relax_max_steps": pcfg.max_relax_steps}
-        result, failure, why = label_one(relaxing if relax else oracle, task, caches["relax" if relax else "single"],
-                                         physics, attempt, ocfg.timeout_s)
+        kind, doer = ("vib", vibrating) if vib else ("relax", relaxing) if relax else ("single", oracle)
+        if vib:
+            physics = {**physics, "vib_delta": float(vib)}
+        result, failure, why = label_one(doer, task, caches[kind], physics, attempt, ocfg.timeout_s)
         if why is not None:
             n_computed += 1
             crashpoint("property_label:after_one")
