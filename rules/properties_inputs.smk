@@ -1,10 +1,11 @@
 # Input functions and constants of rules/properties.smk (the loop's final potential, the stages
 # whose properties the report shows).
-from mlip_autopipec.steps.properties import FINAL_FILE, n_property_jobs
+from mlip_autopipec.properties.jobs import n_property_jobs, runs_md_stability
+from mlip_autopipec.steps.properties import FINAL_FILE
 
 PROPS = RCFG.cfg.properties
 PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
-MD_STABILITY = "md_stability" in PROPS.include and PROPS.enabled
+MD_STABILITY = runs_md_stability(RCFG)
 
 
 def final_potential_stage():

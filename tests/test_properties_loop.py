@@ -15,6 +15,8 @@ import yaml
 
 from conftest import REPO, run, snakemake_cmd
 from mlip_autopipec.core.io import read_structures
+from mlip_autopipec.domain_models.config import load_config
+from mlip_autopipec.plan import PROPERTY_RULES, build_plan
 
 CONFIG = {
     "seed": 3,
@@ -71,3 +73,11 @@ def test_out_of_tolerance_property_keeps_the_loop_going_until_training_fixes_it(
     assert final == _records(tmp_path / "iter_000" / "properties" / "properties.json")
     assert all(r["ok"] for r in final.values())
     assert final["lattice_constant"]["rel_error"] < initial["lattice_constant"]["rel_error"] / 10
+
+    # `mlip-runner plan` counted exactly the property jobs Snakemake ran, and sees the run finished
+    plan = build_plan(load_config(tmp_path / "config.yaml"), tmp_path, with_report=False)
+    assert plan.finished and plan.property_potentials == ["initial", "iter_000"]
+    assert plan.property_calculations == {"calculations": 7, "relaxations": 0, "hessians": 0}
+    for rule in (*PROPERTY_RULES, "property_offer", "final_properties"):
+        planned = sum(s.jobs.get(rule, 0) for s in plan.stages)
+        assert planned == len(list((tmp_path / "logs" / "benchmark" / rule).glob("*.tsv"))), rule

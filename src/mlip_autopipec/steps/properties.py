@@ -14,7 +14,6 @@ Four kinds of job per potential (stage directory):
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from ..properties.compare import compare
 from ..properties.md_stability import records as md_records
 from ..properties.md_stability import run_md_stability
 from ..properties.evaluate import evaluate
+from ..properties.jobs import per_job
 from ..properties.relax import RelaxingOracle
 from ..properties.system import build_tasks, property_system
 from ..properties.vibrations import VIB, VibratingOracle
@@ -47,18 +47,6 @@ FINAL_FILE = "final/properties.json"
 
 def properties_dir(stage: str) -> str:
     return f"{stage}/properties"
-
-
-def per_job(rcfg) -> int:
-    p = rcfg.cfg.properties
-    return p.structures_per_job or rcfg.cfg.labeling.structures_per_job
-
-
-def n_property_jobs(rcfg) -> int:
-    """Oracle jobs per potential: fixed by the config (the task list does not depend on the
-    potential, only the geometries of cheap mode do), so no checkpoint is needed."""
-    n = len(build_tasks(rcfg.cfg.properties, property_system(rcfg)))
-    return max(1, math.ceil(n / per_job(rcfg)))
 
 
 def _clean(atoms):
