@@ -31,7 +31,10 @@ rule property_tasks:
 
 rule property_label:
     input:
-        tasks="{stage}/properties/tasks.extxyz",
+        # the oracle's structures follow from the config alone (cheap mode: the potential's geometries),
+        # so these jobs run beside the potential's instead of after them
+        tasks=lambda w: [f"{w.stage}/properties/tasks.extxyz"] if PROPS.cheap else [],
+        structures=STRUCTURE_FILES,
     output:
         labels="{stage}/properties/oracle_jobs/{chunk}.extxyz",
         record="{stage}/properties/oracle_jobs/{chunk}.json",
@@ -96,24 +99,23 @@ rule properties:
         "../scripts/properties.py"
 
 
+# a file copy: in the Snakemake process itself, not a job of its own (no interpreter start-up)
+localrules:
+    final_properties,
+
+
 rule final_properties:
     input:
         records=lambda w: f"{final_potential_stage()}/properties/properties.json",
     output:
         records=FINAL_FILE,
-    params:
-        config_file=CONFIG_FILE,
     threads: RES.light.cores
     resources:
         **RES.light.snakemake_resources(),
-    log:
-        "logs/final_properties/final.log",
     benchmark:
         "logs/benchmark/final_properties/final.tsv"
-    conda:
-        "../envs/mlip.yaml"
-    script:
-        "../scripts/final_properties.py"
+    run:
+        run_final_properties(input.records, output.records)
 
 
 rule property_offer:

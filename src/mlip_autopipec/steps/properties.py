@@ -89,12 +89,14 @@ def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> 
     return {"n_tasks": len(tasks), "failed": failed}
 
 
-def run_property_label_chunk(rcfg, tasks_file: str, chunk: int, out_labels: str, out_record: str,
+def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_labels: str, out_record: str,
                              cache_dir: str = CACHE_DIR, cores: int = 1) -> dict:
     """The oracle on tasks [chunk*per_job, (chunk+1)*per_job): single points in cache_dir/single,
-    relaxations (each one cached result) in cache_dir/relax."""
+    relaxations (each one cached result) in cache_dir/relax, cluster vibrations in cache_dir/vib.
+    `tasks_file`: the oracle's tasks as `run_property_tasks` wrote them (cheap mode); None: built
+    from the config, the same list, so the job need not wait for the potential's side."""
     pcfg = rcfg.cfg.properties
-    tasks = read_structures(tasks_file)
+    tasks = read_structures(tasks_file) if tasks_file else [_clean(t) for t in build_tasks(pcfg, property_system(rcfg))]
     n = per_job(rcfg)
     indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
