@@ -78,7 +78,7 @@ class PropertiesConfig(Strict):
     phonon_delta: float = Field(0.01, gt=0, description="Finite displacement in Å (phonons, vibrations).")
     fmax: float = Field(0.01, gt=0, description="Force threshold in eV/Å of every relaxation.")
     max_relax_steps: int = Field(200, ge=1, description="BFGS steps per relaxation; more is a failure.")
-    md_steps: int = Field(500, ge=1, description="Steps of the MD stability run.")
+    md_steps: int = Field(300, ge=1, description="Steps of the MD stability run (300 x 2 fs: 0.6 ps).")
     md_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the conventional cell "
                                                "for the MD stability run (larger than the exploration's).")
     md_temperature: float | None = Field(None, gt=0, description="K; null: the highest exploration temperature.")
