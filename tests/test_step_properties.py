@@ -105,6 +105,11 @@ def test_cluster_vibrations_are_one_cached_oracle_calculation_and_cheap_mode_ski
     from mlip_autopipec.properties.system import property_system
 
     (task,) = build_tasks(rcfg.cfg.properties, property_system(rcfg))
+    from mlip_autopipec.properties.jobs import jobs_per_potential, oracle_calculations
+
+    rcfg_md = config_from_dict({**raw, "properties": {"enabled": True}}, tmp_path / "config.yaml")
+    assert "md_stability" not in jobs_per_potential(rcfg_md)  # a bulk-only check: no MD of a repeated cluster
+    assert oracle_calculations(rcfg_md) == {"calculations": 2, "relaxations": 2, "hessians": 1}
     cheap = _clean(evaluate(task, EMT(), 0.01, 200))  # what run_property_tasks hands the oracle in cheap mode
     cheap.info["prop_relax"] = False
     write_structures(tmp_path / "tasks.extxyz", [task, cheap])
