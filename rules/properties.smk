@@ -99,23 +99,24 @@ rule properties:
         "../scripts/properties.py"
 
 
-# a file copy: in the Snakemake process itself, not a job of its own (no interpreter start-up)
-localrules:
-    final_properties,
-
-
 rule final_properties:
     input:
         records=lambda w: f"{final_potential_stage()}/properties/properties.json",
     output:
         records=FINAL_FILE,
+    params:
+        config_file=CONFIG_FILE,
     threads: RES.light.cores
     resources:
         **RES.light.snakemake_resources(),
+    log:
+        "logs/final_properties/final.log",
     benchmark:
         "logs/benchmark/final_properties/final.tsv"
-    run:
-        run_final_properties(input.records, output.records)
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/final_properties.py"
 
 
 rule property_offer:

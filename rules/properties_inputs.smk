@@ -1,7 +1,7 @@
 # Input functions and constants of rules/properties.smk (the loop's final potential, the stages
 # whose properties the report shows).
 from mlip_autopipec.properties.jobs import n_property_jobs, runs_md_stability
-from mlip_autopipec.steps.properties import FINAL_FILE, run_final_properties
+from mlip_autopipec.steps.properties import FINAL_FILE
 
 PROPS = RCFG.cfg.properties
 PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
