@@ -19,11 +19,17 @@ def property_stages():
     return list(dict.fromkeys([*stages, L.potential_stage_for(final_n)]))
 
 
-def properties_targets(wildcards=None):
-    """What `all` and the report wait for ([] when the stage is off)."""
+def property_stage_targets(wildcards=None):
+    """What the report waits for ([] when the stage is off): each potential's records, the final
+    one's among them, so the report need not wait for their copy in final/."""
     if not PROPS.enabled:
         return []
-    return [FINAL_FILE, *[f"{s}/properties/properties.json" for s in property_stages()]]
+    return [f"{s}/properties/properties.json" for s in property_stages()]
+
+
+def properties_targets(wildcards=None):
+    """What `all` waits for ([] when the stage is off)."""
+    return [FINAL_FILE, *property_stage_targets()] if PROPS.enabled else []
 
 
 GATE_PROPERTIES = RCFG.cfg.convergence.properties
