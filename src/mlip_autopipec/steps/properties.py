@@ -6,7 +6,9 @@ Four kinds of job per potential (stage directory):
                    at the potential-relaxed geometries
   property_label   the oracle on a chunk of tasks, through the same per-structure cache as training
                    labels (`properties_cache/`, shared by all stages, so `every` recomputes nothing
-                   twice), failures recorded; an oracle relaxation is one cached "label"
+                   twice), failures recorded; an oracle relaxation (a cluster's relaxation + Hessian)
+                   is one cached "label". The tasks follow from the config, so this job does not wait
+                   for `property_tasks` (cheap mode: it reads the potential-relaxed geometries)
   md_stability     the potential alone, hot, on a larger cell
   properties       both sides analysed identically -> records with tolerances
 """
@@ -96,7 +98,10 @@ def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_label
     `tasks_file`: the oracle's tasks as `run_property_tasks` wrote them (cheap mode); None: built
     from the config, the same list, so the job need not wait for the potential's side."""
     pcfg = rcfg.cfg.properties
-    tasks = read_structures(tasks_file) if tasks_file else [_clean(t) for t in build_tasks(pcfg, property_system(rcfg))]
+    if tasks_file:
+        tasks = read_structures(tasks_file)
+    else:
+        tasks = [_clean(t) for t in build_tasks(pcfg, property_system(rcfg))]
     n = per_job(rcfg)
     indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
