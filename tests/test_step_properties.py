@@ -125,3 +125,24 @@ def test_cluster_vibrations_are_one_cached_oracle_calculation_and_cheap_mode_ski
     assert np.asarray(single.info["vib_frequencies_THz"]) == pytest.approx(reference, abs=1e-5)
     assert len(list((tmp_path / "cache" / "vib").glob("*.extxyz"))) == 2
     assert run_property_label_chunk(*args)["n_computed_now"] == 0
+
+
+def test_oracle_job_builds_its_tasks_from_the_config_without_waiting_for_the_potential(tmp_path):
+    """Outside cheap mode the oracle's structures are the config's task list: the job needs no
+    tasks file, and computes the same labels as from the file `property_tasks` writes."""
+    from mlip_autopipec.properties.system import property_system
+    from mlip_autopipec.steps.properties import _clean, run_property_label_chunk
+
+    raw = {"structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}], "oracle": {"kind": "emt"},
+           "labeling": {"structures_per_job": 5}, "properties": {"enabled": True, "include": ["eos", "vacancy"]}}
+    rcfg = config_from_dict(raw, tmp_path / "config.yaml")
+    tasks = [_clean(t) for t in build_tasks(rcfg.cfg.properties, property_system(rcfg))]
+    write_structures(tmp_path / "tasks.extxyz", tasks)
+    out = {}
+    for name, tasks_file in (("config", None), ("file", str(tmp_path / "tasks.extxyz"))):
+        rec = run_property_label_chunk(rcfg, tasks_file, 1, str(tmp_path / f"{name}.extxyz"),
+                                       str(tmp_path / f"{name}.json"), str(tmp_path / f"cache_{name}"))
+        assert rec["indices"] == [5, 6, 7, 8] and rec["n_computed_now"] == 4
+        out[name] = {a.info[TASK]: a.get_potential_energy() for a in read_structures(tmp_path / f"{name}.extxyz")}
+    assert list(out["config"]) == ["eos/05", "eos/06", "vacancy/bulk", "vacancy/defect"]
+    assert out["config"] == pytest.approx(out["file"], abs=1e-9)
