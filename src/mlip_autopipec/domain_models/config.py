@@ -454,6 +454,9 @@ class OTFConfig(_Strict):
                 f"properties.structure is {self.properties.structure}, but only {n_struct} structure(s) are "
                 f"configured (indices start at 0)"
             )
+        if (self.properties.surface_bulk or 0) >= n_struct:
+            raise ValueError(f"properties.surface_bulk is {self.properties.surface_bulk}, but only {n_struct} "
+                             "structure(s) are configured (indices start at 0)")
         if self.convergence.properties and not self.properties.enabled:
             raise ValueError("convergence.properties needs the properties stage: set properties.enabled: true")
         return self
