@@ -7,8 +7,13 @@ and exploring it at any temperature never makes them. Measured on the cu_cluster
 MD of larger clusters): the Cu147 icosahedron's interior atoms were extrapolated (γ up to 4.9) and
 carried most of its 19 meV/Å force error; labelling a few small periodic cells of the same element at
 the cluster's own bond length — one bulk cell per configured strain and one slab per low-index facet
-type — brought every larger cluster tried (Cu79 … Cu309, 300–800 K) to 10–15 meV/Å, while isotropically
-scaled copies of the cluster itself, or clusters grown by adding atoms at hollow sites, did not help.
+type — took the energies of every larger cluster tried (Cu79 … Cu309, 300–800 K) from 27–100 to 4–7
+meV/atom and their forces from 12–19 to 10–18 meV/Å. What remained was the first shell around the centre
+of the Cu147 icosahedron (half its squared force error, 46 meV/Å): surface stress compresses a larger
+particle's core, there by 3–7 %, beyond what Cu55 or the strained bulk show. Copies of the cluster
+scaled about its centroid by twice each compressive strain (−3 %, −6 % by default) supply that
+environment. Clusters grown by adding atoms at hollow sites made things worse (their greedy shapes
+are far from any real particle), and expanded copies did not help.
 
 What the cluster is made of decides the lattice, from its own geometry (no element table):
 
@@ -38,6 +43,7 @@ CLOSE_SHELL = 1.1  # x nearest-neighbour distance: fcc/icosahedral first shell (
 BCC_SECOND_SHELL = 1.2  # x nearest-neighbour distance: bcc first + second shell (8 + 6 = 14)
 SLAB_LAYERS = 4
 SLAB_VACUUM = 6.0  # Å on each side: a 12 Å gap, wider than any ACE cutoff plus the vacuum margin
+COMPRESSION_FACTOR = 2.0  # compressed copies reach twice the largest compressive strain (-6 % by default)
 _SEARCH = 8.0  # Å: neighbour search radius, more than any nearest-neighbour distance of a condensed cluster
 
 
@@ -95,10 +101,24 @@ def _decorate(template: Atoms, symbols: list[str], rng: np.random.Generator) -> 
     return out
 
 
-def companions(cluster: Atoms, strains: list[float], n_slabs: int, rng: np.random.Generator) -> list[Atoms]:
-    """One bulk cell per strain (lattice scaled by 1 + strain) and up to ``n_slabs`` unstrained slabs
-    (one per facet type), or [] when the cluster has no close-packed or bcc core (module docstring).
-    Each carries ``info['companion']`` ('bulk' or the slab's facet) and, for bulk, ``info['strain']``."""
+def compressed_copies(cluster: Atoms, strains: list[float]) -> list[Atoms]:
+    """The cluster scaled about its centroid by ``1 + 2 x strain`` for each negative strain: the
+    cores of larger particles are compressed by their surface stress (module docstring)."""
+    out = []
+    for strain in sorted(s for s in strains if s < 0):
+        copy = cluster.copy()
+        centre = copy.positions.mean(axis=0)
+        copy.positions = centre + (copy.positions - centre) * (1.0 + COMPRESSION_FACTOR * strain)
+        copy.info.update(companion="compressed cluster", strain=float(COMPRESSION_FACTOR * strain))
+        out.append(copy)
+    return out
+
+
+def companions(cluster: Atoms, strains: list[float], n_more: int, rng: np.random.Generator) -> list[Atoms]:
+    """One bulk cell per strain (lattice scaled by 1 + strain), then up to ``n_more`` of: one unstrained
+    slab per facet type, then the compressed copies of the cluster; [] when the cluster has no
+    close-packed or bcc core (module docstring). Each carries ``info['companion']`` (what it is) and
+    ``info['strain']`` where one applies."""
     lattice = core_lattice(cluster)
     if lattice is None:
         return []
@@ -111,10 +131,12 @@ def companions(cluster: Atoms, strains: list[float], n_slabs: int, rng: np.rando
         cell = _decorate(build_bulk(), symbols, rng)
         cell.info.update(companion="bulk", strain=float(strain))
         out.append(cell)
+    more = []
     _, slabs = _builders(lattice, a)
     facets = ("111", "100") if lattice == "fcc" else ("110", "100")
-    for build, facet in list(zip(slabs, facets))[:n_slabs]:
+    for build, facet in zip(slabs, facets):
         slab = _decorate(build(), symbols, rng)
         slab.info["companion"] = f"{lattice}({facet}) slab"
-        out.append(slab)
-    return out
+        more.append(slab)
+    more.extend(compressed_copies(cluster, strains))
+    return out + more[: max(0, n_more)]

@@ -266,10 +266,10 @@ def initial_training_structures(
     Strains scale the lattice isotropically (lattice * (1 + strain), atoms follow) so the first fit
     sees the energy-volume curvature (bulk modulus, stress); a slab or wire is strained only along its
     periodic axes (its vacuum and layer spacing stay). A cluster has no lattice: when its core is
-    close-packed or bcc it gets companions instead, one small bulk cell of that lattice per strain and
-    two slabs in place of two rattled copies (the environments of its larger relatives; see
-    core/cluster_companions.py); a molecule gets ``len(strains)`` more rattled copies. The count per
-    structure never changes, so the label jobs stay sized.
+    close-packed or bcc it gets companions instead, one small bulk cell of that lattice per strain, and
+    two slabs and compressed copies of itself in place of rattled copies (the environments of its
+    larger relatives; see core/cluster_companions.py); a molecule gets ``len(strains)`` more rattled
+    copies. The count per structure never changes, so the label jobs stay sized.
     ``min_distance`` defaults to min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å
     would be unsatisfiable for hydrides or oxides with shorter bonds; for compressive strains it
     shrinks with the lattice.
@@ -308,19 +308,18 @@ def initial_training_structures(
 def _cluster_set(base: Atoms, k: int, cfg: "InitialDataConfig", d_min, rng: np.random.Generator) -> list[Atoms]:
     """A cluster's slots after the original: with a close-packed or bcc core (and
     ``cluster_companions``), one rattled bulk cell of its lattice per strain and, taken from the
-    rattled slots while at least one rattled copy stays, one rattled slab per facet type
-    (core/cluster_companions.py says why); otherwise rattled copies fill every slot."""
-    n_slabs = max(0, min(2, cfg.n_rattled - 1))
-    extra = companions(base, cfg.strains, n_slabs, rng) if cfg.cluster_companions else []
-    n_slabs = len(extra) - len(cfg.strains) if extra else 0
+    rattled slots while at least one rattled copy stays, two rattled low-index slabs and the
+    cluster compressed by twice each compressive strain (core/cluster_companions.py says why);
+    otherwise rattled copies fill every slot."""
+    extra = companions(base, cfg.strains, cfg.n_rattled - 1, rng) if cfg.cluster_companions else []
     out = [_labelled(copy, "rattled", k)
            for copy in rattle(base, cfg.n_rattled + len(cfg.strains) - len(extra), cfg.rattle_stdev, d_min, rng)]
     for companion in extra:
         d_companion = d_min * min(1.0, 1.0 + companion.info.get("strain", 0.0))
         copy = _labelled(rattle(companion, 1, cfg.rattle_stdev, d_companion, rng)[0], "companion", k)
-        copy.info["companion"] = companion.info["companion"]
-        if "strain" in companion.info:
-            copy.info["strain"] = companion.info["strain"]
+        for key in ("companion", "strain"):
+            if key in companion.info:
+                copy.info[key] = companion.info[key]
         out.append(copy)
     return out
 
