@@ -62,6 +62,13 @@ class InitialDataConfig(_Strict):
         description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
         "starting structure, each also rattled.",
     )
+    cluster_companions: bool = Field(
+        True,
+        description="A cluster with a close-packed (fcc/icosahedral) or bcc core also gets small bulk cells "
+        "of that lattice at its bond length, one per strain, and two low-index slabs, in place of as many "
+        "rattled copies: the bulk-like interiors and wide facets of larger clusters (false: rattled "
+        "copies only).",
+    )
 
 
 # --------------------------------------------------------------------------------------------
