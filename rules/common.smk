@@ -60,9 +60,17 @@ def potential_files(stage):
     return [f"{stage}/potential.{ext}" for ext in ("yace", "yaml", "asi")]
 
 
+# linear ACE with a ladder carries its design rows from fit to fit (trainers/design_rows.py)
+DESIGN_ROWS = ["{stage}/design_rows.npz"] if (RCFG.cfg.trainer.kind == "linear_ace"
+                                             and RCFG.cfg.trainer.ladder is not None) else []
+
+
 def previous_potential(wildcards):
+    """The previous fit's potential, its record (keep-the-best compares with it) and design rows."""
     prev = L.previous_stage(wildcards.stage)
-    return [] if prev is None else potential_files(prev)
+    if prev is None:
+        return []
+    return potential_files(prev) + [f"{prev}/train.json"] + [p.format(stage=prev) for p in DESIGN_ROWS]
 
 
 def exploring_potential(wildcards):

@@ -31,7 +31,10 @@ rule property_tasks:
 
 rule property_label:
     input:
-        tasks="{stage}/properties/tasks.extxyz",
+        # the oracle's structures follow from the config alone (cheap mode: the potential's geometries),
+        # so these jobs run beside the potential's instead of after them
+        tasks=lambda w: [f"{w.stage}/properties/tasks.extxyz"] if PROPS.cheap else [],
+        structures=STRUCTURE_FILES,
     output:
         labels="{stage}/properties/oracle_jobs/{chunk}.extxyz",
         record="{stage}/properties/oracle_jobs/{chunk}.json",
@@ -121,6 +124,8 @@ rule property_offer:
         yace=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
         labels=lambda w: [f"{L.potential_stage_for(iteration(w))}/properties/oracle_jobs/{k}.extxyz"
                           for k in range(PROPERTY_JOBS)],
+        # the training set of that potential: what was offered and selected before is not offered again
+        trained=lambda w: [L.labels(s) for s in L.stages_up_to(L.potential_stage_for(iteration(w)))],
     output:
         offer="iter_{it}/property_offer.xyz",
     params:

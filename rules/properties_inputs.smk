@@ -1,10 +1,11 @@
 # Input functions and constants of rules/properties.smk (the loop's final potential, the stages
 # whose properties the report shows).
-from mlip_autopipec.steps.properties import FINAL_FILE, n_property_jobs
+from mlip_autopipec.properties.jobs import n_property_jobs, runs_md_stability
+from mlip_autopipec.steps.properties import FINAL_FILE
 
 PROPS = RCFG.cfg.properties
 PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
-MD_STABILITY = "md_stability" in PROPS.include and PROPS.enabled
+MD_STABILITY = runs_md_stability(RCFG)
 
 
 def final_potential_stage():
@@ -18,11 +19,17 @@ def property_stages():
     return list(dict.fromkeys([*stages, L.potential_stage_for(final_n)]))
 
 
-def properties_targets(wildcards=None):
-    """What `all` and the report wait for ([] when the stage is off)."""
+def property_stage_targets(wildcards=None):
+    """What the report waits for ([] when the stage is off): each potential's records, the final
+    one's among them, so the report need not wait for their copy in final/."""
     if not PROPS.enabled:
         return []
-    return [FINAL_FILE, *[f"{s}/properties/properties.json" for s in property_stages()]]
+    return [f"{s}/properties/properties.json" for s in property_stages()]
+
+
+def properties_targets(wildcards=None):
+    """What `all` waits for ([] when the stage is off)."""
+    return [FINAL_FILE, *property_stage_targets()] if PROPS.enabled else []
 
 
 GATE_PROPERTIES = RCFG.cfg.convergence.properties

@@ -5,7 +5,7 @@
 rule report:
     input:
         flag=final_target,
-        properties=properties_targets,
+        properties=property_stage_targets,
     output:
         html=f"{L.REPORT_DIR}/report.html",
     params:

@@ -12,6 +12,7 @@ rule train:
         yaml="{stage}/potential.yaml",
         asi="{stage}/potential.asi",
         record="{stage}/train.json",
+        rows=DESIGN_ROWS,
     params:
         config_file=CONFIG_FILE,
     threads: RES.train.cores

@@ -5,7 +5,7 @@ from mlip_autopipec.workflow_support import run_step
 run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_property_label_chunk(
-        cfg, smk.input.tasks, int(smk.wildcards.chunk), smk.output.labels, smk.output.record,
-        smk.params.cache_dir, cores=smk.threads,
+        cfg, smk.input.tasks[0] if smk.input.tasks else None, int(smk.wildcards.chunk), smk.output.labels,
+        smk.output.record, smk.params.cache_dir, cores=smk.threads,
     ),
 )

@@ -8,5 +8,6 @@ run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_property_offer(
         cfg, str(Path(smk.input.yace).parent), list(smk.input.labels), smk.output.offer,
+        list(smk.input.trained),
     ),
 )

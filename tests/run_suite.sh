@@ -12,7 +12,7 @@ mkdir -p "$TMP"
 
 "$PYTEST" -m slurm -p no:cacheprovider --basetemp="$TMP/slurm" "$@" > "$TMP/slurm.log" 2>&1 &
 slurm_pid=$!
-"$PYTEST" -m "not slurm" --basetemp="$TMP/main" "$@"
+"$PYTEST" -m "not slurm" --basetemp="$TMP/main" --durations=25 "$@"
 rc_main=$?
 wait "$slurm_pid"
 rc_slurm=$?

@@ -110,7 +110,7 @@ def test_virial_rows_match_the_fitted_potentials_stress(md_data, ref, tmp_path):
     from pyace import ACEBBasisSet
 
     basis = ACEBBasisSet(str(PotentialFiles.in_dir(tmp_path).yaml))
-    dm = basis_ladder.design_matrix(basis, ace_common.frames_to_dataframe([frame], ref), 1, with_stress=True)
+    dm, _ = basis_ladder.design_matrix(basis, ace_common.frames_to_dataframe([frame], ref), 1, with_stress=True)
     virial = dm.X[dm.stress_rows[0]] @ np.asarray(basis.basis_coeffs)
     atoms = frame.copy()
     atoms.calc = calc
@@ -127,7 +127,7 @@ def test_stress_rows_lower_the_pressure_error_on_strained_cells(ref):
     for sw in (0.0, 1.0):
         cfg = LinearAceTrainerConfig(stress_weight=sw, ladder=BasisLadderConfig(**rung))
         fit = run_ladder(train, ref, cfg)
-        dm = basis_ladder.design_matrix(fit.basis, ace_common.frames_to_dataframe(test, ref), 1, with_stress=True)
+        dm, _ = basis_ladder.design_matrix(fit.basis, ace_common.frames_to_dataframe(test, ref), 1, with_stress=True)
         cols = np.arange(dm.X.shape[1])
         errors[sw] = basis_ladder.errors(dm, np.ones(len(test), bool), cols, np.asarray(fit.basis.basis_coeffs))
     assert errors[1.0]["pressure_rmse_gpa"] < 0.7 * errors[0.0]["pressure_rmse_gpa"], errors
@@ -181,7 +181,7 @@ def test_last_fit_never_worse_than_the_best_on_the_held_out_share(md_data, ref, 
 
     def held_out_score(stand_in, frames):
         held = basis_ladder.holdout_mask(frames, cfg.ladder.holdout_share)
-        dm = basis_ladder.design_matrix(pool, ace_common.frames_to_dataframe(frames, ref), 1, with_stress=False)
+        dm, _ = basis_ladder.design_matrix(pool, ace_common.frames_to_dataframe(frames, ref), 1, with_stress=False)
         rung = BasisRung.model_validate(stand_in["rung"])
         cols = basis_ladder.rung_columns(pool, ACEBBasisSet(basis_ladder.rung_basis_config(["Cu"], 5.0, rung)))
         err = basis_ladder.errors(dm, held, cols, np.asarray(stand_in["coefficients"]))
@@ -223,3 +223,26 @@ def test_zbl_repulsion_keeps_two_atoms_apart_in_a_forced_collision(md_data, ref,
         closest.append(dimer.get_distance(0, 1))
     assert min(closest) > 1.0
     assert closest[-1] > min(closest) + 0.5  # bounced back
+
+
+def test_design_rows_of_the_previous_fit_are_reused_and_change_nothing(md_data, ref, tmp_path, caplog):
+    """The next fit computes rows only for the structures labelled since the previous one; its
+    coefficients equal a fit that computed every row. Rows stored under another basis are ignored."""
+    import logging
+
+    from pyace import ACEBBasisSet
+
+    from mlip_autopipec.components.trainers import design_rows
+
+    trainer = LinearAceTrainer(config(ladder={"keep_best": False}))
+    first, grown, scratch = tmp_path / "iter_000", tmp_path / "iter_001", tmp_path / "scratch"
+    trainer.fit(md_data[:20], first, ref, previous=None, seed=0)
+    with caplog.at_level(logging.INFO, logger="mlip_autopipec"):
+        trainer.fit(md_data, grown, ref, previous=PotentialFiles.in_dir(first), seed=0)
+    assert "design rows: 8 structures computed, 20 reused" in caplog.text
+    trainer.fit(md_data, scratch, ref, previous=None, seed=0)
+    reused = np.asarray(ACEBBasisSet(str(PotentialFiles.in_dir(grown).yaml)).basis_coeffs)
+    computed = np.asarray(ACEBBasisSet(str(PotentialFiles.in_dir(scratch).yaml)).basis_coeffs)
+    assert np.allclose(reused, computed, rtol=1e-9, atol=1e-12)
+    stored = design_rows.load(grown / design_rows.FILE_NAME, "a fingerprint of another basis")
+    assert stored == {}

@@ -383,3 +383,45 @@ def test_single_atom_conflict_count_matches_brute_force(cell_kind):
             d = np.linalg.norm(pos[None, :, :] + shifts[:, None, :] - p, axis=-1)
             d[np.flatnonzero(~np.any(shifts, axis=1))[0], i] = np.inf
             assert checker.conflicts(atoms.positions, i, p) == np.count_nonzero(d < min_distance)
+
+
+# --------------------------------------------------------------------------------------------
+# cell_strain
+# --------------------------------------------------------------------------------------------
+def test_cell_strain_deforms_the_cell_within_the_fraction_and_moves_atoms_with_it(cu32):
+    halt = cu32.copy()
+    halt.rattle(0.05, seed=1)
+    strained = cg.cell_strain(halt, 12, 0.03, 1.5, np.random.default_rng(4))
+    assert len(strained) == 12
+    volumes = []
+    for s in strained:
+        deformation = np.linalg.solve(halt.cell.array, s.cell.array)  # cell_new = cell_old @ F
+        assert np.allclose(deformation, deformation.T)
+        assert np.all(np.abs(np.diag(deformation) - 1) <= 0.03)
+        assert np.all(np.abs(deformation[~np.eye(3, dtype=bool)]) <= 0.015)
+        np.testing.assert_allclose(s.get_scaled_positions(wrap=False), halt.get_scaled_positions(wrap=False),
+                                   atol=1e-12)
+        volumes.append(s.get_volume() / halt.get_volume())
+    assert min(volumes) < 0.98 and max(volumes) > 1.02  # volumes change by a few % either way
+
+
+def test_cell_strain_leaves_a_slabs_vacuum_axis_alone():
+    from ase.build import fcc111
+
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
+    slab.pbc = (True, True, False)
+    for s in cg.cell_strain(slab, 5, 0.05, 1.5, np.random.default_rng(0)):
+        np.testing.assert_allclose(s.cell.array[2], slab.cell.array[2])
+        np.testing.assert_allclose(s.positions[:, 2], slab.positions[:, 2])
+        assert not np.allclose(s.cell.array[:2], slab.cell.array[:2])
+
+
+def test_generate_swarm_rattles_the_cell_strain_share_of_a_cluster():
+    from ase.cluster import Icosahedron
+
+    cluster = Icosahedron("Cu", 2)
+    cfg = CandidatesConfig(n_candidates=4, mix=CandidateMix(rattle=0, md_burst=0, normal_modes=0, cell_strain=1))
+    swarm = cg.generate_swarm(cluster, EMT(), cfg, np.random.default_rng(0))
+    assert [f.info["generator"] for f in swarm] == ["rattle"] * 4
+    periodic = cg.generate_swarm(bulk("Cu", "fcc", cubic=True) * (2, 2, 2), EMT(), cfg, np.random.default_rng(0))
+    assert [f.info["generator"] for f in periodic] == ["cell_strain"] * 4

@@ -30,7 +30,8 @@ def test_repository_config_is_valid_and_matches_defaults():
     assert [c.name for c in extra] == ["vac900"]
     exploration = rcfg.cfg.exploration.model_copy(update={"conditions": defaults.exploration.conditions})
     assert rcfg.cfg.properties.enabled and not defaults.properties.enabled  # the default run proves its potential
-    properties = rcfg.cfg.properties.model_copy(update={"enabled": False})
+    assert rcfg.cfg.properties.structures_per_job > 1 and defaults.properties.structures_per_job is None
+    properties = rcfg.cfg.properties.model_copy(update={"enabled": False, "structures_per_job": None})
     # ... and spot-checks against EMT with tolerances tighter than the DFT-minded defaults
     assert rcfg.cfg.convergence.spot_checks == defaults.convergence.spot_checks
     assert rcfg.cfg.convergence.force_rmse < defaults.convergence.force_rmse

@@ -221,6 +221,7 @@ def test_maxvol_rows_in_the_row_space_of_rank_deficient_projections():
     assert inv.shape == (20, 20)
     gamma = np.abs(a0 @ inv).max(axis=1)
     assert gamma.max() <= 1.01 + 1e-9 and np.allclose(gamma[rows], 1.0)
+    assert maxvol_rows(np.zeros((4, 20))).size == 0  # nothing spanned: no rows (pyace's MaxVol would fail)
 
 
 @pytest.mark.slow

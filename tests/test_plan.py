@@ -108,3 +108,32 @@ def test_dry_run_prints_the_whole_loop_plan(tmp_path, config):
     assert f"max_cycles={cfg.max_cycles}" in out and f"patience={cfg.patience}" in out
     assert f"label x{n_label_jobs(cfg, 'iter_000')}" in out
     assert "<- resumes here" in out
+
+
+def test_property_jobs_and_oracle_calculations_are_counted(tmp_path):
+    """Per potential: the task list's oracle calculations in label jobs of structures_per_job; at the
+    end for the final potential, or in every iteration whose checkpoint waits for them."""
+    import yaml
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.plan import final_jobs
+
+    raw = yaml.safe_load((CONFIGS / "mock.yaml").read_text())
+    raw["properties"] = {"enabled": True, "include": ["eos", "vacancy", "md_stability"], "structures_per_job": 4}
+    rcfg = config_from_dict(raw, tmp_path / "config.yaml")
+    per_potential = {"property_tasks": 1, "property_label": 3, "md_stability": 1, "properties": 1}  # 9 tasks / 4
+    plan = build_plan(rcfg, tmp_path, with_report=True)
+    assert plan.property_jobs_per_potential == per_potential
+    assert plan.property_calculations == {"calculations": 7 + 2, "relaxations": 1, "hessians": 0}
+    assert plan.stages[-1].jobs == final_jobs(True, per_potential) == {
+        "finalize": 1, "report": 1, "final": 1, **per_potential, "final_properties": 1}
+    assert "property_tasks" not in plan.jobs_if_refining
+    text = format_plan(rcfg, tmp_path, plan)
+    assert "9 oracle calculations (labelled structures) per potential, 1 of them relaxations" in text
+
+    raw["convergence"] = {**raw["convergence"], "properties": True}
+    gated = build_plan(config_from_dict(raw, tmp_path / "config.yaml"), tmp_path, with_report=True)
+    assert gated.jobs_if_refining == {**iteration_jobs(rcfg.cfg), **per_potential, "property_offer": 1}
+    assert gated.jobs_if_ending == {"explore": 1, "gate": 1, **per_potential}
+    assert gated.stages[-1].jobs == {"finalize": 1, "report": 1, "final": 1, "final_properties": 1}
+    assert gated.remaining_max - plan.remaining_max == 10 * (6 + 1) - 6  # every iteration's potential

@@ -12,7 +12,7 @@ from mlip_autopipec.properties import EV_PER_A3_TO_GPA, TASK
 from mlip_autopipec.properties.analyze import analyze
 from mlip_autopipec.properties.compare import compare
 from mlip_autopipec.properties.eos import birch_murnaghan, fit_birch_murnaghan
-from mlip_autopipec.properties.relax import evaluate
+from mlip_autopipec.properties.evaluate import evaluate
 from mlip_autopipec.properties.system import PropertySystem, build_tasks
 
 A_CU = 3.61
@@ -156,3 +156,126 @@ def test_property_gate_blocks_convergence_only_while_a_property_fails():
     assert gate_on_properties(_decision(Action.CONVERGED, iteration=9), bad, 10, 5).action is Action.STOP_MAX_CYCLES
     assert gate_on_properties(_decision(Action.CONVERGED, stale=5), bad, 10, 5).action is Action.STOP_PATIENCE
     assert gate_on_properties(_decision(Action.CONTINUE), bad, 10, 5).action is Action.CONTINUE
+
+
+# -- clusters: vibrational frequencies; slabs from a file: surface energy ---------------------------
+class ScaledEMT(Calculator):
+    """EMT with every energy times k: the same minimum, a Hessian k times stiffer, so every
+    vibrational frequency is sqrt(k) times EMT's."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms.copy()
+        a.calc = EMT()
+        e = self.k * a.get_potential_energy()
+        self.results = {"energy": e, "free_energy": e, "forces": self.k * a.get_forces()}
+
+
+def cu13():
+    from ase.cluster import Icosahedron
+
+    c = Icosahedron("Cu", 2)  # 13 atoms
+    c.rattle(0.05, seed=1)  # off the minimum: the stage must relax it
+    return c
+
+
+def test_cluster_vibrations_agree_with_ase_vibrations_and_flag_a_stiffer_potential(tmp_path, monkeypatch):
+    from ase.vibrations import Vibrations
+
+    pcfg = PropertiesConfig(include=["relaxation", "vibrations"], fmax=0.001)
+    system = PropertySystem("cluster", cu13(), cu13())
+    oracle = compute(pcfg, system, EMT())
+    freqs = analyze(oracle, system, pcfg)[1]["vibration_frequencies_THz"]
+    assert len(freqs) == 3 * 13 - 6 and min(freqs) > 1.0  # a minimum: no imaginary, no rigid modes
+
+    # ASE's own finite differences at the stage's relaxed geometry (cm^-1 -> THz)
+    relaxed = oracle["vibrations/cluster"].copy()
+    relaxed.calc = EMT()
+    monkeypatch.chdir(tmp_path)
+    vib = Vibrations(relaxed, delta=pcfg.phonon_delta, nfree=2)
+    vib.run()
+    ase_thz = np.sort(np.real(vib.get_frequencies())) * 0.0299792458
+    assert ase_thz[6:] == pytest.approx(freqs, abs=1e-3)
+
+    stiff = compute(pcfg, system, ScaledEMT(1.21))  # frequencies 1.1 x EMT's
+    records = {r["name"]: r for r in compare(analyze(oracle, system, pcfg), analyze(stiff, system, pcfg), pcfg)}
+    expected = 0.1 * np.sqrt(np.mean(np.square(freqs)))
+    assert records["vibration_rmse"]["potential"] == pytest.approx(expected, rel=1e-3)
+    assert expected > pcfg.tolerances.vibration_rmse and records["vibration_rmse"]["ok"] is False
+    assert records["relaxed_geometry_rmsd"]["ok"] is True  # same minimum, different curvature
+    same = {r["name"]: r for r in compare(analyze(oracle, system, pcfg), analyze(oracle, system, pcfg), pcfg)}
+    assert same["vibration_rmse"]["potential"] == 0 and same["vibration_rmse"]["ok"] is True
+
+
+def _slab_config(tmp_path, slab, **props):
+    from ase.io import write
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+
+    write(tmp_path / "slab.extxyz", slab)
+    structures = [{"kind": "file", "path": "slab.extxyz"}, *props.pop("extra_structures", [])]
+    raw = {"structures": structures,
+           "properties": {"enabled": True, "include": ["surface", "relaxation"], **props}}
+    return config_from_dict(raw, tmp_path / "config.yaml")
+
+
+def test_slab_file_surface_energy_matches_a_direct_computation_and_the_built_facet(tmp_path):
+    from ase.build import fcc111
+    from ase.optimize import BFGS
+
+    from mlip_autopipec.properties import EV_PER_A2_TO_J_PER_M2
+    from mlip_autopipec.properties.system import property_system
+
+    slab = fcc111("Cu", size=(2, 2, 5), a=3.61, vacuum=6.0)  # pbc T T F: a slab
+    rcfg = _slab_config(tmp_path, slab)
+    system = property_system(rcfg)
+    assert system.kind == "slab" and system.groups(rcfg.cfg.properties.include) == ["surface", "relaxation"]
+    pcfg = rcfg.cfg.properties
+    gamma = analyze(compute(pcfg, system, EMT()), system, pcfg)[0]["surface_energy"]
+
+    # direct: relaxed slab against ASE's reference fcc Cu (3.61 Å), both EMT
+    work = slab.copy()
+    work.calc = EMT()
+    BFGS(work, logfile=None).run(fmax=0.001)
+    ref = bulk("Cu", "fcc", a=3.61)
+    ref.calc = EMT()
+    area = np.linalg.norm(np.cross(slab.cell[0], slab.cell[1]))
+    direct = (work.get_potential_energy() - len(work) * ref.get_potential_energy()) / (2 * area)
+    assert gamma == pytest.approx(direct * EV_PER_A2_TO_J_PER_M2, rel=2e-3)
+    # the bulk crystal's own (111) facet of the same thickness (a 1x1 slab): the same surface
+    facets = analyze(compute(PropertiesConfig(include=["surface"]), cu_system(), EMT()), cu_system(),
+                     PropertiesConfig(include=["surface"]))[0]
+    assert gamma == pytest.approx(facets["surface_energy_111"], rel=2e-3)
+
+    # a bulk spec as the reference: the same crystal gives the same number
+    (tmp_path / "b").mkdir()
+    spec = {"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}
+    rcfg_b = _slab_config(tmp_path / "b", slab, surface_bulk=1, extra_structures=[spec])
+    system_b = property_system(rcfg_b)
+    assert analyze(compute(pcfg, system_b, EMT()), system_b, pcfg)[0]["surface_energy"] == pytest.approx(gamma)
+
+
+def test_a_slab_without_a_matching_bulk_reference_is_refused(tmp_path):
+    from ase.build import fcc111
+
+    from mlip_autopipec.core.errors import StructureError
+    from mlip_autopipec.properties.system import property_system
+
+    slab = fcc111("Cu", size=(2, 2, 3), a=3.61, vacuum=6.0)
+    slab.symbols[0] = "Ni"
+    with pytest.raises(StructureError, match=r"holds Cu, Ni.*set properties.surface_bulk"):
+        property_system(_slab_config(tmp_path, slab))
+    (tmp_path / "b").mkdir()
+    rcfg = _slab_config(tmp_path / "b", slab, surface_bulk=1,
+                        extra_structures=[{"kind": "bulk", "element": "Cu", "crystal": "fcc"}])
+    with pytest.raises(StructureError, match=r"composition .* is no multiple of .*surface_bulk"):
+        build_tasks(rcfg.cfg.properties, property_system(rcfg))
+    (tmp_path / "c").mkdir()  # without `surface` the slab is fine
+    assert build_tasks(PropertiesConfig(include=["relaxation"]), property_system(
+        _slab_config(tmp_path / "c", slab, include=["relaxation"])))

@@ -89,3 +89,60 @@ def test_a_failed_oracle_calculation_fails_its_property_and_names_the_reason(tmp
     assert by_name["vacancy_formation_energy"]["oracle"] is None and by_name["vacancy_formation_energy"]["ok"] is False
     assert read_json(tmp_path / "d.json")["oracle_failures"][0]["reason"] == "SCF not converged"
     assert read_json(tmp_path / "p.json") == records
+
+
+def test_cluster_vibrations_are_one_cached_oracle_calculation_and_cheap_mode_skips_the_relaxation(tmp_path):
+    """The oracle's relaxation + Hessian of a cluster is one label job entry, cached like a label;
+    in cheap mode the oracle's Hessian is taken at the geometry the potential relaxed to."""
+    from mlip_autopipec.properties.evaluate import evaluate
+    from mlip_autopipec.steps.properties import _clean, run_property_label_chunk
+    from test_properties import cu13
+
+    raw = {"structures": [{"kind": "file", "path": "cu13.extxyz"}], "oracle": {"kind": "emt"},
+           "labeling": {"structures_per_job": 5}, "properties": {"enabled": True, "include": ["vibrations"]}}
+    write_structures(tmp_path / "cu13.extxyz", [cu13()])
+    rcfg = config_from_dict(raw, tmp_path / "config.yaml")
+    from mlip_autopipec.properties.system import property_system
+
+    (task,) = build_tasks(rcfg.cfg.properties, property_system(rcfg))
+    from mlip_autopipec.properties.jobs import jobs_per_potential, oracle_calculations
+
+    rcfg_md = config_from_dict({**raw, "properties": {"enabled": True}}, tmp_path / "config.yaml")
+    assert "md_stability" not in jobs_per_potential(rcfg_md)  # a bulk-only check: no MD of a repeated cluster
+    assert oracle_calculations(rcfg_md) == {"calculations": 2, "relaxations": 2, "hessians": 1}
+    cheap = _clean(evaluate(task, EMT(), 0.01, 200))  # what run_property_tasks hands the oracle in cheap mode
+    cheap.info["prop_relax"] = False
+    write_structures(tmp_path / "tasks.extxyz", [task, cheap])
+    args = (rcfg, str(tmp_path / "tasks.extxyz"), 0, str(tmp_path / "o.extxyz"), str(tmp_path / "o.json"),
+            str(tmp_path / "cache"))
+    record = run_property_label_chunk(*args)
+    assert record["n_labelled"] == 2 and record["n_computed_now"] == 2
+    full, single = read_structures(tmp_path / "o.extxyz")
+    # no relaxation: one single point and 6N displacements
+    assert full.info["oracle_calls"] > single.info["oracle_calls"] == 1 + 6 * 13
+    reference = evaluate(task, EMT(), 0.01, 200).info["vib_frequencies_THz"]  # the same calculation in-process
+    assert np.asarray(full.info["vib_frequencies_THz"]) == pytest.approx(reference, abs=1e-5)
+    assert np.asarray(single.info["vib_frequencies_THz"]) == pytest.approx(reference, abs=1e-5)
+    assert len(list((tmp_path / "cache" / "vib").glob("*.extxyz"))) == 2
+    assert run_property_label_chunk(*args)["n_computed_now"] == 0
+
+
+def test_oracle_job_builds_its_tasks_from_the_config_without_waiting_for_the_potential(tmp_path):
+    """Outside cheap mode the oracle's structures are the config's task list: the job needs no
+    tasks file, and computes the same labels as from the file `property_tasks` writes."""
+    from mlip_autopipec.properties.system import property_system
+    from mlip_autopipec.steps.properties import _clean, run_property_label_chunk
+
+    raw = {"structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}], "oracle": {"kind": "emt"},
+           "labeling": {"structures_per_job": 5}, "properties": {"enabled": True, "include": ["eos", "vacancy"]}}
+    rcfg = config_from_dict(raw, tmp_path / "config.yaml")
+    tasks = [_clean(t) for t in build_tasks(rcfg.cfg.properties, property_system(rcfg))]
+    write_structures(tmp_path / "tasks.extxyz", tasks)
+    out = {}
+    for name, tasks_file in (("config", None), ("file", str(tmp_path / "tasks.extxyz"))):
+        rec = run_property_label_chunk(rcfg, tasks_file, 1, str(tmp_path / f"{name}.extxyz"),
+                                       str(tmp_path / f"{name}.json"), str(tmp_path / f"cache_{name}"))
+        assert rec["indices"] == [5, 6, 7, 8] and rec["n_computed_now"] == 4
+        out[name] = {a.info[TASK]: a.get_potential_energy() for a in read_structures(tmp_path / f"{name}.extxyz")}
+    assert list(out["config"]) == ["eos/05", "eos/06", "vacancy/bulk", "vacancy/defect"]
+    assert out["config"] == pytest.approx(out["file"], abs=1e-9)

@@ -109,9 +109,30 @@ def test_initial_set_strains_only_periodic_axes_and_rattles_clusters():
         np.testing.assert_allclose(f.cell[:2], slab.cell[:2] * (1 + s))
         np.testing.assert_allclose(f.cell[2], slab.cell[2])  # the vacuum axis keeps its length
         assert list(f.pbc) == [True, True, False]
+    # the Cu13 icosahedron's centre is close-packed: its strain slots hold fcc bulk cells and one
+    # rattled slot an fcc(111) slab (one rattled copy stays)
     cluster_frames = [f for f in frames if f.info["structure_index"] == 1]
-    assert [f.info["source"] for f in cluster_frames] == ["initial:original"] + ["initial:rattled"] * 4
-    assert all(not f.pbc.any() for f in cluster_frames)
+    assert [f.info["source"] for f in cluster_frames] == (
+        ["initial:original", "initial:rattled"] + ["initial:companion"] * 3)
+    assert [f.info["companion"] for f in cluster_frames[2:]] == ["bulk", "bulk", "fcc(111) slab"]
+    assert [f.info["strain"] for f in cluster_frames[2:4]] == [-0.02, 0.03]
+    assert [f.pbc.tolist() for f in cluster_frames] == (
+        [[False] * 3] * 2 + [[True] * 3] * 2 + [[True, True, False]])
+    assert all(set(f.get_chemical_symbols()) == {"Cu"} for f in cluster_frames)
+
+
+def test_molecule_or_opted_out_cluster_gets_rattled_copies_in_every_slot():
+    from ase.build import molecule
+    from ase.cluster import Icosahedron
+
+    from mlip_autopipec.domain_models.config import InitialDataConfig
+
+    cfg = InitialDataConfig(n_rattled=2, strains=[-0.02, 0.03])
+    opted_out = InitialDataConfig(n_rattled=2, strains=[-0.02, 0.03], cluster_companions=False)
+    for atoms, c in ((molecule("CH4"), cfg), (Icosahedron("Cu", 2), opted_out)):
+        frames = initial_training_structures([atoms], c, np.random.default_rng(0))
+        assert [f.info["source"] for f in frames] == ["initial:original"] + ["initial:rattled"] * 4
+        assert all(not f.pbc.any() for f in frames)
 
 
 @pytest.mark.parametrize("overlap", ["duplicate", "image"])

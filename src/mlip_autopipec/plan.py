@@ -7,7 +7,11 @@ which of them are already done from the files on disk, and prints the bounds of 
 (`max_cycles`, `patience`) and where a rerun resumes.
 
 `n_label_jobs` is the single place that sizes the label scatter: `rules/common.smk` uses it too,
-so the plan and the DAG Snakemake builds cannot disagree.
+so the plan and the DAG Snakemake builds cannot disagree. The same holds for the properties stage
+(`properties.jobs`, used by `rules/properties_inputs.smk`): its jobs per potential and its oracle
+calculations, each a labelled structure, are counted where the workflow runs them — in the iteration
+whose checkpoint needs them (`convergence.properties`), else in the end stage (the final potential,
+and with `properties.every` every N-th explored potential).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
 FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
+PROPERTY_RULES = ("property_tasks", "property_label", "md_stability", "properties")
 
 
 # -- job counts: pure functions of the config ---------------------------------------------------
@@ -48,18 +53,43 @@ def initial_jobs(cfg) -> dict[str, int]:
     return jobs
 
 
-def iteration_jobs(cfg, refines: bool = True) -> dict[str, int]:
+def iteration_jobs(cfg, refines: bool = True, properties: dict[str, int] | None = None) -> dict[str, int]:
     """Jobs of one iteration: all of them when an exploration halts and the loop continues,
-    only explore + gate when the checkpoint ends the loop there."""
+    only explore + gate when the checkpoint ends the loop there. With `convergence.properties` the
+    checkpoint also waits for the explored potential's properties (`properties`: their jobs per
+    potential), and a continuing iteration offers the worst property structures (`property_offer`)."""
     jobs = {rule: 1 for rule in (ITERATION_RULES if refines else CONVERGED_RULES)}
     jobs["explore"] = len(cfg.exploration.conditions)
     if refines:
         jobs["label"] = n_label_jobs(cfg, L.iter_dir(0))
+    if cfg.convergence.properties and properties:
+        jobs.update(properties)
+        if refines:
+            jobs["property_offer"] = 1
     return jobs
 
 
-def final_jobs(with_report: bool) -> dict[str, int]:
-    return {rule: 1 for rule in FINAL_RULES if with_report or rule == "finalize"}
+def final_jobs(with_report: bool, properties: dict[str, int] | None = None) -> dict[str, int]:
+    """The end stage; `properties`: the property jobs run there (summed over their potentials)."""
+    jobs = {rule: 1 for rule in FINAL_RULES if with_report or rule == "finalize"}
+    if properties is not None:
+        jobs.update({**properties, "final_properties": 1})
+    return {r: k for r, k in jobs.items() if k}
+
+
+def property_stages(cfg, last_iteration: int) -> list[str]:
+    """Potentials whose properties the run computes if its loop ends at `last_iteration`."""
+    p = cfg.properties
+    if not p.enabled:
+        return []
+    its = range(last_iteration + 1) if cfg.convergence.properties else \
+        range(0, last_iteration + 1, p.every) if p.every else []
+    return list(dict.fromkeys([*(L.potential_stage_for(k) for k in its), L.potential_stage_for(last_iteration)]))
+
+
+def end_property_stages(cfg, last_iteration: int) -> list[str]:
+    """Those not waited for by a checkpoint: they run in the end stage."""
+    return [] if cfg.convergence.properties else property_stages(cfg, last_iteration)
 
 
 # -- what is already done: outputs on disk -----------------------------------------------------
@@ -98,6 +128,22 @@ def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
         "train": int(_exists(workdir, f"{s}/potential.yace", L.train_record(s))),
     }
+
+
+def property_done(workdir: Path, stage: str, per_potential: dict[str, int]) -> dict[str, int]:
+    d = f"{stage}/properties"
+    done = {"property_tasks": int(_exists(workdir, f"{d}/tasks.extxyz", f"{d}/potential.extxyz")),
+            "property_label": sum(_exists(workdir, f"{d}/oracle_jobs/{k}.extxyz", f"{d}/oracle_jobs/{k}.json")
+                                  for k in range(per_potential.get("property_label", 0))),
+            "md_stability": int(_exists(workdir, f"{d}/md_stability.json")),
+            "properties": int(_exists(workdir, f"{d}/properties.json", f"{d}/details.json"))}
+    return {r: k for r, k in done.items() if r in per_potential}
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    for r, k in more.items():
+        total[r] = total.get(r, 0) + k
+    return total
 
 
 def _decision_action(workdir: Path, n: int) -> Action | None:
@@ -152,6 +198,9 @@ class Plan:
     resume: str = ""
     finished: bool = False
     ended: str | None = None  # "iter_003: converged" once a checkpoint has ended the loop
+    property_jobs_per_potential: dict[str, int] = field(default_factory=dict)  # {} = properties off
+    property_calculations: dict[str, int] = field(default_factory=dict)  # oracle work per potential
+    property_potentials: list[str] = field(default_factory=list)  # whose properties (so far) are computed
 
     def iteration(self, n: int) -> StagePlan | None:
         for s in self.stages:
@@ -185,23 +234,35 @@ def patience_bound(workdir: Path, upto: int, patience: int) -> int:
 def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     """`with_report`: count the `report` job in the end stage (the Snakefile's `all` rule always
     asks for report/report.html; False only for a workflow built without it)."""
+    from .properties.jobs import jobs_per_potential, oracle_calculations
+
     cfg = rcfg.cfg
     workdir = Path(workdir)
-    full, ending = iteration_jobs(cfg, True), iteration_jobs(cfg, False)
+    props = jobs_per_potential(rcfg)
+    full, ending = iteration_jobs(cfg, True, props), iteration_jobs(cfg, False, props)
     plan = Plan(
         config=str(rcfg.path), workdir=str(workdir.resolve()),
         n_conditions=len(cfg.exploration.conditions), conditions=[c.name for c in cfg.exploration.conditions],
         label_jobs_initial=n_label_jobs(cfg, L.INITIAL), label_jobs_iteration=n_label_jobs(cfg, L.iter_dir(0)),
         jobs_if_refining=full, jobs_if_ending=ending, max_cycles=cfg.max_cycles, patience=cfg.patience,
         last_iteration_max_cycles=cfg.max_cycles - 1, last_iteration_patience=cfg.max_cycles - 1,
+        property_jobs_per_potential=props, property_calculations=oracle_calculations(rcfg) if props else {},
     )
+
+    def done_of(n: int) -> dict[str, int]:
+        done = iteration_done(cfg, workdir, n)
+        if cfg.convergence.properties and props:
+            done.update(property_done(workdir, L.potential_stage_for(n), props))
+            done["property_offer"] = int(_exists(workdir, f"{L.iter_dir(n)}/property_offer.xyz"))
+        return done
+
     plan.stages.append(StagePlan(L.INITIAL, initial_jobs(cfg), initial_done(cfg, workdir), "pending"))
 
     # walk the finished iterations; `n` ends as the first one not finished
     n, end_action = 0, None
     while n < cfg.max_cycles:
         action = _decision_action(workdir, n)
-        done = iteration_done(cfg, workdir, n)
+        done = done_of(n)
         if action is None:
             break
         if action is not Action.CONTINUE:
@@ -221,7 +282,7 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
 
     if end_action is None:
         if plan.stages[-1].stage != L.iter_dir(n):
-            plan.stages.append(StagePlan(L.iter_dir(n), full, iteration_done(cfg, workdir, n), "pending",
+            plan.stages.append(StagePlan(L.iter_dir(n), full, done_of(n), "pending",
                                          note=f"{sum(ending.values())} jobs if its checkpoint ends the loop",
                                          steps=cfg.exploration_steps(n)))
         if n + 1 <= cfg.max_cycles - 1:
@@ -229,9 +290,20 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
 
     flag_done = int(_exists(workdir, "converged.flag") or _exists(workdir, "stopped.flag"))
     end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html")),
-                "final": int(_exists(workdir, f"{L.FINAL_DIR}/README.txt"))}
-    plan.stages.append(StagePlan("end", final_jobs(with_report), end_done, "pending",
-                                 note="converged.flag or stopped.flag" + (", report/report.html, final/" if with_report else "")))
+                "final": int(_exists(workdir, f"{L.FINAL_DIR}/README.txt")),
+                "final_properties": int(_exists(workdir, f"{L.FINAL_DIR}/properties.json"))}
+    end_props = None
+    if props:  # the final potential's (and every N-th one's) properties, unless a checkpoint needed them
+        plan.property_potentials = property_stages(cfg, n)
+        end_props = {}
+        for stage in end_property_stages(cfg, n):
+            _add(end_props, props)
+            _add(end_done, property_done(workdir, stage, props))
+    note = "converged.flag or stopped.flag" + (", report/report.html, final/" if with_report else "")
+    if end_props:
+        note += f"; properties of {len(end_property_stages(cfg, n))} potential(s)" + (
+            "" if end_action is not None or not cfg.properties.every else ", more if the loop goes on")
+    plan.stages.append(StagePlan("end", final_jobs(with_report, end_props), end_done, "pending", note=note))
 
     for stage in plan.stages:
         if stage.state != "done" and not stage.missing():
@@ -251,6 +323,10 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     known = sum(sum(s.missing().values()) for s in plan.stages if s.state != "done")
     n_future = 0 if plan.future_first is None else plan.future_last - plan.future_first + 1
     plan.remaining_max = known + n_future * sum(full.values())
+    if props and not cfg.convergence.properties and cfg.properties.every and n_future:
+        # every N-th explored potential of the iterations still to come (the last one is the final)
+        extra = len(set(end_property_stages(cfg, plan.future_last)) - set(end_property_stages(cfg, n)))
+        plan.remaining_max += extra * sum(props.values())
     plan.remaining_min = known
     cur = plan.iteration(n) if end_action is None else None
     if cur is not None:
@@ -283,15 +359,27 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
         f"{per_job} per label job)",
         f"  each iteration:  {_jobs(plan.jobs_if_refining)}  when an exploration halts",
         f"                   {_jobs(plan.jobs_if_ending)}  when its checkpoint ends the loop",
-        f"  end:             {_jobs(final_jobs('report' in plan.stages[-1].jobs))}",
+        f"  end:             {_jobs(plan.stages[-1].jobs)}",
         f"  exploration:     {plan.n_conditions} condition(s) ({', '.join(plan.conditions)}), "
         f"{cfg.exploration_steps(0)} MD steps each in iteration 0"
         + (f", x{growth:g} per iteration" if growth != 1 else ""),
         f"  per iteration:   {cfg.candidates.n_candidates} candidates per halt -> {cfg.selection.n_select} "
         f"selected ({cfg.selection.kind}) -> labelled by {cfg.oracle.kind} in {plan.label_jobs_iteration} "
         f"job(s) of <= {per_job} -> {cfg.trainer.kind} fit",
-        "",
     ]
+    if plan.property_jobs_per_potential:
+        c = plan.property_calculations
+        where = ("every explored potential, before its checkpoint (convergence.properties)"
+                 if cfg.convergence.properties else "the final potential"
+                 + (f" and every {cfg.properties.every}. explored one" if cfg.properties.every else ""))
+        lines += [
+            f"  properties:      {_jobs(plan.property_jobs_per_potential)} per potential, for {where}",
+            f"                   {c['calculations']} oracle calculations (labelled structures) per potential"
+            + (f", {c['relaxations']} of them relaxations" if c["relaxations"] else "")
+            + (f", {c['hessians']} of them with a Hessian" if c["hessians"] else "")
+            + (" (each one cached result of many oracle calls)" if c["relaxations"] or c["hessians"] else ""),
+        ]
+    lines.append("")
     for stage in plan.stages:
         if stage.stage == "end" and plan.future_first is not None:
             first, last = plan.future_first, plan.future_last

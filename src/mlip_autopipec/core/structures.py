@@ -15,6 +15,7 @@ import numpy as np
 from ase import Atoms
 
 from .candidate_generator import closest_pair, min_interatomic_distance, rattle, strip_results
+from .cluster_companions import companions
 from .errors import StructureError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -264,14 +265,17 @@ def initial_training_structures(
 
     Strains scale the lattice isotropically (lattice * (1 + strain), atoms follow) so the first fit
     sees the energy-volume curvature (bulk modulus, stress); a slab or wire is strained only along its
-    periodic axes (its vacuum and layer spacing stay), and a cluster, which has no lattice, gets
-    ``len(strains)`` more rattled copies instead (same count, so the label jobs stay sized).
+    periodic axes (its vacuum and layer spacing stay). A cluster has no lattice: when its core is
+    close-packed or bcc it gets companions instead, one small bulk cell of that lattice per strain, and
+    two slabs and compressed copies of itself in place of rattled copies (the environments of its
+    larger relatives; see core/cluster_companions.py); a molecule gets ``len(strains)`` more rattled
+    copies. The count per structure never changes, so the label jobs stay sized.
     ``min_distance`` defaults to min(1.5 Å, 0.8 x the structure's shortest distance): a fixed 1.5 Å
     would be unsatisfiable for hydrides or oxides with shorter bonds; for compressive strains it
     shrinks with the lattice.
-    Labels: ``info['source']`` is 'initial:original',
-    'initial:rattled' or 'initial:strained'; ``info['structure_index']`` the starting structure and
-    ``info['strain']`` the strain where applicable. No calculator or results are attached.
+    Labels: ``info['source']`` is 'initial:original', 'initial:rattled', 'initial:strained' or
+    'initial:companion' (with ``info['companion']``); ``info['structure_index']`` the starting
+    structure and ``info['strain']`` the strain where applicable. No calculator or results are attached.
     """
     bad = [s for s in cfg.strains if s <= -1]
     if bad:
@@ -283,10 +287,8 @@ def initial_training_structures(
         if d_min is None:
             d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(base))
         out.append(_labelled(base, "original", k))
-        if not np.any(base.pbc):  # a cluster has no lattice to strain: rattled copies take those slots
-            n_rattled = cfg.n_rattled + len(cfg.strains)
-            for copy in rattle(base, n_rattled, cfg.rattle_stdev, d_min, rng):
-                out.append(_labelled(copy, "rattled", k))
+        if not np.any(base.pbc):  # a cluster has no lattice to strain
+            out.extend(_cluster_set(base, k, cfg, d_min, rng))
             continue
         for copy in rattle(base, cfg.n_rattled, cfg.rattle_stdev, d_min, rng):
             out.append(_labelled(copy, "rattled", k))
@@ -300,6 +302,25 @@ def initial_training_structures(
             copy = _labelled(copy, "strained", k)
             copy.info["strain"] = float(strain)
             out.append(copy)
+    return out
+
+
+def _cluster_set(base: Atoms, k: int, cfg: "InitialDataConfig", d_min, rng: np.random.Generator) -> list[Atoms]:
+    """A cluster's slots after the original: with a close-packed or bcc core (and
+    ``cluster_companions``), one rattled bulk cell of its lattice per strain and, taken from the
+    rattled slots while at least one rattled copy stays, two rattled low-index slabs and the
+    cluster compressed by twice each compressive strain (core/cluster_companions.py says why);
+    otherwise rattled copies fill every slot."""
+    extra = companions(base, cfg.strains, cfg.n_rattled - 1, rng) if cfg.cluster_companions else []
+    out = [_labelled(copy, "rattled", k)
+           for copy in rattle(base, cfg.n_rattled + len(cfg.strains) - len(extra), cfg.rattle_stdev, d_min, rng)]
+    for companion in extra:
+        d_companion = d_min * min(1.0, 1.0 + companion.info.get("strain", 0.0))
+        copy = _labelled(rattle(companion, 1, cfg.rattle_stdev, d_companion, rng)[0], "companion", k)
+        for key in ("companion", "strain"):
+            if key in companion.info:
+                copy.info[key] = companion.info[key]
+        out.append(copy)
     return out
 
 

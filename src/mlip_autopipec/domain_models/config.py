@@ -63,6 +63,13 @@ class InitialDataConfig(_Strict):
         description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
         "starting structure, each also rattled.",
     )
+    cluster_companions: bool = Field(
+        True,
+        description="A cluster with a close-packed (fcc/icosahedral) or bcc core also gets small bulk cells "
+        "of that lattice at its bond length, one per strain, and two low-index slabs, in place of as many "
+        "rattled copies: the bulk-like interiors and wide facets of larger clusters (false: rattled "
+        "copies only).",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,10 +130,12 @@ class CandidateMix(_Strict):
     rattle: float = Field(0.4, ge=0)
     md_burst: float = Field(0.3, ge=0)
     normal_modes: float = Field(0.3, ge=0)
+    cell_strain: float = Field(0.0, ge=0, description="The halt frame in randomly deformed cells (periodic axes "
+                               "only; see candidates.cell_strain_fraction). Cut-out swarms do not use it.")
 
     @model_validator(mode="after")
     def _positive(self) -> "CandidateMix":
-        if self.rattle + self.md_burst + self.normal_modes <= 0:
+        if self.rattle + self.md_burst + self.normal_modes + self.cell_strain <= 0:
             raise ValueError("at least one candidate generator must have a positive weight")
         return self
 
@@ -152,6 +161,10 @@ class CandidatesConfig(_Strict):
     min_distance_fraction: float = Field(
         0.6, gt=0, le=1, description="Default minimum distance of a pair as a fraction of the sum of its "
         "covalent radii (0.6: Cu-Cu 1.58 Å, O-H 0.58 Å, C-H 0.64 Å)."
+    )
+    cell_strain_fraction: float = Field(
+        0.03, gt=0, lt=0.5, description="Largest strain component of a cell_strain candidate: diagonal "
+        "components U(-f, f), shear U(-f, f)/2 (dpdata's cell_pert_fraction)."
     )
 
     @field_validator("min_distance")
@@ -452,6 +465,9 @@ class OTFConfig(_Strict):
                 f"properties.structure is {self.properties.structure}, but only {n_struct} structure(s) are "
                 f"configured (indices start at 0)"
             )
+        if (self.properties.surface_bulk or 0) >= n_struct:
+            raise ValueError(f"properties.surface_bulk is {self.properties.surface_bulk}, but only {n_struct} "
+                             "structure(s) are configured (indices start at 0)")
         if self.convergence.properties and not self.properties.enabled:
             raise ValueError("convergence.properties needs the properties stage: set properties.enabled: true")
         return self

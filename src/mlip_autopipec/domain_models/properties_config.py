@@ -12,8 +12,10 @@ from pydantic import Field
 
 from ._strict import Strict
 
-PropertyGroup = Literal["eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation"]
-ALL_GROUPS: tuple[str, ...] = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation")
+PropertyGroup = Literal["eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation",
+                        "vibrations"]
+ALL_GROUPS: tuple[str, ...] = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation",
+                               "vibrations")
 
 
 class PropertyTolerances(Strict):
@@ -33,6 +35,9 @@ class PropertyTolerances(Strict):
                                 "MD stability run.")
     md_energy_drift: float = Field(0.005, gt=0, description="Upper bound, eV/atom, of the total-energy drift "
                                    "of the NVE stability run.")
+    vibration_rmse: float = Field(0.3, gt=0, description="Absolute, THz: RMSE of a relaxed cluster's sorted "
+                                  "vibrational frequencies (translations and rotations projected out) against "
+                                  "the oracle's.")
 
 
 class PropertiesConfig(Strict):
@@ -42,8 +47,8 @@ class PropertiesConfig(Strict):
     include: list[PropertyGroup] = Field(
         default_factory=lambda: list(ALL_GROUPS),
         description="Property groups to compute; those that do not apply to the structure are skipped "
-        "(bulk crystal: eos, elastic, vacancy, surface (fcc), phonons, md_stability; slab: surface "
-        "relaxation; cluster: relaxation).",
+        "(bulk crystal: eos, elastic, vacancy, surface (fcc), phonons, md_stability; slab: relaxation, "
+        "surface; cluster: relaxation, vibrations).",
     )
     structure: int = Field(0, ge=0, description="Index into `structures`: the crystal (or slab, cluster) "
                            "whose properties are computed; a bulk spec is used without substitutions or vacancies.")
@@ -73,7 +78,7 @@ class PropertiesConfig(Strict):
     phonon_delta: float = Field(0.01, gt=0, description="Finite displacement in Å (phonons, vibrations).")
     fmax: float = Field(0.01, gt=0, description="Force threshold in eV/Å of every relaxation.")
     max_relax_steps: int = Field(200, ge=1, description="BFGS steps per relaxation; more is a failure.")
-    md_steps: int = Field(500, ge=1, description="Steps of the MD stability run.")
+    md_steps: int = Field(300, ge=1, description="Steps of the MD stability run (300 x 2 fs: 0.6 ps).")
     md_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the conventional cell "
                                                "for the MD stability run (larger than the exploration's).")
     md_temperature: float | None = Field(None, gt=0, description="K; null: the highest exploration temperature.")
@@ -87,3 +92,7 @@ class PropertiesConfig(Strict):
         "[0, 3] is enough for a cubic crystal (C11, C12, C44) at a third of the cost.")
     structures_per_job: int | None = Field(None, ge=1, description="Oracle calculations per Snakemake job "
                                            "(null: labeling.structures_per_job).")
+    surface_bulk: int | None = Field(None, ge=0, description="Index into `structures` of the bulk crystal "
+                                     "whose energy per formula unit is the reference of a slab's surface energy "
+                                     "(slab from a file; null: ase.build.bulk of a single-element slab's element "
+                                     "in ASE's reference state). Build the slab with its lattice constant.")

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 from ase import Atoms
 
-from . import elastic, eos, phonons, surface, vacancy
+from . import elastic, eos, phonons, surface, vacancy, vibrations
 from .system import RELAXATION, PropertySystem
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,15 @@ def analyze(results: dict[str, Atoms], system: PropertySystem, pcfg) -> tuple[di
                 details["elastic_matrix_GPa"] = matrix
             elif g == "vacancy":
                 values.update(vacancy.analyze(results))
+            elif g == "surface" and system.kind == "slab":
+                values.update(surface.slab_analyze(results))
             elif g == "surface":
                 values.update(surface.analyze(results))
             elif g == "phonons":
                 details["phonon_frequencies_THz"] = phonons.frequencies(
                     results, system.primitive, pcfg.phonon_supercell, pcfg.phonon_delta)
+            elif g == "vibrations":
+                details["vibration_frequencies_THz"] = vibrations.analyze(results)
             elif g == "relaxation":
                 details["relaxed_positions"] = results[RELAXATION].positions.round(5).tolist()
         except KeyError as exc:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from . import phonons
+from . import phonons, vibrations
 
 # name -> (unit, tolerance field in PropertyTolerances, kind): rel | abs | max (value <= tol) | min (value >= tol)
 SPEC: dict[str, tuple[str, str, str]] = {
@@ -24,7 +24,9 @@ SPEC: dict[str, tuple[str, str, str]] = {
     "surface_energy_111": ("J/m^2", "surface_energy", "rel"),
     "surface_energy_100": ("J/m^2", "surface_energy", "rel"),
     "surface_energy_110": ("J/m^2", "surface_energy", "rel"),
+    "surface_energy": ("J/m^2", "surface_energy", "rel"),
     "phonon_rmse": ("THz", "phonon_rmse", "max"),
+    "vibration_rmse": ("THz", "vibration_rmse", "max"),
     "relaxed_geometry_rmsd": ("Å", "relaxed_geometry_rmsd", "max"),
     "md_max_gamma": ("-", "md_max_gamma", "max"),
     "md_energy_drift": ("eV/atom", "md_energy_drift", "max"),
@@ -81,6 +83,9 @@ def compare(oracle: tuple[dict, dict, dict], potential: tuple[dict, dict, dict],
     if "phonon_frequencies_THz" in o_det and "phonon_frequencies_THz" in p_det:
         rmse = phonons.rmse(p_det["phonon_frequencies_THz"], o_det["phonon_frequencies_THz"])
         records.append(record("phonon_rmse", None, rmse, tol.phonon_rmse, pcfg.reference.get("phonon_rmse")))
+    if "vibration_frequencies_THz" in o_det and "vibration_frequencies_THz" in p_det:
+        rmse = vibrations.rmse(p_det["vibration_frequencies_THz"], o_det["vibration_frequencies_THz"])
+        records.append(record("vibration_rmse", None, rmse, tol.vibration_rmse, pcfg.reference.get("vibration_rmse")))
     if "relaxed_positions" in o_det and "relaxed_positions" in p_det:
         d = np.asarray(p_det["relaxed_positions"]) - np.asarray(o_det["relaxed_positions"])
         rmsd = float(np.sqrt((d**2).sum(axis=1).mean()))

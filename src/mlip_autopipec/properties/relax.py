@@ -1,4 +1,4 @@
-"""Evaluate one property task with any ASE calculator: a single point, or a fixed-cell relaxation.
+"""Relax one property task with any ASE calculator (fixed cell), and the oracle as such a calculator.
 
 The oracle takes part through `OracleCalculator`, which turns each relaxation step into one
 `oracle.label` call, so every oracle kind (EMT in-process, DFT codes through their own files)
@@ -15,10 +15,9 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import BFGS
 
 from ..core.errors import OracleError
-from . import RELAX
 
 
-def _results_copy(atoms: Atoms) -> Atoms:
+def results_copy(atoms: Atoms) -> Atoms:
     """A copy holding only energy, forces and (for periodic cells) stress of `atoms.calc`."""
     results = {"energy": float(atoms.get_potential_energy()), "forces": np.array(atoms.get_forces())}
     if atoms.pbc.all():
@@ -42,18 +41,9 @@ def relax_positions(atoms: Atoms, calc: Calculator, fmax: float, max_steps: int)
         fnow = float(np.linalg.norm(work.get_forces(), axis=1).max())
         raise OracleError(f"relaxation not converged in {max_steps} steps (max force {fnow:.3g} eV/Å > "
                           f"properties.fmax={fmax}); raise properties.max_relax_steps")
-    out = _results_copy(work)
+    out = results_copy(work)
     out.info["relax_steps"] = int(opt.nsteps)
     return out
-
-
-def evaluate(task: Atoms, calc: Calculator, fmax: float, max_steps: int) -> Atoms:
-    """The task computed with `calc`: relaxed when the task asks for it, else a single point."""
-    if task.info.get(RELAX):
-        return relax_positions(task, calc, fmax, max_steps)
-    work = task.copy()
-    work.calc = calc
-    return _results_copy(work)
 
 
 class OracleCalculator(Calculator):

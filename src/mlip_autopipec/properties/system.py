@@ -5,7 +5,9 @@ the reference properties); a structure file is classified by its periodicity as 
 file: periodic in 3 directions = bulk crystal, in 2 = slab, in none = cluster.
 
   bulk (any lattice): eos, elastic, vacancy, phonons, md_stability; surface only for fcc
-  slab, cluster:      relaxation (the relaxed geometry, potential against oracle)
+  slab:               relaxation (the relaxed geometry, potential against oracle), surface (its
+                      surface energy against a bulk reference, see `surface.py`)
+  cluster:            relaxation, vibrations (frequencies of the relaxed cluster)
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from ase import Atoms
 
 from ..core.errors import StructureError
 from ..core.structures import read_first_frame
-from . import elastic, eos, phonons, surface, tag, vacancy
+from . import elastic, eos, phonons, surface, tag, vacancy, vibrations
 
 CUBIC = {"fcc", "bcc", "diamond", "sc", "rocksalt", "zincblende"}
 BULK_GROUPS = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability")
+GROUPS = {"slab": ("relaxation", "surface"), "cluster": ("relaxation", "vibrations")}
 RELAXATION = "relaxation/start"
 
 
@@ -32,6 +35,7 @@ class PropertySystem:
     element: str | None = None
     crystal: str | None = None  # ase.build.bulk lattice name; None for a structure file
     a: float | None = None  # lattice constant of `primitive` and `conventional`, Å (None: from a file)
+    bulk_reference: Atoms | None = None  # a slab's surface-energy reference (None: not needed)
 
     @property
     def cubic(self) -> bool:
@@ -42,7 +46,7 @@ class PropertySystem:
         if self.kind == "bulk":
             ok = set(BULK_GROUPS) - ({"surface"} if self.crystal != "fcc" else set())
         else:
-            ok = {"relaxation"}
+            ok = set(GROUPS[self.kind])
         return [g for g in include if g in ok]
 
     def cell(self, which: str) -> Atoms:
@@ -76,7 +80,38 @@ def property_system(rcfg) -> PropertySystem:
     if kind is None:
         raise StructureError(f"structures[{k}].path: periodic in {n_periodic} direction(s); properties "
                              "need a bulk crystal (3), a slab (2) or a cluster (0): fix `pbc` in the file")
-    return PropertySystem(kind, atoms, atoms)
+    system = PropertySystem(kind, atoms, atoms)
+    if "surface" in system.groups(rcfg.cfg.properties.include):
+        system.bulk_reference = surface_reference(rcfg, atoms)
+    return system
+
+
+def surface_reference(rcfg, slab: Atoms) -> Atoms:
+    """The bulk crystal whose energy per formula unit a slab's surface energy subtracts (see surface.py)."""
+    from ase.build import bulk
+
+    k = rcfg.cfg.properties.surface_bulk
+    if k is None:
+        elements = sorted(set(slab.get_chemical_symbols()))
+        if len(elements) != 1:
+            raise StructureError(
+                f"properties: the slab of structures[{rcfg.cfg.properties.structure}] holds {', '.join(elements)}: "
+                "its surface energy needs a bulk reference of that composition: set properties.surface_bulk to "
+                "its index in `structures`, or leave `surface` out of properties.include")
+        try:
+            return bulk(elements[0])
+        except (ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+            raise StructureError(f"properties: ASE has no reference crystal for {elements[0]} ({exc}): set "
+                                 "properties.surface_bulk to the index of a bulk structure") from None
+    spec = rcfg.cfg.structures[k]
+    if spec.kind == "bulk":
+        return bulk(spec.element, spec.crystal, a=spec.a)
+    ref = read_first_frame(Path(rcfg.resolve(spec.path)), spec.index)
+    ref.calc = None
+    if not ref.pbc.all():
+        raise StructureError(f"properties.surface_bulk={k}: structures[{k}] is not periodic in 3 directions: "
+                             "the surface-energy reference must be a bulk crystal")
+    return ref
 
 
 def build_tasks(pcfg, system: PropertySystem) -> list[Atoms]:
@@ -94,10 +129,14 @@ def build_tasks(pcfg, system: PropertySystem) -> list[Atoms]:
                                  pcfg.elastic_components)
         elif g == "vacancy":
             out += vacancy.tasks(system.conventional, pcfg.vacancy_supercell)
+        elif g == "surface" and system.kind == "slab":
+            out += surface.slab_tasks(system.primitive, system.bulk_reference)
         elif g == "surface":
             out += surface.tasks(system.element, system.a, system.primitive, pcfg.slab_layers, pcfg.vacuum)
         elif g == "phonons":
             out += phonons.tasks(system.primitive, pcfg.phonon_supercell, pcfg.phonon_delta)
         elif g == "relaxation":
             out.append(tag(system.primitive.copy(), RELAXATION, relax=True))
+        elif g == "vibrations":
+            out += vibrations.tasks(system.primitive, pcfg.phonon_delta)
     return out

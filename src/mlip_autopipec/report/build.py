@@ -111,7 +111,8 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     from . import properties as PR
 
     prop_runs = PR.property_runs(workdir)
-    prop_records = PR.final_records(workdir) or (prop_runs[-1][1] if prop_runs else None)
+    # the last potential in loop order is the final one (the report does not wait for its copy in final/)
+    prop_records = prop_runs[-1][1] if prop_runs else PR.final_records(workdir)
     figs["properties"] = PR.properties_figure(prop_runs)
     result = ReportResult(html=out_html)
     entries = []

@@ -6,7 +6,9 @@ Four kinds of job per potential (stage directory):
                    at the potential-relaxed geometries
   property_label   the oracle on a chunk of tasks, through the same per-structure cache as training
                    labels (`properties_cache/`, shared by all stages, so `every` recomputes nothing
-                   twice), failures recorded; an oracle relaxation is one cached "label"
+                   twice), failures recorded; an oracle relaxation (a cluster's relaxation + Hessian)
+                   is one cached "label". The tasks follow from the config, so this job does not wait
+                   for `property_tasks` (cheap mode: it reads the potential-relaxed geometries)
   md_stability     the potential alone, hot, on a larger cell
   properties       both sides analysed identically -> records with tolerances
 """
@@ -14,7 +16,6 @@ Four kinds of job per potential (stage directory):
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..components.registry import make_oracle, make_trainer
 from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError
 from ..core.min_distance import PairLimits
+from ..core.identity import structure_hash
 from ..core.io import copy_file, read_json, read_structures, write_json, write_structures
 from ..core.seeds import derive_seed
 from ..properties import RELAX, TASK
@@ -30,8 +32,11 @@ from ..properties.analyze import analyze
 from ..properties.compare import compare
 from ..properties.md_stability import records as md_records
 from ..properties.md_stability import run_md_stability
-from ..properties.relax import RelaxingOracle, evaluate
+from ..properties.evaluate import evaluate
+from ..properties.jobs import per_job
+from ..properties.relax import RelaxingOracle
 from ..properties.system import build_tasks, property_system
+from ..properties.vibrations import VIB, VibratingOracle
 from ..core.progress import Progress
 from .label import label_one
 from .label_cache import LabelCache, attempt_settings, physics_settings, retry_failed_requested
@@ -46,22 +51,10 @@ def properties_dir(stage: str) -> str:
     return f"{stage}/properties"
 
 
-def per_job(rcfg) -> int:
-    p = rcfg.cfg.properties
-    return p.structures_per_job or rcfg.cfg.labeling.structures_per_job
-
-
-def n_property_jobs(rcfg) -> int:
-    """Oracle jobs per potential: fixed by the config (the task list does not depend on the
-    potential, only the geometries of cheap mode do), so no checkpoint is needed."""
-    n = len(build_tasks(rcfg.cfg.properties, property_system(rcfg)))
-    return max(1, math.ceil(n / per_job(rcfg)))
-
-
 def _clean(atoms):
     out = atoms.copy()
     out.calc = None
-    out.info = {k: v for k, v in atoms.info.items() if k in (TASK, RELAX)}
+    out.info = {k: v for k, v in atoms.info.items() if k in (TASK, RELAX, VIB)}
     return out
 
 
@@ -98,31 +91,40 @@ def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> 
     return {"n_tasks": len(tasks), "failed": failed}
 
 
-def run_property_label_chunk(rcfg, tasks_file: str, chunk: int, out_labels: str, out_record: str,
+def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_labels: str, out_record: str,
                              cache_dir: str = CACHE_DIR, cores: int = 1) -> dict:
     """The oracle on tasks [chunk*per_job, (chunk+1)*per_job): single points in cache_dir/single,
-    relaxations (each one cached result) in cache_dir/relax."""
+    relaxations (each one cached result) in cache_dir/relax, cluster vibrations in cache_dir/vib.
+    `tasks_file`: the oracle's tasks as `run_property_tasks` wrote them (cheap mode); None: built
+    from the config, the same list, so the job need not wait for the potential's side."""
     pcfg = rcfg.cfg.properties
-    tasks = read_structures(tasks_file)
+    if tasks_file:
+        tasks = read_structures(tasks_file)
+    else:
+        tasks = [_clean(t) for t in build_tasks(pcfg, property_system(rcfg))]
     n = per_job(rcfg)
     indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
     relaxing = RelaxingOracle(oracle, pcfg.fmax, pcfg.max_relax_steps) if oracle is not None else None
+    vibrating = VibratingOracle(oracle, pcfg.fmax, pcfg.max_relax_steps) if oracle is not None else None
     ocfg = rcfg.cfg.oracle
     attempt = attempt_settings(ocfg, cores)
     caches = {kind: LabelCache(Path(cache_dir) / kind, retry_failed=retry_failed_requested())
-              for kind in ("single", "relax")}
+              for kind in ("single", "relax", "vib")}
     labelled, failures, n_computed = [], [], 0
     t0 = time.perf_counter()
     for i in indices:
         task = tasks[i]
-        name, relax = task.info[TASK], bool(task.info.get(RELAX))
-        # the cache key holds the oracle's settings, and for a relaxation also where it stops
+        name, relax, vib = task.info[TASK], bool(task.info.get(RELAX)), task.info.get(VIB)
+        # the cache key holds the oracle's settings, for a relaxation also where it stops, for
+        # vibrations the displacement
         physics = physics_settings(oracle, ocfg, task)
         if relax:
             physics = {**physics, "relax_fmax": pcfg.fmax, "relax_max_steps": pcfg.max_relax_steps}
-        result, failure, why = label_one(relaxing if relax else oracle, task, caches["relax" if relax else "single"],
-                                         physics, attempt, ocfg.timeout_s)
+        kind, doer = ("vib", vibrating) if vib else ("relax", relaxing) if relax else ("single", oracle)
+        if vib:
+            physics = {**physics, "vib_delta": float(vib)}
+        result, failure, why = label_one(doer, task, caches[kind], physics, attempt, ocfg.timeout_s)
         if why is not None:
             n_computed += 1
             crashpoint("property_label:after_one")
@@ -224,11 +226,15 @@ def disagreement(labelled, calc) -> float:
     return 1000 * de + 100 * df
 
 
-def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_offer: str) -> int:
+def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_offer: str,
+                       trained_files: list[str] = ()) -> int:
     """convergence.properties: the oracle-labelled property structures ranked by how badly the
-    explored potential reproduces them; the worst `convergence.property_candidates` become candidates."""
+    explored potential reproduces them; the worst `convergence.property_candidates` become candidates.
+    Structures already in the training set (`trained_files`: an earlier offer that was selected) are
+    not offered again: labelling them twice would only weigh them double."""
     calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(potential_dir))
-    frames = [a for f in label_files for a in read_structures(f)]
+    trained = {a.info.get("label_hash") or structure_hash(a) for f in trained_files for a in read_structures(f)}
+    frames = [a for f in label_files for a in read_structures(f) if structure_hash(a) not in trained]
     scored = sorted(((disagreement(a, calc), k) for k, a in enumerate(frames)), reverse=True)
     offer = []
     for score, k in scored[: rcfg.cfg.convergence.property_candidates]:
@@ -237,6 +243,6 @@ def run_property_offer(rcfg, potential_dir: str, label_files: list[str], out_off
         a.info["property_disagreement"] = round(score, 4)
         offer.append(a)
     write_structures(out_offer, offer)
-    log.info("PROPERTY OFFER: %d of %d property structures (worst %s)", len(offer), len(frames),
+    log.info("PROPERTY OFFER: %d of %d property structures not yet trained on (worst %s)", len(offer), len(frames),
              ", ".join(f"{a.info['generator']}={a.info['property_disagreement']:.3g}" for a in offer[:3]))
     return len(offer)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_trainer
+from ..components.trainers.design_rows import FILE_NAME as DESIGN_ROWS
 from ..core.errors import TrainingError
 from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
@@ -49,6 +50,9 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
             raise
         log.error("TRAIN %s: fit failed (%s); keeping the previous potential %s", stage, exc, previous_dir)
         copy_potential(previous, out)
+        rows = Path(previous_dir) / DESIGN_ROWS  # a declared output of linear ACE's train rule
+        if rows.is_file() and not (Path(out_dir) / DESIGN_ROWS).is_file():
+            copy_file(rows, Path(out_dir) / DESIGN_ROWS)
         record.kept_previous, record.error = True, str(exc)
     record.wall_time_s = round(time.perf_counter() - t0, 3)
     if validation_file:

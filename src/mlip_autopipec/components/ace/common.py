@@ -320,6 +320,8 @@ def maxvol_rows(a0: np.ndarray) -> np.ndarray:
         except ValueError:  # "Input matrix must not be singular": the data spans fewer directions
             pass
     rank = int(np.linalg.matrix_rank(a0))
+    if rank == 0:  # all-zero projections (seen for CH4 candidates): nothing to choose, and pyace's
+        return np.zeros(0, dtype=int)  # MaxVol fails on a matrix without columns
     _, _, vt = np.linalg.svd(a0, full_matrices=False)
     work = a0 @ vt[:rank].T
     _, chosen = compute_active_set({0: work}, {0: np.arange(n)}, tol=GAMMA_TOLERANCE, max_iters=MAXVOL_ITERS)

@@ -37,6 +37,8 @@ from ase import Atoms
 from ...core.label_weights import row_weight_factors
 from ...core.errors import TrainingError
 from ..ace.common import ace_potential_config, preserve_root_logging
+from .design_rows import StructureRows, basis_fingerprint, structure_key
+from . import design_rows as row_store
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, create_multispecies_basis_config
@@ -153,23 +155,21 @@ def _energy_rows(basis: ACEBBasisSet, atoms_list: list[Atoms]) -> np.ndarray:
     return rows
 
 
-def design_matrix(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, with_stress: bool) -> DesignMatrix:
-    """Energy and force rows from pyace, plus virial rows (stress * volume, eV) for structures that
-    carry a stress label when `with_stress`."""
+def _fresh_rows(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, virial_for: list[bool]) -> list[StructureRows]:
+    """Rows of the structures of `df` from pyace (energy and forces) and finite differences (virials)."""
     ds = LinearACEDataset(basis, df)
     ds.construct_design_matrix(max_workers=max(1, min(max_workers, len(df))))
     X = np.array(ds.get_design_matrix())
-    y = np.array(ds.get_target_vector())
     n_struct = len(df)
     if not np.isfinite(X).all():
         raise TrainingError("ACE design matrix contains non-finite values")
     if np.any(np.all(X[:n_struct] == 0.0, axis=1)):
         raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
     n_atoms = df["NUMBER_OF_ATOMS"].to_numpy()
-    volumes = np.array([abs(a.get_volume()) if a.pbc.all() else 0.0 for a in df["ase_atoms"]])
-    stress_rows = -np.ones((n_struct, 6), dtype=int)
-    has_stress = [with_stress and s is not None and volumes[i] > 0 for i, s in enumerate(df["stress"])]
-    idx = [i for i, h in enumerate(has_stress) if h]
+    starts = n_struct + 3 * np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
+    out = [StructureRows(energy=X[i].copy(), forces=X[starts[i]:starts[i] + 3 * n_atoms[i]].copy(), virial=None)
+           for i in range(n_struct)]
+    idx = [i for i, v in enumerate(virial_for) if v]
     if idx:
         strained = []
         for i in idx:
@@ -185,13 +185,49 @@ def design_matrix(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, with_
         # virial row: -dE/d(eps) = -N * d(E/N)/d(eps); the label: -stress * V (ASE: stress = dE/deps / V)
         n = n_atoms[idx][:, None, None]
         rows = -n * (e_rows[:, :, 0, :] - e_rows[:, :, 1, :]) / (2 * STRAIN_STEP)
-        targets = [-np.asarray(df["stress"].iloc[i], dtype=float) * volumes[i] for i in idx]
+        for k, i in enumerate(idx):
+            out[i].virial = rows[k]
+    return out
+
+
+def design_matrix(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, with_stress: bool,
+                  known: dict[str, StructureRows] | None = None) -> tuple[DesignMatrix, dict[str, StructureRows]]:
+    """Energy and force rows from pyace, plus virial rows (stress * volume, eV) for structures that
+    carry a stress label when `with_stress`. Rows in `known` (by structure_key) are reused; the
+    second return value holds the rows of every structure of `df`, for the next fit."""
+    known = known or {}
+    frames = list(df["ase_atoms"])
+    keys = [structure_key(a) for a in frames]
+    n_atoms = df["NUMBER_OF_ATOMS"].to_numpy()
+    volumes = np.array([abs(a.get_volume()) if a.pbc.all() else 0.0 for a in frames])
+    has_stress = [with_stress and s is not None and volumes[i] > 0 for i, s in enumerate(df["stress"])]
+    missing = [i for i, k in enumerate(keys)
+               if k not in known or (has_stress[i] and known[k].virial is None)]
+    rows: dict[str, StructureRows] = {}
+    if missing:
+        fresh = _fresh_rows(basis, df.iloc[missing].reset_index(drop=True), max_workers,
+                            [has_stress[i] for i in missing])
+        computed = dict(zip((keys[i] for i in missing), fresh))
+    else:
+        computed = {}
+    log.info("design rows: %d structures computed, %d reused from the previous fit", len(missing),
+             len(frames) - len(missing))
+    for k in keys:
+        rows[k] = computed.get(k) or known[k]
+    per = [rows[k] for k in keys]
+    X = np.vstack([np.array([r.energy for r in per])] + [r.forces for r in per])
+    y = np.concatenate([df["energy_corrected"].to_numpy(dtype=float) / n_atoms,
+                        np.vstack(list(df["forces"])).reshape(-1)])
+    n_struct = len(df)
+    stress_rows = -np.ones((n_struct, 6), dtype=int)
+    idx = [i for i, h in enumerate(has_stress) if h]
+    if idx:
         start = X.shape[0]
-        X = np.vstack([X, rows.reshape(-1, X.shape[1])])
-        y = np.concatenate([y, np.concatenate(targets)])
+        X = np.vstack([X] + [per[i].virial for i in idx])
+        y = np.concatenate([y] + [-np.asarray(df["stress"].iloc[i], dtype=float) * volumes[i] for i in idx])
         for k, i in enumerate(idx):
             stress_rows[i] = start + 6 * k + np.arange(6)
-    return DesignMatrix(X=X, y=y, n_atoms=n_atoms, stress_rows=stress_rows, volumes=volumes)
+    return DesignMatrix(X=X, y=y, n_atoms=n_atoms, stress_rows=stress_rows, volumes=volumes), rows
 
 
 def row_weights(dm: DesignMatrix, energy_weight: float, stress_weight: float,
@@ -287,11 +323,13 @@ class LadderFit:
 
 
 def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str], cfg, max_workers: int,
-               previous_holdout: dict | None) -> LadderFit:
+               previous_holdout: dict | None, rows_in: Path | None = None,
+               rows_out: Path | None = None) -> LadderFit:
     """Choose a rung by the held-out share, refit it on all labels, compare with the earlier best.
 
     `cfg` is the trainer config (`basis.cutoff`, `energy_weight`, `ridge_alpha`, `stress_weight`,
     `ladder`). `previous_holdout` is the `holdout_fit` entry of the previous train record (or None).
+    `rows_in`/`rows_out`: design rows of the previous fit to reuse, and where to store this fit's.
     """
     lad = cfg.ladder
     cutoff = cfg.basis.cutoff
@@ -303,7 +341,11 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
     if bad:
         raise TrainingError(f"trainer.ladder.rungs {bad}: not a subset of the largest rung's functions; give every "
                             "rung radial/angular limits no larger than the largest rung's")
-    dm = design_matrix(pool, df, max_workers, with_stress=cfg.stress_weight > 0)
+    fingerprint = basis_fingerprint(elements, cutoff, lad.rungs[pool_index].model_dump(mode="json"), STRAIN_STEP)
+    dm, rows = design_matrix(pool, df, max_workers, with_stress=cfg.stress_weight > 0,
+                             known=row_store.load(rows_in, fingerprint))
+    if rows_out is not None:
+        row_store.save(rows_out, fingerprint, rows)
     weights = row_weights(dm, cfg.energy_weight, cfg.stress_weight, list(df["ase_atoms"]))
 
     held = holdout_mask(frames, lad.holdout_share)

@@ -35,6 +35,7 @@ from ..ace.common import (
 )
 
 from .basis_ladder import fit_ladder, previous_holdout_fit
+from .design_rows import FILE_NAME as DESIGN_ROWS
 from .core_repulsion import add_zbl_core_repulsion
 
 with preserve_root_logging():
@@ -94,7 +95,9 @@ class LinearAceTrainer:
         basis_cfg = self.cfg.basis
         ladder = None
         if self.cfg.ladder is not None:
-            ladder = fit_ladder(dataset, df, elements, self.cfg, _available_cpus(), previous_holdout_fit(previous))
+            rows_in = None if previous is None else Path(previous.yaml).parent / DESIGN_ROWS
+            ladder = fit_ladder(dataset, df, elements, self.cfg, _available_cpus(), previous_holdout_fit(previous),
+                                rows_in=rows_in, rows_out=Path(out_dir) / DESIGN_ROWS)
             bbasis = ladder.basis
         else:
             bconf = build_basis_config(elements, basis_cfg.cutoff, basis_cfg.number_of_functions_per_element,
