@@ -70,9 +70,3 @@ def summarize(ratios: Sequence[Ratio]) -> tuple[Ratio, float | None, float | Non
         return Ratio(None), None, None
     values = [r.value for r in ratios]
     return Ratio(sum(values) / len(values), bound=any(r.bound for r in ratios)), min(values), max(values)
-
-
-def error_at(curve: Sequence[CurvePoint], labels: int) -> CurvePoint | None:
-    """The point of `curve` with the most labels not above `labels` (what the strategy had then)."""
-    below = [p for p in curve if p.labels <= labels]
-    return max(below, key=lambda p: p.labels) if below else None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from efficiency_metrics import CurvePoint, Ratio, cost_ratio, error_at, first_reach, md_calls, summarize  # noqa: E402
+from efficiency_metrics import CurvePoint, Ratio, cost_ratio, first_reach, md_calls, summarize  # noqa: E402
 
 
 def test_first_reach_takes_the_cheapest_point_at_or_below_the_target():
@@ -34,9 +34,3 @@ def test_summary_over_seeds_keeps_bounds_and_refuses_undefined_seeds():
     mean, lo, hi = summarize([Ratio(0.2), Ratio(0.4, bound=True), Ratio(0.6)])
     assert (round(mean.value, 9), mean.bound, lo, hi) == (0.4, True, 0.2, 0.6)
     assert summarize([Ratio(0.2), Ratio(None)])[0].value is None
-
-
-def test_error_at_is_what_the_strategy_had_at_that_label_count():
-    curve = [CurvePoint(34, 34, 0.004), CurvePoint(44, 44, 0.002), CurvePoint(54, 54, 0.001)]
-    assert error_at(curve, 50).labels == 44
-    assert error_at(curve, 20) is None
