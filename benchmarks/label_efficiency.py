@@ -566,23 +566,31 @@ def headline_lines(ratios: dict, n_seeds: int, what: str) -> None:
 
 
 def print_tables(res: dict) -> None:
-    seeds = [int(s) for s in res["seeds"]]
+    """Markdown tables; seeds whose four strategies are not all finished (a partial results file)
+    show their learning curves only."""
     held_out = res["held_out"]
+    partial = [int(s) for s, runs in res["seeds"].items() if not all(k in runs for k in STRATEGIES)]
+    if partial:
+        print(f"\n(partial results: seeds {partial} have not finished every strategy)")
     print(f"\n### Held-out set: {sum(v[0] for v in held_out.values())} EMT frames\n")
     print("| set | frames | atoms |\n| --- | ---: | ---: |")
     for name, (n, atoms) in held_out.items():
         print(f"| {name} | {n} | {atoms} |")
 
-    for seed in seeds:
+    for seed in [int(s) for s in res["seeds"]]:
         runs = res["seeds"][str(seed)]
         print(f"\n### Seed {seed}: learning curves ({runs['n_initial']} initial labels)\n")
         print("| strategy | labels | oracle calls | F RMSE meV/Å | F without slab | E RMSE meV/atom | note |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         for s, name in STRATEGIES.items():
-            for p in runs[s]:
+            for p in runs.get(s, []):
                 print(f"| ({s}) {name} | {p['labels']} | {p['calls']} | {_mev(p['force_rmse'])} | "
                       f"{_mev(_force_rmse(p, held_out, SLAB))} | {_mev(p['energy_rmse'])} | {p['note']} |")
 
+    res = {**res, "seeds": {k: v for k, v in res["seeds"].items() if int(k) not in partial}}
+    seeds = [int(s) for s in res["seeds"]]
+    if not seeds:
+        return
     print("\n### Cost to reach a held-out force-RMSE target, whole held-out set (mean (min-max) over seeds)\n")
     whole = target_table(res)
     print("\n### The same without the (111) slab (no strategy ever labels a surface)\n")
@@ -609,7 +617,7 @@ def print_tables(res: dict) -> None:
     print("\n### Headline\n")
     headline_lines(whole, len(seeds), "the whole held-out set")
     headline_lines(no_slab, len(seeds), "the held-out set without the slab")
-    print(f"\nwall time {res['wall']:.0f} s; per task: " + ", ".join(
+    print(f"\nwall time {res['wall']:.0f} s (load average of the shared machine in RESULTS.md); per task: " + ", ".join(
         f"seed {seed} ({s}) {t:.0f} s" for seed in seeds for s, t in res["seeds"][str(seed)]["times"].items()))
 
 
