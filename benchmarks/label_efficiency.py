@@ -643,40 +643,68 @@ def _setup_logging(verbose: bool) -> None:
 def run(args) -> dict:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    root = Path(tempfile.mkdtemp(prefix="mlip_label_eff_", dir=args.workdir))
-    held_out = Path(args.held_out_cache) if args.held_out_cache else root / "held_out.extxyz"
-    config = Path(args.config).resolve()
     t0 = time.perf_counter()
-    print(f"# label efficiency (config {config}, work directory {root})", flush=True)
-    res: dict = {"config": str(config), "seeds": {}}
+    if args.resume:  # a run that stopped: its work directory, config snapshot and finished loops
+        res = json.loads(Path(args.resume).read_text())
+        root = Path(res["root"])
+        t0 -= res.get("wall", 0.0)
+    else:
+        root = Path(tempfile.mkdtemp(prefix="mlip_label_eff_", dir=args.workdir))
+        res = {"config": str(Path(args.config).resolve()), "root": str(root), "seeds": {}}
+        # every task reads this copy: the config may change while the benchmark runs
+        shutil.copy(args.config, root / "config.yaml")
+    config = root / "config.yaml"
+    held_out = Path(args.held_out_cache) if args.held_out_cache else root / "held_out.extxyz"
+    res["held_out_file"] = str(held_out)
+    print(f"# label efficiency (config {res['config']}, work directory {root})", flush=True)
+
+    def record(out: dict, n_initial: int) -> None:
+        entry = res["seeds"].setdefault(str(out["seed"]), {"n_initial": n_initial, "times": {}})
+        entry["times"].update(out.pop("times"))
+        for s in STRATEGIES:
+            if s in out:
+                entry[s] = [asdict(p) for p in out[s]]
+        if args.json:  # after every task: a late failure keeps what was measured
+            Path(args.json).write_text(json.dumps({**res, "wall": time.perf_counter() - t0}, indent=1))
+
+    def after_loop(pool, seed: int, loop: list[Point], n_initial: int) -> set:
+        """(c) and (b)+(d) of a seed whose loop has finished, unless they have too."""
+        have, tasks = res["seeds"].get(str(seed), {}), set()
+        if "c" not in have:
+            shutil.rmtree(root / f"seed_{seed}" / "c_md_random", ignore_errors=True)
+            tasks.add(pool.submit(md_random_task, config, seed, root, n_initial, held_out, loop,
+                                  args.max_labels_c, args.verbose))
+        if "b" not in have or "d" not in have:
+            for d in ("b_aimd", "d_rattle"):
+                shutil.rmtree(root / f"seed_{seed}" / d, ignore_errors=True)
+            sizes = sorted(set(args.sizes) | {loop[-1].labels - n_initial})
+            tasks.add(pool.submit(aimd_and_rattle_task, config, seed, root, n_initial, held_out, sizes, args.verbose))
+        return tasks
+
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=_one_core_worker if args.jobs > 1 else None) as pool:
-        ho = pool.submit(held_out_task, held_out, args.verbose)
-        initial = {seed: pool.submit(initial_task, config, seed, root, args.verbose) for seed in args.seeds}
-        res["held_out"] = ho.result()
-        n_initial = {seed: f.result() for seed, f in initial.items()}
-        # the loops first; each finished loop releases its seed's (c) and (b)+(d), which need its
-        # results (the targets (c) must reach, the loop's label count as one of (b)/(d)'s sizes)
-        running = {pool.submit(loop_task, config, seed, root, n_initial[seed], held_out, args.verbose)
-                   for seed in args.seeds}
+        if args.resume:
+            running = set()
+            for seed, entry in res["seeds"].items():
+                running |= after_loop(pool, int(seed), [Point(**p) for p in entry["a"]], entry["n_initial"])
+            n_initial = {int(seed): entry["n_initial"] for seed, entry in res["seeds"].items()}
+        else:
+            ho = pool.submit(held_out_task, held_out, args.verbose)
+            initial = {seed: pool.submit(initial_task, config, seed, root, args.verbose) for seed in args.seeds}
+            res["held_out"] = ho.result()
+            n_initial = {seed: f.result() for seed, f in initial.items()}
+            # the loops first; each finished loop releases its seed's (c) and (b)+(d), which need its
+            # results (the targets (c) must reach, the loop's label count as one of (b)/(d)'s sizes)
+            running = {pool.submit(loop_task, config, seed, root, n_initial[seed], held_out, args.verbose)
+                       for seed in args.seeds}
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 out = fut.result()
                 seed = out["seed"]
-                entry = res["seeds"].setdefault(str(seed), {"n_initial": n_initial[seed], "times": {}})
-                entry["times"].update(out.pop("times"))
-                for s in STRATEGIES:
-                    if s in out:
-                        entry[s] = [asdict(p) for p in out[s]]
-                if args.json:  # after every task: a late failure keeps what was measured
-                    Path(args.json).write_text(json.dumps({**res, "wall": time.perf_counter() - t0}, indent=1))
-                if "a" in out:
-                    loop = out["a"]
-                    sizes = sorted(set(args.sizes) | {loop[-1].labels - n_initial[seed]})
-                    running.add(pool.submit(md_random_task, config, seed, root, n_initial[seed], held_out, loop,
-                                            args.max_labels_c, args.verbose))
-                    running.add(pool.submit(aimd_and_rattle_task, config, seed, root, n_initial[seed], held_out,
-                                            sizes, args.verbose))
+                loop = out.get("a")
+                record(out, n_initial[seed])
+                if loop is not None:
+                    running |= after_loop(pool, seed, loop, n_initial[seed])
     res["wall"] = time.perf_counter() - t0
     if not args.keep:
         shutil.rmtree(root)
@@ -698,6 +726,8 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="parent of the work directory (default: the system's temp)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--tables", default=None, help="only print the tables of a results JSON written by --json")
+    ap.add_argument("--resume", default=None,
+                    help="finish a stopped run from its --json file (its loops are kept; with --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
