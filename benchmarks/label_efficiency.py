@@ -231,8 +231,11 @@ def run_loop(rcfg, workdir: Path, initial: Point) -> list[Point]:
         recs = [str(workdir / L.explore_record(n, c)) for c in conds]
         frames = [str(workdir / L.explore_frames(n, c)) for c in conds]
         samples = [str(workdir / L.explore_samples(n, c)) for c in conds]
+        # exploration.adaptive_gamma (opt-in, newer than this script): the rule's calibration input
+        adaptive = getattr(getattr(cfg.exploration, "adaptive_gamma", None), "enabled", False)
+        calibration = ([str(workdir / L.train_record(L.iter_dir(k))) for k in range(n)],) if adaptive else ()
         for c, rec, frm, smp in zip(conds, recs, frames, samples):
-            run_explore(rcfg, n, c, str(pot), rec, frm, smp)
+            run_explore(rcfg, n, c, str(pot), rec, frm, smp, *calibration)
         previous_train = str(workdir / L.train_record(L.iter_dir(n - 1))) if n > 0 else None
         decision = run_gate(rcfg, n, recs, [str(workdir / L.decision(k)) for k in range(n)],
                             str(workdir / L.decision(n)), None, [], previous_train)
