@@ -37,11 +37,30 @@ from mlip_autopipec.core.state import derive_state  # noqa: E402
 from mlip_autopipec.domain_models.config import load_config  # noqa: E402
 
 
+def md_frames(cell, per_temperature: int, rng, temperatures=(300, 600, 900, 1200)) -> list:
+    """EMT Langevin MD at each temperature, `per_temperature` labelled snapshots 25 steps apart after
+    200 steps of equilibration; `rng` drives velocities and thermostat (shared, so sets drawn in order
+    stay reproducible)."""
+    oracle = EMTOracle()
+    frames = []
+    for temperature in temperatures:
+        atoms = cell.copy()
+        atoms.calc = EMT()
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
+        dyn.run(200)
+        for _ in range(per_temperature):
+            dyn.run(25)
+            snap = atoms.copy()
+            snap.calc = None
+            frames.append(oracle.label(snap))
+    return frames
+
+
 def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
     """EMT MD frames (every 25 steps after 200 steps of equilibration): 32- and 108-atom cells, a
     vacancy cell (20 frames each) and ±3 % strained 32-atom cells (12 frames each)."""
     rng = np.random.default_rng(seed)
-    oracle = EMTOracle()
     cells = {
         "32 atoms": bulk(element, "fcc", a=3.61, cubic=True) * (2, 2, 2),
         "108 atoms": bulk(element, "fcc", a=3.61, cubic=True) * (3, 3, 3),
@@ -49,27 +68,11 @@ def held_out_frames(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
     vac = bulk(element, "fcc", a=3.61, cubic=True) * (2, 2, 2)
     del vac[0]
     cells["vacancy (31 atoms)"] = vac
-    def md_frames(cell, per_temperature: int) -> list:
-        """EMT Langevin MD at 300-1200 K, `per_temperature` labelled snapshots 25 steps apart after 200."""
-        frames = []
-        for temperature in (300, 600, 900, 1200):
-            atoms = cell.copy()
-            atoms.calc = EMT()
-            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-            dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
-            dyn.run(200)
-            for _ in range(per_temperature):
-                dyn.run(25)
-                snap = atoms.copy()
-                snap.calc = None
-                frames.append(oracle.label(snap))
-        return frames
-
-    sets = {name: md_frames(cell, 5) for name, cell in cells.items()}
+    sets = {name: md_frames(cell, 5, rng) for name, cell in cells.items()}
     # ±3 % isotropically strained 32-atom cells (drawn after the others, which stay as they were)
     for strain in (-0.03, 0.03):
         cell = bulk(element, "fcc", a=3.61 * (1 + strain), cubic=True) * (2, 2, 2)
-        sets[f"strained {100 * strain:+.0f} % (32 atoms)"] = md_frames(cell, 3)
+        sets[f"strained {100 * strain:+.0f} % (32 atoms)"] = md_frames(cell, 3, rng)
     return sets
 
 
