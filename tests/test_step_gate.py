@@ -68,3 +68,15 @@ def test_the_decision_carries_the_adaptive_gamma_thresholds(tmp_path):
     decision = run_gate(rcfg, 1, files, [str(tmp_path / "d0.json")], str(tmp_path / "decision.json"))
     assert decision.gamma_thresholds == used
     assert Decision.model_validate(json.loads((tmp_path / "decision.json").read_text())).gamma_thresholds == used
+
+
+def test_a_property_out_of_tolerance_keeps_a_gamma_converged_loop_going(tmp_path):
+    """convergence.properties: the gate reads the properties' records besides the explorations'."""
+    rcfg = mock_config(tmp_path)
+    props = tmp_path / "properties.json"
+    write_json(props, [{"name": "lattice_constant", "ok": False}, {"name": "bulk_modulus", "ok": True}])
+    decision = run_gate(rcfg, 0, [record(tmp_path, "a", False, 1000)], [], str(tmp_path / "d.json"),
+                        property_files=[str(props)])
+    assert decision.action is Action.CONTINUE
+    assert "lattice_constant" in decision.reason and "bulk_modulus" not in decision.reason
+    assert decision.gamma_thresholds is None

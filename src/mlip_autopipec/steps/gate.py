@@ -28,8 +28,8 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience,
                       conv.spot_checks, last_spot)
     if property_files:  # convergence.properties
-        records = [r for f in property_files for r in read_json(f)]
-        decision = gate_on_properties(decision, records, rcfg.cfg.max_cycles, rcfg.cfg.patience)
+        property_records = [r for f in property_files for r in read_json(f)]
+        decision = gate_on_properties(decision, property_records, rcfg.cfg.max_cycles, rcfg.cfg.patience)
     decision.settings = decision_settings(rcfg.cfg, iteration)
     decision.gamma_thresholds = next((r.gamma_thresholds for r in records if r.gamma_thresholds), None)
     superseded = Decision.model_validate(read_json(superseded_file)) if superseded_file else None
