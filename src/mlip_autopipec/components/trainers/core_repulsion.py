@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from ...core.periodicity import ace_view
 from ..ace.common import preserve_root_logging
 
 with preserve_root_logging():
@@ -39,7 +40,7 @@ def min_distance_per_bond(frames: Sequence[Atoms], elements: Sequence[str]) -> d
     index = {el: k for k, el in enumerate(sorted(elements))}
     found: dict[tuple[int, int], float] = {}
     for atoms in frames:
-        ae = aseatoms_to_atomicenvironment(atoms, cutoff=SEARCH_RADIUS, elements_mapper_dict=index)
+        ae = aseatoms_to_atomicenvironment(ace_view(atoms), cutoff=SEARCH_RADIUS, elements_mapper_dict=index)
         for (x, y), d in ae.get_minimal_nn_distance_per_bond().items():
             a, b = min(x, y), max(x, y)
             found[(a, b)] = min(found.get((a, b), np.inf), float(d))
