@@ -37,7 +37,8 @@ from ase import Atoms
 from ...core.label_weights import row_weight_factors
 from ...core.errors import TrainingError
 from ..ace.common import ace_potential_config, preserve_root_logging
-from .design_rows import StructureRows, basis_fingerprint, structure_key
+from ...core.identity import structure_hash
+from .design_rows import StructureRows, basis_fingerprint
 from . import design_rows as row_store
 
 with preserve_root_logging():
@@ -193,11 +194,11 @@ def _fresh_rows(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, virial_
 def design_matrix(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, with_stress: bool,
                   known: dict[str, StructureRows] | None = None) -> tuple[DesignMatrix, dict[str, StructureRows]]:
     """Energy and force rows from pyace, plus virial rows (stress * volume, eV) for structures that
-    carry a stress label when `with_stress`. Rows in `known` (by structure_key) are reused; the
+    carry a stress label when `with_stress`. Rows in `known` (by core.identity.structure_hash) are reused; the
     second return value holds the rows of every structure of `df`, for the next fit."""
     known = known or {}
     frames = list(df["ase_atoms"])
-    keys = [structure_key(a) for a in frames]
+    keys = [structure_hash(a) for a in frames]
     n_atoms = df["NUMBER_OF_ATOMS"].to_numpy()
     volumes = np.array([abs(a.get_volume()) if a.pbc.all() else 0.0 for a in frames])
     has_stress = [with_stress and s is not None and volumes[i] > 0 for i, s in enumerate(df["stress"])]

@@ -8,9 +8,10 @@ structure it used to `design_rows.npz` next to its potential, and the next fit r
 stage's file (a declared input of the train rule) and computes only what is missing.
 
 Rows depend on the structure and the basis only (not on labels, weights or the ladder choice), so
-the key is a content hash of the structure and the file carries a fingerprint of the pool basis
-(elements, cutoff, the largest rung, pyace's version): a file written under another basis is
-ignored, never mixed in. A missing or unreadable file only costs time.
+the key is the structure's content hash (core.identity.structure_hash, also the label cache's key)
+and the file carries a fingerprint of the pool basis (elements, cutoff, the largest rung, pyace's
+version): a file written under another basis is ignored, never mixed in. A missing or unreadable
+file only costs time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from ase import Atoms
 
 from ...core.io import atomic_path
 
@@ -40,16 +40,6 @@ class StructureRows:
     energy: np.ndarray
     forces: np.ndarray
     virial: np.ndarray | None
-
-
-def structure_key(atoms: Atoms) -> str:
-    """Content hash of what the rows depend on: species, cell, periodicity and positions."""
-    h = hashlib.sha256()
-    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    h.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
-    h.update(np.round(np.asarray(atoms.cell), 8).tobytes())
-    h.update(np.round(atoms.positions, 8).tobytes())
-    return h.hexdigest()[:32]
 
 
 def basis_fingerprint(elements, cutoff: float, pool_rung: Mapping, strain_step: float) -> str:
