@@ -7,7 +7,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from . import RELAX
-from .relax import relax_positions, results_copy
+from .relax import relax_positions, single_point
 from .vibrations import VIB, vibrate
 
 
@@ -18,6 +18,4 @@ def evaluate(task: Atoms, calc: Calculator, fmax: float, max_steps: int) -> Atom
         return vibrate(task, calc, float(task.info[VIB]), fmax, max_steps, bool(task.info.get(RELAX)))
     if task.info.get(RELAX):
         return relax_positions(task, calc, fmax, max_steps)
-    work = task.copy()
-    work.calc = calc
-    return results_copy(work)
+    return single_point(task, calc)

@@ -17,7 +17,7 @@ from ase.optimize import BFGS
 from ..core.errors import OracleError
 
 
-def results_copy(atoms: Atoms) -> Atoms:
+def _results_copy(atoms: Atoms) -> Atoms:
     """A copy holding only energy, forces and (for periodic cells) stress of `atoms.calc`."""
     results = {"energy": float(atoms.get_potential_energy()), "forces": np.array(atoms.get_forces())}
     if atoms.pbc.all():
@@ -28,6 +28,13 @@ def results_copy(atoms: Atoms) -> Atoms:
     out = atoms.copy()
     out.calc = SinglePointCalculator(out, **results)
     return out
+
+
+def single_point(atoms: Atoms, calc: Calculator) -> Atoms:
+    """`atoms` computed once with `calc`, as a results-only copy."""
+    work = atoms.copy()
+    work.calc = calc
+    return _results_copy(work)
 
 
 def relax_positions(atoms: Atoms, calc: Calculator, fmax: float, max_steps: int) -> Atoms:
@@ -41,7 +48,7 @@ def relax_positions(atoms: Atoms, calc: Calculator, fmax: float, max_steps: int)
         fnow = float(np.linalg.norm(work.get_forces(), axis=1).max())
         raise OracleError(f"relaxation not converged in {max_steps} steps (max force {fnow:.3g} eV/Å > "
                           f"properties.fmax={fmax}); raise properties.max_relax_steps")
-    out = results_copy(work)
+    out = _results_copy(work)
     out.info["relax_steps"] = int(opt.nsteps)
     return out
 
@@ -68,16 +75,23 @@ class OracleCalculator(Calculator):
 
 
 class RelaxingOracle:
-    """Wraps an oracle: `label(atoms)` relaxes the positions with it and labels the result."""
+    """Wraps an oracle: `label(atoms)` relaxes the positions with it and labels the result, one
+    cached unit of many oracle calls. Subclasses compute something else with the oracle as an ASE
+    calculator (`compute`) and keep the labelling."""
+
+    what = "relaxation"
 
     def __init__(self, oracle, fmax: float, max_steps: int):
         self.oracle = oracle
-        self.name = f"{oracle.name} (relaxation)"
+        self.name = f"{oracle.name} ({self.what})"
         self.fmax, self.max_steps = fmax, max_steps
+
+    def compute(self, atoms: Atoms, calc: Calculator) -> Atoms:
+        return relax_positions(atoms, calc, self.fmax, self.max_steps)
 
     def label(self, atoms: Atoms) -> Atoms:
         calc = OracleCalculator(self.oracle)
-        out = relax_positions(atoms, calc, self.fmax, self.max_steps)
+        out = self.compute(atoms, calc)
         out.info.update({k: v for k, v in atoms.info.items() if k not in out.info})
         out.info["oracle"] = self.oracle.name
         out.info["oracle_calls"] = calc.n_calls

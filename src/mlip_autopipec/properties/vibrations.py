@@ -19,8 +19,9 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
+from ..core.candidate_generator import external_modes, hessian, normal_modes
 from . import RELAX, tag
-from .relax import OracleCalculator, relax_positions, results_copy
+from .relax import RelaxingOracle, relax_positions, single_point
 
 TASK = "vibrations/cluster"
 VIB = "prop_vib"  # info key of a task: its Hessian is wanted (value: the displacement in Å)
@@ -35,59 +36,16 @@ def tasks(cluster: Atoms, delta: float) -> list[Atoms]:
     return [out]
 
 
-def hessian(atoms: Atoms, calc: Calculator, delta: float) -> np.ndarray:
-    """(3N, 3N) second derivatives of the energy in eV/Å², symmetrised, from 6N force calls."""
-    work = atoms.copy()
-    work.calc = calc
-    x0 = atoms.positions.copy()
-    n = len(atoms)
-    h = np.zeros((3 * n, 3 * n))
-    for i in range(n):
-        for k in range(3):
-            forces = []
-            for sign in (1, -1):
-                x = x0.copy()
-                x[i, k] += sign * delta
-                work.positions = x
-                forces.append(work.get_forces().ravel())
-            h[3 * i + k] = -(forces[0] - forces[1]) / (2 * delta)
-    return 0.5 * (h + h.T)
-
-
-def internal_basis(atoms: Atoms) -> np.ndarray:
-    """Orthonormal basis (3N, 3N - r) of mass-weighted displacements free of rigid translation and
-    rotation (r = 6, or 5 for a linear molecule, 3 for one atom)."""
-    m = np.sqrt(atoms.get_masses())
-    x = atoms.positions - atoms.get_center_of_mass()
-    rigid = []
-    for k in range(3):
-        t = np.zeros_like(x)
-        t[:, k] = m
-        rigid.append(t.ravel())
-        axis = np.eye(3)[k]
-        rigid.append((np.cross(axis, x) * m[:, None]).ravel())
-    u, s, _ = np.linalg.svd(np.array(rigid).T, full_matrices=True)
-    rank = int((s > 1e-6 * s.max()).sum())
-    return u[:, rank:]
-
-
 def frequencies(atoms: Atoms, h: np.ndarray) -> np.ndarray:
-    """Internal frequencies in THz, ascending; imaginary modes as negative values."""
-    inv_sqrt_m = np.repeat(1 / np.sqrt(atoms.get_masses()), 3)
-    dyn = h * inv_sqrt_m[:, None] * inv_sqrt_m[None, :]
-    q = internal_basis(atoms)
-    lam = np.linalg.eigvalsh(q.T @ dyn @ q)
-    return np.sort(np.sign(lam) * np.sqrt(np.abs(lam)) * EV_A2_AMU_TO_THZ)
+    """Internal frequencies in THz, ascending; imaginary modes as negative values: the swarm's normal
+    modes (rigid translations and rotations projected out) in the stage's unit."""
+    freqs, _ = normal_modes(h, atoms.get_masses(), external_modes(atoms))
+    return np.sort(freqs * EV_A2_AMU_TO_THZ)
 
 
 def vibrate(atoms: Atoms, calc: Calculator, delta: float, fmax: float, max_steps: int, relax: bool) -> Atoms:
     """The (relaxed) structure with its energy, forces and `info[FREQUENCIES]`."""
-    if relax:
-        out = relax_positions(atoms, calc, fmax, max_steps)
-    else:
-        work = atoms.copy()
-        work.calc = calc
-        out = results_copy(work)
+    out = relax_positions(atoms, calc, fmax, max_steps) if relax else single_point(atoms, calc)
     out.info[FREQUENCIES] = frequencies(out, hessian(out, calc, delta)).round(5)
     return out
 
@@ -103,19 +61,11 @@ def rmse(freqs_a: list[float], freqs_b: list[float]) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-class VibratingOracle:
+class VibratingOracle(RelaxingOracle):
     """Wraps an oracle: `label(atoms)` relaxes (unless the task is a cheap-mode single geometry)
     and computes the Hessian with it; one cached result holding the frequencies."""
 
-    def __init__(self, oracle, fmax: float, max_steps: int):
-        self.oracle = oracle
-        self.name = f"{oracle.name} (vibrations)"
-        self.fmax, self.max_steps = fmax, max_steps
+    what = "vibrations"
 
-    def label(self, atoms: Atoms) -> Atoms:
-        calc = OracleCalculator(self.oracle)
-        out = vibrate(atoms, calc, float(atoms.info[VIB]), self.fmax, self.max_steps, bool(atoms.info.get(RELAX)))
-        out.info.update({k: v for k, v in atoms.info.items() if k not in out.info})
-        out.info["oracle"] = self.oracle.name
-        out.info["oracle_calls"] = calc.n_calls
-        return out
+    def compute(self, atoms: Atoms, calc: Calculator) -> Atoms:
+        return vibrate(atoms, calc, float(atoms.info[VIB]), self.fmax, self.max_steps, bool(atoms.info.get(RELAX)))
