@@ -48,6 +48,7 @@ from ase.neighborlist import neighbor_list
 
 from .errors import StructureError
 from .min_distance import DEFAULT_FRACTION, PairLimits, as_limits
+from .periodicity import is_cluster
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..domain_models.config import CandidatesConfig
@@ -570,7 +571,7 @@ def cell_strain(
     """``n`` copies of ``atoms`` in deformed cells, atoms moved with the cell (fractional coordinates
     kept). A draw that brings atoms closer than ``min_distance`` is redrawn; after ``max_tries``
     rejections in a row a ``StructureError`` says so. Raises on a structure without periodic axes."""
-    if not np.asarray(atoms.pbc, dtype=bool).any():
+    if is_cluster(atoms):
         raise StructureError("cell_strain: the structure has no periodic axis, so no cell to strain")
     out: list[Atoms] = []
     rejected = 0
@@ -628,7 +629,7 @@ def generate_swarm(
             log.info("generate_swarm: no calculator, so the MD-burst and normal-mode candidates are rattled")
         weights["rattle"] += weights["md_burst"] + weights["normal_modes"]
         weights["md_burst"] = weights["normal_modes"] = 0.0
-    if not np.asarray(atoms.pbc, dtype=bool).any():
+    if is_cluster(atoms):
         weights["rattle"] += weights["cell_strain"]  # no cell to strain
         weights["cell_strain"] = 0.0
     counts = split_counts(cfg.n_candidates, weights)

@@ -17,6 +17,7 @@ from ase import Atoms
 from .candidate_generator import closest_pair, min_interatomic_distance, rattle, strip_results
 from .cluster_companions import companions
 from .errors import StructureError
+from .periodicity import is_cluster
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..domain_models.config import BulkSpec, FileSpec, InitialDataConfig
@@ -287,7 +288,7 @@ def initial_training_structures(
         if d_min is None:
             d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(base))
         out.append(_labelled(base, "original", k))
-        if not np.any(base.pbc):  # a cluster has no lattice to strain
+        if is_cluster(base):  # a cluster has no lattice to strain
             out.extend(_cluster_set(base, k, cfg, d_min, rng))
             continue
         for copy in rattle(base, cfg.n_rattled, cfg.rattle_stdev, d_min, rng):
