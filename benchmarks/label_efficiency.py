@@ -444,12 +444,18 @@ def md_random_task(config: Path, seed: int, root: Path, n_initial: int, held_out
     rcfg = seed_config(config, seed)
     score = scorer(rcfg, load_held_out(held_out))
     needed, cap = targets_reached_by(loop), min(max_labels, 2 * loop[-1].labels)
+    # the slab dominates the whole-set RMSE and no strategy labels a surface: (c) must also reach the
+    # loop's final error without it, or the label ratio of that view stays undecided
+    atoms = {name: [len(frames), sum(len(f) for f in frames)] for name, frames in load_held_out(held_out).items()}
+    bulk_final = _force_rmse(asdict(loop[-1]), atoms, SLAB)
 
     def enough(points: list[Point]) -> bool:
         curve = [p.curve_point() for p in points]
         if points[-1].labels >= cap:
             return True
-        return points[-1].labels >= loop[-1].labels and all(first_reach(curve, t) is not None for t in needed)
+        bulk_reached = any(_force_rmse(asdict(p), atoms, SLAB) <= bulk_final for p in points[1:])
+        return (points[-1].labels >= loop[-1].labels and bulk_reached
+                and all(first_reach(curve, t) is not None for t in needed))
 
     t0 = time.perf_counter()
     md_random = run_md_random(rcfg, copy_base(root, seed, "c_md_random"), replace(loop[0]), score, enough)
