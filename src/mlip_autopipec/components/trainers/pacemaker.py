@@ -45,6 +45,7 @@ from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
 from . import pacemaker_driver
 from .pacemaker_env import clean_env, pacemaker_python
+from .pacemaker_ladder import fit_with_ladder
 from ..ace.common import (
     write_potential_files,
     check_labels_finite,
@@ -58,6 +59,7 @@ from ..ace.common import (
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
+    from pyace.generalfit import setup_zbl_inner_core_repulsion
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +164,6 @@ class PacemakerTrainer:
 
         ladder = None
         if self.cfg.ladder is not None:  # pacemaker's ladder on the training share, chosen by the held-out share
-            from .pacemaker_ladder import fit_with_ladder
-
             ladder = fit_with_ladder(self, dataset, out_dir, refs, previous, seed, python)
             fitted, losses, fit_seconds, mode = ladder.fitted, ladder.losses, ladder.seconds, ladder.mode
         else:
@@ -271,6 +271,20 @@ class PacemakerTrainer:
         if self.cfg.repulsion == "zbl":
             _place_core_repulsion(fitted, ZBL_INNER_FRACTION)
         return fitted
+
+    def add_core_repulsion(self, bconf, shortest: dict) -> None:
+        """ZBL below the shortest distance per bond ({(mu_i, mu_j): Å}) as `repulsion` asks, for
+        potentials pacemaker saved without it (its ladder steps: `auto` reaches the final one only)."""
+        if self.cfg.repulsion != "none":
+            fraction = ZBL_INNER_FRACTION if self.cfg.repulsion == "zbl" else 1.0
+            setup_zbl_inner_core_repulsion(bconf, {bond: fraction * d for bond, d in shortest.items()})
+
+    @staticmethod
+    def keep_run_files(out_dir: Path, prefix: str) -> None:
+        """Copy the last run's log, input and loss table to `<prefix>.log/_input.yaml/_metrics.txt`
+        in `out_dir` (a later run in the same fit writes the plain names again)."""
+        for src, suffix in ((LOG_NAME, ".log"), (INPUT_NAME, "_input.yaml"), (METRICS_NAME, "_metrics.txt")):
+            copy_file(Path(out_dir) / src, Path(out_dir) / f"{prefix}{suffix}")
 
     def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path, df):
         """pacemaker's `potential:` value and a label of how the fit starts.

@@ -38,25 +38,23 @@ from typing import Sequence
 from ase import Atoms
 
 from ...core.errors import TrainingError
-from ...core.io import copy_file
 from ...core.metrics import rmse_metrics
 from ..base import PotentialFiles
 from ..ace.common import AceCalculator, ace_potential_config, frames_to_dataframe, preserve_root_logging
 from .core_repulsion import min_distance_per_bond
-from .pacemaker import INPUT_NAME, LOG_NAME, METRICS_NAME, ZBL_INNER_FRACTION
 from .holdout import (environments_per_element, keep_best_comparison, pick, score, split_holdout,
                       too_few_environments)
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
-    from pyace.generalfit import setup_zbl_inner_core_repulsion
 
 log = logging.getLogger(__name__)
 
 INTERIM = re.compile(r"interim_potential_ladder_step_(\d+)\.yaml$")
-LADDER_LOG = "pacemaker_ladder.log"  # pacemaker's output of the ladder run (the refit's is pacemaker.log)
-LADDER_METRICS = "pacemaker_ladder_metrics.txt"  # per-iteration loss over all ladder steps
-LADDER_INPUT = "pacemaker_ladder_input.yaml"
+# pacemaker_ladder.log / _input.yaml / _metrics.txt: the ladder run's log, input and per-iteration loss
+# over all steps (the refit's are pacemaker.log etc.)
+LADDER_PREFIX = "pacemaker_ladder"
+LADDER_LOG = LADDER_PREFIX + ".log"
 
 
 @dataclass
@@ -123,8 +121,7 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     step = list(lad.step) if isinstance(lad.step, tuple) else lad.step
     _, ladder_losses, seconds = trainer._run_fit(fit_frames, work, target, refs, seed, python,
                                                  extra_fit={"ladder_step": step, "ladder_type": lad.type})
-    for src, dst in ((LOG_NAME, LADDER_LOG), (INPUT_NAME, LADDER_INPUT), (METRICS_NAME, LADDER_METRICS)):
-        copy_file(Path(out_dir) / src, Path(out_dir) / dst)  # the refit's run writes its own
+    trainer.keep_run_files(out_dir, LADDER_PREFIX)  # the refit's run writes the plain names
     interim = sorted(((int(m.group(1)), p) for p in work.iterdir() if (m := INTERIM.search(p.name))))
     if not interim:
         raise TrainingError(f"pacemaker's ladder wrote no interim_potential_ladder_step_*.yaml (log: "
@@ -132,12 +129,10 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
 
     # 2. score every step on the held-out share
     steps, potentials = [], {}
-    shortest = min_distance_per_bond(frames, elements) if cfg.repulsion != "none" else None
+    shortest = min_distance_per_bond(frames, elements)
     for k, path in interim:
         bconf = trainer.finish_potential(path, refs)
-        if shortest is not None:  # pacemaker adds `repulsion: auto` to its final potential only
-            fraction = ZBL_INNER_FRACTION if cfg.repulsion == "zbl" else 1.0
-            setup_zbl_inner_core_repulsion(bconf, {bond: fraction * d for bond, d in shortest.items()})
+        trainer.add_core_repulsion(bconf, shortest)  # scored as it would be shipped
         nfun = functions_per_element(bconf)
         reason = too_few_environments(nfun, envs, lad.envs_per_function)
         entry = {"index": k, "functions_per_element": nfun, "allowed": not reason, "reason": reason,
