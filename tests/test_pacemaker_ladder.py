@@ -63,39 +63,41 @@ def ladder_fit(tmp_path_factory):
     require_pacemaker_python()
     frames = _cells(10, seed=1)  # 3 held out, 7 fitted: 28 environments >= 2 x 12
     out = tmp_path_factory.mktemp("iter_000")
-    metrics = pm.PacemakerTrainer(_cfg()).fit(frames, out, _refs(), previous=None, seed=5)
+    metrics = pm.PacemakerTrainer(_cfg(refit=True)).fit(frames, out, _refs(), previous=None, seed=5)
     (out / "train.json").write_text(json.dumps({"stage": out.name, "fit": metrics}))  # as steps/train writes it
     return frames, out, metrics
 
 
 @pytest.mark.pacemaker
-def test_ladder_scores_every_step_on_the_held_out_share_and_ships_the_best(ladder_fit):
+def test_ladder_scores_every_step_on_the_held_out_share_and_refits_the_best(ladder_fit):
+    from pyace import BBasisConfiguration
+
     frames, out, metrics = ladder_fit
     lad = metrics["ladder"]
     held = holdout_mask(frames, 0.2)
     assert 0 < held.sum() < len(frames)
     assert (lad["n_holdout"], lad["n_fit"]) == (int(held.sum()), int((~held).sum()))
-    # pacemaker's ladder saw only the training share
-    log = (out / pacemaker_ladder.LADDER_LOG).read_text()
-    assert re.search(rf"Fitting dataset size: {int((~held).sum())} structures", log)
+    # pacemaker's ladder saw only the training share, the refit every label
+    ladder_log = (out / pacemaker_ladder.LADDER_LOG).read_text()
+    assert re.search(rf"Fitting dataset size: {int((~held).sum())} structures", ladder_log)
+    assert re.search(rf"Fitting dataset size: {len(frames)} structures", (out / pm.LOG_NAME).read_text())
     # one entry per ladder step, growing by STEP functions up to the target
     assert [r["functions_per_element"]["Cu"] for r in lad["rungs"]] == list(range(STEP, SIZE + 1, STEP))
     scores = [r["score"] for r in lad["rungs"]]
     assert all(s is not None and np.isfinite(s) for s in scores)
     assert lad["chosen_rung"] == int(np.argmin(scores))
-    assert metrics["n_functions"] == lad["functions_per_element"]["Cu"]
-    assert metrics["start"] == "ladder"  # refit: false ships the chosen step as fitted
-    # the shipped potential, scored here on the held-out frames, has the recorded (lowest) score
-    calc = AceCalculator(PotentialFiles.in_dir(out).yaml)
-    err = rmse_metrics(calc, [f for f, h in zip(frames, held) if h])
+    assert metrics["start"] == "ladder+refit" and lad["refit"] is True
+    assert metrics["n_functions"] == lad["functions_per_element"]["Cu"]  # the refit keeps the chosen size
+    # the chosen step as fitted (the stand-in kept for the next fit), scored here on the held-out
+    # frames, has the recorded (lowest) score
+    standin = out / "standin.yaml"
+    standin.write_text(lad["holdout_fit"]["potential_yaml"])
+    err = rmse_metrics(AceCalculator(standin), [f for f, h in zip(frames, held) if h])
     assert err["force_rmse"] + 4.0 * err["energy_rmse_per_atom"] == pytest.approx(min(scores), rel=1e-6)
     assert err["pressure_rmse_gpa"] == pytest.approx(lad["holdout"]["pressure_rmse_gpa"], rel=1e-6)
-    # the shipped step carries the ZBL core repulsion pacemaker only gives its final potential
-    from pyace import BBasisConfiguration
-
-    blocks = BBasisConfiguration(str(PotentialFiles.in_dir(out).yaml)).funcspecs_blocks
-    assert {b.inner_cutoff_type for b in blocks} == {"zbl"}
-    assert lad["holdout_fit"]["potential_yaml"]  # the stand-in the next fit compares with
+    # both carry the ZBL core repulsion (pacemaker gives it to its final potential only)
+    for path in (standin, PotentialFiles.in_dir(out).yaml):
+        assert {b.inner_cutoff_type for b in BBasisConfiguration(str(path)).funcspecs_blocks} == {"zbl"}, path
 
 
 @pytest.mark.pacemaker

@@ -330,9 +330,9 @@ class PacemakerLadderConfig(_Strict):
         4.0, ge=0, description="Step score = force RMSE + this x energy RMSE per atom (Å/atom)."
     )
     refit: bool = Field(
-        True, description="Refit the chosen step on all labels (BFGS from the chosen step's potential, "
-        "max_iterations), so the held-out share is not lost to the shipped potential; false ships the "
-        "chosen step's potential as fitted on the training share."
+        True, description="Refit the chosen step's basis on all labels (max_iterations BFGS from `start`: the "
+        "linear solution of that basis, or the step's own coefficients with start: scratch), so the held-out "
+        "share still trains the shipped potential; false ships the chosen step as fitted on the training share."
     )
     keep_best: bool = Field(
         True, description="Keep the earlier potential if its held-out-share stand-in scores better on this "

@@ -330,8 +330,9 @@ class PacemakerTrainer:
         extended["initial_potential"] = "previous.yaml"
         return extended, "extend"
 
-    def _linear_start(self, elements: list[str], df, work: Path) -> str:
-        """Solve the linear ACE fit of cfg.basis (kappa as its energy weight) and save it as
+    def _linear_start(self, elements: list[str], df, work: Path, bconf=None) -> str:
+        """Solve the linear ACE fit of cfg.basis, or of the linear-embedding configuration `bconf`
+        (its radial functions as they are), with kappa as its energy weight, and save it as
         pacemaker's start potential; returns the file name (relative to `work`)."""
         from ...domain_models.config import LinearAceTrainerConfig
         from .linear_ace import LinearAceTrainer
@@ -339,8 +340,9 @@ class PacemakerTrainer:
         basis = self.cfg.basis
         kappa = min(max(float(self.cfg.kappa), 1e-6), 1 - 1e-6)
         linear = LinearAceTrainer(LinearAceTrainerConfig(basis=basis, energy_weight=(1 - kappa) / kappa))
-        bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
-                                   basis.max_order, linear=True)
+        if bconf is None:
+            bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                       basis.max_order, linear=True)
         start = linear._solve(bconf, df).to_BBasisConfiguration()
         start.save(str(work / LINEAR_START))
         return LINEAR_START

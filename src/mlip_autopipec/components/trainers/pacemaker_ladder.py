@@ -14,16 +14,19 @@ step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is t
 * keep the best: the chosen step's potential (it never saw the held-out share) is stored in the
   train record as the held-out-share stand-in; the next fit scores it on its own, larger held-out
   share and keeps the earlier potential if that one is better;
-* refit (default): the chosen size is refitted on all labels, BFGS starting from the chosen step's
-  potential. Why: the held-out share is 20 % of the labels, which a non-linear fit should not give
-  up once the size is chosen, and starting from the chosen step's optimum the refit only moves
-  the coefficients, not the size (measured in benchmarks/RESULTS.md). `refit: false` ships the
-  chosen step as fitted on the training share.
+* refit (default): the chosen size is refitted on all labels. Why: the held-out share is 20 % of
+  the labels, which the shipped potential should not give up once the size is chosen. With
+  `start: linear` the refit starts, like a fixed fit, from the linear ACE solution on all labels of
+  the chosen step's basis (with the radial functions the ladder fitted): a ladder step starts from
+  coefficients fitted for another basis and needs many more iterations (benchmarks/RESULTS.md,
+  "pacemaker ladder"). With `start: scratch` it continues from the chosen step. `refit: false`
+  ships the chosen step as fitted on the training share. With nothing held out (too few labels)
+  the ladder already saw every label and is not refitted.
 
 With `start: linear` the ladder's target is the linear ACE solution of `basis` on the training
-share (pacemaker copies a function's coefficient from the target when the ladder adds it), so each
-step starts where linear ACE is; with `start: scratch` the target is the fresh two-density basis.
-`upfit` does not apply to ladder fits (each ladder starts from an empty basis).
+share (pacemaker copies a function's coefficient from the target when the ladder adds it); with
+`start: scratch` it is the fresh two-density basis. `upfit` does not apply to ladder fits (each
+ladder starts from an empty basis).
 """
 
 from __future__ import annotations
@@ -171,15 +174,20 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     losses = ladder_losses
     if keep_previous:
         fitted, mode = BBasisConfiguration(str(previous.yaml)), "kept_previous"
-    elif lad.refit and held.any():
-        meta = chosen_conf.metadata
-        for key in ("_fit_cycles", "_loss"):  # pacemaker skips the fit if these record a finished cycle
-            if key in meta:
-                del meta[key]
-        chosen_conf.metadata = meta
+    elif lad.refit and held.any():  # (with nothing held out the ladder already saw every label)
+        conf = BBasisConfiguration(str(dict(interim)[chosen["index"]]))  # as pacemaker saved it
         refit_work = trainer._fresh_work_dir(out_dir)  # the ladder's scratch is no longer needed
-        chosen_conf.save(str(refit_work / "chosen_step.yaml"))
-        fitted, losses, refit_seconds = trainer._run_fit(frames, refit_work, "chosen_step.yaml", refs, seed, python)
+        if cfg.start == "linear":  # the chosen step's basis and radial functions, linear solution on all labels
+            start = trainer._linear_start(elements, frames_to_dataframe(frames, refs), refit_work, bconf=conf)
+        else:  # from the chosen step's coefficients
+            start = "chosen_step.yaml"
+            meta = conf.metadata
+            for key in ("_fit_cycles", "_loss"):  # pacemaker skips the fit if these record a finished cycle
+                if key in meta:
+                    del meta[key]
+            conf.metadata = meta
+            conf.save(str(refit_work / start))
+        fitted, losses, refit_seconds = trainer._run_fit(frames, refit_work, start, refs, seed, python)
         seconds += refit_seconds
         mode = "ladder+refit"
     else:
