@@ -48,6 +48,9 @@ def main() -> int:
     ap.add_argument("--functions", type=int, default=40, help="fixed basis size = the ladder's target")
     ap.add_argument("--step", type=int, default=10, help="ladder_step (functions added per step)")
     ap.add_argument("--iterations", type=int, default=50, help="BFGS iterations per fit / per ladder step")
+    ap.add_argument("--fixed", type=int, nargs="*", default=None,
+                    help="also fit these fixed sizes (functions per element; default: only --functions)")
+    ap.add_argument("--skip-ladder", action="store_true", help="fixed fits only")
     args = ap.parse_args()
 
     rng = np.random.default_rng(7)
@@ -58,10 +61,13 @@ def main() -> int:
     atom = Atoms("Cu", cell=[20.0] * 3, pbc=True)
     atom.calc = EMT()
     refs = {"Cu": float(atom.get_potential_energy())}
-    basis = AceBasisConfig(cutoff=5.0, number_of_functions_per_element=args.functions, max_order=3)
     rows = []
     with tempfile.TemporaryDirectory(prefix="pacemaker-ladder-") as tmp:
-        for name, ladder in (("fixed", None), ("ladder", PacemakerLadderConfig(step=args.step))):
+        runs = [(f"fixed {n}", None, n) for n in (args.fixed or [args.functions])]
+        if not args.skip_ladder:
+            runs.append(("ladder", PacemakerLadderConfig(step=args.step), args.functions))
+        for name, ladder, size in runs:
+            basis = AceBasisConfig(cutoff=5.0, number_of_functions_per_element=size, max_order=3)
             cfg = PacemakerTrainerConfig(basis=basis, max_iterations=args.iterations, ladder=ladder)
             out = Path(tmp) / name
             t0 = time.perf_counter()

@@ -16,10 +16,11 @@ step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is t
   share and keeps the earlier potential if that one is better;
 * refit (default): the chosen size is refitted on all labels. Why: the held-out share is 20 % of
   the labels, which the shipped potential should not give up once the size is chosen. With
-  `start: linear` the refit starts, like a fixed fit, from the linear ACE solution on all labels of
-  the chosen step's basis (with the radial functions the ladder fitted): a ladder step starts from
-  coefficients fitted for another basis and needs many more iterations (benchmarks/RESULTS.md,
-  "pacemaker ladder"). With `start: scratch` it continues from the chosen step. `refit: false`
+  `start: linear` the refit starts exactly like a fixed fit of the chosen step's functions: fresh
+  radial functions and the linear ACE solution on all labels. Continuing from the chosen step, or
+  keeping its radial functions, was worse (benchmarks/RESULTS.md, "pacemaker ladder"): a ladder
+  step starts from coefficients fitted for another basis and is far from converged after
+  max_iterations. With `start: scratch` the refit continues from the chosen step. `refit: false`
   ships the chosen step as fitted on the training share. With nothing held out (too few labels)
   the ladder already saw every label and is not refitted.
 
@@ -50,6 +51,7 @@ from .holdout import (environments_per_element, keep_best_comparison, pick, scor
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
+    from pyace.multispecies_basisextension import reset_bbasisconfig
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +179,8 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     elif lad.refit and held.any():  # (with nothing held out the ladder already saw every label)
         conf = BBasisConfiguration(str(dict(interim)[chosen["index"]]))  # as pacemaker saved it
         refit_work = trainer._fresh_work_dir(out_dir)  # the ladder's scratch is no longer needed
-        if cfg.start == "linear":  # the chosen step's basis and radial functions, linear solution on all labels
+        if cfg.start == "linear":  # the chosen step's functions, fresh radials, linear solution on all labels
+            reset_bbasisconfig(conf)  # the ladder's radials start a refit worse (benchmarks/RESULTS.md)
             start = trainer._linear_start(elements, frames_to_dataframe(frames, refs), refit_work, bconf=conf)
         else:  # from the chosen step's coefficients
             start = "chosen_step.yaml"
