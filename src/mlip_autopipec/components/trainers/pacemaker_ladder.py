@@ -18,7 +18,7 @@ step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is t
   the labels, which the shipped potential should not give up once the size is chosen. With
   `start: linear` the refit starts exactly like a fixed fit of the chosen step's functions: fresh
   radial functions and the linear ACE solution on all labels. Continuing from the chosen step, or
-  keeping its radial functions, was worse (benchmarks/RESULTS.md, "pacemaker ladder: fixed basis vs ..."): a ladder
+  keeping its radial functions, was worse (benchmarks/RESULTS.md, "pacemaker ladder"): a ladder
   step starts from coefficients fitted for another basis and is far from converged after
   max_iterations. With `start: scratch` the refit continues from the chosen step. `refit: false`
   ships the chosen step as fitted on the training share. With nothing held out (too few labels)
