@@ -299,6 +299,47 @@ class LinearAceTrainerConfig(_Strict):
         return self
 
 
+class PacemakerLadderConfig(_Strict):
+    """pacemaker's own ladder fitting (fit: ladder_step / ladder_type), sized by a held-out share:
+    every ladder step's potential is scored on a fixed held-out share of the labels and the best
+    step is kept (components/trainers/pacemaker_ladder.py)."""
+
+    step: Union[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0, lt=1)],
+                tuple[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0, lt=1)]]] = Field(
+        (10, 0.5),
+        description="pacemaker's ladder_step: functions added per step (int >= 1), a fraction of the current "
+                    "size (0 < float < 1), or [int, float] for the larger of the two. Each step runs "
+                    "max_iterations BFGS iterations, so a fit costs about the sum of the step sizes over the "
+                    "final size times a fixed fit.",
+    )
+    type: Literal["power_order", "body_order"] = Field(
+        "power_order",
+        description="pacemaker's ladder_type: the order functions are added in. power_order is the order "
+                    "the fixed basis picks its functions by, so a step of N functions is the fixed basis of "
+                    "size N.",
+    )
+    holdout_share: float = Field(
+        0.2, ge=0, lt=1, description="Share of the labels held out to choose the step (fixed per structure; "
+        "never the validation set)."
+    )
+    envs_per_function: float = Field(
+        2.0, gt=0, description="A step is eligible only if each element has this many atomic environments "
+        "per function in the fitted share."
+    )
+    score_energy_weight: float = Field(
+        4.0, ge=0, description="Step score = force RMSE + this x energy RMSE per atom (Å/atom)."
+    )
+    refit: bool = Field(
+        True, description="Refit the chosen step's basis on all labels (max_iterations BFGS from `start`: the "
+        "linear solution of that basis, or the step's own coefficients with start: scratch), so the held-out "
+        "share still trains the shipped potential; false ships the chosen step as fitted on the training share."
+    )
+    keep_best: bool = Field(
+        True, description="Keep the earlier potential if its held-out-share stand-in scores better on this "
+        "fit's held-out share."
+    )
+
+
 class PacemakerTrainerConfig(_Strict):
     """Full non-linear pacemaker fit (needs the `pacemaker` extra: tensorpotential)."""
 
@@ -332,6 +373,11 @@ class PacemakerTrainerConfig(_Strict):
         description="Core repulsion: 'zbl' = ZBL below 0.75 x the shortest distance in the data; 'auto' = "
                     "pacemaker's, ZBL from the shortest distance itself (frames slightly shorter get ZBL "
                     "forces); 'none' = ACE everywhere.",
+    )
+    ladder: PacemakerLadderConfig | None = Field(
+        None,
+        description="Opt-in: grow the basis with pacemaker's ladder fitting up to `basis` and keep the step "
+                    "with the lowest held-out error (null: one fit of the fixed `basis`).",
     )
 
 
@@ -470,6 +516,10 @@ class OTFConfig(_Strict):
                              "structure(s) are configured (indices start at 0)")
         if self.convergence.properties and not self.properties.enabled:
             raise ValueError("convergence.properties needs the properties stage: set properties.enabled: true")
+        if self.trainer.kind == "pacemaker" and "need_stress" not in self.oracle.model_fields_set:
+            # pacemaker's loss has energies and forces only (tensorpotential's legacy ACE backend):
+            # a stress it cannot fit is no reason to fail a label; an explicit user value still wins
+            self.oracle.need_stress = False
         return self
 
     def n_initial_structures(self) -> int:

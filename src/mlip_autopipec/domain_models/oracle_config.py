@@ -48,7 +48,8 @@ class OracleBase(Strict):
     )
     need_stress: bool = Field(
         True, description="Require the stress tensor with every label (NPT exploration and fitting use it); "
-        "false accepts labels without one (a calculation that returns no stress is then not a failure)."
+        "false accepts labels without one (a calculation that returns no stress is then not a failure). "
+        "Default false with trainer.kind: pacemaker, whose loss cannot fit stress (an explicit value wins)."
     )
 
 

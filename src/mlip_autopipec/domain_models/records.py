@@ -78,6 +78,9 @@ class RmseMetrics(Strict):
     energy_rmse_per_atom: float | None = Field(description="Energy RMSE per atom (eV/atom); None for no frames.")
     force_rmse: float | None = Field(description="Force-component RMSE (eV/Å); None for no frames.")
     n_structures: int = Field(description="Frames scored.")
+    pressure_rmse_gpa: float | None = Field(
+        None, description="Pressure RMSE (GPa) over the 3D-periodic frames with a stress label; None without any."
+    )
 
 
 class TrainRecord(Strict):

@@ -23,7 +23,6 @@ limits) and keeps the one with the lowest error on a *held-out share* of the lab
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from ...core.errors import TrainingError
 from ..ace.common import ace_potential_config, preserve_root_logging
 from ...core.identity import structure_hash
 from .design_rows import StructureRows, basis_fingerprint
+from .holdout import (environments_per_element, holdout_mask, keep_best_comparison, pick, score,  # noqa: F401
+                      split_holdout, too_few_environments)
 from . import design_rows as row_store
 
 with preserve_root_logging():
@@ -96,21 +97,6 @@ def functions_per_element(basis: ACEBBasisSet) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-def holdout_mask(frames: Sequence[Atoms], share: float) -> np.ndarray:
-    """True for structures in the held-out share: a hash of numbers, cell and positions (rounded
-    to 1e-6 Å), so a structure's membership never changes as the data set grows."""
-    mask = np.zeros(len(frames), dtype=bool)
-    if share <= 0:
-        return mask
-    for i, atoms in enumerate(frames):
-        h = hashlib.sha256()
-        h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-        h.update(np.round(np.asarray(atoms.cell), 6).tobytes())
-        h.update(np.round(atoms.positions, 6).tobytes())
-        mask[i] = int.from_bytes(h.digest()[:8], "little") / 2.0**64 < share
-    return mask
-
-
 @dataclass
 class DesignMatrix:
     """Rows [energy per atom of each structure..., force components..., virial rows...]."""
@@ -289,11 +275,6 @@ def errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.
     return out
 
 
-def score(err: dict, energy_weight: float) -> float:
-    """One number per fit: force RMSE + `energy_weight` * energy RMSE per atom (eV/Å)."""
-    return float((err["force_rmse"] or 0.0) + energy_weight * err["energy_rmse_per_atom"])
-
-
 @dataclass
 class RungResult:
     index: int
@@ -302,15 +283,6 @@ class RungResult:
     reason: str = ""
     holdout: dict = field(default_factory=dict)
     score: float | None = None
-
-
-def environments_per_element(frames: Sequence[Atoms], mask: np.ndarray) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for atoms, m in zip(frames, mask):
-        if m:
-            for s in atoms.get_chemical_symbols():
-                counts[s] = counts.get(s, 0) + 1
-    return counts
 
 
 @dataclass
@@ -349,9 +321,7 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
         row_store.save(rows_out, fingerprint, rows)
     weights = row_weights(dm, cfg.energy_weight, cfg.stress_weight, list(df["ase_atoms"]))
 
-    held = holdout_mask(frames, lad.holdout_share)
-    if held.all() or (lad.holdout_share > 0 and held.sum() == 0):
-        held = np.zeros(len(frames), dtype=bool)  # too few labels to hold any out: fall back to training errors
+    held = split_holdout(frames, lad.holdout_share)  # none held out: scored on the fitted labels
     fit_part = ~held
     envs = environments_per_element(frames, fit_part)
     fit_rows = dm.rows_of(fit_part)
@@ -361,25 +331,22 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
     coefs_fit_part = {}
     for i, (b, cols) in enumerate(zip(rung_bases, columns)):
         nfun = functions_per_element(b)
-        short = {el: (envs.get(el, 0), n) for el, n in nfun.items() if envs.get(el, 0) < lad.envs_per_function * n}
-        res = RungResult(index=i, functions_per_element=nfun, allowed=not short)
-        if short:
-            res.reason = "too few atomic environments: " + ", ".join(
-                f"{el} {have} < {lad.envs_per_function:g} x {n}" for el, (have, n) in sorted(short.items()))
-        else:
+        reason = too_few_environments(nfun, envs, lad.envs_per_function)
+        res = RungResult(index=i, functions_per_element=nfun, allowed=not reason, reason=reason)
+        if not reason:
             coef = solve(dm.X[np.ix_(fit_rows, cols)], dm.y[fit_rows], weights[fit_rows], cfg.ridge_alpha)
             coefs_fit_part[i] = coef
             res.holdout = errors(dm, score_on, cols, coef)
             res.score = score(res.holdout, lad.score_energy_weight)
         results.append(res)
-    scored = [r for r in results if r.score is not None]
-    if not scored:
+    best = pick([r.score for r in results], [sum(r.functions_per_element.values()) for r in results])
+    if best is None:
         smallest = min(range(len(results)), key=lambda i: sum(results[i].functions_per_element.values()))
         log.warning("no ladder rung has enough atomic environments (%s); using the smallest, rung %d",
                     results[smallest].reason, smallest)
         chosen = smallest
     else:
-        chosen = min(scored, key=lambda r: (r.score, sum(r.functions_per_element.values()))).index
+        chosen = best
 
     cols = columns[chosen]
     coef_all = solve(dm.X[:, cols], dm.y, weights, cfg.ridge_alpha)
@@ -400,10 +367,9 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
         else:
             prev_err = errors(dm, held, prev_cols, np.asarray(previous_holdout["coefficients"]))
             prev_score = score(prev_err, lad.score_energy_weight)
-            keep_previous = prev_score < this_holdout["score"]
-            comparison = {"previous_stage": previous_holdout.get("stage"), "previous_score": prev_score,
-                          "previous_holdout": prev_err, "score": this_holdout["score"],
-                          "kept_previous": keep_previous}
+            comparison = keep_best_comparison(previous_holdout.get("stage"), prev_score, prev_err,
+                                              this_holdout["score"])
+            keep_previous = comparison["kept_previous"]
     record = {
         "chosen_rung": chosen,
         "functions_per_element": results[chosen].functions_per_element,

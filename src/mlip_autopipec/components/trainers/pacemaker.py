@@ -45,6 +45,7 @@ from ...domain_models.config import PacemakerTrainerConfig
 from ..base import PotentialFiles
 from . import pacemaker_driver
 from .pacemaker_env import clean_env, pacemaker_python
+from .pacemaker_ladder import fit_with_ladder
 from ..ace.common import (
     write_potential_files,
     check_labels_finite,
@@ -58,6 +59,7 @@ from ..ace.common import (
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
+    from pyace.generalfit import setup_zbl_inner_core_repulsion
 
 log = logging.getLogger(__name__)
 
@@ -158,25 +160,72 @@ class PacemakerTrainer:
         check_labels_finite(dataset)
         elements = sorted({s for atoms in dataset for s in atoms.get_chemical_symbols()})
         df = frames_to_dataframe(dataset, reference_energies)
-        if has_partial_trust(dataset):  # cut-outs: pacemaker uses given weight columns as they are
-            w_energy, w_forces = pacemaker_weights(dataset)
-            df["w_energy"] = w_energy
-            df["w_forces"] = pd.Series(w_forces, index=df.index, dtype=object)
         refs = {el: float(reference_energies[el]) for el in elements}
 
-        work = out_dir / SCRATCH_DIR
+        ladder = None
+        if self.cfg.ladder is not None:  # pacemaker's ladder on the training share, chosen by the held-out share
+            ladder = fit_with_ladder(self, dataset, out_dir, refs, previous, seed, python)
+            fitted, losses, fit_seconds, mode = ladder.fitted, ladder.losses, ladder.seconds, ladder.mode
+        else:
+            work = self._fresh_work_dir(out_dir)
+            upfit_from = previous if (self.cfg.upfit and previous is not None) else None
+            potential_section, mode = self._potential_section(elements, upfit_from, work, df)
+            fitted, losses, fit_seconds = self._run_fit(dataset, work, potential_section, refs, seed, python)
+
+        # checked before the rename: a potential that predicts NaN never becomes potential.yaml
+        train = write_potential_files(fitted, df, dataset, out_dir)
+
+        shutil.rmtree(out_dir / SCRATCH_DIR)  # holds a copy of the data set per fit; the log and metrics are kept
+
+        metrics = {
+            "trainer": "pacemaker",
+            "train_energy_rmse_per_atom": train["energy_rmse_per_atom"],
+            "train_force_rmse": train["force_rmse"],
+            **losses,
+            "start": mode,
+            "n_structures": len(dataset),
+            "n_atoms": int(df["NUMBER_OF_ATOMS"].sum()),
+            "n_functions": int(fitted.total_number_of_functions),
+            "n_parameters": len(fitted.get_all_coeffs()),
+            "elements": elements,
+            "pacemaker_time_s": fit_seconds,
+            "wall_time_s": time.perf_counter() - t0,
+        }
+        if ladder is not None:
+            metrics["ladder"] = ladder.record
+        log.info(
+            "pacemaker fit (%s): %d structures, %d functions, %d iterations, loss %.4g -> %.4g, "
+            "E %.2f meV/atom, F %.1f meV/Å, %.1f s",
+            mode, metrics["n_structures"], metrics["n_functions"], metrics["n_iterations"],
+            metrics["loss_initial"], metrics["loss_final"], 1e3 * metrics["train_energy_rmse_per_atom"],
+            1e3 * metrics["train_force_rmse"], metrics["wall_time_s"],
+        )
+        return metrics
+
+    def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
+        return ace_calculator(potential, with_gamma=with_gamma)
+
+    # -- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _fresh_work_dir(out_dir: Path) -> Path:
+        work = Path(out_dir) / SCRATCH_DIR
         if work.exists():  # leftovers of a crashed attempt: pacemaker would append to its files
             shutil.rmtree(work)
         work.mkdir(parents=True)
+        return work
 
-        upfit_from = previous if (self.cfg.upfit and previous is not None) else None
-        potential_section, mode = self._potential_section(elements, upfit_from, work, df)
+    def _run_fit(self, frames: Sequence[Atoms], work: Path, potential_section, refs: dict[str, float], seed: int,
+                 python: Path, extra_fit: dict | None = None):
+        """One pacemaker run in `work` on `frames`; returns the fitted configuration (reference
+        energies set, ZBL placed), the loss summary and pacemaker's wall time. `extra_fit` adds
+        keys to input.yaml's `fit:` (the ladder's ladder_step / ladder_type)."""
         # extxyz, not a pickle: the pacemaker environment's pandas may not read this one's pickles;
         # pacemaker_driver.py builds the DataFrame (data.pkl.gzip) there
-        to_write = list(dataset)
-        if has_partial_trust(dataset):  # the weight columns cross to the pacemaker env inside the extxyz
-            to_write = []
-            for atoms, we, wf in zip(dataset, w_energy, w_forces):
+        to_write = list(frames)
+        if has_partial_trust(frames):  # cut-outs: pacemaker uses given weight columns as they are
+            w_energy, w_forces = pacemaker_weights(frames)
+            to_write = []  # the weight columns cross to the pacemaker env inside the extxyz
+            for atoms, we, wf in zip(frames, w_energy, w_forces):
                 a = atoms.copy()
                 a.calc = atoms.calc
                 a.info[pacemaker_driver.W_ENERGY_KEY] = float(we)
@@ -198,6 +247,7 @@ class PacemakerTrainer:
                 # ZBL core repulsion (pacemaker puts its inner cutoff at the shortest distance in
                 # the data; `_place_core_repulsion` moves it below, see ZBL_INNER_FRACTION)
                 **({"repulsion": "auto"} if self.cfg.repulsion != "none" else {}),
+                **(extra_fit or {}),
             },
             "backend": {"evaluator": "tensorpot", "batch_size": BATCH_SIZE, "display_step": DISPLAY_STEP},
         }
@@ -205,49 +255,37 @@ class PacemakerTrainer:
 
         fit_seconds = self._run_pacemaker(work, python)
         history = read_loss_history(work / "metrics.txt")
-        copy_file(work / "metrics.txt", out_dir / METRICS_NAME)
-        losses = summarize_loss(history, out_dir / METRICS_NAME)
+        copy_file(work / "metrics.txt", work.parent / METRICS_NAME)
+        losses = summarize_loss(history, work.parent / METRICS_NAME)
+        fitted = self.finish_potential(work / "output_potential.yaml", refs)
+        return fitted, losses, fit_seconds
 
-        fitted = BBasisConfiguration(str(work / "output_potential.yaml"))
+    def finish_potential(self, path: Path, refs: dict[str, float]):
+        """A potential pacemaker wrote, ready to use: finite coefficients checked, the reference
+        energies recorded, the ZBL inner cutoff placed (repulsion: zbl)."""
+        fitted = BBasisConfiguration(str(path))
         coeffs = np.asarray(fitted.get_all_coeffs(), dtype=float)
         if not np.isfinite(coeffs).all():
-            raise TrainingError(f"pacemaker produced non-finite coefficients (see {work})")
+            raise TrainingError(f"pacemaker produced non-finite coefficients ({path})")
         set_reference_energies(fitted, refs)
         if self.cfg.repulsion == "zbl":
             _place_core_repulsion(fitted, ZBL_INNER_FRACTION)
+        return fitted
 
-        # checked before the rename: a potential that predicts NaN never becomes potential.yaml
-        train = write_potential_files(fitted, df, dataset, out_dir)
+    def add_core_repulsion(self, bconf, shortest: dict) -> None:
+        """ZBL below the shortest distance per bond ({(mu_i, mu_j): Å}) as `repulsion` asks, for
+        potentials pacemaker saved without it (its ladder steps: `auto` reaches the final one only)."""
+        if self.cfg.repulsion != "none":
+            fraction = ZBL_INNER_FRACTION if self.cfg.repulsion == "zbl" else 1.0
+            setup_zbl_inner_core_repulsion(bconf, {bond: fraction * d for bond, d in shortest.items()})
 
-        shutil.rmtree(work)  # holds a copy of the data set per fit; the log and metrics are kept
+    @staticmethod
+    def keep_run_files(out_dir: Path, prefix: str) -> None:
+        """Copy the last run's log, input and loss table to `<prefix>.log/_input.yaml/_metrics.txt`
+        in `out_dir` (a later run in the same fit writes the plain names again)."""
+        for src, suffix in ((LOG_NAME, ".log"), (INPUT_NAME, "_input.yaml"), (METRICS_NAME, "_metrics.txt")):
+            copy_file(Path(out_dir) / src, Path(out_dir) / f"{prefix}{suffix}")
 
-        metrics = {
-            "trainer": "pacemaker",
-            "train_energy_rmse_per_atom": train["energy_rmse_per_atom"],
-            "train_force_rmse": train["force_rmse"],
-            **losses,
-            "start": mode,
-            "n_structures": len(dataset),
-            "n_atoms": int(df["NUMBER_OF_ATOMS"].sum()),
-            "n_functions": int(fitted.total_number_of_functions),
-            "n_parameters": int(coeffs.size),
-            "elements": elements,
-            "pacemaker_time_s": fit_seconds,
-            "wall_time_s": time.perf_counter() - t0,
-        }
-        log.info(
-            "pacemaker fit (%s): %d structures, %d functions, %d iterations, loss %.4g -> %.4g, "
-            "E %.2f meV/atom, F %.1f meV/Å, %.1f s",
-            mode, metrics["n_structures"], metrics["n_functions"], metrics["n_iterations"],
-            metrics["loss_initial"], metrics["loss_final"], 1e3 * metrics["train_energy_rmse_per_atom"],
-            1e3 * metrics["train_force_rmse"], metrics["wall_time_s"],
-        )
-        return metrics
-
-    def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
-        return ace_calculator(potential, with_gamma=with_gamma)
-
-    # -- internals -----------------------------------------------------------------------------
     def _potential_section(self, elements: list[str], previous: PotentialFiles | None, work: Path, df):
         """pacemaker's `potential:` value and a label of how the fit starts.
 
@@ -292,8 +330,9 @@ class PacemakerTrainer:
         extended["initial_potential"] = "previous.yaml"
         return extended, "extend"
 
-    def _linear_start(self, elements: list[str], df, work: Path) -> str:
-        """Solve the linear ACE fit of cfg.basis (kappa as its energy weight) and save it as
+    def _linear_start(self, elements: list[str], df, work: Path, bconf=None) -> str:
+        """Solve the linear ACE fit of cfg.basis, or of the linear-embedding configuration `bconf`
+        (its radial functions as they are), with kappa as its energy weight, and save it as
         pacemaker's start potential; returns the file name (relative to `work`)."""
         from ...domain_models.config import LinearAceTrainerConfig
         from .linear_ace import LinearAceTrainer
@@ -301,8 +340,9 @@ class PacemakerTrainer:
         basis = self.cfg.basis
         kappa = min(max(float(self.cfg.kappa), 1e-6), 1 - 1e-6)
         linear = LinearAceTrainer(LinearAceTrainerConfig(basis=basis, energy_weight=(1 - kappa) / kappa))
-        bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
-                                   basis.max_order, linear=True)
+        if bconf is None:
+            bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
+                                       basis.max_order, linear=True)
         start = linear._solve(bconf, df).to_BBasisConfiguration()
         start.save(str(work / LINEAR_START))
         return LINEAR_START

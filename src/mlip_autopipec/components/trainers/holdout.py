@@ -1,0 +1,91 @@
+"""The held-out share both basis ladders choose by (linear: basis_ladder; pacemaker: pacemaker_ladder).
+
+One source of truth for the rules the two trainers share, so a linear and a pacemaker run choose
+their basis size the same way:
+
+* which labels are held out: a fixed share chosen by a hash of each structure's content, so a
+  structure stays held out in every later iteration (the validation set is never used);
+* when too few labels exist to hold any out (all or none land in the share), nothing is held out
+  and the candidates are scored on the fitted labels instead;
+* which sizes are allowed: each element needs `envs_per_function` atomic environments per basis
+  function in the fitted part;
+* one score per candidate (force RMSE + w x energy RMSE per atom), the lowest wins, ties go to
+  the smaller basis;
+* keep the best: the earlier potential's held-out-share stand-in is kept if it scores better on
+  this fit's held-out share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+
+def holdout_mask(frames: Sequence[Atoms], share: float) -> np.ndarray:
+    """True for structures in the held-out share: a hash of numbers, cell and positions (rounded
+    to 1e-6 Å), so a structure's membership never changes as the data set grows."""
+    mask = np.zeros(len(frames), dtype=bool)
+    if share <= 0:
+        return mask
+    for i, atoms in enumerate(frames):
+        h = hashlib.sha256()
+        h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+        h.update(np.round(np.asarray(atoms.cell), 6).tobytes())
+        h.update(np.round(atoms.positions, 6).tobytes())
+        mask[i] = int.from_bytes(h.digest()[:8], "little") / 2.0**64 < share
+    return mask
+
+
+def split_holdout(frames: Sequence[Atoms], share: float) -> np.ndarray:
+    """The held-out mask actually used: `holdout_mask`, or nothing held out when the share would
+    take every label, or none although a share was asked for (too few labels to hold any out)."""
+    held = holdout_mask(frames, share)
+    if held.all() or (share > 0 and held.sum() == 0):
+        return np.zeros(len(frames), dtype=bool)
+    return held
+
+
+def environments_per_element(frames: Sequence[Atoms], mask: np.ndarray) -> dict[str, int]:
+    """Atomic environments per element in the structures selected by `mask`."""
+    counts: dict[str, int] = {}
+    for atoms, m in zip(frames, mask):
+        if m:
+            for s in atoms.get_chemical_symbols():
+                counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def too_few_environments(functions_per_element: dict[str, int], envs: dict[str, int],
+                         envs_per_function: float) -> str:
+    """Why a basis of this size is not allowed on these environments ("" if it is)."""
+    short = {el: (envs.get(el, 0), n) for el, n in functions_per_element.items()
+             if envs.get(el, 0) < envs_per_function * n}
+    if not short:
+        return ""
+    return "too few atomic environments: " + ", ".join(
+        f"{el} {have} < {envs_per_function:g} x {n}" for el, (have, n) in sorted(short.items()))
+
+
+def score(err: dict, energy_weight: float) -> float:
+    """One number per fit: force RMSE + `energy_weight` * energy RMSE per atom (eV/Å)."""
+    return float((err["force_rmse"] or 0.0) + energy_weight * err["energy_rmse_per_atom"])
+
+
+def pick(scores: Sequence[float | None], sizes: Sequence[int]) -> int | None:
+    """Index of the lowest score (None entries are not allowed), the smaller size on ties; None if
+    nothing was scored."""
+    scored = [i for i, s in enumerate(scores) if s is not None]
+    if not scored:
+        return None
+    return min(scored, key=lambda i: (scores[i], sizes[i]))
+
+
+def keep_best_comparison(previous_stage: str | None, previous_score: float, previous_err: dict,
+                         this_score: float) -> dict:
+    """The train record's `keep_best` entry; `kept_previous` says whether the earlier one wins."""
+    return {"previous_stage": previous_stage, "previous_score": previous_score,
+            "previous_holdout": previous_err, "score": this_score,
+            "kept_previous": bool(previous_score < this_score)}

@@ -1,0 +1,228 @@
+"""Capacity that grows with the data, for pacemaker: its own ladder fitting, sized by a held-out share.
+
+A fixed basis is too large for the first few dozen labels and too small later (basis_ladder.py
+says why for linear ACE). pacemaker already grows a basis: with `fit: ladder_step / ladder_type`
+it starts from an empty basis, adds functions step by step towards the target `basis`, runs the
+full BFGS fit after each step (continuing from the previous step's coefficients) and saves every
+step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is the choice, so here:
+
+* the labels are split by holdout.split_holdout (a fixed share by structure hash, the same rule as
+  linear ACE's ladder; never the validation set); pacemaker's ladder runs on the training share;
+* every step's potential is scored on the held-out share in this environment (pyace, the same
+  score as linear ACE: force RMSE + w x energy RMSE per atom); steps with too few atomic
+  environments per function are not eligible; the lowest score wins, ties go to the smaller basis;
+* keep the best: the chosen step's potential (it never saw the held-out share) is stored in the
+  train record as the held-out-share stand-in; the next fit scores it on its own, larger held-out
+  share and keeps the earlier potential if that one is better;
+* refit (default): the chosen size is refitted on all labels. Why: the held-out share is 20 % of
+  the labels, which the shipped potential should not give up once the size is chosen. With
+  `start: linear` the refit starts exactly like a fixed fit of the chosen step's functions: fresh
+  radial functions and the linear ACE solution on all labels. Continuing from the chosen step, or
+  keeping its radial functions, was worse (benchmarks/RESULTS.md, "pacemaker ladder"): a ladder
+  step starts from coefficients fitted for another basis and is far from converged after
+  max_iterations. With `start: scratch` the refit continues from the chosen step. `refit: false`
+  ships the chosen step as fitted on the training share. With nothing held out (too few labels)
+  the ladder already saw every label and is not refitted.
+
+With `start: linear` the ladder's target is the linear ACE solution of `basis` on the training
+share (pacemaker copies a function's coefficient from the target when the ladder adds it); with
+`start: scratch` it is the fresh two-density basis. `upfit` does not apply to ladder fits (each
+ladder starts from an empty basis).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ase import Atoms
+
+from ...core.errors import TrainingError
+from ...core.metrics import rmse_metrics
+from ..base import PotentialFiles
+from ..ace.common import AceCalculator, ace_potential_config, frames_to_dataframe, preserve_root_logging
+from .core_repulsion import min_distance_per_bond
+from .holdout import (environments_per_element, keep_best_comparison, pick, score, split_holdout,
+                      too_few_environments)
+
+with preserve_root_logging():
+    from pyace import ACEBBasisSet, BBasisConfiguration
+    from pyace.multispecies_basisextension import reset_bbasisconfig
+
+log = logging.getLogger(__name__)
+
+INTERIM = re.compile(r"interim_potential_ladder_step_(\d+)\.yaml$")
+# pacemaker_ladder.log / _input.yaml / _metrics.txt: the ladder run's log, input and per-iteration loss
+# over all steps (the refit's are pacemaker.log etc.)
+LADDER_PREFIX = "pacemaker_ladder"
+LADDER_LOG = LADDER_PREFIX + ".log"
+
+
+@dataclass
+class PacemakerLadderFit:
+    """What the trainer ships and records."""
+
+    fitted: BBasisConfiguration  # the potential to ship (reference energies and ZBL in place)
+    losses: dict  # loss summary of the last pacemaker run (the refit, else the ladder)
+    seconds: float  # pacemaker wall time, ladder + refit
+    mode: str  # how the shipped fit started: "ladder", "ladder+refit" or "kept_previous"
+    record: dict  # train.json `fit.ladder`, the shape basis_ladder writes
+
+
+def functions_per_element(bconf: BBasisConfiguration) -> dict[str, int]:
+    basis = ACEBBasisSet(bconf)
+    return {el: len(basis.basis_rank1[st]) + len(basis.basis[st]) for el, st in basis.elements_to_index_map.items()}
+
+
+def holdout_errors(bconf: BBasisConfiguration, frames: Sequence[Atoms], scratch: Path) -> dict:
+    """Energy/force (and pressure, where labelled) errors of a potential on `frames`, computed as
+    the validation step computes them (core.metrics.rmse_metrics through the same calculator)."""
+    bconf.save(str(scratch))
+    try:
+        return rmse_metrics(AceCalculator(scratch), frames)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def previous_holdout_fit(previous: PotentialFiles | None) -> dict | None:
+    """The `holdout_fit` the previous pacemaker ladder fit recorded (its train.json sits next to its
+    potential and is a declared input of this train job)."""
+    if previous is None:
+        return None
+    record_file = Path(previous.yaml).parent / "train.json"
+    if not record_file.is_file():
+        return None
+    record = json.loads(record_file.read_text())
+    holdout_fit = ((record.get("fit") or {}).get("ladder") or {}).get("holdout_fit")
+    return holdout_fit if holdout_fit and "potential_yaml" in holdout_fit else None
+
+
+def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict[str, float],
+                    previous: PotentialFiles | None, seed: int, python: Path) -> PacemakerLadderFit:
+    """Run pacemaker's ladder on the training share, choose a step on the held-out share, compare
+    with the earlier best, and refit (see module docstring). `trainer` is the PacemakerTrainer."""
+    cfg = trainer.cfg
+    lad = cfg.ladder
+    frames = list(dataset)
+    elements = sorted(refs)
+    held = split_holdout(frames, lad.holdout_share)  # none held out: scored on the fitted labels
+    fit_part = ~held
+    fit_frames = [a for a, h in zip(frames, held) if not h]
+    held_frames = [a for a, h in zip(frames, held) if h]
+    score_frames = held_frames or fit_frames
+    envs = environments_per_element(frames, fit_part)
+
+    # 1. pacemaker's ladder on the training share
+    work = trainer._fresh_work_dir(out_dir)
+    if cfg.start == "linear":
+        target = trainer._linear_start(elements, frames_to_dataframe(fit_frames, refs), work)
+    else:
+        target = ace_potential_config(elements, cfg.basis.cutoff, cfg.basis.number_of_functions_per_element,
+                                      cfg.basis.max_order, linear=False)
+    step = list(lad.step) if isinstance(lad.step, tuple) else lad.step
+    _, ladder_losses, seconds = trainer._run_fit(fit_frames, work, target, refs, seed, python,
+                                                 extra_fit={"ladder_step": step, "ladder_type": lad.type})
+    trainer.keep_run_files(out_dir, LADDER_PREFIX)  # the refit's run writes the plain names
+    interim = sorted(((int(m.group(1)), p) for p in work.iterdir() if (m := INTERIM.search(p.name))))
+    if not interim:
+        raise TrainingError(f"pacemaker's ladder wrote no interim_potential_ladder_step_*.yaml (log: "
+                            f"{Path(out_dir) / LADDER_LOG})")
+
+    # 2. score every step on the held-out share
+    steps, potentials = [], {}
+    shortest = min_distance_per_bond(frames, elements)
+    for k, path in interim:
+        bconf = trainer.finish_potential(path, refs)
+        trainer.add_core_repulsion(bconf, shortest)  # scored as it would be shipped
+        nfun = functions_per_element(bconf)
+        reason = too_few_environments(nfun, envs, lad.envs_per_function)
+        entry = {"index": k, "functions_per_element": nfun, "allowed": not reason, "reason": reason,
+                 "score": None, "holdout": {}}
+        if not reason:
+            entry["holdout"] = holdout_errors(bconf, score_frames, work / "scored.yaml")
+            entry["score"] = score(entry["holdout"], lad.score_energy_weight)
+        steps.append(entry)
+        potentials[k] = bconf
+    sizes = [sum(e["functions_per_element"].values()) for e in steps]
+    best = pick([e["score"] for e in steps], sizes)
+    if best is None:
+        best = min(range(len(steps)), key=lambda i: sizes[i])
+        log.warning("no ladder step has enough atomic environments (%s); using the smallest, step %d",
+                    steps[best]["reason"], steps[best]["index"])
+    chosen = steps[best]
+    chosen_conf = potentials[chosen["index"]]
+    this_holdout = None
+    if chosen["score"] is not None:
+        this_holdout = {"rung": {"ladder_step": chosen["index"], "n_functions": sizes[best]},
+                        "functions_per_element": chosen["functions_per_element"], "score": chosen["score"],
+                        "stage": Path(out_dir).name, "potential_yaml": _yaml_text(chosen_conf, work)}
+
+    # 3. keep the best: the earlier stand-in on this held-out share
+    prev = previous_holdout_fit(previous) if lad.keep_best else None
+    comparison, keep_previous = None, False
+    if prev and this_holdout and held.any():
+        prev_path = work / "previous_holdout.yaml"
+        prev_path.write_text(prev["potential_yaml"])
+        prev_err = holdout_errors(BBasisConfiguration(str(prev_path)), held_frames, work / "scored.yaml")
+        comparison = keep_best_comparison(prev.get("stage"), score(prev_err, lad.score_energy_weight), prev_err,
+                                          this_holdout["score"])
+        keep_previous = comparison["kept_previous"]
+
+    # 4. what to ship
+    losses = ladder_losses
+    if keep_previous:
+        fitted, mode = BBasisConfiguration(str(previous.yaml)), "kept_previous"
+    elif lad.refit and held.any():  # (with nothing held out the ladder already saw every label)
+        conf = BBasisConfiguration(str(dict(interim)[chosen["index"]]))  # as pacemaker saved it
+        refit_work = trainer._fresh_work_dir(out_dir)  # the ladder's scratch is no longer needed
+        if cfg.start == "linear":  # the chosen step's functions, fresh radials, linear solution on all labels
+            reset_bbasisconfig(conf)  # the ladder's radials start a refit worse (benchmarks/RESULTS.md)
+            start = trainer._linear_start(elements, frames_to_dataframe(frames, refs), refit_work, bconf=conf)
+        else:  # from the chosen step's coefficients
+            start = "chosen_step.yaml"
+            meta = conf.metadata
+            for key in ("_fit_cycles", "_loss"):  # pacemaker skips the fit if these record a finished cycle
+                if key in meta:
+                    del meta[key]
+            conf.metadata = meta
+            conf.save(str(refit_work / start))
+        fitted, losses, refit_seconds = trainer._run_fit(frames, refit_work, start, refs, seed, python)
+        seconds += refit_seconds
+        mode = "ladder+refit"
+    else:
+        fitted, mode = chosen_conf, "ladder"
+
+    record = {
+        "chosen_rung": chosen["index"],
+        "functions_per_element": chosen["functions_per_element"],
+        "rung": {"ladder_step": chosen["index"], "n_functions": sizes[best]},
+        "n_holdout": int(held.sum()),
+        "n_fit": int(fit_part.sum()),
+        "environments_per_element": envs,
+        "holdout": chosen["holdout"],
+        "rungs": steps,
+        "keep_best": comparison,
+        "holdout_fit": prev if keep_previous else this_holdout,
+        "ladder_step": step,
+        "ladder_type": lad.type,
+        "refit": mode == "ladder+refit",
+        "ladder_time_s": round(seconds, 3),
+    }
+    log.info("pacemaker ladder: step %d of %d (%s functions per element) on %d labels (%d held out), held-out "
+             "score %s; %s", chosen["index"], len(steps) - 1, chosen["functions_per_element"], len(frames),
+             int(held.sum()), "n/a" if chosen["score"] is None else f"{1e3 * chosen['score']:.2f} meV/Å",
+             {"kept_previous": "an earlier fit scored better: keeping it", "ladder+refit": "refitted on all labels",
+              "ladder": "shipped as fitted on the training share"}[mode])
+    return PacemakerLadderFit(fitted=fitted, losses=losses, seconds=seconds, mode=mode, record=record)
+
+
+def _yaml_text(bconf: BBasisConfiguration, work: Path) -> str:
+    path = work / "standin.yaml"
+    bconf.save(str(path))
+    text = path.read_text()
+    path.unlink()
+    return text
