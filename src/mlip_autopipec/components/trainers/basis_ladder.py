@@ -23,7 +23,6 @@ limits) and keeps the one with the lowest error on a *held-out share* of the lab
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,13 +402,3 @@ def _columns_of_record(pool, elements, cutoff, holdout: dict, rung_model) -> np.
         return None
     return cols
 
-
-def previous_holdout_fit(previous) -> dict | None:
-    """The `holdout_fit` the previous fit recorded (its train.json sits next to its potential)."""
-    if previous is None:
-        return None
-    record_file = Path(previous.yaml).parent / "train.json"
-    if not record_file.is_file():
-        return None
-    record = json.loads(record_file.read_text())
-    return ((record.get("fit") or {}).get("ladder") or {}).get("holdout_fit")

@@ -18,6 +18,8 @@ their basis size the same way:
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -89,3 +91,15 @@ def keep_best_comparison(previous_stage: str | None, previous_score: float, prev
     return {"previous_stage": previous_stage, "previous_score": previous_score,
             "previous_holdout": previous_err, "score": this_score,
             "kept_previous": bool(previous_score < this_score)}
+
+
+def previous_holdout_fit(previous) -> dict | None:
+    """The `holdout_fit` the previous fit recorded (its train.json sits next to its potential and is
+    a declared input of this train job); None without a previous potential or record."""
+    if previous is None:
+        return None
+    record_file = Path(previous.yaml).parent / "train.json"
+    if not record_file.is_file():
+        return None
+    record = json.loads(record_file.read_text())
+    return ((record.get("fit") or {}).get("ladder") or {}).get("holdout_fit")

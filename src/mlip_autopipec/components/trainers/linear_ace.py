@@ -34,7 +34,8 @@ from ..ace.common import (
     set_reference_energies,
 )
 
-from .basis_ladder import fit_ladder, previous_holdout_fit
+from .basis_ladder import fit_ladder
+from .holdout import previous_holdout_fit
 from .design_rows import FILE_NAME as DESIGN_ROWS
 from .core_repulsion import add_zbl_core_repulsion
 

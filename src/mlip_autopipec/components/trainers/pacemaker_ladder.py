@@ -32,7 +32,6 @@ ladder starts from an empty basis).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -46,8 +45,8 @@ from ...core.metrics import rmse_metrics
 from ..base import PotentialFiles
 from ..ace.common import AceCalculator, ace_potential_config, frames_to_dataframe, preserve_root_logging
 from .core_repulsion import min_distance_per_bond
-from .holdout import (environments_per_element, keep_best_comparison, pick, score, split_holdout,
-                      too_few_environments)
+from .holdout import (environments_per_element, keep_best_comparison, pick, previous_holdout_fit, score,
+                      split_holdout, too_few_environments)
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
@@ -88,16 +87,10 @@ def holdout_errors(bconf: BBasisConfiguration, frames: Sequence[Atoms], scratch:
         scratch.unlink(missing_ok=True)
 
 
-def previous_holdout_fit(previous: PotentialFiles | None) -> dict | None:
-    """The `holdout_fit` the previous pacemaker ladder fit recorded (its train.json sits next to its
-    potential and is a declared input of this train job)."""
-    if previous is None:
-        return None
-    record_file = Path(previous.yaml).parent / "train.json"
-    if not record_file.is_file():
-        return None
-    record = json.loads(record_file.read_text())
-    holdout_fit = ((record.get("fit") or {}).get("ladder") or {}).get("holdout_fit")
+def previous_pacemaker_holdout_fit(previous: PotentialFiles | None) -> dict | None:
+    """The previous fit's held-out stand-in if a pacemaker ladder wrote it (it carries the potential
+    as yaml text); a linear fit's record or none: None."""
+    holdout_fit = previous_holdout_fit(previous)
     return holdout_fit if holdout_fit and "potential_yaml" in holdout_fit else None
 
 
@@ -162,7 +155,7 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
                         "stage": Path(out_dir).name, "potential_yaml": _yaml_text(chosen_conf, work)}
 
     # 3. keep the best: the earlier stand-in on this held-out share
-    prev = previous_holdout_fit(previous) if lad.keep_best else None
+    prev = previous_pacemaker_holdout_fit(previous) if lad.keep_best else None
     comparison, keep_previous = None, False
     if prev and this_holdout and held.any():
         prev_path = work / "previous_holdout.yaml"
