@@ -13,7 +13,6 @@ import re
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -25,7 +24,7 @@ from mlip_autopipec.components.trainers.holdout import holdout_mask
 from mlip_autopipec.core.metrics import rmse_metrics
 from mlip_autopipec.domain_models.config import (AceBasisConfig, OTFConfig, PacemakerLadderConfig,
                                                  PacemakerTrainerConfig)
-from pacemaker_support import require_pacemaker_python
+from pacemaker_support import emt_isolated_energy, emt_labelled_cu_cells, require_pacemaker_python
 
 STEP = 6  # functions added per ladder step
 SIZE = 12  # the ladder's target: 2 steps of 6 and 12 functions
@@ -33,23 +32,11 @@ SIZE = 12  # the ladder's target: 2 steps of 6 and 12 functions
 
 def _cells(n: int, seed: int) -> list[Atoms]:
     """Rattled, slightly strained 4-atom fcc Cu cells labelled with EMT (energy, forces, stress)."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for i in range(n):
-        atoms = bulk("Cu", "fcc", a=3.61 * rng.uniform(0.97, 1.03), cubic=True)
-        atoms.rattle(stdev=0.05 + 0.01 * (i % 4), seed=seed * 1000 + i)
-        atoms.calc = EMT()
-        e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
-        labelled = atoms.copy()
-        labelled.calc = SinglePointCalculator(labelled, energy=e, forces=f, stress=s)
-        frames.append(labelled)
-    return frames
+    return emt_labelled_cu_cells(n, seed, repeat=1, base_stdev=0.05)
 
 
 def _refs() -> dict[str, float]:
-    atom = Atoms("Cu", cell=[20.0, 20.0, 20.0], pbc=True)
-    atom.calc = EMT()
-    return {"Cu": float(atom.get_potential_energy())}
+    return {"Cu": emt_isolated_energy("Cu")}
 
 
 def _cfg(**over) -> PacemakerTrainerConfig:

@@ -13,9 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlip_autopipec.components.base import PotentialFiles
 from mlip_autopipec.components.trainers import pacemaker as pm
@@ -23,7 +20,7 @@ from mlip_autopipec.components.trainers import pacemaker_driver, pacemaker_env
 from mlip_autopipec.core.errors import TrainingError, UserError
 from mlip_autopipec.core.seeds import derive_seed
 from mlip_autopipec.domain_models.config import AceBasisConfig, PacemakerTrainerConfig
-from pacemaker_support import require_pacemaker_python
+from pacemaker_support import emt_isolated_energy, emt_labelled_cu_cells, require_pacemaker_python
 
 FIRST_ITERATIONS = 15
 UPFIT_ITERATIONS = 8
@@ -31,23 +28,11 @@ UPFIT_ITERATIONS = 8
 
 def _labelled_cu_cells(n: int, seed: int) -> list[Atoms]:
     """Rattled, slightly strained 32-atom fcc Cu cells labelled with EMT."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for i in range(n):
-        atoms = bulk("Cu", "fcc", a=3.61 * rng.uniform(0.97, 1.03), cubic=True).repeat((2, 2, 2))
-        atoms.rattle(stdev=0.04 + 0.01 * (i % 4), seed=seed * 1000 + i)
-        atoms.calc = EMT()
-        e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
-        labelled = atoms.copy()
-        labelled.calc = SinglePointCalculator(labelled, energy=e, forces=f, stress=s)
-        frames.append(labelled)
-    return frames
+    return emt_labelled_cu_cells(n, seed, repeat=2, base_stdev=0.04)
 
 
 def _emt_isolated(symbol: str) -> float:
-    atom = Atoms(symbol, cell=[20.0, 20.0, 20.0], pbc=True)
-    atom.calc = EMT()
-    return float(atom.get_potential_energy())
+    return emt_isolated_energy(symbol)
 
 
 def _cfg(max_iterations: int) -> PacemakerTrainerConfig:
