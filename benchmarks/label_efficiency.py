@@ -442,11 +442,12 @@ def md_random_task(config: Path, seed: int, root: Path, n_initial: int, held_out
     label ratio is below 0.5 whatever (c) does), or `max_labels`."""
     _setup_logging(verbose)
     rcfg = seed_config(config, seed)
-    score = scorer(rcfg, load_held_out(held_out))
+    sets = load_held_out(held_out)
+    score = scorer(rcfg, sets)
     needed, cap = targets_reached_by(loop), min(max_labels, 2 * loop[-1].labels)
     # the slab dominates the whole-set RMSE and no strategy labels a surface: (c) must also reach the
     # loop's final error without it, or the label ratio of that view stays undecided
-    atoms = {name: [len(frames), sum(len(f) for f in frames)] for name, frames in load_held_out(held_out).items()}
+    atoms = set_sizes(sets)
     bulk_final = _force_rmse(asdict(loop[-1]), atoms, SLAB)
 
     def enough(points: list[Point]) -> bool:
@@ -480,7 +481,11 @@ def aimd_and_rattle_task(config: Path, seed: int, root: Path, n_initial: int, he
 def held_out_task(cache: Path, verbose: bool) -> dict:
     """{set: [frames, atoms]} of the held-out set (made and cached on the way)."""
     _setup_logging(verbose)
-    sets = load_held_out(cache)
+    return set_sizes(load_held_out(cache))
+
+
+def set_sizes(sets: dict[str, list]) -> dict[str, list[int]]:
+    """{set: [frames, atoms]}: the atoms weigh each set in the pooled force RMSEs (_force_rmse)."""
     return {name: [len(frames), sum(len(f) for f in frames)] for name, frames in sets.items()}
 
 
