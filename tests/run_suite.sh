@@ -4,6 +4,10 @@
 # start-up, status polling) while their jobs use little CPU, so overlapping them with the CPU-bound
 # rest saves that wait on a 2-core machine. Each process has its own basetemp; the exit code is
 # non-zero if either failed. Extra arguments go to both pytest runs.
+# The rest runs on two pytest-xdist workers: most tests drive one Python process at a time (Snakemake
+# start-up, single-threaded MD and fits, subprocess waits), so two at once use the 2 cores better.
+# Work units are whole modules (those sharing a session run together), handed out in collection
+# order (tests/conftest.py: work_unit, pytest_xdist_make_scheduler, pytest_collection_modifyitems).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTEST="${PYTEST:-.venv/bin/pytest}"
@@ -12,7 +16,8 @@ mkdir -p "$TMP"
 
 "$PYTEST" -m slurm -p no:cacheprovider --basetemp="$TMP/slurm" "$@" > "$TMP/slurm.log" 2>&1 &
 slurm_pid=$!
-"$PYTEST" -m "not slurm" --basetemp="$TMP/main" --durations=25 "$@"
+"$PYTEST" -m "not slurm" -n "${XDIST_WORKERS:-2}" \
+    --basetemp="$TMP/main" --durations=25 "$@"
 rc_main=$?
 wait "$slurm_pid"
 rc_slurm=$?

@@ -39,9 +39,11 @@ def test_default_cu_emt_run_converges_accurately(default_cu_run):
     checks = [h["spot_check"] for h in state["history"] if h.get("spot_check")]
     assert checks and checks[-1]["passed"] and checks[-1]["force_rmse"] <= checks[-1]["force_tolerance"]
     assert not state["history"][-1]["halted_conditions"]
-    # the learning is visible: the last exploration reached further than the first
+    # the learning is visible: the first explorations halted, the last ran their whole budget
     first, last = state["history"][0], state["history"][-1]
-    assert max(c["steps_run"] for c in first["conditions"]) < min(c["steps_run"] for c in last["conditions"])
+    assert first["halted_conditions"]
+    assert sum(c["steps_run"] for c in first["conditions"]) < sum(c["steps_run"] for c in last["conditions"])
+    assert all(c["steps_run"] == c["budget"] for c in last["conditions"])
     # the final potential proven by physical properties against EMT on identical structures
     props = {r["name"]: r for r in json.loads((tmp_path / "final" / "properties.json").read_text())}
     assert props["lattice_constant"]["oracle"] == pytest.approx(3.590, abs=0.002)  # ASE's EMT table
