@@ -134,7 +134,8 @@ def main() -> int:
 
     from mlip_autopipec.components.registry import make_trainer
 
-    trainer = make_trainer(load_config(workdir / "config.yaml").cfg.trainer)
+    run_cfg = load_config(workdir / "config.yaml").cfg  # the run's own copy, read once
+    trainer = make_trainer(run_cfg.trainer)
     calc = trainer.calculator(potential)
     print(f"run directory      : {workdir}")
     print(f"final status       : {state.status.value} after {len(state.history)} iteration(s)")
@@ -144,15 +145,14 @@ def main() -> int:
     print()
     print(f"{'held-out set (EMT MD 300-1200 K)':36s} {'n':>4s} {'E RMSE meV/atom':>16s} {'F RMSE meV/Å':>13s}")
     all_frames = []
-    element = load_config(workdir / "config.yaml").cfg.structures[0].element  # an fcc metal EMT knows
-    sets = held_out_frames(element)
+    sets = held_out_frames(run_cfg.structures[0].element)  # an fcc metal EMT knows
     for name, frames in sets.items():
         m = rmse_metrics(calc, frames)
         all_frames += frames
         print(f"{name:36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
     m = rmse_metrics(calc, all_frames)
     print(f"{'all':36s} {m['n_structures']:4d} {1000 * m['energy_rmse_per_atom']:16.3f} {1000 * m['force_rmse']:13.2f}")
-    trainer_cfg = load_config(workdir / "config.yaml").cfg.trainer
+    trainer_cfg = run_cfg.trainer
     if trainer_cfg.kind != "linear_ace" and hasattr(trainer_cfg, "basis"):
         lin = linear_reference(workdir, potential, trainer_cfg.basis, all_frames)
         print(f"{'linear ACE, same basis and labels':36s} {lin['n_structures']:4d} "

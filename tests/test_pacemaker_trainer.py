@@ -31,10 +31,6 @@ def _labelled_cu_cells(n: int, seed: int) -> list[Atoms]:
     return emt_labelled_cu_cells(n, seed, repeat=2, base_stdev=0.04)
 
 
-def _emt_isolated(symbol: str) -> float:
-    return emt_isolated_energy(symbol)
-
-
 def _cfg(max_iterations: int) -> PacemakerTrainerConfig:
     return PacemakerTrainerConfig(
         basis=AceBasisConfig(cutoff=5.0, number_of_functions_per_element=30, max_order=3),
@@ -46,7 +42,7 @@ def _cfg(max_iterations: int) -> PacemakerTrainerConfig:
 def first_fit(tmp_path_factory):
     require_pacemaker_python()
     frames = _labelled_cu_cells(10, seed=1)
-    refs = {"Cu": _emt_isolated("Cu")}
+    refs = {"Cu": emt_isolated_energy("Cu")}
     out = tmp_path_factory.mktemp("pacemaker_fit0")
     trainer = pm.PacemakerTrainer(_cfg(FIRST_ITERATIONS))
     metrics = trainer.fit(frames, out, refs, previous=None, seed=7)
