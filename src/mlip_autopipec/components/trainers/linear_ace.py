@@ -29,7 +29,6 @@ from ..ace.common import (
     ace_calculator,
     build_basis_config,
     compute_number_of_functions,
-    frame_labels,
     frames_to_dataframe,
     set_reference_energies,
 )
