@@ -141,16 +141,21 @@ def _energy_rows(basis: ACEBBasisSet, atoms_list: list[Atoms]) -> np.ndarray:
     return rows
 
 
+def check_design_matrix(X: np.ndarray, n_structures: int) -> None:
+    """pyace fills the design matrix in worker processes that fail silently (their rows stay zero)."""
+    if not np.isfinite(X).all():
+        raise TrainingError("ACE design matrix contains non-finite values")
+    if np.any(np.all(X[:n_structures] == 0.0, axis=1)):
+        raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
+
+
 def _fresh_rows(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, virial_for: list[bool]) -> list[StructureRows]:
     """Rows of the structures of `df` from pyace (energy and forces) and finite differences (virials)."""
     ds = LinearACEDataset(basis, df)
     ds.construct_design_matrix(max_workers=max(1, min(max_workers, len(df))))
     X = np.array(ds.get_design_matrix())
     n_struct = len(df)
-    if not np.isfinite(X).all():
-        raise TrainingError("ACE design matrix contains non-finite values")
-    if np.any(np.all(X[:n_struct] == 0.0, axis=1)):
-        raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
+    check_design_matrix(X, n_struct)
     n_atoms = df["NUMBER_OF_ATOMS"].to_numpy()
     starts = n_struct + 3 * np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
     out = [StructureRows(energy=X[i].copy(), forces=X[starts[i]:starts[i] + 3 * n_atoms[i]].copy(), virial=None)

@@ -33,7 +33,7 @@ from ..ace.common import (
     set_reference_energies,
 )
 
-from .basis_ladder import fit_ladder
+from .basis_ladder import check_design_matrix, fit_ladder
 from .holdout import previous_holdout_fit
 from .design_rows import FILE_NAME as DESIGN_ROWS
 from .core_repulsion import add_zbl_core_repulsion
@@ -102,7 +102,7 @@ class LinearAceTrainer:
         else:
             bconf = build_basis_config(elements, basis_cfg.cutoff, basis_cfg.number_of_functions_per_element,
                                        basis_cfg.max_order, linear=True)
-            bbasis = self._solve(bconf, df)
+            bbasis = self.solve_basis(bconf, df)
         if ladder is not None and ladder.keep_previous:
             fitted = BBasisConfiguration(str(previous.yaml))  # the earlier best, with an active set of all labels
         else:
@@ -138,18 +138,12 @@ class LinearAceTrainer:
     def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
         return ace_calculator(potential, with_gamma=with_gamma)
 
-    # -- internals -----------------------------------------------------------------------------
-    def _solve(self, bconf, df):
-        """Weighted ridge solve; returns the fitted ACEBBasisSet."""
+    def solve_basis(self, bconf, df):
+        """Weighted ridge solve of the fixed basis `bconf` (no ladder); returns the fitted
+        ACEBBasisSet. Also the pacemaker trainer's linear start."""
         dataset = LinearACEDataset(bconf, df)
-        # the design matrix is filled by worker processes that fail silently (rows stay zero)
         dataset.construct_design_matrix(max_workers=min(_available_cpus(), len(df)))
-        design = dataset.get_design_matrix()
-        n_struct = len(df)
-        if not np.isfinite(design).all():
-            raise TrainingError("ACE design matrix contains non-finite values")
-        if np.any(np.all(design[:n_struct] == 0.0, axis=1)):
-            raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
+        check_design_matrix(np.asarray(dataset.get_design_matrix()), len(df))
 
         weights = sample_weights(df["NUMBER_OF_ATOMS"].to_numpy(), self.cfg.energy_weight)
         weights = weights * row_weight_factors(list(df["ase_atoms"]))  # cut-outs: core forces only

@@ -167,10 +167,10 @@ class PacemakerTrainer:
             ladder = fit_with_ladder(self, dataset, out_dir, refs, previous, seed, python)
             fitted, losses, fit_seconds, mode = ladder.fitted, ladder.losses, ladder.seconds, ladder.mode
         else:
-            work = self._fresh_work_dir(out_dir)
+            work = self.fresh_work_dir(out_dir)
             upfit_from = previous if (self.cfg.upfit and previous is not None) else None
             potential_section, mode = self._potential_section(elements, upfit_from, work, df)
-            fitted, losses, fit_seconds = self._run_fit(dataset, work, potential_section, refs, seed, python)
+            fitted, losses, fit_seconds = self.run_fit(dataset, work, potential_section, refs, seed, python)
 
         # checked before the rename: a potential that predicts NaN never becomes potential.yaml
         train = write_potential_files(fitted, df, dataset, out_dir)
@@ -205,17 +205,17 @@ class PacemakerTrainer:
     def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
         return ace_calculator(potential, with_gamma=with_gamma)
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- steps of a fit, also used by the ladder fitting (pacemaker_ladder) --------------------
     @staticmethod
-    def _fresh_work_dir(out_dir: Path) -> Path:
+    def fresh_work_dir(out_dir: Path) -> Path:
         work = Path(out_dir) / SCRATCH_DIR
         if work.exists():  # leftovers of a crashed attempt: pacemaker would append to its files
             shutil.rmtree(work)
         work.mkdir(parents=True)
         return work
 
-    def _run_fit(self, frames: Sequence[Atoms], work: Path, potential_section, refs: dict[str, float], seed: int,
-                 python: Path, extra_fit: dict | None = None):
+    def run_fit(self, frames: Sequence[Atoms], work: Path, potential_section, refs: dict[str, float], seed: int,
+                python: Path, extra_fit: dict | None = None):
         """One pacemaker run in `work` on `frames`; returns the fitted configuration (reference
         energies set, ZBL placed), the loss summary and pacemaker's wall time. `extra_fit` adds
         keys to input.yaml's `fit:` (the ladder's ladder_step / ladder_type)."""
@@ -298,7 +298,7 @@ class PacemakerTrainer:
         linear = self.cfg.start == "linear"
         if previous is None:
             if linear:
-                return self._linear_start(elements, df, work), "linear"
+                return self.linear_start(elements, df, work), "linear"
             return ace_potential_config(elements, basis.cutoff, basis.number_of_functions_per_element,
                                         basis.max_order, linear=False), "scratch"
         prev_yaml = Path(previous.yaml)
@@ -330,7 +330,7 @@ class PacemakerTrainer:
         extended["initial_potential"] = "previous.yaml"
         return extended, "extend"
 
-    def _linear_start(self, elements: list[str], df, work: Path, bconf=None) -> str:
+    def linear_start(self, elements: list[str], df, work: Path, bconf=None) -> str:
         """Solve the linear ACE fit of cfg.basis, or of the linear-embedding configuration `bconf`
         (its radial functions as they are), with kappa as its energy weight, and save it as
         pacemaker's start potential; returns the file name (relative to `work`)."""
@@ -343,7 +343,7 @@ class PacemakerTrainer:
         if bconf is None:
             bconf = build_basis_config(elements, basis.cutoff, basis.number_of_functions_per_element,
                                        basis.max_order, linear=True)
-        start = linear._solve(bconf, df).to_BBasisConfiguration()
+        start = linear.solve_basis(bconf, df).to_BBasisConfiguration()
         start.save(str(work / LINEAR_START))
         return LINEAR_START
 

@@ -110,14 +110,14 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     envs = environments_per_element(frames, fit_part)
 
     # 1. pacemaker's ladder on the training share
-    work = trainer._fresh_work_dir(out_dir)
+    work = trainer.fresh_work_dir(out_dir)
     if cfg.start == "linear":
-        target = trainer._linear_start(elements, frames_to_dataframe(fit_frames, refs), work)
+        target = trainer.linear_start(elements, frames_to_dataframe(fit_frames, refs), work)
     else:
         target = ace_potential_config(elements, cfg.basis.cutoff, cfg.basis.number_of_functions_per_element,
                                       cfg.basis.max_order, linear=False)
     step = list(lad.step) if isinstance(lad.step, tuple) else lad.step
-    _, ladder_losses, seconds = trainer._run_fit(fit_frames, work, target, refs, seed, python,
+    _, ladder_losses, seconds = trainer.run_fit(fit_frames, work, target, refs, seed, python,
                                                  extra_fit={"ladder_step": step, "ladder_type": lad.type})
     trainer.keep_run_files(out_dir, LADDER_PREFIX)  # the refit's run writes the plain names
     interim = sorted(((int(m.group(1)), p) for p in work.iterdir() if (m := INTERIM.search(p.name))))
@@ -171,10 +171,10 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
         fitted, mode = BBasisConfiguration(str(previous.yaml)), "kept_previous"
     elif lad.refit and held.any():  # (with nothing held out the ladder already saw every label)
         conf = BBasisConfiguration(str(dict(interim)[chosen["index"]]))  # as pacemaker saved it
-        refit_work = trainer._fresh_work_dir(out_dir)  # the ladder's scratch is no longer needed
+        refit_work = trainer.fresh_work_dir(out_dir)  # the ladder's scratch is no longer needed
         if cfg.start == "linear":  # the chosen step's functions, fresh radials, linear solution on all labels
             reset_bbasisconfig(conf)  # the ladder's radials start a refit worse (benchmarks/RESULTS.md)
-            start = trainer._linear_start(elements, frames_to_dataframe(frames, refs), refit_work, bconf=conf)
+            start = trainer.linear_start(elements, frames_to_dataframe(frames, refs), refit_work, bconf=conf)
         else:  # from the chosen step's coefficients
             start = "chosen_step.yaml"
             meta = conf.metadata
@@ -183,7 +183,7 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
                     del meta[key]
             conf.metadata = meta
             conf.save(str(refit_work / start))
-        fitted, losses, refit_seconds = trainer._run_fit(frames, refit_work, start, refs, seed, python)
+        fitted, losses, refit_seconds = trainer.run_fit(frames, refit_work, start, refs, seed, python)
         seconds += refit_seconds
         mode = "ladder+refit"
     else:
