@@ -111,3 +111,41 @@ def test_spot_checks_respect_max_cycles():
     d1 = decide(1, [cond(False, 1000)], [d0], 2, 5, spot_checks=4, last_spot_check=spot(0, force=0.1))
     assert d1.action is Action.STOP_MAX_CYCLES
     assert "spot checks" in d1.reason
+
+
+def spot_check_sequence(forces, patience=3, max_cycles=50):
+    """Decisions of a run that is gamma-converged from iteration 0 on and whose spot checks (one per
+    iteration from iteration 1) have the given force RMSEs (tolerance 3 meV/Å)."""
+    ran_through = [cond(False, 1000)]
+    decisions = [decide(0, ran_through, [], max_cycles, patience, spot_checks=4)]
+    for it, force in enumerate(forces, start=1):
+        decisions.append(decide(it, ran_through, decisions, max_cycles, patience, spot_checks=4,
+                                last_spot_check=spot(it - 1, force=force)))
+    return decisions
+
+
+def test_failed_spot_checks_that_stop_improving_end_the_run_by_patience():
+    # the best check is the first (13 meV/Å); three more that do not beat it reach patience 3
+    decisions = spot_check_sequence([0.013, 0.0133, 0.0131, 0.0135], patience=3)
+    assert [d.action for d in decisions[1:]] == [Action.CONTINUE] * 3 + [Action.STOP_PATIENCE]
+    assert "3 spot check(s) in a row without beating the best" in decisions[-1].reason
+    assert decisions[-1].action.terminal_status is not None
+
+
+def test_failed_spot_checks_that_keep_improving_continue():
+    decisions = spot_check_sequence([0.013, 0.011, 0.009, 0.007, 0.005, 0.004], patience=3)
+    assert all(d.action is Action.CONTINUE for d in decisions[1:])
+    decisions = spot_check_sequence([0.013, 0.011, 0.009, 0.007, 0.005, 0.004, 0.0025], patience=3)
+    assert decisions[-1].action is Action.CONVERGED
+
+
+def test_an_improvement_resets_the_spot_check_patience():
+    # best at 9 meV/Å (third check); two that do not beat it are below patience 3
+    decisions = spot_check_sequence([0.013, 0.0135, 0.009, 0.0095, 0.0091], patience=3)
+    assert decisions[-1].action is Action.CONTINUE
+
+
+def test_spot_check_excess_orders_force_and_energy_failures():
+    from mlip_autopipec.core.decision import spot_check_excess
+    assert spot_check_excess(spot(0, force=0.006, energy=0.0001)) == pytest.approx(2.0)
+    assert spot_check_excess(spot(0, force=0.0015, energy=0.004)) == pytest.approx(4.0)

@@ -10,7 +10,10 @@ checks instead of ending: the next stage labels frames sampled from these explor
 that iteration's selection, so the usual label and train steps run), the fit records the previous
 potential's errors on them, and the next gamma-converged iteration ends the loop only if those
 errors are within the tolerances; otherwise it spot-checks again, the failed frames having joined
-the training set.
+the training set. Spot checks have their own patience: when `patience` failed checks in a row do not
+beat the best earlier one (by how far they are from passing), the fit has reached an accuracy floor
+above the tolerance and the loop stops instead of running to max_cycles (measured: Al with the Cu
+settings runs through at ~13 meV/Å against a 3 meV/Å tolerance, every check).
 """
 
 from __future__ import annotations
@@ -39,6 +42,24 @@ def spot_check_result(iteration: int, prior_spot: dict | None, force_tolerance: 
     return SpotCheckResult(iteration=iteration, n_structures=prior_spot["n_structures"], force_rmse=f,
                            energy_rmse_per_atom=e, force_tolerance=force_tolerance,
                            energy_tolerance=energy_tolerance, passed=passed)
+
+
+def spot_check_excess(r: SpotCheckResult) -> float:
+    """How far a spot check is from passing: the larger of error / tolerance over forces and
+    energies (<= 1 passes), so one number orders checks that fail on either."""
+    ratios = [value / tol for value, tol in ((r.force_rmse, r.force_tolerance),
+                                               (r.energy_rmse_per_atom, r.energy_tolerance))
+              if value is not None and tol > 0]
+    return max(ratios, default=0.0)
+
+
+def spot_checks_without_improvement(previous: Sequence[Decision], current: SpotCheckResult) -> int:
+    """Spot checks since the best one so far, `current` included (0: `current` is the best; a tie
+    is no improvement)."""
+    results = [d.spot_check_result for d in previous if d.spot_check_result is not None] + [current]
+    excess = [spot_check_excess(r) for r in results]
+    best = min(range(len(excess)), key=lambda i: (excess[i], i))
+    return len(results) - 1 - best
 
 
 def _spot_text(r: SpotCheckResult) -> str:
@@ -88,9 +109,15 @@ def decide(
         elif spot_checks > 0:
             used_result = last_spot_check if checked else None
             failed = f"; {_spot_text(last_spot_check)} failed" if used_result else ""
+            stale_checks = 0 if used_result is None else spot_checks_without_improvement(previous, used_result)
             if iteration + 1 >= max_cycles:
                 action = Action.STOP_MAX_CYCLES
                 reason += f"{failed}; reached max_cycles={max_cycles} before spot checks passed"
+            elif stale_checks >= patience:
+                action = Action.STOP_PATIENCE
+                reason += (f"{failed}; {stale_checks} spot check(s) in a row without beating the best one >= "
+                           f"patience={patience}: the fit's accuracy floor is above the tolerance (a larger basis "
+                           "ladder or looser convergence.force_rmse / energy_rmse)")
             else:
                 action = Action.CONTINUE
                 spot_check = True
