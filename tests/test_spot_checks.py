@@ -57,3 +57,20 @@ def test_passed_spot_checks_end_the_loop(tmp_path):
     assert ds[2]["spot_check_result"]["passed"] is True
     assert "passed" in ds[2]["reason"]
     assert (tmp_path / "converged.flag").is_file()
+
+
+def test_spot_checks_that_stop_improving_end_the_loop_by_patience(tmp_path):
+    # the mock trainer's potential never changes, so the failed checks cannot keep improving: the run
+    # stops by patience (2 checks in a row not beating the best) long before max_cycles
+    oracle = yaml.safe_load((CONFIGS / "mock_crash.yaml").read_text())["oracle"]
+    write_config(tmp_path, oracle={**oracle, "epsilon": 0.45}, max_cycles=12, patience=2)
+    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
+    ds = decisions(tmp_path)
+    assert ds[-1]["action"] == "stop_patience"
+    assert len(ds) < 12
+    assert "2 spot check(s) in a row without beating the best one" in ds[-1]["reason"]
+    checked = [d["spot_check_result"] for d in ds if d["spot_check_result"]]
+    assert len(checked) >= 3 and not any(r["passed"] for r in checked)
+    assert (tmp_path / "stopped.flag").is_file() and not (tmp_path / "converged.flag").exists()
+    state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
+    assert state["status"] == "STOPPED_PATIENCE"
