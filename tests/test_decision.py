@@ -115,12 +115,13 @@ def test_spot_checks_respect_max_cycles():
 
 def spot_check_sequence(forces, patience=3, max_cycles=50):
     """Decisions of a run that is gamma-converged from iteration 0 on and whose spot checks (one per
-    iteration from iteration 1) have the given force RMSEs (tolerance 3 meV/Å)."""
+    iteration from iteration 1) have the given force RMSEs (tolerance 3 meV/Å); `patience` is the
+    spot-check patience (the exploration patience stays 5)."""
     ran_through = [cond(False, 1000)]
-    decisions = [decide(0, ran_through, [], max_cycles, patience, spot_checks=4)]
+    decisions = [decide(0, ran_through, [], max_cycles, 5, spot_checks=4, spot_check_patience=patience)]
     for it, force in enumerate(forces, start=1):
-        decisions.append(decide(it, ran_through, decisions, max_cycles, patience, spot_checks=4,
-                                last_spot_check=spot(it - 1, force=force)))
+        decisions.append(decide(it, ran_through, decisions, max_cycles, 5, spot_checks=4,
+                                last_spot_check=spot(it - 1, force=force), spot_check_patience=patience))
     return decisions
 
 
@@ -130,6 +131,11 @@ def test_failed_spot_checks_that_stop_improving_end_the_run_by_patience():
     assert [d.action for d in decisions[1:]] == [Action.CONTINUE] * 3 + [Action.STOP_PATIENCE]
     assert "3 spot check(s) in a row without beating the best" in decisions[-1].reason
     assert decisions[-1].action.terminal_status is not None
+
+
+def test_without_spot_check_patience_failed_checks_go_on_until_max_cycles():
+    decisions = spot_check_sequence([0.013] * 8, patience=None, max_cycles=9)
+    assert [d.action for d in decisions[1:]] == [Action.CONTINUE] * 7 + [Action.STOP_MAX_CYCLES]
 
 
 def test_failed_spot_checks_that_keep_improving_continue():

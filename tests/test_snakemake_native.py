@@ -97,6 +97,31 @@ def test_extension_found_only_when_the_last_decision_no_longer_holds(tmp_path):
     assert ext.redo_explore == ["t600"] and "gamma_halt" in ext.changes[0]
 
 
+def test_a_run_ended_by_failed_spot_checks_is_extended_only_when_the_convergence_settings_change(tmp_path):
+    from mlip_autopipec.core.decision import decide, spot_check_result
+
+    conv = {"spot_checks": 2, "force_rmse": 0.003, "energy_rmse": 0.001, "spot_check_patience": 2}
+    cfg = config_from_dict({**MOCK, "convergence": conv}, tmp_path / "c.yaml").cfg
+    ran_through = [ConditionResult(condition="t600", halted=False, steps_run=1000, budget=1000, max_gamma=1.0)]
+    decisions = []
+    for n, force in enumerate([None, 0.013, 0.014, 0.0135]):  # every check fails, none beats the first
+        spot = None if force is None else spot_check_result(n - 1, {"n_structures": 2, "force_rmse": force,
+                                                                    "energy_rmse_per_atom": 1e-4}, 0.003, 0.001)
+        d = decide(n, ran_through, decisions, cfg.max_cycles, cfg.patience, 2, spot, 2)
+        d.settings = decision_settings(cfg, n)
+        decisions.append(d)
+        write_json(tmp_path / f"iter_{n:03d}" / "exploration.json", d.model_dump(mode="json"))
+    assert decisions[-1].action is Action.STOP_PATIENCE
+    # re-decided with the spot checks it was made with, the decision holds (no extension) ...
+    assert find_extension(tmp_path, cfg) is None
+    # ... until the tolerance it failed against is loosened, or the spot-check patience raised
+    looser = config_from_dict({**MOCK, "convergence": {**conv, "force_rmse": 0.02}}, tmp_path / "c.yaml").cfg
+    ext = find_extension(tmp_path, looser)
+    assert ext.iteration == 3 and ext.changes == ["convergence.force_rmse 0.003 -> 0.02"]
+    patient = config_from_dict({**MOCK, "convergence": {**conv, "spot_check_patience": 5}}, tmp_path / "c.yaml").cfg
+    assert find_extension(tmp_path, patient).changes == ["convergence.spot_check_patience 2 -> 5"]
+
+
 def _labels_computed(d: Path) -> list[str]:
     return (d / "calls.txt").read_text().split()
 

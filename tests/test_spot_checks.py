@@ -61,14 +61,15 @@ def test_passed_spot_checks_end_the_loop(tmp_path):
 
 def test_spot_checks_that_stop_improving_end_the_loop_by_patience(tmp_path):
     # the mock trainer's potential never changes, so the failed checks cannot keep improving: the run
-    # stops by patience (2 checks in a row not beating the best) long before max_cycles
+    # stops by the spot-check patience (2 checks in a row not beating the best) long before max_cycles
     oracle = yaml.safe_load((CONFIGS / "mock_crash.yaml").read_text())["oracle"]
-    write_config(tmp_path, oracle={**oracle, "epsilon": 0.45}, max_cycles=12, patience=2)
+    write_config(tmp_path, oracle={**oracle, "epsilon": 0.45}, max_cycles=12,
+                 convergence={"spot_checks": 2, "force_rmse": 0.001, "energy_rmse": 0.001, "spot_check_patience": 2})
     run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
     ds = decisions(tmp_path)
     assert ds[-1]["action"] == "stop_patience"
     assert len(ds) < 12
-    assert "2 spot check(s) in a row without beating the best one" in ds[-1]["reason"]
+    assert "2 spot check(s) in a row without beating the best one >= spot_check_patience=2" in ds[-1]["reason"]
     checked = [d["spot_check_result"] for d in ds if d["spot_check_result"]]
     assert len(checked) >= 3 and not any(r["passed"] for r in checked)
     assert (tmp_path / "stopped.flag").is_file() and not (tmp_path / "converged.flag").exists()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import layout as L
-from .core.decision import decide
+from .core.decision import decide, with_tolerances
 from .core.io import read_json
 from .domain_models.state import Action, Decision
 
@@ -34,9 +34,27 @@ def decision_settings(cfg, iteration: int) -> dict:
     return {
         "max_cycles": cfg.max_cycles,
         "patience": cfg.patience,
+        "convergence": convergence_settings(cfg),
         "explore": exploration_settings(cfg, iteration),
         "conditions": {c.name: c.model_dump(mode="json") for c in cfg.exploration.conditions},
     }
+
+
+def convergence_settings(cfg) -> dict:
+    """The spot-check settings a gamma-converged decision depends on."""
+    conv = cfg.convergence
+    return {"spot_checks": conv.spot_checks, "force_rmse": conv.force_rmse, "energy_rmse": conv.energy_rmse,
+            "spot_check_patience": conv.spot_check_patience}
+
+
+def redecide(n: int, last: Decision, earlier: list[Decision], cfg) -> Decision:
+    """The last decision taken again under `cfg`, from the same records (spot-check errors judged
+    against the current tolerances)."""
+    conv = cfg.convergence
+    last_spot = (None if last.spot_check_result is None
+                 else with_tolerances(last.spot_check_result, conv.force_rmse, conv.energy_rmse))
+    return decide(n, last.conditions, earlier, cfg.max_cycles, cfg.patience, conv.spot_checks, last_spot,
+                  conv.spot_check_patience)
 
 
 def exploration_settings(cfg, iteration: int) -> dict:
@@ -133,13 +151,15 @@ def find_extension(workdir: str | Path, cfg) -> Extension | None:
             changes.append(f"condition(s) {', '.join(changed)} changed")
             redo = changed
     if not changes:
-        redecided = decide(n, last.conditions, earlier, cfg.max_cycles, cfg.patience)
+        redecided = redecide(n, last, earlier, cfg)
         if redecided.action is last.action:
             return None
         for key in ("max_cycles", "patience"):
             before = old.get(key)
             if before != getattr(cfg, key):
                 changes.append(f"{key} {before if before is not None else '?'} -> {getattr(cfg, key)}")
+        for key in _changed(old.get("convergence"), new["convergence"]):
+            changes.append(f"convergence.{key} {old['convergence'][key]} -> {new['convergence'][key]}")
         if not changes:  # an old decision without settings: say what the new one says
             changes.append(f"decision now {redecided.action.value}")
     return Extension(iteration=n, changes=changes, redo_explore=redo)

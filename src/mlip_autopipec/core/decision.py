@@ -10,10 +10,10 @@ checks instead of ending: the next stage labels frames sampled from these explor
 that iteration's selection, so the usual label and train steps run), the fit records the previous
 potential's errors on them, and the next gamma-converged iteration ends the loop only if those
 errors are within the tolerances; otherwise it spot-checks again, the failed frames having joined
-the training set. Spot checks have their own patience: when `patience` failed checks in a row do not
-beat the best earlier one (by how far they are from passing), the fit has reached an accuracy floor
-above the tolerance and the loop stops instead of running to max_cycles (measured: Al with the Cu
-settings runs through at ~13 meV/Å against a 3 meV/Å tolerance, every check).
+the training set. Opt-in, spot checks have their own patience (`spot_check_patience`): when that many
+failed checks in a row do not beat the best earlier one (by how far they are from passing), the fit
+has reached an accuracy floor above the tolerance and the loop stops instead of running to max_cycles
+(measured: Al with the Cu settings runs through at ~13 meV/Å against a 3 meV/Å tolerance, every check).
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ def spot_checks_without_improvement(previous: Sequence[Decision], current: SpotC
     return len(results) - 1 - best
 
 
+def with_tolerances(r: SpotCheckResult, force_tolerance: float, energy_tolerance: float) -> SpotCheckResult:
+    """The same errors judged against (possibly changed) tolerances."""
+    return spot_check_result(r.iteration, {"n_structures": r.n_structures, "force_rmse": r.force_rmse,
+                                           "energy_rmse_per_atom": r.energy_rmse_per_atom},
+                             force_tolerance, energy_tolerance)
+
+
 def _spot_text(r: SpotCheckResult) -> str:
     def mev(x):
         return "-" if x is None else f"{1000 * x:.2f}"
@@ -78,6 +85,7 @@ def decide(
     patience: int,
     spot_checks: int = 0,
     last_spot_check: SpotCheckResult | None = None,
+    spot_check_patience: int | None = None,
 ) -> Decision:
     """Decide whether iteration `iteration + 1` runs.
 
@@ -113,11 +121,11 @@ def decide(
             if iteration + 1 >= max_cycles:
                 action = Action.STOP_MAX_CYCLES
                 reason += f"{failed}; reached max_cycles={max_cycles} before spot checks passed"
-            elif stale_checks >= patience:
+            elif spot_check_patience is not None and stale_checks >= spot_check_patience:
                 action = Action.STOP_PATIENCE
                 reason += (f"{failed}; {stale_checks} spot check(s) in a row without beating the best one >= "
-                           f"patience={patience}: the fit's accuracy floor is above the tolerance (a larger basis "
-                           "ladder or looser convergence.force_rmse / energy_rmse)")
+                           f"spot_check_patience={spot_check_patience}: the fit's accuracy floor is above the "
+                           "tolerance (a larger basis ladder or looser convergence.force_rmse / energy_rmse)")
             else:
                 action = Action.CONTINUE
                 spot_check = True

@@ -18,6 +18,10 @@ class ConvergenceConfig(Strict):
     )
     force_rmse: float = Field(0.05, gt=0, description="Spot-check force RMSE tolerance in eV/Å.")
     energy_rmse: float = Field(0.005, gt=0, description="Spot-check energy RMSE tolerance in eV/atom.")
+    spot_check_patience: int | None = Field(
+        None, ge=1, description="End the run (stop_patience) after this many failed spot checks in a row that "
+        "do not beat the best one so far: the fit's accuracy floor is above the tolerance. null: keep "
+        "spot-checking until max_cycles.")
 
     properties: bool = Field(False, description="Do not converge while a property of the explored potential "
                              "is out of tolerance (needs properties.enabled; computes the properties of every "

@@ -26,7 +26,7 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
         prior = read_record(TrainRecord, previous_train_file).prior or {}
         last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse)
     decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience,
-                      conv.spot_checks, last_spot)
+                      conv.spot_checks, last_spot, conv.spot_check_patience)
     if property_files:  # convergence.properties
         property_records = [r for f in property_files for r in read_json(f)]
         decision = gate_on_properties(decision, property_records, rcfg.cfg.max_cycles, rcfg.cfg.patience)
