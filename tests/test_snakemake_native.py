@@ -122,6 +122,25 @@ def test_a_run_ended_by_failed_spot_checks_is_extended_only_when_the_convergence
     assert find_extension(tmp_path, patient).changes == ["convergence.spot_check_patience 2 -> 5"]
 
 
+def test_a_run_ended_by_the_property_gate_is_re_decided_with_it(tmp_path):
+    cfg = config_from_dict({**MOCK, "max_cycles": 1, "properties": {"enabled": True},
+                            "convergence": {"spot_checks": 0, "properties": True}}, tmp_path / "c.yaml").cfg
+    ran_through = [ConditionResult(condition="t600", halted=False, steps_run=1000, budget=1000, max_gamma=1.0)]
+    records = [{"name": "lattice_constant", "ok": True}, {"name": "bulk_modulus", "ok": False}]
+    write_json(tmp_path / "initial" / "properties" / "properties.json", records)
+    from mlip_autopipec.core.decision import decide
+    from mlip_autopipec.core.property_gate import gate_on_properties
+
+    d = gate_on_properties(decide(0, ran_through, [], 1, cfg.patience), records, 1, cfg.patience)
+    assert d.action is Action.STOP_MAX_CYCLES
+    d.settings = decision_settings(cfg, 0)
+    write_json(tmp_path / "iter_000" / "exploration.json", d.model_dump(mode="json"))
+    assert find_extension(tmp_path, cfg) is None  # re-decided without the gate it would say "converged"
+    ungated = config_from_dict({**MOCK, "max_cycles": 1, "properties": {"enabled": True},
+                                "convergence": {"spot_checks": 0, "properties": False}}, tmp_path / "c.yaml").cfg
+    assert find_extension(tmp_path, ungated).changes == ["convergence.properties True -> False"]
+
+
 def _labels_computed(d: Path) -> list[str]:
     return (d / "calls.txt").read_text().split()
 

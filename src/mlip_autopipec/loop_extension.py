@@ -21,6 +21,7 @@ from pathlib import Path
 from .core import layout as L
 from .core.decision import decide, with_tolerances
 from .core.io import read_json
+from .core.property_gate import gate_on_properties
 from .domain_models.state import Action, Decision
 
 log = logging.getLogger(__name__)
@@ -41,20 +42,25 @@ def decision_settings(cfg, iteration: int) -> dict:
 
 
 def convergence_settings(cfg) -> dict:
-    """The spot-check settings a gamma-converged decision depends on."""
+    """The `convergence` settings a gamma-converged decision depends on (spot checks, property gate)."""
     conv = cfg.convergence
     return {"spot_checks": conv.spot_checks, "force_rmse": conv.force_rmse, "energy_rmse": conv.energy_rmse,
-            "spot_check_patience": conv.spot_check_patience}
+            "spot_check_patience": conv.spot_check_patience, "properties": conv.properties}
 
 
-def redecide(n: int, last: Decision, earlier: list[Decision], cfg) -> Decision:
-    """The last decision taken again under `cfg`, from the same records (spot-check errors judged
-    against the current tolerances)."""
+def redecide(workdir: Path, n: int, last: Decision, earlier: list[Decision], cfg) -> Decision:
+    """The last decision taken again under `cfg`, from the same records: the gate's rules in the
+    same order (spot-check errors judged against the current tolerances, then the property gate on
+    the properties the gate read)."""
     conv = cfg.convergence
     last_spot = (None if last.spot_check_result is None
                  else with_tolerances(last.spot_check_result, conv.force_rmse, conv.energy_rmse))
-    return decide(n, last.conditions, earlier, cfg.max_cycles, cfg.patience, conv.spot_checks, last_spot,
-                  conv.spot_check_patience)
+    decision = decide(n, last.conditions, earlier, cfg.max_cycles, cfg.patience, conv.spot_checks, last_spot,
+                      conv.spot_check_patience)
+    properties = workdir / L.potential_stage_for(n) / "properties" / "properties.json"
+    if conv.properties and properties.is_file():
+        decision = gate_on_properties(decision, read_json(properties), cfg.max_cycles, cfg.patience)
+    return decision
 
 
 def exploration_settings(cfg, iteration: int) -> dict:
@@ -151,7 +157,7 @@ def find_extension(workdir: str | Path, cfg) -> Extension | None:
             changes.append(f"condition(s) {', '.join(changed)} changed")
             redo = changed
     if not changes:
-        redecided = redecide(n, last, earlier, cfg)
+        redecided = redecide(workdir, n, last, earlier, cfg)
         if redecided.action is last.action:
             return None
         for key in ("max_cycles", "patience"):
