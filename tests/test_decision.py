@@ -155,3 +155,11 @@ def test_spot_check_excess_orders_force_and_energy_failures():
     from mlip_autopipec.core.decision import spot_check_excess
     assert spot_check_excess(spot(0, force=0.006, energy=0.0001)) == pytest.approx(2.0)
     assert spot_check_excess(spot(0, force=0.0015, energy=0.004)) == pytest.approx(4.0)
+
+
+def test_earlier_spot_checks_are_judged_by_the_current_tolerances():
+    from mlip_autopipec.core.decision import spot_check_excess, spot_check_result
+    earlier = spot(0, force=0.006)  # 2x its 3 meV/Å tolerance
+    now = spot_check_result(1, {"n_structures": 4, "force_rmse": 0.009, "energy_rmse_per_atom": 1e-4}, 0.006, 0.001)
+    assert spot_check_excess(earlier, judged_by=now) == pytest.approx(1.0)
+    assert spot_check_excess(now) == pytest.approx(1.5)

@@ -44,12 +44,14 @@ def spot_check_result(iteration: int, prior_spot: dict | None, force_tolerance: 
                            energy_tolerance=energy_tolerance, passed=passed)
 
 
-def spot_check_excess(r: SpotCheckResult) -> float:
+def spot_check_excess(r: SpotCheckResult, judged_by: SpotCheckResult | None = None) -> float:
     """How far a spot check is from passing: the larger of error / tolerance over forces and
-    energies (<= 1 passes), so one number orders checks that fail on either."""
-    ratios = [value / tol for value, tol in ((r.force_rmse, r.force_tolerance),
-                                               (r.energy_rmse_per_atom, r.energy_tolerance))
-              if value is not None and tol > 0]
+    energies (<= 1 passes), so one number orders checks that fail on either. The tolerances are
+    those of `judged_by` (default: its own), so checks recorded under other tolerances compare."""
+    tol = judged_by or r
+    ratios = [value / t for value, t in ((r.force_rmse, tol.force_tolerance),
+                                         (r.energy_rmse_per_atom, tol.energy_tolerance))
+              if value is not None and t > 0]
     return max(ratios, default=0.0)
 
 
@@ -57,7 +59,7 @@ def spot_checks_without_improvement(previous: Sequence[Decision], current: SpotC
     """Spot checks since the best one so far, `current` included (0: `current` is the best; a tie
     is no improvement)."""
     results = [d.spot_check_result for d in previous if d.spot_check_result is not None] + [current]
-    excess = [spot_check_excess(r) for r in results]
+    excess = [spot_check_excess(r, judged_by=current) for r in results]
     best = min(range(len(excess)), key=lambda i: (excess[i], i))
     return len(results) - 1 - best
 
