@@ -82,7 +82,7 @@ rule properties:
         records=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.json" for k in range(PROPERTY_JOBS)],
         md=lambda w: [f"{w.stage}/properties/md_stability.json"] if MD_STABILITY else [],
     output:
-        records="{stage}/properties/properties.json",
+        records=L.stage_properties("{stage}"),
         details="{stage}/properties/details.json",
     params:
         config_file=CONFIG_FILE,
@@ -101,7 +101,7 @@ rule properties:
 
 rule final_properties:
     input:
-        records=lambda w: f"{final_potential_stage()}/properties/properties.json",
+        records=lambda w: L.stage_properties(final_potential_stage()),
     output:
         records=FINAL_FILE,
     params:

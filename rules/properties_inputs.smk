@@ -24,7 +24,7 @@ def property_stage_targets(wildcards=None):
     one's among them, so the report need not wait for their copy in final/."""
     if not PROPS.enabled:
         return []
-    return [f"{s}/properties/properties.json" for s in property_stages()]
+    return [L.stage_properties(s) for s in property_stages()]
 
 
 def properties_targets(wildcards=None):
@@ -37,7 +37,7 @@ GATE_PROPERTIES = RCFG.cfg.convergence.properties
 
 def gate_property_files(n):
     """convergence.properties: the gate of iteration n reads the properties of the potential it explored."""
-    return [f"{L.potential_stage_for(n)}/properties/properties.json"] if GATE_PROPERTIES else []
+    return [L.stage_properties(L.potential_stage_for(n))] if GATE_PROPERTIES else []
 
 
 def property_offer_files(n):

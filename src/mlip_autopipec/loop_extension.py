@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import layout as L
-from .core.decision import decide, with_tolerances
+from .core.decision import checkpoint, with_tolerances
 from .core.io import read_json
-from .core.property_gate import gate_on_properties
 from .domain_models.state import Action, Decision
 
 log = logging.getLogger(__name__)
@@ -55,12 +54,9 @@ def redecide(workdir: Path, n: int, last: Decision, earlier: list[Decision], cfg
     conv = cfg.convergence
     last_spot = (None if last.spot_check_result is None
                  else with_tolerances(last.spot_check_result, conv.force_rmse, conv.energy_rmse))
-    decision = decide(n, last.conditions, earlier, cfg.max_cycles, cfg.patience, conv.spot_checks, last_spot,
-                      conv.spot_check_patience)
-    properties = workdir / L.potential_stage_for(n) / "properties" / "properties.json"
-    if conv.properties and properties.is_file():
-        decision = gate_on_properties(decision, read_json(properties), cfg.max_cycles, cfg.patience)
-    return decision
+    properties = workdir / L.stage_properties(L.potential_stage_for(n))
+    records = read_json(properties) if conv.properties and properties.is_file() else None
+    return checkpoint(n, last.conditions, earlier, cfg, last_spot, records)
 
 
 def exploration_settings(cfg, iteration: int) -> dict:

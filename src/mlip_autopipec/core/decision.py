@@ -22,6 +22,7 @@ import logging
 from typing import Sequence
 
 from ..domain_models.state import Action, ConditionResult, Decision, SpotCheckResult
+from .property_gate import gate_on_properties
 
 log = logging.getLogger(__name__)
 
@@ -158,4 +159,17 @@ def decide(
         spot_check_result=used_result,
     )
     log.info("iteration %d: %s (%s)", iteration, action.value, reason)
+    return decision
+
+
+def checkpoint(iteration: int, conditions: Sequence[ConditionResult], previous: Sequence[Decision], cfg,
+               last_spot_check: SpotCheckResult | None, property_records: list[dict] | None = None) -> Decision:
+    """The gate's decision under config `cfg`: explorations and spot checks (`decide`), then the
+    property gate on `property_records` (convergence.properties; None: off). The gate job and a
+    rerun's re-decision of a finished run (loop_extension) both take it here, so they cannot drift."""
+    conv = cfg.convergence
+    decision = decide(iteration, conditions, previous, cfg.max_cycles, cfg.patience, conv.spot_checks,
+                      last_spot_check, conv.spot_check_patience)
+    if property_records is not None:
+        decision = gate_on_properties(decision, property_records, cfg.max_cycles, cfg.patience)
     return decision

@@ -48,6 +48,12 @@ def potential_stage_for(n: int) -> str:
     return INITIAL if n == 0 else iter_dir(n - 1)
 
 
+def stage_properties(stage: str) -> str:
+    """The property records of a stage's potential (the properties rule's output; the gate reads the
+    explored potential's under convergence.properties)."""
+    return f"{stage}/properties/properties.json"
+
+
 def stages_up_to(stage: str) -> list[str]:
     """All stage directories whose labels train the potential of `stage` (in order)."""
     n = iteration_of_stage(stage)

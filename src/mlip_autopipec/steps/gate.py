@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..core.decision import decide, spot_check_result
-from ..core.property_gate import gate_on_properties
+from ..core.decision import checkpoint, spot_check_result
 from ..core.io import read_json, write_json
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Decision
@@ -25,11 +24,8 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     if previous_train_file and previous and previous[-1].spot_check:
         prior = read_record(TrainRecord, previous_train_file).prior or {}
         last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse)
-    decision = decide(iteration, conditions, previous, rcfg.cfg.max_cycles, rcfg.cfg.patience,
-                      conv.spot_checks, last_spot, conv.spot_check_patience)
-    if property_files:  # convergence.properties
-        property_records = [r for f in property_files for r in read_json(f)]
-        decision = gate_on_properties(decision, property_records, rcfg.cfg.max_cycles, rcfg.cfg.patience)
+    property_records = [r for f in property_files for r in read_json(f)] if property_files else None
+    decision = checkpoint(iteration, conditions, previous, rcfg.cfg, last_spot, property_records)
     decision.settings = decision_settings(rcfg.cfg, iteration)
     decision.gamma_thresholds = next((r.gamma_thresholds for r in records if r.gamma_thresholds), None)
     superseded = Decision.model_validate(read_json(superseded_file)) if superseded_file else None
