@@ -13,7 +13,8 @@ from ase.data import covalent_radii
 from mlip_autopipec.core import candidate_generator as cg
 from mlip_autopipec.core.errors import StructureError
 from mlip_autopipec.core.min_distance import PairLimits, check_against, parse_pair
-from mlip_autopipec.core.periodicity import ace_view, boxed, check_vacuum, kind, vacuum_widths
+from mlip_autopipec.core.periodicity import ace_view, boxed, check_vacuum, kind, periodic_widths, vacuum_widths
+from mlip_autopipec.core.system_checks import narrow_cells_advice
 
 
 def test_kind_from_pbc():
@@ -31,6 +32,28 @@ def test_vacuum_width_is_the_gap_between_slab_and_image():
     check_vacuum(slab, cutoff=5.0, margin=2.0, source="s")
     with pytest.raises(StructureError, match=r"at least 17\.00 Å.*lengthen cell vector c by 3\.00 Å"):
         check_vacuum(slab, cutoff=15.0, margin=2.0, source="s")
+
+
+def test_periodic_widths_are_plane_spacings():
+    cubic = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    assert periodic_widths(cubic) == pytest.approx({0: 7.2, 1: 7.2, 2: 7.2})
+    prim = bulk("Cu", "fcc", a=3.6)  # rhombohedral cell, edges a/sqrt(2): planes are closer than the edge
+    assert list(periodic_widths(prim).values()) == pytest.approx([3.6 / np.sqrt(3)] * 3)
+    slab = fcc111("Cu", (4, 4, 3), a=3.6, vacuum=8.0)  # 60-degree in-plane cell; the vacuum axis is not periodic
+    assert periodic_widths(slab) == pytest.approx({0: 4 * 3.6 / np.sqrt(2) * np.sqrt(3) / 2,
+                                                   1: 4 * 3.6 / np.sqrt(2) * np.sqrt(3) / 2})
+    assert periodic_widths(molecule("CH4")) == {}
+
+
+def test_narrow_cells_advice_only_when_every_periodic_cell_is_narrow():
+    small = bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2)  # 7.22 Å
+    wide = bulk("Cu", "fcc", a=3.61, cubic=True) * (3, 3, 3)  # 10.83 Å
+    advice = narrow_cells_advice([small, small[:-1]], cutoff=5.0)
+    assert "10 Å" in advice and "7.22 Å" in advice and "structures[0]" in advice
+    assert narrow_cells_advice([small, wide], cutoff=5.0) is None
+    assert "structures[1]" in narrow_cells_advice([small, wide], cutoff=6.0)  # the widest one is named
+    assert narrow_cells_advice([molecule("CH4")], cutoff=5.0) is None  # no images at all
+    assert narrow_cells_advice([fcc111("Cu", (3, 3, 3), vacuum=8.0)], cutoff=5.0) is not None
 
 
 def test_ace_view_and_box():

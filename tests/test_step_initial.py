@@ -44,3 +44,18 @@ def test_reference_energies_come_from_the_oracle(tmp_path):
     expected = make_oracle(rcfg.cfg.oracle).isolated_atom_energy("Cu")
     assert json.loads(out.read_text()) == energies == {"Cu": expected}
     assert expected != 0.0  # EMT's isolated Cu atom is not its zero
+
+
+def test_initial_stage_advises_a_wider_cell_when_all_are_narrow(tmp_path, caplog):
+    narrow = {"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61, "cubic": True, "supercell": [2, 2, 2]}
+    rcfg = mock_config(tmp_path, structures=[narrow])  # 7.22 Å < 2 x the mock's 5 Å cutoff
+    with caplog.at_level("WARNING", logger="mlip_autopipec.steps.initial"):
+        run_initial_structures(rcfg, str(tmp_path / "a.xyz"))
+    assert any("narrower than 2 x the cutoff" in r.getMessage() for r in caplog.records)
+
+    caplog.clear()
+    wide = dict(narrow, supercell=[3, 3, 3])
+    rcfg = mock_config(tmp_path, structures=[narrow, wide])
+    with caplog.at_level("WARNING", logger="mlip_autopipec.steps.initial"):
+        run_initial_structures(rcfg, str(tmp_path / "b.xyz"))
+    assert not any("narrower than 2 x the cutoff" in r.getMessage() for r in caplog.records)

@@ -62,6 +62,15 @@ def vacuum_widths(atoms: Atoms) -> dict[int, float]:
     return out
 
 
+def periodic_widths(atoms: Atoms) -> dict[int, float]:
+    """{periodic axis: spacing of the lattice planes normal to it} (Å): how far an atom is from its own
+    image across that axis, whatever the cell's shape (for a cubic cell, the edge length)."""
+    if atoms.cell.rank < 3:
+        return {}
+    recip = np.linalg.inv(np.asarray(atoms.cell)).T
+    return {int(axis): float(1.0 / np.linalg.norm(recip[axis])) for axis in np.flatnonzero(atoms.pbc)}
+
+
 def check_vacuum(atoms: Atoms, cutoff: float, margin: float, source: str) -> None:
     """A slab or wire must keep its periodic images out of each other's cutoff sphere.
 

@@ -9,6 +9,7 @@ from ..components.registry import make_oracle
 from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
 from ..core.structures import build_structures, initial_training_structures
+from ..core.system_checks import narrow_cells_advice, trainer_cutoff
 from .cutout_stage import cutouts_without_gamma
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,9 @@ def elements_of(structures) -> list[str]:
 def run_initial_structures(rcfg, out_selected: str) -> int:
     structures = starting_structures(rcfg)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
+    advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
+    if advice:
+        log.warning("INITIAL: %s", advice)
     frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
     if rcfg.cfg.labeling.max_atoms is not None:  # large structures are labelled through cut-outs
         frames = cutouts_without_gamma(rcfg.cfg, frames, rng_for(rcfg.cfg.seed, "initial_cutouts"))
