@@ -246,3 +246,18 @@ def test_design_rows_of_the_previous_fit_are_reused_and_change_nothing(md_data, 
     assert np.allclose(reused, computed, rtol=1e-9, atol=1e-12)
     stored = design_rows.load(grown / design_rows.FILE_NAME, "a fingerprint of another basis")
     assert stored == {}
+
+
+def test_larger_within_se_records_its_choice_and_never_picks_a_smaller_rung(md_data, ref):
+    lowest = run_ladder(md_data, ref, config())
+    tolerant = run_ladder(md_data, ref, config(ladder={"larger_within_se": 1.0}))
+    sel = tolerant.record["selection"]
+    assert lowest.record["selection"] is None
+    assert sel["lowest_score_rung"] == lowest.rung_index
+    assert tolerant.rung_index >= lowest.rung_index
+    chosen = sel["rungs"][str(tolerant.rung_index)]
+    assert chosen["excess"] <= 1.0 * chosen["standard_error"]
+    # the per-structure errors the rule resamples add up to each rung's recorded held-out score
+    for i, r in sel["rungs"].items():
+        assert np.isclose(r["excess"], tolerant.record["rungs"][int(i)]["score"]
+                          - tolerant.record["rungs"][sel["lowest_score_rung"]]["score"])

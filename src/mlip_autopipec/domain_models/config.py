@@ -267,6 +267,11 @@ class BasisLadderConfig(_Strict):
     score_energy_weight: float = Field(
         4.0, ge=0, description="Rung score = force RMSE + this x energy RMSE per atom (Å/atom)."
     )
+    larger_within_se: float | None = Field(
+        None, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
+        "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
+        "does not pick a smaller basis at random)."
+    )
     keep_best: bool = Field(
         True, description="Keep the earlier potential if its held-out-share stand-in scores better."
     )

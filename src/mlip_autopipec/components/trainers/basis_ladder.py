@@ -37,8 +37,8 @@ from ...core.errors import TrainingError
 from ..ace.common import ace_potential_config, preserve_root_logging
 from ...core.identity import structure_hash
 from .design_rows import StructureRows, basis_fingerprint
-from .holdout import (environments_per_element, holdout_mask, keep_best_comparison, pick, score,  # noqa: F401
-                      split_holdout, too_few_environments)
+from .holdout import (StructureErrors, environments_per_element, holdout_mask, keep_best_comparison,  # noqa: F401
+                      pick, pick_largest_within_se, score, split_holdout, too_few_environments)
 from . import design_rows as row_store
 
 with preserve_root_logging():
@@ -279,6 +279,19 @@ def errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.
     return out
 
 
+def structure_errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.ndarray) -> StructureErrors:
+    """`errors` per structure (forces as sums of squares), so a score can be resampled."""
+    idx = np.flatnonzero(structures) if structures.dtype == bool else np.asarray(structures)
+    sse, n_comp, de = [], [], []
+    for i in idx:
+        rows = dm.rows_of(np.array([i]), with_stress=False)
+        res = dm.X[np.ix_(rows, cols)] @ coef - dm.y[rows]
+        de.append(res[0])
+        sse.append(float(np.sum(res[1:] ** 2)))
+        n_comp.append(len(res) - 1)
+    return StructureErrors(force_sse=np.array(sse), n_components=np.array(n_comp), energy_error=np.array(de))
+
+
 @dataclass
 class RungResult:
     index: int
@@ -343,7 +356,17 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
             res.holdout = errors(dm, score_on, cols, coef)
             res.score = score(res.holdout, lad.score_energy_weight)
         results.append(res)
-    best = pick([r.score for r in results], [sum(r.functions_per_element.values()) for r in results])
+    sizes = [sum(r.functions_per_element.values()) for r in results]
+    best = pick([r.score for r in results], sizes)
+    selection = None
+    if lad.larger_within_se is not None and best is not None and held.any():
+        per_rung = [structure_errors(dm, held, columns[i], coefs_fit_part[i]) if i in coefs_fit_part else None
+                    for i in range(len(results))]
+        lowest = best
+        best, detail = pick_largest_within_se(per_rung, sizes, lad.score_energy_weight, lad.larger_within_se)
+        selection = {"rule": f"largest rung within {lad.larger_within_se:g} bootstrap standard errors of the lowest score",
+                     "lowest_score_rung": lowest,
+                     "rungs": {str(i): d for i, d in detail.items()}}
     if best is None:
         smallest = min(range(len(results)), key=lambda i: sum(results[i].functions_per_element.values()))
         log.warning("no ladder rung has enough atomic environments (%s); using the smallest, rung %d",
@@ -384,6 +407,7 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
         "holdout": results[chosen].holdout,
         "rungs": [{"index": r.index, "functions_per_element": r.functions_per_element, "allowed": r.allowed,
                    "reason": r.reason, "score": r.score, "holdout": r.holdout} for r in results],
+        "selection": selection,
         "keep_best": comparison,
         # the best held-out-share stand-in so far: this one, or the earlier one if that scored better
         "holdout_fit": (previous_holdout if keep_previous else this_holdout),
@@ -391,7 +415,9 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
     log.info("basis ladder: rung %d (%s functions per element) on %d labels (%d held out), held-out score %s%s",
              chosen, results[chosen].functions_per_element, len(frames), int(held.sum()),
              "n/a" if results[chosen].score is None else f"{1e3 * results[chosen].score:.2f} meV/Å",
-             "; an earlier fit scored better: keeping it" if keep_previous else "")
+             (f" (lowest: rung {selection['lowest_score_rung']}; within {lad.larger_within_se:g} SE, the larger wins)"
+              if selection and selection["lowest_score_rung"] != chosen else "")
+             + ("; an earlier fit scored better: keeping it" if keep_previous else ""))
     return LadderFit(rung_index=chosen, basis=basis, record=record, keep_previous=keep_previous)
 
 
