@@ -231,6 +231,30 @@ def test_gamma_low_in_domain_high_out_of_domain(cu_pot):
     assert len(ace_common.per_atom_gamma(calc, rattled)) == 32
 
 
+@pytest.mark.parametrize("closest", [None, 1.2])  # a thermal cell, and a pair inside the ZBL core
+def test_recursive_evaluator_without_gamma_matches_the_b_basis(cu_pot, closest, monkeypatch):
+    atoms = cu_cell()
+    atoms.rattle(0.1, seed=4)
+    if closest is not None:
+        d = atoms.positions[1] - atoms.positions[0]
+        atoms.positions[1] = atoms.positions[0] + d / np.linalg.norm(d) * closest
+    fast = ace_common.ace_calculator(cu_pot)
+    monkeypatch.setattr(ace_common.AceCalculator, "recursive_without_gamma", False)
+    slow = ace_common.ace_calculator(cu_pot)
+    assert fast._ace_plain is not slow._ace_plain and hasattr(fast, "_fast_evaluator")
+    assert not hasattr(slow, "_fast_evaluator")
+    results = []
+    for calc in (fast, slow):
+        a = atoms.copy()
+        a.calc = calc
+        results.append((a.get_potential_energy(), a.get_forces(), a.get_stress()))
+    assert abs(results[0][0] - results[1][0]) < 1e-9
+    assert np.abs(results[0][1] - results[1][1]).max() < 1e-9
+    assert np.abs(results[0][2] - results[1][2]).max() < 1e-9
+    if closest is not None:
+        assert np.abs(results[0][1]).max() > 1.0  # the core repulsion is in both
+
+
 def test_calculator_without_gamma_refuses_gamma(cu_pot):
     calc = ace_common.ace_calculator(cu_pot, with_gamma=False)
     with pytest.raises(ValueError, match="gamma"):
@@ -338,11 +362,13 @@ def test_gamma_only_at_checks_halts_where_gamma_every_step_would(cu_pot):
                                                        gamma_halt=threshold))
     out = at_checks.run(cu_cell(), calc, cu_pot, cond, n_steps=40, seed=3)
     assert out.halted and out.steps_run == s
-    assert out.gamma_trace == [(k, g_ref[k]) for k in checks if k <= s]
+    assert [k for k, _ in out.gamma_trace] == [k for k in checks if k <= s]
+    assert np.allclose([g for _, g in out.gamma_trace], [g_ref[k] for k in checks if k <= s], rtol=1e-9, atol=0)
     halt, same = out.frames[-1], ref.frames[s]
     assert halt.info["step"] == same.info["step"] == s
-    assert np.array_equal(halt.positions, same.positions)
-    assert np.array_equal(halt.arrays["gamma"], same.arrays["gamma"])
+    # between checks the forces come from the recursive C-tilde evaluator: equal to ~1e-12 eV/Å
+    assert np.allclose(halt.positions, same.positions, rtol=0, atol=1e-9)
+    assert np.allclose(halt.arrays["gamma"], same.arrays["gamma"], rtol=1e-9, atol=0)
     assert len(calls) == s + 1  # one pyace evaluation per step ...
     assert sum(calls) == s // 5 + 1  # ... with gamma only at the checks
     assert calc.gamma_with_forces  # handed back as it came
