@@ -261,3 +261,24 @@ def test_larger_within_se_records_its_choice_and_never_picks_a_smaller_rung(md_d
     for i, r in sel["rungs"].items():
         assert np.isclose(r["excess"], tolerant.record["rungs"][int(i)]["score"]
                           - tolerant.record["rungs"][sel["lowest_score_rung"]]["score"])
+
+
+def test_balanced_order_gives_each_worker_as_many_atoms_and_keeps_every_structure():
+    n_atoms = [32] * 13 + [31] * 13 + [108] * 13  # the Cu demo's initial set, in its order
+    order = basis_ladder.balanced_order(n_atoms, 2)
+    assert sorted(order) == list(range(39))
+    halves = [sum(np.asarray(n_atoms)[c]) for c in np.array_split(order, 2)]
+    assert max(halves) / min(halves) < 1.15  # listed order: 1833 / 390 atoms
+    assert list(basis_ladder.balanced_order([5, 7, 9], 1)) == [0, 1, 2]
+
+
+def test_rows_come_back_in_the_structures_order_whatever_the_workers(md_data, ref):
+    big = cu() * (2, 1, 1)  # 64 atoms among 32-atom frames
+    big.rattle(0.05, seed=1)
+    big = label(big)
+    frames = md_data[:3] + [big] + md_data[3:5]
+    df = ace_common.frames_to_dataframe(frames, ref)
+    pool = basis_ladder.ACEBBasisSet(basis_ladder.rung_basis_config(["Cu"], 5.0, SMALL))
+    one, _ = basis_ladder.design_matrix(pool, df, 1, with_stress=True)
+    two, _ = basis_ladder.design_matrix(pool, df, 2, with_stress=True)
+    assert np.allclose(one.X, two.X, rtol=0, atol=1e-12) and np.array_equal(one.y, two.y)

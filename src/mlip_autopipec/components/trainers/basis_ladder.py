@@ -149,10 +149,41 @@ def check_design_matrix(X: np.ndarray, n_structures: int) -> None:
         raise TrainingError("ACE design matrix has empty energy rows (a worker process failed)")
 
 
+def balanced_order(n_atoms: Sequence[int], workers: int) -> np.ndarray:
+    """An order of the structures in which pyace's split into `workers` contiguous chunks of equal
+    count (np.array_split) gives each worker about the same number of atoms.
+
+    pyace splits by count, so an initial set listed as 13 copies of a 32-atom cell, then 13 of a
+    108-atom one gave one of two workers all the large cells (the Cu demo's first fit: 27 s, the
+    work of one core). Largest first, each structure goes to the chunk with the fewest atoms that
+    still has room."""
+    n_atoms = np.asarray(n_atoms)
+    sizes = [len(c) for c in np.array_split(np.arange(len(n_atoms)), max(1, workers))]
+    chunks: list[list[int]] = [[] for _ in sizes]
+    load = np.zeros(len(sizes))
+    for i in sorted(range(len(n_atoms)), key=lambda i: (-n_atoms[i], i)):
+        open_chunks = [k for k in range(len(sizes)) if len(chunks[k]) < sizes[k]]
+        k = min(open_chunks, key=lambda k: (load[k], k))
+        chunks[k].append(i)
+        load[k] += n_atoms[i]
+    return np.array([i for c in chunks for i in sorted(c)], dtype=int)
+
+
 def _fresh_rows(basis: ACEBBasisSet, df: pd.DataFrame, max_workers: int, virial_for: list[bool]) -> list[StructureRows]:
     """Rows of the structures of `df` from pyace (energy and forces) and finite differences (virials)."""
+    workers = max(1, min(max_workers, len(df)))
+    order = balanced_order(df["NUMBER_OF_ATOMS"].to_numpy(), workers)
+    rows = _pyace_rows(basis, df.iloc[order].reset_index(drop=True), workers,
+                       [virial_for[i] for i in order])
+    out: list[StructureRows] = [None] * len(df)  # type: ignore[list-item]
+    for pos, i in enumerate(order):
+        out[i] = rows[pos]
+    return out
+
+
+def _pyace_rows(basis: ACEBBasisSet, df: pd.DataFrame, workers: int, virial_for: list[bool]) -> list[StructureRows]:
     ds = LinearACEDataset(basis, df)
-    ds.construct_design_matrix(max_workers=max(1, min(max_workers, len(df))))
+    ds.construct_design_matrix(max_workers=workers)
     X = np.array(ds.get_design_matrix())
     n_struct = len(df)
     check_design_matrix(X, n_struct)
