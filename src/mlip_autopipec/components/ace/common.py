@@ -373,7 +373,7 @@ class AceCalculator(PyACECalculator):
       its checks. Gamma needs the B-basis evaluator and its per-atom projections; a call without
       gamma goes to a second pyace calculator on the same potential converted to pyace's C-tilde
       form with its recursive evaluator, 1.8-2x faster (600 functions, 32 Cu atoms: 2.9 against
-      5.2 ms per force call; benchmarks/RESULTS.md "Exploration on the recursive evaluator").
+      5.2 ms per force call; benchmarks/RESULTS.md "Training cells wider than twice the cutoff", Costs).
       Energies, forces and virials agree with the B-basis evaluator to ~1e-12 (eV, eV/Å), also
       inside the ZBL core. Without an active set every call takes the fast path. Two calculators
       also because pyace keeps the last projections and copies them out on every call.
