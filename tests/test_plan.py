@@ -22,10 +22,10 @@ from mlip_autopipec.plan import (
 def test_label_jobs_are_chunks_of_structures_per_job():
     mock = load_config(CONFIGS / "mock.yaml").cfg  # 7 initial structures, 5 per iteration, 2 per job
     assert (n_label_jobs(mock, "initial"), n_label_jobs(mock, "iter_000"), n_label_jobs(mock, "iter_007")) == (4, 3, 3)
-    default = load_config(REPO / "config" / "config.yaml").cfg  # 34 initial, 8 per iteration, 10 per job
+    default = load_config(REPO / "config" / "config.yaml").cfg  # 39 initial, 8 per iteration, 10 per job
     assert (n_label_jobs(default, "initial"), n_label_jobs(default, "iter_000")) == (4, 1)
     one = default.model_copy(update={"labeling": default.labeling.model_copy(update={"structures_per_job": 1})})
-    assert (n_label_jobs(one, "initial"), n_label_jobs(one, "iter_003")) == (34, 8)
+    assert (n_label_jobs(one, "initial"), n_label_jobs(one, "iter_003")) == (39, 8)
 
 
 def test_job_counts_per_stage():
