@@ -186,20 +186,23 @@ def train(rcfg, workdir: Path, stage: str, label_files: list[Path], out_dir: Pat
               str(previous) if previous else None, None, str(out_dir / "train.json"))
 
 
-def initial_task(config: Path, seed: int, root: Path, verbose: bool) -> int:
-    """The seed's initial set: structures, reference energies, labels, first fit."""
+def initial_stage(rcfg, base: Path) -> int:
+    """The rules' INITIAL steps in `base`: structures, reference energies, labels, first fit."""
     from mlip_autopipec.core import layout as L
     from mlip_autopipec.steps.initial import run_initial_structures, run_reference_energies
 
-    _setup_logging(verbose)
-    rcfg = seed_config(config, seed)
-    base = root / f"seed_{seed}" / "base"
     base.mkdir(parents=True, exist_ok=True)
     run_initial_structures(rcfg, str(base / L.selected(L.INITIAL)))
     run_reference_energies(rcfg, str(base / L.REFERENCE_ENERGIES))
     n = label_stage(rcfg, base, L.INITIAL)
     train(rcfg, base, L.INITIAL, [base / L.labels(L.INITIAL)], base / L.INITIAL, None)
     return n
+
+
+def initial_task(config: Path, seed: int, root: Path, verbose: bool) -> int:
+    """The seed's initial set: structures, reference energies, labels, first fit."""
+    _setup_logging(verbose)
+    return initial_stage(seed_config(config, seed), root / f"seed_{seed}" / "base")
 
 
 def copy_base(root: Path, seed: int, name: str) -> Path:
