@@ -10,7 +10,7 @@ their basis size the same way:
 * which sizes are allowed: each element needs `envs_per_function` atomic environments per basis
   function in the fitted part;
 * one score per candidate (force RMSE + w x energy RMSE per atom), the lowest wins, ties go to
-  the smaller basis; opt-in (`larger_within_se`), the largest candidate whose score is within that
+  the smaller basis; opt-in for linear ACE (`larger_within_se`), the largest candidate whose score is within that
   many bootstrap standard errors of the lowest wins instead (`pick_largest_within_se`);
 * keep the best: the earlier potential's held-out-share stand-in is kept if it scores better on
   this fit's held-out share.
