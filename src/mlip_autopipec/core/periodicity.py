@@ -49,11 +49,10 @@ def vacuum_widths(atoms: Atoms) -> dict[int, float]:
     plane spacing minus the extent of the atoms along that normal. Only axes with a cell vector are
     reported (a cluster without a cell has no image to keep away from).
     """
-    cell = np.asarray(atoms.cell)
     out = {}
     if atoms.cell.rank < 3:
         return out
-    recip = np.linalg.inv(cell).T  # rows b_k with a_i . b_k = delta_ik
+    recip = _reciprocal_rows(atoms)
     for axis in np.flatnonzero(~np.asarray(atoms.pbc)):
         normal = recip[axis] / np.linalg.norm(recip[axis])
         spacing = 1.0 / np.linalg.norm(recip[axis])
@@ -67,8 +66,14 @@ def periodic_widths(atoms: Atoms) -> dict[int, float]:
     image across that axis, whatever the cell's shape (for a cubic cell, the edge length)."""
     if atoms.cell.rank < 3:
         return {}
-    recip = np.linalg.inv(np.asarray(atoms.cell)).T
+    recip = _reciprocal_rows(atoms)
     return {int(axis): float(1.0 / np.linalg.norm(recip[axis])) for axis in np.flatnonzero(atoms.pbc)}
+
+
+def _reciprocal_rows(atoms: Atoms) -> np.ndarray:
+    """Rows b_k with a_i . b_k = delta_ik: b_k is normal to the planes of the other two cell vectors,
+    and 1 / |b_k| is their spacing."""
+    return np.linalg.inv(np.asarray(atoms.cell)).T
 
 
 def check_vacuum(atoms: Atoms, cutoff: float, margin: float, source: str) -> None:

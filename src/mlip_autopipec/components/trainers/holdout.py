@@ -100,8 +100,8 @@ class StructureErrors:
     def score(self, idx: np.ndarray, energy_weight: float) -> float:
         """`score` of the structures `idx` (repeats allowed: a bootstrap sample)."""
         n = self.n_components[idx].sum()
-        force = float(np.sqrt(self.force_sse[idx].sum() / n)) if n else 0.0
-        return force + energy_weight * float(np.sqrt(np.mean(self.energy_error[idx] ** 2)))
+        return score({"force_rmse": float(np.sqrt(self.force_sse[idx].sum() / n)) if n else None,
+                      "energy_rmse_per_atom": float(np.sqrt(np.mean(self.energy_error[idx] ** 2)))}, energy_weight)
 
 
 def pick_largest_within_se(per_rung: Sequence[StructureErrors | None], sizes: Sequence[int], energy_weight: float,
