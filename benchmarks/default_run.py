@@ -164,7 +164,8 @@ def main() -> int:
     print(f"pressure RMSE, all held-out frames  : {pressure_rmse_gpa(calc, all_frames):.3f} GPa")
     print()
     print("basis per fit (functions per element, ladder rung) and held-out-share score:")
-    for rec_file in [workdir / "initial" / "train.json", *sorted(workdir.glob("iter_*/train.json"))]:
+    final_fit = [workdir / "final_fit" / "train.json"] if (workdir / "final_fit" / "train.json").is_file() else []
+    for rec_file in [workdir / "initial" / "train.json", *sorted(workdir.glob("iter_*/train.json")), *final_fit]:
         rec = json.loads(rec_file.read_text())
         lad = (rec.get("fit") or {}).get("ladder")
         prior = rec.get("prior") or {}

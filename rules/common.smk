@@ -45,7 +45,7 @@ ORACLE_ENV = conda_env(RCFG.cfg.oracle.kind)
 
 wildcard_constraints:
     it=L.ITER_REGEX,
-    stage=L.STAGE_REGEX,
+    stage=L.POTENTIAL_STAGE_REGEX,
     cond=r"[A-Za-z0-9_-]+",
     outcome="converged|stopped",
     chunk=r"\d+",
@@ -137,13 +137,31 @@ def final_target(wildcards):
     return walk_decisions()[1].action.flag_file
 
 
+FINAL_FIT = RCFG.cfg.has_final_fit()
+
+
+def last_loop_stage():
+    """The potential the final iteration explored with: the loop's last good potential."""
+    return L.potential_stage_for(walk_decisions()[1].iteration)
+
+
+def final_stage():
+    """The shipped potential's stage: final_fit/ (trainer.ladder.final_rungs), else the loop's last."""
+    return L.FINAL_FIT if FINAL_FIT else last_loop_stage()
+
+
 def final_potential(wildcards):
-    """The last good potential: the one the final iteration explored with."""
-    return potential_files(L.potential_stage_for(walk_decisions()[1].iteration))
+    return potential_files(final_stage())
 
 
 def final_labels(wildcards):
-    return [L.labels(s) for s in L.stages_up_to(L.potential_stage_for(walk_decisions()[1].iteration))]
+    return [L.labels(s) for s in L.stages_up_to(last_loop_stage())]
+
+
+def final_fit_previous(wildcards):
+    """The final fit starts from the loop's last potential: its record (keep-the-best) and design rows."""
+    stage = last_loop_stage()
+    return potential_files(stage) + [L.train_record(stage)] + [p.format(stage=stage) for p in DESIGN_ROWS]
 
 
 onstart:

@@ -9,14 +9,14 @@ MD_STABILITY = runs_md_stability(RCFG)
 
 
 def final_potential_stage():
-    return L.potential_stage_for(walk_decisions()[1].iteration)
+    return final_stage()
 
 
 def property_stages():
     """Stages whose properties the report shows: every N-th explored potential, and the final."""
     final_n = walk_decisions()[1].iteration
     stages = [L.potential_stage_for(k) for k in range(0, final_n + 1, PROPS.every)] if PROPS.every else []
-    return list(dict.fromkeys([*stages, L.potential_stage_for(final_n)]))
+    return list(dict.fromkeys([*stages, final_stage()]))
 
 
 def property_stage_targets(wildcards=None):

@@ -6,6 +6,7 @@ rule report:
     input:
         flag=final_target,
         properties=property_stage_targets,
+        final_fit=[L.train_record(L.FINAL_FIT)] if FINAL_FIT else [],
     output:
         html=f"{L.REPORT_DIR}/report.html",
     params:

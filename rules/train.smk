@@ -2,6 +2,8 @@
 
 
 rule train:
+    wildcard_constraints:
+        stage=L.STAGE_REGEX,
     input:
         labels=lambda w: [L.labels(s) for s in L.stages_up_to(w.stage)],
         reference=rules.reference_energies.output.energies,
@@ -26,3 +28,34 @@ rule train:
         conda_env(RCFG.cfg.trainer.kind)
     script:
         "../scripts/train.py"
+
+
+# FINAL FIT (trainer.ladder.final_rungs): after the loop has ended, refit its labels with every rung,
+# the final rungs too, reusing the last fit's design rows; final/ ships this potential.
+rule final_fit:
+    input:
+        labels=final_labels,
+        reference=rules.reference_energies.output.energies,
+        previous=final_fit_previous,
+        validation=[L.VALIDATION_FILE] if VALIDATION else [],
+    output:
+        yace=f"{L.FINAL_FIT}/potential.yace",
+        yaml=f"{L.FINAL_FIT}/potential.yaml",
+        asi=f"{L.FINAL_FIT}/potential.asi",
+        record=L.train_record(L.FINAL_FIT),
+        rows=[p.format(stage=L.FINAL_FIT) for p in DESIGN_ROWS],
+    # everything after the loop waits for it: ahead of the property jobs that need no potential
+    priority: 10
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.train.cores
+    resources:
+        **RES.train.snakemake_resources(),
+    log:
+        "logs/final_fit/final_fit.log",
+    benchmark:
+        "logs/benchmark/final_fit/final_fit.tsv"
+    conda:
+        conda_env(RCFG.cfg.trainer.kind)
+    script:
+        "../scripts/final_fit.py"

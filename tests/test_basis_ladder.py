@@ -133,10 +133,12 @@ def test_stress_rows_lower_the_pressure_error_on_strained_cells(ref):
     assert errors[1.0]["pressure_rmse_gpa"] < 0.7 * errors[0.0]["pressure_rmse_gpa"], errors
 
 
-def test_an_earlier_better_fit_is_kept(md_data, ref, tmp_path):
+@pytest.mark.parametrize("within_se", [None, 1.0])
+def test_an_earlier_better_fit_is_kept(md_data, ref, tmp_path, within_se):
     """A fit on corrupted new labels scores worse on the held-out share than the earlier fit's
-    stand-in: the trainer ships the earlier potential, and its record says so."""
-    cfg = config()
+    stand-in: the trainer ships the earlier potential, and its record says so (also when a larger
+    fit may win within the share's noise: this one is worse by far more)."""
+    cfg = config(ladder={"larger_within_se": within_se})
     trainer = LinearAceTrainer(cfg)
     first_dir, second_dir = tmp_path / "iter_000", tmp_path / "iter_001"
     metrics = trainer.fit(md_data, first_dir, ref, previous=None, seed=0)
@@ -282,3 +284,52 @@ def test_rows_come_back_in_the_structures_order_whatever_the_workers(md_data, re
     one, _ = basis_ladder.design_matrix(pool, df, 1, with_stress=True)
     two, _ = basis_ladder.design_matrix(pool, df, 2, with_stress=True)
     assert np.allclose(one.X, two.X, rtol=0, atol=1e-12) and np.array_equal(one.y, two.y)
+
+
+def test_final_rungs_wait_for_the_final_fit_which_reuses_the_loops_design_rows(md_data, ref, tmp_path, caplog):
+    """The loop's fits never choose a final rung but store rows of the largest rung of all; the final
+    fit (every rung a candidate) computes no row and picks the larger basis the data supports."""
+    import logging
+
+    cfg = LinearAceTrainerConfig(ladder=BasisLadderConfig(rungs=[SMALL], final_rungs=[LARGE]))
+    loop = LinearAceTrainer(cfg)
+    last = tmp_path / "iter_000"
+    fit = loop.fit(md_data, last, ref, previous=None, seed=0)
+    assert fit["ladder"]["chosen_rung"] == 0
+    assert [r["functions_per_element"] for r in fit["ladder"]["rungs"]] == [{"Cu": 12}]
+    final_cfg = cfg.model_copy(update={"ladder": cfg.ladder.for_final_fit()})
+    assert final_cfg.ladder.rungs == [SMALL, LARGE] and final_cfg.ladder.final_rungs == []
+    with caplog.at_level(logging.INFO, logger="mlip_autopipec"):
+        final = LinearAceTrainer(final_cfg).fit(md_data, tmp_path / "final_fit", ref,
+                                                previous=PotentialFiles.in_dir(last), seed=0)
+    assert f"design rows: 0 structures computed, {len(md_data)} reused" in caplog.text
+    # on these 28 thermal frames the 60-function rung scores better (test above), so the final fit takes it
+    assert final["ladder"]["chosen_rung"] == 1, final["ladder"]["rungs"]
+    assert final["n_functions"] == 60
+
+
+def test_a_final_rung_outside_the_largest_rung_is_named(md_data, ref):
+    """A final rung with radial/angular limits beyond the largest rung's has functions the design rows
+    do not hold: the error names the config entry."""
+    wide = BasisRung(number_of_functions_per_element=40, max_order=2, nradmax_by_orders=[12, 6],
+                     lmax_by_orders=[0, 4])
+    cfg = LinearAceTrainerConfig(ladder=BasisLadderConfig(rungs=[LARGE], final_rungs=[wide]))
+    with pytest.raises(basis_ladder.TrainingError, match=r"trainer\.ladder\.final_rungs\[0\]: not a subset"):
+        run_ladder(md_data[:6], ref, cfg)
+
+
+def test_keep_best_within_se_judges_the_earlier_best_by_the_ladders_rule(md_data, ref, tmp_path):
+    """With larger_within_se the earlier best is one more candidate: the final fit's larger basis is
+    kept unless it scores worse than the earlier one by more than the bootstrap standard error."""
+    cfg = LinearAceTrainerConfig(ladder=BasisLadderConfig(rungs=[SMALL], final_rungs=[LARGE], larger_within_se=1.0))
+    last = tmp_path / "iter_000"
+    metrics = LinearAceTrainer(cfg).fit(md_data, last, ref, previous=None, seed=0)
+    (last / "train.json").write_text(json.dumps({"fit": metrics}))
+    final_cfg = cfg.model_copy(update={"ladder": cfg.ladder.for_final_fit()})
+    final = LinearAceTrainer(final_cfg).fit(md_data, tmp_path / "final_fit", ref,
+                                            previous=PotentialFiles.in_dir(last), seed=0)
+    kb = final["ladder"]["keep_best"]
+    assert "within 1 bootstrap standard errors" in kb["rule"]
+    assert kb["standard_error"] > 0
+    assert kb["kept_previous"] == (kb["score"] - kb["previous_score"] > kb["standard_error"])
+    assert final["n_functions"] == (12 if kb["kept_previous"] else 60)

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import CONFIGS, run, runner_cmd
+from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.io import count_frames, read_structures
+from mlip_autopipec.domain_models.config import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -73,10 +75,13 @@ def check_final_directory(d: Path, state: dict):
     row = df.iloc[0]
     assert row["energy"] - row["energy_corrected"] == pytest.approx(
         sum(reference[s] for s in row["ase_atoms"].get_chemical_symbols()))
-    last_trained = state["history"][-1]["potential_in"]  # the potential the converged iteration explored with
+    # the potential the converged iteration explored with, or the final fit of the same labels
+    last_trained = state["history"][-1]["potential_in"]
+    shipped = f"{L.FINAL_FIT}/potential.yace" if load_config(d / "config.yaml").cfg.has_final_fit() else last_trained
+    assert state["current_potential"] == shipped
     probe = frames[-1].copy()
     energies = []
-    for yace in (final / "potential.yace", d / last_trained):
+    for yace in (final / "potential.yace", d / shipped):
         probe.calc = PyACECalculator(str(yace))
         energies.append(probe.get_potential_energy())
     assert energies[0] == pytest.approx(energies[1], abs=1e-9)
@@ -84,6 +89,28 @@ def check_final_directory(d: Path, state: dict):
     assert "pair_style      pace/extrapolation" in lammps and "# pair_style    pace\n" in lammps
     assert "potential.asi" in lammps and "fix             extreme_extrapolation all halt" in lammps
     assert (final / "report.html").is_file() and "dataset.pkl.gz" in (final / "README.txt").read_text()
+
+
+def test_final_fit_refits_the_loops_labels_with_the_final_rungs(default_cu_run):
+    """The demo config's final fit: after the loop, the same labels, every rung a candidate, the
+    design rows of the last fit reused; final/ ships it and the status table shows it."""
+    d, _ = default_cu_run
+    cfg = load_config(d / "config.yaml").cfg
+    assert cfg.has_final_fit()
+    state = json.loads((d / "workflow_state" / "workflow_state.json").read_text())
+    last_stage = Path(state["history"][-1]["potential_in"]).parent.name
+    record = json.loads((d / L.train_record(L.FINAL_FIT)).read_text())
+    last = json.loads((d / L.train_record(last_stage)).read_text())
+    assert record["n_structures"] == last["n_structures"] == total_labels(d)
+    ladder = record["fit"]["ladder"]
+    assert len(ladder["rungs"]) == len(cfg.trainer.ladder.rungs) + len(cfg.trainer.ladder.final_rungs)
+    assert len(last["fit"]["ladder"]["rungs"]) == len(cfg.trainer.ladder.rungs)
+    assert "prior" not in record  # its labels are the last fit's: nothing new to score
+    assert f"design rows: 0 structures computed, {total_labels(d)} reused" in (d / "logs/final_fit/final_fit.log").read_text()
+    assert state["final_fit"]["n_functions"] == record["fit"]["n_functions"]
+    table = run(runner_cmd("status", str(d)), cwd=d, timeout=120).stdout
+    assert "final fit" in table
+    assert "final_fit/" in (d / "final" / "README.txt").read_text()
 
 
 def test_binary_cuni_converges(tmp_path):

@@ -69,9 +69,12 @@ def iteration_jobs(cfg, refines: bool = True, properties: dict[str, int] | None 
     return jobs
 
 
-def final_jobs(with_report: bool, properties: dict[str, int] | None = None) -> dict[str, int]:
-    """The end stage; `properties`: the property jobs run there (summed over their potentials)."""
+def final_jobs(with_report: bool, properties: dict[str, int] | None = None, final_fit: bool = False) -> dict[str, int]:
+    """The end stage; `properties`: the property jobs run there (summed over their potentials);
+    `final_fit`: the fit after the loop (trainer.ladder.final_rungs)."""
     jobs = {rule: 1 for rule in FINAL_RULES if with_report or rule == "finalize"}
+    if final_fit:
+        jobs["final_fit"] = 1
     if properties is not None:
         jobs.update({**properties, "final_properties": 1})
     return {r: k for r, k in jobs.items() if k}
@@ -84,12 +87,18 @@ def property_stages(cfg, last_iteration: int) -> list[str]:
         return []
     its = range(last_iteration + 1) if cfg.convergence.properties else \
         range(0, last_iteration + 1, p.every) if p.every else []
-    return list(dict.fromkeys([*(L.potential_stage_for(k) for k in its), L.potential_stage_for(last_iteration)]))
+    return list(dict.fromkeys([*(L.potential_stage_for(k) for k in its), final_stage(cfg, last_iteration)]))
+
+
+def final_stage(cfg, last_iteration: int) -> str:
+    """The shipped potential's stage: the final fit, else the one the last iteration explored with."""
+    return L.FINAL_FIT if cfg.has_final_fit() else L.potential_stage_for(last_iteration)
 
 
 def end_property_stages(cfg, last_iteration: int) -> list[str]:
-    """Those not waited for by a checkpoint: they run in the end stage."""
-    return [] if cfg.convergence.properties else property_stages(cfg, last_iteration)
+    """Those not waited for by a checkpoint: they run in the end stage (the final fit's always)."""
+    stages = property_stages(cfg, last_iteration)
+    return [s for s in stages if s == L.FINAL_FIT] if cfg.convergence.properties else stages
 
 
 # -- what is already done: outputs on disk -----------------------------------------------------
@@ -291,7 +300,8 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     flag_done = int(_exists(workdir, "converged.flag") or _exists(workdir, "stopped.flag"))
     end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html")),
                 "final": int(_exists(workdir, f"{L.FINAL_DIR}/README.txt")),
-                "final_properties": int(_exists(workdir, f"{L.FINAL_DIR}/properties.json"))}
+                "final_properties": int(_exists(workdir, f"{L.FINAL_DIR}/properties.json")),
+                "final_fit": int(_exists(workdir, f"{L.FINAL_FIT}/potential.yace", L.train_record(L.FINAL_FIT)))}
     end_props = None
     if props:  # the final potential's (and every N-th one's) properties, unless a checkpoint needed them
         plan.property_potentials = property_stages(cfg, n)
@@ -303,7 +313,8 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     if end_props:
         note += f"; properties of {len(end_property_stages(cfg, n))} potential(s)" + (
             "" if end_action is not None or not cfg.properties.every else ", more if the loop goes on")
-    plan.stages.append(StagePlan("end", final_jobs(with_report, end_props), end_done, "pending", note=note))
+    plan.stages.append(StagePlan("end", final_jobs(with_report, end_props, final_fit=cfg.has_final_fit()),
+                                 end_done, "pending", note=note))
 
     for stage in plan.stages:
         if stage.state != "done" and not stage.missing():

@@ -16,6 +16,10 @@ ITER_DIGITS = 3
 # written without `{n,}` quantifiers: Snakemake's wildcard parser reads braces as wildcards
 ITER_REGEX = r"\d" * ITER_DIGITS + "+"
 STAGE_REGEX = rf"{INITIAL}|{ITER_PREFIX}{ITER_REGEX}"
+# the final fit (trainer.ladder.final_rungs): a potential of the loop's labels, fitted after it ended,
+# with no labels of its own; its properties are computed like a stage's
+FINAL_FIT = "final_fit"
+POTENTIAL_STAGE_REGEX = rf"{STAGE_REGEX}|{FINAL_FIT}"
 
 STATE_FILE = "workflow_state/workflow_state.json"
 TRANSITIONS_FILE = "workflow_state/transitions.jsonl"

@@ -147,13 +147,29 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             n += 1
             continue
         break
+    final_fit = {}
     if status in (Status.CONVERGED, Status.STOPPED_MAX_CYCLES, Status.STOPPED_PATIENCE):
         flag = "converged.flag" if status is Status.CONVERGED else "stopped.flag"
         if not (workdir / flag).exists():
             message = f"finishing: {message}"
+        final_fit = _final_fit(workdir)
+        if final_fit:
+            potential = f"{L.FINAL_FIT}/potential.yace"
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
-                                message=message, initial=initial, history=history,
+                                message=message, initial=initial, history=history, final_fit=final_fit,
                                 properties=property_counts(workdir)))
+
+
+def _final_fit(workdir: Path) -> dict:
+    """The fit after the loop, once its potential and record exist (else {})."""
+    rec = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT))
+    if rec is None or not (workdir / L.FINAL_FIT / "potential.yace").exists():
+        return {}
+    fit = rec.fit or {}
+    keep_best = (fit.get("ladder") or {}).get("keep_best") or {}
+    return {"dataset_size": rec.n_structures, "validation": _validation_dict(rec),
+            "n_functions": fit.get("n_functions"), "kept_previous": bool(keep_best.get("kept_previous")),
+            "train_s": rec.wall_time_s}
 
 
 def _stamp(state: WorkflowState) -> WorkflowState:

@@ -275,6 +275,20 @@ class BasisLadderConfig(_Strict):
     keep_best: bool = Field(
         True, description="Keep the earlier potential if its held-out-share stand-in scores better."
     )
+    final_rungs: list[BasisRung] = Field(
+        default_factory=list, description="Larger bases tried only by the final fit (final_fit/, after the loop "
+        "has ended), on all labels with the same held-out share and rules: a production-size potential "
+        "without exploring with it (its stricter gamma costs exploration iterations). The loop's fits "
+        "compute their design rows for the largest of all rungs, so the final fit reuses them."
+    )
+
+    def all_rungs(self) -> list[BasisRung]:
+        """The loop's rungs and the final fit's, in that order (the design rows' pool is the largest)."""
+        return [*self.rungs, *self.final_rungs]
+
+    def for_final_fit(self) -> "BasisLadderConfig":
+        """The ladder of the final fit: every rung is a candidate."""
+        return self.model_copy(update={"rungs": self.all_rungs(), "final_rungs": []})
 
 
 class LinearAceTrainerConfig(_Strict):
@@ -533,6 +547,15 @@ class OTFConfig(_Strict):
         if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs
             per *= self.labeling.cutouts.per_structure
         return len(self.structures) * per
+
+    def has_final_fit(self) -> bool:
+        """A final fit (final_fit/) runs after the loop: linear ACE with `trainer.ladder.final_rungs`."""
+        t = self.trainer
+        return t.kind == "linear_ace" and t.ladder is not None and bool(t.ladder.final_rungs)
+
+    def final_fit_trainer(self):
+        """The trainer config of the final fit: the ladder with every rung a candidate."""
+        return self.trainer.model_copy(update={"ladder": self.trainer.ladder.for_final_fit()})
 
     def exploration_steps(self, iteration: int) -> int:
         return int(round(self.initial_exploration_steps * self.exploration.steps_growth**iteration))

@@ -86,7 +86,7 @@ class RmseMetrics(Strict):
 class TrainRecord(Strict):
     """`<stage>/train.json`: one training job; read by the state, the report and the plan."""
 
-    stage: str = Field(description="'initial' or 'iter_<n>'.")
+    stage: str = Field(description="'initial', 'iter_<n>' or 'final_fit' (the fit after the loop).")
     n_structures: int = Field(description="Labelled structures the fit was given.")
     trainer: str = Field(description="trainer.kind that fitted.")
     kept_previous: bool = Field(False, description="True if the fit failed and the previous potential was copied.")

@@ -136,6 +136,8 @@ class WorkflowState(BaseModel):
     message: str = ""
     initial: dict = Field(default_factory=dict)
     history: list[IterationRecord] = Field(default_factory=list)
+    final_fit: dict = Field(default_factory=dict, description="The fit after the loop (trainer.ladder.final_rungs): "
+                            "dataset_size, n_functions, validation, kept_previous; empty without one.")
     updated_at: str = ""
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
                              "calculations (n_tasks, n_labelled, n_failed) and verdicts (n_ok of n_properties).")

@@ -141,6 +141,8 @@ def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
     """
     workdir = Path(workdir)
     stages = [L.INITIAL] + [rec.potential_out.split("/")[0] for rec in state.history if rec.potential_out]
+    if state.final_fit:
+        stages.append(L.FINAL_FIT)
     points = []
     for stage in stages:
         rec = _train_record(workdir, stage)
@@ -193,8 +195,10 @@ def parity_data(state: WorkflowState, workdir: str | Path, rcfg, max_train: int 
         return {"potential": None}
     stage = Path(state.current_potential).parent.as_posix()
     calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(workdir / stage))
+    # the final fit has no labels of its own: those of the loop's last potential
+    label_stage = Path(state.history[-1].potential_in).parent.as_posix() if stage == L.FINAL_FIT else stage
     train = []
-    for s in L.stages_up_to(stage):
+    for s in L.stages_up_to(label_stage):
         if (workdir / L.labels(s)).is_file():
             train += read_structures(workdir / L.labels(s))
     if len(train) > max_train:

@@ -79,6 +79,15 @@ def initial_row(initial: dict, times: dict | None = None) -> list[str]:
             _fmt(initial.get("n_functions")), "-", "-"]
 
 
+def final_fit_row(final_fit: dict) -> list[str]:
+    """The fit after the loop (trainer.ladder.final_rungs): same labels, larger bases allowed."""
+    val = final_fit.get("validation")
+    functions = _fmt(final_fit.get("n_functions")) + (" (kept)" if final_fit.get("kept_previous") else "")
+    return ["final fit", "-", "-", "-", "-", "-", "-", "-", _fmt(final_fit.get("dataset_size")),
+            _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
+            "-", "-", "-", _secs(final_fit.get("train_s")), "-", functions, "-", "-"]
+
+
 def status_rows(state: WorkflowState, n_conditions: int | None = None,
                 initial_times: dict | None = None) -> tuple[list[str], list[list[str]]]:
     """The table as cells: (header, rows), the initial data first (shared with the HTML report)."""
@@ -86,6 +95,8 @@ def status_rows(state: WorkflowState, n_conditions: int | None = None,
     if state.initial:
         rows.append(initial_row(state.initial, initial_times))
     rows += [iteration_row(rec, n_conditions) for rec in state.history]
+    if state.final_fit:
+        rows.append(final_fit_row(state.final_fit))
     return list(HEADER), rows
 
 

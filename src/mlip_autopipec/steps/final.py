@@ -76,6 +76,13 @@ thermo_style    custom step temp pe press vol c_max_pace_gamma
 """
 
 
+def _shipped(potential_stage: str) -> str:
+    if potential_stage == L.FINAL_FIT:
+        return (f"the final fit ({L.FINAL_FIT}/: the loop's labels refitted with the ladder's final rungs too;\n"
+                "                   its train.json has the rung scores)")
+    return f"the last good potential ({potential_stage}/)"
+
+
 def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str]) -> str:
     return f"""\
 mlip-autopipec: final result of the active-learning run
@@ -83,7 +90,7 @@ mlip-autopipec: final result of the active-learning run
 Outcome: {decision.action.value} after iteration {decision.iteration}: {decision.reason}
 {f"Extended: {decision.extended}" if decision.extended else ""}
 Files
-- potential.yace   the last good potential ({potential_stage}/), C-tilde basis for `pair_style pace` (LAMMPS)
+- potential.yace   {_shipped(potential_stage)}, C-tilde basis for `pair_style pace` (LAMMPS)
                    and pyace's PyACECalculator; predicts total energies (isolated-atom energies included).
 - potential.yaml   the same potential as a B-basis (pacemaker's format): upfit it, compute gamma.
 - potential.asi    its active set: extrapolation grade gamma (pace/extrapolation, pyace with the .yaml).

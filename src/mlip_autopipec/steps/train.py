@@ -32,16 +32,20 @@ def copy_potential(src: PotentialFiles, dst: PotentialFiles) -> None:
 
 
 def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out_dir: str,
-              previous_dir: str | None, validation_file: str | None, out_record: str) -> TrainRecord:
+              previous_dir: str | None, validation_file: str | None, out_record: str,
+              final: bool = False) -> TrainRecord:
+    """`final`: the final fit after the loop (final_fit/): the same labels as the last potential, the
+    ladder's final_rungs as candidates too; no prior errors (the previous potential was fitted on
+    every one of these labels)."""
     cfg = rcfg.cfg
     dataset = load_dataset(label_files)
     reference = read_json(reference_file)
-    trainer = make_trainer(cfg.trainer)
+    trainer = make_trainer(cfg.final_fit_trainer() if final else cfg.trainer)
     previous = PotentialFiles.in_dir(previous_dir) if previous_dir else None
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
     record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind)
-    if previous is not None and label_files:
+    if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1])
     try:
         record.fit = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))

@@ -354,15 +354,20 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
     """
     lad = cfg.ladder
     cutoff = cfg.basis.cutoff
-    rung_bases = [ACEBBasisSet(rung_basis_config(elements, cutoff, r)) for r in lad.rungs]
-    pool_index = int(np.argmax([sum(functions_per_element(b).values()) for b in rung_bases]))
-    pool = rung_bases[pool_index]
-    columns = [rung_columns(pool, b) for b in rung_bases]
-    bad = [i for i, c in enumerate(columns) if c is None]
+    # the design rows are those of the largest rung of all, final_rungs included: the loop's fits
+    # carry them from fit to fit, so the final fit (final_rungs as candidates too) computes none
+    every_rung = lad.all_rungs()
+    every_basis = [ACEBBasisSet(rung_basis_config(elements, cutoff, r)) for r in every_rung]
+    pool_index = int(np.argmax([sum(functions_per_element(b).values()) for b in every_basis]))
+    pool = every_basis[pool_index]
+    every_column = [rung_columns(pool, b) for b in every_basis]
+    bad = [i for i, c in enumerate(every_column) if c is None]
     if bad:
-        raise TrainingError(f"trainer.ladder.rungs {bad}: not a subset of the largest rung's functions; give every "
-                            "rung radial/angular limits no larger than the largest rung's")
-    fingerprint = basis_fingerprint(elements, cutoff, lad.rungs[pool_index].model_dump(mode="json"), STRAIN_STEP)
+        names = [f"rungs[{i}]" if i < len(lad.rungs) else f"final_rungs[{i - len(lad.rungs)}]" for i in bad]
+        raise TrainingError(f"trainer.ladder.{', '.join(names)}: not a subset of the largest rung's functions; give "
+                            "every rung radial/angular limits no larger than the largest rung's")
+    rung_bases, columns = every_basis[:len(lad.rungs)], every_column[:len(lad.rungs)]
+    fingerprint = basis_fingerprint(elements, cutoff, every_rung[pool_index].model_dump(mode="json"), STRAIN_STEP)
     dm, rows = design_matrix(pool, df, max_workers, with_stress=cfg.stress_weight > 0,
                              known=row_store.load(rows_in, fingerprint))
     if rows_out is not None:
@@ -423,10 +428,21 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
         if prev_cols is None:
             comparison = {"note": "earlier best fit's basis is not part of this ladder: not compared"}
         else:
-            prev_err = errors(dm, held, prev_cols, np.asarray(previous_holdout["coefficients"]))
+            prev_coef = np.asarray(previous_holdout["coefficients"])
+            prev_err = errors(dm, held, prev_cols, prev_coef)
             prev_score = score(prev_err, lad.score_energy_weight)
             comparison = keep_best_comparison(previous_holdout.get("stage"), prev_score, prev_err,
                                               this_holdout["score"])
+            if lad.larger_within_se is not None:
+                # the same rule as between rungs: the earlier best is one more candidate, and the
+                # larger of the two wins unless it scores worse by more than the share's noise
+                pair = [structure_errors(dm, held, cols, coefs_fit_part[chosen]),
+                        structure_errors(dm, held, prev_cols, prev_coef)]
+                winner, detail = pick_largest_within_se(pair, [len(cols), len(prev_cols)],
+                                                        lad.score_energy_weight, lad.larger_within_se)
+                comparison["kept_previous"] = winner == 1
+                comparison["rule"] = f"the larger fit wins within {lad.larger_within_se:g} bootstrap standard errors"
+                comparison["standard_error"] = max(d["standard_error"] for d in detail.values())
             keep_previous = comparison["kept_previous"]
     record = {
         "chosen_rung": chosen,

@@ -1,0 +1,15 @@
+"""Snakemake entry point: the final fit after the loop (trainer.ladder.final_rungs)."""
+from pathlib import Path
+
+from mlip_autopipec.core import layout as L
+from mlip_autopipec.steps.train import run_train
+from mlip_autopipec.workflow_support import run_step
+
+run_step(
+    snakemake,  # noqa: F821
+    lambda cfg, smk: run_train(
+        cfg, L.FINAL_FIT, list(smk.input.labels), smk.input.reference, str(Path(smk.output.yace).parent),
+        str(Path(smk.input.previous[0]).parent), smk.input.validation[0] if smk.input.validation else None,
+        smk.output.record, final=True,
+    ),
+)
