@@ -53,7 +53,13 @@ def check_table_matches_state(d: Path) -> dict:
     state = json.loads((d / "workflow_state" / "workflow_state.json").read_text())
     assert out.startswith(f"status: {state['status']}  iteration: {state['iteration']}")
     _, rows = parse_table(out)
-    assert list(rows) == ["init"] + [f"{h['iteration']:03d}" for h in state["history"]]
+    assert list(rows) == (["init"] + [f"{h['iteration']:03d}" for h in state["history"]]
+                          + (["final fit"] if state["final_fit"] else []))
+    if state["final_fit"]:
+        final = rows["final fit"]
+        assert final["basis"].split()[0] == str(state["final_fit"]["n_functions"])
+        assert _num(final["data"]) == str(state["final_fit"]["dataset_size"])
+        assert _num(final["F meV/Å"]) == _mev(state["final_fit"]["validation"], "force_rmse")
     init = rows["init"]
     assert _num(init["lab"]) == str(state["initial"]["n_labelled"])
     assert _num(init["data"]) == str(state["initial"]["dataset_size"])
@@ -176,9 +182,10 @@ def test_status_and_report_on_the_default_real_run(default_cu_run):
     assert state["status"] == "CONVERGED"
     assert state["history"][0]["validation"] and state["history"][0]["n_labelled"]
     html = check_report(d, expect_validation=True)
-    # the loop refined at least once, and the report's parity plot names the last potential
+    # the loop refined at least once, and the report's parity plot names the shipped potential: the
+    # demo config's final fit (trainer.ladder.final_rungs)
     assert state["history"][0]["action"] == "continue"
-    assert state["current_potential"].startswith("iter_") and state["current_potential"] in html
+    assert state["current_potential"] == "final_fit/potential.yace" and state["current_potential"] in html
 
 
 # -- progress reporter ---------------------------------------------------------------------------
