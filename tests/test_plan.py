@@ -11,6 +11,8 @@ from conftest import CONFIGS, REPO, copy_run, run, runner_cmd
 from mlip_autopipec.domain_models.config import load_config
 from mlip_autopipec.plan import (
     build_plan,
+    end_property_stages,
+    property_stages,
     format_plan,
     initial_jobs,
     iteration_jobs,
@@ -37,6 +39,23 @@ def test_job_counts_per_stage():
     assert iteration_jobs(cfg, refines=False) == {"explore": 4, "gate": 1}
     mock = load_config(CONFIGS / "mock.yaml").cfg
     assert "validation_set" not in initial_jobs(mock)
+
+
+def test_the_final_fit_is_an_end_job_and_the_potential_whose_properties_ship(tmp_path):
+    """The demo config refits after the loop (trainer.ladder.final_rungs): one more end job, and the
+    final potential's properties are the final fit's, also when the checkpoints need the explored ones."""
+    cfg = load_config(REPO / "config" / "config.yaml").cfg
+    assert cfg.has_final_fit()
+    plan = build_plan(load_config(REPO / "config" / "config.yaml"), tmp_path, with_report=True)
+    assert plan.stages[-1].jobs["final_fit"] == 1
+    assert property_stages(cfg, 3) == ["final_fit"] and end_property_stages(cfg, 3) == ["final_fit"]
+    gated = cfg.model_copy(update={"convergence": cfg.convergence.model_copy(update={"properties": True})})
+    assert property_stages(gated, 2) == ["initial", "iter_000", "iter_001", "final_fit"]
+    assert end_property_stages(gated, 2) == ["final_fit"]  # the explored ones run before their checkpoints
+    without = cfg.model_copy(update={"trainer": cfg.trainer.model_copy(
+        update={"ladder": cfg.trainer.ladder.model_copy(update={"final_rungs": []})})})
+    assert "final_fit" not in build_plan(load_config(CONFIGS / "mock.yaml"), tmp_path).stages[-1].jobs
+    assert property_stages(without, 3) == ["iter_002"]
 
 
 def test_plan_of_a_fresh_directory(tmp_path):
