@@ -13,7 +13,8 @@ their basis size the same way:
   the smaller basis; opt-in for linear ACE (`larger_within_se`), the largest candidate whose score is within that
   many bootstrap standard errors of the lowest wins instead (`pick_largest_within_se`);
 * keep the best: the earlier potential's held-out-share stand-in is kept if it scores better on
-  this fit's held-out share.
+  this fit's held-out share (linear ACE with `larger_within_se`: if it wins by that rule, the
+  earlier best being one more candidate, so a larger fit within the share's noise replaces it).
 """
 
 from __future__ import annotations
