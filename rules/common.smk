@@ -7,7 +7,7 @@ from mlip_autopipec import loop_extension as X
 from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
-from mlip_autopipec.plan import n_label_jobs
+from mlip_autopipec.plan import final_stage as shipped_stage, n_label_jobs
 from mlip_autopipec.workflow_support import load_workflow_config, read_decision, report_failed_slurm_jobs
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
@@ -147,7 +147,7 @@ def last_loop_stage():
 
 def final_stage():
     """The shipped potential's stage: final_fit/ (trainer.ladder.final_rungs), else the loop's last."""
-    return L.FINAL_FIT if FINAL_FIT else last_loop_stage()
+    return shipped_stage(RCFG.cfg, walk_decisions()[1].iteration)
 
 
 def final_potential(wildcards):
