@@ -65,12 +65,15 @@ DESIGN_ROWS = ["{stage}/design_rows.npz"] if (RCFG.cfg.trainer.kind == "linear_a
                                              and RCFG.cfg.trainer.ladder is not None) else []
 
 
+def fit_files(stage):
+    """What the next fit reads of a fitted stage: its potential, its record (keep-the-best compares
+    with it) and its design rows."""
+    return potential_files(stage) + [L.train_record(stage)] + [p.format(stage=stage) for p in DESIGN_ROWS]
+
+
 def previous_potential(wildcards):
-    """The previous fit's potential, its record (keep-the-best compares with it) and design rows."""
     prev = L.previous_stage(wildcards.stage)
-    if prev is None:
-        return []
-    return potential_files(prev) + [f"{prev}/train.json"] + [p.format(stage=prev) for p in DESIGN_ROWS]
+    return [] if prev is None else fit_files(prev)
 
 
 def exploring_potential(wildcards):
@@ -159,9 +162,8 @@ def final_labels(wildcards):
 
 
 def final_fit_previous(wildcards):
-    """The final fit starts from the loop's last potential: its record (keep-the-best) and design rows."""
-    stage = last_loop_stage()
-    return potential_files(stage) + [L.train_record(stage)] + [p.format(stage=stage) for p in DESIGN_ROWS]
+    """The final fit starts from the loop's last potential."""
+    return fit_files(last_loop_stage())
 
 
 onstart:

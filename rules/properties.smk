@@ -101,7 +101,7 @@ rule properties:
 
 rule final_properties:
     input:
-        records=lambda w: L.stage_properties(final_potential_stage()),
+        records=lambda w: L.stage_properties(final_stage()),
     output:
         records=FINAL_FILE,
     params:

@@ -8,10 +8,6 @@ PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
 MD_STABILITY = runs_md_stability(RCFG)
 
 
-def final_potential_stage():
-    return final_stage()
-
-
 def property_stages():
     """Stages whose properties the report shows: every N-th explored potential, and the final."""
     final_n = walk_decisions()[1].iteration
