@@ -37,7 +37,7 @@ from make_void import emt_md_snapshots  # noqa: E402
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.ace.common import ace_calculator  # noqa: E402
 from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer  # noqa: E402
-from mlip_autopipec.core.cutouts import (  # noqa: E402
+from mlip_autopipec.sampling.cutouts import (  # noqa: E402
     FORCE_WEIGHT,
     auto_radius,
     centres_farthest_point,

@@ -35,7 +35,7 @@ from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.oracles.emt import EMTOracle  # noqa: E402
 from mlip_autopipec.core.io import count_frames  # noqa: E402
 from mlip_autopipec.core.metrics import rmse_metrics  # noqa: E402
-from mlip_autopipec.core.state import derive_state  # noqa: E402
+from mlip_autopipec.loop.state import derive_state  # noqa: E402
 from mlip_autopipec.domain_models.config import load_config  # noqa: E402
 
 

@@ -350,7 +350,7 @@ def run_rattle(rcfg, workdir: Path, initial: Point, sizes: list[int], score) -> 
     the configured range so that the copies are not the same few volumes again)."""
     from mlip_autopipec.components.registry import make_oracle
     from mlip_autopipec.core.seeds import rng_for
-    from mlip_autopipec.core.structures import initial_training_structures
+    from mlip_autopipec.sampling.structures import initial_training_structures
     from mlip_autopipec.steps.initial import starting_structures
 
     cfg = rcfg.cfg

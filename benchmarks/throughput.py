@@ -42,8 +42,8 @@ from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.dynamics.ase_md import AseMD  # noqa: E402
 from mlip_autopipec.components.registry import make_selector, make_trainer  # noqa: E402
 from mlip_autopipec.core import layout as L  # noqa: E402
-from mlip_autopipec.core.candidate_generator import generate_swarm  # noqa: E402
-from mlip_autopipec.core.state import derive_state  # noqa: E402
+from mlip_autopipec.sampling.candidate_generator import generate_swarm  # noqa: E402
+from mlip_autopipec.loop.state import derive_state  # noqa: E402
 from mlip_autopipec.domain_models.config import (  # noqa: E402
     ExplorationCondition,
     ExplorationConfig,

@@ -3,9 +3,9 @@ import os
 
 from snakemake.utils import validate
 
-from mlip_autopipec import loop_extension as X
+from mlip_autopipec.loop import extension as X
 from mlip_autopipec.core import layout as L
-from mlip_autopipec.core.state import refresh_state
+from mlip_autopipec.loop.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
 from mlip_autopipec.plan import final_stage as shipped_stage, n_label_jobs
 from mlip_autopipec.workflow_support import load_workflow_config, read_decision, report_failed_slurm_jobs

@@ -8,7 +8,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from mlip_autopipec.core.adaptive_gamma import adaptive_thresholds, calibration_points
+from mlip_autopipec.loop.adaptive_gamma import adaptive_thresholds, calibration_points
 from mlip_autopipec.domain_models.adaptive_gamma_config import AdaptiveGammaConfig
 
 ON = AdaptiveGammaConfig(enabled=True)  # select_range [1.5, 5], halt_range [3, 15], 8 points needed

@@ -8,7 +8,7 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from mlip_autopipec.core import candidate_generator as cg
+from mlip_autopipec.sampling import candidate_generator as cg
 from mlip_autopipec.core.errors import StructureError
 from mlip_autopipec.domain_models.config import CandidateMix, CandidatesConfig
 

@@ -6,7 +6,7 @@ from ase.build import bulk, molecule
 from ase.cluster import Decahedron, Icosahedron
 from ase.neighborlist import neighbor_list
 
-from mlip_autopipec.core.cluster_companions import (
+from mlip_autopipec.sampling.cluster_companions import (
     companions,
     compressed_copies,
     core_lattice,

@@ -23,7 +23,7 @@ import yaml
 from conftest import CONFIGS, runner_cmd
 from mlip_autopipec.core.crashpoints import ENV
 from mlip_autopipec.core.io import read_structures
-from mlip_autopipec.core.state import derive_state, read_state
+from mlip_autopipec.loop.state import derive_state, read_state
 
 # (crash point, what it simulates): mid-write of every stage's output; "just finished" (outputs
 # complete, Snakemake not yet told) for the stages whose redo would cost most (label, train, gate) —

@@ -7,8 +7,8 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.neighborlist import neighbor_list
 
-from mlip_autopipec.core.cutout_swarm import cutout_swarm
-from mlip_autopipec.core.cutouts import (
+from mlip_autopipec.sampling.cutout_swarm import cutout_swarm
+from mlip_autopipec.sampling.cutouts import (
     FORCE_WEIGHT,
     CutoutGeometry,
     box_cell,

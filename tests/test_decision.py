@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlip_autopipec.core.decision import decide
+from mlip_autopipec.loop.decision import decide
 from mlip_autopipec.domain_models.state import Action, ConditionResult
 
 
@@ -73,7 +73,7 @@ def test_flags():
 # --------------------------------------------------------------------------------------------
 # Spot checks: gamma-convergence ends the loop only once the oracle agrees
 # --------------------------------------------------------------------------------------------
-from mlip_autopipec.core.decision import spot_check_result  # noqa: E402
+from mlip_autopipec.loop.decision import spot_check_result  # noqa: E402
 
 
 def spot(iteration, force, energy=0.0001, n=4):
@@ -152,13 +152,13 @@ def test_an_improvement_resets_the_spot_check_patience():
 
 
 def test_spot_check_excess_orders_force_and_energy_failures():
-    from mlip_autopipec.core.decision import spot_check_excess
+    from mlip_autopipec.loop.decision import spot_check_excess
     assert spot_check_excess(spot(0, force=0.006, energy=0.0001)) == pytest.approx(2.0)
     assert spot_check_excess(spot(0, force=0.0015, energy=0.004)) == pytest.approx(4.0)
 
 
 def test_earlier_spot_checks_are_judged_by_the_current_tolerances():
-    from mlip_autopipec.core.decision import spot_check_excess, spot_check_result
+    from mlip_autopipec.loop.decision import spot_check_excess, spot_check_result
     earlier = spot(0, force=0.006)  # 2x its 3 meV/Å tolerance
     now = spot_check_result(1, {"n_structures": 4, "force_rmse": 0.009, "energy_rmse_per_atom": 1e-4}, 0.006, 0.001)
     assert spot_check_excess(earlier, judged_by=now) == pytest.approx(1.0)

@@ -10,11 +10,11 @@ from ase.build import bulk, fcc111, molecule
 from ase.cluster import Icosahedron
 from ase.data import covalent_radii
 
-from mlip_autopipec.core import candidate_generator as cg
+from mlip_autopipec.sampling import candidate_generator as cg
 from mlip_autopipec.core.errors import StructureError
 from mlip_autopipec.core.min_distance import PairLimits, check_against, parse_pair
 from mlip_autopipec.core.periodicity import ace_view, boxed, check_vacuum, kind, periodic_widths, vacuum_widths
-from mlip_autopipec.core.system_checks import narrow_cells_advice
+from mlip_autopipec.sampling.system_checks import narrow_cells_advice
 
 
 def test_kind_from_pbc():

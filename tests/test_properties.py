@@ -145,7 +145,7 @@ def _decision(action, iteration=2, stale=0):
 
 
 def test_property_gate_blocks_convergence_only_while_a_property_fails():
-    from mlip_autopipec.core.property_gate import gate_on_properties
+    from mlip_autopipec.loop.property_gate import gate_on_properties
     from mlip_autopipec.domain_models.state import Action
 
     bad = [{"name": "C44", "ok": False}, {"name": "bulk_modulus", "ok": True}]

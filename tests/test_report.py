@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run, runner_cmd
-from mlip_autopipec.core.state import derive_state
+from mlip_autopipec.loop.state import derive_state
 from mlip_autopipec.report.build import FIGURES
 from mlip_autopipec.core.progress import Progress
 from mlip_autopipec.report.table import format_status

@@ -19,7 +19,7 @@ from mlip_autopipec.core.io import count_frames, write_json
 from mlip_autopipec.preflight import preflight
 from mlip_autopipec.domain_models.config import config_from_dict, load_config
 from mlip_autopipec.domain_models.state import Action, ConditionResult, Decision
-from mlip_autopipec.loop_extension import decision_settings, find_extension
+from mlip_autopipec.loop.extension import decision_settings, find_extension
 
 MOCK = yaml.safe_load((CONFIGS / "mock.yaml").read_text())
 
@@ -98,7 +98,7 @@ def test_extension_found_only_when_the_last_decision_no_longer_holds(tmp_path):
 
 
 def test_a_run_ended_by_failed_spot_checks_is_extended_only_when_the_convergence_settings_change(tmp_path):
-    from mlip_autopipec.core.decision import decide, spot_check_result
+    from mlip_autopipec.loop.decision import decide, spot_check_result
 
     conv = {"spot_checks": 2, "force_rmse": 0.003, "energy_rmse": 0.001, "spot_check_patience": 2}
     cfg = config_from_dict({**MOCK, "convergence": conv}, tmp_path / "c.yaml").cfg
@@ -128,8 +128,8 @@ def test_a_run_ended_by_the_property_gate_is_re_decided_with_it(tmp_path):
     ran_through = [ConditionResult(condition="t600", halted=False, steps_run=1000, budget=1000, max_gamma=1.0)]
     records = [{"name": "lattice_constant", "ok": True}, {"name": "bulk_modulus", "ok": False}]
     write_json(tmp_path / "initial" / "properties" / "properties.json", records)
-    from mlip_autopipec.core.decision import decide
-    from mlip_autopipec.core.property_gate import gate_on_properties
+    from mlip_autopipec.loop.decision import decide
+    from mlip_autopipec.loop.property_gate import gate_on_properties
 
     d = gate_on_properties(decide(0, ran_through, [], 1, cfg.patience), records, 1, cfg.patience)
     assert d.action is Action.STOP_MAX_CYCLES

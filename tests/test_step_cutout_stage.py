@@ -6,7 +6,7 @@ import yaml
 from ase.build import bulk
 
 from conftest import CONFIGS
-from mlip_autopipec.core.cutouts import ENERGY_WEIGHT, FORCE_WEIGHT
+from mlip_autopipec.sampling.cutouts import ENERGY_WEIGHT, FORCE_WEIGHT
 from mlip_autopipec.domain_models.config import config_from_dict
 from mlip_autopipec.steps.cutout_stage import cutouts_from_gamma, cutouts_without_gamma, is_large, swarm_of_cutouts
 

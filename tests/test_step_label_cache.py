@@ -10,7 +10,7 @@ import yaml
 
 from conftest import CONFIGS
 from mlip_autopipec.core.io import count_frames, read_structures, write_structures
-from mlip_autopipec.core.structures import build_structures, initial_training_structures
+from mlip_autopipec.sampling.structures import build_structures, initial_training_structures
 from mlip_autopipec.domain_models.config import config_from_dict, load_config
 from mlip_autopipec.steps.label import run_label_chunk
 from mlip_autopipec.steps.label_cache import RETRY_ENV

@@ -12,9 +12,9 @@ from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
-from mlip_autopipec.core.candidate_generator import min_interatomic_distance
+from mlip_autopipec.sampling.candidate_generator import min_interatomic_distance
 from mlip_autopipec.core.errors import StructureError, UserError
-from mlip_autopipec.core.structures import (
+from mlip_autopipec.sampling.structures import (
     build_structures,
     check_periodic_cell,
     initial_training_structures,

@@ -20,7 +20,7 @@ from mlip_autopipec.components.oracles.emt import EMTOracle
 from mlip_autopipec.components.registry import make_trainer
 from mlip_autopipec.core.io import read_structures
 from mlip_autopipec.core.metrics import rmse_metrics
-from mlip_autopipec.core.state import derive_state
+from mlip_autopipec.loop.state import derive_state
 from mlip_autopipec.domain_models.config import load_config
 
 pytestmark = pytest.mark.slow

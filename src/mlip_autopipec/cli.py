@@ -19,7 +19,7 @@ from pathlib import Path
 from .core import layout as L
 from .core.errors import UserError
 from .preflight import preflight
-from .core.state import derive_state
+from .loop.state import derive_state
 from .domain_models.config import json_schema, load_config
 
 log = logging.getLogger("mlip_autopipec.cli")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .components.registry import make_oracle
 from .core.errors import UserError
 from .core.io import read_structures
-from .core.system_checks import check_structures_against_config
+from .sampling.system_checks import check_structures_against_config
 
 
 def preflight(rcfg) -> None:

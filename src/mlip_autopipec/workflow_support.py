@@ -13,7 +13,7 @@ from typing import Callable
 
 from .core.crashpoints import crashpoint
 from .core.errors import UserError
-from .core.state import refresh_state
+from .loop.state import refresh_state
 from .domain_models.config import ResolvedConfig, config_from_dict
 from .domain_models.state import Decision
 

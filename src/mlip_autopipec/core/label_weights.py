@@ -16,7 +16,10 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from .cutouts import ENERGY_WEIGHT, FORCE_WEIGHT
+# The label's per-row weight keys, written by the cut-out step (sampling/cutouts.py) and read by
+# every fit and score; they live here so `core` needs nothing above it.
+FORCE_WEIGHT = "force_weight"  # per-atom array: 1 = trained (core), 0 = not
+ENERGY_WEIGHT = "energy_weight"  # info: 0 = the energy is not a label of anything physical
 
 # pacemaker normalises its weight columns to sum 1, so an all-zero energy column is impossible;
 # this share (of the uniform weight) anchors the energy offset without pulling on the forces

@@ -14,16 +14,9 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from ase.neighborlist import neighbor_list
 
+from ..domain_models.element_pairs import parse_pair  # noqa: F401  (re-exported)
+
 DEFAULT_FRACTION = 0.6
-
-
-def parse_pair(key: str) -> tuple[int, int]:
-    """'O-H' (order irrelevant) -> sorted atomic numbers; ValueError with the fix otherwise."""
-    parts = [p.strip() for p in str(key).split("-")]
-    if len(parts) != 2 or not all(p in atomic_numbers and atomic_numbers[p] > 0 for p in parts):
-        raise ValueError(f"min_distance key {key!r} is not an element pair; write it like 'O-H' or 'Cu-Cu'")
-    a, b = sorted(atomic_numbers[p] for p in parts)
-    return a, b
 
 
 class PairLimits:

@@ -173,7 +173,7 @@ class CandidatesConfig(_Strict):
         if isinstance(v, (int, float)) and v <= 0:
             raise ValueError(f"min_distance must be greater than 0, got {v}")
         if isinstance(v, dict):
-            from ..core.min_distance import parse_pair
+            from .element_pairs import parse_pair
 
             for key in v:
                 parse_pair(key)

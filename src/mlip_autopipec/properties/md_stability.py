@@ -17,7 +17,7 @@ from ase.calculators.calculator import Calculator
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from ..core.candidate_generator import min_interatomic_distance
+from ..sampling.candidate_generator import min_interatomic_distance
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ase import Atoms
 
 from ..core.errors import StructureError
-from ..core.structures import read_first_frame
+from ..sampling.structures import read_first_frame
 from . import elastic, eos, phonons, surface, tag, vacancy, vibrations
 
 CUBIC = {"fcc", "bcc", "diamond", "sc", "rocksalt", "zincblende"}

@@ -19,7 +19,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
-from ..core.candidate_generator import external_modes, hessian, normal_modes
+from ..sampling.candidate_generator import external_modes, hessian, normal_modes
 from . import RELAX, tag
 from .relax import RelaxingOracle, relax_positions, single_point
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core import layout as L
 from ..core.io import write_text
-from ..core.state import derive_state
+from ..loop.state import derive_state
 from . import data as D
 from . import calibration as C
 from . import plots as P

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core import layout as L
 from ..core.io import read_structures
-from ..core.state import benchmark_seconds
+from ..loop.state import benchmark_seconds
 from ..domain_models.records import ExplorationRecord, LabelChunkRecord, TrainRecord, read_record
 from ..domain_models.state import WorkflowState
 

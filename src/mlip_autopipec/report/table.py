@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.property_state import summary_line as property_summary_line
+from ..loop.property_state import summary_line as property_summary_line
 from ..domain_models.state import IterationRecord, WorkflowState
 from .data import initial_stage_times, stage_times
 

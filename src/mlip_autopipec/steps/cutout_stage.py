@@ -8,8 +8,8 @@ import logging
 import numpy as np
 from ase import Atoms
 
-from ..core.cutout_swarm import cutout_swarm
-from ..core.cutouts import (
+from ..sampling.cutout_swarm import cutout_swarm
+from ..sampling.cutouts import (
     centres_farthest_point,
     centres_from_gamma,
     check_cell_holds,

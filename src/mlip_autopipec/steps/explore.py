@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_dynamics, make_trainer
-from ..core.adaptive_gamma import adaptive_thresholds, calibration_points
+from ..loop.adaptive_gamma import adaptive_thresholds, calibration_points
 from ..core.io import write_json, write_structures
 from ..core.seeds import derive_seed
 from ..domain_models.adaptive_gamma_config import GammaThresholds

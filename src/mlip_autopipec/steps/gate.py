@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ..core.decision import checkpoint, spot_check_result
+from ..loop.decision import checkpoint, spot_check_result
 from ..core.io import read_json, write_json
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Decision
-from ..loop_extension import decision_settings, describe
+from ..loop.extension import decision_settings, describe
 
 log = logging.getLogger(__name__)
 

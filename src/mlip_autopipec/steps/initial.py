@@ -8,8 +8,8 @@ import logging
 from ..components.registry import make_oracle
 from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
-from ..core.structures import build_structures, initial_training_structures
-from ..core.system_checks import narrow_cells_advice, trainer_cutoff
+from ..sampling.structures import build_structures, initial_training_structures
+from ..sampling.system_checks import narrow_cells_advice, trainer_cutoff
 from .cutout_stage import cutouts_without_gamma
 
 log = logging.getLogger(__name__)

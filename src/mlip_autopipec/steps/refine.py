@@ -9,7 +9,7 @@ import numpy as np
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_selector, make_trainer
-from ..core.candidate_generator import generate_swarm
+from ..sampling.candidate_generator import generate_swarm
 from ..core.identity import structure_hash
 from ..core.io import read_json, read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for

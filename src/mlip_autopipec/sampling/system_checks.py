@@ -19,9 +19,9 @@ from typing import Sequence
 from ase import Atoms
 
 from .candidate_generator import candidate_limits
-from .errors import UserError
-from .min_distance import check_against
-from .periodicity import DEFAULT_VACUUM_MARGIN, check_vacuum, is_bulk, kind, periodic_widths
+from ..core.errors import UserError
+from ..core.min_distance import check_against
+from ..core.periodicity import DEFAULT_VACUUM_MARGIN, check_vacuum, is_bulk, kind, periodic_widths
 
 DEFAULT_CUTOFF = 5.0  # Å; trainers without a basis (mock) are checked as if they had pyace's usual cutoff
 

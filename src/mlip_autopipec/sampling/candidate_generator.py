@@ -46,9 +46,9 @@ import numpy as np
 from ase import Atoms, units
 from ase.neighborlist import neighbor_list
 
-from .errors import StructureError
-from .min_distance import DEFAULT_FRACTION, PairLimits, as_limits
-from .periodicity import is_cluster
+from ..core.errors import StructureError
+from ..core.min_distance import DEFAULT_FRACTION, PairLimits, as_limits
+from ..core.periodicity import is_cluster
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..domain_models.config import CandidatesConfig

@@ -27,7 +27,7 @@ from .candidate_generator import (
     strip_results,
 )
 from .cutouts import CUTOUT_INFO, ENERGY_WEIGHT, FORCE_WEIGHT
-from .errors import StructureError
+from ..core.errors import StructureError
 
 log = logging.getLogger(__name__)
 

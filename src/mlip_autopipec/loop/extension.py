@@ -18,10 +18,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core import layout as L
-from .core.decision import checkpoint, with_tolerances
-from .core.io import read_json
-from .domain_models.state import Action, Decision
+from ..core import layout as L
+from .decision import checkpoint, with_tolerances
+from ..core.io import read_json
+from ..domain_models.state import Action, Decision
 
 log = logging.getLogger(__name__)
 

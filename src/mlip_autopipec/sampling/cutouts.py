@@ -38,12 +38,11 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from .errors import UserError
+from ..core.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FORCE_WEIGHT = "force_weight"  # per-atom array: 1 = trained (core), 0 = not
-ENERGY_WEIGHT = "energy_weight"  # info: 0 = the energy is not a label of anything physical
+from ..core.label_weights import ENERGY_WEIGHT, FORCE_WEIGHT  # noqa: E402,F401  (re-exported)
 CUTOUT_INFO = ("cutout_kind", "cutout_centre", "cutout_parent_atoms", "cutout_core_radius")
 
 _FRACTION_DENOMINATORS = range(2, 13)

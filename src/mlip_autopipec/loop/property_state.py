@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .io import count_frames, read_json
+from ..core.io import count_frames, read_json
 
 
 def property_counts(workdir: str | Path) -> dict[str, dict]:

@@ -16,8 +16,8 @@ from ase import Atoms
 
 from .candidate_generator import closest_pair, min_interatomic_distance, rattle, strip_results
 from .cluster_companions import companions
-from .errors import StructureError
-from .periodicity import is_cluster
+from ..core.errors import StructureError
+from ..core.periodicity import is_cluster
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..domain_models.config import BulkSpec, FileSpec, InitialDataConfig

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Action, Decision, IterationRecord, Status, WorkflowState
-from . import layout as L
-from .io import count_frames, read_json, write_json
+from ..core import layout as L
+from ..core.io import count_frames, read_json, write_json
 from .property_state import property_counts
 
 log = logging.getLogger(__name__)
