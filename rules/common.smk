@@ -57,11 +57,11 @@ def iteration(wildcards):
 
 def potential_files(stage):
     """All three files of a potential: .yace to run it, .yaml and .asi for gamma and selection."""
-    return [f"{stage}/potential.{ext}" for ext in ("yace", "yaml", "asi")]
+    return [L.potential(stage, ext) for ext in L.POTENTIAL_SUFFIXES]
 
 
 # linear ACE with a ladder carries its design rows from fit to fit (trainers/design_rows.py)
-DESIGN_ROWS = ["{stage}/design_rows.npz"] if (RCFG.cfg.trainer.kind == "linear_ace"
+DESIGN_ROWS = [L.design_rows("{stage}")] if (RCFG.cfg.trainer.kind == "linear_ace"
                                              and RCFG.cfg.trainer.ladder is not None) else []
 
 
@@ -137,7 +137,7 @@ def walk_decisions():
 
 
 def final_target(wildcards):
-    return walk_decisions()[1].action.flag_file
+    return L.flag(walk_decisions()[1].action.ends_converged)
 
 
 FINAL_FIT = RCFG.cfg.has_final_fit()

@@ -7,9 +7,9 @@ rule explore:
         structures=STRUCTURE_FILES,
         calibration=calibration_records,
     output:
-        record="iter_{it}/explore/{cond}.json",
-        frames="iter_{it}/explore/{cond}.extxyz",
-        samples="iter_{it}/explore/{cond}.samples.extxyz",
+        record=L.explore_record("{it}", "{cond}"),
+        frames=L.explore_frames("{it}", "{cond}"),
+        samples=L.explore_samples("{it}", "{cond}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.explore.cores
@@ -34,7 +34,7 @@ checkpoint gate:
         # the previous fit's record: its prior errors are the spot checks' result
         previous_train=lambda w: [L.train_record(L.iter_dir(iteration(w) - 1))] if iteration(w) > 0 else [],
     output:
-        decision="iter_{it}/exploration.json",
+        decision=L.decision("{it}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.light.cores

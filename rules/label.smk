@@ -5,10 +5,10 @@
 
 rule label:
     input:
-        selected="{stage}/selected.xyz",
+        selected=L.selected("{stage}"),
     output:
-        labels="{stage}/label_jobs/{chunk}.extxyz",
-        record="{stage}/label_jobs/{chunk}.json",
+        labels=L.label_job("{stage}", "{chunk}", "extxyz"),
+        record=L.label_job("{stage}", "{chunk}", "json"),
     params:
         config_file=CONFIG_FILE,
         cache_dir=lambda w: L.label_cache(w.stage),
@@ -28,11 +28,11 @@ rule label:
 
 rule gather_labels:
     input:
-        labels=lambda w: [f"{w.stage}/label_jobs/{k}.extxyz" for k in label_chunks(w.stage)],
-        records=lambda w: [f"{w.stage}/label_jobs/{k}.json" for k in label_chunks(w.stage)],
+        labels=lambda w: [L.label_job(w.stage, k, "extxyz") for k in label_chunks(w.stage)],
+        records=lambda w: [L.label_job(w.stage, k, "json") for k in label_chunks(w.stage)],
     output:
-        labels="{stage}/labels.extxyz",
-        failed="{stage}/labels_failed.json",
+        labels=L.labels("{stage}"),
+        failed=L.labels_failed("{stage}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.light.cores

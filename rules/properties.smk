@@ -9,11 +9,11 @@ include: "properties_inputs.smk"
 
 rule property_tasks:
     input:
-        yace="{stage}/potential.yace",
-        asi="{stage}/potential.asi",
+        yace=L.potential("{stage}", "yace"),
+        asi=L.potential("{stage}", "asi"),
     output:
-        tasks="{stage}/properties/tasks.extxyz",
-        potential="{stage}/properties/potential.extxyz",
+        tasks=L.property_tasks("{stage}"),
+        potential=L.property_potential_frames("{stage}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.refine.cores
@@ -33,11 +33,11 @@ rule property_label:
     input:
         # the oracle's structures follow from the config alone (cheap mode: the potential's geometries),
         # so these jobs run beside the potential's instead of after them
-        tasks=lambda w: [f"{w.stage}/properties/tasks.extxyz"] if PROPS.cheap else [],
+        tasks=lambda w: [L.property_tasks(w.stage)] if PROPS.cheap else [],
         structures=STRUCTURE_FILES,
     output:
-        labels="{stage}/properties/oracle_jobs/{chunk}.extxyz",
-        record="{stage}/properties/oracle_jobs/{chunk}.json",
+        labels=L.property_label_job("{stage}", "{chunk}", "extxyz"),
+        record=L.property_label_job("{stage}", "{chunk}", "json"),
     params:
         config_file=CONFIG_FILE,
         cache_dir="properties_cache",
@@ -56,10 +56,10 @@ rule property_label:
 
 rule md_stability:
     input:
-        yace="{stage}/potential.yace",
-        asi="{stage}/potential.asi",
+        yace=L.potential("{stage}", "yace"),
+        asi=L.potential("{stage}", "asi"),
     output:
-        result="{stage}/properties/md_stability.json",
+        result=L.md_stability("{stage}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.explore.cores
@@ -77,13 +77,13 @@ rule md_stability:
 
 rule properties:
     input:
-        potential="{stage}/properties/potential.extxyz",
-        labels=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.extxyz" for k in range(PROPERTY_JOBS)],
-        records=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.json" for k in range(PROPERTY_JOBS)],
-        md=lambda w: [f"{w.stage}/properties/md_stability.json"] if MD_STABILITY else [],
+        potential=L.property_potential_frames("{stage}"),
+        labels=lambda w: [L.property_label_job(w.stage, k, "extxyz") for k in range(PROPERTY_JOBS)],
+        records=lambda w: [L.property_label_job(w.stage, k, "json") for k in range(PROPERTY_JOBS)],
+        md=lambda w: [L.md_stability(w.stage)] if MD_STABILITY else [],
     output:
         records=L.stage_properties("{stage}"),
-        details="{stage}/properties/details.json",
+        details=L.property_details("{stage}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.light.cores
@@ -103,7 +103,7 @@ rule final_properties:
     input:
         records=lambda w: L.stage_properties(final_stage()),
     output:
-        records=FINAL_FILE,
+        records=L.FINAL_PROPERTIES,
     params:
         config_file=CONFIG_FILE,
     threads: RES.light.cores
@@ -121,13 +121,13 @@ rule final_properties:
 
 rule property_offer:
     input:
-        yace=lambda w: f"{L.potential_stage_for(iteration(w))}/potential.yace",
-        labels=lambda w: [f"{L.potential_stage_for(iteration(w))}/properties/oracle_jobs/{k}.extxyz"
+        yace=lambda w: L.potential(L.potential_stage_for(iteration(w))),
+        labels=lambda w: [L.property_label_job(L.potential_stage_for(iteration(w)), k, "extxyz")
                           for k in range(PROPERTY_JOBS)],
         # the training set of that potential: what was offered and selected before is not offered again
         trained=lambda w: [L.labels(s) for s in L.stages_up_to(L.potential_stage_for(iteration(w)))],
     output:
-        offer="iter_{it}/property_offer.xyz",
+        offer=L.property_offer("{it}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.refine.cores

@@ -1,18 +1,17 @@
 # Input functions and constants of rules/properties.smk (the loop's final potential, the stages
 # whose properties the report shows).
 from mlip_autopipec.properties.jobs import n_property_jobs, runs_md_stability
-from mlip_autopipec.steps.properties import FINAL_FILE
+from mlip_autopipec.plan import property_stages
 
 PROPS = RCFG.cfg.properties
 PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
 MD_STABILITY = runs_md_stability(RCFG)
 
 
-def property_stages():
-    """Stages whose properties the report shows: every N-th explored potential, and the final."""
-    final_n = walk_decisions()[1].iteration
-    stages = [L.potential_stage_for(k) for k in range(0, final_n + 1, PROPS.every)] if PROPS.every else []
-    return list(dict.fromkeys([*stages, final_stage()]))
+def computed_property_stages():
+    """Stages whose properties the run computes and the report shows (plan.property_stages: one rule
+    for the DAG and the plan)."""
+    return property_stages(RCFG.cfg, walk_decisions()[1].iteration)
 
 
 def property_stage_targets(wildcards=None):
@@ -20,12 +19,12 @@ def property_stage_targets(wildcards=None):
     one's among them, so the report need not wait for their copy in final/."""
     if not PROPS.enabled:
         return []
-    return [L.stage_properties(s) for s in property_stages()]
+    return [L.stage_properties(s) for s in computed_property_stages()]
 
 
 def properties_targets(wildcards=None):
     """What `all` waits for ([] when the stage is off)."""
-    return [FINAL_FILE, *property_stage_targets()] if PROPS.enabled else []
+    return [L.FINAL_PROPERTIES, *property_stage_targets()] if PROPS.enabled else []
 
 
 GATE_PROPERTIES = RCFG.cfg.convergence.properties
@@ -37,4 +36,4 @@ def gate_property_files(n):
 
 
 def property_offer_files(n):
-    return [f"iter_{L.it_str(n)}/property_offer.xyz"] if GATE_PROPERTIES else []
+    return [L.property_offer(n)] if GATE_PROPERTIES else []

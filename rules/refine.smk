@@ -7,7 +7,7 @@ rule collect_halts:
         records=explore_records,
         frames=explore_frames,
     output:
-        halt="iter_{it}/halt.xyz",
+        halt=L.halt("{it}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.light.cores
@@ -32,7 +32,7 @@ rule candidates:
         decision=rules.gate.output.decision,
         samples=lambda w: [L.explore_samples(iteration(w), c) for c in CONDITIONS],
     output:
-        candidates="iter_{it}/candidates.xyz",
+        candidates=L.candidates("{it}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.refine.cores
@@ -53,7 +53,7 @@ rule select:
         candidates=rules.candidates.output.candidates,
         potential=exploring_potential,
     output:
-        selected="iter_{it}/selected.xyz",
+        selected=L.selected(L.iter_dir("{it}")),
     params:
         config_file=CONFIG_FILE,
     threads: RES.refine.cores

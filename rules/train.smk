@@ -10,10 +10,10 @@ rule train:
         previous=previous_potential,
         validation=[L.VALIDATION_FILE] if VALIDATION else [],
     output:
-        yace="{stage}/potential.yace",
-        yaml="{stage}/potential.yaml",
-        asi="{stage}/potential.asi",
-        record="{stage}/train.json",
+        yace=L.potential("{stage}", "yace"),
+        yaml=L.potential("{stage}", "yaml"),
+        asi=L.potential("{stage}", "asi"),
+        record=L.train_record("{stage}"),
         rows=DESIGN_ROWS,
     params:
         config_file=CONFIG_FILE,
@@ -39,9 +39,9 @@ rule final_fit:
         previous=final_fit_previous,
         validation=[L.VALIDATION_FILE] if VALIDATION else [],
     output:
-        yace=f"{L.FINAL_FIT}/potential.yace",
-        yaml=f"{L.FINAL_FIT}/potential.yaml",
-        asi=f"{L.FINAL_FIT}/potential.asi",
+        yace=L.potential(L.FINAL_FIT, "yace"),
+        yaml=L.potential(L.FINAL_FIT, "yaml"),
+        asi=L.potential(L.FINAL_FIT, "asi"),
         record=L.train_record(L.FINAL_FIT),
         rows=[p.format(stage=L.FINAL_FIT) for p in DESIGN_ROWS],
     # everything after the loop waits for it: ahead of the property jobs that need no potential

@@ -1,28 +1,50 @@
 """The package's layering, checked statically from the import statements (no module is imported).
 
 Every `import` counts, also those inside functions: a lazy import hides a cycle from Python at
-start-up but not from a reader. The layers (docs/architecture.md), lowest first:
-
-    core, domain_models  <  components  <  steps, report  <  preflight, plan, workflow_support, cli
+start-up but not from a reader. The rules are read from the table in docs/architecture.md ("Packages
+and what each may import"), so the documentation and the check cannot drift apart; the rules table of
+the same page must name every Snakemake rule.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PKG = "mlip_autopipec"
-ROOT = Path(__file__).resolve().parents[1] / "src" / PKG
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "src" / PKG
+DOC = REPO / "docs" / "architecture.md"
 
-# What each bottom layer must never import (package prefixes below mlip_autopipec).
-FORBIDDEN = {
-    "core": ("components", "steps", "report", "cli", "plan", "preflight", "workflow_support"),
-    "domain_models": ("components", "steps", "report", "cli", "plan", "preflight", "workflow_support"),
-    "components": ("steps", "report", "cli", "plan", "preflight", "workflow_support"),
-    "steps": ("report", "cli", "plan", "preflight", "workflow_support"),
-}
+
+def _table(heading: str) -> list[list[str]]:
+    """The rows (cells) of the first markdown table after `heading` in docs/architecture.md."""
+    text = DOC.read_text()
+    section = text[text.index(heading):]
+    rows = []
+    for line in section.splitlines()[1:]:
+        if line.startswith("|"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return rows[2:]  # header and separator
+
+
+def allowed_imports() -> dict[str, set[str] | None]:
+    """package -> packages/modules it may import (None: everything), from the documented table."""
+    out: dict[str, set[str] | None] = {}
+    for cells in _table("## Packages and what each may import"):
+        names = re.findall(r"`([\w.]+)`", cells[0])
+        may = None if cells[2].strip() == "everything" else set(re.findall(r"`([\w.]+)`", cells[2]))
+        for name in names:
+            out[name] = may
+    return out
+
+
+ALLOWED = allowed_imports()
 
 
 def module_name(path: Path) -> str:
@@ -110,16 +132,71 @@ def test_no_import_cycle():
     assert cycles(GRAPH) == []
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_layer_imports_nothing_above_it(layer):
-    prefix = f"{PKG}.{layer}"
+def top_level(module: str) -> str:
+    """mlip_autopipec.core.io -> core; mlip_autopipec.plan -> plan."""
+    return module.split(".")[1] if module != PKG else PKG
+
+
+def test_the_table_is_read():
+    assert ALLOWED["domain_models"] == {"core.errors", "core.io"}
+    assert ALLOWED["cli"] is None
+
+
+def test_every_package_is_in_the_table():
+    tops = {top_level(m) for m in MODULES if m != PKG}
+    assert sorted(tops - set(ALLOWED)) == []
+    assert sorted(set(ALLOWED) - tops) == []
+
+
+@pytest.mark.parametrize("package", sorted(k for k, v in ALLOWED.items() if v is not None))
+def test_package_imports_only_what_the_table_allows(package):
+    may = ALLOWED[package]
     bad = sorted(
         f"{mod} -> {dep}"
-        for mod, deps in GRAPH.items() if mod == prefix or mod.startswith(prefix + ".")
+        for mod, deps in GRAPH.items() if top_level(mod) == package
         for dep in deps
-        if any(dep == f"{PKG}.{up}" or dep.startswith(f"{PKG}.{up}.") for up in FORBIDDEN[layer])
+        if top_level(dep) != package
+        and not any(dep == f"{PKG}.{a}" or dep.startswith(f"{PKG}.{a}.") for a in may)
     )
     assert bad == []
+
+
+def test_core_imports_no_algorithm_package():
+    """Issue 27's line: core is infrastructure; it never reaches up to the loop's algorithms."""
+    for mod, deps in GRAPH.items():
+        if top_level(mod) == "core":
+            assert not [d for d in deps if top_level(d) in ("components", "steps", "sampling", "loop", "properties", "report")], mod
+
+
+def test_every_rule_is_documented():
+    rules = set()
+    for smk in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
+        rules |= set(re.findall(r"^(?:rule|checkpoint)\s+(\w+)\s*:", smk.read_text(), re.M))
+    documented = {re.sub(r"`", "", cells[0]) for cells in _table("## Rules")}
+    assert sorted(rules - documented) == [] and sorted(documented - rules) == []
+
+
+def test_no_run_file_path_outside_layout():
+    """Every run file is spelled in core/layout.py (and the rules), nowhere else in the package."""
+    names = ("labels.extxyz", "train.json", "exploration.json", "properties.json", "selected.xyz",
+             "halt.xyz", "candidates.xyz", "converged.flag", "stopped.flag", "md_stability.json",
+             "labels_failed.json", "potential.yace", "workflow_state.json", "validation.extxyz")
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        if path.name == "layout.py" and path.parent.name == "core":
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for literal in re.findall(r"[\"']([^\"']*)[\"']", code):
+                if any(literal == n or literal.endswith("/" + n) for n in names):  # a path, not a message
+                    offenders.append(f"{path.relative_to(ROOT)}:{i}: {literal}")
+    assert offenders == []
+
+
+def test_property_stages_defined_once():
+    found = [str(p.relative_to(REPO)) for p in [*ROOT.rglob("*.py"), *(REPO / "rules").glob("*.smk")]
+             if re.search(r"^def property_stages\(", p.read_text(), re.M)]
+    assert found == ["src/mlip_autopipec/plan.py"]
 
 
 def test_shared_ace_code_is_not_trainer_code():

@@ -2,6 +2,7 @@
 
 import pytest
 
+from mlip_autopipec.core import layout as L
 from mlip_autopipec.loop.decision import decide
 from mlip_autopipec.domain_models.state import Action, ConditionResult
 
@@ -65,9 +66,9 @@ def test_inconsistent_history_is_rejected():
 
 
 def test_flags():
-    assert Action.CONVERGED.flag_file == "converged.flag"
-    assert Action.STOP_PATIENCE.flag_file == "stopped.flag"
-    assert Action.CONTINUE.flag_file is None
+    assert L.flag(Action.CONVERGED.ends_converged) == "converged.flag"
+    assert L.flag(Action.STOP_PATIENCE.ends_converged) == "stopped.flag"
+    assert not Action.CONTINUE.ends_converged
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO, require_module, run, runner_cmd
+from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.io import read_json, read_structures
 from mlip_autopipec.domain_models.state import Action
 
@@ -25,7 +26,7 @@ def test_si_gpaw_example_runs_two_iterations_with_gpaw_labels(tmp_path):
     assert (tmp_path / "iter_000").is_dir() and (tmp_path / "iter_001").is_dir()
     # max_cycles 2: the loop ends after iteration 1, with the flag its last decision names
     last = read_json(tmp_path / "iter_001" / "exploration.json")
-    assert sorted(p.name for p in tmp_path.glob("*.flag")) == [Action(last["action"]).flag_file]
+    assert sorted(p.name for p in tmp_path.glob("*.flag")) == [L.flag(Action(last["action"]).ends_converged)]
     labelled = {stage: read_structures(tmp_path / stage / "labels.extxyz") for stage in ("initial", "iter_000")}
     assert len(labelled["initial"]) == 10 and len(labelled["iter_000"]) >= 1
     for frames in labelled.values():

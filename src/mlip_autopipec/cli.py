@@ -127,7 +127,7 @@ def _run_snakemake(argv: list[str]) -> bool:
 def failed_label_jobs(workdir: Path) -> list[str]:
     """Label job outputs (relative to the run directory) whose record lists failures."""
     out = []
-    for rec in sorted(workdir.glob("*/label_jobs/*.json")):
+    for rec in sorted(workdir.glob(L.label_job("*", "*", "json"))):
         try:
             failures = json.loads(rec.read_text()).get("failures")
         except (OSError, ValueError):

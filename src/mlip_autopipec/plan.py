@@ -107,7 +107,7 @@ def _exists(workdir: Path, *names: str) -> bool:
 
 
 def _label_done(workdir: Path, cfg, stage: str) -> int:
-    return sum(_exists(workdir, f"{stage}/label_jobs/{k}.json", f"{stage}/label_jobs/{k}.extxyz")
+    return sum(_exists(workdir, L.label_job(stage, k, "json"), L.label_job(stage, k, "extxyz"))
                for k in range(n_label_jobs(cfg, stage)))
 
 
@@ -119,7 +119,7 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
         "validation_set": int(_exists(workdir, L.VALIDATION_FILE)),
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
-        "train": int(_exists(workdir, f"{s}/potential.yace", L.train_record(s))),
+        "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
     }
     return {k: v for k, v in done.items() if k in initial_jobs(cfg)}
 
@@ -135,17 +135,17 @@ def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
         "select": int(_exists(workdir, L.selected(s))),
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
-        "train": int(_exists(workdir, f"{s}/potential.yace", L.train_record(s))),
+        "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
     }
 
 
 def property_done(workdir: Path, stage: str, per_potential: dict[str, int]) -> dict[str, int]:
-    d = f"{stage}/properties"
-    done = {"property_tasks": int(_exists(workdir, f"{d}/tasks.extxyz", f"{d}/potential.extxyz")),
-            "property_label": sum(_exists(workdir, f"{d}/oracle_jobs/{k}.extxyz", f"{d}/oracle_jobs/{k}.json")
+    done = {"property_tasks": int(_exists(workdir, L.property_tasks(stage), L.property_potential_frames(stage))),
+            "property_label": sum(_exists(workdir, L.property_label_job(stage, k, "extxyz"),
+                                          L.property_label_job(stage, k, "json"))
                                   for k in range(per_potential.get("property_label", 0))),
-            "md_stability": int(_exists(workdir, f"{d}/md_stability.json")),
-            "properties": int(_exists(workdir, f"{d}/properties.json", f"{d}/details.json"))}
+            "md_stability": int(_exists(workdir, L.md_stability(stage))),
+            "properties": int(_exists(workdir, L.stage_properties(stage), L.property_details(stage)))}
     return {r: k for r, k in done.items() if r in per_potential}
 
 
@@ -262,7 +262,7 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
         done = iteration_done(cfg, workdir, n)
         if cfg.convergence.properties and props:
             done.update(property_done(workdir, L.potential_stage_for(n), props))
-            done["property_offer"] = int(_exists(workdir, f"{L.iter_dir(n)}/property_offer.xyz"))
+            done["property_offer"] = int(_exists(workdir, L.property_offer(n)))
         return done
 
     plan.stages.append(StagePlan(L.INITIAL, initial_jobs(cfg), initial_done(cfg, workdir), "pending"))
@@ -297,11 +297,11 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
         if n + 1 <= cfg.max_cycles - 1:
             plan.future_first, plan.future_last = n + 1, cfg.max_cycles - 1
 
-    flag_done = int(_exists(workdir, "converged.flag") or _exists(workdir, "stopped.flag"))
+    flag_done = int(any(_exists(workdir, f) for f in L.FLAGS))
     end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html")),
                 "final": int(_exists(workdir, f"{L.FINAL_DIR}/README.txt")),
-                "final_properties": int(_exists(workdir, f"{L.FINAL_DIR}/properties.json")),
-                "final_fit": int(_exists(workdir, f"{L.FINAL_FIT}/potential.yace", L.train_record(L.FINAL_FIT)))}
+                "final_properties": int(_exists(workdir, L.FINAL_PROPERTIES)),
+                "final_fit": int(_exists(workdir, L.potential(L.FINAL_FIT), L.train_record(L.FINAL_FIT)))}
     end_props = None
     if props:  # the final potential's (and every N-th one's) properties, unless a checkpoint needed them
         plan.property_potentials = property_stages(cfg, n)
@@ -309,7 +309,7 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
         for stage in end_property_stages(cfg, n):
             _add(end_props, props)
             _add(end_done, property_done(workdir, stage, props))
-    note = "converged.flag or stopped.flag" + (", report/report.html, final/" if with_report else "")
+    note = " or ".join(L.FLAGS) + (f", {L.REPORT_HTML}, {L.FINAL_DIR}/" if with_report else "")
     if end_props:
         note += f"; properties of {len(end_property_stages(cfg, n))} potential(s)" + (
             "" if end_action is not None or not cfg.properties.every else ", more if the loop goes on")

@@ -1,8 +1,13 @@
-"""Where every file of a run lives, in one place for the rules, the state and the CLI.
+"""Where every file of a run lives: the one description the rules, the plan, the state, the report,
+the properties stage and the CLI all read.
 
 A *stage directory* is `initial` (the starting data and first potential) or `iter_NNN`. Both hold
 `selected.xyz → labels.extxyz → potential.{yace,yaml,asi}`, so labelling and training are the same
 rules for the initial data and for every iteration.
+
+Every function takes its stage/iteration/chunk either as a value or as a Snakemake wildcard
+pattern (`labels("{stage}")`, `decision("{it}")`), so a rule's output and the plan's check that it is
+done are spelled by the same function.
 """
 
 from __future__ import annotations
@@ -27,14 +32,30 @@ STATE_LOCK = "workflow_state/.lock"
 VALIDATION_FILE = "validation/validation.extxyz"
 REFERENCE_ENERGIES = "initial/reference_energies.json"
 REPORT_DIR = "report"
+REPORT_HTML = f"{REPORT_DIR}/report.html"
 FINAL_DIR = "final"
+FINAL_PROPERTIES = f"{FINAL_DIR}/properties.json"
+CONVERGED_FLAG = "converged.flag"
+STOPPED_FLAG = "stopped.flag"
+FLAGS = (CONVERGED_FLAG, STOPPED_FLAG)
+POTENTIAL_SUFFIXES = ("yace", "yaml", "asi")
 
 
-def it_str(n: int) -> str:
-    return f"{n:0{ITER_DIGITS}d}"
+LOG_DIR = "logs"
+BENCHMARK_DIR = f"{LOG_DIR}/benchmark"
 
 
-def iter_dir(n: int) -> str:
+def benchmark_file(rule: str, job: str) -> str:
+    """Snakemake's `benchmark:` table of one job of a rule (`job`: its wildcards, or a glob)."""
+    return f"{BENCHMARK_DIR}/{rule}/{job}.tsv"
+
+
+def it_str(n: int | str) -> str:
+    """Zero-padded iteration number; a string (a wildcard such as "{it}") passes through."""
+    return n if isinstance(n, str) else f"{n:0{ITER_DIGITS}d}"
+
+
+def iter_dir(n: int | str) -> str:
     return f"{ITER_PREFIX}{it_str(n)}"
 
 
@@ -55,7 +76,12 @@ def potential_stage_for(n: int) -> str:
 def stage_properties(stage: str) -> str:
     """The property records of a stage's potential (the properties rule's output; the gate reads the
     explored potential's under convergence.properties)."""
-    return f"{stage}/properties/properties.json"
+    return f"{properties_dir(stage)}/properties.json"
+
+
+def flag(converged: bool) -> str:
+    """The end-of-loop marker: converged.flag, or stopped.flag (max_cycles / patience)."""
+    return CONVERGED_FLAG if converged else STOPPED_FLAG
 
 
 def stages_up_to(stage: str) -> list[str]:
@@ -94,34 +120,93 @@ def potential_dir(stage: str) -> str:
     return stage
 
 
+def potential(stage: str, suffix: str = "yace") -> str:
+    """A stage's potential: `yace` (LAMMPS/ASE evaluator), `yaml` (B-basis, for gamma), `asi` (active set)."""
+    return f"{stage}/potential.{suffix}"
+
+
+def design_rows(stage: str) -> str:
+    """linear ACE with a ladder: the fit's design rows, which the next fit reuses."""
+    return f"{stage}/design_rows.npz"
+
+
+def label_job(stage: str, chunk: int | str, suffix: str) -> str:
+    """One label job's output: `extxyz` (its labels) or `json` (its LabelChunkRecord)."""
+    return f"{stage}/label_jobs/{chunk}.{suffix}"
+
+
+# The properties stage of one potential (rules/properties.smk)
+def properties_dir(stage: str) -> str:
+    return f"{stage}/properties"
+
+
+def property_tasks(stage: str) -> str:
+    """The structures the oracle labels for the properties (relaxed, strained, defect cells)."""
+    return f"{properties_dir(stage)}/tasks.extxyz"
+
+
+def property_potential_frames(stage: str) -> str:
+    """The same tasks evaluated with the potential."""
+    return f"{properties_dir(stage)}/potential.extxyz"
+
+
+def property_label_job(stage: str, chunk: int | str, suffix: str) -> str:
+    return f"{properties_dir(stage)}/oracle_jobs/{chunk}.{suffix}"
+
+
+def md_stability(stage: str) -> str:
+    return f"{properties_dir(stage)}/md_stability.json"
+
+
+def property_details(stage: str) -> str:
+    return f"{properties_dir(stage)}/details.json"
+
+
 def train_record(stage: str) -> str:
     return f"{stage}/train.json"
 
 
 # Per-iteration files
-def explore_record(n: int, condition: str) -> str:
+def explore_record(n: int | str, condition: str) -> str:
     return f"{iter_dir(n)}/explore/{condition}.json"
 
 
-def explore_frames(n: int, condition: str) -> str:
+def explore_frames(n: int | str, condition: str) -> str:
     return f"{iter_dir(n)}/explore/{condition}.extxyz"
 
 
-def explore_samples(n: int, condition: str) -> str:
+def explore_samples(n: int | str, condition: str) -> str:
     """Frames spread over the run whatever their gamma (spot-check candidates)."""
     return f"{iter_dir(n)}/explore/{condition}.samples.extxyz"
 
 
-def decision(n: int) -> str:
+def decision(n: int | str) -> str:
     return f"{iter_dir(n)}/exploration.json"
 
 
-def halt(n: int) -> str:
+def halt(n: int | str) -> str:
     return f"{iter_dir(n)}/halt.xyz"
 
 
-def candidates(n: int) -> str:
+def candidates(n: int | str) -> str:
     return f"{iter_dir(n)}/candidates.xyz"
+
+
+SUPERSEDED = "superseded"
+
+
+def superseded_dir(n: int | str) -> str:
+    """Extending a finished run: where the re-decided checkpoint's old decision is moved."""
+    return f"{iter_dir(n)}/{SUPERSEDED}"
+
+
+def superseded_decision(n: int | str) -> str:
+    return f"{superseded_dir(n)}/exploration.json"
+
+
+def property_offer(n: int | str) -> str:
+    """convergence.properties: the worst property structures a continuing iteration offers to label."""
+    return f"{iter_dir(n)}/property_offer.xyz"
 
 
 def list_iterations(workdir: str | Path) -> list[int]:

@@ -107,7 +107,7 @@ class ExplorationConfig(_Strict):
     )
     adaptive_gamma: AdaptiveGammaConfig = Field(
         default_factory=AdaptiveGammaConfig, description="Opt-in: gamma_select/gamma_halt of each iteration read "
-        "off the recorded calibration of gamma against force error (README 'Adaptive gamma thresholds').")
+        "off the recorded calibration of gamma against force error (docs/configuration.md, 'Adaptive γ thresholds').")
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> "ExplorationConfig":

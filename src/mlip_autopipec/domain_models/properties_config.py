@@ -58,7 +58,7 @@ class PropertiesConfig(Strict):
     every: int | None = Field(None, ge=1, description="Also compute the properties of the potential explored "
                               "in iterations 0, N, 2N, ... (null: the final potential only).")
     cheap: bool = Field(False, description="Oracle single points at the potential-relaxed geometries instead "
-                        "of oracle relaxations (for expensive oracles; see README for the accuracy cost).")
+                        "of oracle relaxations (for expensive oracles; see docs/properties.md for the accuracy cost).")
     tolerances: PropertyTolerances = Field(default_factory=PropertyTolerances,
                                            description="Allowed potential-oracle differences.")
     reference: dict[str, float] = Field(default_factory=dict, description="Optional external values "

@@ -43,10 +43,9 @@ class Action(str, Enum):
         }.get(self)
 
     @property
-    def flag_file(self) -> str | None:
-        if self is Action.CONTINUE:
-            return None
-        return "converged.flag" if self is Action.CONVERGED else "stopped.flag"
+    def ends_converged(self) -> bool:
+        """An end of the loop that is convergence (core/layout.flag names its marker file)."""
+        return self is Action.CONVERGED
 
 
 class ConditionResult(BaseModel):

@@ -25,8 +25,8 @@ from ..domain_models.state import Action, Decision
 
 log = logging.getLogger(__name__)
 
-SUPERSEDED = "superseded"
-FLAGS = ("converged.flag", "stopped.flag")
+SUPERSEDED = L.SUPERSEDED
+FLAGS = L.FLAGS
 
 
 def decision_settings(cfg, iteration: int) -> dict:
@@ -85,7 +85,7 @@ def _changed(old: dict | None, new: dict) -> list[str]:
 
 
 def superseded_decision(n: int) -> str:
-    return f"{L.iter_dir(n)}/{SUPERSEDED}/exploration.json"
+    return L.superseded_decision(n)
 
 
 @dataclass
@@ -170,7 +170,7 @@ def find_extension(workdir: str | Path, cfg) -> Extension | None:
 def supersede(workdir: str | Path, ext: Extension) -> None:
     """Move the stale files aside (kept for the record), so Snakemake recreates them."""
     workdir = Path(workdir)
-    sup = workdir / L.iter_dir(ext.iteration) / SUPERSEDED
+    sup = workdir / L.superseded_dir(ext.iteration)
     for rel in ext.files_to_redo():
         src = workdir / rel
         if src.is_file():

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core import layout as L
 from ..core.io import count_frames, read_json
 
 
 def property_counts(workdir: str | Path) -> dict[str, dict]:
     """stage -> {n_tasks, n_labelled, n_failed, n_ok, n_properties} for every stage that has started."""
     out = {}
-    for tasks in sorted(Path(workdir).glob("*/properties/tasks.extxyz")):
+    for tasks in sorted(Path(workdir).glob(L.property_tasks("*"))):
         d = tasks.parent
+        stage = d.parent.name
         try:
             rec = {"n_tasks": count_frames(tasks),
-                   "n_labelled": sum(count_frames(p) for p in d.glob("oracle_jobs/*.extxyz")),
-                   "n_failed": sum(len(read_json(p)["failures"]) for p in d.glob("oracle_jobs/*.json"))}
-            if (d / "properties.json").is_file():
-                records = read_json(d / "properties.json")
+                   "n_labelled": sum(count_frames(p) for p in Path(workdir).glob(L.property_label_job(stage, "*", "extxyz"))),
+                   "n_failed": sum(len(read_json(p)["failures"]) for p in Path(workdir).glob(L.property_label_job(stage, "*", "json")))}
+            if (Path(workdir) / L.stage_properties(stage)).is_file():
+                records = read_json(Path(workdir) / L.stage_properties(stage))
                 rec["n_properties"] = len(records)
                 rec["n_ok"] = sum(1 for r in records if r.get("ok"))
         except (OSError, ValueError, KeyError):  # a foreign partial file; ours are written atomically
             continue
-        out[d.parent.name] = rec
+        out[stage] = rec
     return out
 
 

@@ -44,7 +44,7 @@ def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
     """Wall seconds of a rule's jobs (summed over the files matching `pattern`, e.g. all label
     chunks of a stage) from Snakemake's benchmark files."""
     total, found = 0.0, False
-    for path in (workdir / "logs" / "benchmark" / rule).glob(f"{pattern}.tsv"):
+    for path in workdir.glob(L.benchmark_file(rule, pattern)):
         try:
             with open(path) as fh:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -59,8 +59,8 @@ def _stage_counts(workdir: Path, stage: str) -> dict:
     d = workdir / stage
     failed = _json_or_none(workdir / L.labels_failed(stage))
     return {
-        "n_selected": count_frames(d / "selected.xyz") if (d / "selected.xyz").exists() else None,
-        "n_labelled": count_frames(d / "labels.extxyz") if (d / "labels.extxyz").exists() else None,
+        "n_selected": count_frames(workdir / L.selected(stage)) if (workdir / L.selected(stage)).exists() else None,
+        "n_labelled": count_frames(workdir / L.labels(stage)) if (workdir / L.labels(stage)).exists() else None,
         "n_failed": len(failed) if isinstance(failed, list) else None,
     }
 
@@ -88,18 +88,18 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         initial["validation"] = _validation_dict(init_train)
         initial["dataset_size"] = init_train.n_structures
         initial["n_functions"] = (init_train.fit or {}).get("n_functions")
-    if not (workdir / L.INITIAL / "potential.yace").exists() or init_train is None:
+    if not (workdir / L.potential(L.INITIAL)).exists() or init_train is None:
         return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial,
                                     message="building, labelling and fitting the initial data"))
 
     history: list[IterationRecord] = []
-    status, iteration, potential = Status.EXPLORING, 0, f"{L.INITIAL}/potential.yace"
+    status, iteration, potential = Status.EXPLORING, 0, L.potential(L.INITIAL)
     message = ""
     n = 0
     while True:
         stage = L.iter_dir(n)
-        rec = IterationRecord(iteration=n, potential_in=f"{L.potential_stage_for(n)}/potential.yace")
-        cond_records = sorted((workdir / stage / "explore").glob("*.json"))
+        rec = IterationRecord(iteration=n, potential_in=L.potential(L.potential_stage_for(n)))
+        cond_records = sorted(workdir.glob(L.explore_record(n, "*")))
         rec.conditions = [read_record(ExplorationRecord, p).condition_result() for p in cond_records]
         rec.halted_conditions = [c.condition for c in rec.conditions if c.halted]
         halt_steps = [c.steps_run for c in rec.conditions if c.halted]
@@ -132,7 +132,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             rec.validation = _validation_dict(train)
             rec.n_functions = (train.fit or {}).get("n_functions")
             rec.spearman = (train.prior or {}).get("spearman_atoms")
-            rec.potential_out = f"{stage}/potential.yace"
+            rec.potential_out = L.potential(stage)
         iteration = n
         if rec.n_candidates is None:
             status = Status.REFINING
@@ -140,7 +140,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             status = Status.REFINING
         elif rec.n_labelled is None:
             status = Status.LABELING
-        elif train is None or not (workdir / stage / "potential.yace").exists():
+        elif train is None or not (workdir / L.potential(stage)).exists():
             status = Status.TRAINING
         else:
             potential = rec.potential_out
@@ -149,12 +149,12 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         break
     final_fit = {}
     if status in (Status.CONVERGED, Status.STOPPED_MAX_CYCLES, Status.STOPPED_PATIENCE):
-        flag = "converged.flag" if status is Status.CONVERGED else "stopped.flag"
+        flag = L.flag(status is Status.CONVERGED)
         if not (workdir / flag).exists():
             message = f"finishing: {message}"
         final_fit = _final_fit(workdir)
         if final_fit:
-            potential = f"{L.FINAL_FIT}/potential.yace"
+            potential = L.potential(L.FINAL_FIT)
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
                                 message=message, initial=initial, history=history, final_fit=final_fit,
                                 properties=property_counts(workdir)))
@@ -163,7 +163,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
 def _final_fit(workdir: Path) -> dict:
     """The fit after the loop, once its potential and record exist (else {})."""
     rec = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT))
-    if rec is None or not (workdir / L.FINAL_FIT / "potential.yace").exists():
+    if rec is None or not (workdir / L.potential(L.FINAL_FIT)).exists():
         return {}
     fit = rec.fit or {}
     keep_best = (fit.get("ladder") or {}).get("keep_best") or {}

@@ -20,7 +20,6 @@ from .table import TIME_STAGES, status_rows, summary_lines
 
 log = logging.getLogger(__name__)
 
-REPORT_HTML = "report.html"
 FIGURES = {  # key -> (file name, title)
     "learning_curve": ("learning_curve.png", "Learning curve"),
     "halt_steps": ("halt_steps.png", "Steps reached before halt"),
@@ -81,7 +80,7 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     workdir = Path(workdir)
     if rcfg is None:
         rcfg = D.load_run_config(workdir)
-    out_html = Path(out_html) if out_html else workdir / L.REPORT_DIR / REPORT_HTML
+    out_html = Path(out_html) if out_html else workdir / L.REPORT_HTML
     out_dir = out_html.parent
     state = derive_state(workdir)
     init_times = D.initial_stage_times(workdir)

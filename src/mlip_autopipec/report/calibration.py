@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core import layout as L
 from ..core.io import read_json
 
 
@@ -20,7 +21,7 @@ def calibration_data(workdir: str | Path) -> list[dict]:
     """[{stage, max_gamma: [...], force_rmse: [...], spot: [...], spearman_atoms, spearman_structures}]"""
     workdir = Path(workdir)
     out = []
-    for record_file in sorted(workdir.glob("iter_*/train.json")):
+    for record_file in sorted(workdir.glob(L.train_record(L.iter_dir("*")))):
         try:
             prior = read_json(record_file).get("prior") or {}
         except (OSError, ValueError):

@@ -71,7 +71,7 @@ def exploration_records(workdir: str | Path) -> dict[int, dict[str, dict]]:
     out: dict[int, dict[str, dict]] = {}
     for n in L.list_iterations(workdir):
         recs = {}
-        for p in sorted((Path(workdir) / L.iter_dir(n) / "explore").glob("*.json")):
+        for p in sorted(Path(workdir).glob(L.explore_record(n, "*"))):
             try:
                 recs[p.stem] = read_record(ExplorationRecord, p).model_dump()
             except ValueError:
@@ -108,8 +108,7 @@ def label_times(workdir: str | Path) -> list[dict]:
     stages = [L.INITIAL] + [L.iter_dir(n) for n in L.list_iterations(workdir)]
     out = []
     for stage in stages:
-        jobs = workdir / stage / "label_jobs"
-        for f in sorted(jobs.glob("*.extxyz")) if jobs.is_dir() else []:
+        for f in sorted(workdir.glob(L.label_job(stage, "*", "extxyz"))):
             try:
                 for comment in _xyz_comment_lines(f):
                     m = pattern.search(comment)
@@ -117,7 +116,7 @@ def label_times(workdir: str | Path) -> list[dict]:
                         out.append({"stage": stage, "seconds": float(m.group(1)), "ok": True})
             except (OSError, ValueError):
                 continue
-        for f in sorted(jobs.glob("*.json")) if jobs.is_dir() else []:
+        for f in sorted(workdir.glob(L.label_job(stage, "*", "json"))):
             try:
                 for failure in read_record(LabelChunkRecord, f).failures:
                     out.append({"stage": stage, "seconds": float(failure.wall_time_s), "ok": False})

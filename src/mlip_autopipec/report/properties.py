@@ -16,7 +16,7 @@ HEADER = ["property", "unit", "potential", "oracle", "error", "tolerance", "ok",
 def property_runs(workdir: str | Path) -> list[tuple[str, list[dict]]]:
     """(stage, records) of every potential whose properties were computed, in loop order."""
     runs = []
-    for path in Path(workdir).glob("*/properties/properties.json"):
+    for path in Path(workdir).glob(L.stage_properties("*")):
         stage = path.parent.parent.name
         n = L.iteration_of_stage(stage)
         runs.append(((-1 if n is None else n), stage, read_json(path)))
@@ -24,7 +24,7 @@ def property_runs(workdir: str | Path) -> list[tuple[str, list[dict]]]:
 
 
 def final_records(workdir: str | Path) -> list[dict] | None:
-    path = Path(workdir) / "final" / "properties.json"
+    path = Path(workdir) / L.FINAL_PROPERTIES
     return read_json(path) if path.is_file() else None
 
 

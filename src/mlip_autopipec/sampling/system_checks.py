@@ -75,4 +75,4 @@ def narrow_cells_advice(structures: Sequence[Atoms], cutoff: float) -> str | Non
     return (f"structures: every periodic starting structure is narrower than 2 x the cutoff ({need:g} Å; the widest, "
             f"structures[{k}], is {min(widths.values(), default=0.0):.2f} Å across), so every training environment "
             "holds its own periodic images; add a supercell at least that wide to `structures` (it need not be "
-            "explored: its rattled and strained copies join the initial data; README \"Training cells\")")
+            "explored: its rattled and strained copies join the initial data; docs/accuracy.md \"Training cells\")")

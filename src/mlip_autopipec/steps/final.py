@@ -112,7 +112,7 @@ How to continue
   from scratch with a larger basis; then `pace_yaml2yace` and `pace_activeset -d dataset.pkl.gz output_potential.yaml`.
 - Molecular dynamics: include lammps/in.pace in your LAMMPS input (see its comments).
 - More active learning: edit the config (more conditions, higher max_cycles) and rerun; see the
-  README section "Extending a run".
+  docs/resuming.md "Extending a run".
 """
 
 

@@ -44,7 +44,6 @@ from .label_cache import LabelCache, attempt_settings, physics_settings, retry_f
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "properties_cache"  # run level: identical tasks of different stages are computed once
-FINAL_FILE = "final/properties.json"
 
 
 def properties_dir(stage: str) -> str:

@@ -25,11 +25,12 @@ from typing import Mapping
 
 import numpy as np
 
+from ...core import layout as L
 from ...core.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-FILE_NAME = "design_rows.npz"
+FILE_NAME = Path(L.design_rows(".")).name  # next to the potential (core/layout.py)
 FORMAT = 1
 
 

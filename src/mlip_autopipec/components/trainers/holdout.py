@@ -28,6 +28,8 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from ...core import layout as L
+
 
 def holdout_mask(frames: Sequence[Atoms], share: float) -> np.ndarray:
     """True for structures in the held-out share: a hash of numbers, cell and positions (rounded
@@ -149,7 +151,7 @@ def previous_holdout_fit(previous) -> dict | None:
     a declared input of this train job); None without a previous potential or record."""
     if previous is None:
         return None
-    record_file = Path(previous.yaml).parent / "train.json"
+    record_file = Path(L.train_record(str(Path(previous.yaml).parent)))
     if not record_file.is_file():
         return None
     record = json.loads(record_file.read_text())

@@ -81,7 +81,7 @@ LOG_TAIL_LINES = 25  # lines of pacemaker's log quoted in a TrainingError
 # `repulsion: zbl`: the ZBL core takes over below this fraction of the shortest interatomic distance
 # in the training data. pacemaker's own `auto` puts it AT that distance, so an MD frame only a little
 # shorter (rattled training cells: 2.28 A; 300-900 K MD: 2.21 A) is scored by pure ZBL: validation
-# F RMSE 17 eV/A instead of 2.4 meV/A for the same fit (40 functions, Cu/EMT, see README). At 0.75
+# F RMSE 17 eV/A instead of 2.4 meV/A for the same fit (40 functions, Cu/EMT, see docs/pacemaker.md). At 0.75
 # the inner cutoff sits far below anything MD samples near equilibrium but still stops a collapse.
 ZBL_INNER_FRACTION = 0.75
 
