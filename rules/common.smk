@@ -8,7 +8,8 @@ from mlip_autopipec.core import layout as L
 from mlip_autopipec.loop.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
 from mlip_autopipec.plan import final_stage as shipped_stage, n_label_jobs
-from mlip_autopipec.workflow_support import load_workflow_config, read_decision, report_failed_slurm_jobs
+from mlip_autopipec.domain_models.state import read_decision
+from mlip_autopipec.workflow_support import load_workflow_config, report_failed_slurm_jobs
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
 # same models) is what Snakemake's own tooling sees.

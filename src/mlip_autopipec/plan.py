@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .core import layout as L
-from .core.io import read_json
-from .domain_models.state import Action
+from .domain_models.state import Action, read_decision_or_none
 
 INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
@@ -156,11 +155,8 @@ def _add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
 
 
 def _decision_action(workdir: Path, n: int) -> Action | None:
-    path = workdir / L.decision(n)
-    try:
-        return Action(read_json(path)["action"]) if path.is_file() else None
-    except (ValueError, KeyError):
-        return None
+    decision = read_decision_or_none(workdir / L.decision(n))
+    return None if decision is None else decision.action
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -230,13 +226,9 @@ def patience_bound(workdir: Path, upto: int, patience: int) -> int:
     k + patience - s; before any decision it is `patience` (iteration 0 always counts as an
     improvement)."""
     for k in range(upto, -1, -1):
-        path = workdir / L.decision(k)
-        if path.is_file():
-            try:
-                stale = int(read_json(path).get("iterations_without_improvement", 0))
-            except ValueError:
-                continue
-            return k + patience - stale
+        decision = read_decision_or_none(workdir / L.decision(k))
+        if decision is not None:
+            return k + patience - decision.iterations_without_improvement
     return patience
 
 

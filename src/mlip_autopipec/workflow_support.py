@@ -15,7 +15,6 @@ from .core.crashpoints import crashpoint
 from .core.errors import UserError
 from .loop.state import refresh_state
 from .domain_models.config import ResolvedConfig, config_from_dict
-from .domain_models.state import Decision
 
 DEFAULT_CONFIG = "config/config.yaml"
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
@@ -54,8 +53,6 @@ def job_config(smk) -> ResolvedConfig:
     return config_from_dict(dict(smk.config), smk.params.config_file)
 
 
-def read_decision(path: str | Path) -> Decision:
-    return Decision.model_validate_json(Path(path).read_text())
 
 
 def _setup_logging(log_file: str | None) -> None:

@@ -104,6 +104,27 @@ class Decision(BaseModel):
     )
 
 
+
+def read_decision(path) -> Decision:
+    """The checkpoint's decision file (`iter_NNN/exploration.json`), validated: the one reader every
+    step, the plan, the state and the rules use."""
+    from pathlib import Path
+
+    return Decision.model_validate_json(Path(path).read_text())
+
+
+def read_decision_or_none(path) -> Decision | None:
+    """The decision, or None when the file is missing or not a decision (a foreign partial file; ours
+    are written atomically)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        return None
+    try:
+        return read_decision(path)
+    except ValueError:
+        return None
+
 class IterationRecord(BaseModel):
     iteration: int
     potential_in: str | None = None

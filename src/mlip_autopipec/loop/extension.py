@@ -21,7 +21,7 @@ from pathlib import Path
 from ..core import layout as L
 from .decision import checkpoint, with_tolerances
 from ..core.io import read_json
-from ..domain_models.state import Action, Decision
+from ..domain_models.state import Action, Decision, read_decision_or_none
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,7 @@ class Extension:
         return out
 
 
-def _read_decision(path: Path) -> Decision | None:
-    try:
-        return Decision.model_validate(read_json(path)) if path.is_file() else None
-    except ValueError:
-        return None
+_read_decision = read_decision_or_none
 
 
 def last_decision(workdir: Path) -> tuple[list[Decision], Decision] | None:

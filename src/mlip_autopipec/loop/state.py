@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
-from ..domain_models.state import Action, Decision, IterationRecord, Status, WorkflowState
+from ..domain_models.state import Action, IterationRecord, Status, WorkflowState, read_decision_or_none
 from ..core import layout as L
 from ..core.io import count_frames, read_json, write_json
 from .property_state import property_counts
@@ -56,7 +56,6 @@ def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
 
 
 def _stage_counts(workdir: Path, stage: str) -> dict:
-    d = workdir / stage
     failed = _json_or_none(workdir / L.labels_failed(stage))
     return {
         "n_selected": count_frames(workdir / L.selected(stage)) if (workdir / L.selected(stage)).exists() else None,
@@ -106,13 +105,12 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         rec.halt_step = min(halt_steps) if halt_steps else None
         rec.max_gamma = max((c.max_gamma for c in rec.conditions), default=None)
         rec.timings_s = _timings(workdir, stage, [c.condition for c in rec.conditions])
-        raw_decision = _json_or_none(workdir / L.decision(n))
-        if raw_decision is None:
+        decision = read_decision_or_none(workdir / L.decision(n))
+        if decision is None:
             if rec.conditions:  # some conditions finished, the checkpoint has not run yet
                 history.append(rec)
             status, iteration = Status.EXPLORING, n
             break
-        decision = Decision.model_validate(raw_decision)
         rec.action, rec.reason = decision.action, decision.reason
         if decision.spot_check_result is not None and history:  # spot checks labelled one iteration earlier
             history[-1].spot_check = decision.spot_check_result

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..components.oracles.common import settings_json
 from ..core import layout as L
 from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
-from ..domain_models.state import Decision
+from ..domain_models.state import Decision, read_decision
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ How to continue
 def run_final(decision_file: str, potential_files: list[str], label_files: list[str], reference_file: str,
               report_html: str, gamma: tuple[float, float, int], out: dict[str, str]) -> int:
     """`out` maps yace, yaml, asi, dataset, dataframe, lammps, report, readme to output paths."""
-    decision = Decision.model_validate(read_json(decision_file))
+    decision = read_decision(decision_file)
     by_ext = {Path(p).suffix.lstrip("."): p for p in potential_files}
     for ext in ("yace", "yaml", "asi"):
         copy_file(by_ext[ext], out[ext])

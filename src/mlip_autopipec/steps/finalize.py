@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from ..core.io import read_json, write_text
-from ..domain_models.state import Decision
+from ..core.io import write_text
+from ..domain_models.state import Decision, read_decision
 
 log = logging.getLogger(__name__)
 
 
 def run_finalize(decision_file: str, out_flag: str) -> Decision:
-    decision = Decision.model_validate(read_json(decision_file))
+    decision = read_decision(decision_file)
     extended = f"\nextended: {decision.extended}" if decision.extended else ""
     write_text(out_flag, f"{decision.action.value}: iteration {decision.iteration}: {decision.reason}{extended}\n")
     log.info("FINISHED: %s after iteration %d (%s)", decision.action.value, decision.iteration, decision.reason)

@@ -7,7 +7,7 @@ import logging
 from ..loop.decision import checkpoint, spot_check_result
 from ..core.io import read_json, write_json
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
-from ..domain_models.state import Decision
+from ..domain_models.state import Decision, read_decision
 from ..loop.extension import decision_settings, describe
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
              previous_train_file: str | None = None) -> Decision:
     records = [read_record(ExplorationRecord, f) for f in record_files]
     conditions = [r.condition_result() for r in records]
-    previous = [Decision.model_validate(read_json(f)) for f in previous_decision_files]
+    previous = [read_decision(f) for f in previous_decision_files]
     conv = rcfg.cfg.convergence
     last_spot = None
     if previous_train_file and previous and previous[-1].spot_check:
@@ -28,7 +28,7 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     decision = checkpoint(iteration, conditions, previous, rcfg.cfg, last_spot, property_records)
     decision.settings = decision_settings(rcfg.cfg, iteration)
     decision.gamma_thresholds = next((r.gamma_thresholds for r in records if r.gamma_thresholds), None)
-    superseded = Decision.model_validate(read_json(superseded_file)) if superseded_file else None
+    superseded = read_decision(superseded_file) if superseded_file else None
     decision.extended = describe(superseded, rcfg.cfg, iteration) or (previous[-1].extended if previous else None)
     if superseded is not None:
         log.info("CHECKPOINT iter %d: run extended: %s", iteration, decision.extended)

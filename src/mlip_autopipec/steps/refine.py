@@ -11,10 +11,10 @@ from ..components.base import PotentialFiles
 from ..components.registry import make_selector, make_trainer
 from ..sampling.candidate_generator import generate_swarm
 from ..core.identity import structure_hash
-from ..core.io import read_json, read_structures, write_structures
+from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
 from ..domain_models.records import ExplorationRecord, read_record
-from ..domain_models.state import Decision
+from ..domain_models.state import read_decision
 from .cutout_stage import cutouts_from_gamma, is_large, swarm_of_cutouts
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
                    out_candidates: str, offer_files: list[str] = (), decision_file: str | None = None,
                    sample_files: list[str] | None = None) -> int:
     cfg = rcfg.cfg
-    if decision_file is not None and Decision.model_validate(read_json(decision_file)).spot_check:
+    if decision_file is not None and read_decision(decision_file).spot_check:
         samples = [read_structures(f) for f in sample_files or []]
         picks = pick_spot_checks(samples, cfg.convergence.spot_checks, rng_for(cfg.seed, "spot_check", iteration))
         write_structures(out_candidates, [_strip(a) for a in picks])
