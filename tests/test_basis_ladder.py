@@ -142,7 +142,7 @@ def test_an_earlier_better_fit_is_kept(md_data, ref, tmp_path, within_se):
     trainer = LinearAceTrainer(cfg)
     first_dir, second_dir = tmp_path / "iter_000", tmp_path / "iter_001"
     metrics = trainer.fit(md_data, first_dir, ref, previous=None, seed=0)
-    (first_dir / "train.json").write_text(json.dumps({"fit": metrics}))
+    (first_dir / "train.json").write_text(json.dumps({"stage": first_dir.name, "n_structures": 0, "trainer": "t", "fit": metrics}))  # a TrainRecord, as steps/train writes it
     rng = np.random.default_rng(5)
     corrupted = []
     for frame in md_frames(0.0, 900, 30, 7):
@@ -151,7 +151,7 @@ def test_an_earlier_better_fit_is_kept(md_data, ref, tmp_path, within_se):
         bad.calc = SinglePointCalculator(bad, energy=frame.get_potential_energy() + rng.normal(0, 0.5),
                                          forces=forces, stress=frame.get_stress())
         corrupted.append(bad)
-    second = trainer.fit(md_data + corrupted, second_dir, ref, previous=PotentialFiles.in_dir(first_dir), seed=0)
+    second = trainer.fit(md_data + corrupted, second_dir, ref, previous=PotentialFiles.fitted(first_dir), seed=0)
     kb = second["ladder"]["keep_best"]
     assert kb["kept_previous"] is True, kb
     assert kb["previous_score"] < kb["score"]
@@ -193,8 +193,8 @@ def test_last_fit_never_worse_than_the_best_on_the_held_out_share(md_data, ref, 
     for k, frames in enumerate(stages):
         out = tmp_path / f"iter_{k:03d}"
         metrics = trainer.fit(frames, out, ref, previous=previous, seed=0)
-        (out / "train.json").write_text(json.dumps({"fit": metrics}))
-        previous = PotentialFiles.in_dir(out)
+        (out / "train.json").write_text(json.dumps({"stage": out.name, "n_structures": 0, "trainer": "t", "fit": metrics}))  # a TrainRecord, as steps/train writes it
+        previous = PotentialFiles.fitted(out)
         lad = metrics["ladder"]
         kept.append(lad["keep_best"] is not None and lad["keep_best"]["kept_previous"])
         if best_before is not None:
@@ -324,10 +324,10 @@ def test_keep_best_within_se_judges_the_earlier_best_by_the_ladders_rule(md_data
     cfg = LinearAceTrainerConfig(ladder=BasisLadderConfig(rungs=[SMALL], final_rungs=[LARGE], larger_within_se=1.0))
     last = tmp_path / "iter_000"
     metrics = LinearAceTrainer(cfg).fit(md_data, last, ref, previous=None, seed=0)
-    (last / "train.json").write_text(json.dumps({"fit": metrics}))
+    (last / "train.json").write_text(json.dumps({"stage": last.name, "n_structures": 0, "trainer": "t", "fit": metrics}))  # a TrainRecord, as steps/train writes it
     final_cfg = cfg.model_copy(update={"ladder": cfg.ladder.for_final_fit()})
     final = LinearAceTrainer(final_cfg).fit(md_data, tmp_path / "final_fit", ref,
-                                            previous=PotentialFiles.in_dir(last), seed=0)
+                                            previous=PotentialFiles.fitted(last), seed=0)
     kb = final["ladder"]["keep_best"]
     assert "within 1 bootstrap standard errors" in kb["rule"]
     assert kb["standard_error"] > 0

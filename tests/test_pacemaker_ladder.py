@@ -51,7 +51,7 @@ def ladder_fit(tmp_path_factory):
     frames = _cells(10, seed=1)  # 3 held out, 7 fitted: 28 environments >= 2 x 12
     out = tmp_path_factory.mktemp("iter_000")
     metrics = pm.PacemakerTrainer(_cfg(refit=True)).fit(frames, out, _refs(), previous=None, seed=5)
-    (out / "train.json").write_text(json.dumps({"stage": out.name, "fit": metrics}))  # as steps/train writes it
+    (out / "train.json").write_text(json.dumps({"stage": out.name, "n_structures": 0, "trainer": "t", "fit": metrics}))  # a TrainRecord, as steps/train writes it
     return frames, out, metrics
 
 
@@ -95,7 +95,7 @@ def test_a_worse_new_fit_keeps_the_earlier_potential(ladder_fit, tmp_path):
     cfg.ladder.step = SIZE
     out = tmp_path / "iter_001"
     metrics = pm.PacemakerTrainer(cfg).fit(frames + _cells(2, seed=4), out, _refs(),
-                                           previous=PotentialFiles.in_dir(prev_out), seed=6)
+                                           previous=PotentialFiles.fitted(prev_out), seed=6)
     keep = metrics["ladder"]["keep_best"]
     assert keep["kept_previous"] is True and keep["previous_score"] < keep["score"]
     assert metrics["start"] == "kept_previous"

@@ -7,7 +7,7 @@ protocols, so a mock and a real backend are interchangeable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -15,20 +15,33 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ..domain_models.config import ExplorationCondition
+from ..core import layout as L
+from ..domain_models.records import TrainRecord, read_record
 
 
 @dataclass(frozen=True)
 class PotentialFiles:
-    """The three files of a trained potential; all live in one directory."""
+    """The three files of a trained potential; all live in one directory. `record`: the fit's
+    TrainRecord when the step that hands the potential over has read it (the train step passes the
+    previous fit's, so a trainer never reads a record file behind the step's back)."""
 
     yace: Path
     yaml: Path
     asi: Path
+    record: "TrainRecord | None" = None
 
     @classmethod
     def in_dir(cls, directory: str | Path, stem: str = "potential") -> "PotentialFiles":
         d = Path(directory)
         return cls(d / f"{stem}.yace", d / f"{stem}.yaml", d / f"{stem}.asi")
+
+    @classmethod
+    def fitted(cls, stage_dir: str | Path) -> "PotentialFiles":
+        """A stage's potential with its TrainRecord (`<stage>/train.json`, when it exists): what the
+        train step hands the next fit (keep-the-best and the held-out share read the earlier fit's)."""
+        record_file = Path(L.train_record(str(stage_dir)))
+        record = read_record(TrainRecord, record_file) if record_file.is_file() else None
+        return replace(cls.in_dir(stage_dir), record=record)
 
 
 @dataclass

@@ -41,7 +41,8 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     dataset = load_dataset(label_files)
     reference = read_json(reference_file)
     trainer = make_trainer(cfg.final_fit_trainer() if final else cfg.trainer)
-    previous = PotentialFiles.in_dir(previous_dir) if previous_dir else None
+    # the previous fit's record is a declared input of the train rule (rules/common.smk fit_files)
+    previous = PotentialFiles.fitted(previous_dir) if previous_dir else None
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
     record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind)

@@ -20,15 +20,12 @@ their basis size the same way:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from ase import Atoms
 
-from ...core import layout as L
 
 
 def holdout_mask(frames: Sequence[Atoms], share: float) -> np.ndarray:
@@ -147,12 +144,8 @@ def keep_best_comparison(previous_stage: str | None, previous_score: float, prev
 
 
 def previous_holdout_fit(previous) -> dict | None:
-    """The `holdout_fit` the previous fit recorded (its train.json sits next to its potential and is
-    a declared input of this train job); None without a previous potential or record."""
-    if previous is None:
+    """The `holdout_fit` the previous fit recorded (the train step hands its TrainRecord over with the
+    potential); None without a previous potential or record."""
+    if previous is None or previous.record is None:
         return None
-    record_file = Path(L.train_record(str(Path(previous.yaml).parent)))
-    if not record_file.is_file():
-        return None
-    record = json.loads(record_file.read_text())
-    return ((record.get("fit") or {}).get("ladder") or {}).get("holdout_fit")
+    return ((previous.record.fit or {}).get("ladder") or {}).get("holdout_fit")
