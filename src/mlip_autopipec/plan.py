@@ -27,7 +27,7 @@ INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
 FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
-PROPERTY_RULES = ("property_tasks", "property_label", "md_stability", "properties")
+PROPERTY_RULES = ("property_equilibrium", "property_tasks", "property_label", "md_stability", "properties")
 
 
 # -- job counts: pure functions of the config ---------------------------------------------------
@@ -141,7 +141,9 @@ def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
 
 def property_done(workdir: Path, stage: str, per_potential: dict[str, int]) -> dict[str, int]:
     d = f"{stage}/properties"
-    done = {"property_tasks": int(_exists(workdir, f"{d}/tasks.extxyz", f"{d}/potential.extxyz")),
+    done = {"property_equilibrium": int(_exists(workdir, f"{d}/oracle_equilibrium.extxyz",
+                                                f"{d}/oracle_equilibrium.json")),
+            "property_tasks": int(_exists(workdir, f"{d}/tasks.extxyz", f"{d}/potential.extxyz")),
             "property_label": sum(_exists(workdir, f"{d}/oracle_jobs/{k}.extxyz", f"{d}/oracle_jobs/{k}.json")
                                   for k in range(per_potential.get("property_label", 0))),
             "md_stability": int(_exists(workdir, f"{d}/md_stability.json")),
