@@ -134,3 +134,17 @@ def test_oracle_equilibrium_is_one_cached_label_and_its_tasks_start_there(tmp_pa
     labelled = {a.info[TASK]: a for a in read_structures(tmp_path / "l.extxyz")}
     assert labelled["elastic/0+"].cell.lengths()[1] == pytest.approx(a0, abs=2e-4)  # yy unstrained: a0
     assert labelled["elastic/0+"].cell.lengths()[0] == pytest.approx(a0 * 1.01, abs=3e-4)
+
+
+def test_cheap_mode_gives_the_oracle_a_single_point_at_the_potentials_equilibrium_and_no_job_of_its_own(tmp_path):
+    from mlip_autopipec.properties.jobs import jobs_per_potential, n_property_jobs, property_tasks
+
+    raw = {"structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}], "oracle": {"kind": "emt"},
+           "labeling": {"structures_per_job": 7}, "properties": {"enabled": True, "include": ["eos"], "cheap": True}}
+    cheap = config_from_dict(raw, tmp_path / "config.yaml")
+    tasks = property_tasks(cheap)
+    assert [t.info[TASK] for t in tasks][-1] == equilibrium.TASK and not tasks[-1].info["prop_relax"]
+    assert len(tasks) == 8 and n_property_jobs(cheap) == 2  # 7 EOS cells + the equilibrium single point
+    assert "property_equilibrium" not in jobs_per_potential(cheap)
+    full = config_from_dict({**raw, "properties": {**raw["properties"], "cheap": False}}, tmp_path / "config.yaml")
+    assert len(property_tasks(full)) == 7 and jobs_per_potential(full)["property_equilibrium"] == 1
