@@ -28,12 +28,14 @@ def test_default_cu_emt_run_converges_accurately(default_cu_run):
     assert (tmp_path / "converged.flag").is_file()
     state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
     assert state["status"] == "CONVERGED"
-    # regression guards (issue 26): measured LABELS labels, F FFF meV/Å, E EEE meV/atom on the run's held-out
-    # frames (seed 42); the bounds leave a stated margin for platform noise, not for an 8-fold regression
-    assert total_labels(tmp_path) <= 80
+    # regression guards (issue 26). Measured 2026-12-06 (seed 42): 51 labels, F 0.90 meV/Å, E 0.020 meV/atom
+    # on the run's 24 held-out frames. Margins: labels +27 % (benchmark loop seeds 1 and 2 need up to 63),
+    # F +33 %, E x2.5 (energies this small vary ~2x between seeds); a BLAS-dependent path change passes,
+    # a real regression does not
+    assert total_labels(tmp_path) <= 65
     last_trained = [h for h in state["history"] if h["validation"]][-1]
-    assert last_trained["validation"]["force_rmse"] <= 0.0015
-    assert last_trained["validation"]["energy_rmse_per_atom"] <= 0.0001
+    assert last_trained["validation"]["force_rmse"] <= 0.0012
+    assert last_trained["validation"]["energy_rmse_per_atom"] <= 0.00005
     # every iteration that continued went through the whole chain with real files
     for h in state["history"][:-1]:
         assert h["n_selected"] and h["n_labelled"] == h["n_selected"]
