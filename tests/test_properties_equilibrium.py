@@ -148,3 +148,27 @@ def test_cheap_mode_gives_the_oracle_a_single_point_at_the_potentials_equilibriu
     assert "property_equilibrium" not in jobs_per_potential(cheap)
     full = config_from_dict({**raw, "properties": {**raw["properties"], "cheap": False}}, tmp_path / "config.yaml")
     assert len(property_tasks(full)) == 7 and jobs_per_potential(full)["property_equilibrium"] == 1
+
+
+def test_the_check_row_in_the_report_table_and_the_status_line(tmp_path):
+    from mlip_autopipec.core.io import write_json, write_structures
+    from mlip_autopipec.core.property_state import property_counts, summary_line
+    from mlip_autopipec.properties.consistency import record
+    from mlip_autopipec.report.properties import _ratio, table_rows
+
+    ok = record({"b_eos": 134.4, "b_elastic": 134.5, "rel_diff": 0.0008, "tolerance": 0.0102},
+                {"b_eos": 134.6, "b_elastic": 134.9, "rel_diff": 0.0016, "tolerance": 0.0106})
+    assert ok["ok"] is True and _ratio(ok) == pytest.approx(0.0016 / 0.0106)
+    row = table_rows([ok])[0]
+    assert row[2:4] == ["0.16 %", "0.08 %"] and row[6] == "yes"
+    bad = record({"b_eos": 134.4, "b_elastic": 125.2, "rel_diff": 0.0686, "tolerance": 0.011}, None)
+    assert bad["ok"] is True and "potential: not computed" in bad["skipped"]  # one side missing: skipped
+    bad = record({"b_eos": 134.4, "b_elastic": 125.2, "rel_diff": 0.0686, "tolerance": 0.011},
+                 {"b_eos": 134.4, "b_elastic": 134.4, "rel_diff": 0.0, "tolerance": 0.011})
+    assert bad["ok"] is False and table_rows([bad])[0][6] == "NO"
+    d = tmp_path / "final_fit" / "properties"
+    write_structures(d / "tasks.extxyz", [bulk("Cu")])
+    write_json(d / "properties.json", [ok])
+    assert "B(Cij) = B(EOS) check ok" in summary_line(property_counts(tmp_path))
+    write_json(d / "properties.json", [bad])
+    assert "B(Cij) = B(EOS) check FAILED" in summary_line(property_counts(tmp_path))
