@@ -1,5 +1,5 @@
 # PROPERTIES: the potential proven by physical properties, each computed with the potential and with
-# the oracle on identical structures (EOS, elastic constants, vacancy, surfaces, phonons) plus an MD
+# the oracle, each at its own equilibrium (EOS, elastic constants, vacancy, surfaces, phonons) plus an MD
 # stability run. The oracle's share runs as label-like jobs, cached per structure in
 # properties_cache/ (shared by all stages), resumable, failures recorded.
 # Final potential -> final/properties.json; with properties.every: N, also iterations 0, N, 2N, ...
@@ -29,11 +29,36 @@ rule property_tasks:
         "../scripts/property_tasks.py"
 
 
+rule property_equilibrium:
+    # the oracle relaxes the bulk crystal (cell + positions): its tasks are built there. One cached
+    # label (properties_cache/cell), so later stages read it from the cache
+    input:
+        structures=STRUCTURE_FILES,
+    output:
+        structure=L.oracle_equilibrium("{stage}", "extxyz"),
+        record=L.oracle_equilibrium("{stage}", "json"),
+    params:
+        config_file=CONFIG_FILE,
+        cache_dir="properties_cache",
+    threads: RES.label.cores
+    resources:
+        **RES.label.snakemake_resources(),
+    log:
+        "logs/property_equilibrium/{stage}.log",
+    benchmark:
+        "logs/benchmark/property_equilibrium/{stage}.tsv"
+    conda:
+        ORACLE_ENV
+    script:
+        "../scripts/property_equilibrium.py"
+
+
 rule property_label:
     input:
-        # the oracle's structures follow from the config alone (cheap mode: the potential's geometries),
-        # so these jobs run beside the potential's instead of after them
+        # the oracle's structures follow from the config and its own equilibrium (cheap mode: the
+        # potential's geometries), so these jobs run beside the potential's instead of after them
         tasks=lambda w: [L.property_tasks(w.stage)] if PROPS.cheap else [],
+        equilibrium=oracle_equilibrium_files,
         structures=STRUCTURE_FILES,
     output:
         labels=L.property_label_job("{stage}", "{chunk}", "extxyz"),
@@ -81,6 +106,7 @@ rule properties:
         labels=lambda w: [L.property_label_job(w.stage, k, "extxyz") for k in range(PROPERTY_JOBS)],
         records=lambda w: [L.property_label_job(w.stage, k, "json") for k in range(PROPERTY_JOBS)],
         md=lambda w: [L.md_stability(w.stage)] if MD_STABILITY else [],
+        equilibrium=oracle_equilibrium_files,
     output:
         records=L.stage_properties("{stage}"),
         details=L.property_details("{stage}"),

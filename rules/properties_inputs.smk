@@ -1,11 +1,20 @@
 # Input functions and constants of rules/properties.smk (the loop's final potential, the stages
 # whose properties the report shows).
-from mlip_autopipec.properties.jobs import n_property_jobs, runs_md_stability
+from mlip_autopipec.properties.jobs import n_property_jobs, runs_md_stability, runs_oracle_equilibrium
 from mlip_autopipec.plan import property_stages
 
 PROPS = RCFG.cfg.properties
 PROPERTY_JOBS = n_property_jobs(RCFG) if PROPS.enabled else 0
 MD_STABILITY = runs_md_stability(RCFG)
+ORACLE_EQUILIBRIUM = runs_oracle_equilibrium(RCFG)
+
+
+def oracle_equilibrium_files(wildcards):
+    """The oracle's relaxed crystal (+ its record) the oracle's tasks start from; [] in cheap mode,
+    for slabs and clusters."""
+    if not ORACLE_EQUILIBRIUM:
+        return []
+    return [L.oracle_equilibrium(wildcards.stage, "extxyz"), L.oracle_equilibrium(wildcards.stage, "json")]
 
 
 def computed_property_stages():

@@ -7,5 +7,6 @@ run_step(
     lambda cfg, smk: run_properties(
         cfg, smk.wildcards.stage, smk.input.potential, list(smk.input.labels), list(smk.input.records),
         smk.input.md[0] if smk.input.md else None, smk.output.records, smk.output.details,
+        tuple(smk.input.equilibrium) or None,
     ),
 )

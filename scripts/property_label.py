@@ -7,5 +7,6 @@ run_step(
     lambda cfg, smk: run_property_label_chunk(
         cfg, smk.input.tasks[0] if smk.input.tasks else None, int(smk.wildcards.chunk), smk.output.labels,
         smk.output.record, smk.params.cache_dir, cores=smk.threads,
+        equilibrium_file=smk.input.equilibrium[0] if smk.input.equilibrium else None,
     ),
 )

@@ -41,7 +41,7 @@ def incar(path: Path) -> dict:
     return out
 
 
-def test_vasp_inputs_match_the_configuration(tmp_path, pp_path):
+def test_vasp_inputs_match_the_configuration(tmp_path, pp_path, monkeypatch):
     cfg = VaspOracleConfig(pp_path=str(pp_path), setups={"Si": "_GW"}, cutoff_ev=450,
                            kpoints={"grid": [3, 3, 2], "gamma": True},
                            smearing={"method": "gaussian", "width_ev": 0.05}, max_scf_iterations=77,
@@ -74,6 +74,10 @@ def test_vasp_inputs_match_the_configuration(tmp_path, pp_path):
     potcars = [ln.split()[1] for ln in (rundir / "POTCAR").read_text().splitlines()]
     species = list(dict.fromkeys(poscar.get_chemical_symbols()))
     assert potcars == [{"Si": "Si_GW", "Al": "Al"}[s] for s in species]
+    # the default launcher depends on which mpirun PATH finds first (`default_mpirun`, tested in
+    # test_oracles_config.py): a PATH without any MPI makes this independent of the user's shell
+    (tmp_path / "no_mpi").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "no_mpi"))
     assert oracle.command("vasp_std") == "mpirun -np 4 vasp_std"
 
 

@@ -140,19 +140,22 @@ def test_property_jobs_and_oracle_calculations_are_counted(tmp_path):
     raw = yaml.safe_load((CONFIGS / "mock.yaml").read_text())
     raw["properties"] = {"enabled": True, "include": ["eos", "vacancy", "md_stability"], "structures_per_job": 4}
     rcfg = config_from_dict(raw, tmp_path / "config.yaml")
-    per_potential = {"property_tasks": 1, "property_label": 3, "md_stability": 1, "properties": 1}  # 9 tasks / 4
+    # 9 tasks / 4 per job; the oracle's equilibrium relaxation (a bulk crystal) is a job of its own
+    per_potential = {"property_tasks": 1, "property_label": 3, "md_stability": 1, "properties": 1,
+                     "property_equilibrium": 1}
     plan = build_plan(rcfg, tmp_path, with_report=True)
     assert plan.property_jobs_per_potential == per_potential
-    assert plan.property_calculations == {"calculations": 7 + 2, "relaxations": 1, "hessians": 0}
+    assert plan.property_calculations == {"calculations": 7 + 2 + 1, "relaxations": 1 + 1, "hessians": 0}
     assert plan.stages[-1].jobs == final_jobs(True, per_potential) == {
         "finalize": 1, "report": 1, "final": 1, **per_potential, "final_properties": 1}
     assert "property_tasks" not in plan.jobs_if_refining
     text = format_plan(rcfg, tmp_path, plan)
-    assert "9 oracle calculations (labelled structures) per potential, 1 of them relaxations" in text
+    assert "10 oracle calculations (labelled structures) per potential, 2 of them relaxations" in text
 
     raw["convergence"] = {**raw["convergence"], "properties": True}
     gated = build_plan(config_from_dict(raw, tmp_path / "config.yaml"), tmp_path, with_report=True)
     assert gated.jobs_if_refining == {**iteration_jobs(rcfg.cfg), **per_potential, "property_offer": 1}
     assert gated.jobs_if_ending == {"explore": 1, "gate": 1, **per_potential}
     assert gated.stages[-1].jobs == {"finalize": 1, "report": 1, "final": 1, "final_properties": 1}
-    assert gated.remaining_max - plan.remaining_max == 10 * (6 + 1) - 6  # every iteration's potential
+    n_prop = sum(per_potential.values())  # 7
+    assert gated.remaining_max - plan.remaining_max == 10 * (n_prop + 1) - n_prop  # every iteration's potential

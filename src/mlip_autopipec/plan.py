@@ -26,7 +26,7 @@ INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
 FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
-PROPERTY_RULES = ("property_tasks", "property_label", "md_stability", "properties")
+PROPERTY_RULES = ("property_equilibrium", "property_tasks", "property_label", "md_stability", "properties")
 
 
 # -- job counts: pure functions of the config ---------------------------------------------------
@@ -139,7 +139,9 @@ def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
 
 
 def property_done(workdir: Path, stage: str, per_potential: dict[str, int]) -> dict[str, int]:
-    done = {"property_tasks": int(_exists(workdir, L.property_tasks(stage), L.property_potential_frames(stage))),
+    done = {"property_equilibrium": int(_exists(workdir, L.oracle_equilibrium(stage, "extxyz"),
+                                                L.oracle_equilibrium(stage, "json"))),
+            "property_tasks": int(_exists(workdir, L.property_tasks(stage), L.property_potential_frames(stage))),
             "property_label": sum(_exists(workdir, L.property_label_job(stage, k, "extxyz"),
                                           L.property_label_job(stage, k, "json"))
                                   for k in range(per_potential.get("property_label", 0))),

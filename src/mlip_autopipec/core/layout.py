@@ -154,6 +154,12 @@ def property_label_job(stage: str, chunk: int | str, suffix: str) -> str:
     return f"{properties_dir(stage)}/oracle_jobs/{chunk}.{suffix}"
 
 
+def oracle_equilibrium(stage: str, suffix: str) -> str:
+    """The oracle's relaxed bulk crystal (`extxyz`) and its record (`json`): every bulk property's
+    oracle column is computed there (each model at its own equilibrium)."""
+    return f"{properties_dir(stage)}/oracle_equilibrium.{suffix}"
+
+
 def md_stability(stage: str) -> str:
     return f"{properties_dir(stage)}/md_stability.json"
 

@@ -38,6 +38,11 @@ class PropertyTolerances(Strict):
     vibration_rmse: float = Field(0.3, gt=0, description="Absolute, THz: RMSE of a relaxed cluster's sorted "
                                   "vibrational frequencies (translations and rotations projected out) against "
                                   "the oracle's.")
+    bulk_modulus_consistency: float = Field(
+        0.01, gt=0, description="Relative, each side on its own: the bulk modulus from the elastic constants "
+        "(cubic: (C11 + 2 C12)/3; any lattice: the sum of C_ij, i,j <= 3, over 9) against the EOS B0 of the "
+        "same model. Added to three standard errors of the EOS fit; covers the Birch-Murnaghan form over "
+        "± eos_range and the O(strain^2) error of the central differences (~0.1-0.5 % each for EMT Cu).")
 
 
 class PropertiesConfig(Strict):
@@ -52,9 +57,10 @@ class PropertiesConfig(Strict):
     )
     structure: int = Field(0, ge=0, description="Index into `structures`: the crystal (or slab, cluster) "
                            "whose properties are computed; a bulk spec is used without substitutions or vacancies.")
-    a: float | None = Field(None, gt=0, description="Lattice constant in Å of the property structures (bulk "
-                            "spec only; null: the spec's `a`). Set it near the oracle's a0 for textbook "
-                            "elastic constants: away from it they include the residual pressure.")
+    a: float | None = Field(None, gt=0, description="Lattice constant in Å where each model's equilibrium "
+                            "relaxation of a bulk crystal starts (bulk spec only; null: the spec's `a`). Every "
+                            "bulk property is computed at the model's own relaxed structure (cheap mode: the "
+                            "potential's).")
     every: int | None = Field(None, ge=1, description="Also compute the properties of the potential explored "
                               "in iterations 0, N, 2N, ... (null: the final potential only).")
     cheap: bool = Field(False, description="Oracle single points at the potential-relaxed geometries instead "
@@ -77,6 +83,10 @@ class PropertiesConfig(Strict):
                                                    "for the finite-displacement phonons.")
     phonon_delta: float = Field(0.01, gt=0, description="Finite displacement in Å (phonons, vibrations).")
     fmax: float = Field(0.01, gt=0, description="Force threshold in eV/Å of every relaxation.")
+    equilibrium_fmax: float = Field(
+        0.002, gt=0, description="Threshold in eV/Å of each model's equilibrium relaxation (cell and positions of "
+        "the bulk crystal every bulk property starts from). Its cell gradient is the stress times volume per "
+        "atom, so the residual stress stays below equilibrium_fmax x N/V (fcc Cu: 0.03 GPa).")
     max_relax_steps: int = Field(200, ge=1, description="BFGS steps per relaxation; more is a failure.")
     md_steps: int = Field(300, ge=1, description="Steps of the MD stability run (300 x 2 fs: 0.6 ps).")
     md_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the conventional cell "

@@ -160,4 +160,5 @@ class WorkflowState(BaseModel):
                             "dataset_size, n_functions, validation, kept_previous; empty without one.")
     updated_at: str = ""
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
-                             "calculations (n_tasks, n_labelled, n_failed) and verdicts (n_ok of n_properties).")
+                             "calculations (n_tasks, n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's "
+                             "self-check (self_check: ok | FAILED | skipped).")

@@ -26,6 +26,10 @@ def property_counts(workdir: str | Path) -> dict[str, dict]:
                 records = read_json(Path(workdir) / L.stage_properties(stage))
                 rec["n_properties"] = len(records)
                 rec["n_ok"] = sum(1 for r in records if r.get("ok"))
+                # the table's self-check (B from the Cij against the EOS B0), shown on its own
+                check = next((r for r in records if r.get("tolerance_kind") == "consistency"), None)
+                if check is not None:
+                    rec["self_check"] = "skipped" if check.get("skipped") else "ok" if check.get("ok") else "FAILED"
         except (OSError, ValueError, KeyError):  # a foreign partial file; ours are written atomically
             continue
         out[stage] = rec
@@ -38,5 +42,7 @@ def summary_line(counts: dict[str, dict]) -> str | None:
     parts = []
     for stage, c in counts.items():
         verdict = f", {c['n_ok']}/{c['n_properties']} within tolerance" if "n_properties" in c else ""
+        if "self_check" in c:
+            verdict += f", B(Cij) = B(EOS) check {c['self_check']}"
         parts.append(f"{stage} {c['n_labelled']}/{c['n_tasks']} oracle calculations ({c['n_failed']} failed){verdict}")
     return "properties: " + "; ".join(parts)

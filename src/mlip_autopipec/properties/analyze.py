@@ -7,7 +7,7 @@ import logging
 import numpy as np
 from ase import Atoms
 
-from . import elastic, eos, phonons, surface, vacancy, vibrations
+from . import consistency, elastic, eos, equilibrium, phonons, surface, vacancy, vibrations
 from .system import RELAXATION, PropertySystem
 
 log = logging.getLogger(__name__)
@@ -15,10 +15,17 @@ log = logging.getLogger(__name__)
 
 def analyze(results: dict[str, Atoms], system: PropertySystem, pcfg) -> tuple[dict[str, float], dict, dict]:
     """(values, details, errors): values by property name; details (fits, matrices, frequencies)
-    for the report; errors by group for what could not be computed (e.g. a failed oracle task)."""
+    for the report; errors by group for what could not be computed (e.g. a failed oracle task).
+
+    A bulk crystal's tasks were built at this side's equilibrium (`results[equilibrium.TASK]`), so
+    the analysis rebuilds the system there (the phonons replay the displaced cells of that primitive)."""
     values: dict[str, float] = {}
     details: dict = {}
     errors: dict[str, str] = {}
+    if system.has_equilibrium and equilibrium.TASK in results:
+        start = system
+        system = system.at_equilibrium(results[equilibrium.TASK], pcfg.cell)
+        details["equilibrium"] = equilibrium.summary(start.cell(pcfg.cell), results[equilibrium.TASK], start.a)
     for g in system.groups(pcfg.include):
         try:
             if g == "eos":
@@ -26,7 +33,7 @@ def analyze(results: dict[str, Atoms], system: PropertySystem, pcfg) -> tuple[di
                 v = eos.analyze(results, cell, system.a or float(cell.cell.lengths()[0]))
                 if system.a is None:  # a structure file: no lattice constant to speak of
                     v.pop("lattice_constant")
-                details["eos"] = {k: v.pop(k) for k in ("bulk_modulus_derivative",) if k in v}
+                details["eos"] = {k: v.pop(k) for k in ("bulk_modulus_derivative", "bulk_modulus_se") if k in v}
                 details["eos"]["points"] = [[results[k].get_volume() / len(results[k]),
                                              results[k].get_potential_energy() / len(results[k])]
                                             for k in sorted(results) if k.startswith(eos.PREFIX)]
@@ -52,6 +59,10 @@ def analyze(results: dict[str, Atoms], system: PropertySystem, pcfg) -> tuple[di
             errors[g] = f"missing calculation {exc}"
         except (ValueError, np.linalg.LinAlgError) as exc:
             errors[g] = str(exc)
+    if system.has_equilibrium and {"eos", "elastic"} <= set(system.groups(pcfg.include)):
+        details[consistency.NAME] = consistency.bulk_modulus_check(
+            values, details.get("elastic_matrix_GPa"), details.get("eos", {}).get("bulk_modulus_se"), system.cubic,
+            system.relax_ions(pcfg.relax_ions), pcfg.tolerances.bulk_modulus_consistency)
     for g, msg in errors.items():
         log.warning("property group %s could not be computed: %s", g, msg)
     return values, details, errors

@@ -2,7 +2,8 @@
 
 Records are what `final/properties.json` holds: {name, unit, oracle, potential, abs_error,
 rel_error, tolerance, tolerance_kind, ok} plus `reference` when an external value is configured.
-Relative tolerances are fractions of the oracle's value; potential-only checks (the MD stability
+Relative tolerances are fractions of the oracle's value; `consistency` rows check each side
+against itself (`consistency.py`: B from the Cij against the EOS B0); potential-only checks (the MD stability
 run, errors that are already differences such as phonon_rmse) have `oracle: null` and compare the
 potential's value with a bound.
 """
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 
-from . import phonons, vibrations
+from . import consistency, phonons, vibrations
 
 # name -> (unit, tolerance field in PropertyTolerances, kind): rel | abs | max (value <= tol) | min (value >= tol)
 SPEC: dict[str, tuple[str, str, str]] = {
@@ -90,4 +91,7 @@ def compare(oracle: tuple[dict, dict, dict], potential: tuple[dict, dict, dict],
         d = np.asarray(p_det["relaxed_positions"]) - np.asarray(o_det["relaxed_positions"])
         rmsd = float(np.sqrt((d**2).sum(axis=1).mean()))
         records.append(record("relaxed_geometry_rmsd", None, rmsd, tol.relaxed_geometry_rmsd))
+    check = consistency.record(o_det.get(consistency.NAME), p_det.get(consistency.NAME))
+    if check is not None:
+        records.append(check)
     return records + list(extra or [])

@@ -32,12 +32,13 @@ def fit_birch_murnaghan(volumes, energies) -> dict:
         raise ValueError("E(V) is not convex: no minimum to fit (is the structure stable?)")
     v0 = -c1 / (2 * c2)
     guess = (c0 - c1**2 / (4 * c2), v0, 2 * c2 * v0, 4.0)
-    popt, _ = curve_fit(birch_murnaghan, v, e, p0=guess, maxfev=20000)
+    popt, pcov = curve_fit(birch_murnaghan, v, e, p0=guess, maxfev=20000)
     e0, v0, b0, b0p = (float(x) for x in popt)
+    b0_se = float(np.sqrt(pcov[2, 2])) if np.isfinite(pcov[2, 2]) else 0.0
     if not (v.min() * 0.9 < v0 < v.max() * 1.1) or b0 <= 0:
         raise ValueError(f"the Birch–Murnaghan minimum ({v0:.3f} Å^3) lies outside the sampled volumes "
                          f"[{v.min():.3f}, {v.max():.3f}]: widen properties.eos_range or start closer to V0")
-    return {"e0": e0, "v0": v0, "b0": b0 * EV_PER_A3_TO_GPA, "b0p": b0p}
+    return {"e0": e0, "v0": v0, "b0": b0 * EV_PER_A3_TO_GPA, "b0p": b0p, "b0_se": b0_se * EV_PER_A3_TO_GPA}
 
 
 def tasks(cell: Atoms, n_points: int, volume_range: float) -> list[Atoms]:
@@ -61,4 +62,5 @@ def analyze(results: dict[str, Atoms], reference_cell: Atoms, a_reference: float
         "volume_per_atom": fit["v0"] / n,
         "bulk_modulus": fit["b0"],
         "bulk_modulus_derivative": fit["b0p"],
+        "bulk_modulus_se": fit["b0_se"],
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from ase import Atoms
 
 from ..core.errors import StructureError
@@ -51,6 +52,35 @@ class PropertySystem:
 
     def cell(self, which: str) -> Atoms:
         return self.conventional if which == "conventional" else self.primitive
+
+    @property
+    def has_equilibrium(self) -> bool:
+        """Bulk crystals relax cell and positions before their properties (`equilibrium.py`);
+        slabs and clusters relax their positions in their own tasks."""
+        return self.kind == "bulk"
+
+    def at_equilibrium(self, relaxed: Atoms, which: str) -> "PropertySystem":
+        """This system with `cell(which)` replaced by `relaxed` (the model's equilibrium) and the
+        other cell deformed by the same strain; `a` scaled with the first lattice vector."""
+        from dataclasses import replace
+
+        from .equilibrium import deformation, deformed
+
+        ref = self.cell(which)
+        f = deformation(ref, relaxed)
+        new = relaxed.copy()
+        new.calc = None
+        new.info = {}
+        if self.primitive is self.conventional:  # a structure file: one cell
+            prim = conv = new
+        elif which == "conventional":
+            prim, conv = deformed(self.primitive, f), new
+        else:
+            prim, conv = new, deformed(self.conventional, f)
+        a = self.a
+        if a is not None:
+            a = float(a * np.linalg.norm(ref.cell[0] @ f) / np.linalg.norm(ref.cell[0]))
+        return replace(self, primitive=prim, conventional=conv, a=a)
 
     def relax_ions(self, setting: str) -> bool:
         if setting == "auto":

@@ -39,6 +39,12 @@ def table_rows(records: list[dict]) -> list[list[str]]:
             rows.append([r["name"], "", "-", "-", r["error"], "", "no", ""])
             continue
         kind = r.get("tolerance_kind", "rel")
+        if kind == "consistency":  # each side against itself (B from the Cij against the EOS B0)
+            pct = lambda x: _g(x if x is None else 100 * x, "{:.2f} %")  # noqa: E731
+            note = f"skipped ({r['skipped']})" if r.get("skipped") else "each side: |B(Cij) - B(EOS)| / B(EOS)"
+            rows.append([r["name"], "", pct(r["potential"]), pct(r["oracle"]), note,
+                         "≤ " + pct(r["tolerance"]), "yes" if r["ok"] else "NO", ""])
+            continue
         if kind == "rel":
             err, tol = _g(r["rel_error"] and 100 * r["rel_error"], "{:.2f} %"), _g(100 * r["tolerance"], "{:.3g} %")
         elif kind == "abs":
@@ -61,6 +67,9 @@ def _ratio(r: dict) -> float | None:
         return r["abs_error"] / r["tolerance"]
     if kind == "max" and r.get("potential") is not None:
         return r["potential"] / r["tolerance"]
+    if kind == "consistency" and not r.get("skipped"):
+        sides = [r[k] / r.get(f"{k}_tolerance", r["tolerance"]) for k in ("oracle", "potential") if r.get(k) is not None]
+        return max(sides) if sides else None
     return None
 
 

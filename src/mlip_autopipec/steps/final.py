@@ -48,17 +48,34 @@ def write_dataframe(frames, reference: dict[str, float], out: str) -> int:
     return len(df)
 
 
+PACE_DIR = "pace_dir"  # LAMMPS variable: the directory holding potential.{yaml,asi,yace}
+
+
 def lammps_input(elements: list[str], gamma_select: float, gamma_halt: float, every: int) -> str:
+    """The LAMMPS fragment `final/lammps/in.pace`.
+
+    LAMMPS resolves `pair_coeff` file names against the directory it was started in, not the
+    included file's, so a fixed `../potential.yaml` works from final/lammps/ only. The files are
+    named through the variable `pace_dir` instead: `.` when potential.yaml lies in the start
+    directory (LAMMPS started in final/), else `..` (started in final/lammps/); started anywhere
+    else, `lmp -var pace_dir /path/to/final` (an index variable is not redefined, so the command
+    line wins). No absolute path, so final/ can be copied to another machine as it is.
+    """
     species = " ".join(elements)
+    pot = f"${{{PACE_DIR}}}/potential"
     return f"""\
 # ML-PACE input fragment written by mlip-autopipec (LAMMPS built with the ML-PACE package).
 # Include it after the box and atoms exist (units metal, atom_style atomic; atom types in the
-# order {species}). Files are relative to this directory's parent (final/).
+# order {species}). The potential files are found from LAMMPS's start directory: final/ (then
+# `include lammps/in.pace`) or final/lammps/ (`include in.pace`); from anywhere else start LAMMPS
+# with `-var {PACE_DIR} /path/to/final` (a command-line -var wins over the two lines below).
+if              "$(is_file(potential.yaml))" then "variable {PACE_DIR} index ."
+variable        {PACE_DIR} index ..
 
 # --- Production with uncertainty watch: extrapolation grade gamma every {every} steps ----------------
 # (pace/extrapolation evaluates the B-basis potential.yaml with its active set potential.asi)
 pair_style      pace/extrapolation
-pair_coeff      * * ../potential.yaml ../potential.asi {species}
+pair_coeff      * * {pot}.yaml {pot}.asi {species}
 fix             pace_gamma all pair {every} pace/extrapolation gamma 1
 compute         max_pace_gamma all reduce max f_pace_gamma
 variable        max_pace_gamma equal c_max_pace_gamma
@@ -72,7 +89,7 @@ thermo_style    custom step temp pe press vol c_max_pace_gamma
 
 # --- Plain production (fastest, no gamma): use these two lines instead of the block above -------
 # pair_style    pace
-# pair_coeff    * * ../potential.yace {species}
+# pair_coeff    * * {pot}.yace {species}
 """
 
 

@@ -1,14 +1,25 @@
 """PROPERTIES: physical properties of a potential, computed with the potential and with the oracle.
 
-Four kinds of job per potential (stage directory):
-  property_tasks   the structures (`tasks.extxyz`) and the potential's results on them, relaxations
-                   included (`potential.extxyz`); in cheap mode the oracle's tasks are single points
-                   at the potential-relaxed geometries
+Every bulk property is computed at each model's own equilibrium (`properties/equilibrium.py`): the
+potential's column on structures built from the potential-relaxed crystal, the oracle's from the
+oracle-relaxed one. The oracle's relaxation is a job of its own because its tasks are only known
+once it has finished; it is one cached label (`properties_cache/cell`), so every stage after the
+first reads it from the cache.
+
+Five kinds of job per potential (stage directory):
+  property_equilibrium  the oracle relaxes the bulk crystal (cell + positions) ->
+                   `oracle_equilibrium.extxyz` (+ `.json`: computed now or cached, or why it failed);
+                   not in cheap mode, nor for slabs and clusters
+  property_tasks   the potential relaxes the crystal, then the structures (`tasks.extxyz`) and the
+                   potential's results on them, relaxations included (`potential.extxyz`, its
+                   equilibrium among them); in cheap mode the oracle's tasks are single points at the
+                   potential-relaxed geometries (its equilibrium too)
   property_label   the oracle on a chunk of tasks, through the same per-structure cache as training
                    labels (`properties_cache/`, shared by all stages, so `every` recomputes nothing
                    twice), failures recorded; an oracle relaxation (a cluster's relaxation + Hessian)
-                   is one cached "label". The tasks follow from the config, so this job does not wait
-                   for `property_tasks` (cheap mode: it reads the potential-relaxed geometries)
+                   is one cached "label". The tasks follow from the config and the oracle's
+                   equilibrium, so this job does not wait for `property_tasks` (cheap mode: it reads
+                   the potential-relaxed geometries)
   md_stability     the potential alone, hot, on a larger cell
   properties       both sides analysed identically -> records with tolerances
 """
@@ -27,7 +38,7 @@ from ..core.min_distance import PairLimits
 from ..core.identity import structure_hash
 from ..core.io import copy_file, read_json, read_structures, write_json, write_structures
 from ..core.seeds import derive_seed
-from ..properties import RELAX, TASK
+from ..properties import RELAX, TASK, equilibrium
 from ..properties.analyze import analyze
 from ..properties.compare import compare
 from ..properties.md_stability import records as md_records
@@ -59,10 +70,18 @@ def _clean(atoms):
 
 def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> dict:
     pcfg = rcfg.cfg.properties
-    tasks = build_tasks(pcfg, property_system(rcfg))
     calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(stage))
     done, oracle_tasks, failed = [], [], []
     t0 = time.perf_counter()
+    reference = property_system(rcfg)
+    system, relaxed, why = equilibrium.relaxed_system(reference, calc, pcfg)
+    if relaxed is not None:
+        done.append(relaxed)
+        log.info("potential's equilibrium: %s", equilibrium.summary(reference.cell(pcfg.cell), relaxed, reference.a))
+    elif why is not None:
+        log.warning("potential: equilibrium relaxation failed (%s); its properties at the configured structure", why)
+        failed.append({"task": equilibrium.TASK, "reason": why})
+    tasks = build_tasks(pcfg, system)
     progress = Progress(len(tasks), f"properties {stage}: potential", unit="tasks", logger=log)
     for task in tasks:
         name = task.info[TASK]
@@ -83,6 +102,11 @@ def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> 
             oracle_tasks.append(_clean(task))
         progress.update()
     progress.close()
+    if pcfg.cheap and system.has_equilibrium:  # the oracle's side is analysed at the potential's equilibrium
+        start = _clean(relaxed if relaxed is not None else equilibrium.task(system.cell(pcfg.cell)))
+        start.info[RELAX] = False
+        start.info["relaxed_by"] = "potential"
+        oracle_tasks.append(start)
     write_structures(out_potential, done)
     write_structures(out_tasks, oracle_tasks)
     log.info("PROPERTIES %s: %d tasks with the potential in %.1f s (%d failed)%s", stage, len(tasks),
@@ -90,17 +114,55 @@ def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> 
     return {"n_tasks": len(tasks), "failed": failed}
 
 
+def run_property_equilibrium(rcfg, out_structure: str, out_record: str, cache_dir: str = CACHE_DIR,
+                             cores: int = 1) -> dict:
+    """The oracle's equilibrium: cell and positions of the bulk crystal relaxed with the oracle, one
+    cached label (`cache_dir/cell`). A failure is recorded (the structure file is then empty, and
+    the oracle's tasks stay at the configured structure, flagged in the properties table)."""
+    pcfg, ocfg = rcfg.cfg.properties, rcfg.cfg.oracle
+    system = property_system(rcfg)
+    task = equilibrium.task(system.cell(pcfg.cell))
+    oracle = make_oracle(ocfg, cores=cores)
+    doer = equilibrium.CellRelaxingOracle(oracle, pcfg.equilibrium_fmax, pcfg.max_relax_steps)
+    physics = {**physics_settings(oracle, ocfg, task), "cell_relax": True, "relax_fmax": pcfg.equilibrium_fmax,
+               "relax_max_steps": pcfg.max_relax_steps}
+    cache = LabelCache(Path(cache_dir) / equilibrium.CACHE_KIND, retry_failed=retry_failed_requested())
+    t0 = time.perf_counter()
+    result, failure, why = label_one(doer, task, cache, physics, attempt_settings(ocfg, cores), ocfg.timeout_s)
+    record: dict = {"computed_now": why is not None, "wall_time_s": round(time.perf_counter() - t0, 3)}
+    if result is not None:
+        result.info[TASK] = equilibrium.TASK
+        record["equilibrium"] = equilibrium.summary(task, result, system.a)
+        log.info("ORACLE EQUILIBRIUM: %s (%s)", record["equilibrium"], "computed" if why else "cached")
+    else:
+        record["failure"] = failure.reason
+        log.warning("ORACLE EQUILIBRIUM failed: %s; the oracle's properties at the configured structure",
+                    failure.reason)
+    write_structures(out_structure, [result] if result is not None else [])
+    write_json(out_record, record)
+    return record
+
+
+def oracle_system(rcfg, equilibrium_file: str | None):
+    """The property system the oracle's tasks are built on: at the oracle's equilibrium when
+    `equilibrium_file` holds it, else as configured."""
+    system = property_system(rcfg)
+    relaxed = read_structures(equilibrium_file) if equilibrium_file else []
+    return system.at_equilibrium(relaxed[0], rcfg.cfg.properties.cell) if relaxed else system
+
+
 def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_labels: str, out_record: str,
-                             cache_dir: str = CACHE_DIR, cores: int = 1) -> dict:
+                             cache_dir: str = CACHE_DIR, cores: int = 1, equilibrium_file: str | None = None) -> dict:
     """The oracle on tasks [chunk*per_job, (chunk+1)*per_job): single points in cache_dir/single,
     relaxations (each one cached result) in cache_dir/relax, cluster vibrations in cache_dir/vib.
     `tasks_file`: the oracle's tasks as `run_property_tasks` wrote them (cheap mode); None: built
-    from the config, the same list, so the job need not wait for the potential's side."""
+    from the config at the oracle's equilibrium (`equilibrium_file`), the same list, so the job need
+    not wait for the potential's side."""
     pcfg = rcfg.cfg.properties
     if tasks_file:
         tasks = read_structures(tasks_file)
     else:
-        tasks = [_clean(t) for t in build_tasks(pcfg, property_system(rcfg))]
+        tasks = [_clean(t) for t in build_tasks(pcfg, oracle_system(rcfg, equilibrium_file))]
     n = per_job(rcfg)
     indices = range(min(chunk * n, len(tasks)), min((chunk + 1) * n, len(tasks)))
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores) if len(indices) else None
@@ -157,7 +219,9 @@ def run_md_stability_step(rcfg, stage: str, out_json: str) -> dict:
     except Exception as exc:  # noqa: BLE001 - a potential without an active set still gets the other checks
         log.info("no extrapolation grade for the MD stability run (%s)", exc)
     temperature = pcfg.md_temperature or max(c.temperature for c in cfg.exploration.conditions)
-    system = property_system(rcfg)
+    system, _, why = equilibrium.relaxed_system(property_system(rcfg), calc, pcfg)  # at the potential's own volume
+    if why is not None:
+        log.warning("MD stability: the potential's equilibrium relaxation failed (%s); the configured cell", why)
     t0 = time.perf_counter()
     result = run_md_stability(system.conventional, pcfg.md_supercell, calc, temperature, pcfg.md_steps,
                               cfg.dynamics.timestep_fs if hasattr(cfg.dynamics, "timestep_fs") else 2.0,
@@ -172,13 +236,25 @@ def run_md_stability_step(rcfg, stage: str, out_json: str) -> dict:
 
 
 def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str], record_files: list[str],
-                   md_file: str | None, out_records: str, out_details: str) -> list[dict]:
+                   md_file: str | None, out_records: str, out_details: str,
+                   equilibrium_files: tuple[str, str] | None = None) -> list[dict]:
+    """`equilibrium_files`: the oracle's equilibrium (structure, record) from `property_equilibrium`
+    (None in cheap mode, where the oracle's labels hold its single point at the potential's)."""
     cfg = rcfg.cfg
     pcfg = cfg.properties
     system = property_system(rcfg)
     pot = {a.info[TASK]: a for a in read_structures(potential_file)}
     orc = {a.info[TASK]: a for f in label_files for a in read_structures(f)}
     failures = [x for f in record_files for x in read_json(f)["failures"]]
+    eq_errors = []
+    if equilibrium_files:
+        relaxed = read_structures(equilibrium_files[0])
+        if relaxed:
+            orc[equilibrium.TASK] = relaxed[0]
+        else:
+            eq_errors.append(("oracle", read_json(equilibrium_files[1]).get("failure", "no structure")))
+    if system.has_equilibrium and equilibrium.TASK not in pot:
+        eq_errors.append(("potential", "relaxation failed (see logs/property_tasks)"))
     p_side, o_side = analyze(pot, system, pcfg), analyze(orc, system, pcfg)
     extra = []
     md = read_json(md_file) if md_file else None
@@ -190,6 +266,11 @@ def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str]
         bound = min(limits.pair(a, b) for a in z for b in z)
         extra = md_records(md, pcfg.tolerances, bound)
     records = compare(o_side, p_side, pcfg, extra)
+    for side, msg in eq_errors:  # that side's properties were computed at the configured structure
+        records.append({"name": "equilibrium", "unit": None, "oracle": None, "potential": None, "abs_error": None,
+                        "rel_error": None, "tolerance": None, "ok": False,
+                        "error": f"{side}: equilibrium relaxation failed, its properties are at the configured "
+                                 f"structure: {msg}"})
     for side, (_, _, errors) in (("oracle", o_side), ("potential", p_side)):
         for group, msg in errors.items():
             records.append({"name": group, "unit": None, "oracle": None, "potential": None, "abs_error": None,
