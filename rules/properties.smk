@@ -58,8 +58,10 @@ rule md_stability:
     input:
         yace="{stage}/potential.yace",
         asi="{stage}/potential.asi",
+        # a final fit's gamma bound is calibrated for its basis (shipping/gamma_scale.py)
+        scale=lambda w: [L.gamma_scale(w.stage)] if w.stage == L.FINAL_FIT else [],
     output:
-        result="{stage}/properties/md_stability.json",
+        result=L.md_stability("{stage}"),
     params:
         config_file=CONFIG_FILE,
     threads: RES.explore.cores
@@ -80,7 +82,7 @@ rule properties:
         potential="{stage}/properties/potential.extxyz",
         labels=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.extxyz" for k in range(PROPERTY_JOBS)],
         records=lambda w: [f"{w.stage}/properties/oracle_jobs/{k}.json" for k in range(PROPERTY_JOBS)],
-        md=lambda w: [f"{w.stage}/properties/md_stability.json"] if MD_STABILITY else [],
+        md=lambda w: [L.md_stability(w.stage)] if MD_STABILITY else [],
     output:
         records=L.stage_properties("{stage}"),
         details="{stage}/properties/details.json",

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..core.property_state import summary_line as property_summary_line
+from ..shipping.summary import shipped_lines
 from ..domain_models.state import IterationRecord, WorkflowState
 from .data import initial_stage_times, stage_times
 
@@ -79,13 +80,22 @@ def initial_row(initial: dict, times: dict | None = None) -> list[str]:
             _fmt(initial.get("n_functions")), "-", "-"]
 
 
+FINAL_FIT_DECISIONS = {"shipped": "shipped", "failed": "failed, kept earlier", "kept_earlier": "kept earlier",
+                       "rejected": "rejected, kept earlier"}
+
+
 def final_fit_row(final_fit: dict) -> list[str]:
-    """The fit after the loop (trainer.ladder.final_rungs): same labels, larger bases allowed."""
+    """The fit after the loop (trainer.ladder.final_rungs): same labels, larger bases allowed. Its
+    decision cell says whether it ships (the `ship` checkpoint), its spot F is on the fresh frames."""
     val = final_fit.get("validation")
     functions = _fmt(final_fit.get("n_functions")) + (" (kept)" if final_fit.get("kept_previous") else "")
+    decision = FINAL_FIT_DECISIONS.get(final_fit.get("outcome"), "-")
+    spot = final_fit.get("spot_check")
+    spot_cell = "-" if not spot or spot.get("force_rmse") is None else \
+        f"{1000 * spot['force_rmse']:.2f} {'ok' if spot.get('passed') else 'FAIL'}"
     return ["final fit", "-", "-", "-", "-", "-", "-", "-", _fmt(final_fit.get("dataset_size")),
             _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
-            "-", "-", "-", _secs(final_fit.get("train_s")), "-", functions, "-", "-"]
+            "-", "-", "-", _secs(final_fit.get("train_s")), decision, functions, "-", spot_cell]
 
 
 def status_rows(state: WorkflowState, n_conditions: int | None = None,
@@ -120,39 +130,6 @@ def summary_lines(state: WorkflowState) -> list[str]:
     props = property_summary_line(state.properties)
     if props:
         out.append(props)
+    out += shipped_lines(state.shipped)
     return out
 
-
-def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Path | None = None,
-                  rcfg=None) -> str:
-    """The status table. With `workdir` (the run directory) it also shows the initial stage's
-    wall times and, if the run's config is found (or `rcfg` given), the conditions not reported
-    yet and the jobs a rerun starts with."""
-    if as_json:
-        return json.dumps(state.model_dump(mode="json"), indent=2)
-    n_conditions, resume, init_times = None, None, None
-    if workdir is not None:
-        init_times = initial_stage_times(workdir)
-        if rcfg is None:
-            from .data import load_run_config
-
-            try:
-                rcfg = load_run_config(workdir)
-            except Exception:  # noqa: BLE001 - the table must print even with a broken config
-                rcfg = None
-        if rcfg is not None:
-            from ..plan import build_plan
-
-            n_conditions = len(rcfg.cfg.exploration.conditions)
-            plan = build_plan(rcfg, workdir)
-            resume = None if plan.finished else plan.resume
-    header, rows = status_rows(state, n_conditions, init_times)
-    out = summary_lines(state)
-    if init_times and init_times.get("setup") is not None:
-        out.append(f"initial data: setup (structures, reference energies, validation set) {init_times['setup']:.1f} s")
-    if resume:
-        out.append(f"next: {resume}")
-    out += [""] + render(header, rows)
-    out += ["", "halted/ran: exploration conditions that halted / ran their budget (+N: not finished yet); "
-            "halt step: earliest halt; times: seconds summed over the stage's Snakemake jobs"]
-    return "\n".join(out)
