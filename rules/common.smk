@@ -158,6 +158,13 @@ def final_stage():
     return read_ship(checkpoints.ship.get().output.decision).shipped_stage
 
 
+def last_exploration(kind):
+    """The last iteration's exploration files: "samples" (evenly spread) or "frames" (extrapolative)."""
+    n = walk_decisions()[1].iteration
+    of = L.explore_samples if kind == "samples" else L.explore_frames
+    return [of(n, c) for c in conditions_of(n)]
+
+
 def final_potential(wildcards):
     return potential_files(final_stage())
 

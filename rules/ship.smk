@@ -4,13 +4,6 @@
 # checkpoint decides which potential final/ ships (final_check/ship.json). steps/ship.py.
 
 
-def last_exploration(kind):
-    """The last iteration's exploration files: "samples" (evenly spread) or "frames" (extrapolative)."""
-    n = walk_decisions()[1].iteration
-    of = L.explore_samples if kind == "samples" else L.explore_frames
-    return [of(n, c) for c in conditions_of(n)]
-
-
 rule final_check_frames:
     input:
         decision=lambda w: walk_decisions()[0],

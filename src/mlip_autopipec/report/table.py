@@ -133,3 +133,37 @@ def summary_lines(state: WorkflowState) -> list[str]:
     out += shipped_lines(state.shipped)
     return out
 
+
+def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Path | None = None,
+                  rcfg=None) -> str:
+    """The status table. With `workdir` (the run directory) it also shows the initial stage's
+    wall times and, if the run's config is found (or `rcfg` given), the conditions not reported
+    yet and the jobs a rerun starts with."""
+    if as_json:
+        return json.dumps(state.model_dump(mode="json"), indent=2)
+    n_conditions, resume, init_times = None, None, None
+    if workdir is not None:
+        init_times = initial_stage_times(workdir)
+        if rcfg is None:
+            from .data import load_run_config
+
+            try:
+                rcfg = load_run_config(workdir)
+            except Exception:  # noqa: BLE001 - the table must print even with a broken config
+                rcfg = None
+        if rcfg is not None:
+            from ..plan import build_plan
+
+            n_conditions = len(rcfg.cfg.exploration.conditions)
+            plan = build_plan(rcfg, workdir)
+            resume = None if plan.finished else plan.resume
+    header, rows = status_rows(state, n_conditions, init_times)
+    out = summary_lines(state)
+    if init_times and init_times.get("setup") is not None:
+        out.append(f"initial data: setup (structures, reference energies, validation set) {init_times['setup']:.1f} s")
+    if resume:
+        out.append(f"next: {resume}")
+    out += [""] + render(header, rows)
+    out += ["", "halted/ran: exploration conditions that halted / ran their budget (+N: not finished yet); "
+            "halt step: earliest halt; times: seconds summed over the stage's Snakemake jobs"]
+    return "\n".join(out)
