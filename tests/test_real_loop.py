@@ -196,7 +196,8 @@ def test_the_shipped_potential_is_the_verified_potential(default_cu_run):
     assert md["steps_run"] == md["steps"] and md["exploded"] is None
     assert md["max_gamma"] <= md["gamma_threshold"]
     for text in (table, readme, html):
-        m = re.search(rf"MD stability of {stage}/: (\d+)/(\d+) steps .*max gamma ([0-9.]+) \(bound ([0-9.]+)", text)
+        m = re.search(rf"MD stability of {stage}/: (\d+)/(\d+) steps .*max gamma ([0-9.]+) \(bound ([0-9.]+)",
+                      text)
         assert m and float(m.group(3)) == pytest.approx(md["max_gamma"], abs=0.006), text[:2000]
         assert float(m.group(4)) == pytest.approx(bound, rel=1e-2)
     # properties: final/ and the report's table are the shipped potential's, its MD record within bound

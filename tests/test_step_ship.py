@@ -85,7 +85,7 @@ def test_failed_final_fit_ships_the_loop_potential_and_every_output_says_so(fini
     from conftest import copy_run, mock_config
 
     from mlip_autopipec.core import layout as L
-    from mlip_autopipec.core.io import read_json, read_structures
+    from mlip_autopipec.core.io import read_json, read_structures, write_json
     from mlip_autopipec.core.state import derive_state
     from mlip_autopipec.domain_models.state import Action, Decision
     from mlip_autopipec.report.table import format_status
@@ -135,17 +135,15 @@ def test_failed_final_fit_ships_the_loop_potential_and_every_output_says_so(fini
     assert f"spot checks of {loop_stage}/ (2 frames" in text
 
     decision = Decision(iteration=last.iteration, action=Action.CONVERGED, reason="ran through", progress=1.0)
-    from mlip_autopipec.core.io import write_json
-
     write_json(tmp_path / "decision.json", decision.model_dump(mode="json"))
     out = {k: str(tmp_path / "final" / f) for k, f in (
         ("yace", "potential.yace"), ("yaml", "potential.yaml"), ("asi", "potential.asi"),
         ("dataset", "dataset.extxyz"), ("dataframe", "dataset.pkl.gz"), ("lammps", "lammps/in.pace"),
         ("report", "report.html"), ("readme", "README.txt"))}
     (tmp_path / "report.html").write_text("<html/>")
-    run_final(str(tmp_path / "decision.json"), [str(run / loop_stage / f"potential.{e}") for e in ("yace", "yaml", "asi")],
-              labels, str(run / L.REFERENCE_ENERGIES), str(tmp_path / "report.html"), (2.0, 5.0, 10), out,
-              workdir=str(run))
+    potential = [str(run / loop_stage / f"potential.{e}") for e in ("yace", "yaml", "asi")]
+    run_final(str(tmp_path / "decision.json"), potential, labels, str(run / L.REFERENCE_ENERGIES),
+              str(tmp_path / "report.html"), (2.0, 5.0, 10), out, workdir=str(run))
     readme = (tmp_path / "final" / "README.txt").read_text()
     assert f"shipped: {loop_stage}/potential.yace: the final fit failed" in readme
     assert f"the last good potential ({loop_stage}/)" in readme

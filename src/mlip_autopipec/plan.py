@@ -352,7 +352,8 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     ship = ship_jobs(cfg, ship_md)
     if ship:
         c = L.FINAL_CHECK
-        _add(end_done, {"final_fit": int(_exists(workdir, f"{L.FINAL_FIT}/potential.yace", L.train_record(L.FINAL_FIT))),
+        fitted = _exists(workdir, f"{L.FINAL_FIT}/potential.yace", L.train_record(L.FINAL_FIT))
+        _add(end_done, {"final_fit": int(fitted),
                         "gamma_scale": int(_exists(workdir, L.gamma_scale(L.FINAL_FIT))),
                         "ship": int(_exists(workdir, L.SHIP_DECISION)),
                         "final_check_frames": int(_exists(workdir, L.selected(c))),

@@ -174,9 +174,10 @@ def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | Non
         result["gamma_threshold"] = pcfg.tolerances.md_max_gamma
         result["gamma_threshold_reason"] = "properties.tolerances.md_max_gamma"
     write_json(out_json, result)
-    log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s (bound %.3g), min distance %.3f Å, drift %.2g "
-             "eV/atom (%.1f s)", stage, result["n_atoms"], result["steps_run"], result["steps"], temperature,
-             result["max_gamma"], result["gamma_threshold"], result["min_distance"], result["max_energy_drift"], result["wall_time_s"])
+    log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s (bound %.3g), min distance %.3f Å, "
+             "drift %.2g eV/atom (%.1f s)", stage, result["n_atoms"], result["steps_run"], result["steps"],
+             temperature, result["max_gamma"], result["gamma_threshold"], result["min_distance"],
+             result["max_energy_drift"], result["wall_time_s"])
     return result
 
 
