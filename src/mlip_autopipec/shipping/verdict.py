@@ -14,18 +14,6 @@ from ..domain_models.ship import GammaScale, PotentialCheck, ShipDecision
 from ..domain_models.state import SpotCheckResult
 
 
-def spot_check_of(iteration: int, prior: dict | None, force_tolerance: float,
-                  energy_tolerance: float) -> SpotCheckResult | None:
-    """The verdict on `prior_errors` output over the fresh spot-check frames (None: none labelled)."""
-    if not prior or not prior.get("n_structures"):
-        return None
-    f, e = prior.get("force_rmse"), prior.get("energy_rmse_per_atom")
-    passed = (f is None or f <= force_tolerance) and (e is None or e <= energy_tolerance)
-    return SpotCheckResult(iteration=iteration, n_structures=prior["n_structures"], force_rmse=f,
-                           energy_rmse_per_atom=e, force_tolerance=force_tolerance,
-                           energy_tolerance=energy_tolerance, passed=passed)
-
-
 def check_potential(stage: str, n_functions: int | None, spot: SpotCheckResult | None, spot_frames: list[dict],
                     md: dict | None, md_bound: float | None) -> PotentialCheck:
     """One candidate under the end criteria; `md`: its md_stability.json (None: not run)."""
@@ -56,7 +44,7 @@ def final_fit_outcome(record: TrainRecord) -> tuple[str, str] | None:
     if keep.get("kept_previous"):
         prev, this = keep.get("previous_score"), keep.get("score")
         scores = "" if prev is None or this is None else (
-            f": on the held-out share the earlier fit scores {1000 * prev:.3g} against {1000 * this:.3g}")
+            f" (held-out share score, F RMSE + weighted E RMSE: {prev:.3g} earlier against {this:.3g})")
         return "kept_earlier", f"keep-the-best preferred the earlier fit {keep.get('previous_stage') or ''}{scores}"
     return None
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_trainer
+from ..core.decision import spot_check_result
 from ..core.io import read_json, read_structures, write_json, write_structures
 from ..core.seeds import rng_for
 from ..domain_models.records import TrainRecord, read_record
 from ..domain_models.ship import GammaScale, ShipDecision
 from ..shipping.gamma_scale import gamma_scale, max_gammas
-from ..shipping.verdict import check_potential, decide_ship, spot_check_of
+from ..shipping.verdict import check_potential, decide_ship
 from .prior_errors import prior_errors
 from .refine import _strip, pick_spot_checks
 
@@ -81,7 +82,8 @@ def _spot(rcfg, stage_dir: str, frames: list) -> tuple:
         prior = prior_errors(trainer.calculator(files), frames, with_gamma=False)
     rows = [{"max_gamma": p["max_gamma"], "force_rmse": p["force_rmse"],
              "energy_error_per_atom": p["energy_error_per_atom"]} for p in prior["per_structure"]]
-    return spot_check_of(-1, prior, conv.force_rmse, conv.energy_rmse), rows
+    # iteration -1: frames of no iteration of the loop (final_check/)
+    return spot_check_result(-1, prior, conv.force_rmse, conv.energy_rmse), rows
 
 
 def run_ship(rcfg, loop_dir: str, final_dir: str, final_record: str, check_labels: str, md_file: str | None,
