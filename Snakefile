@@ -23,6 +23,7 @@ include: "rules/label.smk"
 include: "rules/train.smk"
 include: "rules/finalize.smk"
 include: "rules/properties.smk"
+include: "rules/ship.smk"
 include: "rules/report.smk"
 include: "rules/final.smk"
 

@@ -7,8 +7,9 @@ from mlip_autopipec.loop import extension as X
 from mlip_autopipec.core import layout as L
 from mlip_autopipec.loop.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
-from mlip_autopipec.plan import final_stage as shipped_stage, n_label_jobs
+from mlip_autopipec.plan import n_label_jobs
 from mlip_autopipec.domain_models.state import read_decision
+from mlip_autopipec.steps.ship import read_ship
 from mlip_autopipec.workflow_support import load_workflow_config, report_failed_slurm_jobs
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
@@ -46,7 +47,7 @@ ORACLE_ENV = conda_env(RCFG.cfg.oracle.kind)
 
 wildcard_constraints:
     it=L.ITER_REGEX,
-    stage=L.POTENTIAL_STAGE_REGEX,
+    stage=L.LABEL_STAGE_REGEX,
     cond=r"[A-Za-z0-9_-]+",
     outcome="converged|stopped",
     chunk=r"\d+",
@@ -142,6 +143,7 @@ def final_target(wildcards):
 
 
 FINAL_FIT = RCFG.cfg.has_final_fit()
+SPOT_CHECKS = RCFG.cfg.convergence.spot_checks > 0
 
 
 def last_loop_stage():
@@ -150,8 +152,18 @@ def last_loop_stage():
 
 
 def final_stage():
-    """The shipped potential's stage: final_fit/ (trainer.ladder.final_rungs), else the loop's last."""
-    return shipped_stage(RCFG.cfg, walk_decisions()[1].iteration)
+    """The shipped potential's stage: with a final fit (trainer.ladder.final_rungs) what the `ship`
+    checkpoint decided (final_fit/ if it passed the end criteria, else the loop's), else the loop's last."""
+    if not FINAL_FIT:
+        return last_loop_stage()
+    return read_ship(checkpoints.ship.get().output.decision).shipped_stage
+
+
+def last_exploration(kind):
+    """The last iteration's exploration files: "samples" (evenly spread) or "frames" (extrapolative)."""
+    n = walk_decisions()[1].iteration
+    of = L.explore_samples if kind == "samples" else L.explore_frames
+    return [of(n, c) for c in conditions_of(n)]
 
 
 def final_potential(wildcards):

@@ -11,6 +11,11 @@ rule final:
         labels=final_labels,
         reference=rules.reference_energies.output.energies,
         report=rules.report.output.html,
+        # which potential ships and the end criteria measured with it (README "Shipped")
+        ship=[L.SHIP_DECISION] if FINAL_FIT else [],
+        scale=lambda w: [L.gamma_scale(L.FINAL_FIT)] if FINAL_FIT and final_stage() == L.FINAL_FIT else [],
+        md=lambda w: [L.md_stability(final_stage())] if MD_STABILITY else [],
+        properties=lambda w: [L.stage_properties(final_stage())] if PROPS.enabled else [],
     output:
         yace=f"{L.FINAL_DIR}/potential.yace",
         yaml=f"{L.FINAL_DIR}/potential.yaml",

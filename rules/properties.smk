@@ -83,6 +83,8 @@ rule md_stability:
     input:
         yace=L.potential("{stage}", "yace"),
         asi=L.potential("{stage}", "asi"),
+        # a final fit's gamma bound is calibrated for its basis (shipping/gamma_scale.py)
+        scale=lambda w: [L.gamma_scale(w.stage)] if w.stage == L.FINAL_FIT else [],
     output:
         result=L.md_stability("{stage}"),
     params:

@@ -7,6 +7,9 @@ rule report:
         flag=final_target,
         properties=property_stage_targets,
         final_fit=[L.train_record(L.FINAL_FIT)] if FINAL_FIT else [],
+        ship=[L.SHIP_DECISION] if FINAL_FIT else [],
+        # the shipped potential's MD stability line (also when properties are computed every N)
+        md=lambda w: [L.md_stability(final_stage())] if MD_STABILITY else [],
     output:
         html=f"{L.REPORT_DIR}/report.html",
     params:

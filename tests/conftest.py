@@ -37,7 +37,8 @@ def run(cmd, cwd, timeout=300, check=True, **kw) -> subprocess.CompletedProcess:
 
 # Modules that share a session-scoped run (finished_mock_run, mock_run_through_iter_000,
 # default_cu_run): one xdist worker runs them all, so each run happens once per session.
-SHARED_RUN_MODULES = frozenset({"test_mock_loop.py", "test_plan.py", "test_real_loop.py", "test_report.py"})
+SHARED_RUN_MODULES = frozenset({"test_mock_loop.py", "test_plan.py", "test_real_loop.py", "test_report.py",
+                                "test_step_ship.py"})
 
 
 def work_unit(nodeid: str) -> str:

@@ -12,6 +12,7 @@ from mlip_autopipec.domain_models.config import load_config
 from mlip_autopipec.plan import (
     build_plan,
     end_property_stages,
+    final_stage,
     property_stages,
     format_plan,
     initial_jobs,
@@ -56,6 +57,26 @@ def test_the_final_fit_is_an_end_job_and_the_potential_whose_properties_ship(tmp
         update={"ladder": cfg.trainer.ladder.model_copy(update={"final_rungs": []})})})
     assert "final_fit" not in build_plan(load_config(CONFIGS / "mock.yaml"), tmp_path).stages[-1].jobs
     assert property_stages(without, 3) == ["iter_002"]
+
+
+def test_the_final_fits_check_is_counted_and_a_shipped_loop_potential_replaces_its_properties(tmp_path):
+    """rules/ship.smk: fresh spot checks (config/config.yaml: 4 frames, 10 per label job -> 1 job),
+    the gamma scale and the `ship` checkpoint; the final fit's MD stability run is its properties'
+    while it is expected to ship. Once ship.json says the loop's potential ships, that one's
+    properties are computed and the final fit's MD run is the check's own job."""
+    rcfg = load_config(REPO / "config" / "config.yaml")
+    assert rcfg.cfg.convergence.spot_checks == 4 and rcfg.cfg.labeling.structures_per_job == 10
+    end = build_plan(rcfg, tmp_path).stages[-1].jobs
+    assert {r: end[r] for r in ("final_fit", "gamma_scale", "ship", "final_check_frames", "label",
+                                "gather_labels", "md_stability", "property_tasks")} == {
+        "final_fit": 1, "gamma_scale": 1, "ship": 1, "final_check_frames": 1, "label": 1, "gather_labels": 1,
+        "md_stability": 1, "property_tasks": 1}
+    (tmp_path / "final_check").mkdir()
+    (tmp_path / "final_check" / "ship.json").write_text(json.dumps({"shipped_stage": "iter_002"}))
+    assert final_stage(rcfg.cfg, 3, tmp_path) == "iter_002"
+    assert property_stages(rcfg.cfg, 3, tmp_path) == ["iter_002"]
+    end = build_plan(rcfg, tmp_path).stages[-1].jobs
+    assert end["md_stability"] == 2 and end["property_tasks"] == 1
 
 
 def test_plan_of_a_fresh_directory(tmp_path):

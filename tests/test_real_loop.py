@@ -95,9 +95,13 @@ def check_final_directory(d: Path, state: dict):
     row = df.iloc[0]
     assert row["energy"] - row["energy_corrected"] == pytest.approx(
         sum(reference[s] for s in row["ase_atoms"].get_chemical_symbols()))
-    # the potential the converged iteration explored with, or the final fit of the same labels
+    # the potential the converged iteration explored with, or the final fit of the same labels if it
+    # passed the end criteria itself (the `ship` checkpoint)
     last_trained = state["history"][-1]["potential_in"]
-    shipped = f"{L.FINAL_FIT}/potential.yace" if load_config(d / "config.yaml").cfg.has_final_fit() else last_trained
+    if load_config(d / "config.yaml").cfg.has_final_fit():
+        shipped = json.loads((d / L.SHIP_DECISION).read_text())["shipped_stage"] + "/potential.yace"
+    else:
+        shipped = last_trained
     assert state["current_potential"] == shipped
     probe = frames[-1].copy()
     energies = []
@@ -134,6 +138,97 @@ def test_final_fit_refits_the_loops_labels_with_the_final_rungs(default_cu_run):
     table = run(runner_cmd("status", str(d)), cwd=d, timeout=120).stdout
     assert "final fit" in table
     assert "final_fit/" in (d / "final" / "README.txt").read_text()
+
+
+def _force_rmse(yace: Path, frames) -> float:
+    """Force RMSE (eV/Å) of a potential on labelled frames, with pyace directly."""
+    import numpy as np
+    from pyace import PyACECalculator
+
+    calc = PyACECalculator(str(yace))
+    diff = []
+    for ref in frames:
+        atoms = ref.copy()
+        atoms.calc = calc
+        diff.append((atoms.get_forces() - ref.get_forces()).ravel())
+    return float(np.sqrt(np.mean(np.concatenate(diff) ** 2)))
+
+
+def _max_gammas(stage: Path, frames) -> list[float]:
+    import numpy as np
+    from pyace import PyACECalculator
+
+    calc = PyACECalculator(str(stage / "potential.yaml"))
+    calc.set_active_set(str(stage / "potential.asi"))
+    out = []
+    for ref in frames:
+        atoms = ref.copy()
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        out.append(float(np.max(calc.results["gamma"])))
+    return out
+
+
+def test_the_shipped_potential_is_the_verified_potential(default_cu_run):
+    """Issue 26: the spot-check numbers, the MD-stability line and the properties in the status, the
+    report and final/README.txt belong to final/potential.yace, and its MD stability passes under the
+    bound that applies to it. Expectations are recomputed here with pyace directly: the shipped
+    potential's force RMSE on the fresh spot-check frames, and a final fit's gamma bound as
+    md_max_gamma x (largest gamma of the final fit / of the loop's potential) on the last
+    exploration's frames that the loop's potential accepted."""
+    import re
+
+    d, _ = default_cu_run
+    cfg = load_config(d / "config.yaml").cfg
+    ship = json.loads((d / L.SHIP_DECISION).read_text())
+    stage = ship["shipped_stage"]
+    state = json.loads((d / L.STATE_FILE).read_text())
+    assert state["shipped"]["stage"] == stage and state["current_potential"] == f"{stage}/potential.yace"
+    assert (d / "final" / "potential.yace").read_bytes() == (d / stage / "potential.yace").read_bytes()
+    # the final fit either ships, or the status says why not
+    table = run(runner_cmd("status", str(d)), cwd=d, timeout=120).stdout
+    final_row = next(line for line in table.splitlines() if line.startswith("final fit"))
+    assert ("shipped" if stage == L.FINAL_FIT else "kept earlier") in final_row
+    readme = (d / "final" / "README.txt").read_text()
+    html = (d / "report" / "report.html").read_text()
+
+    # spot checks: fresh frames of the last exploration, never trained on, scored with the shipped potential
+    fresh = read_structures(d / L.labels(L.FINAL_CHECK))
+    assert len(fresh) == cfg.convergence.spot_checks
+    trained = {a.info["label_hash"] for p in d.glob("*/labels.extxyz") if p.parent.name != L.FINAL_CHECK
+               for a in read_structures(p)}
+    assert not {a.info["label_hash"] for a in fresh} & trained
+    f_mev = 1000 * _force_rmse(d / "final" / "potential.yace", fresh)
+    for text in (table, readme, html):
+        m = re.search(rf"spot checks of {stage}/ \({len(fresh)} frames, [^)]*\)\): F ([0-9.]+) meV/Å", text)
+        assert m, text[:2000]
+        assert float(m.group(1)) == pytest.approx(f_mev, abs=0.006)
+    assert f_mev <= 1000 * cfg.convergence.force_rmse
+
+    # MD stability of the shipped potential, under the bound that applies to it
+    md = json.loads((d / L.md_stability(stage)).read_text())
+    bound = cfg.properties.tolerances.md_max_gamma
+    if stage == L.FINAL_FIT:
+        loop = d / Path(state["history"][-1]["potential_in"]).parent
+        n = state["history"][-1]["iteration"]
+        frames = [a for p in sorted((d / L.iter_dir(n) / "explore").glob("*.extxyz")) for a in read_structures(p)]
+        ref, this = _max_gammas(loop, frames), _max_gammas(d / L.FINAL_FIT, frames)
+        kept = [(r, g) for r, g in zip(ref, this) if r <= cfg.exploration.gamma_halt]
+        bound *= max(1.0, max(g for _, g in kept) / max(r for r, _ in kept))
+    assert md["gamma_threshold"] == pytest.approx(bound, rel=1e-3)
+    assert md["steps_run"] == md["steps"] and md["exploded"] is None
+    assert md["max_gamma"] <= md["gamma_threshold"]
+    for text in (table, readme, html):
+        m = re.search(rf"MD stability of {stage}/: (\d+)/(\d+) steps .*max gamma ([0-9.]+) \(bound ([0-9.]+)",
+                      text)
+        assert m and float(m.group(3)) == pytest.approx(md["max_gamma"], abs=0.006), text[:2000]
+        assert float(m.group(4)) == pytest.approx(bound, rel=1e-2)
+    # properties: final/ and the report's table are the shipped potential's, its MD record within bound
+    records = json.loads((d / L.stage_properties(stage)).read_text())
+    assert json.loads((d / "final" / "properties.json").read_text()) == records
+    assert next(r for r in records if r["name"] == "md_max_gamma")["ok"]
+    assert f"Physical properties (the shipped potential, {stage}/)" in html
+    assert f"properties of {stage}/ (properties.json)" in readme
 
 
 def test_binary_cuni_converges(tmp_path):

@@ -60,6 +60,13 @@ def check_table_matches_state(d: Path) -> dict:
         assert final["basis"].split()[0] == str(state["final_fit"]["n_functions"])
         assert _num(final["data"]) == str(state["final_fit"]["dataset_size"])
         assert _num(final["F meV/Å"]) == _mev(state["final_fit"]["validation"], "force_rmse")
+        # whether it ships (the ship checkpoint) and its spot checks on the fresh frames
+        outcome = state["final_fit"].get("outcome")
+        assert final["decision"] == {None: "-", "shipped": "shipped", "failed": "failed, kept earlier",
+                                     "kept_earlier": "kept earlier", "rejected": "rejected, kept earlier"}[outcome]
+        spot = state["final_fit"].get("spot_check")
+        assert _num(final["spot F meV/Å"]) == (None if not spot else f"{1000 * spot['force_rmse']:.2f} "
+                                               + ("ok" if spot["passed"] else "FAIL"))
     init = rows["init"]
     assert _num(init["lab"]) == str(state["initial"]["n_labelled"])
     assert _num(init["data"]) == str(state["initial"]["dataset_size"])
@@ -183,9 +190,10 @@ def test_status_and_report_on_the_default_real_run(default_cu_run):
     assert state["history"][0]["validation"] and state["history"][0]["n_labelled"]
     html = check_report(d, expect_validation=True)
     # the loop refined at least once, and the report's parity plot names the shipped potential: the
-    # demo config's final fit (trainer.ladder.final_rungs)
+    # demo config's final fit (trainer.ladder.final_rungs) if it passed the end criteria, else the loop's
     assert state["history"][0]["action"] == "continue"
-    assert state["current_potential"] == "final_fit/potential.yace" and state["current_potential"] in html
+    shipped = json.loads((d / "final_check" / "ship.json").read_text())["shipped_stage"]
+    assert state["current_potential"] == f"{shipped}/potential.yace" and state["current_potential"] in html
     # the properties table checks itself: its row in the report, its verdict in the status
     assert "bulk_modulus_consistency" in html
     table = run(runner_cmd("status", str(d)), cwd=d, timeout=120).stdout

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .core import layout as L
+from .domain_models.records import read_record
+from .domain_models.ship import ShipDecision
 from .domain_models.state import Action, read_decision_or_none
 
 INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
@@ -35,8 +37,11 @@ def n_label_jobs(cfg, stage: str) -> int:
     (`n_initial_structures()` initially, `selection.n_select` or `convergence.spot_checks` per
     iteration), in chunks of
     `labeling.structures_per_job`; surplus slots label nothing. `cfg` is an OTFConfig."""
-    n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.selection.n_select,
-                                                                  cfg.convergence.spot_checks)
+    if stage == L.FINAL_CHECK:  # the fresh spot checks of the potential to ship
+        n = cfg.convergence.spot_checks
+    else:
+        n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.selection.n_select,
+                                                                      cfg.convergence.spot_checks)
     return -(-n // cfg.labeling.structures_per_job)
 
 
@@ -68,36 +73,71 @@ def iteration_jobs(cfg, refines: bool = True, properties: dict[str, int] | None 
     return jobs
 
 
-def final_jobs(with_report: bool, properties: dict[str, int] | None = None, final_fit: bool = False) -> dict[str, int]:
+def ship_jobs(cfg, md_stability: bool) -> dict[str, int]:
+    """The check of a final fit before it ships (rules/ship.smk): fresh spot checks labelled in
+    final_check/, its gamma scale, its MD stability run (when the properties stage runs one) and the
+    `ship` checkpoint; {} without a final fit."""
+    if not cfg.has_final_fit():
+        return {}
+    jobs = {"final_fit": 1, "gamma_scale": 1, "ship": 1}
+    n_check = n_label_jobs(cfg, L.FINAL_CHECK)
+    if n_check:
+        jobs.update({"final_check_frames": 1, "label": n_check, "gather_labels": 1})
+    if md_stability:
+        jobs["md_stability"] = 1
+    return jobs
+
+
+def final_jobs(with_report: bool, properties: dict[str, int] | None = None,
+               ship: dict[str, int] | None = None) -> dict[str, int]:
     """The end stage; `properties`: the property jobs run there (summed over their potentials);
-    `final_fit`: the fit after the loop (trainer.ladder.final_rungs)."""
+    `ship`: the final fit and its check (`ship_jobs`). A final fit's MD stability run is counted once:
+    it is both the check's and, when the final fit ships, its properties'."""
     jobs = {rule: 1 for rule in FINAL_RULES if with_report or rule == "finalize"}
-    if final_fit:
-        jobs["final_fit"] = 1
+    for rule, k in (ship or {}).items():
+        jobs[rule] = jobs.get(rule, 0) + k
     if properties is not None:
-        jobs.update({**properties, "final_properties": 1})
+        for rule, k in properties.items():
+            jobs[rule] = jobs.get(rule, 0) + k
+        jobs["final_properties"] = 1
     return {r: k for r, k in jobs.items() if k}
 
 
-def property_stages(cfg, last_iteration: int) -> list[str]:
+def property_stages(cfg, last_iteration: int, workdir: Path | None = None) -> list[str]:
     """Potentials whose properties the run computes if its loop ends at `last_iteration`."""
     p = cfg.properties
     if not p.enabled:
         return []
     its = range(last_iteration + 1) if cfg.convergence.properties else \
         range(0, last_iteration + 1, p.every) if p.every else []
-    return list(dict.fromkeys([*(L.potential_stage_for(k) for k in its), final_stage(cfg, last_iteration)]))
+    return list(dict.fromkeys([*(L.potential_stage_for(k) for k in its), final_stage(cfg, last_iteration, workdir)]))
 
 
-def final_stage(cfg, last_iteration: int) -> str:
-    """The shipped potential's stage: the final fit, else the one the last iteration explored with."""
-    return L.FINAL_FIT if cfg.has_final_fit() else L.potential_stage_for(last_iteration)
+def final_stage(cfg, last_iteration: int, workdir: Path | None = None) -> str:
+    """The shipped potential's stage: without a final fit the one the last iteration explored with;
+    with one, what the `ship` checkpoint decided (final_check/ship.json in `workdir`), and before it
+    has decided the final fit (what the plan expects; if the loop's potential ships instead, its
+    properties replace the final fit's)."""
+    loop = L.potential_stage_for(last_iteration)
+    if not cfg.has_final_fit():
+        return loop
+    path = None if workdir is None else Path(workdir) / L.SHIP_DECISION
+    if path is not None and path.is_file():
+        try:
+            return read_record(ShipDecision, path).shipped_stage
+        except ValueError:
+            pass
+    return L.FINAL_FIT
 
 
-def end_property_stages(cfg, last_iteration: int) -> list[str]:
-    """Those not waited for by a checkpoint: they run in the end stage (the final fit's always)."""
-    stages = property_stages(cfg, last_iteration)
-    return [s for s in stages if s == L.FINAL_FIT] if cfg.convergence.properties else stages
+def end_property_stages(cfg, last_iteration: int, workdir: Path | None = None) -> list[str]:
+    """Those not waited for by a checkpoint: they run in the end stage (the shipped potential's
+    always, unless a checkpoint already computed its properties)."""
+    stages = property_stages(cfg, last_iteration, workdir)
+    if not cfg.convergence.properties:
+        return stages
+    shipped = final_stage(cfg, last_iteration, workdir)
+    return [shipped] if shipped == L.FINAL_FIT else []
 
 
 # -- what is already done: outputs on disk -----------------------------------------------------
@@ -294,21 +334,35 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     flag_done = int(any(_exists(workdir, f) for f in L.FLAGS))
     end_done = {"finalize": flag_done, "report": int(_exists(workdir, f"{L.REPORT_DIR}/report.html")),
                 "final": int(_exists(workdir, f"{L.FINAL_DIR}/README.txt")),
-                "final_properties": int(_exists(workdir, L.FINAL_PROPERTIES)),
-                "final_fit": int(_exists(workdir, L.potential(L.FINAL_FIT), L.train_record(L.FINAL_FIT)))}
+                "final_properties": int(_exists(workdir, L.FINAL_PROPERTIES))}
     end_props = None
+    end_stages = end_property_stages(cfg, n, workdir) if props else []
     if props:  # the final potential's (and every N-th one's) properties, unless a checkpoint needed them
-        plan.property_potentials = property_stages(cfg, n)
+        plan.property_potentials = property_stages(cfg, n, workdir)
         end_props = {}
-        for stage in end_property_stages(cfg, n):
+        for stage in end_stages:
             _add(end_props, props)
             _add(end_done, property_done(workdir, stage, props))
+    # the final fit's check; its MD stability run counted once (also its properties' when it ships)
+    ship_md = "md_stability" in props and L.FINAL_FIT not in end_stages
+    ship = ship_jobs(cfg, ship_md)
+    if ship:
+        c = L.FINAL_CHECK
+        fitted = _exists(workdir, L.potential(L.FINAL_FIT), L.train_record(L.FINAL_FIT))
+        _add(end_done, {"final_fit": int(fitted),
+                        "gamma_scale": int(_exists(workdir, L.gamma_scale(L.FINAL_FIT))),
+                        "ship": int(_exists(workdir, L.SHIP_DECISION)),
+                        "final_check_frames": int(_exists(workdir, L.selected(c))),
+                        "label": _label_done(workdir, cfg, c),
+                        "gather_labels": int(_exists(workdir, L.labels(c), L.labels_failed(c))),
+                        "md_stability": int(ship_md and _exists(workdir, L.md_stability(L.FINAL_FIT)))})
     note = " or ".join(L.FLAGS) + (f", {L.REPORT_HTML}, {L.FINAL_DIR}/" if with_report else "")
+    if ship:
+        note += "; the final fit and its check (ship)"
     if end_props:
-        note += f"; properties of {len(end_property_stages(cfg, n))} potential(s)" + (
+        note += f"; properties of {len(end_stages)} potential(s)" + (
             "" if end_action is not None or not cfg.properties.every else ", more if the loop goes on")
-    plan.stages.append(StagePlan("end", final_jobs(with_report, end_props, final_fit=cfg.has_final_fit()),
-                                 end_done, "pending", note=note))
+    plan.stages.append(StagePlan("end", final_jobs(with_report, end_props, ship), end_done, "pending", note=note))
 
     for stage in plan.stages:
         if stage.state != "done" and not stage.missing():
@@ -330,7 +384,7 @@ def build_plan(rcfg, workdir: str | Path, with_report: bool = True) -> Plan:
     plan.remaining_max = known + n_future * sum(full.values())
     if props and not cfg.convergence.properties and cfg.properties.every and n_future:
         # every N-th explored potential of the iterations still to come (the last one is the final)
-        extra = len(set(end_property_stages(cfg, plan.future_last)) - set(end_property_stages(cfg, n)))
+        extra = len(set(end_property_stages(cfg, plan.future_last)) - set(end_property_stages(cfg, n, workdir)))
         plan.remaining_max += extra * sum(props.values())
     plan.remaining_min = known
     cur = plan.iteration(n) if end_action is None else None

@@ -25,6 +25,11 @@ STAGE_REGEX = rf"{INITIAL}|{ITER_PREFIX}{ITER_REGEX}"
 # with no labels of its own; its properties are computed like a stage's
 FINAL_FIT = "final_fit"
 POTENTIAL_STAGE_REGEX = rf"{STAGE_REGEX}|{FINAL_FIT}"
+# the check of the potential to ship (a final fit): fresh spot-check frames from the last exploration,
+# labelled like a stage's selection, and the decision which potential ships (shipping/verdict.py)
+FINAL_CHECK = "final_check"
+LABEL_STAGE_REGEX = rf"{POTENTIAL_STAGE_REGEX}|{FINAL_CHECK}"
+SHIP_DECISION = f"{FINAL_CHECK}/ship.json"
 
 STATE_FILE = "workflow_state/workflow_state.json"
 TRANSITIONS_FILE = "workflow_state/transitions.jsonl"
@@ -71,6 +76,15 @@ def iteration_of_stage(stage: str) -> int | None:
 def potential_stage_for(n: int) -> str:
     """Iteration n explores with the potential trained at the end of iteration n-1."""
     return INITIAL if n == 0 else iter_dir(n - 1)
+
+
+def gamma_scale(stage: str) -> str:
+    """The extrapolation-grade scale of a final fit against the loop's potential (shipping/gamma_scale.py)."""
+    return f"{stage}/gamma_scale.json"
+
+
+def md_stability(stage: str) -> str:
+    return f"{stage}/properties/md_stability.json"
 
 
 def stage_properties(stage: str) -> str:

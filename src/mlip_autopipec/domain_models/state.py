@@ -158,6 +158,9 @@ class WorkflowState(BaseModel):
     history: list[IterationRecord] = Field(default_factory=list)
     final_fit: dict = Field(default_factory=dict, description="The fit after the loop (trainer.ladder.final_rungs): "
                             "dataset_size, n_functions, validation, kept_previous; empty without one.")
+    shipped: dict = Field(default_factory=dict, description="What final/ ships once the loop has ended: stage, "
+                          "potential, final_fit (none | shipped | failed | kept_earlier | rejected), reason, and the "
+                          "end criteria measured with it: spot_check, md_stability (final_check/ship.json).")
     updated_at: str = ""
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
                              "calculations (n_tasks, n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's "

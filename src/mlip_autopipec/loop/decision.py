@@ -22,6 +22,7 @@ import logging
 from typing import Sequence
 
 from ..domain_models.state import Action, ConditionResult, Decision, SpotCheckResult
+from ..core.layout import potential_stage_for
 from .property_gate import gate_on_properties
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,9 @@ def with_tolerances(r: SpotCheckResult, force_tolerance: float, energy_tolerance
 def _spot_text(r: SpotCheckResult) -> str:
     def mev(x):
         return "-" if x is None else f"{1000 * x:.2f}"
-    return (f"spot checks of iteration {r.iteration} ({r.n_structures} frames): F {mev(r.force_rmse)} meV/Å "
+    # the frames labelled in iteration k were scored with the potential that explored it (k-1's fit)
+    return (f"spot checks of iteration {r.iteration} ({r.n_structures} frames, scored with "
+            f"{potential_stage_for(r.iteration)}/): F {mev(r.force_rmse)} meV/Å "
             f"(tolerance {mev(r.force_tolerance)}), E {mev(r.energy_rmse_per_atom)} meV/atom "
             f"(tolerance {mev(r.energy_tolerance)})")
 

@@ -145,17 +145,61 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             n += 1
             continue
         break
-    final_fit = {}
+    final_fit, shipped = {}, {}
     if status in (Status.CONVERGED, Status.STOPPED_MAX_CYCLES, Status.STOPPED_PATIENCE):
         flag = L.flag(status is Status.CONVERGED)
         if not (workdir / flag).exists():
             message = f"finishing: {message}"
         final_fit = _final_fit(workdir)
-        if final_fit:
+        shipped = _shipped(workdir, history, potential)
+        if shipped:
+            potential = shipped["potential"]
+            if final_fit:
+                final_fit["outcome"], final_fit["reason"] = shipped["final_fit"], shipped["reason"]
+                final_fit["spot_check"] = shipped.get("final_fit_spot_check")
+        elif final_fit:
             potential = L.potential(L.FINAL_FIT)
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
                                 message=message, initial=initial, history=history, final_fit=final_fit,
-                                properties=property_counts(workdir)))
+                                shipped=shipped, properties=property_counts(workdir)))
+
+
+def _md_line(workdir: Path, stage: str) -> dict | None:
+    md = _json_or_none(workdir / L.md_stability(stage))
+    if not md:
+        return None
+    return {k: md.get(k) for k in ("max_gamma", "gamma_threshold", "gamma_threshold_reason", "exploded",
+                                   "steps_run", "steps", "max_energy_drift", "temperature_K", "n_atoms")}
+
+
+def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str) -> dict:
+    """What final/ ships and the end criteria measured with it: the `ship` checkpoint's decision when
+    there is a final fit (final_check/ship.json), else the loop's potential with its last spot check.
+    {} while a final fit's check has not decided yet."""
+    from ..domain_models.ship import ShipDecision
+
+    raw = _json_or_none(workdir / L.SHIP_DECISION)
+    if raw is not None:
+        ship = ShipDecision.model_validate(raw)
+        own = ship.check_of(ship.shipped_stage)
+        final = ship.check_of(L.FINAL_FIT)
+        return {"stage": ship.shipped_stage, "potential": L.potential(ship.shipped_stage),
+                "final_fit": ship.final_fit, "reason": ship.reason,
+                "spot_check": None if own is None or own.spot_check is None else own.spot_check.model_dump(),
+                "spot_check_frames": "fresh frames of the last exploration (final_check/)",
+                "final_fit_spot_check": None if final is None or final.spot_check is None
+                else final.spot_check.model_dump(),
+                "md_stability": _md_line(workdir, ship.shipped_stage)}
+    if (workdir / L.train_record(L.FINAL_FIT)).is_file():  # a final fit whose check is still to come
+        return {}
+    stage = Path(loop_potential).parent.as_posix()
+    spot = next((r.spot_check for r in reversed(history) if r.spot_check is not None), None)
+    return {"stage": stage, "potential": loop_potential, "final_fit": "none",
+            "reason": f"the loop's last potential {stage}/ (no final fit configured)",
+            "spot_check": None if spot is None else spot.model_dump(),
+            "spot_check_frames": None if spot is None else f"labelled in iteration {spot.iteration}, scored with "
+            f"{L.potential_stage_for(spot.iteration)}/ before it learnt them",
+            "md_stability": _md_line(workdir, stage)}
 
 
 def _final_fit(workdir: Path) -> dict:

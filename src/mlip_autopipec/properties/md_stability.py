@@ -66,14 +66,17 @@ def run_md_stability(cell: Atoms, supercell, calc: Calculator, temperature: floa
 
 
 def records(result: dict, tolerances, min_distance: float) -> list[dict]:
-    """Potential-only records (oracle: null): bounds, not differences. An explosion fails all three."""
+    """Potential-only records (oracle: null): bounds, not differences. An explosion fails all three.
+    The gamma bound is the run's own `gamma_threshold` when it has one (a final fit's, calibrated for
+    its basis by shipping/gamma_scale.py), else tolerances.md_max_gamma."""
     from .compare import record
 
     ok_run = result["exploded"] is None and result["steps_run"] >= result["steps"]
     out = [record("md_min_distance", None, result["min_distance"], min_distance),
            record("md_energy_drift", None, result["max_energy_drift"], tolerances.md_energy_drift)]
     if result["max_gamma"] is not None:
-        out.append(record("md_max_gamma", None, result["max_gamma"], tolerances.md_max_gamma))
+        bound = result.get("gamma_threshold") or tolerances.md_max_gamma
+        out.append(record("md_max_gamma", None, result["max_gamma"], bound))
     if not ok_run:
         for r in out:
             r["ok"] = False

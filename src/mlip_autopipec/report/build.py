@@ -32,6 +32,41 @@ FIGURES = {  # key -> (file name, title)
 }
 
 
+SHIP_HEADER = ["potential", "functions", "spot F meV/Å", "spot E meV/atom", "spot checks", "MD max gamma",
+               "MD bound", "verdict"]
+
+
+def ship_section(workdir: Path) -> tuple[str, str] | None:
+    """The check of the final fit against the loop's potential (final_check/ship.json), if any."""
+    from html import escape
+
+    from ..core.io import read_json
+    from ..domain_models.ship import ShipDecision
+    from .html import table_html
+
+    path = workdir / L.SHIP_DECISION
+    if not path.is_file():
+        return None
+    ship = ShipDecision.model_validate(read_json(path))
+
+    def g(x, spec):
+        return "-" if x is None else format(x, spec)
+
+    rows = []
+    for c in ship.checks:
+        s = c.spot_check
+        verdict = "ships" if c.stage == ship.shipped_stage else ("; ".join(c.failures) or "not shipped")
+        f = None if s is None or s.force_rmse is None else 1000 * s.force_rmse
+        e = None if s is None or s.energy_rmse_per_atom is None else 1000 * s.energy_rmse_per_atom
+        rows.append([c.stage, g(c.n_functions, "d"), g(f, ".2f"), g(e, ".3f"),
+                     "-" if s is None else ("ok" if s.passed else "FAIL"), g(c.md_max_gamma, ".2f"),
+                     g(c.md_gamma_threshold, ".3g"), verdict])
+    text = f"<p>{escape(ship.reason)}</p>" + table_html(SHIP_HEADER, rows)
+    if ship.gamma_scale is not None:
+        text += f"<p>Gamma scale of {escape(ship.gamma_scale.stage)}: {escape(ship.gamma_scale.reason)}</p>"
+    return "Which potential ships (spot checks on fresh frames of the last exploration)", text
+
+
 @dataclass
 class ReportResult:
     html: Path
@@ -110,8 +145,10 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     from . import properties as PR
 
     prop_runs = PR.property_runs(workdir)
-    # the last potential in loop order is the final one (the report does not wait for its copy in final/)
-    prop_records = prop_runs[-1][1] if prop_runs else PR.final_records(workdir)
+    # the shipped potential's (the report does not wait for their copy in final/)
+    shipped_stage = state.shipped.get("stage")
+    prop_records = next((recs for stage, recs in prop_runs if stage == shipped_stage), None) \
+        or PR.final_records(workdir)
     figs["properties"] = PR.properties_figure(prop_runs)
     result = ReportResult(html=out_html)
     entries = []
@@ -138,10 +175,14 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     title = f"mlip-autopipec report: {workdir.resolve().name}"
     sections = []
-    if prop_records:
-        from .html import table_html
+    from .html import table_html
 
-        sections.append(("Physical properties (final potential)", table_html(PR.HEADER, PR.table_rows(prop_records))))
+    ship = ship_section(workdir)
+    if ship is not None:
+        sections.append(ship)
+    if prop_records:
+        sections.append((f"Physical properties (the shipped potential, {shipped_stage or 'final'}/)",
+                         table_html(PR.HEADER, PR.table_rows(prop_records))))
     write_text(out_html, render_report(title, summary, header, rows, note, entries, plan_text, config_text,
                                        generated, sections))
     result.seconds = time.perf_counter() - t0

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..loop.property_state import summary_line as property_summary_line
+from ..shipping.summary import shipped_lines
 from ..domain_models.state import IterationRecord, WorkflowState
 from .data import initial_stage_times, stage_times
 
@@ -79,13 +80,22 @@ def initial_row(initial: dict, times: dict | None = None) -> list[str]:
             _fmt(initial.get("n_functions")), "-", "-"]
 
 
+FINAL_FIT_DECISIONS = {"shipped": "shipped", "failed": "failed, kept earlier", "kept_earlier": "kept earlier",
+                       "rejected": "rejected, kept earlier"}
+
+
 def final_fit_row(final_fit: dict) -> list[str]:
-    """The fit after the loop (trainer.ladder.final_rungs): same labels, larger bases allowed."""
+    """The fit after the loop (trainer.ladder.final_rungs): same labels, larger bases allowed. Its
+    decision cell says whether it ships (the `ship` checkpoint), its spot F is on the fresh frames."""
     val = final_fit.get("validation")
     functions = _fmt(final_fit.get("n_functions")) + (" (kept)" if final_fit.get("kept_previous") else "")
+    decision = FINAL_FIT_DECISIONS.get(final_fit.get("outcome"), "-")
+    spot = final_fit.get("spot_check")
+    spot_cell = "-" if not spot or spot.get("force_rmse") is None else \
+        f"{1000 * spot['force_rmse']:.2f} {'ok' if spot.get('passed') else 'FAIL'}"
     return ["final fit", "-", "-", "-", "-", "-", "-", "-", _fmt(final_fit.get("dataset_size")),
             _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
-            "-", "-", "-", _secs(final_fit.get("train_s")), "-", functions, "-", "-"]
+            "-", "-", "-", _secs(final_fit.get("train_s")), decision, functions, "-", spot_cell]
 
 
 def status_rows(state: WorkflowState, n_conditions: int | None = None,
@@ -120,6 +130,7 @@ def summary_lines(state: WorkflowState) -> list[str]:
     props = property_summary_line(state.properties)
     if props:
         out.append(props)
+    out += shipped_lines(state.shipped)
     return out
 
 

@@ -100,12 +100,28 @@ def _shipped(potential_stage: str) -> str:
     return f"the last good potential ({potential_stage}/)"
 
 
-def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str]) -> str:
+def verification_lines(shipped: dict, properties: list[dict] | None) -> list[str]:
+    """What the README says about the shipped potential: which and why, its spot checks, its MD
+    stability run and its properties, all measured with it (the same lines as the status)."""
+    from ..shipping.summary import shipped_lines
+
+    out = shipped_lines(shipped)
+    if properties:
+        bad = [r["name"] for r in properties if not r.get("ok")]
+        out.append(f"  properties of {shipped['stage']}/ (properties.json): {len(properties) - len(bad)} of "
+                   f"{len(properties)} within tolerance" + (f"; outside: {', '.join(bad)}" if bad else ""))
+    return out
+
+
+def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str],
+           verification: list[str] = ()) -> str:
+    checked = "\n".join(verification)
     return f"""\
 mlip-autopipec: final result of the active-learning run
 ========================================================
 Outcome: {decision.action.value} after iteration {decision.iteration}: {decision.reason}
 {f"Extended: {decision.extended}" if decision.extended else ""}
+{checked}
 Files
 - potential.yace   {_shipped(potential_stage)}, C-tilde basis for `pair_style pace` (LAMMPS)
                    and pyace's PyACECalculator; predicts total energies (isolated-atom energies included).
@@ -134,8 +150,12 @@ How to continue
 
 
 def run_final(decision_file: str, potential_files: list[str], label_files: list[str], reference_file: str,
-              report_html: str, gamma: tuple[float, float, int], out: dict[str, str]) -> int:
-    """`out` maps yace, yaml, asi, dataset, dataframe, lammps, report, readme to output paths."""
+              report_html: str, gamma: tuple[float, float, int], out: dict[str, str], workdir: str | None = None,
+              properties_file: str | None = None) -> int:
+    """`out` maps yace, yaml, asi, dataset, dataframe, lammps, report, readme to output paths.
+    `gamma`: (gamma_select, gamma_halt, check interval) for the LAMMPS input: the thresholds that
+    apply to the shipped potential (a final fit's are calibrated for its basis). `workdir`: the run
+    directory, whose derived state says which potential ships and what it passed (README)."""
     decision = read_decision(decision_file)
     by_ext = {Path(p).suffix.lstrip("."): p for p in potential_files}
     for ext in ("yace", "yaml", "asi"):
@@ -148,7 +168,12 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     write_text(out["lammps"], lammps_input(elements, *gamma))
     copy_file(report_html, out["report"])
     stages = [Path(p).parent.name for p in label_files]
-    write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements))
+    from ..loop.state import derive_state
+
+    shipped = derive_state(workdir).shipped if workdir is not None else {}
+    props = read_json(properties_file) if properties_file else None
+    write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
+                                     verification_lines(shipped, props)))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,
              len(frames), len(stages), Path(out["readme"]).parent)
     return len(frames)

@@ -204,7 +204,9 @@ def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_label
     return record
 
 
-def run_md_stability_step(rcfg, stage: str, out_json: str) -> dict:
+def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | None = None) -> dict:
+    """`scale_file`: a final fit's gamma scale (shipping/gamma_scale.py); its `md_max_gamma` is the
+    bound on this run's gamma instead of properties.tolerances.md_max_gamma (recorded in the result)."""
     cfg = rcfg.cfg
     pcfg = cfg.properties
     trainer = make_trainer(cfg.trainer)
@@ -228,10 +230,17 @@ def run_md_stability_step(rcfg, stage: str, out_json: str) -> dict:
                               cfg.exploration.gamma_check_interval, derive_seed(cfg.seed, "md_stability", stage),
                               gamma=gamma_fn)
     result["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    if scale_file:
+        scale = read_json(scale_file)
+        result["gamma_threshold"], result["gamma_threshold_reason"] = scale["md_max_gamma"], scale["reason"]
+    else:
+        result["gamma_threshold"] = pcfg.tolerances.md_max_gamma
+        result["gamma_threshold_reason"] = "properties.tolerances.md_max_gamma"
     write_json(out_json, result)
-    log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s, min distance %.3f Å, drift %.2g "
-             "eV/atom (%.1f s)", stage, result["n_atoms"], result["steps_run"], result["steps"], temperature,
-             result["max_gamma"], result["min_distance"], result["max_energy_drift"], result["wall_time_s"])
+    log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s (bound %.3g), min distance %.3f Å, "
+             "drift %.2g eV/atom (%.1f s)", stage, result["n_atoms"], result["steps_run"], result["steps"],
+             temperature, result["max_gamma"], result["gamma_threshold"], result["min_distance"],
+             result["max_energy_drift"], result["wall_time_s"])
     return result
 
 
