@@ -72,7 +72,8 @@ def test_the_final_fits_check_is_counted_and_a_shipped_loop_potential_replaces_i
         "final_fit": 1, "gamma_scale": 1, "ship": 1, "final_check_frames": 1, "label": 1, "gather_labels": 1,
         "md_stability": 1, "property_tasks": 1}
     (tmp_path / "final_check").mkdir()
-    (tmp_path / "final_check" / "ship.json").write_text(json.dumps({"shipped_stage": "iter_002"}))
+    (tmp_path / "final_check" / "ship.json").write_text(json.dumps(  # a ShipDecision, as steps/ship writes it
+        {"shipped_stage": "iter_002", "loop_stage": "iter_002", "final_fit": "rejected", "reason": "test"}))
     assert final_stage(rcfg.cfg, 3, tmp_path) == "iter_002"
     assert property_stages(rcfg.cfg, 3, tmp_path) == ["iter_002"]
     end = build_plan(rcfg, tmp_path).stages[-1].jobs
