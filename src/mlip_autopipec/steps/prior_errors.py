@@ -44,7 +44,7 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
     from ..core.label_weights import force_weights
 
     per_structure = []
-    atom_gamma, atom_err, max_gamma_trusted = [], [], []
+    atom_gamma, atom_err = [], []
     de_all, df_all = [], []
     for i, atoms in enumerate(frames):
         energy, forces, _ = frame_labels(atoms)
@@ -58,9 +58,11 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
         de_all.append(de)
         df_all.append(df)
         own = from_residuals([atoms], [de], [df], energy_weight).errors()
+        trusted = force_weights(atoms) > 0
+        top = None if gamma is None or not trusted.any() else float(np.max(np.asarray(gamma)[trusted]))
         per_structure.append({
             "index": i,
-            "max_gamma": None if gamma is None else float(np.max(gamma)),
+            "max_gamma": top,  # over the atoms whose forces are labels: what the force error is of
             "gamma": None if gamma is None else [round(float(g), 4) for g in gamma],
             "energy_error_per_atom": de,
             "energy_is_label": own["n_energy_labels"] == 1,
@@ -69,10 +71,8 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
             "condition": atoms.info.get("condition"),
         })
         if gamma is not None:
-            trusted = force_weights(atoms) > 0
             atom_gamma += list(np.asarray(gamma)[trusted])
             atom_err += list(np.linalg.norm(df, axis=1)[trusted])
-            max_gamma_trusted.append(float(np.max(np.asarray(gamma)[trusted])) if trusted.any() else 0.0)
     out = {"n_structures": len(frames), "per_structure": per_structure}
     if frames:
         weighted = from_residuals(frames, de_all, df_all, energy_weight)
@@ -81,7 +81,8 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
         out["force_rmse"] = overall["force_rmse"]
         out["score"] = overall["score"]
         out["spearman_atoms"] = spearman(atom_gamma, atom_err)
-        out["spearman_structures"] = spearman(max_gamma_trusted, [p["force_rmse"] for p in per_structure]) \
+        rows = [p for p in per_structure if p["max_gamma"] is not None and p["force_rmse"] is not None]
+        out["spearman_structures"] = spearman([p["max_gamma"] for p in rows], [p["force_rmse"] for p in rows]) \
             if with_gamma else None
         spot = [k for k, p in enumerate(per_structure) if p["spot_check"]]
         if spot:
