@@ -84,7 +84,8 @@ def test_with_max_atoms_spot_checks_and_validation_frames_are_labelled_as_cut_ou
     cell = {"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61, "supercell": [4, 4, 4]}
     write_config(tmp_path, max_cycles=2, structures=[cell],
                  dynamics={"kind": "mock", "halt_step": 50, "halt_generations": 0},
-                 labeling={"structures_per_job": 20, "max_atoms": 100},
+                 labeling={"structures_per_job": 20, "max_atoms": 100,
+                           "cutouts": {"per_structure": 2, "relax_steps": 10}},  # CI time
                  validation={"n_generated": 2, "temperatures": [600]})
     run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
     ds = decisions(tmp_path)
