@@ -129,7 +129,9 @@ def test_stress_rows_lower_the_pressure_error_on_strained_cells(ref):
         fit = run_ladder(train, ref, cfg)
         dm, _ = basis_ladder.design_matrix(fit.basis, ace_common.frames_to_dataframe(test, ref), 1, with_stress=True)
         cols = np.arange(dm.X.shape[1])
-        errors[sw] = basis_ladder.errors(dm, np.ones(len(test), bool), cols, np.asarray(fit.basis.basis_coeffs))
+        weights = basis_ladder.row_weights(dm, cfg.energy_weight, cfg.stress_weight, test)
+        errors[sw] = basis_ladder.errors(dm, weights, np.ones(len(test), bool), cols,
+                                         np.asarray(fit.basis.basis_coeffs))
     assert errors[1.0]["pressure_rmse_gpa"] < 0.7 * errors[0.0]["pressure_rmse_gpa"], errors
 
 
@@ -186,8 +188,8 @@ def test_last_fit_never_worse_than_the_best_on_the_held_out_share(md_data, ref, 
         dm, _ = basis_ladder.design_matrix(pool, ace_common.frames_to_dataframe(frames, ref), 1, with_stress=False)
         rung = BasisRung.model_validate(stand_in["rung"])
         cols = basis_ladder.rung_columns(pool, ACEBBasisSet(basis_ladder.rung_basis_config(["Cu"], 5.0, rung)))
-        err = basis_ladder.errors(dm, held, cols, np.asarray(stand_in["coefficients"]))
-        return basis_ladder.score(err, cfg.ladder.score_energy_weight)
+        weights = basis_ladder.row_weights(dm, cfg.energy_weight, cfg.stress_weight, frames)
+        return basis_ladder.errors(dm, weights, held, cols, np.asarray(stand_in["coefficients"]))["score"]
 
     previous, best_before, kept = None, None, []
     for k, frames in enumerate(stages):

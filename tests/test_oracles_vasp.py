@@ -108,7 +108,7 @@ def test_unconverged_or_truncated_outcar_is_an_oracle_error(tmp_path):
     truncated = tmp_path / "truncated" / "OUTCAR"
     truncated.parent.mkdir()
     truncated.write_text(text[: text.index(" POSITION ")])
-    with pytest.raises(OracleError, match="cannot read .*did VASP finish"):
+    with pytest.raises(OracleError, match="cannot read .*VASP did not finish"):
         read_outcar(truncated)
     with pytest.raises(OracleError, match="wrote no OUTCAR"):
         read_outcar(tmp_path / "missing" / "OUTCAR")

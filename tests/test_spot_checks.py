@@ -75,3 +75,28 @@ def test_spot_checks_that_stop_improving_end_the_loop_by_patience(tmp_path):
     assert (tmp_path / "stopped.flag").is_file() and not (tmp_path / "converged.flag").exists()
     state = json.loads((tmp_path / "workflow_state" / "workflow_state.json").read_text())
     assert state["status"] == "STOPPED_PATIENCE"
+
+
+def test_with_max_atoms_spot_checks_and_validation_frames_are_labelled_as_cut_outs(tmp_path):
+    """labeling.max_atoms bounds every structure the oracle sees, the spot checks and the generated
+    validation frames included: a 256-atom cell, max_atoms 100, explorations that run through at
+    once (iteration 0 is spot-checked). The spot checks are scored on the rows the cut-outs trust."""
+    cell = {"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61, "supercell": [4, 4, 4]}
+    write_config(tmp_path, max_cycles=2, structures=[cell],
+                 dynamics={"kind": "mock", "halt_step": 50, "halt_generations": 0},
+                 labeling={"structures_per_job": 20, "max_atoms": 100,
+                           "cutouts": {"per_structure": 2, "relax_steps": 10}},  # CI time
+                 validation={"n_generated": 2, "temperatures": [600]})
+    run(runner_cmd("run", "config.yaml", "--cores", "2"), cwd=tmp_path, timeout=900)
+    ds = decisions(tmp_path)
+    assert ds[0]["spot_check"] is True  # ran through at once: spot checks in iteration 0
+    label_files = [tmp_path / "initial" / "labels.extxyz", *sorted(tmp_path.glob("iter_*/labels.extxyz")),
+                   tmp_path / "validation" / "validation.extxyz"]
+    sizes = {f.parent.name + "/" + f.name: [len(a) for a in read_structures(f)] for f in label_files}
+    assert all(sizes.values()) and max(max(s) for s in sizes.values()) <= 100, sizes
+    spots = read_structures(tmp_path / "iter_000" / "labels.extxyz")
+    assert all(a.info["spot_check"] and a.info["energy_weight"] == 0.0 for a in spots)
+    assert all(0 < a.arrays["force_weight"].sum() < len(a) for a in spots)  # core trusted, boundary not
+    prior = json.loads((tmp_path / "iter_000" / "train.json").read_text())["prior"]["spot_check"]
+    assert prior["n_structures"] == len(spots) and prior["n_energy_labels"] == 0
+    assert prior["energy_rmse_per_atom"] is None  # no cut-out energy is a label

@@ -46,3 +46,25 @@ def test_a_shifted_energy_shows_as_the_energy_error_per_atom():
     out = prior_errors(EMT(), [shifted], with_gamma=False)
     assert out["per_structure"][0]["energy_error_per_atom"] == pytest.approx(-0.01, abs=1e-9)
     assert np.isclose(out["energy_rmse_per_atom"], 0.01)
+
+
+def test_spot_checks_on_cut_outs_are_scored_on_the_rows_the_cut_out_trusts():
+    """A spot-check cut-out whose energy and boundary forces are wrong (as a cut-out's are: its
+    box is no part of the large cell) must not count those rows; its core forces are exact."""
+    from mlip_autopipec.sampling.cutouts import ENERGY_WEIGHT, FORCE_WEIGHT
+
+    good = _labelled(3, True)
+    core = np.zeros(len(good))
+    core[:5] = 1.0
+    forces = good.get_forces().copy()
+    forces[core == 0] += 2.0
+    cut = good.copy()
+    cut.calc = SinglePointCalculator(cut, energy=good.get_potential_energy() + 3.0, forces=forces)
+    cut.arrays[FORCE_WEIGHT] = core
+    cut.info[ENERGY_WEIGHT] = 0.0
+    cut.info["spot_check"] = True
+    out = prior_errors(EMT(), [cut, _labelled(4, True)], with_gamma=False)
+    assert out["spot_check"]["force_rmse"] == pytest.approx(0, abs=1e-10)
+    assert out["spot_check"]["energy_rmse_per_atom"] == pytest.approx(0, abs=1e-10)  # only the full cell's energy
+    assert out["spot_check"]["n_energy_labels"] == 1
+    assert out["per_structure"][0]["energy_is_label"] is False and out["per_structure"][0]["force_rmse"] == pytest.approx(0, abs=1e-10)

@@ -72,7 +72,8 @@ class Oracle(Protocol):
     def label(self, atoms: Atoms) -> Atoms:
         """Return a copy of `atoms` carrying energy, forces and stress (SinglePointCalculator).
 
-        Raises OracleError when the calculation fails; the caller records and skips it.
+        Raises OracleError when the oracle program fails (recorded and skipped by the caller);
+        any other exception is a bug or a setup mistake and stops the job (oracles/base.py).
         """
 
     def isolated_atom_energy(self, symbol: str) -> float:

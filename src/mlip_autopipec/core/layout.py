@@ -83,10 +83,6 @@ def gamma_scale(stage: str) -> str:
     return f"{stage}/gamma_scale.json"
 
 
-def md_stability(stage: str) -> str:
-    return f"{stage}/properties/md_stability.json"
-
-
 def stage_properties(stage: str) -> str:
     """The property records of a stage's potential (the properties rule's output; the gate reads the
     explored potential's under convergence.properties)."""

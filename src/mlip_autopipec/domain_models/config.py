@@ -264,9 +264,6 @@ class BasisLadderConfig(_Strict):
     envs_per_function: float = Field(
         2.0, gt=0, description="A rung needs this many atomic environments per function, per element."
     )
-    score_energy_weight: float = Field(
-        4.0, ge=0, description="Rung score = force RMSE + this x energy RMSE per atom (Å/atom)."
-    )
     larger_within_se: float | None = Field(
         None, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
         "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
@@ -344,9 +341,6 @@ class PacemakerLadderConfig(_Strict):
     envs_per_function: float = Field(
         2.0, gt=0, description="A step is eligible only if each element has this many atomic environments "
         "per function in the fitted share."
-    )
-    score_energy_weight: float = Field(
-        4.0, ge=0, description="Step score = force RMSE + this x energy RMSE per atom (Å/atom)."
     )
     refit: bool = Field(
         True, description="Refit the chosen step's basis on all labels (max_iterations BFGS from `start`: the "

@@ -1,5 +1,6 @@
 """Large structures to label become cut-outs (labeling.max_atoms): the initial data, the halts with
-their swarm, and the extrapolative frames. With max_atoms null nothing here runs."""
+their swarm, the extrapolative frames, the spot checks and the generated validation frames. With
+max_atoms null nothing here runs."""
 
 from __future__ import annotations
 
@@ -48,19 +49,22 @@ def _carry_info(cut: Atoms, parent: Atoms, centre: int) -> Atoms:
     return cut
 
 
-def cutouts_without_gamma(cfg, frames: list[Atoms], rng: np.random.Generator) -> list[Atoms]:
-    """Initial data: every frame larger than max_atoms is replaced by cut-outs around
-    farthest-point-sampled centres (no potential: boxes are not relaxed)."""
+def cutouts_without_gamma(cfg, frames: list[Atoms], rng: np.random.Generator, calculator=None,
+                          what: str = "initial structure") -> list[Atoms]:
+    """Every frame larger than max_atoms replaced by cut-outs around farthest-point-sampled centres
+    (no gamma needed: they cover the frame's distinct environments), each carrying its parent's
+    info; smaller frames stay as they are. Initial data: no potential, boxes are not relaxed;
+    spot checks and validation frames: boxes healed by `calculator` when given."""
     out = []
     for k, frame in enumerate(frames):
         if not is_large(cfg, frame):
             out.append(frame)
             continue
-        source = f"initial structure {k} ({len(frame)} atoms)"
+        source = f"{what} {k} ({len(frame)} atoms)"
         geom = geometry(cfg, frame, source)
         centres = centres_farthest_point(frame, ace_cutoff(cfg), cfg.labeling.cutouts.per_structure,
                                          geom.cover_radius, rng)
-        cuts = [_carry_info(cutout(cfg, frame, c, geom), frame, c) for c in centres]
+        cuts = [_carry_info(cutout(cfg, frame, c, geom, calculator), frame, c) for c in centres]
         log.info("CUTOUTS %s: %d cut-outs of %s atoms, %s core atoms (centres %s)", source, len(cuts),
                  [len(c) for c in cuts], [int(c.arrays["force_weight"].sum()) for c in cuts], centres)
         out.extend(cuts)

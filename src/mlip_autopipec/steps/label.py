@@ -2,8 +2,10 @@
 
 Each finished calculation (success or failure) is also written to `<stage>/label_cache/<hash>.*`
 the moment it ends, so a job killed halfway through a chunk recomputes nothing that had finished.
-Failures (errors, bad results, timeouts) are recorded with their reason and skipped; only if every
-structure of a stage fails does the gather step stop the run, naming the file to read.
+Failures of the oracle program (non-zero exit, SCF not converged, NaN, timeouts: OracleError, see
+components/oracles/base.py) are recorded with their reason and skipped; only if every structure
+of a stage fails does the gather step stop the run, naming the file to read. Any other exception
+(a bug in our code, a setup mistake) stops the job with its traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import traceback
 import time
 from pathlib import Path
 
@@ -28,20 +32,42 @@ from .label_cache import LabelCache, attempt_settings, physics_settings, retry_f
 log = logging.getLogger(__name__)
 
 
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in the labelling child process (its cause)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\"\"\"\n{self.text}\"\"\""
+
+
 def _child(oracle, atoms, conn) -> None:
     os.setpgrp()  # own process group: a timeout kills the oracle's MPI children too
     try:
         conn.send(("ok", oracle.label(atoms)))
-    except OracleError as exc:
+    except OracleError as exc:  # the program failed: recorded by the parent
         conn.send(("error", str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as a failure
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    except BaseException as exc:  # noqa: BLE001 - a bug or a setup mistake: the parent re-raises it
+        conn.send(("raise", _portable(exc), traceback.format_exc()))
     finally:
         conn.close()
 
 
+def _portable(exc: BaseException) -> BaseException:
+    """`exc` if it survives pickling (to cross the pipe), else a RuntimeError naming it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any unpicklable exception
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
 def call_with_timeout(oracle, atoms, timeout_s: float | None):
-    """Run `oracle.label` in a forked child so that a hung calculation can be killed."""
+    """Run `oracle.label` in a forked child so that a hung calculation can be killed. A program
+    failure comes back as OracleError; anything else the child raised is raised here again, with the
+    child's traceback as its cause (the failure rule of base.Oracle holds across the fork)."""
     if timeout_s is None:
         return oracle.label(atoms)
     ctx = multiprocessing.get_context("fork")
@@ -57,14 +83,17 @@ def call_with_timeout(oracle, atoms, timeout_s: float | None):
         proc.join()
         raise OracleError(f"{oracle.name} timed out after {timeout_s:g} s (oracle.timeout_s)")
     try:
-        status, payload = parent.recv()
+        status, *payload = parent.recv()
     except EOFError:
         proc.join()
         raise OracleError(f"{oracle.name} process died with exit code {proc.exitcode}") from None
     proc.join()
+    if status == "raise":
+        exc, text = payload
+        raise exc from RemoteTraceback(text)
     if status != "ok":
-        raise OracleError(payload)
-    return payload
+        raise OracleError(payload[0])
+    return payload[0]
 
 
 def label_one(oracle, atoms, cache: LabelCache, physics: dict, attempt: dict, timeout_s: float | None = None):

@@ -19,6 +19,8 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from ..scoring.fit_weights import fit_energy_weight, from_residuals
+
 log = logging.getLogger(__name__)
 
 
@@ -33,10 +35,13 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if not np.isfinite(rho) else float(rho)
 
 
-def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True) -> dict:
+def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_weight: float = 1.0) -> dict:
     """Gamma (if `with_gamma`: the calculator has an active set) and errors of `calc` on labelled
-    `frames`. Energies per atom in eV/atom, forces in eV/Å."""
+    `frames`. Energies per atom in eV/atom, forces in eV/Å. Errors and the score are those of
+    scoring/fit_weights on the rows the fit trusts (a cut-out's energy and boundary forces do not
+    count), with the trainer's `energy_weight`; gamma is correlated with the errors of trusted atoms."""
     from ..components.ace.common import frame_labels, per_atom_gamma
+    from ..core.label_weights import force_weights
 
     per_structure = []
     atom_gamma, atom_err = [], []
@@ -50,34 +55,40 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True) -> dict
         f_pred = np.asarray(work.get_forces())
         df = f_pred - forces
         de = (e_pred - energy) / len(atoms)
+        de_all.append(de)
+        df_all.append(df)
+        own = from_residuals([atoms], [de], [df], energy_weight).errors()
+        trusted = force_weights(atoms) > 0
+        top = None if gamma is None or not trusted.any() else float(np.max(np.asarray(gamma)[trusted]))
         per_structure.append({
             "index": i,
-            "max_gamma": None if gamma is None else float(np.max(gamma)),
+            "max_gamma": top,  # over the atoms whose forces are labels: what the force error is of
             "gamma": None if gamma is None else [round(float(g), 4) for g in gamma],
             "energy_error_per_atom": de,
-            "force_rmse": float(np.sqrt(np.mean(df ** 2))),
+            "energy_is_label": own["n_energy_labels"] == 1,
+            "force_rmse": own["force_rmse"],
             "spot_check": bool(atoms.info.get("spot_check", False)),
             "condition": atoms.info.get("condition"),
         })
         if gamma is not None:
-            atom_gamma += list(gamma)
-            atom_err += list(np.linalg.norm(df, axis=1))
-        de_all.append(de)
-        df_all.append(df.ravel())
+            atom_gamma += list(np.asarray(gamma)[trusted])
+            atom_err += list(np.linalg.norm(df, axis=1)[trusted])
     out = {"n_structures": len(frames), "per_structure": per_structure}
     if frames:
-        out["energy_rmse_per_atom"] = float(np.sqrt(np.mean(np.square(de_all))))
-        out["force_rmse"] = float(np.sqrt(np.mean(np.concatenate(df_all) ** 2)))
+        weighted = from_residuals(frames, de_all, df_all, energy_weight)
+        overall = weighted.errors()
+        out["energy_rmse_per_atom"] = overall["energy_rmse_per_atom"]
+        out["force_rmse"] = overall["force_rmse"]
+        out["score"] = overall["score"]
         out["spearman_atoms"] = spearman(atom_gamma, atom_err)
-        out["spearman_structures"] = spearman([p["max_gamma"] for p in per_structure],
-                                              [p["force_rmse"] for p in per_structure]) if with_gamma else None
-    spot = [k for k, p in enumerate(per_structure) if p["spot_check"]]
-    if spot:
-        out["spot_check"] = {
-            "n_structures": len(spot),
-            "energy_rmse_per_atom": float(np.sqrt(np.mean([de_all[k] ** 2 for k in spot]))),
-            "force_rmse": float(np.sqrt(np.mean(np.concatenate([df_all[k] for k in spot]) ** 2))),
-        }
+        rows = [p for p in per_structure if p["max_gamma"] is not None and p["force_rmse"] is not None]
+        out["spearman_structures"] = spearman([p["max_gamma"] for p in rows], [p["force_rmse"] for p in rows]) \
+            if with_gamma else None
+        spot = [k for k, p in enumerate(per_structure) if p["spot_check"]]
+        if spot:
+            spot_errors = weighted.errors(np.array(spot))
+            out["spot_check"] = {key: spot_errors[key] for key in
+                                 ("n_structures", "energy_rmse_per_atom", "force_rmse", "score", "n_energy_labels")}
     return out
 
 
@@ -89,8 +100,9 @@ def prior_errors_of(trainer, previous, new_labels_file: str) -> dict | None:
     frames = read_structures(new_labels_file)
     if not frames:
         return None
+    energy_weight = fit_energy_weight(trainer.cfg)
     try:
-        return prior_errors(trainer.calculator(previous, with_gamma=True), frames)
+        return prior_errors(trainer.calculator(previous, with_gamma=True), frames, energy_weight=energy_weight)
     except (ValueError, FileNotFoundError) as exc:  # no extrapolation grade (e.g. the mock trainer)
         log.info("prior errors of %s without gamma: %s", new_labels_file, exc)
-        return prior_errors(trainer.calculator(previous), frames, with_gamma=False)
+        return prior_errors(trainer.calculator(previous), frames, with_gamma=False, energy_weight=energy_weight)

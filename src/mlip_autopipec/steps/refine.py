@@ -15,7 +15,7 @@ from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
 from ..domain_models.records import ExplorationRecord, read_record
 from ..domain_models.state import read_decision
-from .cutout_stage import cutouts_from_gamma, is_large, swarm_of_cutouts
+from .cutout_stage import cutouts_from_gamma, cutouts_without_gamma, is_large, swarm_of_cutouts
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,15 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
     if decision_file is not None and read_decision(decision_file).spot_check:
         samples = [read_structures(f) for f in sample_files or []]
         picks = pick_spot_checks(samples, cfg.convergence.spot_checks, rng_for(cfg.seed, "spot_check", iteration))
-        write_structures(out_candidates, [_strip(a) for a in picks])
-        log.info("REFINE iter %d: %d spot-check frame(s) sampled from %d exploration(s)", iteration, len(picks),
-                 len(samples))
-        return len(picks)
+        checks = [_strip(a) for a in picks]
+        if cfg.labeling.max_atoms is not None:  # what the oracle is given is bounded, spot checks included
+            calc = make_trainer(cfg.trainer).calculator(PotentialFiles.in_dir(potential_dir), with_gamma=False)
+            checks = cutouts_without_gamma(cfg, checks, rng_for(cfg.seed, "spot_check_cutouts", iteration), calc,
+                                           what=f"iter {iteration} spot check")
+        write_structures(out_candidates, checks)
+        log.info("REFINE iter %d: %d spot-check frame(s) sampled from %d exploration(s)%s", iteration, len(picks),
+                 len(samples), f", labelled as {len(checks)} structure(s)" if len(checks) != len(picks) else "")
+        return len(checks)
     halts = read_structures(halt_file)
     trainer = make_trainer(cfg.trainer)
     calc = trainer.calculator(PotentialFiles.in_dir(potential_dir), with_gamma=False)

@@ -66,6 +66,7 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     write_json(out_record, record_json(record, drop_none=True))
     val = record.validation
     log.info("TRAIN %s: %d structures, %.1f s%s", stage, len(dataset), record.wall_time_s,
-             "" if not val or val.force_rmse is None else f", validation E {1000 * val.energy_rmse_per_atom:.2f} "
-             f"meV/atom, F {1000 * val.force_rmse:.1f} meV/Å")
+             "" if not val or val.force_rmse is None else
+             (f", validation E {1000 * val.energy_rmse_per_atom:.2f} meV/atom" if val.energy_rmse_per_atom is not None
+              else ", validation E n/a (no energy labels)") + f", F {1000 * val.force_rmse:.1f} meV/Å")
     return record

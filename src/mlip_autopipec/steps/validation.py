@@ -13,13 +13,15 @@ import numpy as np
 from ..components.registry import make_oracle
 from ..core.errors import UserError
 from ..core.io import read_structures, write_structures
-from ..core.seeds import derive_seed
+from ..core.seeds import derive_seed, rng_for
+from .cutout_stage import cutouts_without_gamma
 from .initial import starting_structures
 
 log = logging.getLogger(__name__)
 
 
 def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, stride: int = 20) -> list:
+    """`n` unlabelled snapshots of oracle-driven Langevin MD, `stride` steps apart."""
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -34,7 +36,7 @@ def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, strid
         dyn.run(stride)
         snap = work.copy()
         snap.calc = None
-        frames.append(oracle.label(snap))
+        frames.append(snap)
     return frames
 
 
@@ -50,11 +52,16 @@ def run_validation_set(rcfg, out_file: str) -> int:
             raise UserError(f"{rcfg.path}: validation.n_generated needs a cheap oracle (emt, mock) to run "
                             f"MD with; give a labelled validation.file instead")
         structures = starting_structures(rcfg)
-        frames = []
+        snaps = []
         per = max(1, vcfg.n_generated // (len(structures) * len(vcfg.temperatures)))
         for i, atoms in enumerate(structures):
             for t in vcfg.temperatures:
-                frames += oracle_md_frames(atoms, oracle, t, per, derive_seed(rcfg.cfg.seed, "validation", i, t))
+                snaps += oracle_md_frames(atoms, oracle, t, per, derive_seed(rcfg.cfg.seed, "validation", i, t))
+        # labeling.max_atoms: the oracle labels cut-outs of the large frames, as everywhere else (their
+        # energies and boundary forces are no labels: the errors skip them, core/metrics.py)
+        snaps = cutouts_without_gamma(rcfg.cfg, snaps, rng_for(rcfg.cfg.seed, "validation_cutouts"),
+                                      what="validation frame")
+        frames = [oracle.label(s) for s in snaps]
     write_structures(out_file, frames)
     log.info("VALIDATION: %d held-out structures", len(frames))
     return len(frames)

@@ -499,6 +499,8 @@ def write_potential_files(fitted, df, dataset: Sequence[Atoms], out_dir: Path) -
         except ValueError as exc:  # too few environments for a full-rank active set
             raise TrainingError(str(exc)) from exc
         train = rmse_metrics(AceCalculator(tmp_yaml), dataset)  # checks the file as written
-        if not all(train[k] is not None and np.isfinite(train[k]) for k in ("energy_rmse_per_atom", "force_rmse")):
+        # (energy None: no frame's energy is a label, e.g. only cut-outs)
+        if train["force_rmse"] is None or not np.isfinite(train["force_rmse"]) or not (
+                train["energy_rmse_per_atom"] is None or np.isfinite(train["energy_rmse_per_atom"])):
             raise TrainingError(f"fit in {out_dir} predicts non-finite energies/forces: {train}")
     return train

@@ -1,4 +1,5 @@
-"""What every oracle shares: running an ASE calculator and checking what it returned."""
+"""What every oracle shares: running an ASE calculator and checking what it returned (the failure
+rule around it is base.Oracle's)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,12 @@ def singlepoint(atoms: Atoms, calc: Calculator, oracle_name: str, need_stress: b
     work.calc = calc
     need_stress = need_stress and has_stress(atoms)
     t0 = time.perf_counter()
-    try:
-        energy = float(work.get_potential_energy(force_consistent=force_consistent))
-        forces = np.array(work.get_forces(), dtype=float)
-        stress = _stress(work, oracle_name) if need_stress else None
-        sigma0 = _sigma0_energy(calc) if force_consistent else None
-    except OracleError:
-        raise
-    except Exception as exc:
-        raise OracleError(f"{oracle_name} calculation failed: {type(exc).__name__}: {exc}") from exc
+    # what the calculator raises is classified by the oracle's failure rule (base.Oracle): a failed
+    # calculation is recorded, anything else stops the job
+    energy = float(work.get_potential_energy(force_consistent=force_consistent))
+    forces = np.array(work.get_forces(), dtype=float)
+    stress = _stress(work, oracle_name) if need_stress else None
+    sigma0 = _sigma0_energy(calc) if force_consistent else None
     wall = time.perf_counter() - t0
     check_results(atoms, energy, forces, stress, oracle_name)
     return labelled_copy(atoms, energy, forces, stress, oracle_name, wall, settings, sigma0)

@@ -15,10 +15,10 @@ from typing import Sequence
 from ase import Atoms
 from ase.units import kB
 
-from ...core.errors import UserError
+from ...core.errors import OracleError, UserError
 from ...domain_models.oracle_config import CP2KOracleConfig
 from .common import singlepoint
-from .external import DFTOracle, patched_environ
+from .external import DFTOracle, patched_environ, tail
 
 INSTALL_HINT = "install CP2K (apt-get install cp2k; tools/install_oracles.sh does it)"
 DEBIAN_DATA_DIRS = (Path("/usr/share/cp2k/data"), Path("/usr/share/cp2k"))
@@ -181,6 +181,13 @@ class CP2KOracle(DFTOracle):
             try:
                 out = singlepoint(work, calc, self.name, need_stress=need_stress,
                                   settings=None if isolated else self.settings(atoms), force_consistent=True)
+            except (AssertionError, RuntimeError) as exc:
+                # ASE's CP2K shell reports a CP2K process that died by failed sanity checks: a
+                # program failure when the process is gone, else left to the failure rule (a bug)
+                code = _exit_code(calc)
+                if code is None:
+                    raise
+                raise OracleError(f"cp2k stopped with exit code {code}: {tail(rundir / 'cp2k.out', 3)}") from exc
             finally:
                 calc.close() if hasattr(calc, "close") else None
         self.check_converged(rundir)
@@ -196,6 +203,12 @@ class CP2KOracle(DFTOracle):
             message = " ".join(part.strip(" *\\/|_") for part in abort.group(1).splitlines())
             return f"CP2K aborted: {' '.join(message.split())}"
         return None
+
+
+def _exit_code(calc) -> int | None:
+    """The exit code of the calculator's CP2K process if it has ended, else None."""
+    child = getattr(getattr(calc, "_shell", None), "_child", None)
+    return None if child is None else child.poll()
 
 
 def _has_entry(text: str, symbol: str, name: str) -> bool:

@@ -9,10 +9,11 @@ from ase.calculators.emt import EMT, parameters
 
 from ...core.errors import UserError
 from ...domain_models.config import EMTOracleConfig
+from .base import Oracle
 from .common import isolated_atom, singlepoint
 
 
-class EMTOracle:
+class EMTOracle(Oracle):
     name = "emt"
 
     def __init__(self, cfg: EMTOracleConfig | None = None):
@@ -22,11 +23,11 @@ class EMTOracle:
         """A live calculator, for oracle-driven MD (validation frames); cheap oracles only."""
         return EMT()
 
-    def label(self, atoms: Atoms) -> Atoms:
+    def compute_label(self, atoms: Atoms) -> Atoms:
         return singlepoint(atoms, self.calculator(), self.name, need_stress=self.cfg.need_stress,
                            settings={"kind": "emt"})
 
-    def isolated_atom_energy(self, symbol: str) -> float:
+    def compute_isolated(self, symbol: str) -> float:
         return float(singlepoint(isolated_atom(symbol), EMT(), self.name, need_stress=False).get_potential_energy())
 
     def check_elements(self, symbols: Sequence[str]) -> None:

@@ -36,6 +36,7 @@ from ase.data import atomic_numbers, ground_state_magnetic_moments
 from ...core.errors import OracleError, UserError
 from ...core.identity import structure_hash
 from ...domain_models.oracle_config import DFTOracleBase, ExternalOracleBase
+from .base import Oracle
 from .common import boxed_for_code, check_results, has_stress, labelled_copy, no_stress, on_original_geometry
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def default_mpirun() -> str:
     return "mpirun"
 
 
-class ExternalOracle:
+class ExternalOracle(Oracle):
     """Base of the oracles that run real calculations, one directory per structure."""
 
     name = "external"
@@ -115,32 +116,31 @@ class ExternalOracle:
         root = scratch_root if scratch_root is not None else (cfg.scratch_dir or "oracle_runs")
         self.scratch_root = Path(root).expanduser()
 
-    # -- the Oracle protocol ---------------------------------------------------------------------
+    # -- the Oracle protocol (the failure rule: base.Oracle) -------------------------------------------
     def label(self, atoms: Atoms) -> Atoms:
         """Label one structure in its own run directory. `oracle_wall_time_s` in the result is the
         whole call (directory, inputs, the code's run, parsing), so that what a benchmark finds
         outside it is the pipeline's own overhead."""
         t0 = time.perf_counter()
-        out = self._run(atoms, structure_hash(atoms), isolated=False)
+        out = super().label(atoms)
         out.info["oracle_wall_time_s"] = round(time.perf_counter() - t0, 6)
         return out
 
     def isolated_atom_energy(self, symbol: str) -> float:
         if symbol in self.cfg.reference_energies:
             return float(self.cfg.reference_energies[symbol])
+        energy = super().isolated_atom_energy(symbol)
+        log.info("%s: isolated %s atom (%.0f Å box): %.6f eV", self.name, symbol, self.cfg.isolated_atom_box, energy)
+        return energy
+
+    def compute_label(self, atoms: Atoms) -> Atoms:
+        return self._run(atoms, structure_hash(atoms), isolated=False)
+
+    def compute_isolated(self, symbol: str) -> float:
         box = self.cfg.isolated_atom_box
         atoms = Atoms(symbol, positions=[[box / 2] * 3], cell=[box] * 3, pbc=True)
         atoms.set_initial_magnetic_moments([ground_state_magnetic_moments[atomic_numbers[symbol]]])
-        labelled = self._run(atoms, f"atom-{symbol}", isolated=True)
-        energy = float(labelled.get_potential_energy())
-        log.info("%s: isolated %s atom (%.0f Å box): %.6f eV", self.name, symbol, box, energy)
-        return energy
-
-    def check_elements(self, symbols: Sequence[str]) -> None:
-        return None
-
-    def check_setup(self) -> None:
-        return None
+        return float(self._run(atoms, f"atom-{symbol}", isolated=True).get_potential_energy())
 
     # -- what subclasses implement ------------------------------------------------------------------
     def compute(self, atoms: Atoms, rundir: Path, isolated: bool) -> Atoms:
@@ -157,19 +157,10 @@ class ExternalOracle:
 
     # -- machinery ---------------------------------------------------------------------------------
     def _run(self, atoms: Atoms, key: str, isolated: bool) -> Atoms:
-        with self.run_directory(key) as rundir:
-            try:
-                return self.compute(atoms, rundir, isolated)
-            except UserError:
-                raise  # a setup mistake stops the job: every other structure would fail alike
-            except OracleError as exc:
-                reason = self.diagnose(rundir)
-                if reason and reason not in str(exc):
-                    raise OracleError(f"{self.name}: {reason} ({exc})") from exc
-                raise
-            except Exception as exc:  # noqa: BLE001 - a crashed code or a parse error of its output
-                reason = self.diagnose(rundir) or "calculation failed"
-                raise OracleError(f"{self.name}: {reason}: {type(exc).__name__}: {exc}") from exc
+        """`compute` in a fresh run directory; what it raises is classified with the code's own
+        account of the failure (`diagnose`) before the directory is kept."""
+        with self.run_directory(key) as rundir, self.failure_rule(lambda: self.diagnose(rundir)):
+            return self.compute(atoms, rundir, isolated)
 
     @contextlib.contextmanager
     def run_directory(self, key: str) -> Iterator[Path]:
@@ -190,6 +181,8 @@ class ExternalOracle:
                 kept = rundir
             if isinstance(exc, OracleError):
                 raise OracleError(f"{exc} [run directory kept: {kept}]") from exc
+            if isinstance(exc, Exception):
+                exc.add_note(f"{self.name}: run directory kept: {kept}")
             raise
         else:
             if not self.cfg.keep_runs:

@@ -96,18 +96,26 @@ class GPAWOracle(DFTOracle):
     def _compute_in_process(self, work, atoms, params, need_stress, settings) -> Atoms:
         from gpaw import GPAW
 
+        calc = self.constructed(GPAW, params)
         try:
-            calc = GPAW(**params)
             with blas_threads(self.cores):
                 out = singlepoint(work, calc, self.name, need_stress=need_stress, settings=settings,
                                   force_consistent=True)
-        except OracleError as exc:
-            if type(exc.__cause__).__name__ == "KohnShamConvergenceError":
+        except Exception as exc:
+            if type(exc).__name__ == "KohnShamConvergenceError":
                 raise OracleError(f"{self.name}: {self.scf_not_converged()}") from exc
-            raise
-        except Exception as exc:  # noqa: BLE001 - bad parameters raise from the constructor
-            raise OracleError(f"gpaw setup failed: {type(exc).__name__}: {exc}") from exc
+            raise  # classified by the failure rule (base.Oracle)
         return self.as_given(out, atoms)
+
+    @staticmethod
+    def constructed(gpaw_class, params: dict):
+        """GPAW(**params): parameters it rejects are the config's mistake (every structure would fail
+        alike), so they stop the job with a UserError naming oracle.parameters."""
+        try:
+            return gpaw_class(**params)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise UserError(f"oracle.parameters: GPAW rejects its parameters ({type(exc).__name__}: {exc}); "
+                            f"fix oracle.parameters") from exc
 
     def _compute_mpi(self, work, atoms, params, rundir: Path, isolated: bool) -> Atoms:
         need_stress = self.wants_stress(atoms, isolated)
@@ -124,6 +132,12 @@ class GPAWOracle(DFTOracle):
         if result.get("error"):
             if result["error_type"] == "KohnShamConvergenceError":
                 raise OracleError(f"{self.name}: {self.scf_not_converged()}")
+            if result.get("failure") == "setup":
+                raise UserError(f"oracle.parameters: GPAW rejects its parameters ({result['error_type']}: "
+                                f"{result['error']}); fix oracle.parameters")
+            if result.get("failure") == "bug":  # the driver's own code failed: stop with its traceback
+                raise RuntimeError(f"gpaw driver in {rundir} failed with {result['error_type']}: {result['error']}\n"
+                                   f"{result.get('traceback', '')}")
             raise OracleError(f"gpaw calculation failed: {result['error_type']}: {result['error']}")
         stress = np.array(result["stress"], dtype=float) if result.get("stress") is not None else None
         return self.label_from_results(atoms, float(result["free_energy"]), np.array(result["forces"], dtype=float),

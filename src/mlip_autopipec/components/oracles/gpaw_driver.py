@@ -1,7 +1,8 @@
 """Run one GPAW calculation under MPI: `<launcher> python -m ...gpaw_driver RUNDIR`.
 
 Reads RUNDIR/input.traj and RUNDIR/parameters.json (written by GPAWOracle), writes
-RUNDIR/result.json on rank 0: energies, forces, stress, or the error that stopped GPAW. Needs
+RUNDIR/result.json on rank 0: energies, forces, stress, or the error that stopped GPAW with its
+class by the oracles' failure rule (`failure`: program, setup or bug; base.py). Needs
 GPAW_MPI_BACKEND=cgpaw in the environment (GPAWOracle sets it) so GPAW uses MPI.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -18,18 +20,27 @@ def main(rundir: str) -> int:
     from gpaw import GPAW
     from gpaw.mpi import world
 
+    from mlip_autopipec.components.oracles.base import is_program_failure
+    from mlip_autopipec.components.oracles.gpaw import GPAWOracle
+    from mlip_autopipec.core.errors import UserError
+
     run = Path(rundir)
     spec = json.loads((run / "parameters.json").read_text())
     atoms = read(run / "input.traj")
     result: dict = {}
     try:
-        atoms.calc = GPAW(**spec["gpaw"])
+        atoms.calc = GPAWOracle.constructed(GPAW, spec["gpaw"])
         result["free_energy"] = float(atoms.get_potential_energy(force_consistent=True))
         result["energy"] = float(atoms.calc.get_property("energy", allow_calculation=False))
         result["forces"] = atoms.get_forces().tolist()
         result["stress"] = atoms.get_stress(voigt=True).tolist() if spec.get("need_stress", True) else None
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises OracleError
-        result = {"error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__}
+    except UserError as exc:  # GPAW rejected its parameters
+        cause = exc.__cause__ or exc
+        result = {"error": str(cause), "error_type": type(cause).__name__, "failure": "setup"}
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, classified by the one rule
+        result = {"error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__,
+                  "failure": "program" if is_program_failure(exc) else "bug",
+                  "traceback": traceback.format_exc()}
     if world.rank == 0:
         tmp = run / f".result.json.{os.getpid()}"
         tmp.write_text(json.dumps(result))

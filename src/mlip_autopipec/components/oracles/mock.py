@@ -15,10 +15,11 @@ from ase.calculators.morse import MorsePotential
 from ...core.errors import OracleError
 from ...core.identity import structure_hash
 from ...domain_models.config import MockOracleConfig
+from .base import Oracle
 from .common import singlepoint
 
 
-class MockOracle:
+class MockOracle(Oracle):
     name = "mock"
 
     def __init__(self, cfg: MockOracleConfig):
@@ -31,7 +32,7 @@ class MockOracle:
         """Deterministic per structure, so a rerun fails on exactly the same ones."""
         return int(structure_hash(atoms)[:8], 16) / 0xFFFFFFFF < self.cfg.fail_fraction
 
-    def label(self, atoms: Atoms) -> Atoms:
+    def compute_label(self, atoms: Atoms) -> Atoms:
         labelled = self._label(atoms)
         if self.cfg.call_log:  # only finished calculations: a killed one is rightly redone
             with open(self.cfg.call_log, "a") as fh:
@@ -52,7 +53,7 @@ class MockOracle:
                 return singlepoint(atoms[:-1], self.calculator(), self.name)
         return singlepoint(atoms, self.calculator(), self.name)
 
-    def isolated_atom_energy(self, symbol: str) -> float:
+    def compute_isolated(self, symbol: str) -> float:
         return 0.0  # a pair potential has no one-body term
 
     def check_elements(self, symbols: Sequence[str]) -> None:

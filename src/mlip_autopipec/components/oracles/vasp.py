@@ -39,6 +39,11 @@ def outcar_converged(text: str) -> bool:
     return int(steps[-1]) < int(nelm.group(1))
 
 
+def outcar_complete(text: str) -> bool:
+    """Whether VASP finished writing the OUTCAR (it ends with the timing summary)."""
+    return "General timing and accounting informations" in text
+
+
 def read_outcar(path: str | Path, resort: Sequence[int] | None = None) -> dict:
     """Energy (free energy, TOTEN), energy(sigma->0), forces (eV/Å) and stress (eV/Å³, ASE's sign
     and Voigt order) of the last ionic step of an OUTCAR.
@@ -66,8 +71,11 @@ def read_outcar(path: str | Path, resort: Sequence[int] | None = None) -> dict:
             stress = calc.get_property("stress", allow_calculation=False)
         except Exception:  # noqa: BLE001 - ISIF=0 writes no stress
             stress = None
-    except Exception as exc:  # noqa: BLE001 - truncated OUTCAR of a crashed run
-        raise OracleError(f"vasp: cannot read {path} ({type(exc).__name__}: {exc}); did VASP finish?") from exc
+    except Exception as exc:
+        if outcar_complete(text):
+            raise  # VASP finished: the reader failing is a bug on our side (failure rule, base.py)
+        raise OracleError(f"vasp: cannot read {path} ({type(exc).__name__}: {exc}); VASP did not finish "
+                          f"(no timing summary at the end of the OUTCAR)") from exc
     if resort is not None:
         forces = forces[np.asarray(resort)]
     return {"free_energy": free_energy, "energy_sigma0": energy_sigma0, "forces": forces,

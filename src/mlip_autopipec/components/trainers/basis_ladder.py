@@ -37,8 +37,9 @@ from ...core.errors import TrainingError
 from ..ace.common import ace_potential_config, preserve_root_logging
 from ...core.identity import structure_hash
 from .design_rows import StructureRows, basis_fingerprint
-from .holdout import (StructureErrors, environments_per_element, holdout_mask, keep_best_comparison,  # noqa: F401
-                      pick, pick_largest_within_se, score, split_holdout, too_few_environments)
+from ...scoring.fit_weights import WeightedErrors
+from .holdout import (environments_per_element, holdout_mask, keep_best_comparison,  # noqa: F401
+                      pick, pick_largest_within_se, split_holdout, too_few_environments)
 from . import design_rows as row_store
 
 with preserve_root_logging():
@@ -287,19 +288,32 @@ def solve(X: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) -> np.ndarr
     return coef
 
 
-def errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.ndarray) -> dict:
-    """Energy-per-atom, force-component and (if any) pressure RMSE of `structures` (eV, eV/Å, GPa)."""
+def structure_errors(dm: DesignMatrix, weights: np.ndarray, structures: np.ndarray, cols: np.ndarray,
+                     coef: np.ndarray) -> WeightedErrors:
+    """Residuals of `structures` per structure with the fit's own row `weights` (row_weights: trust
+    and energy weight included), so every decision scores what the fit learns (scoring/fit_weights)."""
     idx = np.flatnonzero(structures) if structures.dtype == bool else np.asarray(structures)
-    rows = dm.rows_of(idx, with_stress=False)
-    pred = dm.X[np.ix_(rows, cols)] @ coef
-    ref = dm.y[rows]
-    ne = len(idx)
-    out = {
-        "energy_rmse_per_atom": float(np.sqrt(np.mean((pred[:ne] - ref[:ne]) ** 2))),
-        "force_rmse": float(np.sqrt(np.mean((pred[ne:] - ref[ne:]) ** 2))) if len(pred) > ne else None,
-        "pressure_rmse_gpa": None,
-    }
-    with_s = [i for i in idx if dm.stress_rows[i][0] >= 0]
+    de, ew, fsse, fw = [], [], [], []
+    for i in idx:
+        rows = dm.rows_of(np.array([i]), with_stress=False)
+        res = dm.X[np.ix_(rows, cols)] @ coef - dm.y[rows]
+        w = weights[rows]
+        de.append(res[0])
+        ew.append(w[0])
+        fsse.append(float(np.sum(w[1:] * res[1:] ** 2)))
+        fw.append(float(np.sum(w[1:])))
+    return WeightedErrors(energy_error=np.array(de), energy_weight=np.array(ew), force_sse=np.array(fsse),
+                          force_weight=np.array(fw))
+
+
+def errors(dm: DesignMatrix, weights: np.ndarray, structures: np.ndarray, cols: np.ndarray, coef: np.ndarray) -> dict:
+    """What the train record keeps of a fit on `structures`: the score and RMSEs over the trusted
+    rows (`structure_errors(...).errors()`), and the pressure RMSE (GPa) of the structures whose
+    energy and stress are labels (None without any)."""
+    idx = np.flatnonzero(structures) if structures.dtype == bool else np.asarray(structures)
+    out = structure_errors(dm, weights, idx, cols, coef).errors()
+    out["pressure_rmse_gpa"] = None
+    with_s = [i for i in idx if dm.stress_rows[i][0] >= 0 and weights[i] > 0]
     if with_s:
         dp = []
         for i in with_s:
@@ -308,19 +322,6 @@ def errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.
             dp.append(np.mean(virial) / dm.volumes[i])  # -pressure error * 1, eV/Å^3
         out["pressure_rmse_gpa"] = float(np.sqrt(np.mean(np.square(dp))) * 160.21766)
     return out
-
-
-def structure_errors(dm: DesignMatrix, structures: np.ndarray, cols: np.ndarray, coef: np.ndarray) -> StructureErrors:
-    """`errors` per structure (forces as sums of squares), so a score can be resampled."""
-    idx = np.flatnonzero(structures) if structures.dtype == bool else np.asarray(structures)
-    sse, n_comp, de = [], [], []
-    for i in idx:
-        rows = dm.rows_of(np.array([i]), with_stress=False)
-        res = dm.X[np.ix_(rows, cols)] @ coef - dm.y[rows]
-        de.append(res[0])
-        sse.append(float(np.sum(res[1:] ** 2)))
-        n_comp.append(len(res) - 1)
-    return StructureErrors(force_sse=np.array(sse), n_components=np.array(n_comp), energy_error=np.array(de))
 
 
 @dataclass
@@ -389,17 +390,17 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
         if not reason:
             coef = solve(dm.X[np.ix_(fit_rows, cols)], dm.y[fit_rows], weights[fit_rows], cfg.ridge_alpha)
             coefs_fit_part[i] = coef
-            res.holdout = errors(dm, score_on, cols, coef)
-            res.score = score(res.holdout, lad.score_energy_weight)
+            res.holdout = errors(dm, weights, score_on, cols, coef)
+            res.score = res.holdout["score"]
         results.append(res)
     sizes = [sum(r.functions_per_element.values()) for r in results]
     best = pick([r.score for r in results], sizes)
     selection = None
     if lad.larger_within_se is not None and best is not None and held.any():
-        per_rung = [structure_errors(dm, held, columns[i], coefs_fit_part[i]) if i in coefs_fit_part else None
-                    for i in range(len(results))]
+        per_rung = [structure_errors(dm, weights, held, columns[i], coefs_fit_part[i]) if i in coefs_fit_part
+                    else None for i in range(len(results))]
         lowest = best
-        best, detail = pick_largest_within_se(per_rung, sizes, lad.score_energy_weight, lad.larger_within_se)
+        best, detail = pick_largest_within_se(per_rung, sizes, lad.larger_within_se)
         selection = {"rule": f"largest rung within {lad.larger_within_se:g} bootstrap standard errors of the lowest score",
                      "lowest_score_rung": lowest,
                      "rungs": {str(i): d for i, d in detail.items()}}
@@ -429,17 +430,16 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
             comparison = {"note": "earlier best fit's basis is not part of this ladder: not compared"}
         else:
             prev_coef = np.asarray(previous_holdout["coefficients"])
-            prev_err = errors(dm, held, prev_cols, prev_coef)
-            prev_score = score(prev_err, lad.score_energy_weight)
+            prev_err = errors(dm, weights, held, prev_cols, prev_coef)
+            prev_score = prev_err["score"]
             comparison = keep_best_comparison(previous_holdout.get("stage"), prev_score, prev_err,
                                               this_holdout["score"])
             if lad.larger_within_se is not None:
                 # the same rule as between rungs: the earlier best is one more candidate, and the
                 # larger of the two wins unless it scores worse by more than the share's noise
-                pair = [structure_errors(dm, held, cols, coefs_fit_part[chosen]),
-                        structure_errors(dm, held, prev_cols, prev_coef)]
-                winner, detail = pick_largest_within_se(pair, [len(cols), len(prev_cols)],
-                                                        lad.score_energy_weight, lad.larger_within_se)
+                pair = [structure_errors(dm, weights, held, cols, coefs_fit_part[chosen]),
+                        structure_errors(dm, weights, held, prev_cols, prev_coef)]
+                winner, detail = pick_largest_within_se(pair, [len(cols), len(prev_cols)], lad.larger_within_se)
                 comparison["kept_previous"] = winner == 1
                 comparison["rule"] = f"the larger fit wins within {lad.larger_within_se:g} bootstrap standard errors"
                 comparison["standard_error"] = max(d["standard_error"] for d in detail.values())

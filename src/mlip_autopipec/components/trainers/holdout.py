@@ -9,8 +9,9 @@ their basis size the same way:
   and the candidates are scored on the fitted labels instead;
 * which sizes are allowed: each element needs `envs_per_function` atomic environments per basis
   function in the fitted part;
-* one score per candidate (force RMSE + w x energy RMSE per atom), the lowest wins, ties go to
-  the smaller basis; opt-in for linear ACE (`larger_within_se`), the largest candidate whose score is within that
+* one score per candidate, with the fit's own row weights on the rows the fit trusts
+  (scoring/fit_weights.py: a cut-out's energy and boundary forces do not count, each structure's
+  energy counts once with the fit's energy weight); the lowest wins, ties go to the smaller basis; opt-in for linear ACE (`larger_within_se`), the largest candidate whose score is within that
   many bootstrap standard errors of the lowest wins instead (`pick_largest_within_se`);
 * keep the best: the earlier potential's held-out-share stand-in is kept if it scores better on
   this fit's held-out share (linear ACE with `larger_within_se`: if it wins by that rule, the
@@ -20,11 +21,12 @@ their basis size the same way:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from ase import Atoms
+
+from ...scoring.fit_weights import WeightedErrors
 
 
 
@@ -73,11 +75,6 @@ def too_few_environments(functions_per_element: dict[str, int], envs: dict[str, 
         f"{el} {have} < {envs_per_function:g} x {n}" for el, (have, n) in sorted(short.items()))
 
 
-def score(err: dict, energy_weight: float) -> float:
-    """One number per fit: force RMSE + `energy_weight` * energy RMSE per atom (eV/Å)."""
-    return float((err["force_rmse"] or 0.0) + energy_weight * err["energy_rmse_per_atom"])
-
-
 def pick(scores: Sequence[float | None], sizes: Sequence[int]) -> int | None:
     """Index of the lowest score (None entries are not allowed), the smaller size on ties; None if
     nothing was scored."""
@@ -87,27 +84,10 @@ def pick(scores: Sequence[float | None], sizes: Sequence[int]) -> int | None:
     return min(scored, key=lambda i: (scores[i], sizes[i]))
 
 
-@dataclass
-class StructureErrors:
-    """One fit's errors on each held-out structure: what a score is made of, kept per structure so
-    the score can be resampled. Forces as a sum of squares over `n_components` components (eV²/Å²),
-    energy as the signed error per atom (eV/atom)."""
-
-    force_sse: np.ndarray
-    n_components: np.ndarray
-    energy_error: np.ndarray
-
-    def score(self, idx: np.ndarray, energy_weight: float) -> float:
-        """`score` of the structures `idx` (repeats allowed: a bootstrap sample)."""
-        n = self.n_components[idx].sum()
-        return score({"force_rmse": float(np.sqrt(self.force_sse[idx].sum() / n)) if n else None,
-                      "energy_rmse_per_atom": float(np.sqrt(np.mean(self.energy_error[idx] ** 2)))}, energy_weight)
-
-
-def pick_largest_within_se(per_rung: Sequence[StructureErrors | None], sizes: Sequence[int], energy_weight: float,
+def pick_largest_within_se(per_rung: Sequence[WeightedErrors | None], sizes: Sequence[int],
                            n_se: float, n_boot: int = 500, seed: int = 0) -> tuple[int | None, dict]:
     """The largest candidate whose held-out score exceeds the lowest by at most `n_se` standard
-    errors of that difference (a paired bootstrap over the held-out structures; seeded, so the
+    errors of that excess (paired bootstrap over the held-out structures, fixed `seed` so the
     choice is reproducible); None if nothing was scored. Also returns, per scored candidate, its
     excess over the lowest score and the standard error (eV/Å).
 
@@ -120,17 +100,23 @@ def pick_largest_within_se(per_rung: Sequence[StructureErrors | None], sizes: Se
     scored = [i for i, e in enumerate(per_rung) if e is not None]
     if not scored:
         return None, {}
-    n = len(per_rung[scored[0]].force_sse)
-    everything = np.arange(n)
-    scores = {i: per_rung[i].score(everything, energy_weight) for i in scored}
+    n = len(per_rung[scored[0]])
+    scores = {i: per_rung[i].score() for i in scored}
+    scored = [i for i in scored if scores[i] is not None]
+    if not scored:
+        return None, {}
     best = min(scored, key=lambda i: (scores[i], sizes[i]))
     rng = np.random.default_rng(seed)
     samples = [rng.integers(0, n, n) for _ in range(n_boot)]
-    base = np.array([per_rung[best].score(s, energy_weight) for s in samples])
+
+    def resampled(i):  # a sample without any trusted force component scores nan (left out)
+        return np.array([np.nan if (v := per_rung[i].score(s)) is None else v for s in samples])
+
+    base = resampled(best)
     detail = {}
     for i in scored:
-        diff = np.array([per_rung[i].score(s, energy_weight) for s in samples]) - base
-        detail[i] = {"excess": scores[i] - scores[best], "standard_error": float(diff.std())}
+        diff = resampled(i) - base
+        detail[i] = {"excess": scores[i] - scores[best], "standard_error": float(np.nanstd(diff))}
     within = [i for i in scored if detail[i]["excess"] <= n_se * detail[i]["standard_error"]]
     return max(within, key=lambda i: (sizes[i], -scores[i])), detail
 

@@ -131,7 +131,7 @@ class LinearAceTrainer:
             if ladder.keep_previous:
                 metrics["n_functions"] = int(sum(compute_number_of_functions(ACEBBasisSet(str(previous.yaml)))))
         log.info("linear ACE fit: %d structures, %d functions, E %.2f meV/atom, F %.1f meV/Å, %.1f s",
-                 metrics["n_structures"], metrics["n_functions"], 1e3 * metrics["train_energy_rmse_per_atom"],
+                 metrics["n_structures"], metrics["n_functions"], 1e3 * (metrics["train_energy_rmse_per_atom"] or np.nan),
                  1e3 * metrics["train_force_rmse"], metrics["wall_time_s"])
         return metrics
 

@@ -197,7 +197,7 @@ class PacemakerTrainer:
             "pacemaker fit (%s): %d structures, %d functions, %d iterations, loss %.4g -> %.4g, "
             "E %.2f meV/atom, F %.1f meV/Å, %.1f s",
             mode, metrics["n_structures"], metrics["n_functions"], metrics["n_iterations"],
-            metrics["loss_initial"], metrics["loss_final"], 1e3 * metrics["train_energy_rmse_per_atom"],
+            metrics["loss_initial"], metrics["loss_final"], 1e3 * (metrics["train_energy_rmse_per_atom"] or float("nan")),
             1e3 * metrics["train_force_rmse"], metrics["wall_time_s"],
         )
         return metrics

@@ -9,7 +9,7 @@ step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is t
 * the labels are split by holdout.split_holdout (a fixed share by structure hash, the same rule as
   linear ACE's ladder; never the validation set); pacemaker's ladder runs on the training share;
 * every step's potential is scored on the held-out share in this environment (pyace, the same
-  score as linear ACE: force RMSE + w x energy RMSE per atom); steps with too few atomic
+  score as linear ACE: the fit's row weights on the trusted rows, scoring/fit_weights.py); steps with too few atomic
   environments per function are not eligible; the lowest score wins, ties go to the smaller basis;
 * keep the best: the chosen step's potential (it never saw the held-out share) is stored in the
   train record as the held-out-share stand-in; the next fit scores it on its own, larger held-out
@@ -42,10 +42,11 @@ from ase import Atoms
 
 from ...core.errors import TrainingError
 from ...core.metrics import rmse_metrics
+from ...scoring.fit_weights import fit_energy_weight, of_calculator
 from ..base import PotentialFiles
 from ..ace.common import AceCalculator, ace_potential_config, frames_to_dataframe, preserve_root_logging
 from .core_repulsion import min_distance_per_bond
-from .holdout import (environments_per_element, keep_best_comparison, pick, previous_holdout_fit, score,
+from .holdout import (environments_per_element, keep_best_comparison, pick, previous_holdout_fit,
                       split_holdout, too_few_environments)
 
 with preserve_root_logging():
@@ -77,12 +78,16 @@ def functions_per_element(bconf: BBasisConfiguration) -> dict[str, int]:
     return {el: len(basis.basis_rank1[st]) + len(basis.basis[st]) for el, st in basis.elements_to_index_map.items()}
 
 
-def holdout_errors(bconf: BBasisConfiguration, frames: Sequence[Atoms], scratch: Path) -> dict:
-    """Energy/force (and pressure, where labelled) errors of a potential on `frames`, computed as
-    the validation step computes them (core.metrics.rmse_metrics through the same calculator)."""
+def holdout_errors(bconf: BBasisConfiguration, frames: Sequence[Atoms], scratch: Path, energy_weight: float) -> dict:
+    """Score and errors of a potential on `frames` over the rows the fit trusts, with the fit's
+    energy weight (scoring/fit_weights; (1 - kappa) / kappa), plus the pressure RMSE where labelled
+    (core.metrics.rmse_metrics, as the validation step computes it)."""
     bconf.save(str(scratch))
     try:
-        return rmse_metrics(AceCalculator(scratch), frames)
+        calc = AceCalculator(scratch)
+        out = of_calculator(calc, frames, energy_weight).errors()
+        out["pressure_rmse_gpa"] = rmse_metrics(calc, frames)["pressure_rmse_gpa"]
+        return out
     finally:
         scratch.unlink(missing_ok=True)
 
@@ -108,6 +113,7 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     held_frames = [a for a, h in zip(frames, held) if h]
     score_frames = held_frames or fit_frames
     envs = environments_per_element(frames, fit_part)
+    energy_weight = fit_energy_weight(cfg)
 
     # 1. pacemaker's ladder on the training share
     work = trainer.fresh_work_dir(out_dir)
@@ -136,8 +142,8 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
         entry = {"index": k, "functions_per_element": nfun, "allowed": not reason, "reason": reason,
                  "score": None, "holdout": {}}
         if not reason:
-            entry["holdout"] = holdout_errors(bconf, score_frames, work / "scored.yaml")
-            entry["score"] = score(entry["holdout"], lad.score_energy_weight)
+            entry["holdout"] = holdout_errors(bconf, score_frames, work / "scored.yaml", energy_weight)
+            entry["score"] = entry["holdout"]["score"]
         steps.append(entry)
         potentials[k] = bconf
     sizes = [sum(e["functions_per_element"].values()) for e in steps]
@@ -160,9 +166,8 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     if prev and this_holdout and held.any():
         prev_path = work / "previous_holdout.yaml"
         prev_path.write_text(prev["potential_yaml"])
-        prev_err = holdout_errors(BBasisConfiguration(str(prev_path)), held_frames, work / "scored.yaml")
-        comparison = keep_best_comparison(prev.get("stage"), score(prev_err, lad.score_energy_weight), prev_err,
-                                          this_holdout["score"])
+        prev_err = holdout_errors(BBasisConfiguration(str(prev_path)), held_frames, work / "scored.yaml", energy_weight)
+        comparison = keep_best_comparison(prev.get("stage"), prev_err["score"], prev_err, this_holdout["score"])
         keep_previous = comparison["kept_previous"]
 
     # 4. what to ship
