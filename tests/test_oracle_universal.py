@@ -107,6 +107,16 @@ def test_the_label_steps_batched_path_caches_per_structure(tmp_path):
     assert [a.get_potential_energy() for a, _, _ in again] == [a.get_potential_energy() for a, _, _ in first]
 
 
+def test_a_missing_package_is_a_one_line_error_naming_the_install_script():
+    from mlip_autopipec.core.errors import UserError
+
+    oracle = toy_oracle()
+    oracle.package = lambda: "no_such_universal_package"
+    with pytest.raises(UserError, match="no_such_universal_package is not installed; install it with "
+                                        "tools/install_universal.sh"):
+        oracle.check_setup()
+
+
 def test_chgnet_config_names_its_models():
     assert ChgnetOracleConfig().model == "0.3.0"
     with pytest.raises(ValueError, match="model"):

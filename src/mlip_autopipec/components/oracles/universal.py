@@ -103,6 +103,10 @@ class UniversalOracle:
         version. Device, threads and batch size change only the last bits, not the label."""
         return {"kind": self.cfg.kind, "model": self.model_name(), "version": self.version()}
 
+    def check_setup(self) -> None:
+        """Before any work (preflight): the package is installed (no import: that costs seconds)."""
+        self.version()
+
     def calculator(self):
         """A live calculator on the loaded model (oracle-driven MD of a generated validation set)."""
         return self.ase_calculator()
