@@ -30,6 +30,9 @@ OPTIONAL = {
     "lammps": "lammps.yaml",
     "tensorflow": "pacemaker.yaml",
     "tensorpotential": "pacemaker.yaml",
+    "torch": "chgnet.yaml",
+    "chgnet": "chgnet.yaml",
+    "pymatgen": "chgnet.yaml",
 }
 # The DFT code (or program) each backend environment adds to envs/mlip.yaml.
 BACKEND_PACKAGE = {
@@ -38,6 +41,7 @@ BACKEND_PACKAGE = {
     "cp2k.yaml": "cp2k",
     "lammps.yaml": "lammps",
     "pacemaker.yaml": "tensorflow-cpu",
+    "chgnet.yaml": "chgnet",
 }
 # Import name -> distribution names, for modules whose distribution is named differently (used when
 # the distribution is not installed in the test venv, so importlib.metadata cannot tell).
@@ -46,6 +50,7 @@ DIST_NAMES = {
     "sklearn": {"scikit-learn"},
     "pyace": {"python-ace"},
     "tensorflow": {"tensorflow", "tensorflow-cpu"},
+    "torch": {"torch", "pytorch", "pytorch-cpu"},
 }
 
 

@@ -19,6 +19,12 @@ def make_oracle(cfg, cores: int = 1, scratch_root=None):
         from .oracles.emt import EMTOracle
 
         return EMTOracle(cfg)
+    universal = {"chgnet": ("chgnet", "ChgnetOracle")}  # UniversalOracle backends: in-process, batched
+    if cfg.kind in universal:
+        import importlib
+
+        module, cls = universal[cfg.kind]
+        return getattr(importlib.import_module(f".oracles.{module}", __package__), cls)(cfg, cores=cores)
     external = {
         "gpaw": ("gpaw", "GPAWOracle"),
         "espresso": ("espresso", "EspressoOracle"),

@@ -329,8 +329,42 @@ class AseCalculatorOracleConfig(ExternalOracleBase):
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Universal (foundation) potentials as the oracle
+# --------------------------------------------------------------------------------------------
+class UniversalOracleBase(OracleBase):
+    """A pretrained universal potential evaluated in-process: one model load per label job, many
+    structures per forward pass. Each kind adds its model names."""
+
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="Where the model runs. Threads on the CPU: the label job's cores "
+        "(resources.label.cores)."
+    )
+    max_batch_atoms: int = Field(
+        64, ge=1, description="Most atoms in one batched forward pass (structures are grouped in order up to "
+        "this many atoms; a larger structure runs alone). Bounds memory: CHGNet 0.3.0 with stress needed about "
+        "45 MB per atom of a dense oxide here, so 64 atoms ~ 3 GB. Does not change the labels."
+    )
+    isolated_atom_box: float = Field(
+        20.0, ge=4, description="Edge in Å of the cubic box for the isolated-atom reference energies (one atom, "
+        "no neighbour within the model's cutoff)."
+    )
+
+
+class ChgnetOracleConfig(UniversalOracleBase):
+    """CHGNet (pretrained weights shipped in the PyPI package; tools/install_universal.sh installs it
+    with a CPU build of PyTorch)."""
+
+    kind: Literal["chgnet"] = "chgnet"
+    model: Literal["0.3.0", "0.2.0", "r2scan"] = Field(
+        "0.3.0", description="Pretrained CHGNet model: '0.3.0' (MPtrj, PBE/PBE+U), '0.2.0' (its predecessor), "
+        "'r2scan' (transfer-learned to r2SCAN). Recorded with the package version in every label and in "
+        "the label cache key."
+    )
+
+
 OracleConfig = Annotated[
     Union[EMTOracleConfig, MockOracleConfig, GPAWOracleConfig, EspressoOracleConfig, CP2KOracleConfig,
-          VaspOracleConfig, AseCalculatorOracleConfig],
+          VaspOracleConfig, AseCalculatorOracleConfig, ChgnetOracleConfig],
     Field(discriminator="kind"),
 ]

@@ -43,10 +43,10 @@ class RemoteTraceback(Exception):
         return f"\n\"\"\"\n{self.text}\"\"\""
 
 
-def _child(oracle, atoms, conn) -> None:
+def _child(call, conn) -> None:
     os.setpgrp()  # own process group: a timeout kills the oracle's MPI children too
     try:
-        conn.send(("ok", oracle.label(atoms)))
+        conn.send(("ok", call()))
     except OracleError as exc:  # the program failed: recorded by the parent
         conn.send(("error", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - a bug or a setup mistake: the parent re-raises it
@@ -68,11 +68,15 @@ def call_with_timeout(oracle, atoms, timeout_s: float | None):
     """Run `oracle.label` in a forked child so that a hung calculation can be killed. A program
     failure comes back as OracleError; anything else the child raised is raised here again, with the
     child's traceback as its cause (the failure rule of base.Oracle holds across the fork)."""
+    return _call_with_timeout(lambda: oracle.label(atoms), oracle.name, timeout_s)
+
+
+def _call_with_timeout(call, name: str, timeout_s: float | None):
     if timeout_s is None:
-        return oracle.label(atoms)
+        return call()
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(oracle, atoms, child), daemon=True)
+    proc = ctx.Process(target=_child, args=(call, child), daemon=True)
     proc.start()
     child.close()
     if not parent.poll(timeout_s):
@@ -81,12 +85,12 @@ def call_with_timeout(oracle, atoms, timeout_s: float | None):
         except ProcessLookupError:
             pass
         proc.join()
-        raise OracleError(f"{oracle.name} timed out after {timeout_s:g} s (oracle.timeout_s)")
+        raise OracleError(f"{name} timed out after {timeout_s:g} s (oracle.timeout_s)")
     try:
         status, *payload = parent.recv()
     except EOFError:
         proc.join()
-        raise OracleError(f"{oracle.name} process died with exit code {proc.exitcode}") from None
+        raise OracleError(f"{name} process died with exit code {proc.exitcode}") from None
     proc.join()
     if status == "raise":
         exc, text = payload
@@ -104,23 +108,71 @@ def label_one(oracle, atoms, cache: LabelCache, physics: dict, attempt: dict, ti
     cached, failure, why = cache.lookup(atoms, physics, attempt)
     if why is None:
         return cached, failure, None
-    key = structure_hash(atoms)
     t0 = time.perf_counter()
     try:
-        labelled = call_with_timeout(oracle, atoms, timeout_s)
-        if len(labelled) != len(atoms):
-            raise OracleError(f"{oracle.name} returned {len(labelled)} atoms for a {len(atoms)}-atom structure")
+        outcome = call_with_timeout(oracle, atoms, timeout_s)
     except OracleError as exc:
-        failure = LabelFailure(hash=key, reason=str(exc), wall_time_s=round(time.perf_counter() - t0, 3),
-                               oracle=oracle.name, info={k: str(v) for k, v in atoms.info.items()},
+        outcome = exc
+    labelled, failure = store_outcome(oracle.name, atoms, outcome, cache, physics, attempt, time.perf_counter() - t0)
+    return labelled, failure, why
+
+
+def store_outcome(oracle_name: str, atoms, outcome, cache: LabelCache, physics: dict, attempt: dict,
+                  wall_time_s: float):
+    """Check one oracle outcome (a labelled copy or the OracleError), put it in the cache and return
+    (labelled, failure)."""
+    key = structure_hash(atoms)
+    if not isinstance(outcome, OracleError) and len(outcome) != len(atoms):
+        outcome = OracleError(f"{oracle_name} returned {len(outcome)} atoms for a {len(atoms)}-atom structure")
+    if isinstance(outcome, OracleError):
+        failure = LabelFailure(hash=key, reason=str(outcome), wall_time_s=round(wall_time_s, 3),
+                               oracle=oracle_name, info={k: str(v) for k, v in atoms.info.items()},
                                oracle_settings=physics, attempt_settings=attempt)
         cache.store_failure(atoms, physics, record_json(failure, drop_none=True))
-        log.warning("label %s failed: %s", key, exc)
-        return None, failure, why
-    labelled.info["label_hash"] = key
-    labelled.info.setdefault("oracle_settings", settings_json(physics))
-    cache.store_label(atoms, physics, labelled)
-    return labelled, None, why
+        log.warning("label %s failed: %s", key, outcome)
+        return None, failure
+    outcome.info["label_hash"] = key
+    outcome.info.setdefault("oracle_settings", settings_json(physics))
+    cache.store_label(atoms, physics, outcome)
+    return outcome, None
+
+
+def label_batched(oracle, frames: list, cache: LabelCache, physics: list[dict], attempt: dict,
+                  timeout_s: float | None = None, on_done=None):
+    """Label `frames` through the cache with an oracle that labels many structures per call
+    (`oracle.label_batch`, `oracle.batches`): the model starts once and each batch is one forward
+    pass. Results are cached batch by batch (a killed job keeps what finished). `timeout_s` holds
+    per structure: a batch of n gets n x timeout_s. `on_done(k, why)` after each structure k.
+    Returns [(labelled, failure, why)] in the order of `frames`."""
+    out: list = [None] * len(frames)
+    todo = []
+    for k, (atoms, phys) in enumerate(zip(frames, physics)):
+        cached, failure, why = cache.lookup(atoms, phys, attempt)
+        if why is None:
+            out[k] = (cached, failure, None)
+            if on_done:
+                on_done(k, None)
+        else:
+            todo.append((k, why))
+    pending = [frames[k] for k, _ in todo]
+    if pending and timeout_s is not None and hasattr(oracle, "prepare"):
+        oracle.prepare()  # load the model before forking, so each batch's child inherits it
+    for group in oracle.batches(pending):
+        members = [pending[j] for j in group]
+        t0 = time.perf_counter()
+        try:
+            outcomes = _call_with_timeout(lambda: oracle.label_batch(members), oracle.name,
+                                          None if timeout_s is None else timeout_s * len(members))
+        except OracleError as exc:  # the whole batch timed out or its process died
+            outcomes = [exc] * len(members)
+        share = (time.perf_counter() - t0) / len(members)
+        for j, outcome in zip(group, outcomes):
+            k, why = todo[j]
+            labelled, failure = store_outcome(oracle.name, frames[k], outcome, cache, physics[k], attempt, share)
+            out[k] = (labelled, failure, why)
+            if on_done:
+                on_done(k, why)
+    return out
 
 
 def chunk_indices(n_structures: int, chunk: int, per_job: int) -> range:
@@ -141,20 +193,33 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
     t0 = time.perf_counter()
     progress = Progress(len(indices), f"label {stage} chunk {chunk}", unit="structures", logger=log)
     for i in indices:
-        atoms = frames[i]
-        atoms.info["source_stage"] = stage
-        atoms.info["selected_index"] = i
-        result, failure, why = label_one(oracle, atoms, cache, physics_settings(oracle, ocfg, atoms), attempt,
-                                         ocfg.timeout_s)
+        frames[i].info["source_stage"] = stage
+        frames[i].info["selected_index"] = i
+
+    def done(why) -> None:
+        nonlocal n_computed
         if why is not None:
             n_computed += 1
             why_counts[why] = why_counts.get(why, 0) + 1
             crashpoint("label:after_one")
+        progress.update()
+
+    if oracle is not None and hasattr(oracle, "label_batch"):  # universal potentials: one model, batches
+        chunk_frames = [frames[i] for i in indices]
+        outcomes = label_batched(oracle, chunk_frames, cache, [physics_settings(oracle, ocfg, a) for a in chunk_frames],
+                                 attempt, ocfg.timeout_s, on_done=lambda k, why: done(why))
+    else:
+        outcomes = []
+        for i in indices:
+            outcome = label_one(oracle, frames[i], cache, physics_settings(oracle, ocfg, frames[i]), attempt,
+                                ocfg.timeout_s)
+            outcomes.append(outcome)
+            done(outcome[2])
+    for i, (result, failure, _) in zip(indices, outcomes):
         if result is not None:
             labelled.append(result)
         else:
             failures.append(failure.model_copy(update={"index": i}))
-        progress.update()
     progress.close()
     record = LabelChunkRecord(stage=stage, chunk=chunk, indices=list(indices), n_labelled=len(labelled),
                               failures=failures, n_computed_now=n_computed, computed_why=why_counts, cores=cores,
