@@ -16,7 +16,7 @@ RCFG = load_workflow_config(config, workflow)
 validate(config, schema="../config/schema.json", set_default=False)
 CONFIG_FILE = os.path.relpath(RCFG.path)
 CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
-VALIDATION = RCFG.cfg.validation.file is not None or RCFG.cfg.validation.n_generated > 0
+VALIDATION = RCFG.cfg.has_validation()
 RES = RCFG.cfg.resources
 # Files the config names: inputs of every rule that reads them, so an edited file redoes its work.
 STRUCTURE_FILES = [str(RCFG.resolve(s.path)) for s in RCFG.cfg.structures if s.kind == "file"]

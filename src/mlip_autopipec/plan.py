@@ -42,7 +42,7 @@ def n_label_jobs(cfg, stage: str) -> int:
 
 
 def has_validation(cfg) -> bool:
-    return cfg.validation.file is not None or cfg.validation.n_generated > 0
+    return cfg.has_validation()
 
 
 def initial_jobs(cfg) -> dict[str, int]:

@@ -24,8 +24,29 @@ def elements_of(structures) -> list[str]:
     return sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
 
 
+def log_portfolio(rcfg, structures) -> None:
+    """Where the portfolio's numbers came from: the melting point behind every temperature and each
+    structure's lattice constant (issue 29: a user must see which are data and which are guesses)."""
+    from ..sampling.portfolio import describe
+
+    p = rcfg.cfg.portfolio
+    if not p.enabled:
+        return
+    tm, source = p.melting()
+    log.info("PORTFOLIO %s: melting point %.0f K (%s) sets the temperatures", p.element, tm, source)
+    for spec, atoms in zip(rcfg.cfg.structures, structures):
+        if spec.kind == "portfolio":
+            log.info("PORTFOLIO %s", describe(spec, atoms))
+    for cond in rcfg.cfg.exploration.conditions:
+        if cond.kind is not None:
+            log.info("PORTFOLIO condition %s: kind %s, %.0f K (%.2f x Tm), %s", cond.name, cond.kind,
+                     cond.temperature, cond.temperature / tm, "NVT" if cond.pressure is None else
+                     f"NPT {cond.pressure:g} GPa")
+
+
 def run_initial_structures(rcfg, out_selected: str) -> int:
     structures = starting_structures(rcfg)
+    log_portfolio(rcfg, structures)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
     advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
     if advice:

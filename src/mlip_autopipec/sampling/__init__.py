@@ -1,0 +1,1 @@
+"""Algorithms that make structures to explore or label."""
