@@ -8,29 +8,50 @@ import numpy as np
 from ase import units
 
 
-def rmse_metrics(calc, frames: Sequence) -> dict:
+def rmse_metrics(calc, frames: Sequence, group_by: str | None = None) -> dict:
     """Energy RMSE per atom (eV/atom), force-component RMSE (eV/Å) and, over the 3D-periodic frames
     that carry a stress label, pressure RMSE (GPa; None without any) of `calc` on `frames`.
 
     Frames carry their reference labels as SinglePointCalculator results. Energies are compared
     as totals, so the potential must include the isolated-atom reference energies it was fitted
     without (ACE yaml files carry them as E0 shifts).
+    With `group_by` (an info key, e.g. 'kind') the result also has `by_<group_by>`: the same metrics
+    per value of that key over the frames that carry it (each frame is evaluated once).
     """
     if not frames:
         return {"energy_rmse_per_atom": None, "force_rmse": None, "n_structures": 0}
-    de, df, dp = [], [], []
-    for ref in frames:
-        e_ref, f_ref = ref.get_potential_energy(), ref.get_forces()
-        atoms = ref.copy()
-        atoms.calc = calc
-        de.append((atoms.get_potential_energy() - e_ref) / len(atoms))
-        df.append((atoms.get_forces() - f_ref).ravel())
-        if "stress" in getattr(ref.calc, "results", {}) and atoms.pbc.all():  # pressure = -trace(stress) / 3
-            dp.append(-(np.sum(atoms.get_stress(voigt=True)[:3]) - np.sum(ref.get_stress(voigt=True)[:3])) / 3)
-    de, df = np.asarray(de), np.concatenate(df)
+    errors = [_frame_errors(calc, ref) for ref in frames]
+    out = _aggregate(errors)
+    if group_by is not None:
+        groups: dict[str, list] = {}
+        for ref, err in zip(frames, errors):
+            if ref.info.get(group_by) is not None:
+                groups.setdefault(str(ref.info[group_by]), []).append(err)
+        if groups:
+            out[f"by_{group_by}"] = {k: _aggregate(v) for k, v in groups.items()}
+    return out
+
+
+def _frame_errors(calc, ref) -> tuple[float, np.ndarray, float | None]:
+    """(energy error per atom, force-component errors, pressure error or None) of one frame."""
+    e_ref, f_ref = ref.get_potential_energy(), ref.get_forces()
+    atoms = ref.copy()
+    atoms.calc = calc
+    de = (atoms.get_potential_energy() - e_ref) / len(atoms)
+    df = (atoms.get_forces() - f_ref).ravel()
+    dp = None
+    if "stress" in getattr(ref.calc, "results", {}) and atoms.pbc.all():  # pressure = -trace(stress) / 3
+        dp = -(np.sum(atoms.get_stress(voigt=True)[:3]) - np.sum(ref.get_stress(voigt=True)[:3])) / 3
+    return de, df, dp
+
+
+def _aggregate(errors: list) -> dict:
+    de = np.asarray([e[0] for e in errors])
+    df = np.concatenate([e[1] for e in errors])
+    dp = [e[2] for e in errors if e[2] is not None]
     return {
         "energy_rmse_per_atom": float(np.sqrt(np.mean(de**2))),
         "force_rmse": float(np.sqrt(np.mean(df**2))),
-        "n_structures": len(frames),
+        "n_structures": len(errors),
         "pressure_rmse_gpa": float(np.sqrt(np.mean(np.square(dp))) / units.GPa) if dp else None,
     }

@@ -543,7 +543,8 @@ class OTFConfig(_Strict):
             self.convergence.spot_checks = len(self.exploration.conditions)
         if unset(self.selection, "n_select"):
             self.selection.n_select = 12
-        if unset(self.properties, "enabled"):
+        target = self.structures[min(self.properties.structure, len(self.structures) - 1)]
+        if unset(self.properties, "enabled") and (target.kind != "portfolio" or target.part == "bulk"):
             self.properties.enabled = True
         return self
 
@@ -577,7 +578,7 @@ class OTFConfig(_Strict):
                 f"configured (indices start at 0)"
             )
         prop_spec = self.structures[self.properties.structure]
-        if prop_spec.kind == "portfolio" and prop_spec.part != "bulk":
+        if self.properties.enabled and prop_spec.kind == "portfolio" and prop_spec.part != "bulk":
             raise ValueError(f"properties.structure is {self.properties.structure}, the portfolio's "
                              f"'{prop_spec.name}': properties of portfolio structures need a crystal (part bulk); "
                              "point it at the ground-state crystal (the first portfolio structure)")
