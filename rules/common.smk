@@ -8,6 +8,7 @@ from mlip_autopipec.core import layout as L
 from mlip_autopipec.core.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
 from mlip_autopipec.plan import final_stage as shipped_stage, n_label_jobs
+from mlip_autopipec.steps.validation import portfolio_conditions
 from mlip_autopipec.workflow_support import load_workflow_config, read_decision, report_failed_slurm_jobs
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
@@ -17,6 +18,7 @@ validate(config, schema="../config/schema.json", set_default=False)
 CONFIG_FILE = os.path.relpath(RCFG.path)
 CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
 VALIDATION = RCFG.cfg.has_validation()
+VALIDATION_PARTS = portfolio_conditions(RCFG.cfg)  # one held-out job per portfolio condition
 RES = RCFG.cfg.resources
 # Files the config names: inputs of every rule that reads them, so an edited file redoes its work.
 STRUCTURE_FILES = [str(RCFG.resolve(s.path)) for s in RCFG.cfg.structures if s.kind == "file"]

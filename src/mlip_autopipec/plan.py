@@ -22,6 +22,7 @@ from pathlib import Path
 from .core import layout as L
 from .core.io import read_json
 from .domain_models.state import Action
+from .steps.validation import portfolio_conditions
 
 INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
@@ -49,6 +50,9 @@ def initial_jobs(cfg) -> dict[str, int]:
     jobs = {rule: 1 for rule in INITIAL_RULES}
     if not has_validation(cfg):
         del jobs["validation_set"]
+    parts = portfolio_conditions(cfg)
+    if parts:  # the portfolio's held-out frames: one job per condition
+        jobs = {"validation_part": len(parts), **jobs}
     jobs["label"] = n_label_jobs(cfg, L.INITIAL)
     return jobs
 
@@ -116,6 +120,7 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
     done = {
         "initial_structures": int(_exists(workdir, L.selected(s))),
         "reference_energies": int(_exists(workdir, L.REFERENCE_ENERGIES)),
+        "validation_part": sum(_exists(workdir, L.validation_part(c)) for c in portfolio_conditions(cfg)),
         "validation_set": int(_exists(workdir, L.VALIDATION_FILE)),
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),

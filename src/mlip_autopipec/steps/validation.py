@@ -43,14 +43,21 @@ def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, strid
     return frames
 
 
-def portfolio_frames(rcfg, oracle, structures) -> list:
+def portfolio_conditions(cfg) -> list[str]:
+    """Conditions whose held-out frames the portfolio generates (one job each), in config order."""
+    if not (cfg.portfolio.enabled and cfg.portfolio.validation_frames > 0 and not cfg.validation.file):
+        return []
+    return [c.name for c in cfg.exploration.conditions if c.kind is not None]
+
+
+def portfolio_frames(rcfg, oracle, structures, only: str | None = None) -> list:
     """The portfolio's held-out set: per condition, `validation_frames` frames of oracle MD of its
     structure at its temperature (NVT), tagged with the condition's kind (info['kind']) so errors are
     reported per kind. Seeds: the 'validation' stream, which no selection or fit draws from."""
     p = rcfg.cfg.portfolio
     frames = []
     for cond in rcfg.cfg.exploration.conditions:
-        if cond.kind is None:
+        if cond.kind is None or (only is not None and cond.name != only):
             continue
         seed = derive_seed(rcfg.cfg.seed, "validation", "portfolio", cond.name)
         got = oracle_md_frames(structures[cond.structure], oracle, cond.temperature, p.validation_frames, seed,
@@ -63,14 +70,31 @@ def portfolio_frames(rcfg, oracle, structures) -> list:
     return frames
 
 
-def run_validation_set(rcfg, out_file: str) -> int:
+def _md_oracle(rcfg):
+    oracle = make_oracle(rcfg.cfg.oracle)
+    if not hasattr(oracle, "calculator"):
+        raise UserError(f"{rcfg.path}: portfolio.validation_frames needs a cheap oracle (emt, mock) to run "
+                        f"MD with; set portfolio.validation_frames: 0 or give a labelled validation.file")
+    return oracle
+
+
+def run_validation_part(rcfg, condition: str, out_file: str) -> int:
+    """One portfolio condition's held-out frames (its own job: they scale out like the explorations)."""
+    frames = portfolio_frames(rcfg, _md_oracle(rcfg), starting_structures(rcfg), only=condition)
+    write_structures(out_file, frames)
+    return len(frames)
+
+
+def run_validation_set(rcfg, out_file: str, part_files: list[str] | None = None) -> int:
+    """The held-out set; with a portfolio, `part_files` are its conditions' frames (run_validation_part),
+    in config order (made here when not given)."""
     vcfg = rcfg.cfg.validation
-    if rcfg.cfg.portfolio.enabled and rcfg.cfg.portfolio.validation_frames > 0 and not vcfg.file:
-        oracle = make_oracle(rcfg.cfg.oracle)
-        if not hasattr(oracle, "calculator"):
-            raise UserError(f"{rcfg.path}: portfolio.validation_frames needs a cheap oracle (emt, mock) to run "
-                            f"MD with; set portfolio.validation_frames: 0 or give a labelled validation.file")
-        frames = portfolio_frames(rcfg, oracle, starting_structures(rcfg))
+    if portfolio_conditions(rcfg.cfg):
+        oracle = _md_oracle(rcfg)
+        if part_files is None:
+            frames = portfolio_frames(rcfg, oracle, starting_structures(rcfg))
+        else:
+            frames = [f for path in part_files for f in read_structures(path)]
         if vcfg.n_generated:  # the user's own structures too, as before
             own = [k for k, s in enumerate(rcfg.cfg.structures) if s.kind != "portfolio"]
             per = max(1, vcfg.n_generated // max(1, len(own) * len(vcfg.temperatures)))
