@@ -37,6 +37,21 @@ def log_portfolio(rcfg, structures) -> None:
     for spec, atoms in zip(rcfg.cfg.structures, structures):
         if spec.kind == "portfolio":
             log.info("PORTFOLIO %s", describe(spec, atoms))
+    crystals = [(spec, atoms) for spec, atoms in zip(rcfg.cfg.structures, structures)
+                if spec.kind == "portfolio" and spec.part == "bulk"]
+    oracle = make_oracle(rcfg.cfg.oracle)
+    if len(crystals) > 1 and hasattr(oracle, "calculator"):  # a cheap check of the ground state
+        energies = {}
+        for spec, atoms in crystals:
+            work = atoms.copy()
+            work.calc = oracle.calculator()
+            energies[spec.crystal] = work.get_potential_energy() / len(work)
+        lowest = min(energies, key=energies.get)
+        log.info("PORTFOLIO oracle energy per atom at these volumes: %s",
+                 ", ".join(f"{k} {v:.4f} eV" for k, v in energies.items()))
+        if lowest != crystals[0][0].crystal:
+            log.warning("PORTFOLIO: the oracle finds %s lower than the ground state %s of ASE's reference data; "
+                        "both are explored", lowest, crystals[0][0].crystal)
     for cond in rcfg.cfg.exploration.conditions:
         if cond.kind is not None:
             log.info("PORTFOLIO condition %s: kind %s, %.0f K (%.2f x Tm), %s", cond.name, cond.kind,
