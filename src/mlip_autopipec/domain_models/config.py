@@ -543,6 +543,8 @@ class OTFConfig(_Strict):
             self.convergence.spot_checks = len(self.exploration.conditions)
         if unset(self.selection, "n_select"):
             self.selection.n_select = 12
+        if unset(self.candidates, "mix"):  # a finite-difference Hessian of a 100-atom halt costs minutes
+            self.candidates.mix = CandidateMix(rattle=0.5, md_burst=0.5, normal_modes=0.0)
         target = self.structures[min(self.properties.structure, len(self.structures) - 1)]
         if unset(self.properties, "enabled") and (target.kind != "portfolio" or target.part == "bulk"):
             self.properties.enabled = True

@@ -99,7 +99,8 @@ class PortfolioConfig(Strict):
     and `exploration.conditions` add to it (theirs come first, so their indices stay); when left unset, the
     demo defaults of those keys are dropped. Settings of other sections that the portfolio changes only
     when you leave them unset: `initial_data.n_rattled` 2 and `strains` [-0.02, 0.02] (many structures,
-    few copies each), `convergence.spot_checks` one per condition, `selection.n_select` 12 and
+    few copies each), `convergence.spot_checks` one per condition, `selection.n_select` 12, `candidates.mix` rattle and MD
+    bursts only (normal modes need a finite-difference Hessian: minutes for a 100-atom halt) and
     `properties.enabled` true (on the ground-state crystal: EOS, elastic constants, vacancy, the three
     low-index surface energies, ...)."""
 
