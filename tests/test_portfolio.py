@@ -42,13 +42,13 @@ def built():
 
 def test_every_kind_is_built(built):
     cfg, atoms = built
-    assert set(atoms) == {"fcc", "bcc", "hcp", "vacancy", "divacancy", "interstitial", "surface_111", "surface_100",
+    assert set(atoms) == {"fcc", "liquid", "bcc", "hcp", "vacancy", "divacancy", "interstitial", "surface_111", "surface_100",
                           "surface_110", "nanoparticle", "strained_p5", "strained_m5"}
     kinds = {c.kind for c in cfg.exploration.conditions}
-    assert kinds == set(atoms) | {"liquid"}
+    assert kinds == set(atoms)
 
 
-@pytest.mark.parametrize("name", ["fcc", "bcc", "hcp", "vacancy", "divacancy", "interstitial", "strained_p5",
+@pytest.mark.parametrize("name", ["fcc", "liquid", "bcc", "hcp", "vacancy", "divacancy", "interstitial", "strained_p5",
                                   "strained_m5"])
 def test_bulk_kinds_are_periodic_and_wider_than_twice_the_cutoff(built, name):
     atoms = built[1][name]
@@ -94,6 +94,22 @@ def test_defects(built):
     assert np.sort(d)[:6] == pytest.approx([A_CU / 2] * 6, abs=1e-6)
 
 
+def test_liquid_is_a_reproducible_random_packing(built):
+    cfg, atoms = built
+    liquid, crystal = atoms["liquid"], atoms["fcc"]
+    assert len(liquid) == len(crystal)
+    assert liquid.get_volume() == pytest.approx(1.05 * crystal.get_volume())
+    assert min_distance(liquid) >= 0.75 * A_CU / np.sqrt(2) - 1e-9
+    # not the lattice: most atoms are far from every crystal site (scaled to the liquid's cell)
+    sites = crystal.positions * 1.05 ** (1 / 3)
+    from ase.geometry import get_distances
+
+    d = get_distances(liquid.positions, sites, cell=liquid.cell, pbc=True)[1].min(axis=1)
+    assert np.mean(d > 0.3) > 0.8
+    spec = [s for s in cfg.structures if s.name == "liquid"][0]
+    assert np.array_equal(P.build(spec).positions, liquid.positions)
+
+
 def test_polymorphs_keep_the_volume_per_atom(built):
     atoms = built[1]
     v = {k: atoms[k].get_volume() / len(atoms[k]) for k in ("fcc", "bcc", "hcp")}
@@ -108,7 +124,8 @@ def test_temperatures_from_the_melting_point(built):
     assert t[f"fcc_t{round(0.3 * tm)}"] == (round(0.3 * tm), None)
     assert t[f"fcc_npt{round(0.85 * tm)}"] == (round(0.85 * tm), 0.0)
     liquid = [c for c in cfg.exploration.conditions if c.kind == "liquid"]
-    assert len(liquid) == 1 and liquid[0].temperature > tm and liquid[0].structure == 0
+    assert len(liquid) == 1 and liquid[0].temperature > tm
+    assert cfg.structures[liquid[0].structure].part == "liquid"
     assert portfolio_config(melting_point=1000).exploration.conditions[0].temperature == 300
 
 

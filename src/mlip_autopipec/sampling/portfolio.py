@@ -18,7 +18,7 @@ from ..domain_models.portfolio_config import PortfolioSpec
 
 log = logging.getLogger(__name__)
 
-BULK_PARTS = ("bulk", "vacancy", "divacancy", "interstitial", "strained")
+BULK_PARTS = ("bulk", "liquid", "vacancy", "divacancy", "interstitial", "strained")
 
 
 def periodic_widths(atoms: Atoms) -> np.ndarray:
@@ -95,6 +95,29 @@ def strained(atoms: Atoms, s: float) -> Atoms:
     return out
 
 
+def random_packing(atoms: Atoms, expansion: float, min_distance: float, seed: int = 0) -> Atoms:
+    """The liquid's start: `atoms`' cell expanded by `expansion` in volume, its atoms placed at random
+    (random sequential addition, seeded: the same structure every time) no closer than `min_distance`.
+    A crystal heated far above melting stays a superheated solid for picoseconds; MD from a random
+    packing is a liquid within a few hundred steps."""
+    from ase.geometry import get_distances
+
+    out = atoms.copy()
+    out.set_cell(np.asarray(atoms.cell) * (1 + expansion) ** (1 / 3), scale_atoms=True)
+    rng = np.random.default_rng(seed)
+    cell = np.asarray(out.cell)
+    placed: list[np.ndarray] = []
+    while len(placed) < len(out):
+        trial = rng.random((64, 3)) @ cell
+        for p in trial:
+            if not placed or get_distances(p[None], np.array(placed), cell=cell, pbc=True)[1].min() >= min_distance:
+                placed.append(p)
+                if len(placed) == len(out):
+                    break
+    out.positions = np.array(placed)
+    return out
+
+
 SURFACE_BUILDERS = {
     "fcc": {"111": "fcc111", "100": "fcc100", "110": "fcc110"},
     "bcc": {"111": "bcc111", "100": "bcc100", "110": "bcc110"},
@@ -161,7 +184,9 @@ def build(spec: PortfolioSpec) -> Atoms:
         atoms = nanoparticle(spec)
     else:
         base = bulk_supercell(spec)
-        atoms = {"bulk": lambda: base, "vacancy": lambda: vacancies(base, 1), "divacancy": lambda: vacancies(base, 2),
+        atoms = {"bulk": lambda: base, "liquid": lambda: random_packing(base, spec.strain,
+                                                                        0.75 * nearest_neighbour_distance(spec)),
+                 "vacancy": lambda: vacancies(base, 1), "divacancy": lambda: vacancies(base, 2),
                  "interstitial": lambda: interstitial(spec, base), "strained": lambda: strained(base, spec.strain)
                  }[spec.part]()
     atoms.info["portfolio"] = spec.name
