@@ -67,16 +67,24 @@ def vacancies(atoms: Atoms, n: int) -> Atoms:
     return out
 
 
+def nearest_distances(points: np.ndarray, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest position, minimum image of a 3D-periodic cell.
+    Exact for the orthogonal cells built here (cubic, orthorhombic; their strained copies are not
+    passed in); vectorised, since ase.geometry.get_distances' general algorithm took seconds."""
+    inv = np.linalg.inv(cell)
+    df = (points @ inv)[:, None, :] - (positions @ inv)[None, :, :]
+    df -= np.round(df)
+    return np.linalg.norm(df @ cell, axis=2).min(axis=1)
+
+
 def largest_hole(atoms: Atoms, unit: Atoms, grid: int = 12) -> np.ndarray:
     """Cartesian point of the first unit cell farthest from every atom (the octahedral site of fcc,
     the tetrahedral or octahedral one of bcc and hcp): the self-interstitial's site."""
-    from ase.geometry import get_distances
-
     f = np.arange(grid) / grid  # an even grid holds the cell's half and quarter points
     frac = np.stack(np.meshgrid(f, f, f, indexing="ij"), -1).reshape(-1, 3)
     points = frac @ np.asarray(unit.cell)
-    _, d = get_distances(points, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    return points[int(np.argmax(d.min(axis=1)))]
+    d = nearest_distances(points, atoms.positions, np.asarray(atoms.cell))
+    return points[int(np.argmax(d))]
 
 
 def interstitial(spec: PortfolioSpec, atoms: Atoms) -> Atoms:
@@ -100,8 +108,6 @@ def random_packing(atoms: Atoms, expansion: float, min_distance: float, seed: in
     (random sequential addition, seeded: the same structure every time) no closer than `min_distance`.
     A crystal heated far above melting stays a superheated solid for picoseconds; MD from a random
     packing is a liquid within a few hundred steps."""
-    from ase.geometry import get_distances
-
     out = atoms.copy()
     out.set_cell(np.asarray(atoms.cell) * (1 + expansion) ** (1 / 3), scale_atoms=True)
     rng = np.random.default_rng(seed)
@@ -110,7 +116,7 @@ def random_packing(atoms: Atoms, expansion: float, min_distance: float, seed: in
     while len(placed) < len(out):
         trial = rng.random((64, 3)) @ cell
         for p in trial:
-            if not placed or get_distances(p[None], np.array(placed), cell=cell, pbc=True)[1].min() >= min_distance:
+            if not placed or nearest_distances(p[None], np.array(placed), cell)[0] >= min_distance:
                 placed.append(p)
                 if len(placed) == len(out):
                     break
