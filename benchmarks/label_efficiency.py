@@ -18,6 +18,10 @@ rattled and strained copies; the seed changes them) and adds labels on top:
   (d) rattle   more rattled and strained copies of the starting structures (the initial-data
                generator, strains drawn in the configured range). Oracle calls = labels.
 
+With a portfolio config (issue 29, e.g. --config examples/cu_general/config.yaml) the held-out set is
+the portfolio's: per kind, EMT MD of that kind at its temperature, from seed 2024 (not the run's), and
+the per-set columns are the kinds; --only-ac runs (a) and (c) alone.
+
 All fits go through the package's own TRAIN step (same trainer, ladder, keep-best), and the loop's
 iterations call the same step functions the Snakemake rules call, in the Snakefile's order, so
 (a) labels what `mlip-runner run` labels (checked against a real run, RESULTS.md). The held-out
@@ -91,7 +95,35 @@ def hard_held_out(element: str = "Cu", seed: int = 2024) -> dict[str, list]:
     return sets
 
 
-def load_held_out(cache: Path | None) -> dict[str, list]:
+PORTFOLIO_HELD_OUT_SEED = 2024  # not the loop's seed: these frames are never the run's own held-out set
+
+
+def portfolio_held_out(config: Path) -> dict[str, list]:
+    """With a portfolio config (issue 29): per kind, EMT MD of that kind's structure at its temperature,
+    as the validation step makes it (steps/validation.portfolio_frames) but from another seed, so the
+    frames are none the run itself scored while its settings were chosen."""
+    from mlip_autopipec.components.registry import make_oracle
+    from mlip_autopipec.steps.initial import starting_structures
+    from mlip_autopipec.steps.validation import portfolio_frames
+
+    rcfg = seed_config(config, PORTFOLIO_HELD_OUT_SEED)
+    sets: dict[str, list] = {}
+    for frame in portfolio_frames(rcfg, make_oracle(rcfg.cfg.oracle), starting_structures(rcfg)):
+        sets.setdefault(frame.info["kind"], []).append(frame)
+    return sets
+
+
+def uses_portfolio(config: Path | None) -> bool:
+    if config is None:
+        return False
+    from mlip_autopipec.domain_models.config import load_config
+
+    return load_config(config).cfg.portfolio.enabled
+
+
+def load_held_out(cache: Path | None, config: Path | None = None) -> dict[str, list]:
+    """The held-out set: `cache` if it exists, else made (the portfolio's kinds with a portfolio
+    config, else `hard_held_out`) and written to `cache`."""
     from mlip_autopipec.core.io import read_structures, write_structures
 
     if cache is not None and cache.exists():
@@ -99,7 +131,7 @@ def load_held_out(cache: Path | None) -> dict[str, list]:
         for frame in read_structures(cache):
             sets.setdefault(frame.info["held_out_set"], []).append(frame)
         return sets
-    sets = hard_held_out()
+    sets = portfolio_held_out(config) if uses_portfolio(config) else hard_held_out()
     if cache is not None:
         for name, frames in sets.items():
             for frame in frames:
@@ -481,10 +513,10 @@ def aimd_and_rattle_task(config: Path, seed: int, root: Path, n_initial: int, he
             "times": {"b": t1 - t0, "d": time.perf_counter() - t1}}
 
 
-def held_out_task(cache: Path, verbose: bool) -> dict:
+def held_out_task(cache: Path, verbose: bool, config: Path | None = None) -> dict:
     """{set: [frames, atoms]} of the held-out set (made and cached on the way)."""
     _setup_logging(verbose)
-    return set_sizes(load_held_out(cache))
+    return set_sizes(load_held_out(cache, config))
 
 
 def set_sizes(sets: dict[str, list]) -> dict[str, list[int]]:
@@ -582,6 +614,28 @@ def headline_lines(ratios: dict, n_seeds: int, what: str) -> None:
               f"seeds; per seed {', '.join(r.text() for r in per)}); goal <= {goal}: {verdict}.")
 
 
+def ac_lines(res: dict) -> None:
+    """(a) against (c) alone (--only-ac): labels (c) needs to reach the loop's final whole-set force
+    RMSE, per seed, and the label ratio (a)/(c) (a bound when (c) never reaches it)."""
+    print("\n### (a) loop against (c) MLIP-MD + random frames, whole held-out set\n")
+    print("| seed | (a) labels | (a) final F meV/Å | (c) labels to reach it | label ratio (a)/(c) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    ratios = []
+    for seed, runs in res["seeds"].items():
+        if "a" not in runs or "c" not in runs:
+            continue
+        a = [CurvePoint(p["labels"], p["calls"], p["force_rmse"]) for p in runs["a"]]
+        c = [CurvePoint(p["labels"], p["calls"], p["force_rmse"]) for p in runs["c"]]
+        reach = first_reach(c, a[-1].force_rmse)
+        ratio = cost_ratio(a[-1].labels, reach, max(p.labels for p in c))
+        ratios.append(ratio)
+        print(f"| {seed} | {a[-1].labels} | {_mev(a[-1].force_rmse)} | {reach if reach is not None else '-'} | "
+              f"{ratio.text()} |")
+    if ratios:
+        mean, lo, hi = summarize(ratios)
+        print(f"\nmean label ratio (a)/(c): {mean.text()} over {len(ratios)} seed(s)")
+
+
 def print_tables(res: dict) -> None:
     """Markdown tables; seeds whose four strategies are not all finished (a partial results file)
     show their learning curves only."""
@@ -589,6 +643,7 @@ def print_tables(res: dict) -> None:
     partial = [int(s) for s, runs in res["seeds"].items() if not all(k in runs for k in STRATEGIES)]
     if partial:
         print(f"\n(partial results: seeds {partial} have not finished every strategy)")
+        ac_lines(res)
     print(f"\n### Held-out set: {sum(v[0] for v in held_out.values())} EMT frames\n")
     print("| set | frames | atoms |\n| --- | ---: | ---: |")
     for name, (n, atoms) in held_out.items():
@@ -691,7 +746,7 @@ def run(args) -> dict:
             shutil.rmtree(root / f"seed_{seed}" / "c_md_random", ignore_errors=True)
             tasks.add(pool.submit(md_random_task, config, seed, root, n_initial, held_out, loop,
                                   args.max_labels_c, args.verbose))
-        if "b" not in have or "d" not in have:
+        if ("b" not in have or "d" not in have) and not args.only_ac:
             for d in ("b_aimd", "d_rattle"):
                 shutil.rmtree(root / f"seed_{seed}" / d, ignore_errors=True)
             sizes = sorted(set(args.sizes) | {loop[-1].labels - n_initial})
@@ -705,7 +760,7 @@ def run(args) -> dict:
                 running |= after_loop(pool, int(seed), [Point(**p) for p in entry["a"]], entry["n_initial"])
             n_initial = {int(seed): entry["n_initial"] for seed, entry in res["seeds"].items()}
         else:
-            ho = pool.submit(held_out_task, held_out, args.verbose)
+            ho = pool.submit(held_out_task, held_out, args.verbose, config)
             initial = {seed: pool.submit(initial_task, config, seed, root, args.verbose) for seed in args.seeds}
             res["held_out"] = ho.result()
             n_initial = {seed: f.result() for seed, f in initial.items()}
@@ -746,6 +801,9 @@ def main() -> int:
     ap.add_argument("--resume", default=None,
                     help="finish a stopped run from its --json file (its loops are kept; with --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only-ac", action="store_true",
+                    help="only (a) the loop and (c) MLIP-MD + random frames (e.g. a portfolio config, whose "
+                         "liquid and slabs make oracle-driven MD (b) costly)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     _setup_logging(args.verbose)

@@ -10,6 +10,7 @@ from mlip_autopipec.domain_models.state import Action
 from mlip_autopipec.plan import n_label_jobs
 from mlip_autopipec.domain_models.state import read_decision
 from mlip_autopipec.steps.ship import read_ship
+from mlip_autopipec.domain_models.portfolio_config import portfolio_conditions
 from mlip_autopipec.workflow_support import load_workflow_config, report_failed_slurm_jobs
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
@@ -18,7 +19,8 @@ RCFG = load_workflow_config(config, workflow)
 validate(config, schema="../config/schema.json", set_default=False)
 CONFIG_FILE = os.path.relpath(RCFG.path)
 CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
-VALIDATION = RCFG.cfg.validation.file is not None or RCFG.cfg.validation.n_generated > 0
+VALIDATION = RCFG.cfg.has_validation()
+VALIDATION_PARTS = portfolio_conditions(RCFG.cfg)  # one held-out job per portfolio condition
 RES = RCFG.cfg.resources
 # Files the config names: inputs of every rule that reads them, so an edited file redoes its work.
 STRUCTURE_FILES = [str(RCFG.resolve(s.path)) for s in RCFG.cfg.structures if s.kind == "file"]

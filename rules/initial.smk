@@ -41,10 +41,31 @@ rule reference_energies:
         "../scripts/reference_energies.py"
 
 
+rule validation_part:
+    input:
+        structures=STRUCTURE_FILES,
+    output:
+        frames=L.validation_part("{cond}"),
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.refine.cores
+    resources:
+        **RES.refine.snakemake_resources(),
+    log:
+        "logs/validation_part/{cond}.log",
+    benchmark:
+        "logs/benchmark/validation_part/{cond}.tsv"
+    conda:
+        ORACLE_ENV
+    script:
+        "../scripts/validation_part.py"
+
+
 rule validation_set:
     input:
         structures=STRUCTURE_FILES,
         file=VALIDATION_INPUT,
+        parts=[L.validation_part(c) for c in VALIDATION_PARTS],
     output:
         frames=L.VALIDATION_FILE,
     params:

@@ -36,3 +36,24 @@ def test_a_user_file_is_copied_when_labelled_and_refused_otherwise(tmp_path):
     with pytest.raises(UserError, match="bare.extxyz: validation frames need energies and forces"):
         run_validation_set(bare, str(tmp_path / "out2.extxyz"))
     assert not (tmp_path / "out2.extxyz").exists()
+
+
+def test_portfolio_frames_per_kind_from_oracle_md(tmp_path):
+    """One held-out group per portfolio condition, tagged with its kind, labelled by the oracle (EMT)."""
+    from ase.calculators.emt import EMT
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+
+    small = {"enabled": True, "element": "Cu", "thermal": {"enabled": False}, "liquid": {"enabled": False},
+             "polymorphs": {"enabled": False}, "defects": {"vacancy": False, "divacancy": False,
+             "interstitial": False}, "surfaces": {"facets": ["100"]}, "nanoparticle": {"shells": 2},
+             "strained": {"strains": []}, "validation_frames": 2, "validation_warmup": 0, "validation_stride": 2}
+    rcfg = config_from_dict({"oracle": {"kind": "emt"}, "portfolio": small}, tmp_path / "config.yaml")
+    assert run_validation_set(rcfg, str(tmp_path / "val.extxyz")) == 4
+    frames = read_structures(tmp_path / "val.extxyz")
+    assert [f.info["kind"] for f in frames] == ["surface_100"] * 2 + ["nanoparticle"] * 2
+    assert [len(f) for f in frames[2:]] == [13, 13]
+    for f in frames:
+        fresh = f.copy()
+        fresh.calc = EMT()
+        assert f.get_forces() == pytest.approx(fresh.get_forces(), abs=1e-6)

@@ -23,6 +23,7 @@ from .core import layout as L
 from .domain_models.records import read_record
 from .domain_models.ship import ShipDecision
 from .domain_models.state import Action, read_decision_or_none
+from .domain_models.portfolio_config import portfolio_conditions
 
 INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
@@ -46,13 +47,16 @@ def n_label_jobs(cfg, stage: str) -> int:
 
 
 def has_validation(cfg) -> bool:
-    return cfg.validation.file is not None or cfg.validation.n_generated > 0
+    return cfg.has_validation()
 
 
 def initial_jobs(cfg) -> dict[str, int]:
     jobs = {rule: 1 for rule in INITIAL_RULES}
     if not has_validation(cfg):
         del jobs["validation_set"]
+    parts = portfolio_conditions(cfg)
+    if parts:  # the portfolio's held-out frames: one job per condition
+        jobs = {"validation_part": len(parts), **jobs}
     jobs["label"] = n_label_jobs(cfg, L.INITIAL)
     return jobs
 
@@ -155,6 +159,7 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
     done = {
         "initial_structures": int(_exists(workdir, L.selected(s))),
         "reference_energies": int(_exists(workdir, L.REFERENCE_ENERGIES)),
+        "validation_part": sum(_exists(workdir, L.validation_part(c)) for c in portfolio_conditions(cfg)),
         "validation_set": int(_exists(workdir, L.VALIDATION_FILE)),
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),

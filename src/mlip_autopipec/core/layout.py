@@ -35,6 +35,11 @@ STATE_FILE = "workflow_state/workflow_state.json"
 TRANSITIONS_FILE = "workflow_state/transitions.jsonl"
 STATE_LOCK = "workflow_state/.lock"
 VALIDATION_FILE = "validation/validation.extxyz"
+
+
+def validation_part(condition: str) -> str:
+    """One portfolio condition's held-out frames (a job each; validation_set gathers them)."""
+    return f"validation/parts/{condition}.extxyz"
 REFERENCE_ENERGIES = "initial/reference_energies.json"
 REPORT_DIR = "report"
 REPORT_HTML = f"{REPORT_DIR}/report.html"

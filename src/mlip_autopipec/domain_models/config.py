@@ -19,6 +19,7 @@ from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # no
 from .adaptive_gamma_config import AdaptiveGammaConfig
 from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
+from .portfolio_config import PortfolioConfig, PortfolioSpec, expand as expand_portfolio
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ class FileSpec(_Strict):
     index: str = Field(":", description="ASE index string selecting frames, e.g. ':' or '0'.")
 
 
-StructureSpec = Annotated[Union[BulkSpec, FileSpec], Field(discriminator="kind")]
+StructureSpec = Annotated[Union[BulkSpec, FileSpec, PortfolioSpec], Field(discriminator="kind")]
 
 
 class InitialDataConfig(_Strict):
@@ -84,6 +85,8 @@ class ExplorationCondition(_Strict):
         None, description="Pressure in GPa for NPT; null runs NVT (Langevin)."
     )
     structure: int = Field(0, ge=0, description="Index into the list of starting structures.")
+    kind: str | None = Field(None, description="Portfolio kind this condition explores (set by the portfolio "
+                             "expansion; null for a hand-written condition). Held-out errors are reported per kind.")
 
 
 class ExplorationConfig(_Strict):
@@ -502,10 +505,56 @@ class OTFConfig(_Strict):
                                          description="Physical properties of the potential against the oracle.")
     convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig,
                                            description="Extra conditions before the loop may converge.")
+    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig,
+                                       description="Opt-in: structures and conditions derived from an element "
+                                       "(README 'A general-purpose potential').")
+
+    @model_validator(mode="after")
+    def _expand_portfolio(self) -> "OTFConfig":
+        """Replace an earlier expansion by this config's (a job validates the expanded config again, so
+        the step must give the same result twice); keep the user's own entries first."""
+        own_structures = [s for s in self.structures if s.kind != "portfolio"]
+        own_conditions = [c for c in self.exploration.conditions if c.kind is None]
+        p = self.portfolio
+        if not p.enabled:
+            return self
+        if "structures" not in self.model_fields_set:
+            own_structures = []  # the demo default crystal is not the user's
+        if "conditions" not in self.exploration.model_fields_set:
+            own_conditions = []
+        cutoff = getattr(getattr(self.trainer, "basis", None), "cutoff", 5.0)
+        specs, conds = expand_portfolio(p, cutoff, len(own_structures))
+        self.structures = [*own_structures, *specs]
+        self.exploration.conditions = [*own_conditions, *(ExplorationCondition(**c) for c in conds)]
+        if not self.exploration.conditions:
+            raise ValueError("portfolio: every part is switched off and no exploration.conditions are given")
+        unset = lambda model, key: key not in model.model_fields_set  # noqa: E731
+        if unset(self.initial_data, "n_rattled"):
+            self.initial_data.n_rattled = 2
+        if unset(self.initial_data, "strains"):
+            self.initial_data.strains = [-0.02, 0.02]
+        if unset(self.convergence, "spot_checks"):
+            self.convergence.spot_checks = len(self.exploration.conditions)
+        if unset(self.selection, "n_select"):
+            self.selection.n_select = 12
+        if unset(self.candidates, "mix"):  # a finite-difference Hessian of a 100-atom halt costs minutes
+            self.candidates.mix = CandidateMix(rattle=0.5, md_burst=0.5, normal_modes=0.0)
+        target = self.structures[min(self.properties.structure, len(self.structures) - 1)]
+        if unset(self.properties, "enabled") and (target.kind != "portfolio" or target.part == "bulk"):
+            self.properties.enabled = True
+        return self
+
+    def has_validation(self) -> bool:
+        """A held-out set is scored after every fit (a file, generated frames or the portfolio's)."""
+        v = self.validation
+        return v.file is not None or v.n_generated > 0 or (self.portfolio.enabled and self.portfolio.validation_frames > 0)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":
         n_struct = len(self.structures)
+        names = [c.name for c in self.exploration.conditions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"condition names must be unique (the portfolio's included), got {names}")
         for cond in self.exploration.conditions:
             if cond.structure >= n_struct:
                 raise ValueError(
@@ -524,6 +573,11 @@ class OTFConfig(_Strict):
                 f"properties.structure is {self.properties.structure}, but only {n_struct} structure(s) are "
                 f"configured (indices start at 0)"
             )
+        prop_spec = self.structures[self.properties.structure]
+        if self.properties.enabled and prop_spec.kind == "portfolio" and prop_spec.part != "bulk":
+            raise ValueError(f"properties.structure is {self.properties.structure}, the portfolio's "
+                             f"'{prop_spec.name}': properties of portfolio structures need a crystal (part bulk); "
+                             "point it at the ground-state crystal (the first portfolio structure)")
         if (self.properties.surface_bulk or 0) >= n_struct:
             raise ValueError(f"properties.surface_bulk is {self.properties.surface_bulk}, but only {n_struct} "
                              "structure(s) are configured (indices start at 0)")

@@ -81,6 +81,9 @@ class RmseMetrics(Strict):
     pressure_rmse_gpa: float | None = Field(
         None, description="Pressure RMSE (GPa) over the 3D-periodic frames with a stress label; None without any."
     )
+    by_kind: dict[str, "RmseMetrics"] | None = Field(
+        None, description="The same per portfolio kind (frames tagged info['kind']); None without tagged frames."
+    )
 
 
 class TrainRecord(Strict):

@@ -93,7 +93,7 @@ def property_system(rcfg) -> PropertySystem:
 
     k = rcfg.cfg.properties.structure
     spec = rcfg.cfg.structures[k]
-    if spec.kind == "bulk":
+    if spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk"):  # the pristine crystal
         a_spec = rcfg.cfg.properties.a or spec.a
         try:
             prim = bulk(spec.element, spec.crystal, a=a_spec)
@@ -134,7 +134,7 @@ def surface_reference(rcfg, slab: Atoms) -> Atoms:
             raise StructureError(f"properties: ASE has no reference crystal for {elements[0]} ({exc}): set "
                                  "properties.surface_bulk to the index of a bulk structure") from None
     spec = rcfg.cfg.structures[k]
-    if spec.kind == "bulk":
+    if spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk"):
         return bulk(spec.element, spec.crystal, a=spec.a)
     ref = read_first_frame(Path(rcfg.resolve(spec.path)), spec.index)
     ref.calc = None

@@ -16,7 +16,7 @@ from . import data as D
 from . import calibration as C
 from . import plots as P
 from .html import FigureEntry, render_report
-from .table import TIME_STAGES, status_rows, summary_lines
+from .table import KIND_NOTE, TIME_STAGES, kind_rows, status_rows, summary_lines
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,14 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     title = f"mlip-autopipec report: {workdir.resolve().name}"
     sections = []
+    from html import escape
+
     from .html import table_html
+
+    k_header, k_rows = kind_rows(state)
+    if k_rows:
+        sections.append(("Held-out error per portfolio kind", table_html(k_header, k_rows)
+                         + f"<p><small>{escape(KIND_NOTE)}</small></p>"))
 
     ship = ship_section(workdir)
     if ship is not None:

@@ -24,7 +24,8 @@ STAGE_RULES = {
     "train": ("train",),
 }
 INITIAL_STAGE_RULES = {
-    "setup": (("initial_structures", "initial"), ("reference_energies", "initial"), ("validation_set", "validation")),
+    "setup": (("initial_structures", "initial"), ("reference_energies", "initial"), ("validation_set", "validation"),
+              ("validation_part", "*")),
     "label": (("label", "initial_*"), ("gather_labels", "initial")),
     "train": (("train", "initial"),),
 }

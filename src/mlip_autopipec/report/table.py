@@ -110,6 +110,44 @@ def status_rows(state: WorkflowState, n_conditions: int | None = None,
     return list(HEADER), rows
 
 
+KIND_NOTE = ("held-out error per portfolio kind: force RMSE meV/Å (energy RMSE meV/atom) on oracle MD of that "
+             "kind, frames no selection or fit used; worst: the kind with the largest force RMSE")
+
+
+def _kind_cell(m: dict | None) -> str:
+    if not m or m.get("force_rmse") is None:
+        return "-"
+    return f"{1000 * m['force_rmse']:.1f} ({1000 * m['energy_rmse_per_atom']:.1f})"
+
+
+def kind_rows(state: WorkflowState) -> tuple[list[str], list[list[str]]]:
+    """Held-out errors per portfolio kind, one row per fitted potential (the initial fit, every
+    iteration, the final fit), one column per kind plus the whole set and the worst kind; ([], [])
+    when no held-out frame carries a kind."""
+    stages: list[tuple[str, dict | None]] = []
+    if state.initial:
+        stages.append(("init", state.initial.get("validation")))
+    stages += [(f"{rec.iteration:03d}", rec.validation) for rec in state.history]
+    if state.final_fit:
+        stages.append(("final fit", state.final_fit.get("validation")))
+    kinds: list[str] = []
+    for _, val in stages:
+        for kind in (val or {}).get("by_kind") or {}:
+            if kind not in kinds:
+                kinds.append(kind)
+    if not kinds:
+        return [], []
+    rows = []
+    for label, val in stages:
+        by_kind = (val or {}).get("by_kind") or {}
+        if not by_kind:
+            continue
+        worst = max(by_kind, key=lambda k: by_kind[k]["force_rmse"])
+        rows.append([label, _kind_cell(val), f"{worst} {1000 * by_kind[worst]['force_rmse']:.1f}",
+                     *(_kind_cell(by_kind.get(k)) for k in kinds)])
+    return ["stage", "all", "worst", *kinds], rows
+
+
 def render(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
 
@@ -166,4 +204,7 @@ def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Pa
     out += [""] + render(header, rows)
     out += ["", "halted/ran: exploration conditions that halted / ran their budget (+N: not finished yet); "
             "halt step: earliest halt; times: seconds summed over the stage's Snakemake jobs"]
+    k_header, k_rows = kind_rows(state)
+    if k_rows:
+        out += ["", *render(k_header, k_rows), "", KIND_NOTE]
     return "\n".join(out)

@@ -20,7 +20,7 @@ from ..core.errors import StructureError
 from ..core.periodicity import is_cluster
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..domain_models.config import BulkSpec, FileSpec, InitialDataConfig
+    from ..domain_models.config import BulkSpec, FileSpec, InitialDataConfig, PortfolioSpec
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _check_symbol(symbol: str, source: str, field: str) -> None:
 # Building
 # --------------------------------------------------------------------------------------------
 def build_structures(
-    specs: Sequence["BulkSpec | FileSpec"], base_dir: Path, rng: np.random.Generator
+    specs: Sequence["BulkSpec | FileSpec | PortfolioSpec"], base_dir: Path, rng: np.random.Generator
 ) -> list[Atoms]:
     """One periodic structure per spec, validated (cell, elements, no overlapping atoms).
 
@@ -124,6 +124,11 @@ def build_structures(
         if spec.kind == "bulk":
             source = f"structures[{k}] (bulk {spec.element} {spec.crystal})"
             atoms = build_bulk(spec, rng, source)
+        elif spec.kind == "portfolio":  # derived from the element (domain_models/portfolio_config.py)
+            from .portfolio import build as build_portfolio
+
+            source = f"structures[{k}] (portfolio {spec.name})"
+            atoms = build_portfolio(spec)
         elif spec.kind == "file":
             path = Path(spec.path).expanduser()
             if not path.is_absolute():

@@ -24,8 +24,44 @@ def elements_of(structures) -> list[str]:
     return sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
 
 
+def log_portfolio(rcfg, structures) -> None:
+    """Where the portfolio's numbers came from: the melting point behind every temperature and each
+    structure's lattice constant (issue 29: a user must see which are data and which are guesses)."""
+    from ..sampling.portfolio import describe
+
+    p = rcfg.cfg.portfolio
+    if not p.enabled:
+        return
+    tm, source = p.melting()
+    log.info("PORTFOLIO %s: melting point %.0f K (%s) sets the temperatures", p.element, tm, source)
+    for spec, atoms in zip(rcfg.cfg.structures, structures):
+        if spec.kind == "portfolio":
+            log.info("PORTFOLIO %s", describe(spec, atoms))
+    crystals = [(spec, atoms) for spec, atoms in zip(rcfg.cfg.structures, structures)
+                if spec.kind == "portfolio" and spec.part == "bulk"]
+    oracle = make_oracle(rcfg.cfg.oracle)
+    if len(crystals) > 1 and hasattr(oracle, "calculator"):  # a cheap check of the ground state
+        energies = {}
+        for spec, atoms in crystals:
+            work = atoms.copy()
+            work.calc = oracle.calculator()
+            energies[spec.crystal] = work.get_potential_energy() / len(work)
+        lowest = min(energies, key=energies.get)
+        log.info("PORTFOLIO oracle energy per atom at these volumes: %s",
+                 ", ".join(f"{k} {v:.4f} eV" for k, v in energies.items()))
+        if lowest != crystals[0][0].crystal:
+            log.warning("PORTFOLIO: the oracle finds %s lower than the ground state %s of ASE's reference data; "
+                        "both are explored", lowest, crystals[0][0].crystal)
+    for cond in rcfg.cfg.exploration.conditions:
+        if cond.kind is not None:
+            log.info("PORTFOLIO condition %s: kind %s, %.0f K (%.2f x Tm), %s", cond.name, cond.kind,
+                     cond.temperature, cond.temperature / tm, "NVT" if cond.pressure is None else
+                     f"NPT {cond.pressure:g} GPa")
+
+
 def run_initial_structures(rcfg, out_selected: str) -> int:
     structures = starting_structures(rcfg)
+    log_portfolio(rcfg, structures)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
     advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
     if advice:

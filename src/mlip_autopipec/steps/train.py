@@ -62,11 +62,15 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     record.wall_time_s = round(time.perf_counter() - t0, 3)
     if validation_file:
         frames = read_structures(validation_file)
-        record.validation = RmseMetrics(**rmse_metrics(trainer.calculator(out), frames))
+        record.validation = RmseMetrics(**rmse_metrics(trainer.calculator(out), frames, group_by="kind"))
     write_json(out_record, record_json(record, drop_none=True))
     val = record.validation
     log.info("TRAIN %s: %d structures, %.1f s%s", stage, len(dataset), record.wall_time_s,
              "" if not val or val.force_rmse is None else
              (f", validation E {1000 * val.energy_rmse_per_atom:.2f} meV/atom" if val.energy_rmse_per_atom is not None
               else ", validation E n/a (no energy labels)") + f", F {1000 * val.force_rmse:.1f} meV/Å")
+    for kind, m in ((val.by_kind or {}) if val else {}).items():
+        e = "n/a" if m.energy_rmse_per_atom is None else f"{1000 * m.energy_rmse_per_atom:.2f}"
+        f = "n/a" if m.force_rmse is None else f"{1000 * m.force_rmse:.1f}"
+        log.info("TRAIN %s: held-out %-16s E %s meV/atom, F %s meV/Å (%d frames)", stage, kind, e, f, m.n_structures)
     return record

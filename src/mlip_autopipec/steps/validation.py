@@ -15,13 +15,16 @@ from ..core.errors import UserError
 from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
 from .cutout_stage import cutouts_without_gamma
+from ..domain_models.portfolio_config import portfolio_conditions
 from .initial import starting_structures
 
 log = logging.getLogger(__name__)
 
 
-def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, stride: int = 20) -> list:
-    """`n` unlabelled snapshots of oracle-driven Langevin MD, `stride` steps apart."""
+def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, stride: int = 20,
+                     warmup: int = 0) -> list:
+    """`n` unlabelled snapshots of oracle-driven Langevin MD, `stride` steps apart after `warmup`
+    steps (labelled by the caller, after any cut-outs)."""
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -31,6 +34,8 @@ def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, strid
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(work, temperature_K=temperature, rng=rng)
     dyn = Langevin(work, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
+    if warmup:
+        dyn.run(warmup)
     frames = []
     for _ in range(n):
         dyn.run(stride)
@@ -40,8 +45,63 @@ def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, strid
     return frames
 
 
-def run_validation_set(rcfg, out_file: str) -> int:
+def portfolio_frames(rcfg, oracle, structures, only: str | None = None) -> list:
+    """The portfolio's held-out set: per condition, `validation_frames` frames of oracle MD of its
+    structure at its temperature (NVT), tagged with the condition's kind (info['kind']) so errors are
+    reported per kind. Seeds: the 'validation' stream, which no selection or fit draws from."""
+    p = rcfg.cfg.portfolio
+    frames = []
+    for cond in rcfg.cfg.exploration.conditions:
+        if cond.kind is None or (only is not None and cond.name != only):
+            continue
+        seed = derive_seed(rcfg.cfg.seed, "validation", "portfolio", cond.name)
+        got = oracle_md_frames(structures[cond.structure], oracle, cond.temperature, p.validation_frames, seed,
+                               stride=p.validation_stride, warmup=p.validation_warmup)
+        got = [oracle.label(atoms) for atoms in got]
+        for atoms in got:
+            atoms.info["kind"] = cond.kind
+            atoms.info["condition"] = cond.name
+        frames += got
+        log.info("VALIDATION %s: %d frames of oracle MD at %.0f K", cond.name, len(got), cond.temperature)
+    return frames
+
+
+def _md_oracle(rcfg):
+    oracle = make_oracle(rcfg.cfg.oracle)
+    if not hasattr(oracle, "calculator"):
+        raise UserError(f"{rcfg.path}: portfolio.validation_frames needs a cheap oracle (emt, mock) to run "
+                        f"MD with; set portfolio.validation_frames: 0 or give a labelled validation.file")
+    return oracle
+
+
+def run_validation_part(rcfg, condition: str, out_file: str) -> int:
+    """One portfolio condition's held-out frames (its own job: they scale out like the explorations)."""
+    frames = portfolio_frames(rcfg, _md_oracle(rcfg), starting_structures(rcfg), only=condition)
+    write_structures(out_file, frames)
+    return len(frames)
+
+
+def run_validation_set(rcfg, out_file: str, part_files: list[str] | None = None) -> int:
+    """The held-out set; with a portfolio, `part_files` are its conditions' frames (run_validation_part),
+    in config order (made here when not given)."""
     vcfg = rcfg.cfg.validation
+    if portfolio_conditions(rcfg.cfg):
+        oracle = _md_oracle(rcfg)
+        if part_files is None:
+            frames = portfolio_frames(rcfg, oracle, starting_structures(rcfg))
+        else:
+            frames = [f for path in part_files for f in read_structures(path)]
+        if vcfg.n_generated:  # the user's own structures too, as before
+            own = [k for k, s in enumerate(rcfg.cfg.structures) if s.kind != "portfolio"]
+            per = max(1, vcfg.n_generated // max(1, len(own) * len(vcfg.temperatures)))
+            structures = starting_structures(rcfg)
+            for i in own:
+                for t in vcfg.temperatures:
+                    frames += [oracle.label(s) for s in oracle_md_frames(structures[i], oracle, t, per,
+                                                                         derive_seed(rcfg.cfg.seed, "validation", i, t))]
+        write_structures(out_file, frames)
+        log.info("VALIDATION: %d held-out structures", len(frames))
+        return len(frames)
     if vcfg.file:
         frames = read_structures(rcfg.resolve(vcfg.file), allow_empty=False)
         if any(f.calc is None for f in frames):
