@@ -6,6 +6,8 @@
 rule label:
     input:
         selected="{stage}/selected.xyz",
+        # the initial labels wait for the label-noise check (later stages wait for them)
+        noise=lambda w: [L.LABEL_NOISE] if w.stage == L.INITIAL else [],
     output:
         labels="{stage}/label_jobs/{chunk}.extxyz",
         record="{stage}/label_jobs/{chunk}.json",

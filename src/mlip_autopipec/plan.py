@@ -23,7 +23,7 @@ from .core import layout as L
 from .core.io import read_json
 from .domain_models.state import Action
 
-INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
+INITIAL_RULES = ("initial_structures", "label_noise", "reference_energies", "validation_set", "label", "gather_labels", "train")
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
 FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
@@ -115,6 +115,7 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
     s = L.INITIAL
     done = {
         "initial_structures": int(_exists(workdir, L.selected(s))),
+        "label_noise": int(_exists(workdir, L.LABEL_NOISE)),
         "reference_energies": int(_exists(workdir, L.REFERENCE_ENERGIES)),
         "validation_set": int(_exists(workdir, L.VALIDATION_FILE)),
         "label": _label_done(workdir, cfg, s),

@@ -26,6 +26,13 @@ TRANSITIONS_FILE = "workflow_state/transitions.jsonl"
 STATE_LOCK = "workflow_state/.lock"
 VALIDATION_FILE = "validation/validation.extxyz"
 REFERENCE_ENERGIES = "initial/reference_energies.json"
+# the label-noise check (steps/label_noise.py): its record (the rule's output, which the initial
+# label jobs wait for) and its directory of cached calculations, where the record of the last
+# attempt is kept too (a run stopped for noisy labels has no output, but the status shows the floor)
+LABEL_NOISE = "initial/label_noise.json"
+LABEL_NOISE_DIR = "initial/label_noise"
+ATTEMPT_NAME = "attempt.json"
+LABEL_NOISE_ATTEMPT = f"{LABEL_NOISE_DIR}/{ATTEMPT_NAME}"
 REPORT_DIR = "report"
 FINAL_DIR = "final"
 

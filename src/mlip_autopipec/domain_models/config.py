@@ -17,6 +17,7 @@ from .cutout_config import CutoutConfig
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
 from .adaptive_gamma_config import AdaptiveGammaConfig
+from .label_noise_config import LabelNoiseConfig
 from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
 
@@ -508,6 +509,10 @@ class OTFConfig(_Strict):
                                          description="Physical properties of the potential against the oracle.")
     convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig,
                                            description="Extra conditions before the loop may converge.")
+    label_noise: LabelNoiseConfig = Field(
+        default_factory=LabelNoiseConfig, description="The noise floor of the labels, measured before the "
+        "initial labels: the run stops if it is above the spot-check tolerance."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":

@@ -139,5 +139,7 @@ class WorkflowState(BaseModel):
     final_fit: dict = Field(default_factory=dict, description="The fit after the loop (trainer.ladder.final_rungs): "
                             "dataset_size, n_functions, validation, kept_previous; empty without one.")
     updated_at: str = ""
+    label_noise: dict = Field(default_factory=dict, description="The label-noise check (core.state."
+                              "label_noise_summary): force_rms, energy_per_atom, passed, stopped, message; {} before it.")
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
                              "calculations (n_tasks, n_labelled, n_failed) and verdicts (n_ok of n_properties).")

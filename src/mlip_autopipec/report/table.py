@@ -117,10 +117,22 @@ def summary_lines(state: WorkflowState) -> list[str]:
     n_labels = sum(x for x in labels if x)
     failed = sum(x for x in [state.initial.get("n_failed")] + [r.n_failed for r in state.history] if x)
     out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
+    noise = label_noise_line(state.label_noise)
+    if noise:
+        out.append(noise)
     props = property_summary_line(state.properties)
     if props:
         out.append(props)
     return out
+
+
+def label_noise_line(noise: dict) -> str:
+    """'label noise: ...' for the status (the check's one-line message; '' before the check)."""
+    if not noise:
+        return ""
+    if not noise.get("applicable", True) or noise.get("stopped"):  # a stop's message is the status message
+        return ""
+    return noise["message"]
 
 
 def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Path | None = None,
