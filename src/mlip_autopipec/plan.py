@@ -359,6 +359,8 @@ def _progress(stage: StagePlan) -> str:
 
 
 def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
+    from .report.oracle_budget import budget_line, oracle_budget
+
     cfg = rcfg.cfg
     plan = plan or build_plan(rcfg, workdir)
     growth = cfg.exploration.steps_growth
@@ -418,5 +420,6 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
         f"  remaining: {plan.remaining_min} to {plan.remaining_max} jobs"
         + ("" if plan.finished else " (fewest if the current iteration's checkpoint ends the loop)"),
         f"  resume point: {plan.resume}",
+        f"  {budget_line(oracle_budget(rcfg, workdir, plan))}",
     ]
     return "\n".join(lines)

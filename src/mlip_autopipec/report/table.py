@@ -142,7 +142,7 @@ def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Pa
     yet and the jobs a rerun starts with."""
     if as_json:
         return json.dumps(state.model_dump(mode="json"), indent=2)
-    n_conditions, resume, init_times = None, None, None
+    n_conditions, resume, init_times, budget = None, None, None, None
     if workdir is not None:
         init_times = initial_stage_times(workdir)
         if rcfg is None:
@@ -155,15 +155,20 @@ def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Pa
         if rcfg is not None:
             from ..plan import build_plan
 
+            from .oracle_budget import budget_line, oracle_budget
+
             n_conditions = len(rcfg.cfg.exploration.conditions)
             plan = build_plan(rcfg, workdir)
             resume = None if plan.finished else plan.resume
+            budget = budget_line(oracle_budget(rcfg, workdir, plan))
     header, rows = status_rows(state, n_conditions, init_times)
     out = summary_lines(state)
     if init_times and init_times.get("setup") is not None:
         out.append(f"initial data: setup (structures, reference energies, validation set) {init_times['setup']:.1f} s")
     if resume:
         out.append(f"next: {resume}")
+    if budget:
+        out.append(budget)
     out += [""] + render(header, rows)
     out += ["", "halted/ran: exploration conditions that halted / ran their budget (+N: not finished yet); "
             "halt step: earliest halt; times: seconds summed over the stage's Snakemake jobs"]
