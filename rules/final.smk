@@ -11,6 +11,7 @@ rule final:
         labels=final_labels,
         reference=rules.reference_energies.output.energies,
         report=rules.report.output.html,
+        noise=L.LABEL_NOISE,
     output:
         yace=f"{L.FINAL_DIR}/potential.yace",
         yaml=f"{L.FINAL_DIR}/potential.yaml",

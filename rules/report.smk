@@ -7,6 +7,7 @@ rule report:
         flag=final_target,
         properties=property_stage_targets,
         final_fit=[L.train_record(L.FINAL_FIT)] if FINAL_FIT else [],
+        noise=L.LABEL_NOISE,  # the label-noise floor in the summary
     output:
         html=f"{L.REPORT_DIR}/report.html",
     params:

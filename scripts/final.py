@@ -9,5 +9,6 @@ run_step(
         smk.input.report,
         (cfg.cfg.exploration.gamma_select, cfg.cfg.exploration.gamma_halt, cfg.cfg.exploration.gamma_check_interval),
         {k: smk.output[k] for k in ("yace", "yaml", "asi", "dataset", "dataframe", "lammps", "report", "readme")},
+        label_noise_file=smk.input.noise,
     ),
 )

@@ -112,6 +112,8 @@ def budget_line(budget: OracleBudget) -> str:
     head = f"oracle: {_duration(budget.spent_s)} so far ({budget.n_computed} labels computed)"
     if budget.per_label_s is None:
         return f"{head}; {budget.remaining_min}-{budget.remaining_max} calculations to come, cost not measured yet"
+    if budget.remaining_max == 0:
+        return f"{head}, {budget.per_label_s:.1f} s per calculation; none to come"
     lo, hi = budget.projected_s()
     return (f"{head}, {budget.per_label_s:.1f} s per calculation ({budget.per_label_from}); to the end: "
             f"{budget.remaining_min}-{budget.remaining_max} calculations, {_duration(lo)}-{_duration(hi)} of "

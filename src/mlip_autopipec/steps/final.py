@@ -14,6 +14,7 @@ from pathlib import Path
 from ..components.oracles.common import settings_json
 from ..core import layout as L
 from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
+from ..domain_models.records import LabelNoiseRecord, read_record
 from ..domain_models.state import Decision
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,27 @@ def _shipped(potential_stage: str) -> str:
     return f"the last good potential ({potential_stage}/)"
 
 
-def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str]) -> str:
+def noise_paragraph(noise: LabelNoiseRecord | None) -> str:
+    """What the labels themselves are worth (steps/label_noise.py): no potential is closer to the
+    converged oracle than its labels are."""
+    if noise is None or not noise.applicable:
+        return ""
+    per = "; ".join(f"{s.change}: {1000 * s.force_rms:.0f} meV/Å RMS, {1000 * s.energy_per_atom:.1f} meV/atom"
+                    for s in noise.settings)
+    return (f"Label noise (one {noise.structure} structure at the oracle's settings vs tighter ones): "
+            f"{1000 * noise.force_rms:.0f} meV/Å RMS force, {1000 * noise.energy_per_atom:.1f} meV/atom"
+            + (f" ({per})" if per else "") + ".\nErrors against these labels below this floor are not errors "
+            "against the converged oracle.\n")
+
+
+def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str],
+           noise: LabelNoiseRecord | None = None) -> str:
     return f"""\
 mlip-autopipec: final result of the active-learning run
 ========================================================
 Outcome: {decision.action.value} after iteration {decision.iteration}: {decision.reason}
 {f"Extended: {decision.extended}" if decision.extended else ""}
+{noise_paragraph(noise)}
 Files
 - potential.yace   {_shipped(potential_stage)}, C-tilde basis for `pair_style pace` (LAMMPS)
                    and pyace's PyACECalculator; predicts total energies (isolated-atom energies included).
@@ -117,7 +133,8 @@ How to continue
 
 
 def run_final(decision_file: str, potential_files: list[str], label_files: list[str], reference_file: str,
-              report_html: str, gamma: tuple[float, float, int], out: dict[str, str]) -> int:
+              report_html: str, gamma: tuple[float, float, int], out: dict[str, str],
+              label_noise_file: str | None = None) -> int:
     """`out` maps yace, yaml, asi, dataset, dataframe, lammps, report, readme to output paths."""
     decision = Decision.model_validate(read_json(decision_file))
     by_ext = {Path(p).suffix.lstrip("."): p for p in potential_files}
@@ -131,7 +148,9 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     write_text(out["lammps"], lammps_input(elements, *gamma))
     copy_file(report_html, out["report"])
     stages = [Path(p).parent.name for p in label_files]
-    write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements))
+    noise = read_record(LabelNoiseRecord, label_noise_file) if label_noise_file else None
+    write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
+                                     noise))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,
              len(frames), len(stages), Path(out["readme"]).parent)
     return len(frames)
