@@ -30,7 +30,7 @@ REFERENCE_ENERGIES = "initial/reference_energies.json"
 # label jobs wait for) and its directory of cached calculations, where the record of the last
 # attempt is kept too (a run stopped for noisy labels has no output, but the status shows the floor)
 LABEL_NOISE = "initial/label_noise.json"
-LABEL_NOISE_DIR = "initial/label_noise"
+LABEL_NOISE_DIR = "initial/label_noise_cache"
 ATTEMPT_NAME = "attempt.json"
 LABEL_NOISE_ATTEMPT = f"{LABEL_NOISE_DIR}/{ATTEMPT_NAME}"
 REPORT_DIR = "report"

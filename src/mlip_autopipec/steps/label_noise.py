@@ -14,7 +14,7 @@ The floor is the root-sum-square of the settings' changes (independent errors ad
 Above `label_noise.max_fraction` × the spot-check tolerance the run stops with one line naming the
 setting to tighten (`label_noise.on_excess: warn` goes on). The calculations at the configured
 settings go through the initial stage's label cache, so the initial label jobs reuse them; the
-tighter ones are cached in `initial/label_noise/`, so a killed or stopped check recomputes nothing.
+tighter ones are cached in `initial/label_noise_cache/`, so a killed or stopped check recomputes nothing.
 """
 
 from __future__ import annotations
