@@ -73,6 +73,16 @@ def test_representative_is_a_rattled_copy_with_its_original_as_parent(tmp_path):
     assert np.allclose(parent.positions, frames[0].positions)
 
 
+def test_representative_comes_from_the_smallest_structure(tmp_path):
+    big = {"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61, "supercell": [2, 2, 2]}
+    small = {"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61, "cubic": True, "supercell": [1, 1, 1]}
+    rcfg = mock_config(tmp_path, structures=[big, small])
+    run_initial_structures(rcfg, str(tmp_path / "selected.xyz"))
+    rep, parent = representative(read_structures(tmp_path / "selected.xyz"))
+    assert len(rep) == len(parent) == 4 and rep.info["structure_index"] == parent.info["structure_index"] == 1
+    assert rep.info["source"] == "initial:rattled" and parent.info["source"] == "initial:original"
+
+
 def test_noisy_mock_labels_stop_with_the_setting_to_tighten(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rcfg = mock_config(tmp_path, oracle={"kind": "mock", "tighter_force_noise": 0.08})

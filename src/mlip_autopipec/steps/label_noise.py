@@ -40,13 +40,16 @@ SETTING_FIELDS = {"kpoints": "oracle.kpoints", "cutoff": "oracle.cutoff_ev", "sm
 
 
 def representative(frames: list) -> tuple[object, object | None]:
-    """(the structure to label, its pristine parent or None): the first rattled copy of the initial
-    set (a typical label: displaced atoms, non-zero forces) and the unrattled structure it was made
-    from; without rattled copies the first frame, without a same-size original no parent."""
+    """(the structure to label, its pristine parent or None): a rattled copy of the initial set (a
+    typical label: displaced atoms, non-zero forces) of the smallest starting structure, and the
+    unrattled structure it was made from; without rattled copies the smallest frame, without a
+    same-size original no parent. The smallest, because the check at a twice as dense k-point grid
+    costs 8 labels, and k-point sampling errors depend on the grid's density, which the oracle keeps
+    the same for every cell: a small cell measures them as well as a large one, for less."""
     if not frames:
         raise UserError("label noise: the initial set (initial/selected.xyz) is empty; check structures:")
-    rattled = [a for a in frames if a.info.get("source") == "initial:rattled"]
-    rep = rattled[0] if rattled else frames[0]
+    rattled = [a for a in frames if a.info.get("source") == "initial:rattled"] or list(frames)
+    rep = min(rattled, key=len)  # the first of the smallest
     parent = next((a for a in frames if a.info.get("source") == "initial:original" and a is not rep
                    and len(a) == len(rep) and a.info.get("structure_index") == rep.info.get("structure_index")), None)
     return rep, parent
