@@ -5,7 +5,7 @@ settings and reports, for each pair asked for, how far the labels move: force RM
 energy per atom relative to the parent, i.e. what `steps/label_noise.py` measures in a run. Each
 calculation is cached in --out as JSON (energy, forces, wall time), so reruns only add what is new.
 
-    nice -n 5 python benchmarks/dft_label_noise.py --cell t8 --calc 5:0.2:30 --calc 10:0.2:30 \
+    nice -n 5 .venv/bin/python benchmarks/dft_label_noise.py --cell t8 --calc 5:0.2:30 --calc 10:0.2:30 \
         --compare 5:0.2:30,10:0.2:30
 
 A setting is density:smearing_eV:cutoff_Ry (density: k-points per Å⁻¹ as `oracle.kpoints.density`;
@@ -44,7 +44,7 @@ def oracle(setting: str, cores: int, scratch: Path) -> EspressoOracle:
                                smearing={"method": "marzari-vanderbilt", "width_ev": smearing},
                                pseudopotentials={"Al": "Al.pbe-tm-mlip.UPF"},
                                input_data={"electrons": {"mixing_beta": 0.4}},
-                               launcher=f"nice -n 5 mpirun -np {cores}" if cores > 1 else "", scratch_dir=str(scratch))
+                               launcher=None, scratch_dir=str(scratch))  # the oracle's own mpirun choice
     return EspressoOracle(cfg, cores=cores)
 
 
