@@ -25,7 +25,7 @@ STAGE_RULES = {
 }
 INITIAL_STAGE_RULES = {
     "setup": (("initial_structures", "initial"), ("reference_energies", "initial"), ("validation_set", "validation")),
-    "label": (("label", "initial_*"), ("gather_labels", "initial")),
+    "label": (("label_noise", "initial"), ("label", "initial_*"), ("gather_labels", "initial")),  # the check is oracle work
     "train": (("train", "initial"),),
 }
 CONFIG_CANDIDATES = ("config.yaml", "config/config.yaml")
