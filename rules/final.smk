@@ -16,6 +16,7 @@ rule final:
         scale=lambda w: [L.gamma_scale(L.FINAL_FIT)] if FINAL_FIT and final_stage() == L.FINAL_FIT else [],
         md=lambda w: [L.md_stability(final_stage())] if MD_STABILITY else [],
         properties=lambda w: [L.stage_properties(final_stage())] if PROPS.enabled else [],
+        noise=L.LABEL_NOISE,
     output:
         yace=f"{L.FINAL_DIR}/potential.yace",
         yaml=f"{L.FINAL_DIR}/potential.yaml",

@@ -21,9 +21,32 @@ rule initial_structures:
         "../scripts/initial_structures.py"
 
 
+rule label_noise:
+    input:
+        selected=L.selected(L.INITIAL),
+    output:
+        record=L.LABEL_NOISE,
+    params:
+        config_file=CONFIG_FILE,
+        stage_cache=L.label_cache(L.INITIAL),
+        noise_dir=L.LABEL_NOISE_DIR,
+    threads: RES.label.cores
+    resources:
+        **RES.label.snakemake_resources(),
+    log:
+        "logs/label_noise/initial.log",
+    benchmark:
+        "logs/benchmark/label_noise/initial.tsv"
+    conda:
+        ORACLE_ENV
+    script:
+        "../scripts/label_noise.py"
+
+
 rule reference_energies:
     input:
         structures=STRUCTURE_FILES,
+        noise=L.LABEL_NOISE,  # no oracle work before the labels are known to be worth it
     output:
         energies=L.REFERENCE_ENERGIES,
     params:
@@ -66,6 +89,7 @@ rule validation_set:
         structures=STRUCTURE_FILES,
         file=VALIDATION_INPUT,
         parts=[L.validation_part(c) for c in VALIDATION_PARTS],
+        noise=L.LABEL_NOISE,
     output:
         frames=L.VALIDATION_FILE,
     params:

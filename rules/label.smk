@@ -6,6 +6,8 @@
 rule label:
     input:
         selected=L.selected("{stage}"),
+        # the initial labels wait for the label-noise check (later stages wait for them)
+        noise=lambda w: [L.LABEL_NOISE] if w.stage == L.INITIAL else [],
     output:
         labels=L.label_job("{stage}", "{chunk}", "extxyz"),
         record=L.label_job("{stage}", "{chunk}", "json"),

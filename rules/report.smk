@@ -10,6 +10,7 @@ rule report:
         ship=[L.SHIP_DECISION] if FINAL_FIT else [],
         # the shipped potential's MD stability line (also when properties are computed every N)
         md=lambda w: [L.md_stability(final_stage())] if MD_STABILITY else [],
+        noise=L.LABEL_NOISE,  # the label-noise floor in the summary
     output:
         html=f"{L.REPORT_DIR}/report.html",
     params:

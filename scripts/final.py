@@ -18,5 +18,6 @@ run_step(
         smk.input.report, gamma_settings(cfg, smk),
         {k: smk.output[k] for k in ("yace", "yaml", "asi", "dataset", "dataframe", "lammps", "report", "readme")},
         workdir=".", properties_file=smk.input.properties[0] if smk.input.properties else None,
+        label_noise_file=smk.input.noise,
     ),
 )

@@ -146,3 +146,23 @@ def test_kill_mid_iteration_and_resume(mock_run_through_iter_000, finished_cli_r
         assert (d / name).read_text() == (ref / name).read_text()
     leftovers = [p for p in d.rglob("*.tmp")]
     assert not leftovers, leftovers
+
+
+def test_noisy_labels_stop_the_run_before_the_initial_labels(mock_project):
+    """Acceptance (issue 30): a mock oracle whose tighter-settings labels differ by more than the
+    spot-check tolerance (0.1 eV/Å RMS at tighter k-points vs convergence.force_rmse 0.05) stops the
+    run before any initial label or reference energy, naming the setting to tighten."""
+    config = mock_project / "config.yaml"
+    text = config.read_text()
+    assert "oracle: {kind: mock}" in text
+    config.write_text(text.replace("oracle: {kind: mock}", "oracle: {kind: mock, tighter_force_noise: 0.1}"))
+    proc = run(runner_cmd("run", config, "--workdir", mock_project), cwd=mock_project, check=False)
+    assert proc.returncode != 0
+    expected = "label noise 100 meV/Å RMS force > 50 meV/Å (convergence.force_rmse): tighten oracle.kpoints"
+    assert f"FAILED at iteration 0 — stopped before the initial labels: {expected}" in proc.stdout
+    assert expected in (mock_project / "logs" / "label_noise" / "initial.log").read_text()
+    assert not (mock_project / "initial" / "label_noise.json").exists()
+    assert not list((mock_project / "initial").glob("label_jobs/*"))
+    assert not (mock_project / "initial" / "reference_energies.json").exists()
+    status = run(runner_cmd("status", mock_project), cwd=mock_project).stdout
+    assert "status: FAILED" in status and expected in status

@@ -33,7 +33,7 @@ def test_label_jobs_are_chunks_of_structures_per_job():
 
 def test_job_counts_per_stage():
     cfg = load_config(REPO / "config" / "config.yaml").cfg
-    assert initial_jobs(cfg) == {"initial_structures": 1, "reference_energies": 1, "validation_set": 1,
+    assert initial_jobs(cfg) == {"initial_structures": 1, "label_noise": 1, "reference_energies": 1, "validation_set": 1,
                                  "label": 4, "gather_labels": 1, "train": 1}
     assert iteration_jobs(cfg) == {"explore": 4, "gate": 1, "collect_halts": 1, "candidates": 1, "select": 1,
                                    "label": 1, "gather_labels": 1, "train": 1}
@@ -84,11 +84,12 @@ def test_plan_of_a_fresh_directory(tmp_path):
     rcfg = load_config(CONFIGS / "mock.yaml")
     plan = build_plan(rcfg, tmp_path, with_report=True)
     assert [s.stage for s in plan.stages] == ["initial", "iter_000", "end"]
-    assert plan.stages[0].state == "resume here" and plan.stages[0].n_jobs == 8 and plan.stages[0].n_done == 0
+    assert plan.stages[0].state == "resume here" and plan.stages[0].n_jobs == 9 and plan.stages[0].n_done == 0
     assert (plan.future_first, plan.future_last) == (1, 9)
-    # fewest: initial 8 + explore/gate of iteration 0 + finalize/report/final; most: 10 iterations of 10 jobs
-    assert plan.remaining_min == 8 + 2 + 3
-    assert plan.remaining_max == 8 + 10 * 10 + 3
+    # fewest: initial 9 (label_noise included) + explore/gate of iteration 0 + finalize/report/final;
+    # most: 10 iterations of 10 jobs
+    assert plan.remaining_min == 9 + 2 + 3
+    assert plan.remaining_max == 9 + 10 * 10 + 3
     assert plan.last_iteration_max_cycles == 9 and plan.last_iteration_patience == 5
     text = format_plan(rcfg, tmp_path, plan)
     assert "max_cycles=10" in text and "patience=5" in text

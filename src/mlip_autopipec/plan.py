@@ -25,7 +25,7 @@ from .domain_models.ship import ShipDecision
 from .domain_models.state import Action, read_decision_or_none
 from .domain_models.portfolio_config import portfolio_conditions
 
-INITIAL_RULES = ("initial_structures", "reference_energies", "validation_set", "label", "gather_labels", "train")
+INITIAL_RULES = ("initial_structures", "label_noise", "reference_energies", "validation_set", "label", "gather_labels", "train")
 ITERATION_RULES = ("explore", "gate", "collect_halts", "candidates", "select", "label", "gather_labels", "train")
 CONVERGED_RULES = ("explore", "gate")  # an iteration whose checkpoint ends the loop refines nothing
 FINAL_RULES = ("finalize", "report", "final")  # final/ needs the report
@@ -158,6 +158,7 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
     s = L.INITIAL
     done = {
         "initial_structures": int(_exists(workdir, L.selected(s))),
+        "label_noise": int(_exists(workdir, L.LABEL_NOISE)),
         "reference_energies": int(_exists(workdir, L.REFERENCE_ENERGIES)),
         "validation_part": sum(_exists(workdir, L.validation_part(c)) for c in portfolio_conditions(cfg)),
         "validation_set": int(_exists(workdir, L.VALIDATION_FILE)),
@@ -411,6 +412,8 @@ def _progress(stage: StagePlan) -> str:
 
 
 def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
+    from .loop.oracle_budget import budget_line, oracle_budget
+
     cfg = rcfg.cfg
     plan = plan or build_plan(rcfg, workdir)
     growth = cfg.exploration.steps_growth
@@ -470,5 +473,6 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
         f"  remaining: {plan.remaining_min} to {plan.remaining_max} jobs"
         + ("" if plan.finished else " (fewest if the current iteration's checkpoint ends the loop)"),
         f"  resume point: {plan.resume}",
+        f"  {budget_line(oracle_budget(rcfg, workdir, plan))}",
     ]
     return "\n".join(lines)

@@ -41,6 +41,13 @@ def validation_part(condition: str) -> str:
     """One portfolio condition's held-out frames (a job each; validation_set gathers them)."""
     return f"validation/parts/{condition}.extxyz"
 REFERENCE_ENERGIES = "initial/reference_energies.json"
+# the label-noise check (steps/label_noise.py): its record (the rule's output, which the initial
+# label jobs wait for) and its directory of cached calculations, where the record of the last
+# attempt is kept too (a run stopped for noisy labels has no output, but the status shows the floor)
+LABEL_NOISE = "initial/label_noise.json"
+LABEL_NOISE_DIR = "initial/label_noise_cache"
+ATTEMPT_NAME = "attempt.json"
+LABEL_NOISE_ATTEMPT = f"{LABEL_NOISE_DIR}/{ATTEMPT_NAME}"
 REPORT_DIR = "report"
 REPORT_HTML = f"{REPORT_DIR}/report.html"
 FINAL_DIR = "final"

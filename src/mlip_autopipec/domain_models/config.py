@@ -17,6 +17,7 @@ from .cutout_config import CutoutConfig
 from .dynamics_config import AseMDConfig, DynamicsConfig, MockDynamicsConfig  # noqa: F401
 from .oracle_config import EMTOracleConfig, MockOracleConfig, OracleConfig  # noqa: F401  (re-exported)
 from .adaptive_gamma_config import AdaptiveGammaConfig
+from .label_noise_config import LabelNoiseConfig
 from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
 from .portfolio_config import PortfolioConfig, PortfolioSpec, expand as expand_portfolio
@@ -548,6 +549,10 @@ class OTFConfig(_Strict):
         """A held-out set is scored after every fit (a file, generated frames or the portfolio's)."""
         v = self.validation
         return v.file is not None or v.n_generated > 0 or (self.portfolio.enabled and self.portfolio.validation_frames > 0)
+    label_noise: LabelNoiseConfig = Field(
+        default_factory=LabelNoiseConfig, description="The noise floor of the labels, measured before the "
+        "initial labels: the run stops if it is above the spot-check tolerance."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":

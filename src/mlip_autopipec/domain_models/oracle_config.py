@@ -69,6 +69,11 @@ class MockOracleConfig(OracleBase):
         None, description="Testing aid: append the hash of every finished calculation to this file "
         "(relative to the run directory), to count oracle calls across crashes."
     )
+    tighter_force_noise: float = Field(
+        0.0, ge=0, description="Testing aid for the label-noise check: at 'tighter k-points' the forces "
+        "differ from the normal labels by this RMS (eV/Å, a fixed random pattern per structure); the "
+        "other tightened settings change nothing."
+    )
 
 
 class EMTOracleConfig(OracleBase):

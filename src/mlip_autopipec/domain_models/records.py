@@ -116,3 +116,44 @@ def record_json(record: Strict, drop_none: bool = False) -> dict:
     `drop_none` leaves out top-level keys that are None (as the dict records did)."""
     data = record.model_dump()
     return {k: v for k, v in data.items() if v is not None} if drop_none else data
+
+
+class SettingNoise(Strict):
+    """How much the labels of the representative structure change when one oracle setting is tightened."""
+
+    setting: str = Field(description="The setting tightened: kpoints, cutoff or smearing.")
+    field: str = Field(description="The config field to tighten, e.g. 'oracle.kpoints'.")
+    change: str = Field(description="What changed, e.g. 'k-point grid 2x2x2 -> 4x4x4'.")
+    force_rms: float = Field(description="RMS over force components of tighter minus configured, eV/Å.")
+    force_max: float = Field(description="Largest per-atom |ΔF| (vector norm), eV/Å.")
+    energy_per_atom: float = Field(description="|Δ(E/N)| of the representative relative to its pristine parent "
+                                   "(a constant shift of every energy cancels; without a parent: of E/N itself), eV/atom.")
+    energy_shift_per_atom: float = Field(description="|Δ(E/N)| of the representative alone (includes the constant "
+                                         "shift, which fits absorb), eV/atom.")
+    wall_time_s: float = Field(description="Oracle wall time of the tighter calculations, s.")
+
+
+class LabelNoiseRecord(Strict):
+    """`initial/label_noise.json`: the noise floor of the labels, measured before any label is spent;
+    read by the state (status line), the report and final/README.txt. The loop itself only waits for it."""
+
+    applicable: bool = Field(description="False when the oracle has no tighter settings (EMT): nothing was computed.")
+    oracle: str = Field(description="The oracle's name.")
+    structure: str = Field("", description="Which structure was labelled (source in selected.xyz, atoms).")
+    n_atoms: int = Field(0, description="Atoms of the representative structure.")
+    has_parent: bool = Field(False, description="Energies were compared relative to the pristine parent structure.")
+    settings: list[SettingNoise] = Field(default_factory=list, description="One entry per tightened setting.")
+    force_rms: float = Field(0.0, description="The force noise floor, eV/Å: root-sum-square of the settings' "
+                             "force_rms (independent errors add in quadrature).")
+    energy_per_atom: float = Field(0.0, description="The energy noise floor, eV/atom: root-sum-square of the "
+                                   "settings' energy_per_atom.")
+    force_tolerance: float = Field(description="convergence.force_rmse × label_noise.max_fraction, eV/Å.")
+    energy_tolerance: float = Field(description="convergence.energy_rmse × label_noise.max_fraction, eV/atom.")
+    passed: bool = Field(description="Both floors within their tolerances.")
+    worst_setting: str | None = Field(None, description="The setting whose tightening changed the labels most "
+                                      "(relative to the tolerance).")
+    message: str = Field(description="One line: the floor and, when above the tolerance, the setting to tighten.")
+    base_wall_time_s: float = Field(0.0, description="Oracle wall time of one label at the configured settings "
+                                    "(the representative structure), s: the first per-label cost estimate.")
+    oracle_wall_time_s: float = Field(0.0, description="Oracle wall time of the whole check, s (calculations "
+                                      "cached by an earlier attempt count with their recorded times).")

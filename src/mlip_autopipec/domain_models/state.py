@@ -162,6 +162,8 @@ class WorkflowState(BaseModel):
                           "potential, final_fit (none | shipped | failed | kept_earlier | rejected), reason, and the "
                           "end criteria measured with it: spot_check, md_stability (final_check/ship.json).")
     updated_at: str = ""
+    label_noise: dict = Field(default_factory=dict, description="The label-noise check (core.state."
+                              "label_noise_summary): force_rms, energy_per_atom, passed, stopped, message; {} before it.")
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
                              "calculations (n_tasks, n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's "
                              "self-check (self_check: ok | FAILED | skipped).")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
+from ..domain_models.records import ExplorationRecord, LabelNoiseRecord, TrainRecord, read_record
 from ..domain_models.state import Action, IterationRecord, Status, WorkflowState, read_decision_or_none
 from ..core import layout as L
 from ..core.io import count_frames, read_json, write_json
@@ -78,8 +78,23 @@ def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, floa
     return out
 
 
+def label_noise_summary(workdir: Path) -> dict:
+    """The label-noise record (the check's output, else its last attempt's, which a run stopped
+    for noisy labels keeps) as the state shows it; {} before the check."""
+    for path, final in ((workdir / L.LABEL_NOISE, True), (workdir / L.LABEL_NOISE_ATTEMPT, False)):
+        raw = _json_or_none(path)
+        if raw is not None:
+            rec = LabelNoiseRecord.model_validate(raw)
+            return {"applicable": rec.applicable, "passed": rec.passed, "stopped": not final and not rec.passed,
+                    "force_rms": rec.force_rms, "energy_per_atom": rec.energy_per_atom,
+                    "worst_setting": rec.worst_setting, "message": rec.message,
+                    "base_wall_time_s": rec.base_wall_time_s, "oracle_wall_time_s": rec.oracle_wall_time_s}
+    return {}
+
+
 def derive_state(workdir: str | Path) -> WorkflowState:
     workdir = Path(workdir)
+    noise = label_noise_summary(workdir)
     initial = {}
     init_train = _train_record_or_none(workdir / L.train_record(L.INITIAL))
     initial.update(_stage_counts(workdir, L.INITIAL))
@@ -87,8 +102,11 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         initial["validation"] = _validation_dict(init_train)
         initial["dataset_size"] = init_train.n_structures
         initial["n_functions"] = (init_train.fit or {}).get("n_functions")
+    if noise.get("stopped"):
+        return _stamp(WorkflowState(status=Status.FAILED, iteration=0, initial=initial, label_noise=noise,
+                                    message=f"stopped before the initial labels: {noise['message']}"))
     if not (workdir / L.potential(L.INITIAL)).exists() or init_train is None:
-        return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial,
+        return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial, label_noise=noise,
                                     message="building, labelling and fitting the initial data"))
 
     history: list[IterationRecord] = []
@@ -161,7 +179,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             potential = L.potential(L.FINAL_FIT)
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
                                 message=message, initial=initial, history=history, final_fit=final_fit,
-                                shipped=shipped, properties=property_counts(workdir)))
+                                shipped=shipped, properties=property_counts(workdir), label_noise=noise))
 
 
 def _md_line(workdir: Path, stage: str) -> dict | None:

@@ -26,7 +26,7 @@ STAGE_RULES = {
 INITIAL_STAGE_RULES = {
     "setup": (("initial_structures", "initial"), ("reference_energies", "initial"), ("validation_set", "validation"),
               ("validation_part", "*")),
-    "label": (("label", "initial_*"), ("gather_labels", "initial")),
+    "label": (("label_noise", "initial"), ("label", "initial_*"), ("gather_labels", "initial")),  # the check is oracle work
     "train": (("train", "initial"),),
 }
 CONFIG_CANDIDATES = ("config.yaml", "config/config.yaml")

@@ -165,11 +165,23 @@ def summary_lines(state: WorkflowState) -> list[str]:
     n_labels = sum(x for x in labels if x)
     failed = sum(x for x in [state.initial.get("n_failed")] + [r.n_failed for r in state.history] if x)
     out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
+    noise = label_noise_line(state.label_noise)
+    if noise:
+        out.append(noise)
     props = property_summary_line(state.properties)
     if props:
         out.append(props)
     out += shipped_lines(state.shipped)
     return out
+
+
+def label_noise_line(noise: dict) -> str:
+    """'label noise: ...' for the status (the check's one-line message; '' before the check)."""
+    if not noise:
+        return ""
+    if not noise.get("applicable", True) or noise.get("stopped"):  # a stop's message is the status message
+        return ""
+    return noise["message"]
 
 
 def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Path | None = None,
@@ -179,7 +191,7 @@ def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Pa
     yet and the jobs a rerun starts with."""
     if as_json:
         return json.dumps(state.model_dump(mode="json"), indent=2)
-    n_conditions, resume, init_times = None, None, None
+    n_conditions, resume, init_times, budget = None, None, None, None
     if workdir is not None:
         init_times = initial_stage_times(workdir)
         if rcfg is None:
@@ -192,15 +204,20 @@ def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Pa
         if rcfg is not None:
             from ..plan import build_plan
 
+            from ..loop.oracle_budget import budget_line, oracle_budget
+
             n_conditions = len(rcfg.cfg.exploration.conditions)
             plan = build_plan(rcfg, workdir)
             resume = None if plan.finished else plan.resume
+            budget = budget_line(oracle_budget(rcfg, workdir, plan))
     header, rows = status_rows(state, n_conditions, init_times)
     out = summary_lines(state)
     if init_times and init_times.get("setup") is not None:
         out.append(f"initial data: setup (structures, reference energies, validation set) {init_times['setup']:.1f} s")
     if resume:
         out.append(f"next: {resume}")
+    if budget:
+        out.append(budget)
     out += [""] + render(header, rows)
     out += ["", "halted/ran: exploration conditions that halted / ran their budget (+N: not finished yet); "
             "halt step: earliest halt; times: seconds summed over the stage's Snakemake jobs"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..components.oracles.common import settings_json
 from ..core import layout as L
 from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
+from ..domain_models.records import LabelNoiseRecord, read_record
 from ..domain_models.state import Decision, read_decision
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,21 @@ def verification_lines(shipped: dict, properties: list[dict] | None) -> list[str
     return out
 
 
+def noise_paragraph(noise: LabelNoiseRecord | None) -> str:
+    """What the labels themselves are worth (steps/label_noise.py): no potential is closer to the
+    converged oracle than its labels are."""
+    if noise is None or not noise.applicable:
+        return ""
+    per = "; ".join(f"{s.change}: {1000 * s.force_rms:.0f} meV/Å RMS, {1000 * s.energy_per_atom:.1f} meV/atom"
+                    for s in noise.settings)
+    return (f"Label noise (one {noise.structure} structure at the oracle's settings vs tighter ones): "
+            f"{1000 * noise.force_rms:.0f} meV/Å RMS force, {1000 * noise.energy_per_atom:.1f} meV/atom"
+            + (f" ({per})" if per else "") + ".\nErrors against these labels below this floor are not errors "
+            "against the converged oracle.\n")
+
+
 def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str],
-           verification: list[str] = ()) -> str:
+           verification: list[str] = (), noise: LabelNoiseRecord | None = None) -> str:
     checked = "\n".join(verification)
     return f"""\
 mlip-autopipec: final result of the active-learning run
@@ -122,6 +136,7 @@ mlip-autopipec: final result of the active-learning run
 Outcome: {decision.action.value} after iteration {decision.iteration}: {decision.reason}
 {f"Extended: {decision.extended}" if decision.extended else ""}
 {checked}
+{noise_paragraph(noise)}
 Files
 - potential.yace   {_shipped(potential_stage)}, C-tilde basis for `pair_style pace` (LAMMPS)
                    and pyace's PyACECalculator; predicts total energies (isolated-atom energies included).
@@ -151,7 +166,7 @@ How to continue
 
 def run_final(decision_file: str, potential_files: list[str], label_files: list[str], reference_file: str,
               report_html: str, gamma: tuple[float, float, int], out: dict[str, str], workdir: str | None = None,
-              properties_file: str | None = None) -> int:
+              properties_file: str | None = None, label_noise_file: str | None = None) -> int:
     """`out` maps yace, yaml, asi, dataset, dataframe, lammps, report, readme to output paths.
     `gamma`: (gamma_select, gamma_halt, check interval) for the LAMMPS input: the thresholds that
     apply to the shipped potential (a final fit's are calibrated for its basis). `workdir`: the run
@@ -172,8 +187,9 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
 
     shipped = derive_state(workdir).shipped if workdir is not None else {}
     props = read_json(properties_file) if properties_file else None
+    noise = read_record(LabelNoiseRecord, label_noise_file) if label_noise_file else None
     write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
-                                     verification_lines(shipped, props)))
+                                     verification_lines(shipped, props), noise))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,
              len(frames), len(stages), Path(out["readme"]).parent)
     return len(frames)

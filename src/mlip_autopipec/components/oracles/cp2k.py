@@ -80,6 +80,13 @@ class CP2KOracle(DFTOracle):
     def potential_name(self) -> str:
         return self.cfg.potential or f"GTH-{self.cfg.xc.upper()}"
 
+    # -- tighter settings (label-noise check) -----------------------------------------------------------
+    def overriding_keys(self, setting: str) -> list[str]:
+        """Sections of oracle.inp that set k-points or smearing themselves (merged over the generated
+        input, they would hide a tightened common field; the cutoff is refused there anyway)."""
+        sections = {"kpoints": "&KPOINTS", "smearing": "&SMEAR"}.get(setting)
+        return [f"oracle.inp {sections}"] if sections and sections in self.cfg.inp.upper() else []
+
     # -- setup checks ------------------------------------------------------------------------------
     def check_setup(self) -> None:
         self.check_program(self.cfg.executable, "executable", INSTALL_HINT)

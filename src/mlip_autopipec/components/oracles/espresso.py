@@ -73,6 +73,24 @@ class EspressoOracle(DFTOracle):
             self.pseudopotential(symbol)
 
     # -- calculation -------------------------------------------------------------------------------
+    def overriding_keys(self, setting: str) -> list[str]:
+        keys = {"cutoff": ("ecutwfc",), "smearing": ("degauss", "smearing", "occupations")}.get(setting, ())
+        system = {k.lower(): v for k, v in self.cfg.input_data.get("system", {}).items()}
+        return [f"oracle.input_data.system.{k}" for k in keys if k in system]
+
+    def tighter_config(self, setting: str, atoms: Atoms):
+        """As the base; a higher cutoff also raises an explicit ecutrho (input_data) by the same factor."""
+        found = super().tighter_config(setting, atoms)
+        if found is None or setting != "cutoff":
+            return found
+        cfg, change = found
+        system = dict(cfg.input_data.get("system", {}))
+        rho_key = next((k for k in system if k.lower() == "ecutrho"), None)
+        if rho_key is not None:
+            system[rho_key] = system[rho_key] * self.cutoff_factor
+            cfg = cfg.model_copy(update={"input_data": {**cfg.input_data, "system": system}})
+        return cfg, change
+
     def input_data(self, atoms: Atoms, isolated: bool) -> dict:
         cfg = self.cfg
         data: dict[str, dict] = {

@@ -13,7 +13,9 @@ turn a code's output into a one-line reason (SCF not converged, missing pseudopo
 (`config_class`), where a data directory comes from (`data_directory`: config field, then
 environment variable, then a default), what to tune when the SCF does not converge (`scf_hint`),
 running the program with its output in `<stem>.out`/`<stem>.err` (`launch`) and turning the numbers
-a code wrote into a checked label (`label_from_results`).
+a code wrote into a checked label (`label_from_results`), and what "tighter settings" are for
+the label-noise check (`tighter_config`: a twice as dense k-point grid, `cutoff_factor` times the
+cutoff, half the smearing; a code overrides it where its own keywords would hide the change).
 """
 
 from __future__ import annotations
@@ -196,6 +198,7 @@ class DFTOracle(ExternalOracle):
     cfg: DFTOracleBase
     config_class: type[DFTOracleBase]  # the code's config model; its defaults when no config is given
     scf_hint = "see the code's SCF settings"  # what else to tune when the SCF does not converge
+    cutoff_factor = 1.3  # a "tighter" basis for the label-noise check: this times the cutoff
 
     def __init__(self, cfg: DFTOracleBase | None = None, cores: int = 1, scratch_root=None):
         super().__init__(cfg if cfg is not None else self.config_class(), cores=cores, scratch_root=scratch_root)
@@ -322,3 +325,48 @@ class DFTOracle(ExternalOracle):
         if launcher:
             self.check_program(launcher.replace("{cores}", "1"), "launcher",
                                "install MPI (e.g. apt-get install openmpi-bin) or fix the launcher")
+
+    # -- tighter settings (the label-noise check) --------------------------------------------------
+    def overriding_keys(self, setting: str) -> list[str]:
+        """Hook: the code's own extra keywords (oracle.parameters, .incar, .input_data) that set
+        `setting` behind the common field, so that tightening the field would change nothing."""
+        return []
+
+    def tighter_config(self, setting: str, atoms: Atoms) -> tuple[DFTOracleBase, str] | None:
+        """Hook: this oracle's config with one setting tightened ('kpoints': a twice as dense grid,
+        'cutoff': `cutoff_factor` times the cutoff, 'smearing': half the width) and a description of
+        the change on `atoms`; None when it cannot be tightened here (the code's default cutoff, a
+        keyword of the code's own overriding the field)."""
+        cfg = self.cfg
+        if self.overriding_keys(setting):
+            log.warning("%s: label noise of %s not measured: set by %s", self.name, setting,
+                        ", ".join(self.overriding_keys(setting)))
+            return None
+        if setting == "kpoints":
+            k = cfg.kpoints
+            if k.grid is not None:
+                tighter = k.model_copy(update={"grid": tuple(2 * n for n in k.grid)})
+            else:
+                tighter = k.model_copy(update={"density": 2 * k.density})
+            new = cfg.model_copy(update={"kpoints": tighter})
+            before = "x".join(map(str, self.kpoint_grid(atoms, isolated=False)))
+            after = "x".join(map(str, tighter.grid_for(atoms.cell.complete(), atoms.pbc)))
+            return new, f"k-point grid {before} -> {after}"
+        if setting == "cutoff":
+            if cfg.cutoff_ev is None:
+                return None
+            new = cfg.model_copy(update={"cutoff_ev": cfg.cutoff_ev * self.cutoff_factor})
+            return new, f"cutoff {cfg.cutoff_ev:.0f} -> {new.cutoff_ev:.0f} eV"
+        if setting == "smearing":
+            smearing = cfg.smearing.model_copy(update={"width_ev": cfg.smearing.width_ev / 2})
+            return (cfg.model_copy(update={"smearing": smearing}),
+                    f"{cfg.smearing.method} smearing {cfg.smearing.width_ev:g} -> {smearing.width_ev:g} eV")
+        raise ValueError(f"unknown setting {setting!r}")
+
+    def tighter(self, setting: str, atoms: Atoms) -> tuple["DFTOracle", str] | None:
+        """This oracle with one setting tightened (see `tighter_config`), on the same cores and scratch."""
+        found = self.tighter_config(setting, atoms)
+        if found is None:
+            return None
+        cfg, change = found
+        return type(self)(cfg, cores=self.cores, scratch_root=self.scratch_root), change

@@ -65,6 +65,12 @@ class GPAWOracle(DFTOracle):
                     f"choose other oracle.setups / oracle.xc"
                 ) from None
 
+    def overriding_keys(self, setting: str) -> list[str]:
+        """oracle.parameters is applied last: its kpts, mode (cutoff) or occupations would hide a
+        tightened common field."""
+        keys = {"kpoints": "kpts", "cutoff": "mode", "smearing": "occupations"}
+        return [f"oracle.parameters.{keys[setting]}"] if keys.get(setting) in self.cfg.parameters else []
+
     # -- calculation -------------------------------------------------------------------------------
     def parameters(self, atoms: Atoms, rundir: Path, isolated: bool) -> dict:
         """GPAW keyword arguments (JSON-serialisable, so the MPI driver can read them)."""

@@ -56,8 +56,33 @@ class MockOracle(Oracle):
     def compute_isolated(self, symbol: str) -> float:
         return 0.0  # a pair potential has no one-body term
 
+    def tighter(self, setting: str, atoms: Atoms) -> tuple["MockOracle", str]:
+        """The label-noise hook (see DFTOracle.tighter): the same pair potential, plus
+        `tighter_force_noise` on the forces at 'tighter k-points', so that a test can make the labels
+        as noisy as it needs."""
+        noise = self.cfg.tighter_force_noise if setting == "kpoints" else 0.0
+        return _TighterMock(self.cfg, noise), f"mock {setting} (force change {noise:g} eV/Å RMS)"
+
     def check_elements(self, symbols: Sequence[str]) -> None:
         return None  # the pair potential treats every element alike
+
+
+class _TighterMock(MockOracle):
+    """The mock at 'tighter settings': its forces plus a fixed zero-sum pattern of the given RMS."""
+
+    def __init__(self, cfg: MockOracleConfig, force_noise: float):
+        super().__init__(cfg.model_copy(update={"call_log": None}))
+        self.force_noise = force_noise
+
+    def _label(self, atoms: Atoms) -> Atoms:
+        out = super()._label(atoms)
+        if self.force_noise > 0:
+            rng = np.random.default_rng(int(structure_hash(atoms)[:8], 16))
+            pattern = rng.normal(size=(len(atoms), 3))
+            pattern -= pattern.mean(axis=0)
+            pattern *= self.force_noise / np.sqrt(np.mean(pattern**2))
+            out.calc.results["forces"] = out.calc.results["forces"] + pattern
+        return out
 
 
 class _NaNForces(Calculator):

@@ -112,6 +112,13 @@ class VaspOracle(DFTOracle):
         for symbol in sorted(set(symbols)):
             self.potcar(symbol)
 
+    def overriding_keys(self, setting: str) -> list[str]:
+        """oracle.incar is applied last: its KSPACING, ENCUT or ISMEAR/SIGMA would hide a tightened
+        common field."""
+        keys = {"kpoints": ("KSPACING", "KGAMMA"), "cutoff": ("ENCUT",), "smearing": ("SIGMA", "ISMEAR")}
+        tags = {k.upper() for k in self.cfg.incar}
+        return [f"oracle.incar.{k}" for k in keys.get(setting, ()) if k in tags]
+
     # -- inputs, run, outputs --------------------------------------------------------------------------
     def incar(self, atoms: Atoms, isolated: bool) -> dict:
         """ASE `Vasp` keyword arguments (INCAR tags in lower case, plus kpts/gamma/setups/pp)."""
