@@ -3,7 +3,7 @@
 Every `import` counts, also those inside functions: a lazy import hides a cycle from Python at
 start-up but not from a reader. The layers (docs/architecture.md), lowest first:
 
-    core, domain_models  <  components  <  steps, report  <  preflight, plan, workflow_support, cli
+    core, domain_models  <  sampling  <  components  <  steps, report  <  preflight, plan, workflow_support, cli
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / PKG
 FORBIDDEN = {
     "core": ("components", "steps", "report", "cli", "plan", "preflight", "workflow_support"),
     "domain_models": ("components", "steps", "report", "cli", "plan", "preflight", "workflow_support"),
+    "sampling": ("components", "steps", "report", "cli", "plan", "preflight", "workflow_support"),
     "components": ("steps", "report", "cli", "plan", "preflight", "workflow_support"),
     "steps": ("report", "cli", "plan", "preflight", "workflow_support"),
 }

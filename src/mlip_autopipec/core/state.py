@@ -95,6 +95,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     history: list[IterationRecord] = []
     status, iteration, potential = Status.EXPLORING, 0, f"{L.INITIAL}/potential.yace"
     message = ""
+    last_train = init_train  # the newest fit's record: its composition check is the state's warning
     n = 0
     while True:
         stage = L.iter_dir(n)
@@ -128,6 +129,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         rec.n_selected, rec.n_labelled, rec.n_failed = counts["n_selected"], counts["n_labelled"], counts["n_failed"]
         train = _train_record_or_none(workdir / L.train_record(stage))
         if train is not None:
+            last_train = train
             rec.dataset_size = train.n_structures
             rec.validation = _validation_dict(train)
             rec.n_functions = (train.fit or {}).get("n_functions")
@@ -153,11 +155,18 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         if not (workdir / flag).exists():
             message = f"finishing: {message}"
         final_fit = _final_fit(workdir)
+        last_train = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT)) or last_train
         if final_fit:
             potential = f"{L.FINAL_FIT}/potential.yace"
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
                                 message=message, initial=initial, history=history, final_fit=final_fit,
-                                properties=property_counts(workdir)))
+                                properties=property_counts(workdir), warnings=_warnings(last_train)))
+
+
+def _warnings(train: TrainRecord | None) -> list[str]:
+    """What the newest fit says is wrong with its training set (the composition rank check)."""
+    check = None if train is None else train.composition
+    return [check.advice] if check is not None and not check.determined and check.advice else []
 
 
 def _final_fit(workdir: Path) -> dict:

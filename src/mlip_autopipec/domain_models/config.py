@@ -41,6 +41,38 @@ class BulkSpec(_Strict):
     )
     vacancies: int = Field(0, ge=0, description="Random sites removed (point defects to explore).")
 
+    def composition_variants(self, fractions: list[float]) -> list[dict[str, float]]:
+        """The other compositions of this lattice the initial data spans (see
+        `InitialDataConfig.compositions`): for each substituent S and each fraction f, the host-S
+        alloy with f of the sites S ({} is the pure host, {S: 1.0} pure S); the spec's own
+        composition and duplicates left out. Empty without substitutions or for a compound host
+        (NaCl: changing its composition is no alloy), because the per-element energies of a single
+        element are determined by any structure."""
+        subs = [el for el, f in self.substitutions.items() if f > 0]
+        if not subs or not _is_symbol(self.element):
+            return []
+        own = {el: f for el, f in self.substitutions.items() if f > 0}
+        out: list[dict[str, float]] = []
+        for el in subs:
+            for f in fractions:
+                variant = {el: float(f)} if f > 0 else {}
+                if variant in out or _same_composition(variant, own):
+                    continue
+                out.append(variant)
+        return out
+
+
+def _is_symbol(text: str) -> bool:
+    """One chemical symbol (Cu), not a formula (NaCl)."""
+    import re
+
+    return re.fullmatch(r"[A-Z][a-z]?", text) is not None
+
+
+def _same_composition(a: dict[str, float], b: dict[str, float], tol: float = 1e-9) -> bool:
+    keys = set(a) | set(b)
+    return all(abs(a.get(k, 0.0) - b.get(k, 0.0)) <= tol for k in keys)
+
 
 class FileSpec(_Strict):
     """Structures read with `ase.io.read` from a file (path relative to the config file)."""
@@ -63,6 +95,18 @@ class InitialDataConfig(_Strict):
         description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
         "starting structure, each also rattled.",
     )
+    compositions: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
+        description="A bulk structure with substitutions also gets its lattice at these fractions of each "
+        "substituent (0 = the pure host, 1 = the pure substituent; its own composition left out), "
+        "`composition_copies` rattled and strained copies each, lattice constant by Vegard's law from ASE's "
+        "reference values: the training set spans the compositions, so the per-element energies are "
+        "determined (sampling/compositions.py). [] = only the configured composition.",
+    )
+    composition_copies: int = Field(
+        5, ge=1, description="Copies per extra composition: rattled, at strains 0 and then each of `strains` "
+        "in turn (the energy-volume curve of every composition).",
+    )
     cluster_companions: bool = Field(
         True,
         description="A cluster with a close-packed (fcc/icosahedral) or bcc core also gets small bulk cells "
@@ -84,6 +128,11 @@ class ExplorationCondition(_Strict):
         None, description="Pressure in GPa for NPT; null runs NVT (Langevin)."
     )
     structure: int = Field(0, ge=0, description="Index into the list of starting structures.")
+    swaps: bool | None = Field(
+        None, description="Atom-swap Monte Carlo between MD segments (sampling/swaps.py), so the chemical "
+        "order can change and ordered phases are reached: null = on for a starting structure with several "
+        "elements under NVT with ase_md; true needs NVT (no pressure) and dynamics.kind ase_md.",
+    )
 
 
 class ExplorationConfig(_Strict):
@@ -105,6 +154,11 @@ class ExplorationConfig(_Strict):
     steps_growth: float = Field(
         1.0, ge=1.0, description="Budget of iteration n = initial_exploration_steps * steps_growth**n."
     )
+    swap_interval: int = Field(
+        50, ge=1, description="MD steps between two rounds of atom-swap Monte Carlo (conditions with swaps).")
+    swaps_per_atom: float = Field(
+        1.0, gt=0, description="Swap attempts per round, per atom (Metropolis at the condition's temperature "
+        "with the current potential).")
     adaptive_gamma: AdaptiveGammaConfig = Field(
         default_factory=AdaptiveGammaConfig, description="Opt-in: gamma_select/gamma_halt of each iteration read "
         "off the recorded calibration of gamma against force error (README 'Adaptive gamma thresholds').")
@@ -518,6 +572,12 @@ class OTFConfig(_Strict):
                     f"exploration condition '{cond.name}' uses structure {cond.structure}, but only "
                     f"{n_struct} structure(s) are configured (indices start at 0)"
                 )
+            if cond.swaps and (cond.pressure is not None or self.dynamics.kind not in ("ase_md", "mock")):
+                raise ValueError(
+                    f"exploration condition '{cond.name}' has swaps: true, which needs NVT (pressure: null) and "
+                    f"dynamics.kind ase_md (got pressure {cond.pressure}, kind {self.dynamics.kind}); drop "
+                    "`swaps` or change the condition"
+                )
         per_halt = self.candidates.n_candidates * (  # a large halt gives several cut-outs, each a swarm
             self.labeling.cutouts.per_structure if self.labeling.max_atoms is not None else 1)
         if self.selection.n_select > per_halt:
@@ -544,9 +604,12 @@ class OTFConfig(_Strict):
     def n_initial_structures(self) -> int:
         """How many structures the initial set holds (the builder checks it makes exactly these)."""
         per = 1 + self.initial_data.n_rattled + len(self.initial_data.strains)
+        n = len(self.structures) * per + self.initial_data.composition_copies * sum(
+            len(spec.composition_variants(self.initial_data.compositions))
+            for spec in self.structures if spec.kind == "bulk")
         if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs
-            per *= self.labeling.cutouts.per_structure
-        return len(self.structures) * per
+            n *= self.labeling.cutouts.per_structure
+        return n
 
     def has_final_fit(self) -> bool:
         """A final fit (final_fit/) runs after the loop: linear ACE with `trainer.ladder.final_rungs`."""

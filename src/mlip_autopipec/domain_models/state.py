@@ -139,5 +139,7 @@ class WorkflowState(BaseModel):
     final_fit: dict = Field(default_factory=dict, description="The fit after the loop (trainer.ladder.final_rungs): "
                             "dataset_size, n_functions, validation, kept_previous; empty without one.")
     updated_at: str = ""
+    warnings: list[str] = Field(default_factory=list, description="What the newest fit says is wrong with its "
+                                "training set, with the fix (e.g. per-element energies not determined).")
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
                              "calculations (n_tasks, n_labelled, n_failed) and verdicts (n_ok of n_properties).")

@@ -117,6 +117,7 @@ def summary_lines(state: WorkflowState) -> list[str]:
     n_labels = sum(x for x in labels if x)
     failed = sum(x for x in [state.initial.get("n_failed")] + [r.n_failed for r in state.history] if x)
     out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
+    out += [f"WARNING: {w}" for w in state.warnings]
     props = property_summary_line(state.properties)
     if props:
         out.append(props)

@@ -15,6 +15,7 @@ from ..components.oracles.common import settings_json
 from ..core import layout as L
 from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
 from ..domain_models.state import Decision
+from ..sampling.compositions import composition_check
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,15 @@ def _shipped(potential_stage: str) -> str:
     return f"the last good potential ({potential_stage}/)"
 
 
-def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str]) -> str:
+def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str],
+           warnings: list[str] | None = None) -> str:
+    warned = "".join(f"WARNING: {w}\n" for w in warnings or [])
     return f"""\
 mlip-autopipec: final result of the active-learning run
 ========================================================
 Outcome: {decision.action.value} after iteration {decision.iteration}: {decision.reason}
 {f"Extended: {decision.extended}" if decision.extended else ""}
-Files
+{warned}Files
 - potential.yace   {_shipped(potential_stage)}, C-tilde basis for `pair_style pace` (LAMMPS)
                    and pyace's PyACECalculator; predicts total energies (isolated-atom energies included).
 - potential.yaml   the same potential as a B-basis (pacemaker's format): upfit it, compute gamma.
@@ -131,7 +134,10 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     write_text(out["lammps"], lammps_input(elements, *gamma))
     copy_file(report_html, out["report"])
     stages = [Path(p).parent.name for p in label_files]
-    write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements))
+    check = composition_check(frames, elements)
+    warnings = [] if check.determined else [check.advice]
+    write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
+                                     warnings))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,
              len(frames), len(stages), Path(out["readme"]).parent)
     return len(frames)

@@ -10,6 +10,7 @@ from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
 from ..core.structures import build_structures, initial_training_structures
 from ..core.system_checks import narrow_cells_advice, trainer_cutoff
+from ..sampling.compositions import composition_check, composition_structures
 from .cutout_stage import cutouts_without_gamma
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     if advice:
         log.warning("INITIAL: %s", advice)
     frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
+    frames += composition_structures(rcfg.cfg.structures, structures, rcfg.cfg.initial_data,
+                                     rng_for(rcfg.cfg.seed, "initial_compositions"))
+    check = composition_check(frames)
+    if not check.determined:
+        log.warning("INITIAL: %s", check.advice)
     if rcfg.cfg.labeling.max_atoms is not None:  # large structures are labelled through cut-outs
         frames = cutouts_without_gamma(rcfg.cfg, frames, rng_for(rcfg.cfg.seed, "initial_cutouts"))
         if len(frames) > rcfg.cfg.n_initial_structures():  # label jobs are sized from this bound
