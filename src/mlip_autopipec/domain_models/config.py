@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
@@ -88,8 +88,10 @@ StructureSpec = Annotated[Union[BulkSpec, FileSpec], Field(discriminator="kind")
 class InitialDataConfig(_Strict):
     """How the first training set is built from the starting structures."""
 
-    n_rattled: int = Field(12, ge=1, description="Rattled copies per starting structure.")
-    rattle_stdev: float = Field(0.05, gt=0, description="Gaussian rattle amplitude in Å.")
+    n_rattled: int = Field(8, ge=1, description="Rattled copies per starting structure.")
+    rattle_stdev: float | None = Field(
+        None, gt=0, description="Gaussian rattle amplitude in Å. null: the thermal displacement at the lowest "
+        "exploration temperature (domain_models/derived_defaults.py; logged with the reason).")
     strains: list[Annotated[float, Field(gt=-1)]] = Field(
         default_factory=lambda: [-0.03, -0.015, 0.015, 0.03],
         description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
@@ -248,7 +250,8 @@ class MaxVolSelectorConfig(_Strict):
     """D-optimal selection (pace_select's MaxVol on B-basis projections)."""
 
     kind: Literal["maxvol"] = "maxvol"
-    n_select: int = Field(5, ge=1, description="Structures to label per iteration.")
+    n_select: int = Field(8, ge=1, description="Structures to label per iteration (8: the default Cu run "
+                          "converges in 4 iterations, README).")
 
 
 SelectorConfig = Annotated[
@@ -299,9 +302,17 @@ class BasisRung(_Strict):
 
 
 def _default_rungs() -> list[BasisRung]:
-    limits = {"nradmax_by_orders": [15, 6, 4, 3], "lmax_by_orders": [0, 4, 3, 2]}
-    return [BasisRung(number_of_functions_per_element=n, max_order=o, **limits)
-            for n, o in ((40, 3), (100, 3), (150, 4), (200, 4))]
+    """Body order 6 (max_order 5) fits EMT Cu's embedding better than 4-5 (held-out 1.31 vs 1.55 meV/Å,
+    benchmarks/RESULTS.md); 100/200/300 functions: the ladder grows with the labels."""
+    limits = {"nradmax_by_orders": [15, 6, 4, 3, 2], "lmax_by_orders": [0, 4, 3, 2, 1]}
+    return [BasisRung(number_of_functions_per_element=n, max_order=5, **limits) for n in (100, 200, 300)]
+
+
+def _default_final_rungs() -> list[BasisRung]:
+    """The final fit also tries 800 functions with wider radial/angular limits (README "The final fit":
+    held-out F 1.12 instead of 1.20 meV/Å on the default Cu run)."""
+    return [BasisRung(number_of_functions_per_element=800, max_order=5, nradmax_by_orders=[15, 8, 6, 4, 3],
+                      lmax_by_orders=[0, 4, 4, 3, 2])]
 
 
 class BasisLadderConfig(_Strict):
@@ -322,7 +333,7 @@ class BasisLadderConfig(_Strict):
         4.0, ge=0, description="Rung score = force RMSE + this x energy RMSE per atom (Å/atom)."
     )
     larger_within_se: float | None = Field(
-        None, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
+        1.0, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
         "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
         "does not pick a smaller basis at random)."
     )
@@ -330,11 +341,19 @@ class BasisLadderConfig(_Strict):
         True, description="Keep the earlier potential if its held-out-share stand-in scores better."
     )
     final_rungs: list[BasisRung] = Field(
-        default_factory=list, description="Larger bases tried only by the final fit (final_fit/, after the loop "
+        default_factory=_default_final_rungs, description="Larger bases tried only by the final fit (final_fit/, after the loop "
         "has ended), on all labels with the same held-out share and rules: a production-size potential "
         "without exploring with it (its stricter gamma costs exploration iterations). The loop's fits "
         "compute their design rows for the largest of all rungs, so the final fit reuses them."
     )
+
+    @model_validator(mode="after")
+    def _own_rungs_own_final(self) -> "BasisLadderConfig":
+        # the default final rung is sized for the default rungs; a user's own rungs get no final fit
+        # unless they name its rungs too
+        if "rungs" in self.model_fields_set and "final_rungs" not in self.model_fields_set:
+            self.final_rungs = []
+        return self
 
     def all_rungs(self) -> list[BasisRung]:
         """The loop's rungs and the final fit's, in that order (the design rows' pool is the largest)."""
@@ -463,7 +482,9 @@ class LabelingConfig(_Strict):
     """How LABEL is split into jobs: one job per structure suits DFT on a cluster (parallel, and a
     crash loses at most one calculation); cheap oracles run faster with several per job."""
 
-    structures_per_job: int = Field(1, ge=1, description="Structures labelled by one Snakemake job.")
+    structures_per_job: int | None = Field(
+        None, ge=1, description="Structures labelled by one Snakemake job. null: 10 for an in-process oracle "
+        "that costs milliseconds (emt, mock), 1 otherwise (derived_defaults.py).")
     max_atoms: int | None = Field(
         None, ge=2, description="Most atoms the oracle can afford in one structure; larger structures (initial "
         "data, halts, candidates) are labelled through cut-outs (labeling.cutouts). null: no limit.",
@@ -518,8 +539,9 @@ class ValidationConfig(_Strict):
     """Optional held-out set scored after every fit."""
 
     file: str | None = Field(None, description="Labelled extxyz file (relative to the config file).")
-    n_generated: int = Field(
-        0, ge=0, description="If no file: label this many MD frames of the starting structures."
+    n_generated: int | None = Field(
+        None, ge=0, description="If no file: label this many MD frames of the starting structures. null: 24 "
+        "with the emt oracle (instant), 0 otherwise (give a `file`)."
     )
     temperatures: list[float] = Field(
         default_factory=lambda: [300.0, 900.0], description="MD temperatures for generated frames (K)."
@@ -562,6 +584,71 @@ class OTFConfig(_Strict):
                                          description="Physical properties of the potential against the oracle.")
     convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig,
                                            description="Extra conditions before the loop may converge.")
+
+    _derived: dict = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _derive_defaults(self, info: ValidationInfo) -> "OTFConfig":
+        """Fill the settings left null whose good value depends on the system (derived_defaults.py);
+        `derived()` keeps each value's reason for the log."""
+        from . import derived_defaults as dd
+
+        base_dir = (info.context or {}).get("base_dir") if info is not None else None
+        temperatures = [c.temperature for c in self.exploration.conditions]
+        derived: dict = {}
+        if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
+            elements = self.system_elements(base_dir)
+            if self.initial_data.rattle_stdev is None:
+                d = dd.thermal_rattle(elements, temperatures) if elements else dd.Derived(
+                    0.05, "elements of the structures unknown here")
+                self.initial_data.rattle_stdev = d.value
+                derived["initial_data.rattle_stdev"] = d
+            if self.convergence.force_rmse is None:
+                d = dd.spot_check_force_tolerance(elements, temperatures) if elements else dd.Derived(
+                    dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
+                self.convergence.force_rmse = d.value
+                derived["convergence.force_rmse"] = d
+        if self.labeling.structures_per_job is None:
+            d = dd.structures_per_job(self.oracle.kind)
+            self.labeling.structures_per_job = d.value
+            derived["labeling.structures_per_job"] = d
+        if self.properties.enabled is None:
+            d = dd.properties_enabled(self.oracle.kind, self.trainer.kind)
+            self.properties.enabled = d.value
+            derived["properties.enabled"] = d
+        if self.validation.n_generated is None:
+            d = dd.validation_frames(self.oracle.kind, self.validation.file)
+            self.validation.n_generated = d.value
+            derived["validation.n_generated"] = d
+        self._derived = derived
+        return self
+
+    def derived(self) -> dict:
+        """The settings `_derive_defaults` filled in: field -> Derived(value, reason)."""
+        return dict(self._derived)
+
+    def system_elements(self, base_dir=None) -> list[str]:
+        """The chemical elements of the starting structures (a file spec read only when `base_dir` is
+        known; an unreadable one is skipped, preflight reports it)."""
+        import re
+
+        elements: set[str] = set()
+        for spec in self.structures:
+            if spec.kind == "bulk":
+                elements |= set(re.findall(r"[A-Z][a-z]?", spec.element))
+                elements |= {el for el, f in spec.substitutions.items() if f > 0}
+            elif base_dir is not None:
+                try:
+                    from ase.io import read
+
+                    path = Path(spec.path).expanduser()
+                    path = path if path.is_absolute() else Path(base_dir) / path
+                    frames = read(str(path), index=spec.index)
+                    first = frames if not isinstance(frames, list) else frames[0]
+                    elements |= set(first.get_chemical_symbols())
+                except Exception:  # noqa: BLE001 - preflight gives the file's own error
+                    continue
+        return sorted(elements)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":

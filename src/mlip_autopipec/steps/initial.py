@@ -10,6 +10,7 @@ from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
 from ..core.structures import build_structures, initial_training_structures
 from ..core.system_checks import narrow_cells_advice, trainer_cutoff
+from ..domain_models.derived_defaults import log_lines
 from ..sampling.compositions import composition_check, composition_structures
 from .cutout_stage import cutouts_without_gamma
 
@@ -26,6 +27,8 @@ def elements_of(structures) -> list[str]:
 
 
 def run_initial_structures(rcfg, out_selected: str) -> int:
+    for line in log_lines(rcfg.cfg.derived()):  # the settings derived from the system, and why
+        log.info(line)
     structures = starting_structures(rcfg)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
     advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
