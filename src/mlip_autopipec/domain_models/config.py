@@ -117,6 +117,11 @@ class InitialDataConfig(_Strict):
         "copies only).",
     )
 
+    def rattle_amplitude(self) -> float:
+        """`rattle_stdev`, which OTFConfig fills from the system when null; a standalone section (unit
+        tests, scripts) knows no system and uses 0.05 Å."""
+        return 0.05 if self.rattle_stdev is None else self.rattle_stdev
+
 
 # --------------------------------------------------------------------------------------------
 # Exploration

@@ -85,7 +85,7 @@ def composition_structures(
                 strain = strains[c % len(strains)]
                 copy = decorated.copy()
                 copy.set_cell(np.asarray(lattice.cell) * scale * (1.0 + strain), scale_atoms=True)
-                copy = rattle(copy, 1, cfg.rattle_stdev, d_min * min(1.0, 1.0 + strain), rng)[0]
+                copy = rattle(copy, 1, cfg.rattle_amplitude(), d_min * min(1.0, 1.0 + strain), rng)[0]
                 copy = strip_results(copy)
                 copy.info.update({"source": "initial:composition", "structure_index": k,
                                   "composition": copy.get_chemical_formula(), "strain": float(strain)})
