@@ -51,7 +51,8 @@ def test_composition_structures_count_and_config_count_agree():
                                     cfg.initial_data, np.random.default_rng(0))
     assert len(frames) == 4 * cfg.initial_data.composition_copies
     per = 1 + cfg.initial_data.n_rattled + len(cfg.initial_data.strains)
-    assert cfg.n_initial_structures() == 2 * per + len(frames)
+    assert cfg.wide_cell() is not None  # both cells narrower than 2 x cutoff: a wide copy of the first joins
+    assert cfg.n_initial_structures() == 3 * per + len(frames)
     counts = sorted({a.get_chemical_symbols().count("Ni") for a in frames})
     assert counts == [0, 8, 24, 32]
     strains = [a.info["strain"] for a in frames[:5]]

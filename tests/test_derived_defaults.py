@@ -62,3 +62,21 @@ def test_config_fills_only_what_the_user_left_out():
 
 def test_one_digit():
     assert (dd.one_digit(0.108), dd.one_digit(0.0032), dd.one_digit(0.0047), dd.one_digit(0.96)) == (0.1, 0.003, 0.005, 1.0)
+
+
+def test_wide_cell_is_added_only_when_every_cell_is_narrow():
+    from mlip_autopipec.domain_models.config import OTFConfig
+
+    narrow = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6}]})
+    wide = narrow.wide_cell()
+    # 2 x 5 Å cutoff = 10 Å; a conventional Cu cell is 3.6 Å wide: 3 cells = 10.8 Å is the first above
+    assert wide.supercell == (3, 3, 3) and wide.vacancies == 0
+    per = 1 + narrow.initial_data.n_rattled + len(narrow.initial_data.strains)
+    assert narrow.n_initial_structures() == 2 * per
+    has_one = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6},
+                                                       {"kind": "bulk", "element": "Cu", "a": 3.6,
+                                                        "supercell": [3, 3, 3]}]})
+    assert has_one.wide_cell() is None
+    off = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6}],
+                                    "initial_data": {"wide_cell": False}})
+    assert off.wide_cell() is None

@@ -62,6 +62,20 @@ class BulkSpec(_Strict):
         return out
 
 
+def _cell_widths(spec: "BulkSpec") -> list[float] | None:
+    """Perpendicular widths (Å) of a bulk spec's supercell, or None if ASE cannot build it."""
+    import numpy as np
+    from ase.build import bulk
+
+    try:
+        cell = np.asarray(bulk(spec.element, spec.crystal, a=spec.a, cubic=spec.cubic).cell) * np.asarray(
+            spec.supercell)[:, None]
+    except Exception:  # noqa: BLE001 - build_structures reports the spec's own error
+        return None
+    volume = abs(np.linalg.det(cell))
+    return [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
+
+
 def _is_symbol(text: str) -> bool:
     """One chemical symbol (Cu), not a formula (NaCl)."""
     import re
@@ -108,6 +122,12 @@ class InitialDataConfig(_Strict):
     composition_copies: int = Field(
         5, ge=1, description="Copies per extra composition: rattled, at strains 0 and then each of `strains` "
         "in turn (the energy-volume curve of every composition).",
+    )
+    wide_cell: bool = Field(
+        True, description="When every starting structure is a bulk cell narrower than 2 x the cutoff, the first "
+        "one is also repeated to a cell wider than that, whose rattled and strained copies join the initial "
+        "data (it is not explored): environments free of their own periodic images (README 'Training cells'). "
+        "false: only the configured cells.",
     )
     cluster_companions: bool = Field(
         True,
@@ -693,10 +713,34 @@ class OTFConfig(_Strict):
             self.oracle.need_stress = False
         return self
 
+    def wide_cell(self) -> "BulkSpec | None":
+        """The derived training cell wider than 2 x cutoff (`initial_data.wide_cell`), or None: the first
+        bulk spec repeated until every periodic width exceeds 2 x cutoff, without vacancies. None when a
+        structure is a file (its width is not known here), some configured cell is already that wide, or the
+        trainer has no basis (mock)."""
+        import math
+
+        import numpy as np
+
+        if not self.initial_data.wide_cell or any(spec.kind != "bulk" for spec in self.structures):
+            return None
+        basis = getattr(self.trainer, "basis", None)
+        if basis is None:  # a mock trainer: no cutoff, no environments
+            return None
+        need = 2.0 * float(basis.cutoff)
+        widths = [_cell_widths(spec) for spec in self.structures]
+        if any(w is None or min(w) >= need for w in widths):
+            return None
+        first = self.structures[0]
+        per_unit = np.asarray(widths[0]) / np.asarray(first.supercell)
+        reps = tuple(max(n, math.floor(need / u) + 1) for n, u in zip(first.supercell, per_unit))
+        return first.model_copy(update={"supercell": reps, "vacancies": 0})
+
     def n_initial_structures(self) -> int:
         """How many structures the initial set holds (the builder checks it makes exactly these)."""
         per = 1 + self.initial_data.n_rattled + len(self.initial_data.strains)
-        n = len(self.structures) * per + self.initial_data.composition_copies * sum(
+        n_structures = len(self.structures) + (self.wide_cell() is not None)
+        n = n_structures * per + self.initial_data.composition_copies * sum(
             len(spec.composition_variants(self.initial_data.compositions))
             for spec in self.structures if spec.kind == "bulk")
         if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs

@@ -31,10 +31,20 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
         log.info(line)
     structures = starting_structures(rcfg)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
-    advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
-    if advice:
-        log.warning("INITIAL: %s", advice)
-    frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
+    wide = rcfg.cfg.wide_cell()
+    training = list(structures)
+    if wide is not None:  # a cell wider than 2 x cutoff: its copies join the initial data, it is not explored
+        cell = build_structures([wide], rcfg.base_dir, rng_for(rcfg.cfg.seed, "wide_cell"))[0]
+        cell.info["source"] = "initial:wide_cell"
+        training.append(cell)
+        log.info("DEFAULTS: initial_data.wide_cell: structures[0] x %s (%d atoms) also joins the initial data: "
+                 "every configured cell is narrower than 2 x the cutoff (README \"Training cells\")",
+                 tuple(wide.supercell), len(cell))
+    else:
+        advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
+        if advice:
+            log.warning("INITIAL: %s", advice)
+    frames = initial_training_structures(training, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
     frames += composition_structures(rcfg.cfg.structures, structures, rcfg.cfg.initial_data,
                                      rng_for(rcfg.cfg.seed, "initial_compositions"))
     check = composition_check(frames)
