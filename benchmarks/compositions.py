@@ -127,10 +127,19 @@ def alloy_of(run_dir: Path) -> tuple[str, str]:
     return spec.element, subs[0]
 
 
+def newest_potential(run_dir: Path) -> Path:
+    """final/ of a finished run, else the newest stage with a potential (a run still going)."""
+    if (run_dir / "final" / "potential.yace").is_file():
+        return run_dir / "final"
+    stages = sorted(p.parent for p in run_dir.glob("iter_*/potential.yace"))
+    return stages[-1] if stages else run_dir / "initial"
+
+
 def report(run_dir: Path) -> None:
     host, sub = alloy_of(run_dir)
-    res = score(PotentialFiles.in_dir(run_dir / "final"), held_out(host, sub))
-    print(f"\n{run_dir}: {host}-{sub}, x = fraction of {sub}; offset {res.pop('_offset')['e_rmse']:.1f} meV/atom")
+    stage = newest_potential(run_dir)
+    res = score(PotentialFiles.in_dir(stage), held_out(host, sub))
+    print(f"\n{stage}: {host}-{sub}, x = fraction of {sub}; offset {res.pop('_offset')['e_rmse']:.1f} meV/atom")
     print(f"{'set':>14} {'E rmse':>8} {'E max':>8} {'F rmse':>8}   (meV/atom, meV/atom, meV/Å)")
     for name, r in res.items():
         print(f"{name:>14} {r['e_rmse']:8.2f} {r['e_max']:8.2f} {r['f_rmse']:8.2f}")
