@@ -80,3 +80,20 @@ def test_wide_cell_is_added_only_when_every_cell_is_narrow():
     off = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6}],
                                     "initial_data": {"wide_cell": False}})
     assert off.wide_cell() is None
+
+
+def test_jobs_get_the_derived_settings_as_null_and_derive_the_same_values(tmp_path):
+    """workflow_support.load_workflow_config hands jobs a config whose derived keys are null, so each
+    job derives them again (same value) and knows the reason for its log."""
+    from types import SimpleNamespace
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.workflow_support import load_workflow_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("oracle: {kind: emt}\n")
+    config = {"oracle": {"kind": "emt"}}
+    rcfg = load_workflow_config(config, SimpleNamespace(overwrite_configfiles=[str(path)]))
+    assert config["initial_data"]["rattle_stdev"] is None and config["convergence"]["force_rmse"] is None
+    job = config_from_dict(dict(config), path).cfg
+    assert job == rcfg.cfg and set(job.derived()) == set(rcfg.cfg.derived())
