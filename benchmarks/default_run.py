@@ -115,18 +115,22 @@ def main() -> int:
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the run directory")
+    ap.add_argument("--run", help="score this finished run directory instead of running the config")
     args = ap.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="mlip_bench_"))
-    shutil.copy(args.config, workdir / "config.yaml")
-    runner = Path(sys.executable).parent / "mlip-runner"
-    t0 = time.perf_counter()
-    proc = subprocess.run([str(runner), "run", "config.yaml", "--cores", str(args.cores)], cwd=workdir,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:])
-        return 1
+    if args.run:
+        workdir, wall = Path(args.run).resolve(), float("nan")
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="mlip_bench_"))
+        shutil.copy(args.config, workdir / "config.yaml")
+        runner = Path(sys.executable).parent / "mlip-runner"
+        t0 = time.perf_counter()
+        proc = subprocess.run([str(runner), "run", "config.yaml", "--cores", str(args.cores)], cwd=workdir,
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print(proc.stderr[-4000:])
+            return 1
     state = derive_state(workdir)
     labels = sum(count_frames(p) for p in [workdir / "initial" / "labels.extxyz",
                                            *sorted(workdir.glob("iter_*/labels.extxyz"))])
