@@ -128,9 +128,10 @@ def alloy_of(run_dir: Path) -> tuple[str, str]:
 
 
 def newest_potential(run_dir: Path) -> Path:
-    """final/ of a finished run, else the newest stage with a potential (a run still going)."""
-    if (run_dir / "final" / "potential.yace").is_file():
-        return run_dir / "final"
+    """final/ of a finished run, else final_fit/, else the newest stage with a potential (a run still going)."""
+    for done in ("final", "final_fit"):
+        if (run_dir / done / "potential.yace").is_file():
+            return run_dir / done
     stages = sorted(p.parent for p in run_dir.glob("iter_*/potential.yace"))
     return stages[-1] if stages else run_dir / "initial"
 
