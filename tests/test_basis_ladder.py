@@ -253,7 +253,7 @@ def test_design_rows_of_the_previous_fit_are_reused_and_change_nothing(md_data, 
 
 
 def test_larger_within_se_records_its_choice_and_never_picks_a_smaller_rung(md_data, ref):
-    lowest = run_ladder(md_data, ref, config())
+    lowest = run_ladder(md_data, ref, config(ladder={"larger_within_se": None}))  # the lowest score wins
     tolerant = run_ladder(md_data, ref, config(ladder={"larger_within_se": 1.0}))
     sel = tolerant.record["selection"]
     assert lowest.record["selection"] is None

@@ -21,6 +21,7 @@ from .core.errors import UserError
 from .preflight import preflight
 from .loop.state import derive_state
 from .domain_models.config import json_schema, load_config
+from .domain_models.derived_defaults import log_lines
 
 log = logging.getLogger("mlip_autopipec.cli")
 
@@ -144,6 +145,8 @@ def cmd_run(ns) -> int:
     overrides = parse_sets(ns.set)
     rcfg = load_with_overrides(config, overrides)  # a bad config fails here, before Snakemake starts
     preflight(rcfg)
+    for line in log_lines(rcfg.cfg.derived()):  # what the system set, and why
+        print(f"mlip-runner: {line}")
     workdir = Path(ns.workdir).resolve() if ns.workdir else default_workdir(config)
     _check_writable(workdir)
     # options taking a list of values go last, so that they do not swallow the user's targets

@@ -41,8 +41,17 @@ def load_workflow_config(config: dict, workflow) -> ResolvedConfig:
         raise WorkflowError(f"invalid configuration:\n{exc}") from None
     # Jobs get exactly this: every key filled with its documented default and typed (`--config`
     # values arrive as strings), so the schema check, the DAG and every job see one config.
+    # The settings derived from the system stay null, so every job derives them again (the same value)
+    # and knows why (the initial step logs the DEFAULTS lines).
+    dumped = rcfg.cfg.model_dump(mode="json")
+    for dotted in rcfg.cfg.derived():
+        *parents, leaf = dotted.split(".")
+        node = dumped
+        for key in parents:
+            node = node[key]
+        node[leaf] = None
     config.clear()
-    config.update(rcfg.cfg.model_dump(mode="json"))
+    config.update(dumped)
     return rcfg
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from ..core.errors import ConfigError
 from ._strict import Strict as _Strict
@@ -43,6 +43,52 @@ class BulkSpec(_Strict):
     )
     vacancies: int = Field(0, ge=0, description="Random sites removed (point defects to explore).")
 
+    def composition_variants(self, fractions: list[float]) -> list[dict[str, float]]:
+        """The other compositions of this lattice the initial data spans (see
+        `InitialDataConfig.compositions`): for each substituent S and each fraction f, the host-S
+        alloy with f of the sites S ({} is the pure host, {S: 1.0} pure S); the spec's own
+        composition and duplicates left out. Empty without substitutions or for a compound host
+        (NaCl: changing its composition is no alloy), because the per-element energies of a single
+        element are determined by any structure."""
+        subs = [el for el, f in self.substitutions.items() if f > 0]
+        if not subs or not _is_symbol(self.element):
+            return []
+        own = {el: f for el, f in self.substitutions.items() if f > 0}
+        out: list[dict[str, float]] = []
+        for el in subs:
+            for f in fractions:
+                variant = {el: float(f)} if f > 0 else {}
+                if variant in out or _same_composition(variant, own):
+                    continue
+                out.append(variant)
+        return out
+
+
+def _cell_widths(spec: "BulkSpec") -> list[float] | None:
+    """Perpendicular widths (Å) of a bulk spec's supercell, or None if ASE cannot build it."""
+    import numpy as np
+    from ase.build import bulk
+
+    try:
+        cell = np.asarray(bulk(spec.element, spec.crystal, a=spec.a, cubic=spec.cubic).cell) * np.asarray(
+            spec.supercell)[:, None]
+    except Exception:  # noqa: BLE001 - build_structures reports the spec's own error
+        return None
+    volume = abs(np.linalg.det(cell))
+    return [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
+
+
+def _is_symbol(text: str) -> bool:
+    """One chemical symbol (Cu), not a formula (NaCl)."""
+    import re
+
+    return re.fullmatch(r"[A-Z][a-z]?", text) is not None
+
+
+def _same_composition(a: dict[str, float], b: dict[str, float], tol: float = 1e-9) -> bool:
+    keys = set(a) | set(b)
+    return all(abs(a.get(k, 0.0) - b.get(k, 0.0)) <= tol for k in keys)
+
 
 class FileSpec(_Strict):
     """Structures read with `ase.io.read` from a file (path relative to the config file)."""
@@ -58,12 +104,32 @@ StructureSpec = Annotated[Union[BulkSpec, FileSpec, PortfolioSpec], Field(discri
 class InitialDataConfig(_Strict):
     """How the first training set is built from the starting structures."""
 
-    n_rattled: int = Field(12, ge=1, description="Rattled copies per starting structure.")
-    rattle_stdev: float = Field(0.05, gt=0, description="Gaussian rattle amplitude in Å.")
+    n_rattled: int = Field(8, ge=1, description="Rattled copies per starting structure.")
+    rattle_stdev: float | None = Field(
+        None, gt=0, description="Gaussian rattle amplitude in Å. null: the thermal displacement at the lowest "
+        "exploration temperature (domain_models/derived_defaults.py; logged with the reason).")
     strains: list[Annotated[float, Field(gt=-1)]] = Field(
         default_factory=lambda: [-0.03, -0.015, 0.015, 0.03],
         description="Isotropic volumetric strains (fractions of the lattice constant) applied to each "
         "starting structure, each also rattled.",
+    )
+    compositions: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
+        description="A bulk structure with substitutions also gets its lattice at these fractions of each "
+        "substituent (0 = the pure host, 1 = the pure substituent; its own composition left out), "
+        "`composition_copies` rattled and strained copies each, lattice constant by Vegard's law from ASE's "
+        "reference values: the training set spans the compositions, so the per-element energies are "
+        "determined (sampling/compositions.py). [] = only the configured composition.",
+    )
+    composition_copies: int = Field(
+        5, ge=1, description="Copies per extra composition: rattled, at strains 0 and then each of `strains` "
+        "in turn (the energy-volume curve of every composition).",
+    )
+    wide_cell: bool = Field(
+        True, description="When every starting structure is a bulk cell narrower than 2 x the cutoff, the first "
+        "one is also repeated to a cell wider than that, whose rattled and strained copies join the initial "
+        "data (it is not explored): environments free of their own periodic images (README 'Training cells'). "
+        "false: only the configured cells.",
     )
     cluster_companions: bool = Field(
         True,
@@ -72,6 +138,11 @@ class InitialDataConfig(_Strict):
         "rattled copies: the bulk-like interiors and wide facets of larger clusters (false: rattled "
         "copies only).",
     )
+
+    def rattle_amplitude(self) -> float:
+        """`rattle_stdev`, which OTFConfig fills from the system when null; a standalone section (unit
+        tests, scripts) knows no system and uses 0.05 Å."""
+        return 0.05 if self.rattle_stdev is None else self.rattle_stdev
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,6 +159,11 @@ class ExplorationCondition(_Strict):
     structure: int = Field(0, ge=0, description="Index into the list of starting structures.")
     kind: str | None = Field(None, description="Portfolio kind this condition explores (set by the portfolio "
                              "expansion; null for a hand-written condition). Held-out errors are reported per kind.")
+    swaps: bool | None = Field(
+        None, description="Atom-swap Monte Carlo between MD segments (sampling/swaps.py), so the chemical "
+        "order can change and ordered phases are reached: null = on for a starting structure with several "
+        "elements under NVT with ase_md; true needs NVT (no pressure) and dynamics.kind ase_md.",
+    )
 
 
 class ExplorationConfig(_Strict):
@@ -109,6 +185,11 @@ class ExplorationConfig(_Strict):
     steps_growth: float = Field(
         1.0, ge=1.0, description="Budget of iteration n = initial_exploration_steps * steps_growth**n."
     )
+    swap_interval: int = Field(
+        50, ge=1, description="MD steps between two rounds of atom-swap Monte Carlo (conditions with swaps).")
+    swaps_per_atom: float = Field(
+        1.0, gt=0, description="Swap attempts per round, per atom (Metropolis at the condition's temperature "
+        "with the current potential).")
     adaptive_gamma: AdaptiveGammaConfig = Field(
         default_factory=AdaptiveGammaConfig, description="Opt-in: gamma_select/gamma_halt of each iteration read "
         "off the recorded calibration of gamma against force error (docs/configuration.md, 'Adaptive γ thresholds').")
@@ -198,7 +279,8 @@ class MaxVolSelectorConfig(_Strict):
     """D-optimal selection (pace_select's MaxVol on B-basis projections)."""
 
     kind: Literal["maxvol"] = "maxvol"
-    n_select: int = Field(5, ge=1, description="Structures to label per iteration.")
+    n_select: int = Field(8, ge=1, description="Structures to label per iteration (8: the default Cu run "
+                          "converges in 4 iterations, README).")
 
 
 SelectorConfig = Annotated[
@@ -249,9 +331,17 @@ class BasisRung(_Strict):
 
 
 def _default_rungs() -> list[BasisRung]:
-    limits = {"nradmax_by_orders": [15, 6, 4, 3], "lmax_by_orders": [0, 4, 3, 2]}
-    return [BasisRung(number_of_functions_per_element=n, max_order=o, **limits)
-            for n, o in ((40, 3), (100, 3), (150, 4), (200, 4))]
+    """Body order 6 (max_order 5) fits EMT Cu's embedding better than 4-5 (held-out 1.31 vs 1.55 meV/Å,
+    benchmarks/RESULTS.md); 100/200/300 functions: the ladder grows with the labels."""
+    limits = {"nradmax_by_orders": [15, 6, 4, 3, 2], "lmax_by_orders": [0, 4, 3, 2, 1]}
+    return [BasisRung(number_of_functions_per_element=n, max_order=5, **limits) for n in (100, 200, 300)]
+
+
+def _default_final_rungs() -> list[BasisRung]:
+    """The final fit also tries 800 functions with wider radial/angular limits (README "The final fit":
+    held-out F 1.12 instead of 1.20 meV/Å on the default Cu run)."""
+    return [BasisRung(number_of_functions_per_element=800, max_order=5, nradmax_by_orders=[15, 8, 6, 4, 3],
+                      lmax_by_orders=[0, 4, 4, 3, 2])]
 
 
 class BasisLadderConfig(_Strict):
@@ -269,7 +359,7 @@ class BasisLadderConfig(_Strict):
         2.0, gt=0, description="A rung needs this many atomic environments per function, per element."
     )
     larger_within_se: float | None = Field(
-        None, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
+        1.0, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
         "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
         "does not pick a smaller basis at random)."
     )
@@ -277,11 +367,19 @@ class BasisLadderConfig(_Strict):
         True, description="Keep the earlier potential if its held-out-share stand-in scores better."
     )
     final_rungs: list[BasisRung] = Field(
-        default_factory=list, description="Larger bases tried only by the final fit (final_fit/, after the loop "
+        default_factory=_default_final_rungs, description="Larger bases tried only by the final fit (final_fit/, after the loop "
         "has ended), on all labels with the same held-out share and rules: a production-size potential "
         "without exploring with it (its stricter gamma costs exploration iterations). The loop's fits "
         "compute their design rows for the largest of all rungs, so the final fit reuses them."
     )
+
+    @model_validator(mode="after")
+    def _own_rungs_own_final(self) -> "BasisLadderConfig":
+        # the default final rung is sized for the default rungs; a user's own rungs get no final fit
+        # unless they name its rungs too
+        if "rungs" in self.model_fields_set and "final_rungs" not in self.model_fields_set:
+            self.final_rungs = []
+        return self
 
     def all_rungs(self) -> list[BasisRung]:
         """The loop's rungs and the final fit's, in that order (the design rows' pool is the largest)."""
@@ -407,7 +505,9 @@ class LabelingConfig(_Strict):
     """How LABEL is split into jobs: one job per structure suits DFT on a cluster (parallel, and a
     crash loses at most one calculation); cheap oracles run faster with several per job."""
 
-    structures_per_job: int = Field(1, ge=1, description="Structures labelled by one Snakemake job.")
+    structures_per_job: int | None = Field(
+        None, ge=1, description="Structures labelled by one Snakemake job. null: 10 for an in-process oracle "
+        "that costs milliseconds (emt, mock), 1 otherwise (derived_defaults.py).")
     max_atoms: int | None = Field(
         None, ge=2, description="Most atoms the oracle can afford in one structure; larger structures (initial "
         "data, halts, candidates) are labelled through cut-outs (labeling.cutouts). null: no limit.",
@@ -462,8 +562,9 @@ class ValidationConfig(_Strict):
     """Optional held-out set scored after every fit."""
 
     file: str | None = Field(None, description="Labelled extxyz file (relative to the config file).")
-    n_generated: int = Field(
-        0, ge=0, description="If no file: label this many MD frames of the starting structures."
+    n_generated: int | None = Field(
+        None, ge=0, description="If no file: label this many MD frames of the starting structures. null: 24 "
+        "with the emt oracle (instant), 0 otherwise (give a `file`)."
     )
     temperatures: list[float] = Field(
         default_factory=lambda: [300.0, 900.0], description="MD temperatures for generated frames (K)."
@@ -554,6 +655,71 @@ class OTFConfig(_Strict):
         "initial labels: the run stops if it is above the spot-check tolerance."
     )
 
+    _derived: dict = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _derive_defaults(self, info: ValidationInfo) -> "OTFConfig":
+        """Fill the settings left null whose good value depends on the system (derived_defaults.py);
+        `derived()` keeps each value's reason for the log."""
+        from . import derived_defaults as dd
+
+        base_dir = (info.context or {}).get("base_dir") if info is not None else None
+        temperatures = [c.temperature for c in self.exploration.conditions]
+        derived: dict = {}
+        if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
+            elements = self.system_elements(base_dir)
+            if self.initial_data.rattle_stdev is None:
+                d = dd.thermal_rattle(elements, temperatures) if elements else dd.Derived(
+                    0.05, "elements of the structures unknown here")
+                self.initial_data.rattle_stdev = d.value
+                derived["initial_data.rattle_stdev"] = d
+            if self.convergence.force_rmse is None:
+                d = dd.spot_check_force_tolerance(elements, temperatures) if elements else dd.Derived(
+                    dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
+                self.convergence.force_rmse = d.value
+                derived["convergence.force_rmse"] = d
+        if self.labeling.structures_per_job is None:
+            d = dd.structures_per_job(self.oracle.kind)
+            self.labeling.structures_per_job = d.value
+            derived["labeling.structures_per_job"] = d
+        if self.properties.enabled is None:
+            d = dd.properties_enabled(self.oracle.kind, self.trainer.kind)
+            self.properties.enabled = d.value
+            derived["properties.enabled"] = d
+        if self.validation.n_generated is None:
+            d = dd.validation_frames(self.oracle.kind, self.validation.file)
+            self.validation.n_generated = d.value
+            derived["validation.n_generated"] = d
+        self._derived = derived
+        return self
+
+    def derived(self) -> dict:
+        """The settings `_derive_defaults` filled in: field -> Derived(value, reason)."""
+        return dict(self._derived)
+
+    def system_elements(self, base_dir=None) -> list[str]:
+        """The chemical elements of the starting structures (a file spec read only when `base_dir` is
+        known; an unreadable one is skipped, preflight reports it)."""
+        import re
+
+        elements: set[str] = set()
+        for spec in self.structures:
+            if spec.kind == "bulk":
+                elements |= set(re.findall(r"[A-Z][a-z]?", spec.element))
+                elements |= {el for el, f in spec.substitutions.items() if f > 0}
+            elif base_dir is not None:
+                try:
+                    from ase.io import read
+
+                    path = Path(spec.path).expanduser()
+                    path = path if path.is_absolute() else Path(base_dir) / path
+                    frames = read(str(path), index=spec.index)
+                    first = frames if not isinstance(frames, list) else frames[0]
+                    elements |= set(first.get_chemical_symbols())
+                except Exception:  # noqa: BLE001 - preflight gives the file's own error
+                    continue
+        return sorted(elements)
+
     @model_validator(mode="after")
     def _cross_checks(self) -> "OTFConfig":
         n_struct = len(self.structures)
@@ -565,6 +731,12 @@ class OTFConfig(_Strict):
                 raise ValueError(
                     f"exploration condition '{cond.name}' uses structure {cond.structure}, but only "
                     f"{n_struct} structure(s) are configured (indices start at 0)"
+                )
+            if cond.swaps and (cond.pressure is not None or self.dynamics.kind not in ("ase_md", "mock")):
+                raise ValueError(
+                    f"exploration condition '{cond.name}' has swaps: true, which needs NVT (pressure: null) and "
+                    f"dynamics.kind ase_md (got pressure {cond.pressure}, kind {self.dynamics.kind}); drop "
+                    "`swaps` or change the condition"
                 )
         per_halt = self.candidates.n_candidates * (  # a large halt gives several cut-outs, each a swarm
             self.labeling.cutouts.per_structure if self.labeling.max_atoms is not None else 1)
@@ -594,12 +766,39 @@ class OTFConfig(_Strict):
             self.oracle.need_stress = False
         return self
 
+    def wide_cell(self) -> "BulkSpec | None":
+        """The derived training cell wider than 2 x cutoff (`initial_data.wide_cell`), or None: the first
+        bulk spec repeated until every periodic width exceeds 2 x cutoff, without vacancies. None when a
+        structure is a file (its width is not known here), some configured cell is already that wide, or the
+        trainer has no basis (mock)."""
+        import math
+
+        import numpy as np
+
+        if not self.initial_data.wide_cell or any(spec.kind != "bulk" for spec in self.structures):
+            return None
+        basis = getattr(self.trainer, "basis", None)
+        if basis is None:  # a mock trainer: no cutoff, no environments
+            return None
+        need = 2.0 * float(basis.cutoff)
+        widths = [_cell_widths(spec) for spec in self.structures]
+        if any(w is None or min(w) >= need for w in widths):
+            return None
+        first = self.structures[0]
+        per_unit = np.asarray(widths[0]) / np.asarray(first.supercell)
+        reps = tuple(max(n, math.floor(need / u) + 1) for n, u in zip(first.supercell, per_unit))
+        return first.model_copy(update={"supercell": reps, "vacancies": 0})
+
     def n_initial_structures(self) -> int:
         """How many structures the initial set holds (the builder checks it makes exactly these)."""
         per = 1 + self.initial_data.n_rattled + len(self.initial_data.strains)
+        n_structures = len(self.structures) + (self.wide_cell() is not None)
+        n = n_structures * per + self.initial_data.composition_copies * sum(
+            len(spec.composition_variants(self.initial_data.compositions))
+            for spec in self.structures if spec.kind == "bulk")
         if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs
-            per *= self.labeling.cutouts.per_structure
-        return len(self.structures) * per
+            n *= self.labeling.cutouts.per_structure
+        return n
 
     def has_final_fit(self) -> bool:
         """A final fit (final_fit/) runs after the loop: linear ACE with `trainer.ladder.final_rungs`."""

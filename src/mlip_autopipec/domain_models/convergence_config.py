@@ -16,10 +16,12 @@ class ConvergenceConfig(Strict):
     spot_checks: int = Field(
         4, ge=0, description="Frames labelled per spot check, spread over the conditions (0: end at gamma-convergence)."
     )
-    force_rmse: float = Field(0.05, gt=0, description="Spot-check force RMSE tolerance in eV/Å.")
-    energy_rmse: float = Field(0.005, gt=0, description="Spot-check energy RMSE tolerance in eV/atom.")
+    force_rmse: float | None = Field(
+        None, gt=0, description="Spot-check force RMSE tolerance in eV/Å. null: 0.5 % of the system's thermal "
+        "force scale at the lowest exploration temperature, at most 0.05 (derived_defaults.py; Cu: 0.003).")
+    energy_rmse: float = Field(0.001, gt=0, description="Spot-check energy RMSE tolerance in eV/atom.")
     spot_check_patience: int | None = Field(
-        None, ge=1, description="End the run (stop_patience) after this many failed spot checks in a row that "
+        5, ge=1, description="End the run (stop_patience) after this many failed spot checks in a row that "
         "do not beat the best one so far: the fit's accuracy floor is above the tolerance. null: keep "
         "spot-checking until max_cycles.")
 

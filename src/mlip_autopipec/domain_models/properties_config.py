@@ -48,7 +48,8 @@ class PropertyTolerances(Strict):
 class PropertiesConfig(Strict):
     """Physical properties of a potential against the oracle (written to final/properties.json)."""
 
-    enabled: bool = Field(False, description="Run the properties stage for the final potential.")
+    enabled: bool | None = Field(None, description="Run the properties stage for the final potential. null: on, "
+                                 "unless the oracle or the trainer is a mock (derived_defaults.py).")
     include: list[PropertyGroup] = Field(
         default_factory=lambda: list(ALL_GROUPS),
         description="Property groups to compute; those that do not apply to the structure are skipped "

@@ -86,6 +86,17 @@ class RmseMetrics(Strict):
     )
 
 
+class CompositionCheck(Strict):
+    """Whether the training set determines the per-element energy terms (sampling/compositions.py)."""
+
+    elements: list[str] = Field(description="The elements of the training set, sorted.")
+    rank: int = Field(description="Numerical rank of the composition matrix (rows = structures, columns = "
+                      "element fractions).")
+    n_compositions: int = Field(description="Distinct compositions in the training set.")
+    determined: bool = Field(description="rank == number of elements: every per-element term is determined.")
+    advice: str | None = Field(None, description="When not determined: what is missing and the fix.")
+
+
 class TrainRecord(Strict):
     """`<stage>/train.json`: one training job; read by the state, the report and the plan."""
 
@@ -99,6 +110,8 @@ class TrainRecord(Strict):
     error: str | None = Field(None, description="Why the fit failed (with kept_previous).")
     wall_time_s: float = Field(0.0, description="Wall time of the fit.")
     validation: RmseMetrics | None = Field(None, description="Errors on the held-out set, when there is one.")
+    composition: CompositionCheck | None = Field(None, description="The rank check of the training set's "
+                                                 "compositions (per-element energies determined or not).")
     prior: dict[str, Any] | None = Field(None, description="The previous potential's gamma and errors on this stage's "
                                          "new labels (steps/prior_errors.py): the calibration of gamma, and the "
                                          "spot checks' result.")

@@ -112,6 +112,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     history: list[IterationRecord] = []
     status, iteration, potential = Status.EXPLORING, 0, L.potential(L.INITIAL)
     message = ""
+    last_train = init_train  # the newest fit's record: its composition check is the state's warning
     n = 0
     while True:
         stage = L.iter_dir(n)
@@ -144,6 +145,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
         rec.n_selected, rec.n_labelled, rec.n_failed = counts["n_selected"], counts["n_labelled"], counts["n_failed"]
         train = _train_record_or_none(workdir / L.train_record(stage))
         if train is not None:
+            last_train = train
             rec.dataset_size = train.n_structures
             rec.validation = _validation_dict(train)
             rec.n_functions = (train.fit or {}).get("n_functions")
@@ -177,9 +179,11 @@ def derive_state(workdir: str | Path) -> WorkflowState:
                 final_fit["spot_check"] = shipped.get("final_fit_spot_check")
         elif final_fit:
             potential = L.potential(L.FINAL_FIT)
+        last_train = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT)) or last_train
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
                                 message=message, initial=initial, history=history, final_fit=final_fit,
-                                shipped=shipped, properties=property_counts(workdir), label_noise=noise))
+                                shipped=shipped, properties=property_counts(workdir), label_noise=noise,
+                                warnings=_warnings(last_train)))
 
 
 def _md_line(workdir: Path, stage: str) -> dict | None:
@@ -218,6 +222,12 @@ def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str)
             "spot_check_frames": None if spot is None else f"labelled in iteration {spot.iteration}, scored with "
             f"{L.potential_stage_for(spot.iteration)}/ before it learnt them",
             "md_stability": _md_line(workdir, stage)}
+
+
+def _warnings(train: TrainRecord | None) -> list[str]:
+    """What the newest fit says is wrong with its training set (the composition rank check)."""
+    check = None if train is None else train.composition
+    return [check.advice] if check is not None and not check.determined and check.advice else []
 
 
 def _final_fit(workdir: Path) -> dict:

@@ -168,6 +168,7 @@ def summary_lines(state: WorkflowState) -> list[str]:
     noise = label_noise_line(state.label_noise)
     if noise:
         out.append(noise)
+    out += [f"WARNING: {w}" for w in state.warnings]
     props = property_summary_line(state.properties)
     if props:
         out.append(props)

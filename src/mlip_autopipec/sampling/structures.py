@@ -296,7 +296,7 @@ def initial_training_structures(
         if is_cluster(base):  # a cluster has no lattice to strain
             out.extend(_cluster_set(base, k, cfg, d_min, rng))
             continue
-        for copy in rattle(base, cfg.n_rattled, cfg.rattle_stdev, d_min, rng):
+        for copy in rattle(base, cfg.n_rattled, cfg.rattle_amplitude(), d_min, rng):
             out.append(_labelled(copy, "rattled", k))
         for strain in cfg.strains:
             strained = base.copy()
@@ -304,7 +304,7 @@ def initial_training_structures(
             cell[np.asarray(base.pbc, dtype=bool)] *= 1.0 + strain  # only periodic axes (not a slab's vacuum)
             strained.set_cell(cell, scale_atoms=True)
             d_strained = d_min * min(1.0, 1.0 + strain)
-            copy = rattle(strained, 1, cfg.rattle_stdev, d_strained, rng)[0]
+            copy = rattle(strained, 1, cfg.rattle_amplitude(), d_strained, rng)[0]
             copy = _labelled(copy, "strained", k)
             copy.info["strain"] = float(strain)
             out.append(copy)
@@ -319,10 +319,10 @@ def _cluster_set(base: Atoms, k: int, cfg: "InitialDataConfig", d_min, rng: np.r
     otherwise rattled copies fill every slot."""
     extra = companions(base, cfg.strains, cfg.n_rattled - 1, rng) if cfg.cluster_companions else []
     out = [_labelled(copy, "rattled", k)
-           for copy in rattle(base, cfg.n_rattled + len(cfg.strains) - len(extra), cfg.rattle_stdev, d_min, rng)]
+           for copy in rattle(base, cfg.n_rattled + len(cfg.strains) - len(extra), cfg.rattle_amplitude(), d_min, rng)]
     for companion in extra:
         d_companion = d_min * min(1.0, 1.0 + companion.info.get("strain", 0.0))
-        copy = _labelled(rattle(companion, 1, cfg.rattle_stdev, d_companion, rng)[0], "companion", k)
+        copy = _labelled(rattle(companion, 1, cfg.rattle_amplitude(), d_companion, rng)[0], "companion", k)
         for key in ("companion", "strain"):
             if key in companion.info:
                 copy.info[key] = companion.info[key]

@@ -16,6 +16,7 @@ from ..core import layout as L
 from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
 from ..domain_models.records import LabelNoiseRecord, read_record
 from ..domain_models.state import Decision, read_decision
+from ..sampling.compositions import composition_check
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +129,10 @@ def noise_paragraph(noise: LabelNoiseRecord | None) -> str:
 
 
 def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str],
-           verification: list[str] = (), noise: LabelNoiseRecord | None = None) -> str:
+           verification: list[str] = (), noise: LabelNoiseRecord | None = None,
+           warnings: list[str] | None = None) -> str:
     checked = "\n".join(verification)
+    warned = "".join(f"WARNING: {w}\n" for w in warnings or [])
     return f"""\
 mlip-autopipec: final result of the active-learning run
 ========================================================
@@ -137,7 +140,7 @@ Outcome: {decision.action.value} after iteration {decision.iteration}: {decision
 {f"Extended: {decision.extended}" if decision.extended else ""}
 {checked}
 {noise_paragraph(noise)}
-Files
+{warned}Files
 - potential.yace   {_shipped(potential_stage)}, C-tilde basis for `pair_style pace` (LAMMPS)
                    and pyace's PyACECalculator; predicts total energies (isolated-atom energies included).
 - potential.yaml   the same potential as a B-basis (pacemaker's format): upfit it, compute gamma.
@@ -188,8 +191,10 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     shipped = derive_state(workdir).shipped if workdir is not None else {}
     props = read_json(properties_file) if properties_file else None
     noise = read_record(LabelNoiseRecord, label_noise_file) if label_noise_file else None
+    check = composition_check(frames, elements)
+    warnings = [] if check.determined else [check.advice]
     write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
-                                     verification_lines(shipped, props), noise))
+                                     verification_lines(shipped, props), noise, warnings))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,
              len(frames), len(stages), Path(out["readme"]).parent)
     return len(frames)

@@ -10,6 +10,8 @@ from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
 from ..sampling.structures import build_structures, initial_training_structures
 from ..sampling.system_checks import narrow_cells_advice, trainer_cutoff
+from ..domain_models.derived_defaults import log_lines
+from ..sampling.compositions import composition_check, composition_structures
 from .cutout_stage import cutouts_without_gamma
 
 log = logging.getLogger(__name__)
@@ -60,13 +62,30 @@ def log_portfolio(rcfg, structures) -> None:
 
 
 def run_initial_structures(rcfg, out_selected: str) -> int:
+    for line in log_lines(rcfg.cfg.derived()):  # the settings derived from the system, and why
+        log.info(line)
     structures = starting_structures(rcfg)
     log_portfolio(rcfg, structures)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
-    advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
-    if advice:
-        log.warning("INITIAL: %s", advice)
-    frames = initial_training_structures(structures, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
+    wide = rcfg.cfg.wide_cell()
+    training = list(structures)
+    if wide is not None:  # a cell wider than 2 x cutoff: its copies join the initial data, it is not explored
+        cell = build_structures([wide], rcfg.base_dir, rng_for(rcfg.cfg.seed, "wide_cell"))[0]
+        cell.info["source"] = "initial:wide_cell"
+        training.append(cell)
+        log.info("DEFAULTS: initial_data.wide_cell: structures[0] x %s (%d atoms) also joins the initial data: "
+                 "every configured cell is narrower than 2 x the cutoff (README \"Training cells\")",
+                 tuple(wide.supercell), len(cell))
+    else:
+        advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
+        if advice:
+            log.warning("INITIAL: %s", advice)
+    frames = initial_training_structures(training, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
+    frames += composition_structures(rcfg.cfg.structures, structures, rcfg.cfg.initial_data,
+                                     rng_for(rcfg.cfg.seed, "initial_compositions"))
+    check = composition_check(frames)
+    if not check.determined:
+        log.warning("INITIAL: %s", check.advice)
     if rcfg.cfg.labeling.max_atoms is not None:  # large structures are labelled through cut-outs
         frames = cutouts_without_gamma(rcfg.cfg, frames, rng_for(rcfg.cfg.seed, "initial_cutouts"))
         if len(frames) > rcfg.cfg.n_initial_structures():  # label jobs are sized from this bound

@@ -14,6 +14,7 @@ from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
 from ..domain_models.records import RmseMetrics, TrainRecord, record_json
+from ..sampling.compositions import composition_check
 from .prior_errors import prior_errors_of
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,10 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     previous = PotentialFiles.fitted(previous_dir) if previous_dir else None
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
-    record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind)
+    record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind,
+                         composition=composition_check(dataset))
+    if not record.composition.determined:
+        log.warning("TRAIN %s: %s", stage, record.composition.advice)
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1])
     try:

@@ -37,6 +37,7 @@ from ase.md.melchionna import MelchionnaNPT
 from ...domain_models.config import AseMDConfig, ExplorationCondition, ExplorationConfig
 from ...core.progress import Progress
 from ..base import ExplorationOutcome, PotentialFiles
+from ...sampling.swaps import SwapStats, metropolis_swaps, swaps_enabled
 from ..ace.common import per_atom_gamma
 from .common import (  # noqa: F401  (GammaWatch, is_unphysical, thermalize_momenta: re-exported)
     MIN_DISTANCE,
@@ -60,6 +61,23 @@ def ensure_triangular_cell(atoms: Atoms) -> None:
         return
     rcell, _ = atoms.cell.standard_form()
     atoms.set_cell(rcell, scale_atoms=True)  # fractional coordinates kept = rigid rotation
+
+
+class _Swapper:
+    """Swap rounds every `interval` steps of one run (not at step 0 nor at the last step)."""
+
+    def __init__(self, calc: Calculator, temperature: float, n_attempts: int, interval: int,
+                 rng: np.random.Generator):
+        self.calc, self.temperature, self.n_attempts, self.interval, self.rng = (
+            calc, temperature, n_attempts, interval, rng)
+        self.stats = SwapStats()
+
+    def due(self, step: int, n_steps: int) -> bool:
+        return 0 < step < n_steps and step % self.interval == 0
+
+    def run(self, atoms: Atoms) -> None:
+        gamma_on_next_call(self.calc, False)  # the swap energies need no extrapolation grade
+        self.stats.add(metropolis_swaps(atoms, self.calc, self.temperature, self.n_attempts, self.rng))
 
 
 class AseMD:
@@ -86,19 +104,32 @@ class AseMD:
         dyn = self._integrator(atoms, condition, np.random.default_rng([seed, 1]))
         watch = GammaWatch(self.exploration, n_steps, condition)
         progress = Progress(n_steps, f"explore {condition.name}", unit="steps", logger=log)
+        swapper = self._swapper(atoms, calc, condition, seed)
 
         try:
-            self._loop(dyn, atoms, calc, watch, progress, n_steps)
+            self._loop(dyn, atoms, calc, watch, progress, n_steps, swapper)
         finally:
             gamma_on_next_call(calc, True)  # the caller's calculator as it came
+        if swapper is not None:
+            log.info("%s: atom swaps %d accepted of %d attempted (Metropolis at %.0f K, every %d steps)",
+                     condition.name, swapper.stats.accepted, swapper.stats.attempted, condition.temperature,
+                     self.exploration.swap_interval)
         outcome = watch.outcome()
         progress.close(note="halted" if outcome.halted else "ran through")
         log_outcome(condition, outcome, n_steps)
         return outcome
 
     # -- internals -----------------------------------------------------------------------------
+    def _swapper(self, atoms: Atoms, calc: Calculator, condition: ExplorationCondition, seed: int):
+        """Atom-swap Monte Carlo for this run (sampling/swaps.py), or None when the condition has none."""
+        if not swaps_enabled(atoms, condition.swaps, condition.pressure):
+            return None
+        n_attempts = max(1, round(self.exploration.swaps_per_atom * len(atoms)))
+        return _Swapper(calc, condition.temperature, n_attempts, self.exploration.swap_interval,
+                        np.random.default_rng([seed, 2]))
+
     def _loop(self, dyn, atoms: Atoms, calc: Calculator, watch: GammaWatch, progress: Progress,
-              n_steps: int) -> None:
+              n_steps: int, swapper: "_Swapper | None" = None) -> None:
         """Step, guard and check until the budget is spent or the watch halts. Gamma is computed
         with the forces of check steps only (`gamma_on_next_call`, armed before the step that
         produces the checked configuration); a check whose forces came without gamma (an
@@ -123,6 +154,8 @@ class AseMD:
                     return
                 if watch.check(step, atoms, gamma):
                     return
+            if swapper is not None and swapper.due(step, n_steps):
+                swapper.run(atoms)
             gamma_on_next_call(calc, watch.due(step + 1))
 
     def _prepare(self, atoms: Atoms, condition: ExplorationCondition, seed: int) -> Atoms:

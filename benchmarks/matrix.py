@@ -1,0 +1,177 @@
+"""A matrix of systems, each from a minimal user config (structures, conditions, oracle; everything
+else default or derived): labels, wall time, held-out F/E RMSE per kind, properties within tolerance.
+
+Skeleton of issue 28's matrix benchmark. Held-out frames: EMT Langevin MD of each system's own
+starting structures (kinds: the starting cell at its 2 temperatures; bulk systems also its 2x2x2 supercell),
+seed family 2028_1000+ (never used to choose a setting). Per system and seed one run in a fresh
+directory; prints one line per run, then mean and range over the seeds.
+
+    .venv/bin/python benchmarks/matrix.py [--systems cu al ...] [--seeds 1 2 3] [--cores 2]
+
+Systems: cu, al, ni, pt, pd (EMT fcc metals), cuni, pdpt (50/50 alloys; benchmarks/compositions.py
+scores them across the composition range), slab (Cu(111), 5 layers), cluster (Cu55 icosahedron),
+molecule (CH4, EMT's C and H).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from ase import units
+from ase.calculators.emt import EMT
+from ase.io import read, write
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from mlip_autopipec.components.ace.common import ace_calculator  # noqa: E402
+from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
+from mlip_autopipec.loop.property_state import property_counts  # noqa: E402
+from mlip_autopipec.loop.state import derive_state  # noqa: E402
+
+SEED_FAMILY = 2028_1000
+CONDITIONS = [{"name": "t600", "temperature": 600}, {"name": "t1200", "temperature": 1200}]
+
+
+def bulk_cfg(element: str, substitutions: dict | None = None, a: float | None = None) -> dict:
+    spec = {"kind": "bulk", "element": element, "crystal": "fcc", "supercell": [2, 2, 2]}
+    if a is not None:
+        spec["a"] = a
+    if substitutions:
+        spec["substitutions"] = substitutions
+    return {"structures": [spec], "exploration": {"conditions": CONDITIONS}, "oracle": {"kind": "emt"}}
+
+
+def file_cfg(name: str, atoms, temperatures=(300, 600)) -> tuple[dict, dict]:
+    conds = [{"name": f"t{t}", "temperature": t} for t in temperatures]
+    return ({"structures": [{"kind": "file", "path": f"{name}.extxyz"}], "exploration": {"conditions": conds},
+             "oracle": {"kind": "emt"}}, {f"{name}.extxyz": atoms})
+
+
+def systems() -> dict[str, tuple[dict, dict]]:
+    """name -> (config dict, files to write next to it)."""
+    from ase.build import fcc111, molecule
+    from ase.cluster import Icosahedron
+
+    ch4 = molecule("CH4")
+    ch4.center(vacuum=6.0)
+    ch4.pbc = False
+    ico = Icosahedron("Cu", 3)
+    ico.center(vacuum=6.0)
+    ico.pbc = False
+    return {
+        "cu": (bulk_cfg("Cu"), {}), "al": (bulk_cfg("Al"), {}), "ni": (bulk_cfg("Ni"), {}),
+        "pt": (bulk_cfg("Pt"), {}), "pd": (bulk_cfg("Pd"), {}),
+        "cuni": (bulk_cfg("Cu", {"Ni": 0.5}, 3.565), {}), "pdpt": (bulk_cfg("Pd", {"Pt": 0.5}, 3.905), {}),
+        "slab": file_cfg("slab", fcc111("Cu", (3, 3, 5), vacuum=8.0, periodic=True)),
+        "cluster": file_cfg("cluster", ico, (300, 500)),
+        "molecule": file_cfg("molecule", ch4, (300, 600)),
+    }
+
+
+def md_frames(atoms, temperature: float, rng, n: int = 4) -> list:
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    dyn = Langevin(atoms, 1 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
+    dyn.run(200)
+    out = []
+    for _ in range(n):
+        dyn.run(25)
+        snap = atoms.copy()
+        snap.info["energy"] = atoms.get_potential_energy()
+        snap.arrays["ref_forces"] = atoms.get_forces()
+        out.append(snap)
+    return out
+
+
+def held_out(run_dir: Path, k: int, temperatures) -> dict[str, list]:
+    """The run's own first starting structure (as the run built it: initial/selected.xyz frame 0)."""
+    start = read(run_dir / "initial" / "selected.xyz", index=0)
+    start.calc = None
+    rng = np.random.default_rng([SEED_FAMILY, k])
+    sets = {f"start {t:.0f} K": md_frames(start, t, rng) for t in temperatures}
+    if all(start.pbc):  # bulk: a larger cell too (environments free of the training cell's periodicity)
+        sets["2x2x2 supercell 900 K"] = md_frames(start.repeat((2, 2, 2)), 900.0, rng, n=2)
+    return sets
+
+
+def score(potential: PotentialFiles, sets: dict[str, list]) -> dict[str, tuple[float, float]]:
+    calc = ace_calculator(potential)
+    out = {}
+    for name, frames in sets.items():
+        de, df = [], []
+        for f in frames:
+            w = f.copy()
+            w.calc = calc
+            de.append((w.get_potential_energy() - f.info["energy"]) / len(f))
+            df.append((w.get_forces() - f.arrays["ref_forces"]).ravel())
+        out[name] = (1e3 * float(np.sqrt(np.mean(np.square(de)))), 1e3 * float(np.sqrt(np.mean(np.concatenate(df) ** 2))))
+    return out
+
+
+def run_system(name: str, seed: int, cores: int, k: int) -> dict:
+    cfg, files = systems()[name]
+    d = Path(tempfile.mkdtemp(prefix=f"matrix-{name}-s{seed}-"))
+    for fname, atoms in files.items():
+        write(d / fname, atoms)
+    (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, **cfg}, sort_keys=False))
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(Path(sys.executable).parent / "mlip-runner"), "run", "config.yaml", "--cores",
+                           str(cores)], cwd=d, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    state = derive_state(d)
+    labels = sum(x or 0 for x in [state.initial.get("n_labelled")] + [h.n_labelled for h in state.history])
+    row = {"system": name, "seed": seed, "dir": str(d), "status": state.status.value, "labels": labels,
+           "wall_s": round(wall), "rc": proc.returncode}
+    potential = d / "final" if (d / "final" / "potential.yace").is_file() else None
+    if potential is not None:
+        temps = [c["temperature"] for c in cfg["exploration"]["conditions"]]
+        row["errors"] = score(PotentialFiles.in_dir(potential), held_out(d, k, temps))
+    props = property_counts(d)
+    final = [c for stage, c in props.items() if "n_properties" in c]
+    if final:
+        row["properties"] = f"{final[-1]['n_ok']}/{final[-1]['n_properties']}"
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--systems", nargs="*", default=list(systems()))
+    ap.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
+    ap.add_argument("--cores", type=int, default=2)
+    args = ap.parse_args()
+    rows = []
+    for k, name in enumerate(args.systems):
+        for seed in args.seeds:
+            row = run_system(name, seed, args.cores, k)
+            rows.append(row)
+            errs = "  ".join(f"{kind}: E {e:.2f} F {f:.2f}" for kind, (e, f) in row.get("errors", {}).items())
+            print(f"{name:9s} seed {seed}: {row['status']:16s} labels {row['labels']:4d}  wall {row['wall_s']:6d} s "
+                  f"(measured under load?)  properties {row.get('properties', '-')}  {errs}", flush=True)
+    print("\nmean [min, max] over seeds (E meV/atom, F meV/Å):")
+    for name in args.systems:
+        mine = [r for r in rows if r["system"] == name and "errors" in r]
+        if not mine:
+            continue
+        for kind in mine[0]["errors"]:
+            e = [r["errors"][kind][0] for r in mine]
+            f = [r["errors"][kind][1] for r in mine]
+            print(f"  {name:9s} {kind:16s} E {np.mean(e):6.2f} [{min(e):.2f}, {max(e):.2f}]  "
+                  f"F {np.mean(f):6.2f} [{min(f):.2f}, {max(f):.2f}]  labels "
+                  f"{np.mean([r['labels'] for r in mine]):.0f}")
+    Path("matrix_results.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

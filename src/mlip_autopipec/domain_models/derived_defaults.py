@@ -1,0 +1,127 @@
+"""Defaults that depend on the system, derived from it (elements, exploration temperatures, oracle)
+instead of tuned on one system. Each function returns the value and the reason, which the initial
+step logs (`log_lines`), so a user sees why a setting has the value it has.
+
+* Rattle amplitude of the initial data: the thermal displacement the exploration will produce. The
+  Debye model's mean-square displacement per Cartesian component at high temperature is
+  <u_x^2> = 3 k_B T / (m w_D^2), w_D = k_B Theta_D / hbar, taken at the lowest exploration
+  temperature and rounded to one significant digit (the estimate is no better): Cu at 600 K gives
+  0.108 -> 0.1 Å, the value the Cu benchmarks chose (README "Initial rattle": 0.1 beat 0.05); at
+  most 0.1 Å (the model says nothing about molecules and light atoms: H at 300 K would get 1 Å).
+* Spot-check force tolerance: "accurate" relative to the forces the system has. The thermal force
+  scale per component is F_rms = sqrt(k_B T <m w^2>) with the Debye average <w^2> = 3/5 w_D^2; the
+  tolerance is 0.5 % of it at the lowest exploration temperature (Cu at 600 K: 0.64 eV/Å -> 3 meV/Å,
+  the benchmarked Cu value), rounded to one significant digit, capped at 50 meV/Å.
+* Label jobs: an in-process oracle that costs milliseconds (emt, mock) labels 10 structures per job
+  (job start-up dominates); every other oracle one per job.
+* Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
+
+Debye temperatures: Kittel, Introduction to Solid State Physics, table 5.1 (low-temperature values);
+an element missing there uses 300 K, said in the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+KB = 8.617333262e-5  # eV/K
+HBAR = 6.582119569e-16  # eV s
+AMU_EV = 1.0364269e-28  # 1 amu in eV s^2/Å^2 (m w^2 in eV/Å^2 with w in 1/s)
+
+DEBYE_TEMPERATURE = {  # K
+    "Li": 344, "Be": 1440, "C": 2230, "Na": 158, "Mg": 400, "Al": 428, "Si": 645, "K": 91,
+    "Ca": 230, "Sc": 360, "Ti": 420, "V": 380, "Cr": 630, "Mn": 410, "Fe": 470, "Co": 445, "Ni": 450,
+    "Cu": 343, "Zn": 327, "Ga": 320, "Ge": 374, "Rb": 56, "Sr": 147, "Y": 280, "Zr": 291, "Nb": 275,
+    "Mo": 450, "Ru": 600, "Rh": 480, "Pd": 274, "Ag": 225, "Cd": 209, "In": 108, "Sn": 200, "Sb": 211,
+    "Cs": 38, "Ba": 110, "La": 142, "Hf": 252, "Ta": 240, "W": 400, "Re": 430, "Os": 500, "Ir": 420,
+    "Pt": 240, "Au": 165, "Pb": 105, "Bi": 119,
+}
+FALLBACK_DEBYE = 300.0  # K
+RATTLE_CAP = 0.1  # Å: the Debye model is no description of molecules or light atoms (H at 300 K: 1 Å)
+SPOT_CHECK_FRACTION = 0.005  # of the thermal force scale
+SPOT_CHECK_CAP = 0.05  # eV/Å, the old fixed default: never looser than this
+CHEAP_ORACLES = ("emt", "mock")  # in-process, milliseconds per structure
+CHEAP_STRUCTURES_PER_JOB = 10
+
+
+@dataclass(frozen=True)
+class Derived:
+    value: float | int | bool
+    reason: str
+
+
+def one_digit(x: float) -> float:
+    """Round to one significant digit (0.108 -> 0.1, 0.0032 -> 0.003)."""
+    if x <= 0:
+        return x
+    exponent = math.floor(math.log10(x))
+    return round(round(x / 10 ** exponent) * 10 ** exponent, 12)
+
+
+def _debye(element: str) -> tuple[float, bool]:
+    theta = DEBYE_TEMPERATURE.get(element)
+    return (float(theta), True) if theta else (FALLBACK_DEBYE, False)
+
+
+def _stiffness(element: str) -> tuple[float, bool]:
+    """m w_D^2 in eV/Å^2."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    theta, known = _debye(element)
+    omega = KB * theta / HBAR
+    return atomic_masses[atomic_numbers[element]] * AMU_EV * omega ** 2, known
+
+
+def _unknown_note(elements: Iterable[str]) -> str:
+    missing = sorted(el for el in elements if el not in DEBYE_TEMPERATURE)
+    return f"; no Debye temperature for {', '.join(missing)}: {FALLBACK_DEBYE:.0f} K assumed" if missing else ""
+
+
+def thermal_rattle(elements: Sequence[str], temperatures: Sequence[float]) -> Derived:
+    """initial_data.rattle_stdev (Å): the Debye RMS displacement per component at the lowest
+    exploration temperature, averaged over the elements, to one significant digit."""
+    t = min(temperatures)
+    per = [math.sqrt(3 * KB * t / _stiffness(el)[0]) for el in elements]
+    value = min(RATTLE_CAP, one_digit(sum(per) / len(per)))
+    detail = ", ".join(f"{el} {u:.3f}" for el, u in zip(elements, per))
+    return Derived(value, f"thermal RMS displacement per component at the lowest exploration temperature "
+                          f"{t:.0f} K, Debye model sqrt(3 kT / (m w_D^2)): {detail} Å, cap {RATTLE_CAP} Å"
+                          f"{_unknown_note(elements)}")
+
+
+def spot_check_force_tolerance(elements: Sequence[str], temperatures: Sequence[float]) -> Derived:
+    """convergence.force_rmse (eV/Å): 0.5 % of the thermal force scale at the lowest exploration
+    temperature, to one significant digit, at most 50 meV/Å."""
+    t = min(temperatures)
+    scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
+    scale = sum(scales) / len(scales)
+    value = min(SPOT_CHECK_CAP, one_digit(SPOT_CHECK_FRACTION * scale))
+    return Derived(value, f"{100 * SPOT_CHECK_FRACTION:.1f} % of the thermal force scale sqrt(kT 3/5 m w_D^2) = "
+                          f"{scale:.2f} eV/Å at {t:.0f} K (cap {SPOT_CHECK_CAP} eV/Å){_unknown_note(elements)}")
+
+
+def structures_per_job(oracle_kind: str) -> Derived:
+    if oracle_kind in CHEAP_ORACLES:
+        return Derived(CHEAP_STRUCTURES_PER_JOB, f"oracle {oracle_kind} is in-process and costs milliseconds: "
+                                                 "job start-up dominates")
+    return Derived(1, f"oracle {oracle_kind}: one calculation per job (they run in parallel)")
+
+
+def properties_enabled(oracle_kind: str, trainer_kind: str) -> Derived:
+    if "mock" in (oracle_kind, trainer_kind):
+        return Derived(False, "a mock oracle or trainer has no physical properties to compare")
+    return Derived(True, "the final potential's properties against the oracle (final/properties.json)")
+
+
+def validation_frames(oracle_kind: str, file: str | None) -> Derived:
+    if file is None and oracle_kind == "emt":
+        return Derived(24, "oracle emt is instant: a held-out set of 24 oracle-MD frames scored after every fit")
+    return Derived(0, "no generated held-out set (give validation.file for one)" if file is None
+                   else "validation.file is the held-out set")
+
+
+def log_lines(derived: dict[str, Derived]) -> list[str]:
+    """One line per derived setting: 'DEFAULTS: <field> = <value> (<reason>)'."""
+    return [f"DEFAULTS: {field} = {d.value} ({d.reason})" for field, d in derived.items()]

@@ -1,0 +1,99 @@
+"""domain_models/derived_defaults.py: values from independent hand calculations, and the log line."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mlip_autopipec.domain_models import derived_defaults as dd
+from mlip_autopipec.domain_models.config import OTFConfig
+
+
+def debye_u(mass_amu: float, theta: float, t: float) -> float:
+    """<u_x^2> = 3 hbar^2 T / (m k_B Theta^2), SI units, in Å."""
+    hbar, kb, amu = 1.054571817e-34, 1.380649e-23, 1.66053907e-27
+    return math.sqrt(3 * hbar ** 2 * t / (mass_amu * amu * kb * theta ** 2)) * 1e10
+
+
+def test_rattle_is_the_thermal_displacement_at_the_lowest_temperature():
+    assert debye_u(63.546, 343, 600) == pytest.approx(0.108, abs=5e-4)  # the hand calculation itself
+    d = dd.thermal_rattle(["Cu"], [1200.0, 600.0])
+    assert d.value == 0.1 and "Cu 0.108" in d.reason and "600 K" in d.reason
+    pt = dd.thermal_rattle(["Pt"], [600.0])
+    assert pt.value == dd.one_digit(debye_u(195.08, 240, 600)) == 0.09
+
+
+def test_rattle_is_capped_for_light_atoms():
+    d = dd.thermal_rattle(["C", "H"], [300.0])
+    assert d.value == 0.1 and "no Debye temperature for H" in d.reason
+
+
+def test_spot_check_tolerance_scales_with_the_force_scale_and_is_capped():
+    # F_rms = sqrt(0.6 k_B T m w_D^2): Cu at 600 K, by hand in SI -> eV/Å
+    kb, hbar, amu, ev = 1.380649e-23, 1.054571817e-34, 1.66053907e-27, 1.602176634e-19
+    k_eff = 63.546 * amu * (kb * 343 / hbar) ** 2  # N/m
+    f_rms = math.sqrt(0.6 * kb * 600 * k_eff) / ev * 1e-10
+    assert f_rms == pytest.approx(0.64, abs=0.01)
+    d = dd.spot_check_force_tolerance(["Cu"], [600.0, 1200.0])
+    assert d.value == 0.003 and "0.64 eV/Å" in d.reason
+    assert dd.spot_check_force_tolerance(["Cu"], [1e7]).value == dd.SPOT_CHECK_CAP
+
+
+def test_log_line_names_field_value_and_reason():
+    derived = {"initial_data.rattle_stdev": dd.Derived(0.1, "why")}
+    assert dd.log_lines(derived) == ["DEFAULTS: initial_data.rattle_stdev = 0.1 (why)"]
+
+
+def test_config_fills_only_what_the_user_left_out():
+    cfg = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
+    assert cfg.initial_data.rattle_stdev == 0.1 and cfg.convergence.force_rmse == 0.003
+    assert cfg.labeling.structures_per_job == 10 and cfg.properties.enabled and cfg.validation.n_generated == 24
+    assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse",
+                                  "labeling.structures_per_job", "properties.enabled", "validation.n_generated"}
+    mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
+                                     "oracle": {"kind": "gpaw"}})
+    assert mine.initial_data.rattle_stdev == 0.03 and mine.convergence.force_rmse == 0.02
+    assert "initial_data.rattle_stdev" not in mine.derived()
+    assert mine.labeling.structures_per_job == 1 and mine.validation.n_generated == 0
+    mock = OTFConfig.model_validate({"oracle": {"kind": "mock"}, "trainer": {"kind": "mock"}})
+    assert mock.properties.enabled is False
+
+
+def test_one_digit():
+    assert (dd.one_digit(0.108), dd.one_digit(0.0032), dd.one_digit(0.0047), dd.one_digit(0.96)) == (0.1, 0.003, 0.005, 1.0)
+
+
+def test_wide_cell_is_added_only_when_every_cell_is_narrow():
+    from mlip_autopipec.domain_models.config import OTFConfig
+
+    narrow = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6}]})
+    wide = narrow.wide_cell()
+    # 2 x 5 Å cutoff = 10 Å; a conventional Cu cell is 3.6 Å wide: 3 cells = 10.8 Å is the first above
+    assert wide.supercell == (3, 3, 3) and wide.vacancies == 0
+    per = 1 + narrow.initial_data.n_rattled + len(narrow.initial_data.strains)
+    assert narrow.n_initial_structures() == 2 * per
+    has_one = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6},
+                                                       {"kind": "bulk", "element": "Cu", "a": 3.6,
+                                                        "supercell": [3, 3, 3]}]})
+    assert has_one.wide_cell() is None
+    off = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6}],
+                                    "initial_data": {"wide_cell": False}})
+    assert off.wide_cell() is None
+
+
+def test_jobs_get_the_derived_settings_as_null_and_derive_the_same_values(tmp_path):
+    """workflow_support.load_workflow_config hands jobs a config whose derived keys are null, so each
+    job derives them again (same value) and knows the reason for its log."""
+    from types import SimpleNamespace
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.workflow_support import load_workflow_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("oracle: {kind: emt}\n")
+    config = {"oracle": {"kind": "emt"}}
+    rcfg = load_workflow_config(config, SimpleNamespace(overwrite_configfiles=[str(path)]))
+    assert config["initial_data"]["rattle_stdev"] is None and config["convergence"]["force_rmse"] is None
+    job = config_from_dict(dict(config), path).cfg
+    assert job == rcfg.cfg and set(job.derived()) == set(rcfg.cfg.derived())
