@@ -22,12 +22,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from ase import units
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.data import atomic_numbers, reference_states
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -35,6 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 from mlip_autopipec.components.ace.common import ace_calculator  # noqa: E402
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.domain_models.config import load_config  # noqa: E402
+from mlip_autopipec.sampling.md_snapshots import keep_reference_labels, langevin_snapshots  # noqa: E402
 
 SEED_FAMILY = 2028_0000
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -73,17 +72,8 @@ def random_cell(host: str, sub: str, x: float, rng) -> "Atoms":
 def md_frames(cell, rng, temperatures=(300.0, 900.0), per_temperature: int = 3) -> list:
     frames = []
     for temperature in temperatures:
-        atoms = cell.copy()
-        atoms.calc = EMT()
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-        dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
-        dyn.run(150)
-        for _ in range(per_temperature):
-            dyn.run(25)
-            snap = atoms.copy()
-            snap.info["energy"] = atoms.get_potential_energy()
-            snap.arrays["ref_forces"] = atoms.get_forces()
-            frames.append(snap)
+        frames += langevin_snapshots(cell, EMT(), temperature, per_temperature, rng, stride=25, warmup=150,
+                                     fixcm=False, keep=keep_reference_labels)
     return frames
 
 

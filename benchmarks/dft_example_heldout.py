@@ -25,11 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
-from ase import units
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -42,6 +38,7 @@ from mlip_autopipec.core.seeds import rng_for  # noqa: E402
 from mlip_autopipec.loop.state import derive_state  # noqa: E402
 from mlip_autopipec.domain_models.config import load_config  # noqa: E402
 from mlip_autopipec.steps.initial import starting_structures  # noqa: E402
+from mlip_autopipec.sampling.md_snapshots import langevin_snapshots  # noqa: E402
 
 DEFAULT_CONDITIONS = ("0:600", "0:900", "1:800")  # structure index : temperature (K)
 
@@ -69,18 +66,7 @@ def run_summary(workdir: Path) -> dict:
 
 
 def mlip_md_frames(calc, cell, temperature: float, n_frames: int, rng, every: int = 50, equilibrate: int = 300):
-    atoms = cell.copy()
-    atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
-    dyn.run(equilibrate)
-    frames = []
-    for _ in range(n_frames):
-        dyn.run(every)
-        snap = atoms.copy()
-        snap.calc = None
-        frames.append(snap)
-    return frames
+    return langevin_snapshots(cell, calc, temperature, n_frames, rng, stride=every, warmup=equilibrate)
 
 
 def score(workdir: Path, config: Path, conditions, n_frames: int, cores: int, seed: int) -> dict:

@@ -25,11 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from ase import units
 from ase.calculators.emt import EMT
 from ase.io import read, write
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -38,6 +35,7 @@ from mlip_autopipec.components.ace.common import ace_calculator  # noqa: E402
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.loop.property_state import property_counts  # noqa: E402
 from mlip_autopipec.loop.state import derive_state  # noqa: E402
+from mlip_autopipec.sampling.md_snapshots import keep_reference_labels, langevin_snapshots  # noqa: E402
 
 SEED_FAMILY = 2028_1000
 CONDITIONS = [{"name": "t600", "temperature": 600}, {"name": "t1200", "temperature": 1200}]
@@ -80,19 +78,8 @@ def systems() -> dict[str, tuple[dict, dict]]:
 
 
 def md_frames(atoms, temperature: float, rng, n: int = 4) -> list:
-    atoms = atoms.copy()
-    atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, 1 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
-    dyn.run(200)
-    out = []
-    for _ in range(n):
-        dyn.run(25)
-        snap = atoms.copy()
-        snap.info["energy"] = atoms.get_potential_energy()
-        snap.arrays["ref_forces"] = atoms.get_forces()
-        out.append(snap)
-    return out
+    return langevin_snapshots(atoms, EMT(), temperature, n, rng, stride=25, warmup=200, timestep_fs=1.0,
+                              fixcm=False, keep=keep_reference_labels)
 
 
 def held_out(run_dir: Path, k: int, temperatures) -> dict[str, list]:

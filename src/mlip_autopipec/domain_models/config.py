@@ -642,8 +642,8 @@ class OTFConfig(_Strict):
         if unset(self.candidates, "mix"):  # a finite-difference Hessian of a 100-atom halt costs minutes
             self.candidates.mix = CandidateMix(rattle=0.5, md_burst=0.5, normal_modes=0.0)
         target = self.structures[min(self.properties.structure, len(self.structures) - 1)]
-        if unset(self.properties, "enabled") and (target.kind != "portfolio" or target.part == "bulk"):
-            self.properties.enabled = True
+        if unset(self.properties, "enabled"):  # on for a crystal; a slab or cluster target has no bulk properties
+            self.properties.enabled = target.kind != "portfolio" or target.part == "bulk"
         return self
 
     def has_validation(self) -> bool:

@@ -16,6 +16,7 @@ from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
 from .cutout_stage import cutouts_without_gamma
 from ..domain_models.portfolio_config import portfolio_conditions
+from ..sampling.md_snapshots import langevin_snapshots
 from .initial import starting_structures
 
 log = logging.getLogger(__name__)
@@ -25,24 +26,8 @@ def oracle_md_frames(atoms, oracle, temperature: float, n: int, seed: int, strid
                      warmup: int = 0) -> list:
     """`n` unlabelled snapshots of oracle-driven Langevin MD, `stride` steps apart after `warmup`
     steps (labelled by the caller, after any cut-outs)."""
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-
-    work = atoms.copy()
-    work.calc = oracle.calculator()
-    rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(work, temperature_K=temperature, rng=rng)
-    dyn = Langevin(work, 2 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
-    if warmup:
-        dyn.run(warmup)
-    frames = []
-    for _ in range(n):
-        dyn.run(stride)
-        snap = work.copy()
-        snap.calc = None
-        frames.append(snap)
-    return frames
+    return langevin_snapshots(atoms, oracle.calculator(), temperature, n, np.random.default_rng(seed),
+                              stride=stride, warmup=warmup)
 
 
 def portfolio_frames(rcfg, oracle, structures, only: str | None = None) -> list:
