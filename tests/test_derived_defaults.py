@@ -97,3 +97,12 @@ def test_jobs_get_the_derived_settings_as_null_and_derive_the_same_values(tmp_pa
     assert config["initial_data"]["rattle_stdev"] is None and config["convergence"]["force_rmse"] is None
     job = config_from_dict(dict(config), path).cfg
     assert job == rcfg.cfg and set(job.derived()) == set(rcfg.cfg.derived())
+
+
+def test_properties_are_on_for_a_crystal_spec_and_off_for_a_file():
+    from mlip_autopipec.domain_models import derived_defaults as dd
+
+    assert dd.properties_enabled("emt", "linear_ace", "bulk").value is True
+    off = dd.properties_enabled("emt", "linear_ace", "file")
+    assert off.value is False and "`file` structure" in off.reason
+    assert dd.properties_enabled("mock", "linear_ace", "bulk").value is False

@@ -683,7 +683,8 @@ class OTFConfig(_Strict):
             self.labeling.structures_per_job = d.value
             derived["labeling.structures_per_job"] = d
         if self.properties.enabled is None:
-            d = dd.properties_enabled(self.oracle.kind, self.trainer.kind)
+            target = self.structures[min(self.properties.structure, len(self.structures) - 1)] if self.structures else None
+            d = dd.properties_enabled(self.oracle.kind, self.trainer.kind, getattr(target, "kind", "bulk"))
             self.properties.enabled = d.value
             derived["properties.enabled"] = d
         if self.validation.n_generated is None:

@@ -71,7 +71,10 @@ def _stiffness(element: str) -> tuple[float, bool]:
 
     theta, known = _debye(element)
     omega = KB * theta / HBAR
-    return atomic_masses[atomic_numbers[element]] * AMU_EV * omega ** 2, known
+    # an unknown symbol is the structure check's to report (one line naming the field); here it only
+    # must not crash the derivation that runs before it
+    mass = atomic_masses[atomic_numbers[element]] if element in atomic_numbers else atomic_masses[29]
+    return mass * AMU_EV * omega ** 2, known and element in atomic_numbers
 
 
 def _unknown_note(elements: Iterable[str]) -> str:
@@ -109,9 +112,16 @@ def structures_per_job(oracle_kind: str) -> Derived:
     return Derived(1, f"oracle {oracle_kind}: one calculation per job (they run in parallel)")
 
 
-def properties_enabled(oracle_kind: str, trainer_kind: str) -> Derived:
+def properties_enabled(oracle_kind: str, trainer_kind: str, target_kind: str = "bulk") -> Derived:
+    """`target_kind`: the kind of the structure spec the properties are computed on
+    (`properties.structure`). Only a crystal built from a spec (`bulk`, or a portfolio's bulk part)
+    is known to be a small cell with bulk properties; a file may hold a slab, a cluster or a large
+    defect cell, whose EOS and elastic tasks would be meaningless or slow."""
     if "mock" in (oracle_kind, trainer_kind):
         return Derived(False, "a mock oracle or trainer has no physical properties to compare")
+    if target_kind not in ("bulk", "portfolio"):
+        return Derived(False, f"the property target (properties.structure) is a `{target_kind}` structure, not a "
+                              "crystal spec; set properties.enabled: true to compute them on it anyway")
     return Derived(True, "the final potential's properties against the oracle (final/properties.json)")
 
 
