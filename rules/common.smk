@@ -9,7 +9,7 @@ from mlip_autopipec.loop.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
 from mlip_autopipec.plan import n_label_jobs
 from mlip_autopipec.domain_models.state import read_decision
-from mlip_autopipec.steps.ship import read_ship
+from mlip_autopipec.domain_models.ship import read_ship
 from mlip_autopipec.domain_models.portfolio_config import portfolio_conditions
 from mlip_autopipec.workflow_support import load_workflow_config, report_failed_slurm_jobs
 

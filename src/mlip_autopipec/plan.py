@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .core import layout as L
-from .domain_models.records import read_record
-from .domain_models.ship import ShipDecision
+from .domain_models.ship import read_ship_or_none
 from .domain_models.state import Action, read_decision_or_none
 from .domain_models.portfolio_config import portfolio_conditions
 
@@ -125,13 +124,8 @@ def final_stage(cfg, last_iteration: int, workdir: Path | None = None) -> str:
     loop = L.potential_stage_for(last_iteration)
     if not cfg.has_final_fit():
         return loop
-    path = None if workdir is None else Path(workdir) / L.SHIP_DECISION
-    if path is not None and path.is_file():
-        try:
-            return read_record(ShipDecision, path).shipped_stage
-        except ValueError:
-            pass
-    return L.FINAL_FIT
+    ship = None if workdir is None else read_ship_or_none(Path(workdir) / L.SHIP_DECISION)
+    return L.FINAL_FIT if ship is None else ship.shipped_stage
 
 
 def end_property_stages(cfg, last_iteration: int, workdir: Path | None = None) -> list[str]:

@@ -72,3 +72,24 @@ class ShipDecision(Strict):
 
     def check_of(self, stage: str) -> PotentialCheck | None:
         return next((c for c in self.checks if c.stage == stage), None)
+
+
+def read_ship(path) -> ShipDecision:
+    """`final_check/ship.json`, validated: the one reader the rules, the step, the plan, the state and
+    the report use."""
+    from .records import read_record
+
+    return read_record(ShipDecision, path)
+
+
+def read_ship_or_none(path) -> ShipDecision | None:
+    """The ship decision, or None when the file is missing or not one (a foreign partial file; ours are
+    written atomically)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        return None
+    try:
+        return read_ship(path)
+    except ValueError:
+        return None

@@ -198,11 +198,10 @@ def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str)
     """What final/ ships and the end criteria measured with it: the `ship` checkpoint's decision when
     there is a final fit (final_check/ship.json), else the loop's potential with its last spot check.
     {} while a final fit's check has not decided yet."""
-    from ..domain_models.ship import ShipDecision
+    from ..domain_models.ship import read_ship_or_none
 
-    raw = _json_or_none(workdir / L.SHIP_DECISION)
-    if raw is not None:
-        ship = ShipDecision.model_validate(raw)
+    ship = read_ship_or_none(workdir / L.SHIP_DECISION)
+    if ship is not None:
         own = ship.check_of(ship.shipped_stage)
         final = ship.check_of(L.FINAL_FIT)
         return {"stage": ship.shipped_stage, "potential": L.potential(ship.shipped_stage),

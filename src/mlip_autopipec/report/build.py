@@ -40,14 +40,12 @@ def ship_section(workdir: Path) -> tuple[str, str] | None:
     """The check of the final fit against the loop's potential (final_check/ship.json), if any."""
     from html import escape
 
-    from ..core.io import read_json
-    from ..domain_models.ship import ShipDecision
+    from ..domain_models.ship import read_ship_or_none
     from .html import table_html
 
-    path = workdir / L.SHIP_DECISION
-    if not path.is_file():
+    ship = read_ship_or_none(workdir / L.SHIP_DECISION)
+    if ship is None:
         return None
-    ship = ShipDecision.model_validate(read_json(path))
 
     def g(x, spec):
         return "-" if x is None else format(x, spec)

@@ -108,5 +108,3 @@ def run_ship(rcfg, loop_dir: str, final_dir: str, final_record: str, check_label
     return decision
 
 
-def read_ship(path: str | Path) -> ShipDecision:
-    return ShipDecision.model_validate(read_json(path))
