@@ -12,6 +12,7 @@ from mlip_autopipec.domain_models.state import read_decision
 from mlip_autopipec.domain_models.ship import read_ship
 from mlip_autopipec.domain_models.portfolio_config import portfolio_conditions
 from mlip_autopipec.workflow_support import load_workflow_config, report_failed_slurm_jobs
+from mlip_autopipec.components.registry import measures_label_noise
 
 # pydantic first: its messages name the field and the fix; the JSON schema (generated from the
 # same models) is what Snakemake's own tooling sees.
@@ -22,6 +23,8 @@ CONDITIONS = [c.name for c in RCFG.cfg.exploration.conditions]
 VALIDATION = RCFG.cfg.has_validation()
 VALIDATION_PARTS = portfolio_conditions(RCFG.cfg)  # one held-out job per portfolio condition
 RES = RCFG.cfg.resources
+# The noise check labels (label resources) only when it measures; else it writes a one-line record
+NOISE_RES = RES.label if measures_label_noise(RCFG.cfg) else RES.light
 # Files the config names: inputs of every rule that reads them, so an edited file redoes its work.
 STRUCTURE_FILES = [str(RCFG.resolve(s.path)) for s in RCFG.cfg.structures if s.kind == "file"]
 VALIDATION_INPUT = [str(RCFG.resolve(RCFG.cfg.validation.file))] if RCFG.cfg.validation.file else []

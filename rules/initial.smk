@@ -30,9 +30,9 @@ rule label_noise:
         config_file=CONFIG_FILE,
         stage_cache=L.label_cache(L.INITIAL),
         noise_dir=L.LABEL_NOISE_DIR,
-    threads: RES.label.cores
+    threads: NOISE_RES.cores
     resources:
-        **RES.label.snakemake_resources(),
+        **NOISE_RES.snakemake_resources(),
     log:
         "logs/label_noise/initial.log",
     benchmark:

@@ -24,7 +24,8 @@ CONFIG = {
     "patience": 3,
     "initial_exploration_steps": 30,
     "structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "cubic": True, "supercell": [2, 2, 2]}],
-    "initial_data": {"n_rattled": 6, "rattle_stdev": 0.05, "strains": []},  # one volume only
+    # one volume only (and no derived wide cell: its strained copies would add volumes)
+    "initial_data": {"n_rattled": 6, "rattle_stdev": 0.05, "strains": [], "wide_cell": False},
     "exploration": {"conditions": [{"name": "t300", "temperature": 300}], "gamma_select": 50.0,
                     "gamma_halt": 100.0},  # never halts: gamma-converged at once
     "dynamics": {"kind": "ase_md"},

@@ -85,7 +85,8 @@ def test_representative_comes_from_the_smallest_structure(tmp_path):
 
 def test_noisy_mock_labels_stop_with_the_setting_to_tighten(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rcfg = mock_config(tmp_path, oracle={"kind": "mock", "tighter_force_noise": 0.08})
+    rcfg = mock_config(tmp_path, oracle={"kind": "mock", "tighter_force_noise": 0.08},
+                       convergence={"force_rmse": 0.05})  # set: the derived default depends on the system
     run_initial_structures(rcfg, "selected.xyz")
     with pytest.raises(UserError, match=r"label noise 80 meV/Å RMS force > 50 meV/Å .*: tighten oracle.kpoints"):
         run_label_noise(rcfg, "selected.xyz", "noise.json", "label_cache", "noise_dir")
@@ -145,3 +146,34 @@ def test_gpaw_and_vasp_keywords_that_hide_a_setting():
     assert GPAWOracle(GPAWOracleConfig()).tighter("cutoff", cell)[0].cfg.cutoff_ev == pytest.approx(520.0)
     assert VaspOracle(VaspOracleConfig(incar={"encut": 600})).tighter("cutoff", cell) is None
     assert VaspOracle(VaspOracleConfig(cutoff_ev=None)).tighter("cutoff", cell) is None  # VASP's default ENMAX
+
+
+def test_a_failed_calculation_is_skipped_for_the_next_structure(tmp_path, monkeypatch):
+    """The failure rule: the oracle failing on the first structure the check tries is recorded
+    (in the stage's cache, so the label job does not retry it) and the next structure is measured."""
+    from mlip_autopipec.components.oracles.mock import MockOracle
+    from mlip_autopipec.core.identity import structure_hash
+    from mlip_autopipec.steps.label_noise import candidates
+
+    monkeypatch.chdir(tmp_path)
+    rcfg = mock_config(tmp_path, oracle={"kind": "mock", "fail_fraction": 0.01})
+    run_initial_structures(rcfg, "selected.xyz")
+    order = candidates(read_structures("selected.xyz"))
+    first = structure_hash(order[0][0])
+    monkeypatch.setattr(MockOracle, "_injected_failure", lambda self, atoms: structure_hash(atoms) == first)
+    record = run_label_noise(rcfg, "selected.xyz", "noise.json", "label_cache", "noise_dir")
+    assert record.applicable and record.passed
+    assert record.structure.startswith(order[1][0].info["source"])
+    assert len(list((tmp_path / "label_cache").glob("*.extxyz"))) == 2  # the second structure and its parent
+
+
+def test_an_oracle_failing_everywhere_leaves_the_verdict_to_the_label_jobs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rcfg = mock_config(tmp_path, oracle={"kind": "mock", "fail_fraction": 0.999999})
+    run_initial_structures(rcfg, "selected.xyz")
+    n = len(read_structures("selected.xyz"))
+    record = run_label_noise(rcfg, "selected.xyz", "noise.json", "label_cache", "noise_dir")
+    assert not record.applicable and record.passed
+    assert record.message == (f"label noise not measured: the oracle failed on all {n} initial structures "
+                              f"at the configured settings")
+    assert (tmp_path / "noise.json").is_file()

@@ -8,37 +8,46 @@ from __future__ import annotations
 from ..domain_models.config import ExplorationConfig
 
 
+ORACLE_CLASSES = {  # kind: (module under components/oracles, class); imported when used
+    "mock": ("mock", "MockOracle"),
+    "emt": ("emt", "EMTOracle"),
+    "chgnet": ("chgnet", "ChgnetOracle"),  # UniversalOracle backends: in-process, batched
+    "gpaw": ("gpaw", "GPAWOracle"),
+    "espresso": ("espresso", "EspressoOracle"),
+    "cp2k": ("cp2k", "CP2KOracle"),
+    "vasp": ("vasp", "VaspOracle"),
+    "ase": ("ase_calculator", "AseCalculatorOracle"),
+}
+
+
+def oracle_class(kind: str):
+    import importlib
+
+    if kind not in ORACLE_CLASSES:
+        raise ValueError(f"unknown oracle kind {kind!r}")
+    module, cls = ORACLE_CLASSES[kind]
+    return getattr(importlib.import_module(f".oracles.{module}", __package__), cls)
+
+
 def make_oracle(cfg, cores: int = 1, scratch_root=None):
     """`cores` is the job's core count: oracles that launch MPI take their rank count from it.
     `scratch_root` overrides where DFT oracles put their per-structure run directories."""
-    if cfg.kind == "mock":
-        from .oracles.mock import MockOracle
+    from .oracles.external import ExternalOracle
+    from .oracles.universal import UniversalOracle
 
-        return MockOracle(cfg)
-    if cfg.kind == "emt":
-        from .oracles.emt import EMTOracle
+    cls = oracle_class(cfg.kind)
+    if issubclass(cls, ExternalOracle):
+        return cls(cfg, cores=cores, scratch_root=scratch_root)
+    if issubclass(cls, UniversalOracle):
+        return cls(cfg, cores=cores)
+    return cls(cfg)
 
-        return EMTOracle(cfg)
-    universal = {"chgnet": ("chgnet", "ChgnetOracle")}  # UniversalOracle backends: in-process, batched
-    if cfg.kind in universal:
-        import importlib
 
-        module, cls = universal[cfg.kind]
-        return getattr(importlib.import_module(f".oracles.{module}", __package__), cls)(cfg, cores=cores)
-    external = {
-        "gpaw": ("gpaw", "GPAWOracle"),
-        "espresso": ("espresso", "EspressoOracle"),
-        "cp2k": ("cp2k", "CP2KOracle"),
-        "vasp": ("vasp", "VaspOracle"),
-        "ase": ("ase_calculator", "AseCalculatorOracle"),
-    }
-    if cfg.kind in external:
-        import importlib
-
-        module, cls = external[cfg.kind]
-        oracle_cls = getattr(importlib.import_module(f".oracles.{module}", __package__), cls)
-        return oracle_cls(cfg, cores=cores, scratch_root=scratch_root)
-    raise ValueError(f"unknown oracle kind {cfg.kind!r}")
+def measures_label_noise(cfg) -> bool:
+    """Whether the label-noise check computes anything for this config: it is enabled and the oracle
+    has tighter settings (the `tighter` hook). Known when the DAG is built, so the check's job asks
+    for label resources only when it labels."""
+    return bool(cfg.label_noise.enabled) and hasattr(oracle_class(cfg.oracle.kind), "tighter")
 
 
 def make_trainer(cfg):

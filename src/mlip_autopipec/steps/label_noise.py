@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..components.registry import make_oracle
+from ..components.registry import make_oracle, measures_label_noise
 from ..core import layout as L
 from ..core.errors import UserError
 from ..core.io import read_structures, write_json
@@ -39,20 +39,29 @@ log = logging.getLogger(__name__)
 SETTING_FIELDS = {"kpoints": "oracle.kpoints", "cutoff": "oracle.cutoff_ev", "smearing": "oracle.smearing.width_ev"}
 
 
-def representative(frames: list) -> tuple[object, object | None]:
-    """(the structure to label, its pristine parent or None): a rattled copy of the initial set (a
-    typical label: displaced atoms, non-zero forces) of the smallest starting structure, and the
-    unrattled structure it was made from; without rattled copies the smallest frame, without a
-    same-size original no parent. The smallest, because the check at a twice as dense k-point grid
-    costs 8 labels, and k-point sampling errors depend on the grid's density, which the oracle keeps
-    the same for every cell: a small cell measures them as well as a large one, for less."""
+def candidates(frames: list) -> list[tuple[object, object | None]]:
+    """(structure to label, its pristine parent or None), in the order the check tries them: rattled
+    copies of the initial set (typical labels: displaced atoms, non-zero forces) before the rest,
+    smallest first, each with the unrattled structure it was made from when there is one of the same
+    size. The smallest, because the check at a twice as dense k-point grid costs 8 labels, and
+    k-point sampling errors depend on the grid's density, which the oracle keeps the same for every
+    cell: a small cell measures them as well as a large one, for less. The next one is tried only
+    when the oracle fails on one (the failure rule: a failed calculation is recorded and skipped)."""
     if not frames:
         raise UserError("label noise: the initial set (initial/selected.xyz) is empty; check structures:")
-    rattled = [a for a in frames if a.info.get("source") == "initial:rattled"] or list(frames)
-    rep = min(rattled, key=len)  # the first of the smallest
-    parent = next((a for a in frames if a.info.get("source") == "initial:original" and a is not rep
-                   and len(a) == len(rep) and a.info.get("structure_index") == rep.info.get("structure_index")), None)
-    return rep, parent
+    rattled = [a for a in frames if a.info.get("source") == "initial:rattled"]
+    ordered = sorted(rattled, key=len) + sorted([a for a in frames if not any(a is r for r in rattled)], key=len)
+
+    def parent_of(rep):
+        return next((a for a in frames if a.info.get("source") == "initial:original" and a is not rep
+                     and len(a) == len(rep) and a.info.get("structure_index") == rep.info.get("structure_index")),
+                    None)
+    return [(rep, parent_of(rep)) for rep in ordered]
+
+
+def representative(frames: list) -> tuple[object, object | None]:
+    """The first structure the check tries (see `candidates`)."""
+    return candidates(frames)[0]
 
 
 def relative_energy(label, parent_label) -> float:
@@ -109,7 +118,7 @@ def run_label_noise(rcfg, selected_file: str, out_json: str, stage_cache_dir: st
     force_tol = cfg.convergence.force_rmse * noise_cfg.max_fraction
     energy_tol = cfg.convergence.energy_rmse * noise_cfg.max_fraction
     oracle = make_oracle(ocfg, cores=cores)
-    if not noise_cfg.enabled or not hasattr(oracle, "tighter"):
+    if not measures_label_noise(cfg):
         why = "label_noise.enabled is false" if not noise_cfg.enabled else f"{oracle.name} has no tighter settings"
         record = LabelNoiseRecord(applicable=False, oracle=oracle.name, force_tolerance=force_tol,
                                   energy_tolerance=energy_tol, passed=True, message=f"label noise not measured: {why}")
@@ -119,7 +128,7 @@ def run_label_noise(rcfg, selected_file: str, out_json: str, stage_cache_dir: st
 
     (Path(noise_dir) / L.ATTEMPT_NAME).unlink(missing_ok=True)  # the state shows the last attempt's verdict
     frames = read_structures(selected_file)
-    rep, parent = representative(frames)
+    order = candidates(frames)
     for i, atoms in enumerate(frames):  # as the label jobs see them, so that they reuse these labels
         atoms.info["source_stage"] = L.INITIAL
         atoms.info["selected_index"] = i
@@ -138,10 +147,23 @@ def run_label_noise(rcfg, selected_file: str, out_json: str, stage_cache_dir: st
                  "from the cache" if why is None else f"computed in {_wall(label):.1f} s")
         return label, failure
 
-    base, failure = compute(oracle, rep, stage_cache)
+    base = rep = parent = None
+    for rep, parent in order:  # the first structure the oracle labels at the configured settings
+        base, failure = compute(oracle, rep, stage_cache)
+        if base is not None:
+            break
+        log.warning("LABEL NOISE: the oracle failed on %s: %s; trying the next structure",
+                    rep.info.get("source"), failure.reason)
     if base is None:
-        raise UserError(f"label noise: the oracle failed on the first initial structure at the configured settings: "
-                        f"{failure.reason}")
+        # Every initial calculation failed (each recorded in the initial stage's cache): the label
+        # jobs reuse those records and the failure rule stops the run with its message.
+        record = LabelNoiseRecord(applicable=False, oracle=oracle.name, force_tolerance=force_tol,
+                                  energy_tolerance=energy_tol, passed=True,
+                                  message=f"label noise not measured: the oracle failed on all {len(order)} "
+                                          f"initial structures at the configured settings")
+        write_json(out_json, record_json(record))
+        log.warning("LABEL NOISE: %s", record.message)
+        return record
     base_parent = compute(oracle, parent, stage_cache)[0] if parent is not None else None
     measured: list[SettingNoise] = []
     for setting in noise_cfg.settings:
