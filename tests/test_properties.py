@@ -8,6 +8,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
 
 from mlip_autopipec.domain_models.properties_config import PropertiesConfig
+from mlip_autopipec.domain_models.property_records import PropertyRecord
 from mlip_autopipec.properties import EV_PER_A3_TO_GPA, TASK
 from mlip_autopipec.properties.analyze import analyze
 from mlip_autopipec.properties.compare import compare
@@ -121,21 +122,21 @@ def test_wrong_lattice_constant_is_flagged():
     system = cu_system()
     oracle = analyze(compute(pcfg, system, EMT()), system, pcfg)
     wrong = analyze(compute(pcfg, system, StretchedEMT(1.02)), system, pcfg)
-    records = {r["name"]: r for r in compare(oracle, wrong, pcfg)}
+    records = {r.name: r for r in compare(oracle, wrong, pcfg)}
     lat = records["lattice_constant"]
-    assert lat["ok"] is False
-    assert lat["rel_error"] == pytest.approx(0.02, abs=0.002)
-    assert lat["potential"] == pytest.approx(1.02 * lat["oracle"], rel=1e-3)
-    same = {r["name"]: r for r in compare(oracle, oracle, pcfg)}
-    assert same["lattice_constant"]["ok"] is True and same["bulk_modulus"]["ok"] is True
+    assert lat.ok is False
+    assert lat.rel_error == pytest.approx(0.02, abs=0.002)
+    assert lat.potential == pytest.approx(1.02 * lat.oracle, rel=1e-3)
+    same = {r.name: r for r in compare(oracle, oracle, pcfg)}
+    assert same["lattice_constant"].ok is True and same["bulk_modulus"].ok is True
 
 
 def test_reference_values_appear_as_third_column():
     pcfg = PropertiesConfig(include=["eos"], reference={"lattice_constant": 3.615})
     side = analyze(compute(pcfg, cu_system(), EMT()), cu_system(), pcfg)
-    rec = {r["name"]: r for r in compare(side, side, pcfg)}
-    assert rec["lattice_constant"]["reference"] == 3.615
-    assert "reference" not in rec["bulk_modulus"]
+    rec = {r.name: r for r in compare(side, side, pcfg)}
+    assert rec["lattice_constant"].reference == 3.615
+    assert rec["bulk_modulus"].reference is None and "reference" not in rec["bulk_modulus"].model_dump()
 
 
 def _decision(action, iteration=2, stale=0):
@@ -148,8 +149,8 @@ def test_property_gate_blocks_convergence_only_while_a_property_fails():
     from mlip_autopipec.loop.property_gate import gate_on_properties
     from mlip_autopipec.domain_models.state import Action
 
-    bad = [{"name": "C44", "ok": False}, {"name": "bulk_modulus", "ok": True}]
-    good = [{"name": "C44", "ok": True}]
+    bad = [PropertyRecord(name="C44", ok=False), PropertyRecord(name="bulk_modulus", ok=True)]
+    good = [PropertyRecord(name="C44", ok=True)]
     assert gate_on_properties(_decision(Action.CONVERGED), good, 10, 5).action is Action.CONVERGED
     blocked = gate_on_properties(_decision(Action.CONVERGED), bad, 10, 5)
     assert blocked.action is Action.CONTINUE and "C44" in blocked.reason and "bulk_modulus" not in blocked.reason
@@ -204,13 +205,13 @@ def test_cluster_vibrations_agree_with_ase_vibrations_and_flag_a_stiffer_potenti
     assert ase_thz[6:] == pytest.approx(freqs, abs=1e-3)
 
     stiff = compute(pcfg, system, ScaledEMT(1.21))  # frequencies 1.1 x EMT's
-    records = {r["name"]: r for r in compare(analyze(oracle, system, pcfg), analyze(stiff, system, pcfg), pcfg)}
+    records = {r.name: r for r in compare(analyze(oracle, system, pcfg), analyze(stiff, system, pcfg), pcfg)}
     expected = 0.1 * np.sqrt(np.mean(np.square(freqs)))
-    assert records["vibration_rmse"]["potential"] == pytest.approx(expected, rel=1e-3)
-    assert expected > pcfg.tolerances.vibration_rmse and records["vibration_rmse"]["ok"] is False
-    assert records["relaxed_geometry_rmsd"]["ok"] is True  # same minimum, different curvature
-    same = {r["name"]: r for r in compare(analyze(oracle, system, pcfg), analyze(oracle, system, pcfg), pcfg)}
-    assert same["vibration_rmse"]["potential"] == 0 and same["vibration_rmse"]["ok"] is True
+    assert records["vibration_rmse"].potential == pytest.approx(expected, rel=1e-3)
+    assert expected > pcfg.tolerances.vibration_rmse and records["vibration_rmse"].ok is False
+    assert records["relaxed_geometry_rmsd"].ok is True  # same minimum, different curvature
+    same = {r.name: r for r in compare(analyze(oracle, system, pcfg), analyze(oracle, system, pcfg), pcfg)}
+    assert same["vibration_rmse"].potential == 0 and same["vibration_rmse"].ok is True
 
 
 def _slab_config(tmp_path, slab, **props):

@@ -78,9 +78,9 @@ def test_each_column_is_computed_at_its_own_models_equilibrium():
         assert o_val[name] == pytest.approx(value, rel=0.002), name
         assert p_val[name] == pytest.approx(value / 1.02**3, rel=0.002), name
     assert o_val["lattice_constant"] == pytest.approx(a0, abs=5e-4)
-    records = {r["name"]: r for r in compare(oracle, potential, pcfg)}
-    assert records[NAME]["ok"] is True
-    assert records[NAME]["oracle"] < 0.005 and records[NAME]["potential"] < 0.005
+    records = {r.name: r for r in compare(oracle, potential, pcfg)}
+    assert records[NAME].ok is True
+    assert records[NAME].oracle < 0.005 and records[NAME].potential < 0.005
 
 
 def test_the_bulk_modulus_check_catches_constants_away_from_equilibrium():
@@ -92,8 +92,8 @@ def test_the_bulk_modulus_check_catches_constants_away_from_equilibrium():
     check = details[NAME]
     assert check["b_elastic"] == pytest.approx((values["C11"] + 2 * values["C12"]) / 3)
     assert check["rel_diff"] > 0.05
-    rec = {r["name"]: r for r in compare((values, details, {}), (values, details, {}), pcfg)}[NAME]
-    assert rec["ok"] is False and rec["tolerance_kind"] == "consistency"
+    rec = {r.name: r for r in compare((values, details, {}), (values, details, {}), pcfg)}[NAME]
+    assert rec.ok is False and rec.tolerance_kind == "consistency"
 
 
 def test_the_check_is_general_for_a_non_cubic_crystal_and_skips_with_a_reason():
@@ -158,17 +158,17 @@ def test_the_check_row_in_the_report_table_and_the_status_line(tmp_path):
 
     ok = record({"b_eos": 134.4, "b_elastic": 134.5, "rel_diff": 0.0008, "tolerance": 0.0102},
                 {"b_eos": 134.6, "b_elastic": 134.9, "rel_diff": 0.0016, "tolerance": 0.0106})
-    assert ok["ok"] is True and _ratio(ok) == pytest.approx(0.0016 / 0.0106)
+    assert ok.ok is True and _ratio(ok) == pytest.approx(0.0016 / 0.0106)
     row = table_rows([ok])[0]
     assert row[2:4] == ["0.16 %", "0.08 %"] and row[6] == "yes"
     bad = record({"b_eos": 134.4, "b_elastic": 125.2, "rel_diff": 0.0686, "tolerance": 0.011}, None)
-    assert bad["ok"] is True and "potential: not computed" in bad["skipped"]  # one side missing: skipped
+    assert bad.ok is True and "potential: not computed" in bad.skipped  # one side missing: skipped
     bad = record({"b_eos": 134.4, "b_elastic": 125.2, "rel_diff": 0.0686, "tolerance": 0.011},
                  {"b_eos": 134.4, "b_elastic": 134.4, "rel_diff": 0.0, "tolerance": 0.011})
-    assert bad["ok"] is False and table_rows([bad])[0][6] == "NO"
+    assert bad.ok is False and table_rows([bad])[0][6] == "NO"
     d = tmp_path / "final_fit" / "properties"
     write_structures(d / "tasks.extxyz", [bulk("Cu")])
-    write_json(d / "properties.json", [ok])
+    write_json(d / "properties.json", [ok.model_dump()])
     assert "B(Cij) = B(EOS) check ok" in summary_line(property_counts(tmp_path))
-    write_json(d / "properties.json", [bad])
+    write_json(d / "properties.json", [bad.model_dump()])
     assert "B(Cij) = B(EOS) check FAILED" in summary_line(property_counts(tmp_path))

@@ -18,6 +18,7 @@ from mlip_autopipec.core.errors import ConfigError, UserError
 from mlip_autopipec.core.io import count_frames, write_json
 from mlip_autopipec.preflight import preflight
 from mlip_autopipec.domain_models.config import config_from_dict, load_config
+from mlip_autopipec.domain_models.property_records import PropertyRecord, write_property_records
 from mlip_autopipec.domain_models.state import Action, ConditionResult, Decision
 from mlip_autopipec.loop.extension import decision_settings, find_extension
 
@@ -129,8 +130,8 @@ def test_a_run_ended_by_the_property_gate_is_re_decided_with_it(tmp_path):
     cfg = config_from_dict({**MOCK, "max_cycles": 1, "properties": {"enabled": True},
                             "convergence": {"spot_checks": 0, "properties": True}}, tmp_path / "c.yaml").cfg
     ran_through = [ConditionResult(condition="t600", halted=False, steps_run=1000, budget=1000, max_gamma=1.0)]
-    records = [{"name": "lattice_constant", "ok": True}, {"name": "bulk_modulus", "ok": False}]
-    write_json(tmp_path / "initial" / "properties" / "properties.json", records)
+    records = [PropertyRecord(name="lattice_constant", ok=True), PropertyRecord(name="bulk_modulus", ok=False)]
+    write_property_records(tmp_path / "initial" / "properties" / "properties.json", records)
     from mlip_autopipec.loop.decision import decide
     from mlip_autopipec.loop.property_gate import gate_on_properties
 

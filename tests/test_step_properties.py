@@ -14,6 +14,7 @@ from ase.calculators.emt import EMT
 from mlip_autopipec.core.io import read_json, read_structures, write_structures
 from mlip_autopipec.domain_models.config import config_from_dict
 from mlip_autopipec.domain_models.properties_config import PropertiesConfig
+from mlip_autopipec.domain_models.property_records import read_property_records
 from mlip_autopipec.properties import TASK
 from mlip_autopipec.properties.system import build_tasks
 from test_properties import StretchedEMT, compute, cu_system
@@ -83,12 +84,12 @@ def test_a_failed_oracle_calculation_fails_its_property_and_names_the_reason(tmp
     write_json(tmp_path / "oracle.json", {"failures": [{"task": "vacancy/defect", "reason": "SCF not converged"}]})
     records = run_properties(rcfg, "iter_000", str(tmp_path / "potential.extxyz"), [str(tmp_path / "oracle.extxyz")],
                              [str(tmp_path / "oracle.json")], None, str(tmp_path / "p.json"), str(tmp_path / "d.json"))
-    by_name = {r["name"]: r for r in records}
-    assert by_name["lattice_constant"]["ok"] is True
-    assert by_name["vacancy"]["ok"] is False and "vacancy/defect" in by_name["vacancy"]["error"]
-    assert by_name["vacancy_formation_energy"]["oracle"] is None and by_name["vacancy_formation_energy"]["ok"] is False
+    by_name = {r.name: r for r in records}
+    assert by_name["lattice_constant"].ok is True
+    assert by_name["vacancy"].ok is False and "vacancy/defect" in by_name["vacancy"].error
+    assert by_name["vacancy_formation_energy"].oracle is None and by_name["vacancy_formation_energy"].ok is False
     assert read_json(tmp_path / "d.json")["oracle_failures"][0]["reason"] == "SCF not converged"
-    assert read_json(tmp_path / "p.json") == records
+    assert read_property_records(tmp_path / "p.json") == records
 
 
 def test_cluster_vibrations_are_one_cached_oracle_calculation_and_cheap_mode_skips_the_relaxation(tmp_path):

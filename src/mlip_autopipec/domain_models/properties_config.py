@@ -12,10 +12,19 @@ from pydantic import Field
 
 from ._strict import Strict
 
-PropertyGroup = Literal["eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation",
-                        "vibrations"]
-ALL_GROUPS: tuple[str, ...] = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability", "relaxation",
-                               "vibrations")
+# The property groups: each name is spelled here once, the config's vocabulary (the config is
+# validated before any property code loads); properties/registry.py binds every name to its code
+# and refuses to load when one is missing. Everything else imports these constants.
+EOS = "eos"
+ELASTIC = "elastic"
+VACANCY = "vacancy"
+SURFACE = "surface"
+PHONONS = "phonons"
+MD_STABILITY = "md_stability"
+RELAXATION = "relaxation"
+VIBRATIONS = "vibrations"
+ALL_GROUPS: tuple[str, ...] = (EOS, ELASTIC, VACANCY, SURFACE, PHONONS, MD_STABILITY, RELAXATION, VIBRATIONS)
+PropertyGroup = Literal[ALL_GROUPS]  # type: ignore[valid-type]  # the names above, for validation and the schema
 
 
 class PropertyTolerances(Strict):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
+from ..domain_models.property_records import PropertyRecord
 from ..domain_models.state import Action, ConditionResult, Decision, SpotCheckResult
 from ..core.layout import potential_stage_for
 from .property_gate import gate_on_properties
@@ -166,7 +167,7 @@ def decide(
 
 
 def checkpoint(iteration: int, conditions: Sequence[ConditionResult], previous: Sequence[Decision], cfg,
-               last_spot_check: SpotCheckResult | None, property_records: list[dict] | None = None) -> Decision:
+               last_spot_check: SpotCheckResult | None, property_records: list[PropertyRecord] | None = None) -> Decision:
     """The gate's decision under config `cfg`: explorations and spot checks (`decide`), then the
     property gate on `property_records` (convergence.properties; None: off). The gate job and a
     rerun's re-decision of a finished run (loop_extension) both take it here, so they cannot drift."""

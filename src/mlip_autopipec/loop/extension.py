@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core import layout as L
 from .decision import checkpoint, with_tolerances
-from ..core.io import read_json
+from ..domain_models.property_records import read_property_records
 from ..domain_models.state import Action, Decision, read_decision_or_none
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def redecide(workdir: Path, n: int, last: Decision, earlier: list[Decision], cfg
     last_spot = (None if last.spot_check_result is None
                  else with_tolerances(last.spot_check_result, conv.force_rmse, conv.energy_rmse))
     properties = workdir / L.stage_properties(L.potential_stage_for(n))
-    records = read_json(properties) if conv.properties and properties.is_file() else None
+    records = read_property_records(properties) if conv.properties and properties.is_file() else None
     return checkpoint(n, last.conditions, earlier, cfg, last_spot, records)
 
 

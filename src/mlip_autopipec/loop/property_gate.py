@@ -8,11 +8,12 @@ through, so iterations that only chase properties count as iterations without im
 
 from __future__ import annotations
 
+from ..domain_models.property_records import PropertyRecord
 from ..domain_models.state import Action, Decision
 
 
-def gate_on_properties(decision: Decision, records: list[dict], max_cycles: int, patience: int) -> Decision:
-    bad = [r["name"] for r in records if not r.get("ok")]
+def gate_on_properties(decision: Decision, records: list[PropertyRecord], max_cycles: int, patience: int) -> Decision:
+    bad = [r.name for r in records if not r.ok]
     if decision.action is not Action.CONVERGED or not bad:
         return decision
     what = f"every exploration ran through, but {len(bad)} propert{'y is' if len(bad) == 1 else 'ies are'} " \

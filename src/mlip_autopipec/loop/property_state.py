@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core import layout as L
 from ..core.io import count_frames, read_json
+from ..domain_models.property_records import read_property_records
 
 
 def property_counts(workdir: str | Path) -> dict[str, dict]:
@@ -23,13 +24,13 @@ def property_counts(workdir: str | Path) -> dict[str, dict]:
                    "n_labelled": sum(count_frames(p) for p in Path(workdir).glob(L.property_label_job(stage, "*", "extxyz"))),
                    "n_failed": sum(len(read_json(p)["failures"]) for p in Path(workdir).glob(L.property_label_job(stage, "*", "json")))}
             if (Path(workdir) / L.stage_properties(stage)).is_file():
-                records = read_json(Path(workdir) / L.stage_properties(stage))
+                records = read_property_records(Path(workdir) / L.stage_properties(stage))
                 rec["n_properties"] = len(records)
-                rec["n_ok"] = sum(1 for r in records if r.get("ok"))
+                rec["n_ok"] = sum(1 for r in records if r.ok)
                 # the table's self-check (B from the Cij against the EOS B0), shown on its own
-                check = next((r for r in records if r.get("tolerance_kind") == "consistency"), None)
+                check = next((r for r in records if r.tolerance_kind == "consistency"), None)
                 if check is not None:
-                    rec["self_check"] = "skipped" if check.get("skipped") else "ok" if check.get("ok") else "FAILED"
+                    rec["self_check"] = "skipped" if check.skipped else "ok" if check.ok else "FAILED"
         except (OSError, ValueError, KeyError):  # a foreign partial file; ours are written atomically
             continue
         out[stage] = rec

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..domain_models.properties_config import ELASTIC, EOS
+from ..domain_models.property_records import BulkModuli, PropertyRecord
+from .elastic import MATRIX
+
 NAME = "bulk_modulus_consistency"
 
 
@@ -47,24 +51,43 @@ def bulk_modulus_check(values: dict, matrix: list | None, b0_se: float | None, c
             "tolerance": round(tol, 6)}
 
 
-def record(oracle: dict | None, potential: dict | None) -> dict | None:
+def record(oracle: dict | None, potential: dict | None) -> PropertyRecord | None:
     """The properties-table row: each side's |B_C − B_EOS| / B_EOS against its own tolerance; `ok`
     when both agree. A side's skip reason skips the row (`ok` true: nothing was contradicted)."""
     if oracle is None and potential is None:
         return None
     sides = {"oracle": oracle or {"skipped": "not computed"}, "potential": potential or {"skipped": "not computed"}}
-    rec = {"name": NAME, "unit": "rel", "oracle": sides["oracle"].get("rel_diff"),
-           "potential": sides["potential"].get("rel_diff"), "abs_error": None, "rel_error": None,
-           "tolerance": max((s["tolerance"] for s in sides.values() if "tolerance" in s), default=None),
-           "tolerance_kind": "consistency", "ok": True,
-           "check": "B from elastic constants (sum C_ij i,j<=3 / 9; cubic (C11+2C12)/3) against the EOS B0, each side"}
+    rec: dict = {"name": NAME, "unit": "rel", "oracle": sides["oracle"].get("rel_diff"),
+                 "potential": sides["potential"].get("rel_diff"),
+                 "tolerance": max((s["tolerance"] for s in sides.values() if "tolerance" in s), default=None),
+                 "tolerance_kind": "consistency", "ok": True,
+                 "check": "B from elastic constants (sum C_ij i,j<=3 / 9; cubic (C11+2C12)/3) against the EOS B0, each side"}
     for side, s in sides.items():
         if "skipped" in s:
             rec["skipped"] = f"{side}: {s['skipped']}"
             continue
-        rec[f"{side}_B_GPa"] = {"eos": s["b_eos"], "elastic": s["b_elastic"]}
+        rec[f"{side}_B_GPa"] = BulkModuli(eos=s["b_eos"], elastic=s["b_elastic"])
         rec[f"{side}_tolerance"] = s["tolerance"]
         rec["ok"] = rec["ok"] and s["rel_diff"] <= s["tolerance"]
     if "skipped" in rec:
         rec["ok"] = True
-    return rec
+    return PropertyRecord(**rec)
+
+
+class BulkModulusCheck:
+    """The check as the stage runs it: after the groups it needs, on bulk crystals (each at its own
+    equilibrium); its result is a side's `details[NAME]`, its row compares the two."""
+
+    name = NAME
+    requires = (EOS, ELASTIC)
+
+    def analyze(self, values: dict, details: dict, system, pcfg, groups: list[str]) -> dict | None:
+        if not (system.has_equilibrium and set(self.requires) <= set(groups)):
+            return None
+        return bulk_modulus_check(values, details.get(MATRIX), details.get(EOS, {}).get("bulk_modulus_se"),
+                                  system.cubic, system.relax_ions(pcfg.relax_ions),
+                                  pcfg.tolerances.bulk_modulus_consistency)
+
+    def records(self, oracle: dict, potential: dict) -> list[PropertyRecord]:
+        row = record(oracle.get(NAME), potential.get(NAME))
+        return [] if row is None else [row]

@@ -15,6 +15,7 @@ from ase import Atoms
 from . import EV_PER_A3_TO_GPA, tag
 
 PREFIX = "elastic/"
+MATRIX = "elastic_matrix_GPa"  # details.json key of the 6x6 matrix
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ..domain_models.properties_config import MD_STABILITY
 from . import RELAX, equilibrium
 from .system import build_tasks, property_system
 from .vibrations import VIB
@@ -44,7 +45,7 @@ def n_property_jobs(rcfg) -> int:
 def runs_md_stability(rcfg) -> bool:
     """The MD stability run applies to bulk crystals only (it repeats the conventional cell)."""
     p = rcfg.cfg.properties
-    return p.enabled and "md_stability" in property_system(rcfg).groups(p.include)
+    return p.enabled and MD_STABILITY in property_system(rcfg).groups(p.include)
 
 
 def jobs_per_potential(rcfg) -> dict[str, int]:

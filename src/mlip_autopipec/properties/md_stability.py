@@ -17,7 +17,11 @@ from ase.calculators.calculator import Calculator
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
+from ..domain_models.properties_config import MD_STABILITY
+from ..domain_models.property_records import PropertyRecord
 from ..sampling.candidate_generator import min_interatomic_distance
+from .judge import record
+from .registry import GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +69,18 @@ def run_md_stability(cell: Atoms, supercell, calc: Calculator, temperature: floa
     }
 
 
-def records(result: dict, tolerances, min_distance: float) -> list[dict]:
+def records(result: dict, tolerances, min_distance: float) -> list[PropertyRecord]:
     """Potential-only records (oracle: null): bounds, not differences. An explosion fails all three.
     The gamma bound is the run's own `gamma_threshold` when it has one (a final fit's, calibrated for
     its basis by shipping/gamma_scale.py), else tolerances.md_max_gamma."""
-    from .compare import record
-
+    q = GROUPS[MD_STABILITY].quantities
     ok_run = result["exploded"] is None and result["steps_run"] >= result["steps"]
-    out = [record("md_min_distance", None, result["min_distance"], min_distance),
-           record("md_energy_drift", None, result["max_energy_drift"], tolerances.md_energy_drift)]
+    out = [record("md_min_distance", q["md_min_distance"], None, result["min_distance"], min_distance),
+           record("md_energy_drift", q["md_energy_drift"], None, result["max_energy_drift"], tolerances.md_energy_drift)]
     if result["max_gamma"] is not None:
         bound = result.get("gamma_threshold") or tolerances.md_max_gamma
-        out.append(record("md_max_gamma", None, result["max_gamma"], bound))
+        out.append(record("md_max_gamma", q["md_max_gamma"], None, result["max_gamma"], bound))
     if not ok_run:
         for r in out:
-            r["ok"] = False
+            r.ok = False
     return out

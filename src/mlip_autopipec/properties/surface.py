@@ -21,6 +21,7 @@ from ase import Atoms
 from ase.build import fcc100, fcc110, fcc111
 
 from ..core.errors import StructureError
+from ..domain_models.properties_config import SURFACE
 from . import EV_PER_A2_TO_J_PER_M2, tag
 
 BULK = "surface/bulk"
@@ -61,7 +62,7 @@ def formula_units(slab: Atoms, bulk: Atoms) -> float:
         raise StructureError(
             f"properties: the slab's composition {dict(cs)} is no multiple of the surface reference bulk's "
             f"{dict(cb)}: set properties.surface_bulk to a bulk structure of the slab's composition, or leave "
-            "`surface` out of properties.include")
+            f"`{SURFACE}` out of properties.include")
     return next(iter(ratios.values()))
 
 

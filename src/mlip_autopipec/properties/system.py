@@ -2,7 +2,8 @@
 
 A bulk spec gives the pristine crystal (its substitutions and vacancies are for exploring, not for
 the reference properties); a structure file is classified by its periodicity as written in the
-file: periodic in 3 directions = bulk crystal, in 2 = slab, in none = cluster.
+file: periodic in 3 directions = bulk crystal, in 2 = slab, in none = cluster. Each group says
+itself which of these it applies to (`registry.py`, `applies`):
 
   bulk (any lattice): eos, elastic, vacancy, phonons, md_stability; surface only for fcc
   slab:               relaxation (the relaxed geometry, potential against oracle), surface (its
@@ -19,13 +20,11 @@ import numpy as np
 from ase import Atoms
 
 from ..core.errors import StructureError
+from ..domain_models.properties_config import SURFACE
 from ..sampling.structures import read_first_frame
-from . import elastic, eos, phonons, surface, tag, vacancy, vibrations
+from .registry import GROUPS, applicable
 
 CUBIC = {"fcc", "bcc", "diamond", "sc", "rocksalt", "zincblende"}
-BULK_GROUPS = ("eos", "elastic", "vacancy", "surface", "phonons", "md_stability")
-GROUPS = {"slab": ("relaxation", "surface"), "cluster": ("relaxation", "vibrations")}
-RELAXATION = "relaxation/start"
 
 
 @dataclass
@@ -44,11 +43,7 @@ class PropertySystem:
 
     def groups(self, include) -> list[str]:
         """The property groups that apply, in the order of `include`."""
-        if self.kind == "bulk":
-            ok = set(BULK_GROUPS) - ({"surface"} if self.crystal != "fcc" else set())
-        else:
-            ok = set(GROUPS[self.kind])
-        return [g for g in include if g in ok]
+        return applicable(self, include)
 
     def cell(self, which: str) -> Atoms:
         return self.conventional if which == "conventional" else self.primitive
@@ -111,7 +106,7 @@ def property_system(rcfg) -> PropertySystem:
         raise StructureError(f"structures[{k}].path: periodic in {n_periodic} direction(s); properties "
                              "need a bulk crystal (3), a slab (2) or a cluster (0): fix `pbc` in the file")
     system = PropertySystem(kind, atoms, atoms)
-    if "surface" in system.groups(rcfg.cfg.properties.include):
+    if SURFACE in system.groups(rcfg.cfg.properties.include):
         system.bulk_reference = surface_reference(rcfg, atoms)
     return system
 
@@ -127,7 +122,7 @@ def surface_reference(rcfg, slab: Atoms) -> Atoms:
             raise StructureError(
                 f"properties: the slab of structures[{rcfg.cfg.properties.structure}] holds {', '.join(elements)}: "
                 "its surface energy needs a bulk reference of that composition: set properties.surface_bulk to "
-                "its index in `structures`, or leave `surface` out of properties.include")
+                f"its index in `structures`, or leave `{SURFACE}` out of properties.include")
         try:
             return bulk(elements[0])
         except (ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
@@ -150,23 +145,4 @@ def build_tasks(pcfg, system: PropertySystem) -> list[Atoms]:
     Tasks with identical structures (e.g. the EOS point at V and the surface's bulk reference)
     stay separate tasks; the oracle's cache computes them once.
     """
-    out: list[Atoms] = []
-    for g in system.groups(pcfg.include):
-        if g == "eos":
-            out += eos.tasks(system.cell(pcfg.cell), pcfg.eos_points, pcfg.eos_range)
-        elif g == "elastic":
-            out += elastic.tasks(system.cell(pcfg.cell), pcfg.strain, system.relax_ions(pcfg.relax_ions),
-                                 pcfg.elastic_components)
-        elif g == "vacancy":
-            out += vacancy.tasks(system.conventional, pcfg.vacancy_supercell)
-        elif g == "surface" and system.kind == "slab":
-            out += surface.slab_tasks(system.primitive, system.bulk_reference)
-        elif g == "surface":
-            out += surface.tasks(system.element, system.a, system.primitive, pcfg.slab_layers, pcfg.vacuum)
-        elif g == "phonons":
-            out += phonons.tasks(system.primitive, pcfg.phonon_supercell, pcfg.phonon_delta)
-        elif g == "relaxation":
-            out.append(tag(system.primitive.copy(), RELAXATION, relax=True))
-        elif g == "vibrations":
-            out += vibrations.tasks(system.primitive, pcfg.phonon_delta)
-    return out
+    return [t for g in system.groups(pcfg.include) for t in GROUPS[g].tasks(system, pcfg)]

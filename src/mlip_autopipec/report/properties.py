@@ -7,90 +7,90 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core import layout as L
-from ..core.io import read_json
+from ..domain_models.property_records import PropertyRecord, read_property_records
 from .plots import new_figure, placeholder
 
 HEADER = ["property", "unit", "potential", "oracle", "error", "tolerance", "ok", "reference"]
 
 
-def property_runs(workdir: str | Path) -> list[tuple[str, list[dict]]]:
+def property_runs(workdir: str | Path) -> list[tuple[str, list[PropertyRecord]]]:
     """(stage, records) of every potential whose properties were computed, in loop order."""
     runs = []
     for path in Path(workdir).glob(L.stage_properties("*")):
         stage = path.parent.parent.name
         n = L.iteration_of_stage(stage)
-        runs.append(((-1 if n is None else n), stage, read_json(path)))
+        runs.append(((-1 if n is None else n), stage, read_property_records(path)))
     return [(stage, recs) for _, stage, recs in sorted(runs)]
 
 
-def final_records(workdir: str | Path) -> list[dict] | None:
+def final_records(workdir: str | Path) -> list[PropertyRecord] | None:
     path = Path(workdir) / L.FINAL_PROPERTIES
-    return read_json(path) if path.is_file() else None
+    return read_property_records(path) if path.is_file() else None
 
 
 def _g(x, spec="{:.4g}") -> str:
     return "-" if x is None else spec.format(x)
 
 
-def table_rows(records: list[dict]) -> list[list[str]]:
+def table_rows(records: list[PropertyRecord]) -> list[list[str]]:
     rows = []
     for r in records:
-        if r.get("error"):
-            rows.append([r["name"], "", "-", "-", r["error"], "", "no", ""])
+        if r.error:
+            rows.append([r.name, "", "-", "-", r.error, "", "no", ""])
             continue
-        kind = r.get("tolerance_kind", "rel")
+        kind = r.tolerance_kind or "rel"
         if kind == "consistency":  # each side against itself (B from the Cij against the EOS B0)
             pct = lambda x: _g(x if x is None else 100 * x, "{:.2f} %")  # noqa: E731
-            note = f"skipped ({r['skipped']})" if r.get("skipped") else "each side: |B(Cij) - B(EOS)| / B(EOS)"
-            rows.append([r["name"], "", pct(r["potential"]), pct(r["oracle"]), note,
-                         "≤ " + pct(r["tolerance"]), "yes" if r["ok"] else "NO", ""])
+            note = f"skipped ({r.skipped})" if r.skipped else "each side: |B(Cij) - B(EOS)| / B(EOS)"
+            rows.append([r.name, "", pct(r.potential), pct(r.oracle), note,
+                         "≤ " + pct(r.tolerance), "yes" if r.ok else "NO", ""])
             continue
         if kind == "rel":
-            err, tol = _g(r["rel_error"] and 100 * r["rel_error"], "{:.2f} %"), _g(100 * r["tolerance"], "{:.3g} %")
+            err, tol = _g(r.rel_error and 100 * r.rel_error, "{:.2f} %"), _g(100 * r.tolerance, "{:.3g} %")
         elif kind == "abs":
-            err, tol = _g(r["abs_error"]), _g(r["tolerance"])
+            err, tol = _g(r.abs_error), _g(r.tolerance)
         else:
-            err, tol = "", ("≤ " if kind == "max" else "≥ ") + _g(r["tolerance"])
-        rows.append([r["name"], r["unit"] or "", _g(r["potential"]), _g(r["oracle"]), err, tol,
-                     "yes" if r["ok"] else "NO", _g(r.get("reference"))])
+            err, tol = "", ("≤ " if kind == "max" else "≥ ") + _g(r.tolerance)
+        rows.append([r.name, r.unit or "", _g(r.potential), _g(r.oracle), err, tol,
+                     "yes" if r.ok else "NO", _g(r.reference)])
     return rows
 
 
-def _ratio(r: dict) -> float | None:
+def _ratio(r: PropertyRecord) -> float | None:
     """Error as a fraction of the tolerance (1 = at the limit)."""
-    kind = r.get("tolerance_kind")
-    if r.get("error") or not r.get("tolerance"):
+    kind = r.tolerance_kind
+    if r.error or not r.tolerance:
         return None
-    if kind == "rel" and r.get("rel_error") is not None:
-        return r["rel_error"] / r["tolerance"]
-    if kind == "abs" and r.get("abs_error") is not None:
-        return r["abs_error"] / r["tolerance"]
-    if kind == "max" and r.get("potential") is not None:
-        return r["potential"] / r["tolerance"]
-    if kind == "consistency" and not r.get("skipped"):
-        sides = [r[k] / r.get(f"{k}_tolerance", r["tolerance"]) for k in ("oracle", "potential") if r.get(k) is not None]
+    if kind == "rel" and r.rel_error is not None:
+        return r.rel_error / r.tolerance
+    if kind == "abs" and r.abs_error is not None:
+        return r.abs_error / r.tolerance
+    if kind == "max" and r.potential is not None:
+        return r.potential / r.tolerance
+    if kind == "consistency" and not r.skipped:
+        sides = [v / r.side_tolerance(k) for k, v in (("oracle", r.oracle), ("potential", r.potential)) if v is not None]
         return max(sides) if sides else None
     return None
 
 
-def properties_figure(runs: list[tuple[str, list[dict]]]):
+def properties_figure(runs: list[tuple[str, list[PropertyRecord]]]):
     if not runs:
         return placeholder("Properties", "no properties computed (properties.enabled: false, or not yet)")
     fig = new_figure(7.0, 4.0)
     ax = fig.add_subplot()
     if len(runs) == 1:
         stage, recs = runs[0]
-        pts = [(r["name"], _ratio(r)) for r in recs if _ratio(r) is not None]
+        pts = [(r.name, _ratio(r)) for r in recs if _ratio(r) is not None]
         ax.barh([p[0] for p in pts], [p[1] for p in pts],
                 color=["#55A868" if p[1] <= 1 else "#C44E52" for p in pts])
         ax.axvline(1.0, color="k", ls="--", lw=1)
         ax.invert_yaxis()
         ax.set_xlabel(f"error / tolerance ({stage}; dashed: the tolerance)")
     else:
-        names = list(dict.fromkeys(r["name"] for _, recs in runs for r in recs))
+        names = list(dict.fromkeys(r.name for _, recs in runs for r in recs))
         x = list(range(len(runs)))
         for name in names:
-            y = [next((_ratio(r) for r in recs if r["name"] == name), None) for _, recs in runs]
+            y = [next((_ratio(r) for r in recs if r.name == name), None) for _, recs in runs]
             ax.plot(x, [float("nan") if v is None else v for v in y], marker="o", label=name)
         ax.axhline(1.0, color="k", ls="--", lw=1)
         ax.set_xticks(x, [s for s, _ in runs], rotation=30)

@@ -6,6 +6,7 @@ import logging
 
 from ..loop.decision import checkpoint, spot_check_result
 from ..core.io import read_json, write_json
+from ..domain_models.property_records import read_property_records
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Decision, read_decision
 from ..loop.extension import decision_settings, describe
@@ -24,7 +25,7 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     if previous_train_file and previous and previous[-1].spot_check:
         prior = read_record(TrainRecord, previous_train_file).prior or {}
         last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse)
-    property_records = [r for f in property_files for r in read_json(f)] if property_files else None
+    property_records = [r for f in property_files for r in read_property_records(f)] if property_files else None
     decision = checkpoint(iteration, conditions, previous, rcfg.cfg, last_spot, property_records)
     decision.settings = decision_settings(rcfg.cfg, iteration)
     decision.gamma_thresholds = next((r.gamma_thresholds for r in records if r.gamma_thresholds), None)

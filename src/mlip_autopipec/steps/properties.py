@@ -49,6 +49,7 @@ from ..properties.relax import RelaxingOracle
 from ..properties.system import build_tasks, property_system
 from ..properties.vibrations import VIB, VibratingOracle
 from ..core.progress import Progress
+from ..domain_models.property_records import PropertyRecord, write_property_records
 from .label import label_one
 from .label_cache import LabelCache, attempt_settings, physics_settings, retry_failed_requested
 
@@ -246,7 +247,7 @@ def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | Non
 
 def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str], record_files: list[str],
                    md_file: str | None, out_records: str, out_details: str,
-                   equilibrium_files: tuple[str, str] | None = None) -> list[dict]:
+                   equilibrium_files: tuple[str, str] | None = None) -> list[PropertyRecord]:
     """`equilibrium_files`: the oracle's equilibrium (structure, record) from `property_equilibrium`
     (None in cheap mode, where the oracle's labels hold its single point at the potential's)."""
     cfg = rcfg.cfg
@@ -276,25 +277,21 @@ def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str]
         extra = md_records(md, pcfg.tolerances, bound)
     records = compare(o_side, p_side, pcfg, extra)
     for side, msg in eq_errors:  # that side's properties were computed at the configured structure
-        records.append({"name": "equilibrium", "unit": None, "oracle": None, "potential": None, "abs_error": None,
-                        "rel_error": None, "tolerance": None, "ok": False,
-                        "error": f"{side}: equilibrium relaxation failed, its properties are at the configured "
-                                 f"structure: {msg}"})
+        records.append(PropertyRecord.failed("equilibrium", f"{side}: equilibrium relaxation failed, its properties "
+                                             f"are at the configured structure: {msg}"))
     for side, (_, _, errors) in (("oracle", o_side), ("potential", p_side)):
         for group, msg in errors.items():
-            records.append({"name": group, "unit": None, "oracle": None, "potential": None, "abs_error": None,
-                            "rel_error": None, "tolerance": None, "ok": False, "error": f"{side}: {msg}"})
+            records.append(PropertyRecord.failed(group, f"{side}: {msg}"))
     details = {"stage": stage, "system": system.kind, "element": system.element, "crystal": system.crystal,
                "cheap": pcfg.cheap, "potential": p_side[1], "oracle": o_side[1], "oracle_failures": failures,
                "md_stability": {k: v for k, v in (md or {}).items() if k != "trace"} or None}
     write_json(out_details, details)
-    write_json(out_records, records)
-    bad = [r["name"] for r in records if not r["ok"]]
+    write_property_records(out_records, records)
+    bad = [r.name for r in records if not r.ok]
     log.info("PROPERTIES %s: %d properties, %d out of tolerance%s", stage, len(records), len(bad),
              f" ({', '.join(bad)})" if bad else "")
     for r in records:
-        log.info("  %-26s %-8s oracle %-12s potential %-12s ok %s", r["name"], r["unit"] or "", r["oracle"],
-                 r["potential"], r["ok"])
+        log.info("  %-26s %-8s oracle %-12s potential %-12s ok %s", r.name, r.unit or "", r.oracle, r.potential, r.ok)
     return records
 
 
