@@ -167,7 +167,8 @@ def decide(
 
 
 def checkpoint(iteration: int, conditions: Sequence[ConditionResult], previous: Sequence[Decision], cfg,
-               last_spot_check: SpotCheckResult | None, property_records: list[PropertyRecord] | None = None) -> Decision:
+               last_spot_check: SpotCheckResult | None,
+               property_records: list[PropertyRecord] | None = None) -> Decision:
     """The gate's decision under config `cfg`: explorations and spot checks (`decide`), then the
     property gate on `property_records` (convergence.properties; None: off). The gate job and a
     rerun's re-decision of a finished run (loop_extension) both take it here, so they cannot drift."""

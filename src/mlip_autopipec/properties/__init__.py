@@ -4,7 +4,8 @@ Each property module has two halves: `tasks(...)` builds the structures to compu
 tagged with `info['prop_task']` and `info['prop_relax']`), and `analyze(results)` turns the
 computed structures (task id -> Atoms with energy/forces/stress) into values. The same `analyze`
 runs on the potential's and on the oracle's results, so the two columns differ only by who computed
-the energies.
+the energies. `registry.py` holds one group object per config name that binds a module's two halves
+to the config and the structure; the rest of the stage asks it instead of naming groups.
 """
 
 TASK = "prop_task"  # info key: unique id of a property calculation, e.g. "eos/03"

@@ -76,7 +76,8 @@ def records(result: dict, tolerances, min_distance: float) -> list[PropertyRecor
     q = GROUPS[MD_STABILITY].quantities
     ok_run = result["exploded"] is None and result["steps_run"] >= result["steps"]
     out = [record("md_min_distance", q["md_min_distance"], None, result["min_distance"], min_distance),
-           record("md_energy_drift", q["md_energy_drift"], None, result["max_energy_drift"], tolerances.md_energy_drift)]
+           record("md_energy_drift", q["md_energy_drift"], None, result["max_energy_drift"],
+                  tolerances.md_energy_drift)]
     if result["max_gamma"] is not None:
         bound = result.get("gamma_threshold") or tolerances.md_max_gamma
         out.append(record("md_max_gamma", q["md_max_gamma"], None, result["max_gamma"], bound))

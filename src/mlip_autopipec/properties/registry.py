@@ -77,7 +77,8 @@ class Eos(PropertyGroup):
         if system.a is None:
             values.pop("lattice_constant")
         details = {k: values.pop(k) for k in ("bulk_modulus_derivative", "bulk_modulus_se") if k in values}
-        details["points"] = [[results[k].get_volume() / len(results[k]), results[k].get_potential_energy() / len(results[k])]
+        details["points"] = [[results[k].get_volume() / len(results[k]),
+                              results[k].get_potential_energy() / len(results[k])]
                              for k in sorted(results) if k.startswith(eos.PREFIX)]
         return values, {EOS: details}
 

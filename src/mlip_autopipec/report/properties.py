@@ -68,7 +68,8 @@ def _ratio(r: PropertyRecord) -> float | None:
     if kind == "max" and r.potential is not None:
         return r.potential / r.tolerance
     if kind == "consistency" and not r.skipped:
-        sides = [v / r.side_tolerance(k) for k, v in (("oracle", r.oracle), ("potential", r.potential)) if v is not None]
+        sides = [v / r.side_tolerance(k) for k, v in (("oracle", r.oracle), ("potential", r.potential))
+                 if v is not None]
         return max(sides) if sides else None
     return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..loop.decision import checkpoint, spot_check_result
-from ..core.io import read_json, write_json
+from ..core.io import write_json
 from ..domain_models.property_records import read_property_records
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import Decision, read_decision
