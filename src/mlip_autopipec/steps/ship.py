@@ -66,7 +66,8 @@ def run_gamma_scale(rcfg, stage: str, reference_dir: str, frame_files: list[str]
 def _n_functions(record_file: str | None) -> int | None:
     if not record_file or not Path(record_file).is_file():
         return None
-    return (read_record(TrainRecord, record_file).fit or {}).get("n_functions")
+    fit = read_record(TrainRecord, record_file).fit
+    return fit.n_functions if fit else None
 
 
 def _spot(rcfg, stage_dir: str, frames: list) -> tuple:
