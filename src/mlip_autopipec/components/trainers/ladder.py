@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 from ase import Atoms
 
 from ...domain_models.records import (HoldoutErrors, HoldoutStandIn, KeepBest, LadderRecord, LadderRung,
@@ -64,9 +65,12 @@ class Ladder(ABC):
     what = "rung"
     name = "basis ladder"
 
-    def __init__(self, frames: Sequence[Atoms], holdout_share: float, envs_per_function: float):
+    def __init__(self, frames: Sequence[Atoms], holdout_share: float, envs_per_function: float,
+                 held: np.ndarray | None = None):
+        """`held`: the held-out mask; default (always, in a run) `split_holdout(frames, holdout_share)`."""
         self.frames = list(frames)
-        self.held = split_holdout(self.frames, holdout_share)  # none held out: scored on the fitted labels
+        # none held out: scored on the fitted labels
+        self.held = split_holdout(self.frames, holdout_share) if held is None else np.asarray(held, dtype=bool)
         self.fit_part = ~self.held
         self.score_on = self.held if self.held.any() else self.fit_part
         self.envs = environments_per_element(self.frames, self.fit_part)
