@@ -194,14 +194,14 @@ def run_once(config_text: str, cores: int, sets: dict[str, list], keep: bool) ->
     for rec_file in [workdir / "initial" / "train.json", *sorted(workdir.glob("iter_*/train.json")), *final_fit]:
         rec = read_record(TrainRecord, rec_file)
         lad = rec.fit.ladder if rec.fit else None
-        prior = rec.prior or {}
+        prior = rec.prior
         chosen = next((r for r in lad.rungs if r.index == lad.chosen_rung), None) if lad else None
         print(f"  {rec_file.parent.name:8s} labels {rec.n_structures:3d}  functions "
               f"{rec.fit.n_functions if rec.fit else None}"
               + (f"  rung {lad.chosen_rung} score {1e3 * (chosen.score or 0):.2f}"
                  f"{'  (kept earlier)' if lad.keep_best and lad.keep_best.kept_previous else ''}" if lad else "")
-              + (f"  prior F {1e3 * prior['force_rmse']:.2f} meV/Å, Spearman(gamma, |dF|) {prior.get('spearman_atoms')}"
-                 if prior.get("force_rmse") is not None else ""))
+              + (f"  prior F {1e3 * prior.force_rmse:.2f} meV/Å, Spearman(gamma, |dF|) {prior.spearman_atoms}"
+                 if prior is not None and prior.force_rmse is not None else ""))
     print(flush=True)
     if not keep:
         shutil.rmtree(workdir)

@@ -230,6 +230,46 @@ class FitReport(Strict):
     ladder: LadderRecord | None = Field(None, description="The basis ladder's choice (None: fixed basis).")
 
 
+class SpotCheckErrors(Strict):
+    """The previous potential's errors on the stage's spot-check structures (`prior.spot_check`)."""
+
+    n_structures: int = Field(description="Spot-check structures scored.")
+    energy_rmse_per_atom: float | None = Field(None, description="Energy RMSE per atom over those whose energy is a "
+                                               "label (eV/atom); None without any.")
+    force_rmse: float | None = Field(None, description="Force-component RMSE over trusted components (eV/Å).")
+    score: float | None = Field(None, description="The fit's weighted score (scoring/fit_weights.py), eV/Å.")
+    n_energy_labels: int | None = Field(None, description="Of them, structures whose energy is a label.")
+
+
+class PriorStructure(Strict):
+    """One newly labelled structure under the previous potential (`prior.per_structure`)."""
+
+    index: int | None = Field(None, description="Index in the stage's new labels.")
+    max_gamma: float | None = Field(None, description="Largest gamma over the atoms whose forces are labels "
+                                    "(None without an active set).")
+    gamma: list[float] | None = Field(None, description="Per-atom gamma (None without an active set).")
+    energy_error_per_atom: float | None = Field(None, description="Predicted minus labelled energy per atom (eV/atom).")
+    energy_is_label: bool | None = Field(None, description="Its energy is a label (not a cut-out's).")
+    force_rmse: float | None = Field(None, description="Force RMSE over its trusted components (eV/Å).")
+    spot_check: bool = Field(False, description="A spot-check structure (labelled to test, not chosen by gamma).")
+    condition: str | None = Field(None, description="The exploration condition it came from.")
+
+
+class PriorErrors(Strict):
+    """`prior` of train.json: the previous potential's gamma and errors on this stage's new labels
+    (steps/prior_errors.py): the calibration of gamma (report, adaptive gamma) and the spot checks' result."""
+
+    n_structures: int = Field(0, description="New labels scored.")
+    per_structure: list[PriorStructure] = Field(default_factory=list, description="One entry per new label.")
+    energy_rmse_per_atom: float | None = Field(None, description="Energy RMSE per atom over energy labels (eV/atom).")
+    force_rmse: float | None = Field(None, description="Force-component RMSE over trusted components (eV/Å).")
+    score: float | None = Field(None, description="The fit's weighted score (scoring/fit_weights.py), eV/Å.")
+    spearman_atoms: float | None = Field(None, description="Spearman correlation of per-atom gamma with per-atom "
+                                         "force error (None without gamma or too few atoms).")
+    spearman_structures: float | None = Field(None, description="The same per structure: max gamma against force RMSE.")
+    spot_check: SpotCheckErrors | None = Field(None, description="Errors on the spot-check structures among them.")
+
+
 class TrainRecord(Strict):
     """`<stage>/train.json`: one training job; read by the state, the report and the plan."""
 
@@ -244,9 +284,9 @@ class TrainRecord(Strict):
     validation: RmseMetrics | None = Field(None, description="Errors on the held-out set, when there is one.")
     composition: CompositionCheck | None = Field(None, description="The rank check of the training set's "
                                                  "compositions (per-element energies determined or not).")
-    prior: dict[str, Any] | None = Field(None, description="The previous potential's gamma and errors on this stage's "
-                                         "new labels (steps/prior_errors.py): the calibration of gamma, and the "
-                                         "spot checks' result.")
+    prior: PriorErrors | None = Field(None, description="The previous potential's gamma and errors on this stage's "
+                                      "new labels (steps/prior_errors.py): the calibration of gamma, and the "
+                                      "spot checks' result.")
 
 
 def read_record(model: type[Strict], path: str | Path):

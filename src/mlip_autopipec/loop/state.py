@@ -149,7 +149,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             rec.dataset_size = train.n_structures
             rec.validation = _validation_dict(train)
             rec.n_functions = train.fit.n_functions if train.fit else None
-            rec.spearman = (train.prior or {}).get("spearman_atoms")
+            rec.spearman = train.prior.spearman_atoms if train.prior else None
             rec.potential_out = L.potential(stage)
         iteration = n
         if rec.n_candidates is None:

@@ -81,8 +81,8 @@ def _spot(rcfg, stage_dir: str, frames: list) -> tuple:
         prior = prior_errors(trainer.calculator(files, with_gamma=True), frames)
     except (ValueError, FileNotFoundError):  # no extrapolation grade (e.g. the mock trainer)
         prior = prior_errors(trainer.calculator(files), frames, with_gamma=False)
-    rows = [{"max_gamma": p["max_gamma"], "force_rmse": p["force_rmse"],
-             "energy_error_per_atom": p["energy_error_per_atom"]} for p in prior["per_structure"]]
+    rows = [{"max_gamma": p.max_gamma, "force_rmse": p.force_rmse, "energy_error_per_atom": p.energy_error_per_atom}
+            for p in prior.per_structure]
     # iteration -1: frames of no iteration of the loop (final_check/)
     return spot_check_result(-1, prior, conv.force_rmse, conv.energy_rmse), rows
 
