@@ -16,6 +16,9 @@ limits) and keeps the one with the lowest error on a *held-out share* of the lab
   fit on the non-held-out part (its stand-in that never saw the held-out share) is stored in the
   train record. The next fit scores that stored fit on its own, larger held-out share; if the
   earlier one is better there, the earlier potential is kept (with an active set of all labels).
+* The split, the pick, the fall-back, keep-the-best and the record are the shared ladder's
+  (ladder.py); this module supplies its hooks (`LinearLadder`): the design matrix, a rung's solve
+  and its errors.
 * Virial rows (stress, where the oracle gives it) are central finite differences of the energy
   rows under a small strain, weighted by `stress_weight`: the linear fit then also learns how the
   energy changes with volume and shape, which the MD frames at one density barely constrain.

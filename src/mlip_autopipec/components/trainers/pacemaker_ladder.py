@@ -24,6 +24,9 @@ step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is t
   ships the chosen step as fitted on the training share. With nothing held out (too few labels)
   the ladder already saw every label and is not refitted.
 
+Splitting, picking, falling back, keep-the-best and the record are the shared ladder's (ladder.py);
+`PacemakerStepLadder` supplies the hooks: a step's potential scored on the held-out share.
+
 With `start: linear` the ladder's target is the linear ACE solution of `basis` on the training
 share (pacemaker copies a function's coefficient from the target when the ladder adds it); with
 `start: scratch` it is the fresh two-density basis. `upfit` does not apply to ladder fits (each
