@@ -13,7 +13,7 @@ import pytest
 from ase import Atoms
 
 from mlip_autopipec.components.trainers.ladder import NOT_COMPARABLE, Ladder, PreviousScore
-from mlip_autopipec.domain_models.records import HoldoutStandIn, LadderRecord
+from mlip_autopipec.domain_models.records import HoldoutStandIn, LadderRecord, LadderRung
 from mlip_autopipec.scoring.fit_weights import WeightedErrors
 
 N_FRAMES, N_HELD = 10, 3
@@ -162,3 +162,10 @@ def test_a_record_written_before_the_model_still_reads():
                       "score": None, "holdout": {}}]}
     rec = LadderRecord.model_validate(old)
     assert rec.holdout is None and rec.rungs[0].holdout is None
+
+
+def test_held_out_errors_of_records_before_the_fit_weighted_score_still_read():
+    old = {"energy_rmse_per_atom": 0.001, "force_rmse": 0.02, "pressure_rmse_gpa": None}
+    rung = LadderRung.model_validate({"index": 1, "functions_per_element": {"Cu": 5}, "allowed": True,
+                                      "score": 0.02, "holdout": old})
+    assert rung.holdout.force_rmse == 0.02 and rung.holdout.score is None

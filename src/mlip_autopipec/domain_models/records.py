@@ -109,10 +109,11 @@ class HoldoutErrors(Strict):
     energy_rmse_per_atom: float | None = Field(description="Energy RMSE per atom over structures whose energy is a "
                                                "label (eV/atom); None without any.")
     force_rmse: float | None = Field(description="Force-component RMSE over trusted components (eV/Å); None without any.")
-    score: float | None = Field(description="The ladder's score: energy and force rows with the fit's weights, "
+    # defaults: records written before scoring/fit_weights (the score lived beside these errors) still read
+    score: float | None = Field(None, description="The ladder's score: energy and force rows with the fit's weights, "
                                 "normalised by the force weight (eV/Å); lower is better.")
-    n_structures: int = Field(description="Structures scored.")
-    n_energy_labels: int = Field(description="Scored structures whose energy is a label.")
+    n_structures: int | None = Field(None, description="Structures scored.")
+    n_energy_labels: int | None = Field(None, description="Scored structures whose energy is a label.")
     pressure_rmse_gpa: float | None = Field(None, description="Pressure RMSE (GPa) over scored cells with a stress "
                                             "label; None without any.")
 
