@@ -45,6 +45,7 @@ from mlip_autopipec.core.io import count_frames  # noqa: E402
 from mlip_autopipec.core.metrics import rmse_metrics  # noqa: E402
 from mlip_autopipec.loop.state import derive_state  # noqa: E402
 from mlip_autopipec.domain_models.config import load_config  # noqa: E402
+from mlip_autopipec.domain_models.records import TrainRecord, read_record  # noqa: E402
 
 
 DEVELOPMENT_SEED = 2024  # the held-out draw settings were chosen on (rounds 1-7 of RESULTS.md)
@@ -191,15 +192,16 @@ def run_once(config_text: str, cores: int, sets: dict[str, list], keep: bool) ->
     print("basis per fit (functions per element, ladder rung) and held-out-share score:")
     final_fit = [workdir / "final_fit" / "train.json"] if (workdir / "final_fit" / "train.json").is_file() else []
     for rec_file in [workdir / "initial" / "train.json", *sorted(workdir.glob("iter_*/train.json")), *final_fit]:
-        rec = json.loads(rec_file.read_text())
-        lad = (rec.get("fit") or {}).get("ladder")
-        prior = rec.get("prior") or {}
-        print(f"  {rec_file.parent.name:8s} labels {rec['n_structures']:3d}  functions "
-              f"{(rec.get('fit') or {}).get('n_functions')}"
-              + (f"  rung {lad['chosen_rung']} score {1e3 * (lad['rungs'][lad['chosen_rung']]['score'] or 0):.2f}"
-                 f"{'  (kept earlier)' if (lad.get('keep_best') or {}).get('kept_previous') else ''}" if lad else "")
-              + (f"  prior F {1e3 * prior['force_rmse']:.2f} meV/Å, Spearman(gamma, |dF|) {prior.get('spearman_atoms')}"
-                 if prior.get("force_rmse") is not None else ""))
+        rec = read_record(TrainRecord, rec_file)
+        lad = rec.fit.ladder if rec.fit else None
+        prior = rec.prior
+        chosen = next((r for r in lad.rungs if r.index == lad.chosen_rung), None) if lad else None
+        print(f"  {rec_file.parent.name:8s} labels {rec.n_structures:3d}  functions "
+              f"{rec.fit.n_functions if rec.fit else None}"
+              + (f"  rung {lad.chosen_rung} score {1e3 * (chosen.score or 0):.2f}"
+                 f"{'  (kept earlier)' if lad.keep_best and lad.keep_best.kept_previous else ''}" if lad else "")
+              + (f"  prior F {1e3 * prior.force_rmse:.2f} meV/Å, Spearman(gamma, |dF|) {prior.spearman_atoms}"
+                 if prior is not None and prior.force_rmse is not None else ""))
     print(flush=True)
     if not keep:
         shutil.rmtree(workdir)

@@ -8,6 +8,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
+from mlip_autopipec.domain_models.records import PriorErrors
 from mlip_autopipec.loop.adaptive_gamma import adaptive_thresholds, calibration_points
 from mlip_autopipec.domain_models.adaptive_gamma_config import AdaptiveGammaConfig
 
@@ -64,7 +65,8 @@ def test_gamma_that_does_not_rank_errors_keeps_the_configured_values():
 def test_calibration_points_pool_stages_and_skip_what_has_no_gamma():
     prior0 = {"per_structure": [{"max_gamma": 3.0, "force_rmse": 0.002}, {"max_gamma": None, "force_rmse": 0.001}]}
     prior1 = {"per_structure": [{"max_gamma": math.inf, "force_rmse": 0.5}, {"max_gamma": 0.9, "force_rmse": 0.001}]}
-    points = calibration_points([("iter_000", prior0), ("iter_001", prior1), ("iter_002", None)])
+    points = calibration_points([("iter_000", PriorErrors.model_validate(prior0)),
+                                 ("iter_001", PriorErrors.model_validate(prior1)), ("iter_002", None)])
     assert points == [(3.0, 0.002, "iter_000"), (0.9, 0.001, "iter_001")]
 
 

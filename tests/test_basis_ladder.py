@@ -82,13 +82,13 @@ def run_ladder(frames, ref, cfg, previous=None):
 def test_ladder_grows_with_data_and_stays_small_on_a_tiny_set(md_data, ref):
     tiny = run_ladder(md_data[:2], ref, config())
     assert tiny.rung_index == 0
-    assert tiny.record["rungs"][1]["allowed"] is False
-    assert "too few atomic environments" in tiny.record["rungs"][1]["reason"]
+    assert tiny.record.rungs[1].allowed is False
+    assert "too few atomic environments" in tiny.record.rungs[1].reason
     big = run_ladder(md_data, ref, config())
-    assert big.record["n_holdout"] > 0
-    assert big.record["rungs"][1]["allowed"] is True
-    assert big.rung_index == 1, big.record["rungs"]
-    assert big.record["rungs"][1]["score"] < big.record["rungs"][0]["score"]
+    assert big.record.n_holdout > 0
+    assert big.record.rungs[1].allowed is True
+    assert big.rung_index == 1, big.record.rungs
+    assert big.record.rungs[1].score < big.record.rungs[0].score
 
 
 def test_holdout_share_is_fixed_per_structure(md_data):
@@ -255,16 +255,16 @@ def test_design_rows_of_the_previous_fit_are_reused_and_change_nothing(md_data, 
 def test_larger_within_se_records_its_choice_and_never_picks_a_smaller_rung(md_data, ref):
     lowest = run_ladder(md_data, ref, config(ladder={"larger_within_se": None}))  # the lowest score wins
     tolerant = run_ladder(md_data, ref, config(ladder={"larger_within_se": 1.0}))
-    sel = tolerant.record["selection"]
-    assert lowest.record["selection"] is None
+    sel = tolerant.record.model_dump()["selection"]
+    assert lowest.record.selection is None
     assert sel["lowest_score_rung"] == lowest.rung_index
     assert tolerant.rung_index >= lowest.rung_index
     chosen = sel["rungs"][str(tolerant.rung_index)]
     assert chosen["excess"] <= 1.0 * chosen["standard_error"]
     # the per-structure errors the rule resamples add up to each rung's recorded held-out score
     for i, r in sel["rungs"].items():
-        assert np.isclose(r["excess"], tolerant.record["rungs"][int(i)]["score"]
-                          - tolerant.record["rungs"][sel["lowest_score_rung"]]["score"])
+        assert np.isclose(r["excess"], tolerant.record.rungs[int(i)].score
+                          - tolerant.record.rungs[sel["lowest_score_rung"]].score)
 
 
 def test_balanced_order_gives_each_worker_as_many_atoms_and_keeps_every_structure():

@@ -75,10 +75,11 @@ def test_flags():
 # Spot checks: gamma-convergence ends the loop only once the oracle agrees
 # --------------------------------------------------------------------------------------------
 from mlip_autopipec.loop.decision import spot_check_result  # noqa: E402
+from mlip_autopipec.domain_models.records import SpotCheckErrors  # noqa: E402
 
 
 def spot(iteration, force, energy=0.0001, n=4):
-    return spot_check_result(iteration, {"n_structures": n, "force_rmse": force, "energy_rmse_per_atom": energy},
+    return spot_check_result(iteration, SpotCheckErrors(n_structures=n, force_rmse=force, energy_rmse_per_atom=energy),
                              force_tolerance=0.003, energy_tolerance=0.001)
 
 
@@ -161,6 +162,7 @@ def test_spot_check_excess_orders_force_and_energy_failures():
 def test_earlier_spot_checks_are_judged_by_the_current_tolerances():
     from mlip_autopipec.loop.decision import spot_check_excess, spot_check_result
     earlier = spot(0, force=0.006)  # 2x its 3 meV/Å tolerance
-    now = spot_check_result(1, {"n_structures": 4, "force_rmse": 0.009, "energy_rmse_per_atom": 1e-4}, 0.006, 0.001)
+    now = spot_check_result(1, SpotCheckErrors(n_structures=4, force_rmse=0.009, energy_rmse_per_atom=1e-4), 0.006,
+                            0.001)
     assert spot_check_excess(earlier, judged_by=now) == pytest.approx(1.0)
     assert spot_check_excess(now) == pytest.approx(1.5)

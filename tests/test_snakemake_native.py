@@ -102,6 +102,7 @@ def test_extension_found_only_when_the_last_decision_no_longer_holds(tmp_path):
 
 
 def test_a_run_ended_by_failed_spot_checks_is_extended_only_when_the_convergence_settings_change(tmp_path):
+    from mlip_autopipec.domain_models.records import SpotCheckErrors
     from mlip_autopipec.loop.decision import decide, spot_check_result
 
     conv = {"spot_checks": 2, "force_rmse": 0.003, "energy_rmse": 0.001, "spot_check_patience": 2}
@@ -109,8 +110,8 @@ def test_a_run_ended_by_failed_spot_checks_is_extended_only_when_the_convergence
     ran_through = [ConditionResult(condition="t600", halted=False, steps_run=1000, budget=1000, max_gamma=1.0)]
     decisions = []
     for n, force in enumerate([None, 0.013, 0.014, 0.0135]):  # every check fails, none beats the first
-        spot = None if force is None else spot_check_result(n - 1, {"n_structures": 2, "force_rmse": force,
-                                                                    "energy_rmse_per_atom": 1e-4}, 0.003, 0.001)
+        spot = None if force is None else spot_check_result(
+            n - 1, SpotCheckErrors(n_structures=2, force_rmse=force, energy_rmse_per_atom=1e-4), 0.003, 0.001)
         d = decide(n, ran_through, decisions, cfg.max_cycles, cfg.patience, 2, spot, 2)
         d.settings = decision_settings(cfg, n)
         decisions.append(d)

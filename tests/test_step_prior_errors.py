@@ -31,10 +31,10 @@ def _labelled(seed: int, spot: bool):
 def test_errors_of_the_oracle_itself_are_zero_and_spot_checks_are_summarised_apart():
     frames = [_labelled(0, False), _labelled(1, True), _labelled(2, True)]
     out = prior_errors(EMT(), frames, with_gamma=False)
-    assert out["n_structures"] == 3
-    assert out["force_rmse"] == pytest.approx(0, abs=1e-10)
-    assert out["spot_check"]["n_structures"] == 2
-    assert [p["spot_check"] for p in out["per_structure"]] == [False, True, True]
+    assert out.n_structures == 3
+    assert out.force_rmse == pytest.approx(0, abs=1e-10)
+    assert out.spot_check.n_structures == 2
+    assert [p.spot_check for p in out.per_structure] == [False, True, True]
 
 
 def test_a_shifted_energy_shows_as_the_energy_error_per_atom():
@@ -44,8 +44,8 @@ def test_a_shifted_energy_shows_as_the_energy_error_per_atom():
     shifted.calc = SinglePointCalculator(shifted, energy=frames[0].get_potential_energy() + 0.01 * n,
                                          forces=frames[0].get_forces())
     out = prior_errors(EMT(), [shifted], with_gamma=False)
-    assert out["per_structure"][0]["energy_error_per_atom"] == pytest.approx(-0.01, abs=1e-9)
-    assert np.isclose(out["energy_rmse_per_atom"], 0.01)
+    assert out.per_structure[0].energy_error_per_atom == pytest.approx(-0.01, abs=1e-9)
+    assert np.isclose(out.energy_rmse_per_atom, 0.01)
 
 
 def test_spot_checks_on_cut_outs_are_scored_on_the_rows_the_cut_out_trusts():
@@ -64,7 +64,7 @@ def test_spot_checks_on_cut_outs_are_scored_on_the_rows_the_cut_out_trusts():
     cut.info[ENERGY_WEIGHT] = 0.0
     cut.info["spot_check"] = True
     out = prior_errors(EMT(), [cut, _labelled(4, True)], with_gamma=False)
-    assert out["spot_check"]["force_rmse"] == pytest.approx(0, abs=1e-10)
-    assert out["spot_check"]["energy_rmse_per_atom"] == pytest.approx(0, abs=1e-10)  # only the full cell's energy
-    assert out["spot_check"]["n_energy_labels"] == 1
-    assert out["per_structure"][0]["energy_is_label"] is False and out["per_structure"][0]["force_rmse"] == pytest.approx(0, abs=1e-10)
+    assert out.spot_check.force_rmse == pytest.approx(0, abs=1e-10)
+    assert out.spot_check.energy_rmse_per_atom == pytest.approx(0, abs=1e-10)  # only the full cell's energy
+    assert out.spot_check.n_energy_labels == 1
+    assert out.per_structure[0].energy_is_label is False and out.per_structure[0].force_rmse == pytest.approx(0, abs=1e-10)

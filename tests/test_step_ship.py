@@ -38,6 +38,14 @@ def _md(max_gamma, steps_run=300, exploded=None):
     return {"max_gamma": max_gamma, "steps_run": steps_run, "steps": 300, "exploded": exploded}
 
 
+def _ladder(keep_best: dict) -> dict:
+    """A train.json `fit.ladder` with one rung and the given keep-the-best comparison."""
+    return {"chosen_rung": 0, "functions_per_element": {"Cu": 10}, "rung": {}, "n_holdout": 3, "n_fit": 12,
+            "environments_per_element": {"Cu": 400}, "holdout": None,
+            "rungs": [{"index": 0, "functions_per_element": {"Cu": 10}, "allowed": True}],
+            "keep_best": keep_best, "holdout_fit": None}
+
+
 def _record(**kw):
     return TrainRecord(stage="final_fit", n_structures=60, trainer="linear_ace", **kw)
 
@@ -68,11 +76,11 @@ def test_failed_spot_checks_or_a_broken_md_run_reject_the_final_fit():
 def test_final_fit_outcome_from_its_record():
     failed = _record(kept_previous=True, error="singular design matrix")
     assert final_fit_outcome(failed) == ("failed", "the final fit failed (singular design matrix)")
-    kept = _record(fit={"ladder": {"keep_best": {"kept_previous": True, "previous_stage": "iter_002",
-                                                 "previous_score": 0.0020, "score": 0.0025}}})
+    kept = _record(fit={"ladder": _ladder({"kept_previous": True, "previous_stage": "iter_002",
+                                           "previous_score": 0.0020, "score": 0.0025})})
     kind, why = final_fit_outcome(kept)
     assert kind == "kept_earlier" and "iter_002" in why
-    assert final_fit_outcome(_record(fit={"ladder": {"keep_best": {"kept_previous": False}}})) is None
+    assert final_fit_outcome(_record(fit={"ladder": _ladder({"kept_previous": False})})) is None
     d = decide_ship("iter_002", "final_fit", failed, None, None, None)
     assert d.shipped_stage == "iter_002" and d.final_fit == "failed" and "singular design matrix" in d.reason
 

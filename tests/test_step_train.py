@@ -12,7 +12,7 @@ from mlip_autopipec.components.oracles.mock import MockOracle
 from mlip_autopipec.core.errors import TrainingError
 from mlip_autopipec.core.io import write_json, write_structures
 from mlip_autopipec.domain_models.config import MockOracleConfig
-from mlip_autopipec.domain_models.records import TrainRecord
+from mlip_autopipec.domain_models.records import FitReport, TrainRecord
 from mlip_autopipec.steps.train import run_train
 
 
@@ -47,7 +47,7 @@ def test_fit_on_every_label_file_with_a_typed_record(files):
     on_disk = json.loads((files / "pot0.json").read_text())
     assert TrainRecord.model_validate(on_disk) == record
     assert (record.n_structures, record.trainer, record.kept_previous) == (5, "mock", False)
-    assert record.fit == {"n_structures": 5, "generation": 0}
+    assert record.fit == FitReport(n_structures=5, generation=0)  # the mock trainer reports these two
     assert "error" not in on_disk  # keys of the dict records: no `error` unless a fit failed
     # the mock potential is the mock oracle's Morse model: exact on the held-out labels
     assert record.validation.n_structures == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ._strict import Strict
 from .adaptive_gamma_config import GammaThresholds
@@ -97,6 +97,180 @@ class CompositionCheck(Strict):
     advice: str | None = Field(None, description="When not determined: what is missing and the fix.")
 
 
+def _none_if_empty(value):
+    """Records written before LadderRecord had `holdout: {}` for a rung that was not scored."""
+    return None if value == {} else value
+
+
+class HoldoutErrors(Strict):
+    """Errors of a fit on the held-out share (or, with nothing held out, on the fitted labels): the
+    fit's own row weights on the rows it trusts (scoring/fit_weights.py)."""
+
+    energy_rmse_per_atom: float | None = Field(description="Energy RMSE per atom over structures whose energy is a "
+                                               "label (eV/atom); None without any.")
+    force_rmse: float | None = Field(description="Force-component RMSE over trusted components (eV/Å); None without any.")
+    # defaults: records written before scoring/fit_weights (the score lived beside these errors) still read
+    score: float | None = Field(None, description="The ladder's score: energy and force rows with the fit's weights, "
+                                "normalised by the force weight (eV/Å); lower is better.")
+    n_structures: int | None = Field(None, description="Structures scored.")
+    n_energy_labels: int | None = Field(None, description="Scored structures whose energy is a label.")
+    pressure_rmse_gpa: float | None = Field(None, description="Pressure RMSE (GPa) over scored cells with a stress "
+                                            "label; None without any.")
+
+
+class LadderRung(Strict):
+    """One candidate basis size of a ladder fit (a linear ACE rung or a pacemaker ladder step)."""
+
+    index: int = Field(description="Rung number (linear ACE) or pacemaker ladder step.")
+    functions_per_element: dict[str, int] = Field(description="Basis functions per element.")
+    allowed: bool = Field(description="Enough atomic environments per function in the fitted part.")
+    reason: str = Field("", description="Why the rung is not allowed ('' if it is).")
+    score: float | None = Field(None, description="Held-out score (None when not allowed).")
+    holdout: HoldoutErrors | None = Field(None, description="Held-out errors (None when not allowed).")
+
+    @field_validator("holdout", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return _none_if_empty(value)
+
+
+class SelectionDetail(Strict):
+    """One rung under the `larger_within_se` rule."""
+
+    excess: float = Field(description="Its score minus the lowest score (eV/Å).")
+    standard_error: float = Field(description="Paired-bootstrap standard error of that excess (eV/Å).")
+
+
+class LadderSelection(Strict):
+    """How the rung was chosen when `trainer.ladder.larger_within_se` is set."""
+
+    rule: str = Field(description="The rule in words.")
+    lowest_score_rung: int = Field(description="The rung with the lowest held-out score.")
+    rungs: dict[str, SelectionDetail] = Field(description="Per scored rung (by index as a string): excess and "
+                                              "its standard error.")
+
+
+class HoldoutStandIn(Strict):
+    """The held-out-share stand-in of a fit: the chosen rung fitted without the held-out share,
+    kept so the next fit can score it on its own (larger) held-out share (keep-the-best)."""
+
+    rung: dict[str, Any] = Field(description="Which basis: a linear ACE rung (BasisRung fields) or a pacemaker "
+                                 "ladder step (`ladder_step`, `n_functions`).")
+    score: float | None = Field(description="Its score on the held-out share of the fit that made it.")
+    stage: str | None = Field(None, description="The stage whose fit made it.")
+    coefficients: list[float] | None = Field(None, description="Linear ACE: the basis coefficients.")
+    functions_per_element: dict[str, int] | None = Field(None, description="pacemaker: functions per element.")
+    potential_yaml: str | None = Field(None, description="pacemaker: the potential, as yaml text.")
+
+
+class KeepBest(Strict):
+    """The comparison of this fit's stand-in with the earlier best one on this fit's held-out share."""
+
+    note: str | None = Field(None, description="Why no comparison was made (the earlier basis is not part of "
+                             "this ladder).")
+    previous_stage: str | None = Field(None, description="The stage whose stand-in was compared.")
+    previous_score: float | None = Field(None, description="Its score on this held-out share.")
+    previous_holdout: HoldoutErrors | None = Field(None, description="Its errors on this held-out share.")
+    score: float | None = Field(None, description="This fit's stand-in's score.")
+    kept_previous: bool = Field(False, description="True: the earlier potential is shipped again.")
+    rule: str | None = Field(None, description="With `larger_within_se`: the rule that decided.")
+    standard_error: float | None = Field(None, description="With `larger_within_se`: the larger standard error "
+                                         "of the pair (eV/Å).")
+
+
+class LadderRecord(Strict):
+    """`fit.ladder` of train.json: the basis size a ladder fit chose on the held-out share, every
+    candidate's score, and keep-the-best (components/trainers/ladder.py writes it for both trainers)."""
+
+    chosen_rung: int = Field(description="Index of the chosen rung (pacemaker: ladder step).")
+    functions_per_element: dict[str, int] = Field(description="Basis functions per element of the chosen rung.")
+    rung: dict[str, Any] = Field(description="The chosen rung: BasisRung fields (linear ACE) or `ladder_step`, "
+                                 "`n_functions` (pacemaker).")
+    n_holdout: int = Field(description="Labels held out to score the rungs.")
+    n_fit: int = Field(description="Labels the rungs were fitted on.")
+    environments_per_element: dict[str, int] = Field(description="Atomic environments per element in the fitted part.")
+    holdout: HoldoutErrors | None = Field(description="The chosen rung's held-out errors (None if no rung was allowed).")
+    rungs: list[LadderRung] = Field(description="Every candidate, in ladder order.")
+    selection: LadderSelection | None = Field(None, description="With `larger_within_se`: how the rung was chosen.")
+    keep_best: KeepBest | None = Field(description="The comparison with the earlier best stand-in (None: not compared).")
+    holdout_fit: HoldoutStandIn | None = Field(description="The best stand-in so far: this fit's, or the earlier one "
+                                               "if that scored better.")
+    ladder_step: int | float | list[int | float] | None = Field(None, description="pacemaker: `fit.ladder_step`.")
+    ladder_type: str | None = Field(None, description="pacemaker: `fit.ladder_type`.")
+    refit: bool | None = Field(None, description="pacemaker: the chosen size was refitted on all labels.")
+    ladder_time_s: float | None = Field(None, description="pacemaker: wall time of ladder and refit (s).")
+
+    @field_validator("holdout", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return _none_if_empty(value)
+
+
+class FitReport(Strict):
+    """`fit` of train.json: the trainer's own report of a fit (components/trainers/*)."""
+
+    trainer: str | None = Field(None, description="The trainer that fitted ('linear_ace', 'pacemaker'; absent: mock).")
+    train_energy_rmse_per_atom: float | None = Field(None, description="Energy RMSE per atom on the training labels "
+                                                     "(eV/atom).")
+    train_force_rmse: float | None = Field(None, description="Force-component RMSE on the training labels (eV/Å).")
+    n_structures: int | None = Field(None, description="Structures fitted.")
+    n_atoms: int | None = Field(None, description="Atoms fitted.")
+    n_functions: int | None = Field(None, description="Basis functions of the shipped potential.")
+    n_parameters: int | None = Field(None, description="pacemaker: coefficients of the shipped potential.")
+    elements: list[str] | None = Field(None, description="Elements of the fit, sorted.")
+    wall_time_s: float | None = Field(None, description="Wall time of the trainer's fit (s).")
+    zbl_r_in: dict[str, float] | None = Field(None, description="linear ACE with `repulsion: zbl`: the inner cutoff "
+                                              "per bond ('Cu-Cu'), Å (core_repulsion.py).")
+    loss_initial: float | None = Field(None, description="pacemaker: loss at the first iteration.")
+    loss_final: float | None = Field(None, description="pacemaker: lowest loss reached.")
+    n_iterations: int | None = Field(None, description="pacemaker: BFGS iterations.")
+    start: str | None = Field(None, description="pacemaker: how the shipped fit started (e.g. 'ladder+refit', "
+                              "'kept_previous').")
+    pacemaker_time_s: float | None = Field(None, description="pacemaker: its wall time (s).")
+    generation: int | None = Field(None, description="mock trainer: fits in the lineage.")
+    ladder: LadderRecord | None = Field(None, description="The basis ladder's choice (None: fixed basis).")
+
+
+class SpotCheckErrors(Strict):
+    """The previous potential's errors on the stage's spot-check structures (`prior.spot_check`)."""
+
+    n_structures: int = Field(description="Spot-check structures scored.")
+    energy_rmse_per_atom: float | None = Field(None, description="Energy RMSE per atom over those whose energy is a "
+                                               "label (eV/atom); None without any.")
+    force_rmse: float | None = Field(None, description="Force-component RMSE over trusted components (eV/Å).")
+    score: float | None = Field(None, description="The fit's weighted score (scoring/fit_weights.py), eV/Å.")
+    n_energy_labels: int | None = Field(None, description="Of them, structures whose energy is a label.")
+
+
+class PriorStructure(Strict):
+    """One newly labelled structure under the previous potential (`prior.per_structure`)."""
+
+    index: int | None = Field(None, description="Index in the stage's new labels.")
+    max_gamma: float | None = Field(None, description="Largest gamma over the atoms whose forces are labels "
+                                    "(None without an active set).")
+    gamma: list[float] | None = Field(None, description="Per-atom gamma (None without an active set).")
+    energy_error_per_atom: float | None = Field(None, description="Predicted minus labelled energy per atom (eV/atom).")
+    energy_is_label: bool | None = Field(None, description="Its energy is a label (not a cut-out's).")
+    force_rmse: float | None = Field(None, description="Force RMSE over its trusted components (eV/Å).")
+    spot_check: bool = Field(False, description="A spot-check structure (labelled to test, not chosen by gamma).")
+    condition: str | None = Field(None, description="The exploration condition it came from.")
+
+
+class PriorErrors(Strict):
+    """`prior` of train.json: the previous potential's gamma and errors on this stage's new labels
+    (steps/prior_errors.py): the calibration of gamma (report, adaptive gamma) and the spot checks' result."""
+
+    n_structures: int = Field(0, description="New labels scored.")
+    per_structure: list[PriorStructure] = Field(default_factory=list, description="One entry per new label.")
+    energy_rmse_per_atom: float | None = Field(None, description="Energy RMSE per atom over energy labels (eV/atom).")
+    force_rmse: float | None = Field(None, description="Force-component RMSE over trusted components (eV/Å).")
+    score: float | None = Field(None, description="The fit's weighted score (scoring/fit_weights.py), eV/Å.")
+    spearman_atoms: float | None = Field(None, description="Spearman correlation of per-atom gamma with per-atom "
+                                         "force error (None without gamma or too few atoms).")
+    spearman_structures: float | None = Field(None, description="The same per structure: max gamma against force RMSE.")
+    spot_check: SpotCheckErrors | None = Field(None, description="Errors on the spot-check structures among them.")
+
+
 class TrainRecord(Strict):
     """`<stage>/train.json`: one training job; read by the state, the report and the plan."""
 
@@ -104,17 +278,16 @@ class TrainRecord(Strict):
     n_structures: int = Field(description="Labelled structures the fit was given.")
     trainer: str = Field(description="trainer.kind that fitted.")
     kept_previous: bool = Field(False, description="True if the fit failed and the previous potential was copied.")
-    fit: dict[str, Any] | None = Field(None, description="The trainer's own report of the fit (training RMSEs "
-                                       "`train_energy_rmse_per_atom`, `train_force_rmse`, losses, sizes); "
-                                       "absent when the fit failed.")
+    fit: FitReport | None = Field(None, description="The trainer's own report of the fit (training RMSEs, losses, "
+                                  "sizes, the ladder's choice); absent when the fit failed.")
     error: str | None = Field(None, description="Why the fit failed (with kept_previous).")
     wall_time_s: float = Field(0.0, description="Wall time of the fit.")
     validation: RmseMetrics | None = Field(None, description="Errors on the held-out set, when there is one.")
     composition: CompositionCheck | None = Field(None, description="The rank check of the training set's "
                                                  "compositions (per-element energies determined or not).")
-    prior: dict[str, Any] | None = Field(None, description="The previous potential's gamma and errors on this stage's "
-                                         "new labels (steps/prior_errors.py): the calibration of gamma, and the "
-                                         "spot checks' result.")
+    prior: PriorErrors | None = Field(None, description="The previous potential's gamma and errors on this stage's "
+                                      "new labels (steps/prior_errors.py): the calibration of gamma, and the "
+                                      "spot checks' result.")
 
 
 def read_record(model: type[Strict], path: str | Path):

@@ -17,15 +17,16 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..domain_models.adaptive_gamma_config import AdaptiveGammaConfig, GammaThresholds
+from ..domain_models.records import PriorErrors
 
 
-def calibration_points(priors: Iterable[tuple[str, dict | None]]) -> list[tuple[float, float, str]]:
+def calibration_points(priors: Iterable[tuple[str, PriorErrors | None]]) -> list[tuple[float, float, str]]:
     """(max gamma, force RMSE in eV/Å, stage) of every structure with a recorded, finite gamma, from
     (stage, `prior` of its train.json) pairs."""
     points = []
     for stage, prior in priors:
-        for row in (prior or {}).get("per_structure", []):
-            g, err = row.get("max_gamma"), row.get("force_rmse")
+        for row in (prior.per_structure if prior is not None else []):
+            g, err = row.max_gamma, row.force_rmse
             if g is None or err is None or not (math.isfinite(g) and math.isfinite(err)) or err <= 0:
                 continue
             points.append((float(g), float(err), stage))

@@ -23,6 +23,7 @@ from typing import Sequence
 
 from ..domain_models.property_records import PropertyRecord
 from ..domain_models.state import Action, ConditionResult, Decision, SpotCheckResult
+from ..domain_models.records import PriorErrors, SpotCheckErrors
 from ..core.layout import potential_stage_for
 from .property_gate import gate_on_properties
 
@@ -35,14 +36,15 @@ def mean_progress(conditions: Sequence[ConditionResult]) -> float:
     return sum(c.progress for c in conditions) / len(conditions)
 
 
-def spot_check_result(iteration: int, prior_spot: dict | None, force_tolerance: float,
+def spot_check_result(iteration: int, errors: SpotCheckErrors | PriorErrors | None, force_tolerance: float,
                       energy_tolerance: float) -> SpotCheckResult | None:
-    """The typed verdict on the spot-check errors a fit recorded (`prior.spot_check` of train.json)."""
-    if not prior_spot or not prior_spot.get("n_structures"):
+    """The typed verdict on spot-check errors: those a fit recorded (`prior.spot_check` of train.json),
+    or all of a `prior_errors` on spot-check frames (the final check)."""
+    if errors is None or not errors.n_structures:
         return None
-    f, e = prior_spot.get("force_rmse"), prior_spot.get("energy_rmse_per_atom")
+    f, e = errors.force_rmse, errors.energy_rmse_per_atom
     passed = (f is None or f <= force_tolerance) and (e is None or e <= energy_tolerance)
-    return SpotCheckResult(iteration=iteration, n_structures=prior_spot["n_structures"], force_rmse=f,
+    return SpotCheckResult(iteration=iteration, n_structures=errors.n_structures, force_rmse=f,
                            energy_rmse_per_atom=e, force_tolerance=force_tolerance,
                            energy_tolerance=energy_tolerance, passed=passed)
 
@@ -69,8 +71,8 @@ def spot_checks_without_improvement(previous: Sequence[Decision], current: SpotC
 
 def with_tolerances(r: SpotCheckResult, force_tolerance: float, energy_tolerance: float) -> SpotCheckResult:
     """The same errors judged against (possibly changed) tolerances."""
-    return spot_check_result(r.iteration, {"n_structures": r.n_structures, "force_rmse": r.force_rmse,
-                                           "energy_rmse_per_atom": r.energy_rmse_per_atom},
+    return spot_check_result(r.iteration, SpotCheckErrors(n_structures=r.n_structures, force_rmse=r.force_rmse,
+                                                          energy_rmse_per_atom=r.energy_rmse_per_atom),
                              force_tolerance, energy_tolerance)
 
 

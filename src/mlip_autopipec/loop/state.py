@@ -101,7 +101,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     if init_train:
         initial["validation"] = _validation_dict(init_train)
         initial["dataset_size"] = init_train.n_structures
-        initial["n_functions"] = (init_train.fit or {}).get("n_functions")
+        initial["n_functions"] = init_train.fit.n_functions if init_train.fit else None
     if noise.get("stopped"):
         return _stamp(WorkflowState(status=Status.FAILED, iteration=0, initial=initial, label_noise=noise,
                                     message=f"stopped before the initial labels: {noise['message']}"))
@@ -148,8 +148,8 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             last_train = train
             rec.dataset_size = train.n_structures
             rec.validation = _validation_dict(train)
-            rec.n_functions = (train.fit or {}).get("n_functions")
-            rec.spearman = (train.prior or {}).get("spearman_atoms")
+            rec.n_functions = train.fit.n_functions if train.fit else None
+            rec.spearman = train.prior.spearman_atoms if train.prior else None
             rec.potential_out = L.potential(stage)
         iteration = n
         if rec.n_candidates is None:
@@ -234,11 +234,11 @@ def _final_fit(workdir: Path) -> dict:
     rec = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT))
     if rec is None or not (workdir / L.potential(L.FINAL_FIT)).exists():
         return {}
-    fit = rec.fit or {}
-    keep_best = (fit.get("ladder") or {}).get("keep_best") or {}
+    fit = rec.fit
+    keep_best = fit.ladder.keep_best if fit is not None and fit.ladder is not None else None
     return {"dataset_size": rec.n_structures, "validation": _validation_dict(rec),
-            "n_functions": fit.get("n_functions"), "kept_previous": bool(keep_best.get("kept_previous")),
-            "train_s": rec.wall_time_s}
+            "n_functions": fit.n_functions if fit else None,
+            "kept_previous": bool(keep_best is not None and keep_best.kept_previous), "train_s": rec.wall_time_s}
 
 
 def _stamp(state: WorkflowState) -> WorkflowState:

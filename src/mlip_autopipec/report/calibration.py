@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core import layout as L
-from ..core.io import read_json
+from ..domain_models.records import TrainRecord, read_record
 
 
 def calibration_data(workdir: str | Path) -> list[dict]:
@@ -23,19 +23,19 @@ def calibration_data(workdir: str | Path) -> list[dict]:
     out = []
     for record_file in sorted(workdir.glob(L.train_record(L.iter_dir("*")))):
         try:
-            prior = read_json(record_file).get("prior") or {}
-        except (OSError, ValueError):
+            prior = read_record(TrainRecord, record_file).prior
+        except (OSError, ValueError):  # unreadable or not a train record (pydantic's ValidationError is a ValueError)
             continue
-        rows = [p for p in prior.get("per_structure", []) if p.get("max_gamma") is not None]
+        rows = [p for p in (prior.per_structure if prior else []) if p.max_gamma is not None]
         if not rows:
             continue
         out.append({
             "stage": record_file.parent.name,
-            "max_gamma": [p["max_gamma"] for p in rows],
-            "force_rmse": [p["force_rmse"] for p in rows],
-            "spot": [bool(p.get("spot_check")) for p in rows],
-            "spearman_atoms": prior.get("spearman_atoms"),
-            "spearman_structures": prior.get("spearman_structures"),
+            "max_gamma": [p.max_gamma for p in rows],
+            "force_rmse": [p.force_rmse for p in rows],
+            "spot": [p.spot_check for p in rows],
+            "spearman_atoms": prior.spearman_atoms,
+            "spearman_structures": prior.spearman_structures,
         })
     return out
 

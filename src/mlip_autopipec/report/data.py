@@ -13,7 +13,7 @@ import numpy as np
 from ..core import layout as L
 from ..core.io import read_structures
 from ..loop.state import benchmark_seconds
-from ..domain_models.records import ExplorationRecord, LabelChunkRecord, TrainRecord, read_record
+from ..domain_models.records import ExplorationRecord, FitReport, LabelChunkRecord, TrainRecord, read_record
 from ..domain_models.state import WorkflowState
 
 # Per-iteration stage -> the rules whose Snakemake benchmark seconds it sums (state.timings_s keys)
@@ -148,13 +148,12 @@ def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
         rec = _train_record(workdir, stage)
         if rec is None:
             continue
-        fit = rec.fit or {}
+        fit = rec.fit or FitReport()
         points.append({
             "stage": stage,
             "n_labels": rec.n_structures,
             "validation": None if rec.validation is None else rec.validation.model_dump(),
-            "train": {"energy_rmse_per_atom": fit.get("train_energy_rmse_per_atom"),
-                      "force_rmse": fit.get("train_force_rmse")},
+            "train": {"energy_rmse_per_atom": fit.train_energy_rmse_per_atom, "force_rmse": fit.train_force_rmse},
         })
     has_val = any(p["validation"] and p["validation"].get("force_rmse") is not None for p in points)
     has_train = any(p["train"]["force_rmse"] is not None for p in points)

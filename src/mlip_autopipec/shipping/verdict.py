@@ -40,12 +40,13 @@ def final_fit_outcome(record: TrainRecord) -> tuple[str, str] | None:
     """("failed" | "kept_earlier", why) when the final fit is not a fit of its own, else None."""
     if record.kept_previous:
         return "failed", f"the final fit failed ({record.error or 'no reason recorded'})"
-    keep = ((record.fit or {}).get("ladder") or {}).get("keep_best") or {}
-    if keep.get("kept_previous"):
-        prev, this = keep.get("previous_score"), keep.get("score")
+    ladder = record.fit.ladder if record.fit is not None else None
+    keep = ladder.keep_best if ladder is not None else None
+    if keep is not None and keep.kept_previous:
+        prev, this = keep.previous_score, keep.score
         scores = "" if prev is None or this is None else (
             f" (held-out share score, F RMSE + weighted E RMSE: {prev:.3g} earlier against {this:.3g})")
-        return "kept_earlier", f"keep-the-best preferred the earlier fit {keep.get('previous_stage') or ''}{scores}"
+        return "kept_earlier", f"keep-the-best preferred the earlier fit {keep.previous_stage or ''}{scores}"
     return None
 
 

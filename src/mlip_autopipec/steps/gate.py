@@ -23,8 +23,9 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     conv = rcfg.cfg.convergence
     last_spot = None
     if previous_train_file and previous and previous[-1].spot_check:
-        prior = read_record(TrainRecord, previous_train_file).prior or {}
-        last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse)
+        prior = read_record(TrainRecord, previous_train_file).prior
+        last_spot = spot_check_result(iteration - 1, prior.spot_check if prior else None, conv.force_rmse,
+                                      conv.energy_rmse)
     property_records = [r for f in property_files for r in read_property_records(f)] if property_files else None
     decision = checkpoint(iteration, conditions, previous, rcfg.cfg, last_spot, property_records)
     decision.settings = decision_settings(rcfg.cfg, iteration)

@@ -20,6 +20,7 @@ import numpy as np
 from ase import Atoms
 
 from ..scoring.fit_weights import fit_energy_weight, from_residuals
+from ..domain_models.records import PriorErrors
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if not np.isfinite(rho) else float(rho)
 
 
-def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_weight: float = 1.0) -> dict:
+def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_weight: float = 1.0) -> PriorErrors:
     """Gamma (if `with_gamma`: the calculator has an active set) and errors of `calc` on labelled
     `frames`. Energies per atom in eV/atom, forces in eV/Å. Errors and the score are those of
     scoring/fit_weights on the rows the fit trusts (a cut-out's energy and boundary forces do not
@@ -89,10 +90,10 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
             spot_errors = weighted.errors(np.array(spot))
             out["spot_check"] = {key: spot_errors[key] for key in
                                  ("n_structures", "energy_rmse_per_atom", "force_rmse", "score", "n_energy_labels")}
-    return out
+    return PriorErrors.model_validate(out)
 
 
-def prior_errors_of(trainer, previous, new_labels_file: str) -> dict | None:
+def prior_errors_of(trainer, previous, new_labels_file: str) -> PriorErrors | None:
     """`prior_errors` of the previous potential on this stage's new labels (without gamma when the
     trainer's potential has none, e.g. the mock trainer); None when there are no new labels."""
     from ..core.io import read_structures

@@ -66,7 +66,8 @@ def run_gamma_scale(rcfg, stage: str, reference_dir: str, frame_files: list[str]
 def _n_functions(record_file: str | None) -> int | None:
     if not record_file or not Path(record_file).is_file():
         return None
-    return (read_record(TrainRecord, record_file).fit or {}).get("n_functions")
+    fit = read_record(TrainRecord, record_file).fit
+    return fit.n_functions if fit else None
 
 
 def _spot(rcfg, stage_dir: str, frames: list) -> tuple:
@@ -80,8 +81,8 @@ def _spot(rcfg, stage_dir: str, frames: list) -> tuple:
         prior = prior_errors(trainer.calculator(files, with_gamma=True), frames)
     except (ValueError, FileNotFoundError):  # no extrapolation grade (e.g. the mock trainer)
         prior = prior_errors(trainer.calculator(files), frames, with_gamma=False)
-    rows = [{"max_gamma": p["max_gamma"], "force_rmse": p["force_rmse"],
-             "energy_error_per_atom": p["energy_error_per_atom"]} for p in prior["per_structure"]]
+    rows = [{"max_gamma": p.max_gamma, "force_rmse": p.force_rmse, "energy_error_per_atom": p.energy_error_per_atom}
+            for p in prior.per_structure]
     # iteration -1: frames of no iteration of the loop (final_check/)
     return spot_check_result(-1, prior, conv.force_rmse, conv.energy_rmse), rows
 

@@ -13,7 +13,7 @@ from ..core.errors import TrainingError
 from ..core.io import copy_file, read_json, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
-from ..domain_models.records import RmseMetrics, TrainRecord, record_json
+from ..domain_models.records import FitReport, RmseMetrics, TrainRecord, record_json
 from ..sampling.compositions import composition_check
 from .prior_errors import prior_errors_of
 
@@ -53,7 +53,8 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1])
     try:
-        record.fit = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage))
+        record.fit = FitReport.model_validate(trainer.fit(dataset, Path(out_dir), reference, previous,
+                                                          derive_seed(cfg.seed, "train", stage)))
     except TrainingError as exc:
         if previous is None:
             raise

@@ -16,6 +16,9 @@ limits) and keeps the one with the lowest error on a *held-out share* of the lab
   fit on the non-held-out part (its stand-in that never saw the held-out share) is stored in the
   train record. The next fit scores that stored fit on its own, larger held-out share; if the
   earlier one is better there, the earlier potential is kept (with an active set of all labels).
+* The split, the pick, the fall-back, keep-the-best and the record are the shared ladder's
+  (ladder.py); this module supplies its hooks (`LinearLadder`): the design matrix, a rung's solve
+  and its errors.
 * Virial rows (stress, where the oracle gives it) are central finite differences of the energy
   rows under a small strain, weighted by `stress_weight`: the linear fit then also learns how the
   energy changes with volume and shape, which the MD frames at one density barely constrain.
@@ -24,7 +27,7 @@ limits) and keeps the one with the lowest error on a *held-out share* of the lab
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -38,8 +41,9 @@ from ..ace.common import ace_potential_config, preserve_root_logging
 from ...core.identity import structure_hash
 from .design_rows import StructureRows, basis_fingerprint
 from ...scoring.fit_weights import WeightedErrors
-from .holdout import (environments_per_element, holdout_mask, keep_best_comparison,  # noqa: F401
-                      pick, pick_largest_within_se, split_holdout, too_few_environments)
+from .holdout import holdout_mask  # noqa: F401  (re-exported for the tests)
+from .ladder import Ladder, PreviousScore
+from ...domain_models.records import HoldoutStandIn, LadderRecord, LadderRung
 from . import design_rows as row_store
 
 with preserve_root_logging():
@@ -325,27 +329,57 @@ def errors(dm: DesignMatrix, weights: np.ndarray, structures: np.ndarray, cols: 
 
 
 @dataclass
-class RungResult:
-    index: int
-    functions_per_element: dict[str, int]
-    allowed: bool
-    reason: str = ""
-    holdout: dict = field(default_factory=dict)
-    score: float | None = None
-
-
-@dataclass
 class LadderFit:
     """Outcome of one ladder fit: the shipped coefficients and what the train record keeps."""
 
     rung_index: int
     basis: ACEBBasisSet  # the chosen rung's basis with the coefficients fitted on all labels
-    record: dict  # JSON-serialisable: choice, per-rung scores, the held-out-share stand-in
+    record: LadderRecord  # choice, per-rung scores, the held-out-share stand-in
     keep_previous: bool = False
 
 
+class LinearLadder(Ladder):
+    """The hooks of the shared ladder (ladder.py) for linear ACE: a rung is a choice of columns of
+    one design matrix, its fit a weighted ridge solve on the fitted part's rows."""
+
+    def __init__(self, frames, dm: DesignMatrix, weights: np.ndarray, columns: list[np.ndarray], rungs: list,
+                 pool: ACEBBasisSet, elements: Sequence[str], cfg):
+        super().__init__(frames, cfg.ladder.holdout_share, cfg.ladder.envs_per_function)
+        self.dm, self.weights, self.columns, self.rungs = dm, weights, columns, rungs
+        self.pool, self.elements, self.cfg = pool, elements, cfg
+        self.fit_rows = dm.rows_of(self.fit_part)
+        self.coefs: dict[int, np.ndarray] = {}  # per fitted rung: coefficients fitted on the fitted part
+
+    def fit_rung(self, pos: int) -> dict:
+        cols = self.columns[pos]
+        X, rows = self.dm.X, self.fit_rows
+        self.coefs[pos] = solve(X[np.ix_(rows, cols)], self.dm.y[rows], self.weights[rows], self.cfg.ridge_alpha)
+        return errors(self.dm, self.weights, self.score_on, cols, self.coefs[pos])
+
+    def rung_structure_errors(self, pos: int) -> WeightedErrors:
+        return structure_errors(self.dm, self.weights, self.held, self.columns[pos], self.coefs[pos])
+
+    def rung_description(self, pos: int) -> dict:
+        return self.rungs[pos].model_dump(mode="json")
+
+    def stand_in(self, pos: int, entry: LadderRung) -> HoldoutStandIn | None:
+        if pos not in self.coefs:
+            return None
+        return HoldoutStandIn(rung=self.rung_description(pos), coefficients=[float(c) for c in self.coefs[pos]],
+                              score=entry.score)
+
+    def score_previous(self, previous: HoldoutStandIn) -> PreviousScore | None:
+        cols = _columns_of_record(self.pool, self.elements, self.cfg.basis.cutoff, previous, self.rungs[0].__class__)
+        if cols is None:
+            return None
+        coef = np.asarray(previous.coefficients)
+        return PreviousScore(errors=errors(self.dm, self.weights, self.held, cols, coef),
+                             structure_errors=structure_errors(self.dm, self.weights, self.held, cols, coef),
+                             size=len(cols))
+
+
 def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str], cfg, max_workers: int,
-               previous_holdout: dict | None, rows_in: Path | None = None,
+               previous_holdout: HoldoutStandIn | None, rows_in: Path | None = None,
                rows_out: Path | None = None) -> LadderFit:
     """Choose a rung by the held-out share, refit it on all labels, compare with the earlier best.
 
@@ -375,108 +409,26 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
         row_store.save(rows_out, fingerprint, rows)
     weights = row_weights(dm, cfg.energy_weight, cfg.stress_weight, list(df["ase_atoms"]))
 
-    held = split_holdout(frames, lad.holdout_share)  # none held out: scored on the fitted labels
-    fit_part = ~held
-    envs = environments_per_element(frames, fit_part)
-    fit_rows = dm.rows_of(fit_part)
-    score_on = held if held.any() else fit_part
+    ladder = LinearLadder(frames, dm, weights, columns, lad.rungs, pool, elements, cfg)
+    candidates = [(i, functions_per_element(b)) for i, b in enumerate(rung_bases)]
+    choice = ladder.choose(candidates, previous_holdout, lad.keep_best, lad.larger_within_se)
 
-    results: list[RungResult] = []
-    coefs_fit_part = {}
-    for i, (b, cols) in enumerate(zip(rung_bases, columns)):
-        nfun = functions_per_element(b)
-        reason = too_few_environments(nfun, envs, lad.envs_per_function)
-        res = RungResult(index=i, functions_per_element=nfun, allowed=not reason, reason=reason)
-        if not reason:
-            coef = solve(dm.X[np.ix_(fit_rows, cols)], dm.y[fit_rows], weights[fit_rows], cfg.ridge_alpha)
-            coefs_fit_part[i] = coef
-            res.holdout = errors(dm, weights, score_on, cols, coef)
-            res.score = res.holdout["score"]
-        results.append(res)
-    sizes = [sum(r.functions_per_element.values()) for r in results]
-    best = pick([r.score for r in results], sizes)
-    selection = None
-    if lad.larger_within_se is not None and best is not None and held.any():
-        per_rung = [structure_errors(dm, weights, held, columns[i], coefs_fit_part[i]) if i in coefs_fit_part
-                    else None for i in range(len(results))]
-        lowest = best
-        best, detail = pick_largest_within_se(per_rung, sizes, lad.larger_within_se)
-        selection = {"rule": f"largest rung within {lad.larger_within_se:g} bootstrap standard errors of the lowest score",
-                     "lowest_score_rung": lowest,
-                     "rungs": {str(i): d for i, d in detail.items()}}
-    if best is None:
-        smallest = min(range(len(results)), key=lambda i: sum(results[i].functions_per_element.values()))
-        log.warning("no ladder rung has enough atomic environments (%s); using the smallest, rung %d",
-                    results[smallest].reason, smallest)
-        chosen = smallest
-    else:
-        chosen = best
-
-    cols = columns[chosen]
-    coef_all = solve(dm.X[:, cols], dm.y, weights, cfg.ridge_alpha)
+    chosen = choice.chosen
     basis = rung_bases[chosen]
-    basis.basis_coeffs = coef_all
-
-    this_holdout = None
-    if chosen in coefs_fit_part:
-        this_holdout = {"rung": lad.rungs[chosen].model_dump(mode="json"),
-                        "coefficients": [float(c) for c in coefs_fit_part[chosen]],
-                        "score": results[chosen].score}
-    keep_previous = False
-    comparison = None
-    if lad.keep_best and previous_holdout and this_holdout and held.any():
-        prev_cols = _columns_of_record(pool, elements, cutoff, previous_holdout, lad.rungs[0].__class__)
-        if prev_cols is None:
-            comparison = {"note": "earlier best fit's basis is not part of this ladder: not compared"}
-        else:
-            prev_coef = np.asarray(previous_holdout["coefficients"])
-            prev_err = errors(dm, weights, held, prev_cols, prev_coef)
-            prev_score = prev_err["score"]
-            comparison = keep_best_comparison(previous_holdout.get("stage"), prev_score, prev_err,
-                                              this_holdout["score"])
-            if lad.larger_within_se is not None:
-                # the same rule as between rungs: the earlier best is one more candidate, and the
-                # larger of the two wins unless it scores worse by more than the share's noise
-                pair = [structure_errors(dm, weights, held, cols, coefs_fit_part[chosen]),
-                        structure_errors(dm, weights, held, prev_cols, prev_coef)]
-                winner, detail = pick_largest_within_se(pair, [len(cols), len(prev_cols)], lad.larger_within_se)
-                comparison["kept_previous"] = winner == 1
-                comparison["rule"] = f"the larger fit wins within {lad.larger_within_se:g} bootstrap standard errors"
-                comparison["standard_error"] = max(d["standard_error"] for d in detail.values())
-            keep_previous = comparison["kept_previous"]
-    record = {
-        "chosen_rung": chosen,
-        "functions_per_element": results[chosen].functions_per_element,
-        "rung": lad.rungs[chosen].model_dump(mode="json"),
-        "n_holdout": int(held.sum()),
-        "n_fit": int(fit_part.sum()),
-        "environments_per_element": envs,
-        "holdout": results[chosen].holdout,
-        "rungs": [{"index": r.index, "functions_per_element": r.functions_per_element, "allowed": r.allowed,
-                   "reason": r.reason, "score": r.score, "holdout": r.holdout} for r in results],
-        "selection": selection,
-        "keep_best": comparison,
-        # the best held-out-share stand-in so far: this one, or the earlier one if that scored better
-        "holdout_fit": (previous_holdout if keep_previous else this_holdout),
-    }
-    log.info("basis ladder: rung %d (%s functions per element) on %d labels (%d held out), held-out score %s%s",
-             chosen, results[chosen].functions_per_element, len(frames), int(held.sum()),
-             "n/a" if results[chosen].score is None else f"{1e3 * results[chosen].score:.2f} meV/Å",
-             (f" (lowest: rung {selection['lowest_score_rung']}; within {lad.larger_within_se:g} SE, the larger wins)"
-              if selection and selection["lowest_score_rung"] != chosen else "")
-             + ("; an earlier fit scored better: keeping it" if keep_previous else ""))
-    return LadderFit(rung_index=chosen, basis=basis, record=record, keep_previous=keep_previous)
+    basis.basis_coeffs = solve(dm.X[:, columns[chosen]], dm.y, weights, cfg.ridge_alpha)  # on all labels
+    return LadderFit(rung_index=chosen, basis=basis, record=choice.record, keep_previous=choice.keep_previous)
 
 
-def _columns_of_record(pool, elements, cutoff, holdout: dict, rung_model) -> np.ndarray | None:
+def _columns_of_record(pool, elements, cutoff, holdout: HoldoutStandIn, rung_model) -> np.ndarray | None:
+    if holdout.coefficients is None:  # a pacemaker ladder's stand-in: a potential, not linear coefficients
+        return None
     try:
-        rung = rung_model.model_validate(holdout["rung"])
+        rung = rung_model.model_validate(holdout.rung)
         b = ACEBBasisSet(rung_basis_config(elements, cutoff, rung))
     except Exception as exc:  # noqa: BLE001  (a record from another config: simply not comparable)
         log.warning("cannot rebuild the earlier best fit's basis (%s)", exc)
         return None
     cols = rung_columns(pool, b)
-    if cols is None or len(cols) != len(holdout["coefficients"]):
+    if cols is None or len(cols) != len(holdout.coefficients):
         return None
     return cols
-

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
+from ...domain_models.records import HoldoutStandIn
 from ...scoring.fit_weights import WeightedErrors
 
 
@@ -129,9 +130,10 @@ def keep_best_comparison(previous_stage: str | None, previous_score: float, prev
             "kept_previous": bool(previous_score < this_score)}
 
 
-def previous_holdout_fit(previous) -> dict | None:
+def previous_holdout_fit(previous) -> HoldoutStandIn | None:
     """The `holdout_fit` the previous fit recorded (the train step hands its TrainRecord over with the
-    potential); None without a previous potential or record."""
-    if previous is None or previous.record is None:
+    potential); None without a previous potential, record or ladder."""
+    if previous is None or previous.record is None or previous.record.fit is None:
         return None
-    return ((previous.record.fit or {}).get("ladder") or {}).get("holdout_fit")
+    ladder = previous.record.fit.ladder
+    return None if ladder is None else ladder.holdout_fit

@@ -125,9 +125,9 @@ class LinearAceTrainer:
         if self.cfg.repulsion == "zbl" and not (ladder is not None and ladder.keep_previous):
             metrics["zbl_r_in"] = r_in
         if ladder is not None:
-            if ladder.record["holdout_fit"] is not None and "stage" not in ladder.record["holdout_fit"]:
-                ladder.record["holdout_fit"]["stage"] = Path(out_dir).name
-            metrics["ladder"] = ladder.record
+            if ladder.record.holdout_fit is not None and ladder.record.holdout_fit.stage is None:
+                ladder.record.holdout_fit.stage = Path(out_dir).name
+            metrics["ladder"] = ladder.record.model_dump()
             if ladder.keep_previous:
                 metrics["n_functions"] = int(sum(compute_number_of_functions(ACEBBasisSet(str(previous.yaml)))))
         log.info("linear ACE fit: %d structures, %d functions, E %.2f meV/atom, F %.1f meV/Å, %.1f s",

@@ -192,7 +192,7 @@ class PacemakerTrainer:
             "wall_time_s": time.perf_counter() - t0,
         }
         if ladder is not None:
-            metrics["ladder"] = ladder.record
+            metrics["ladder"] = ladder.record.model_dump()
         log.info(
             "pacemaker fit (%s): %d structures, %d functions, %d iterations, loss %.4g -> %.4g, "
             "E %.2f meV/atom, F %.1f meV/Å, %.1f s",

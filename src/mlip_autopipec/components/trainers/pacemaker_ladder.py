@@ -24,6 +24,9 @@ step's potential as `interim_potential_ladder_step_<k>.yaml`. What it lacks is t
   ships the chosen step as fitted on the training share. With nothing held out (too few labels)
   the ladder already saw every label and is not refitted.
 
+Splitting, picking, falling back, keep-the-best and the record are the shared ladder's (ladder.py);
+`PacemakerStepLadder` supplies the hooks: a step's potential scored on the held-out share.
+
 With `start: linear` the ladder's target is the linear ACE solution of `basis` on the training
 share (pacemaker copies a function's coefficient from the target when the ladder adds it); with
 `start: scratch` it is the fresh two-density basis. `upfit` does not apply to ladder fits (each
@@ -46,8 +49,9 @@ from ...scoring.fit_weights import fit_energy_weight, of_calculator
 from ..base import PotentialFiles
 from ..ace.common import AceCalculator, ace_potential_config, frames_to_dataframe, preserve_root_logging
 from .core_repulsion import min_distance_per_bond
-from .holdout import (environments_per_element, keep_best_comparison, pick, previous_holdout_fit,
-                      split_holdout, too_few_environments)
+from .holdout import previous_holdout_fit
+from .ladder import Ladder, PreviousScore
+from ...domain_models.records import HoldoutStandIn, LadderRecord
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
@@ -70,7 +74,7 @@ class PacemakerLadderFit:
     losses: dict  # loss summary of the last pacemaker run (the refit, else the ladder)
     seconds: float  # pacemaker wall time, ladder + refit
     mode: str  # how the shipped fit started: "ladder", "ladder+refit" or "kept_previous"
-    record: dict  # train.json `fit.ladder`, the shape basis_ladder writes
+    record: LadderRecord  # train.json `fit.ladder`
 
 
 def functions_per_element(bconf: BBasisConfiguration) -> dict[str, int]:
@@ -92,11 +96,45 @@ def holdout_errors(bconf: BBasisConfiguration, frames: Sequence[Atoms], scratch:
         scratch.unlink(missing_ok=True)
 
 
-def previous_pacemaker_holdout_fit(previous: PotentialFiles | None) -> dict | None:
+def previous_pacemaker_holdout_fit(previous: PotentialFiles | None) -> HoldoutStandIn | None:
     """The previous fit's held-out stand-in if a pacemaker ladder wrote it (it carries the potential
     as yaml text); a linear fit's record or none: None."""
     holdout_fit = previous_holdout_fit(previous)
-    return holdout_fit if holdout_fit and "potential_yaml" in holdout_fit else None
+    return holdout_fit if holdout_fit is not None and holdout_fit.potential_yaml is not None else None
+
+
+class PacemakerStepLadder(Ladder):
+    """The hooks of the shared ladder (ladder.py) for pacemaker: the candidates are the steps of one
+    pacemaker ladder run on the training share; "fitting" a step is scoring its saved potential."""
+
+    what = "step"
+    name = "pacemaker ladder"
+
+    def __init__(self, frames, lad, energy_weight: float, work: Path, stage: str):
+        super().__init__(frames, lad.holdout_share, lad.envs_per_function)
+        self.energy_weight, self.work, self.stage = energy_weight, work, stage
+        self.held_frames = [a for a, h in zip(self.frames, self.held) if h]
+        self.score_frames = [a for a, s in zip(self.frames, self.score_on) if s]
+        self.steps: list[tuple[int, BBasisConfiguration]] = []  # (ladder step, potential as it would be shipped)
+
+    def fit_rung(self, pos: int) -> dict:
+        return holdout_errors(self.steps[pos][1], self.score_frames, self.work / "scored.yaml", self.energy_weight)
+
+    def rung_description(self, pos: int) -> dict:
+        return {"ladder_step": self.steps[pos][0], "n_functions": sum(functions_per_element(self.steps[pos][1]).values())}
+
+    def stand_in(self, pos: int, entry) -> HoldoutStandIn | None:
+        if entry.score is None:
+            return None
+        return HoldoutStandIn(rung=self.rung_description(pos), functions_per_element=entry.functions_per_element,
+                              score=entry.score, stage=self.stage,
+                              potential_yaml=_yaml_text(self.steps[pos][1], self.work))
+
+    def score_previous(self, previous: HoldoutStandIn) -> PreviousScore:
+        path = self.work / "previous_holdout.yaml"
+        path.write_text(previous.potential_yaml)
+        return PreviousScore(errors=holdout_errors(BBasisConfiguration(str(path)), self.held_frames,
+                                                   self.work / "scored.yaml", self.energy_weight))
 
 
 def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict[str, float],
@@ -107,16 +145,12 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     lad = cfg.ladder
     frames = list(dataset)
     elements = sorted(refs)
-    held = split_holdout(frames, lad.holdout_share)  # none held out: scored on the fitted labels
-    fit_part = ~held
+    work = trainer.fresh_work_dir(out_dir)
+    ladder = PacemakerStepLadder(frames, lad, fit_energy_weight(cfg), work, Path(out_dir).name)
+    held = ladder.held
     fit_frames = [a for a, h in zip(frames, held) if not h]
-    held_frames = [a for a, h in zip(frames, held) if h]
-    score_frames = held_frames or fit_frames
-    envs = environments_per_element(frames, fit_part)
-    energy_weight = fit_energy_weight(cfg)
 
     # 1. pacemaker's ladder on the training share
-    work = trainer.fresh_work_dir(out_dir)
     if cfg.start == "linear":
         target = trainer.linear_start(elements, frames_to_dataframe(fit_frames, refs), work)
     else:
@@ -131,51 +165,24 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
         raise TrainingError(f"pacemaker's ladder wrote no interim_potential_ladder_step_*.yaml (log: "
                             f"{Path(out_dir) / LADDER_LOG})")
 
-    # 2. score every step on the held-out share
-    steps, potentials = [], {}
+    # 2. score every step on the held-out share, pick one, compare with the earlier best (ladder.py)
     shortest = min_distance_per_bond(frames, elements)
     for k, path in interim:
         bconf = trainer.finish_potential(path, refs)
         trainer.add_core_repulsion(bconf, shortest)  # scored as it would be shipped
-        nfun = functions_per_element(bconf)
-        reason = too_few_environments(nfun, envs, lad.envs_per_function)
-        entry = {"index": k, "functions_per_element": nfun, "allowed": not reason, "reason": reason,
-                 "score": None, "holdout": {}}
-        if not reason:
-            entry["holdout"] = holdout_errors(bconf, score_frames, work / "scored.yaml", energy_weight)
-            entry["score"] = entry["holdout"]["score"]
-        steps.append(entry)
-        potentials[k] = bconf
-    sizes = [sum(e["functions_per_element"].values()) for e in steps]
-    best = pick([e["score"] for e in steps], sizes)
-    if best is None:
-        best = min(range(len(steps)), key=lambda i: sizes[i])
-        log.warning("no ladder step has enough atomic environments (%s); using the smallest, step %d",
-                    steps[best]["reason"], steps[best]["index"])
-    chosen = steps[best]
-    chosen_conf = potentials[chosen["index"]]
-    this_holdout = None
-    if chosen["score"] is not None:
-        this_holdout = {"rung": {"ladder_step": chosen["index"], "n_functions": sizes[best]},
-                        "functions_per_element": chosen["functions_per_element"], "score": chosen["score"],
-                        "stage": Path(out_dir).name, "potential_yaml": _yaml_text(chosen_conf, work)}
-
-    # 3. keep the best: the earlier stand-in on this held-out share
+        ladder.steps.append((k, bconf))
+    candidates = [(k, functions_per_element(bconf)) for k, bconf in ladder.steps]
     prev = previous_pacemaker_holdout_fit(previous) if lad.keep_best else None
-    comparison, keep_previous = None, False
-    if prev and this_holdout and held.any():
-        prev_path = work / "previous_holdout.yaml"
-        prev_path.write_text(prev["potential_yaml"])
-        prev_err = holdout_errors(BBasisConfiguration(str(prev_path)), held_frames, work / "scored.yaml", energy_weight)
-        comparison = keep_best_comparison(prev.get("stage"), prev_err["score"], prev_err, this_holdout["score"])
-        keep_previous = comparison["kept_previous"]
+    choice = ladder.choose(candidates, prev, lad.keep_best)
+    chosen_step, chosen_conf = ladder.steps[choice.chosen]
+    keep_previous = choice.keep_previous
 
-    # 4. what to ship
+    # 3. what to ship
     losses = ladder_losses
     if keep_previous:
         fitted, mode = BBasisConfiguration(str(previous.yaml)), "kept_previous"
     elif lad.refit and held.any():  # (with nothing held out the ladder already saw every label)
-        conf = BBasisConfiguration(str(dict(interim)[chosen["index"]]))  # as pacemaker saved it
+        conf = BBasisConfiguration(str(dict(interim)[chosen_step]))  # as pacemaker saved it
         refit_work = trainer.fresh_work_dir(out_dir)  # the ladder's scratch is no longer needed
         if cfg.start == "linear":  # the chosen step's functions, fresh radials, linear solution on all labels
             reset_bbasisconfig(conf)  # the ladder's radials start a refit worse (benchmarks/RESULTS.md)
@@ -194,27 +201,11 @@ def fit_with_ladder(trainer, dataset: Sequence[Atoms], out_dir: Path, refs: dict
     else:
         fitted, mode = chosen_conf, "ladder"
 
-    record = {
-        "chosen_rung": chosen["index"],
-        "functions_per_element": chosen["functions_per_element"],
-        "rung": {"ladder_step": chosen["index"], "n_functions": sizes[best]},
-        "n_holdout": int(held.sum()),
-        "n_fit": int(fit_part.sum()),
-        "environments_per_element": envs,
-        "holdout": chosen["holdout"],
-        "rungs": steps,
-        "keep_best": comparison,
-        "holdout_fit": prev if keep_previous else this_holdout,
-        "ladder_step": step,
-        "ladder_type": lad.type,
-        "refit": mode == "ladder+refit",
-        "ladder_time_s": round(seconds, 3),
-    }
-    log.info("pacemaker ladder: step %d of %d (%s functions per element) on %d labels (%d held out), held-out "
-             "score %s; %s", chosen["index"], len(steps) - 1, chosen["functions_per_element"], len(frames),
-             int(held.sum()), "n/a" if chosen["score"] is None else f"{1e3 * chosen['score']:.2f} meV/Å",
-             {"kept_previous": "an earlier fit scored better: keeping it", "ladder+refit": "refitted on all labels",
-              "ladder": "shipped as fitted on the training share"}[mode])
+    record = choice.record.model_copy(update={"ladder_step": step, "ladder_type": lad.type,
+                                              "refit": mode == "ladder+refit", "ladder_time_s": round(seconds, 3)})
+    log.info("pacemaker ladder: %s", {"kept_previous": "an earlier fit scored better: keeping it",
+                                      "ladder+refit": "refitted on all labels",
+                                      "ladder": "shipped as fitted on the training share"}[mode])
     return PacemakerLadderFit(fitted=fitted, losses=losses, seconds=seconds, mode=mode, record=record)
 
 
