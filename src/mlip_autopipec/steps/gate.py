@@ -23,7 +23,8 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     last_spot = None
     if previous_train_file and previous and previous[-1].spot_check:
         prior = read_record(TrainRecord, previous_train_file).prior or {}
-        last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse)
+        last_spot = spot_check_result(iteration - 1, prior.get("spot_check"), conv.force_rmse, conv.energy_rmse,
+                                      conv.kind_force_rmse)
     property_records = [r for f in property_files for r in read_json(f)] if property_files else None
     decision = checkpoint(iteration, conditions, previous, rcfg.cfg, last_spot, property_records)
     decision.settings = decision_settings(rcfg.cfg, iteration)
