@@ -166,3 +166,21 @@ def test_earlier_spot_checks_are_judged_by_the_current_tolerances():
                             0.001)
     assert spot_check_excess(earlier, judged_by=now) == pytest.approx(1.0)
     assert spot_check_excess(now) == pytest.approx(1.5)
+
+
+def test_one_kind_above_its_tolerance_fails_the_spot_check():
+    from mlip_autopipec.loop.decision import spot_check_excess, spot_check_result, with_tolerances
+
+    prior = {"n_structures": 14, "force_rmse": 0.004, "energy_rmse_per_atom": 2e-4,
+             "force_rmse_by_group": {"fcc": 0.002, "surface_111": 0.015, "liquid": 0.006}}
+    whole_only = spot_check_result(3, prior, 0.005, 0.001)
+    assert whole_only.passed and whole_only.kind_force_tolerance is None
+    r = spot_check_result(3, prior, 0.005, 0.001, 0.012)
+    assert not r.passed and r.worst_kind() == ("surface_111", 0.015)
+    assert spot_check_excess(r) == pytest.approx(0.015 / 0.012)
+    assert with_tolerances(r, 0.005, 0.001, 0.02).passed
+    ran_through = [cond(False, 1000)]
+    d0 = decide(0, [cond(True, 300)], [], 50, 5, spot_checks=4)
+    d1 = decide(1, ran_through, [d0], 50, 5, spot_checks=4)
+    d = decide(2, ran_through, [d0, d1], 50, 5, spot_checks=4, last_spot_check=r)
+    assert d.action == Action.CONTINUE and "worst kind surface_111 F 15.00 meV/Å (tolerance 12.00)" in d.reason

@@ -106,3 +106,20 @@ def test_properties_are_on_for_a_crystal_spec_and_off_for_a_file():
     off = dd.properties_enabled("emt", "linear_ace", "file")
     assert off.value is False and "`file` structure" in off.reason
     assert dd.properties_enabled("mock", "linear_ace", "bulk").value is False
+
+
+def test_a_portfolio_gets_a_whole_set_and_a_per_kind_spot_check_tolerance():
+    # Cu's thermal force scale at 407 K (0.3 Tm, the portfolio's coldest condition), by hand as above
+    kb, hbar, amu, ev = 1.380649e-23, 1.054571817e-34, 1.66053907e-27, 1.602176634e-19
+    f_rms = math.sqrt(0.6 * kb * 407 * 63.546 * amu * (kb * 343 / hbar) ** 2) / ev * 1e-10
+    assert f_rms == pytest.approx(0.527, abs=0.005)
+    d = dd.spot_check_force_tolerance(["Cu"], [407.0, 2037.0], portfolio=True)
+    assert d.value == 0.005 and "1.0 %" in d.reason and "portfolio" in d.reason  # 1 % of 0.527 -> one digit
+    assert dd.kind_force_tolerance(0.005).value == pytest.approx(0.012)
+    cfg = OTFConfig.model_validate({"oracle": {"kind": "emt"}, "portfolio": {"enabled": True, "element": "Cu"}})
+    assert cfg.convergence.force_rmse == 0.005 and cfg.convergence.kind_force_rmse == pytest.approx(0.012)
+    assert cfg.initial_data.rattle_stdev == 0.09  # Debye u_x of Cu at 407 K (0.089 Å), not the unknown-element 0.05
+    assert dd.log_lines({"convergence.kind_force_rmse": cfg.derived()["convergence.kind_force_rmse"]})[0].startswith(
+        "DEFAULTS: convergence.kind_force_rmse = 0.012 (2.4 x convergence.force_rmse 0.005")
+    plain = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
+    assert plain.convergence.kind_force_rmse is None and "convergence.kind_force_rmse" not in plain.derived()

@@ -68,3 +68,22 @@ def test_spot_checks_on_cut_outs_are_scored_on_the_rows_the_cut_out_trusts():
     assert out.spot_check.energy_rmse_per_atom == pytest.approx(0, abs=1e-10)  # only the full cell's energy
     assert out.spot_check.n_energy_labels == 1
     assert out.per_structure[0].energy_is_label is False and out.per_structure[0].force_rmse == pytest.approx(0, abs=1e-10)
+
+
+def test_spot_check_forces_are_also_grouped_by_kind():
+    """Two spot frames of kind `slab` with forces off by 0.03 and 0.04 eV/Å on every component, one of
+    kind `fcc` exact: the slab group's RMSE is sqrt((0.03^2 + 0.04^2) / 2), the fcc group's 0."""
+    frames = []
+    for seed, shift, kind in ((5, 0.03, "slab"), (6, 0.04, "slab"), (7, 0.0, "fcc")):
+        good = _labelled(seed, True)
+        off = good.copy()
+        off.calc = SinglePointCalculator(off, energy=good.get_potential_energy(), forces=good.get_forces() + shift)
+        off.info.update(spot_check=True, kind=kind)
+        frames.append(off)
+    frames.append(_labelled(8, False))  # not a spot frame: in the whole set's groups only
+    frames[-1].info["kind"] = "fcc"
+    out = prior_errors(EMT(), frames, with_gamma=False, group_of=lambda a: a.info["kind"])
+    by_kind = out.spot_check.force_rmse_by_group
+    assert by_kind["slab"] == pytest.approx(np.sqrt((0.03 ** 2 + 0.04 ** 2) / 2))
+    assert by_kind["fcc"] == pytest.approx(0, abs=1e-10)
+    assert set(out.force_rmse_by_group) == {"slab", "fcc"}

@@ -674,10 +674,14 @@ class OTFConfig(_Strict):
                 self.initial_data.rattle_stdev = d.value
                 derived["initial_data.rattle_stdev"] = d
             if self.convergence.force_rmse is None:
-                d = dd.spot_check_force_tolerance(elements, temperatures) if elements else dd.Derived(
-                    dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
+                d = dd.spot_check_force_tolerance(elements, temperatures, self.portfolio.enabled) if elements \
+                    else dd.Derived(dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
                 self.convergence.force_rmse = d.value
                 derived["convergence.force_rmse"] = d
+        if self.convergence.kind_force_rmse is None and self.portfolio.enabled:
+            d = dd.kind_force_tolerance(self.convergence.force_rmse)
+            self.convergence.kind_force_rmse = d.value
+            derived["convergence.kind_force_rmse"] = d
         if self.labeling.structures_per_job is None:
             d = dd.structures_per_job(self.oracle.kind)
             self.labeling.structures_per_job = d.value
@@ -698,6 +702,16 @@ class OTFConfig(_Strict):
         """The settings `_derive_defaults` filled in: field -> Derived(value, reason)."""
         return dict(self._derived)
 
+    def condition_kinds(self) -> dict[str, str]:
+        """Exploration condition -> the kind its spot checks are judged as (`convergence.kind_force_rmse`):
+        its portfolio kind (the fcc crystal's NVT and NPT jobs are one kind), else its own name."""
+        return {c.name: c.kind or c.name for c in self.exploration.conditions}
+
+    def kind_of_frame(self, atoms) -> str:
+        """The kind of a labelled frame (from the condition that sampled it; "other" for none)."""
+        condition = atoms.info.get("condition")
+        return self.condition_kinds().get(condition, str(condition) if condition else "other")
+
     def system_elements(self, base_dir=None) -> list[str]:
         """The chemical elements of the starting structures (a file spec read only when `base_dir` is
         known; an unreadable one is skipped, preflight reports it)."""
@@ -708,6 +722,8 @@ class OTFConfig(_Strict):
             if spec.kind == "bulk":
                 elements |= set(re.findall(r"[A-Z][a-z]?", spec.element))
                 elements |= {el for el, f in spec.substitutions.items() if f > 0}
+            elif spec.kind == "portfolio":
+                elements.add(spec.element)
             elif base_dir is not None:
                 try:
                     from ase.io import read

@@ -19,6 +19,11 @@ class ConvergenceConfig(Strict):
     force_rmse: float | None = Field(
         None, gt=0, description="Spot-check force RMSE tolerance in eV/Å. null: 0.5 % of the system's thermal "
         "force scale at the lowest exploration temperature, at most 0.05 (derived_defaults.py; Cu: 0.003).")
+    kind_force_rmse: float | None = Field(
+        None, gt=0, description="Spot-check force RMSE tolerance per kind, eV/Å: the check fails when the spot "
+        "frames of any one kind (a portfolio kind; outside a portfolio, one exploration condition) are above it, "
+        "however good the whole set is, so a small hard kind (a slab, a cluster) cannot hide behind many easy "
+        "ones. null: 2.4 x force_rmse for a portfolio (derived_defaults.py), not checked otherwise.")
     energy_rmse: float = Field(0.001, gt=0, description="Spot-check energy RMSE tolerance in eV/atom.")
     spot_check_patience: int | None = Field(
         5, ge=1, description="End the run (stop_patience) after this many failed spot checks in a row that "

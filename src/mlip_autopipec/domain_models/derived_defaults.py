@@ -11,7 +11,10 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
 * Spot-check force tolerance: "accurate" relative to the forces the system has. The thermal force
   scale per component is F_rms = sqrt(k_B T <m w^2>) with the Debye average <w^2> = 3/5 w_D^2; the
   tolerance is 0.5 % of it at the lowest exploration temperature (Cu at 600 K: 0.64 eV/Å -> 3 meV/Å,
-  the benchmarked Cu value), rounded to one significant digit, capped at 50 meV/Å.
+  the benchmarked Cu value), rounded to one significant digit, capped at 50 meV/Å. A portfolio (bulk,
+  liquid, defects, slabs, a cluster) gets 1 % for the whole set (Cu: 5 meV/Å) and 2.4x that for each
+  kind's spot frames (Cu: 12 meV/Å): surfaces and clusters have errors 2-2.5x the set's (the Cu
+  portfolio's development run, benchmarks/RESULTS.md), and the issue's Cu targets are these numbers.
 * Label jobs: an in-process oracle that costs milliseconds (emt, mock) labels 10 structures per job
   (job start-up dominates); every other oracle one per job.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
@@ -41,6 +44,8 @@ DEBYE_TEMPERATURE = {  # K
 FALLBACK_DEBYE = 300.0  # K
 RATTLE_CAP = 0.1  # Å: the Debye model is no description of molecules or light atoms (H at 300 K: 1 Å)
 SPOT_CHECK_FRACTION = 0.005  # of the thermal force scale
+PORTFOLIO_SPOT_CHECK_FRACTION = 0.01  # a portfolio's whole set (Cu: 5 meV/Å)
+KIND_FACTOR = 2.4  # a portfolio's worst kind against the whole set (Cu: 12 meV/Å)
 SPOT_CHECK_CAP = 0.05  # eV/Å, the old fixed default: never looser than this
 CHEAP_ORACLES = ("emt", "mock")  # in-process, milliseconds per structure
 CHEAP_STRUCTURES_PER_JOB = 10
@@ -94,15 +99,26 @@ def thermal_rattle(elements: Sequence[str], temperatures: Sequence[float]) -> De
                           f"{_unknown_note(elements)}")
 
 
-def spot_check_force_tolerance(elements: Sequence[str], temperatures: Sequence[float]) -> Derived:
+def spot_check_force_tolerance(elements: Sequence[str], temperatures: Sequence[float],
+                               portfolio: bool = False) -> Derived:
     """convergence.force_rmse (eV/Å): 0.5 % of the thermal force scale at the lowest exploration
-    temperature, to one significant digit, at most 50 meV/Å."""
+    temperature (1 % for a portfolio), to one significant digit, at most 50 meV/Å."""
     t = min(temperatures)
     scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
     scale = sum(scales) / len(scales)
-    value = min(SPOT_CHECK_CAP, one_digit(SPOT_CHECK_FRACTION * scale))
-    return Derived(value, f"{100 * SPOT_CHECK_FRACTION:.1f} % of the thermal force scale sqrt(kT 3/5 m w_D^2) = "
-                          f"{scale:.2f} eV/Å at {t:.0f} K (cap {SPOT_CHECK_CAP} eV/Å){_unknown_note(elements)}")
+    fraction = PORTFOLIO_SPOT_CHECK_FRACTION if portfolio else SPOT_CHECK_FRACTION
+    value = min(SPOT_CHECK_CAP, one_digit(fraction * scale))
+    why = (" (a portfolio: its slabs, cluster and liquid are harder than the crystal; whole-set tolerance)"
+           if portfolio else "")
+    return Derived(value, f"{100 * fraction:.1f} % of the thermal force scale sqrt(kT 3/5 m w_D^2) = "
+                          f"{scale:.2f} eV/Å at {t:.0f} K{why} (cap {SPOT_CHECK_CAP} eV/Å){_unknown_note(elements)}")
+
+
+def kind_force_tolerance(force_rmse: float) -> Derived:
+    """convergence.kind_force_rmse (eV/Å) of a portfolio: KIND_FACTOR x the whole-set tolerance."""
+    value = round(KIND_FACTOR * force_rmse, 12)
+    return Derived(value, f"{KIND_FACTOR:g} x convergence.force_rmse {force_rmse:g}: the worst kind may be that "
+                          "much above the whole set (Cu portfolio: slabs and the cluster 2-2.5x the set's error)")
 
 
 def structures_per_job(oracle_kind: str) -> Derived:

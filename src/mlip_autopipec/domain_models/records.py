@@ -240,6 +240,9 @@ class SpotCheckErrors(Strict):
     force_rmse: float | None = Field(None, description="Force-component RMSE over trusted components (eV/Å).")
     score: float | None = Field(None, description="The fit's weighted score (scoring/fit_weights.py), eV/Å.")
     n_energy_labels: int | None = Field(None, description="Of them, structures whose energy is a label.")
+    force_rmse_by_group: dict[str, float] = Field(default_factory=dict, description="Force RMSE (eV/Å) per kind of "
+                                                  "the spot frames (their condition's portfolio kind, else the "
+                                                  "condition): what convergence.kind_force_rmse judges.")
 
 
 class PriorStructure(Strict):
@@ -269,6 +272,8 @@ class PriorErrors(Strict):
                                          "force error (None without gamma or too few atoms).")
     spearman_structures: float | None = Field(None, description="The same per structure: max gamma against force RMSE.")
     spot_check: SpotCheckErrors | None = Field(None, description="Errors on the spot-check structures among them.")
+    force_rmse_by_group: dict[str, float] = Field(default_factory=dict, description="Force RMSE (eV/Å) per kind of "
+                                                  "all of them (the final check's frames are all spot checks).")
 
 
 class TrainRecord(Strict):

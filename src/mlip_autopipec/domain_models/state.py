@@ -75,7 +75,18 @@ class SpotCheckResult(BaseModel):
     energy_rmse_per_atom: float | None = Field(None, description="eV/atom")
     force_tolerance: float
     energy_tolerance: float
+    force_rmse_by_kind: dict[str, float] = Field(default_factory=dict, description="eV/Å, per kind of the "
+                                                 "spot frames (their condition's portfolio kind, else the condition).")
+    kind_force_tolerance: float | None = Field(None, description="eV/Å; None: kinds not checked on their own.")
     passed: bool
+
+
+    def worst_kind(self) -> tuple[str, float] | None:
+        """(kind, force RMSE) of the kind furthest from passing, or None."""
+        if not self.force_rmse_by_kind:
+            return None
+        kind = max(self.force_rmse_by_kind, key=lambda k: (self.force_rmse_by_kind[k], k))
+        return kind, self.force_rmse_by_kind[kind]
 
 
 class Decision(BaseModel):

@@ -37,16 +37,21 @@ def mean_progress(conditions: Sequence[ConditionResult]) -> float:
 
 
 def spot_check_result(iteration: int, errors: SpotCheckErrors | PriorErrors | None, force_tolerance: float,
-                      energy_tolerance: float) -> SpotCheckResult | None:
+                      energy_tolerance: float, kind_force_tolerance: float | None = None) -> SpotCheckResult | None:
     """The typed verdict on spot-check errors: those a fit recorded (`prior.spot_check` of train.json),
-    or all of a `prior_errors` on spot-check frames (the final check)."""
+    or all of a `prior_errors` on spot-check frames (the final check): the whole set within the
+    tolerances and, with `kind_force_tolerance`, every kind's forces within it."""
     if errors is None or not errors.n_structures:
         return None
     f, e = errors.force_rmse, errors.energy_rmse_per_atom
+    by_kind = dict(errors.force_rmse_by_group or {})
     passed = (f is None or f <= force_tolerance) and (e is None or e <= energy_tolerance)
+    if kind_force_tolerance is not None:
+        passed = passed and all(v <= kind_force_tolerance for v in by_kind.values())
     return SpotCheckResult(iteration=iteration, n_structures=errors.n_structures, force_rmse=f,
                            energy_rmse_per_atom=e, force_tolerance=force_tolerance,
-                           energy_tolerance=energy_tolerance, passed=passed)
+                           energy_tolerance=energy_tolerance, force_rmse_by_kind=by_kind,
+                           kind_force_tolerance=kind_force_tolerance, passed=passed)
 
 
 def spot_check_excess(r: SpotCheckResult, judged_by: SpotCheckResult | None = None) -> float:
@@ -54,9 +59,11 @@ def spot_check_excess(r: SpotCheckResult, judged_by: SpotCheckResult | None = No
     energies (<= 1 passes), so one number orders checks that fail on either. The tolerances are
     those of `judged_by` (default: its own), so checks recorded under other tolerances compare."""
     tol = judged_by or r
+    worst = r.worst_kind()
     ratios = [value / t for value, t in ((r.force_rmse, tol.force_tolerance),
-                                         (r.energy_rmse_per_atom, tol.energy_tolerance))
-              if value is not None and t > 0]
+                                         (r.energy_rmse_per_atom, tol.energy_tolerance),
+                                         (worst[1] if worst else None, tol.kind_force_tolerance))
+              if value is not None and t is not None and t > 0]
     return max(ratios, default=0.0)
 
 
@@ -69,11 +76,13 @@ def spot_checks_without_improvement(previous: Sequence[Decision], current: SpotC
     return len(results) - 1 - best
 
 
-def with_tolerances(r: SpotCheckResult, force_tolerance: float, energy_tolerance: float) -> SpotCheckResult:
+def with_tolerances(r: SpotCheckResult, force_tolerance: float, energy_tolerance: float,
+                    kind_force_tolerance: float | None = None) -> SpotCheckResult:
     """The same errors judged against (possibly changed) tolerances."""
     return spot_check_result(r.iteration, SpotCheckErrors(n_structures=r.n_structures, force_rmse=r.force_rmse,
-                                                          energy_rmse_per_atom=r.energy_rmse_per_atom),
-                             force_tolerance, energy_tolerance)
+                                                          energy_rmse_per_atom=r.energy_rmse_per_atom,
+                                                          force_rmse_by_group=r.force_rmse_by_kind),
+                             force_tolerance, energy_tolerance, kind_force_tolerance)
 
 
 def _spot_text(r: SpotCheckResult) -> str:
@@ -83,7 +92,15 @@ def _spot_text(r: SpotCheckResult) -> str:
     return (f"spot checks of iteration {r.iteration} ({r.n_structures} frames, scored with "
             f"{potential_stage_for(r.iteration)}/): F {mev(r.force_rmse)} meV/Å "
             f"(tolerance {mev(r.force_tolerance)}), E {mev(r.energy_rmse_per_atom)} meV/atom "
-            f"(tolerance {mev(r.energy_tolerance)})")
+            f"(tolerance {mev(r.energy_tolerance)})" + _worst_kind_text(r))
+
+
+def _worst_kind_text(r: SpotCheckResult) -> str:
+    worst = r.worst_kind()
+    if worst is None or r.kind_force_tolerance is None:
+        return ""
+    return (f", worst kind {worst[0]} F {1000 * worst[1]:.2f} meV/Å "
+            f"(tolerance {1000 * r.kind_force_tolerance:.2f})")
 
 
 def decide(

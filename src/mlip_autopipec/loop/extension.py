@@ -44,7 +44,9 @@ def convergence_settings(cfg) -> dict:
     """The `convergence` settings a gamma-converged decision depends on (spot checks, property gate)."""
     conv = cfg.convergence
     return {"spot_checks": conv.spot_checks, "force_rmse": conv.force_rmse, "energy_rmse": conv.energy_rmse,
-            "spot_check_patience": conv.spot_check_patience, "properties": conv.properties}
+            "spot_check_patience": conv.spot_check_patience, "properties": conv.properties,
+            # only when set (a portfolio): a decision recorded without it stays current
+            **({"kind_force_rmse": conv.kind_force_rmse} if conv.kind_force_rmse is not None else {})}
 
 
 def redecide(workdir: Path, n: int, last: Decision, earlier: list[Decision], cfg) -> Decision:
@@ -53,7 +55,8 @@ def redecide(workdir: Path, n: int, last: Decision, earlier: list[Decision], cfg
     the properties the gate read)."""
     conv = cfg.convergence
     last_spot = (None if last.spot_check_result is None
-                 else with_tolerances(last.spot_check_result, conv.force_rmse, conv.energy_rmse))
+                 else with_tolerances(last.spot_check_result, conv.force_rmse, conv.energy_rmse,
+                                      conv.kind_force_rmse))
     properties = workdir / L.stage_properties(L.potential_stage_for(n))
     records = read_property_records(properties) if conv.properties and properties.is_file() else None
     return checkpoint(n, last.conditions, earlier, cfg, last_spot, records)

@@ -25,7 +25,7 @@ def run_gate(rcfg, iteration: int, record_files: list[str], previous_decision_fi
     if previous_train_file and previous and previous[-1].spot_check:
         prior = read_record(TrainRecord, previous_train_file).prior
         last_spot = spot_check_result(iteration - 1, prior.spot_check if prior else None, conv.force_rmse,
-                                      conv.energy_rmse)
+                                      conv.energy_rmse, conv.kind_force_rmse)
     property_records = [r for f in property_files for r in read_property_records(f)] if property_files else None
     decision = checkpoint(iteration, conditions, previous, rcfg.cfg, last_spot, property_records)
     decision.settings = decision_settings(rcfg.cfg, iteration)

@@ -36,7 +36,17 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if not np.isfinite(rho) else float(rho)
 
 
-def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_weight: float = 1.0) -> PriorErrors:
+def force_rmse_by_group(weighted, frames: Sequence[Atoms], idx: Sequence[int], group_of) -> dict[str, float]:
+    """Force RMSE (the fit's trusted rows) of frames `idx`, per group `group_of(atoms)` (a kind)."""
+    groups: dict[str, list[int]] = {}
+    for k in idx:
+        groups.setdefault(str(group_of(frames[k])), []).append(k)
+    out = {g: weighted.errors(np.array(ks))["force_rmse"] for g, ks in sorted(groups.items())}
+    return {g: f for g, f in out.items() if f is not None}
+
+
+def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_weight: float = 1.0,
+                 group_of=None) -> PriorErrors:
     """Gamma (if `with_gamma`: the calculator has an active set) and errors of `calc` on labelled
     `frames`. Energies per atom in eV/atom, forces in eV/Å. Errors and the score are those of
     scoring/fit_weights on the rows the fit trusts (a cut-out's energy and boundary forces do not
@@ -81,6 +91,8 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
         out["energy_rmse_per_atom"] = overall["energy_rmse_per_atom"]
         out["force_rmse"] = overall["force_rmse"]
         out["score"] = overall["score"]
+        if group_of is not None:
+            out["force_rmse_by_group"] = force_rmse_by_group(weighted, frames, range(len(frames)), group_of)
         out["spearman_atoms"] = spearman(atom_gamma, atom_err)
         rows = [p for p in per_structure if p["max_gamma"] is not None and p["force_rmse"] is not None]
         out["spearman_structures"] = spearman([p["max_gamma"] for p in rows], [p["force_rmse"] for p in rows]) \
@@ -90,12 +102,15 @@ def prior_errors(calc, frames: Sequence[Atoms], with_gamma: bool = True, energy_
             spot_errors = weighted.errors(np.array(spot))
             out["spot_check"] = {key: spot_errors[key] for key in
                                  ("n_structures", "energy_rmse_per_atom", "force_rmse", "score", "n_energy_labels")}
+            if group_of is not None:
+                out["spot_check"]["force_rmse_by_group"] = force_rmse_by_group(weighted, frames, spot, group_of)
     return PriorErrors.model_validate(out)
 
 
-def prior_errors_of(trainer, previous, new_labels_file: str) -> PriorErrors | None:
+def prior_errors_of(trainer, previous, new_labels_file: str, group_of=None) -> PriorErrors | None:
     """`prior_errors` of the previous potential on this stage's new labels (without gamma when the
-    trainer's potential has none, e.g. the mock trainer); None when there are no new labels."""
+    trainer's potential has none, e.g. the mock trainer); None when there are no new labels.
+    `group_of(atoms)`: the kind a frame's errors are also grouped by (spot checks per kind)."""
     from ..core.io import read_structures
 
     frames = read_structures(new_labels_file)
@@ -103,7 +118,9 @@ def prior_errors_of(trainer, previous, new_labels_file: str) -> PriorErrors | No
         return None
     energy_weight = fit_energy_weight(trainer.cfg)
     try:
-        return prior_errors(trainer.calculator(previous, with_gamma=True), frames, energy_weight=energy_weight)
+        return prior_errors(trainer.calculator(previous, with_gamma=True), frames, energy_weight=energy_weight,
+                            group_of=group_of)
     except (ValueError, FileNotFoundError) as exc:  # no extrapolation grade (e.g. the mock trainer)
         log.info("prior errors of %s without gamma: %s", new_labels_file, exc)
-        return prior_errors(trainer.calculator(previous), frames, with_gamma=False, energy_weight=energy_weight)
+        return prior_errors(trainer.calculator(previous), frames, with_gamma=False, energy_weight=energy_weight,
+                            group_of=group_of)

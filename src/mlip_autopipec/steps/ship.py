@@ -78,13 +78,13 @@ def _spot(rcfg, stage_dir: str, frames: list) -> tuple:
     trainer = make_trainer(rcfg.cfg.trainer)
     files = PotentialFiles.in_dir(stage_dir)
     try:
-        prior = prior_errors(trainer.calculator(files, with_gamma=True), frames)
+        prior = prior_errors(trainer.calculator(files, with_gamma=True), frames, group_of=rcfg.cfg.kind_of_frame)
     except (ValueError, FileNotFoundError):  # no extrapolation grade (e.g. the mock trainer)
-        prior = prior_errors(trainer.calculator(files), frames, with_gamma=False)
+        prior = prior_errors(trainer.calculator(files), frames, with_gamma=False, group_of=rcfg.cfg.kind_of_frame)
     rows = [{"max_gamma": p.max_gamma, "force_rmse": p.force_rmse, "energy_error_per_atom": p.energy_error_per_atom}
             for p in prior.per_structure]
     # iteration -1: frames of no iteration of the loop (final_check/)
-    return spot_check_result(-1, prior, conv.force_rmse, conv.energy_rmse), rows
+    return spot_check_result(-1, prior, conv.force_rmse, conv.energy_rmse, conv.kind_force_rmse), rows
 
 
 def run_ship(rcfg, loop_dir: str, final_dir: str, final_record: str, check_labels: str, md_file: str | None,

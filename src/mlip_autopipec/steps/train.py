@@ -51,7 +51,7 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     if not record.composition.determined:
         log.warning("TRAIN %s: %s", stage, record.composition.advice)
     if previous is not None and label_files and not final:
-        record.prior = prior_errors_of(trainer, previous, label_files[-1])
+        record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
     try:
         record.fit = FitReport.model_validate(trainer.fit(dataset, Path(out_dir), reference, previous,
                                                           derive_seed(cfg.seed, "train", stage)))
