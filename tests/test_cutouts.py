@@ -137,9 +137,12 @@ def test_row_weights_zero_for_untrusted_atoms_and_cutout_energy():
 def test_config_default_run_unchanged_and_bounds_with_max_atoms():
     default = OTFConfig()
     assert default.labeling.max_atoms is None
-    assert default.n_initial_structures() == 1 + 12 + 4
+    # the default 32-atom cell and the derived wide cell (issue 28), each: itself, 8 rattled, 4 strained
+    assert default.initial_data.n_rattled == 8 and len(default.initial_data.strains) == 4
+    assert default.wide_cell() is not None
+    assert default.n_initial_structures() == 2 * (1 + 8 + 4)
     big = OTFConfig.model_validate({"labeling": {"max_atoms": 128, "cutouts": {"per_structure": 3}}})
-    assert big.n_initial_structures() == 3 * 17
+    assert big.n_initial_structures() == 3 * 26
 
 
 def test_swarm_moves_only_the_core_and_keeps_the_trust_mask():

@@ -171,8 +171,10 @@ def test_earlier_spot_checks_are_judged_by_the_current_tolerances():
 def test_one_kind_above_its_tolerance_fails_the_spot_check():
     from mlip_autopipec.loop.decision import spot_check_excess, spot_check_result, with_tolerances
 
-    prior = {"n_structures": 14, "force_rmse": 0.004, "energy_rmse_per_atom": 2e-4,
-             "force_rmse_by_group": {"fcc": 0.002, "surface_111": 0.015, "liquid": 0.006}}
+    from mlip_autopipec.domain_models.records import SpotCheckErrors
+
+    prior = SpotCheckErrors(n_structures=14, force_rmse=0.004, energy_rmse_per_atom=2e-4,
+                            force_rmse_by_group={"fcc": 0.002, "surface_111": 0.015, "liquid": 0.006})
     whole_only = spot_check_result(3, prior, 0.005, 0.001)
     assert whole_only.passed and whole_only.kind_force_tolerance is None
     r = spot_check_result(3, prior, 0.005, 0.001, 0.012)
