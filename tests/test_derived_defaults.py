@@ -49,7 +49,7 @@ def test_config_fills_only_what_the_user_left_out():
     cfg = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert cfg.initial_data.rattle_stdev == 0.1 and cfg.convergence.force_rmse == 0.003
     assert cfg.labeling.structures_per_job == 10 and cfg.properties.enabled and cfg.validation.n_generated == 24
-    assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse",
+    assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
                                   "labeling.structures_per_job", "properties.enabled", "validation.n_generated"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})
@@ -123,3 +123,15 @@ def test_a_portfolio_gets_a_whole_set_and_a_per_kind_spot_check_tolerance():
         "DEFAULTS: convergence.kind_force_rmse = 0.012 (2.4 x convergence.force_rmse 0.005")
     plain = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert plain.convergence.kind_force_rmse is None and "convergence.kind_force_rmse" not in plain.derived()
+
+
+def test_a_dft_oracle_gets_no_wide_cell_unless_asked():
+    """The wide cell's ~100-atom labels are cheap with EMT and the run's dearest with a DFT code."""
+    cu = [{"kind": "bulk", "element": "Cu", "a": 3.6}]
+    dft = OTFConfig.model_validate({"structures": cu, "oracle": {"kind": "espresso"}})
+    assert dft.initial_data.wide_cell is False and dft.wide_cell() is None
+    assert dft.derived()["initial_data.wide_cell"].reason.startswith("oracle espresso: a cell wider than 2 x cutoff")
+    asked = OTFConfig.model_validate({"structures": cu, "oracle": {"kind": "espresso"},
+                                      "initial_data": {"wide_cell": True}})
+    assert asked.wide_cell() is not None and "initial_data.wide_cell" not in asked.derived()
+    assert OTFConfig.model_validate({"structures": cu, "oracle": {"kind": "chgnet"}}).wide_cell() is not None

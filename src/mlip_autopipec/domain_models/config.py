@@ -125,11 +125,13 @@ class InitialDataConfig(_Strict):
         5, ge=1, description="Copies per extra composition: rattled, at strains 0 and then each of `strains` "
         "in turn (the energy-volume curve of every composition).",
     )
-    wide_cell: bool = Field(
-        True, description="When every starting structure is a bulk cell narrower than 2 x the cutoff, the first "
+    wide_cell: bool | None = Field(
+        None, description="When every starting structure is a bulk cell narrower than 2 x the cutoff, the first "
         "one is also repeated to a cell wider than that, whose rattled and strained copies join the initial "
         "data (it is not explored): environments free of their own periodic images (README 'Training cells'). "
-        "false: only the configured cells.",
+        "false: only the configured cells. null: on for an in-process oracle (emt, mock, chgnet: a 100-atom "
+        "label costs milliseconds), off for a DFT code, where it would be the run's dearest label "
+        "(derived_defaults.py).",
     )
     cluster_companions: bool = Field(
         True,
@@ -682,6 +684,10 @@ class OTFConfig(_Strict):
             d = dd.kind_force_tolerance(self.convergence.force_rmse)
             self.convergence.kind_force_rmse = d.value
             derived["convergence.kind_force_rmse"] = d
+        if self.initial_data.wide_cell is None:
+            d = dd.wide_cell_enabled(self.oracle.kind)
+            self.initial_data.wide_cell = d.value
+            derived["initial_data.wide_cell"] = d
         if self.labeling.structures_per_job is None:
             d = dd.structures_per_job(self.oracle.kind)
             self.labeling.structures_per_job = d.value

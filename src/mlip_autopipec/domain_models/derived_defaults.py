@@ -17,6 +17,9 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   portfolio's development run, benchmarks/RESULTS.md), and the issue's Cu targets are these numbers.
 * Label jobs: an in-process oracle that costs milliseconds (emt, mock) labels 10 structures per job
   (job start-up dominates); every other oracle one per job.
+* Wide training cell (a cell wider than 2 x cutoff, for environments free of their own images): on
+  for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
+  as much as tens of the configured cells' labels.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
 
 Debye temperatures: Kittel, Introduction to Solid State Physics, table 5.1 (low-temperature values);
@@ -49,6 +52,7 @@ KIND_FACTOR = 2.4  # a portfolio's worst kind against the whole set (Cu: 12 meV/
 SPOT_CHECK_CAP = 0.05  # eV/Å, the old fixed default: never looser than this
 CHEAP_ORACLES = ("emt", "mock")  # in-process, milliseconds per structure
 CHEAP_STRUCTURES_PER_JOB = 10
+UNIVERSAL_ORACLES = ("chgnet",)  # in-process machine-learned potentials: a 100-atom label in ~0.1 s
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,15 @@ def kind_force_tolerance(force_rmse: float) -> Derived:
     value = round(KIND_FACTOR * force_rmse, 12)
     return Derived(value, f"{KIND_FACTOR:g} x convergence.force_rmse {force_rmse:g}: the worst kind may be that "
                           "much above the whole set (Cu portfolio: slabs and the cluster 2-2.5x the set's error)")
+
+
+def wide_cell_enabled(oracle_kind: str) -> Derived:
+    """initial_data.wide_cell: a cell wider than 2 x cutoff is worth its labels when they are cheap; with
+    a DFT code its ~100 atoms would cost (100/N)^2-3 labels of the configured N-atom cells each."""
+    if oracle_kind in CHEAP_ORACLES + UNIVERSAL_ORACLES:
+        return Derived(True, f"oracle {oracle_kind} is in-process: a wide cell's labels cost little")
+    return Derived(False, f"oracle {oracle_kind}: a cell wider than 2 x cutoff would be the run's dearest "
+                          "label (DFT cost grows as N^2-N^3); set initial_data.wide_cell: true to add it")
 
 
 def structures_per_job(oracle_kind: str) -> Derived:
