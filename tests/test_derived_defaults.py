@@ -121,6 +121,8 @@ def test_a_portfolio_gets_a_whole_set_and_a_per_kind_spot_check_tolerance():
     assert cfg.initial_data.rattle_stdev == 0.09  # Debye u_x of Cu at 407 K (0.089 Å), not the unknown-element 0.05
     assert dd.log_lines({"convergence.kind_force_rmse": cfg.derived()["convergence.kind_force_rmse"]})[0].startswith(
         "DEFAULTS: convergence.kind_force_rmse = 0.012 (2.4 x convergence.force_rmse 0.005")
+    assert cfg.validation.n_generated == 0  # its per-kind set is the held-out set; nothing of the user's to add
+    assert cfg.has_validation()
     plain = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert plain.convergence.kind_force_rmse is None and "convergence.kind_force_rmse" not in plain.derived()
 

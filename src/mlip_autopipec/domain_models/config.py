@@ -698,7 +698,8 @@ class OTFConfig(_Strict):
             self.properties.enabled = d.value
             derived["properties.enabled"] = d
         if self.validation.n_generated is None:
-            d = dd.validation_frames(self.oracle.kind, self.validation.file)
+            portfolio_only = self.portfolio.enabled and all(s.kind == "portfolio" for s in self.structures)
+            d = dd.validation_frames(self.oracle.kind, self.validation.file, portfolio_only)
             self.validation.n_generated = d.value
             derived["validation.n_generated"] = d
         self._derived = derived

@@ -154,7 +154,12 @@ def properties_enabled(oracle_kind: str, trainer_kind: str, target_kind: str = "
     return Derived(True, "the final potential's properties against the oracle (final/properties.json)")
 
 
-def validation_frames(oracle_kind: str, file: str | None) -> Derived:
+def validation_frames(oracle_kind: str, file: str | None, portfolio_only: bool = False) -> Derived:
+    """`portfolio_only`: the structures are all a portfolio's, whose own per-kind held-out set
+    (portfolio.validation_frames) is scored; generated frames would come from structures of the user's."""
+    if portfolio_only and file is None:
+        return Derived(0, "the portfolio's per-kind held-out set (portfolio.validation_frames) is the held-out "
+                          "set: no structures of your own to generate frames of")
     if file is None and oracle_kind == "emt":
         return Derived(24, "oracle emt is instant: a held-out set of 24 oracle-MD frames scored after every fit")
     return Derived(0, "no generated held-out set (give validation.file for one)" if file is None
