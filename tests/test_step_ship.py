@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mlip_autopipec.domain_models.records import TrainRecord
-from mlip_autopipec.domain_models.state import SpotCheckResult
+from mlip_autopipec.domain_models.state import MdStabilitySummary, SpotCheckResult
 from mlip_autopipec.shipping.gamma_scale import gamma_scale
 from mlip_autopipec.shipping.verdict import check_potential, decide_ship, final_fit_outcome
 
@@ -35,7 +35,8 @@ def _spot(f, e, passed):
 
 
 def _md(max_gamma, steps_run=300, exploded=None):
-    return {"max_gamma": max_gamma, "steps_run": steps_run, "steps": 300, "exploded": exploded}
+    return MdStabilitySummary.of_run({"max_gamma": max_gamma, "steps_run": steps_run, "steps": 300,
+                                      "exploded": exploded})
 
 
 def _ladder(keep_best: dict) -> dict:
@@ -135,7 +136,7 @@ def test_failed_final_fit_ships_the_loop_potential_and_every_output_says_so(fini
 
     state = derive_state(run)
     assert state.current_potential == f"{loop_stage}/potential.yace"
-    assert state.shipped["stage"] == loop_stage and state.final_fit["outcome"] == "failed"
+    assert state.shipped.stage == loop_stage and state.final_fit.outcome == "failed"
     text = format_status(state, workdir=run, rcfg=rcfg)
     row = next(line for line in text.splitlines() if line.startswith("final fit"))
     assert "failed, kept earlier" in row

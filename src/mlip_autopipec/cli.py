@@ -22,6 +22,7 @@ from .preflight import preflight
 from .loop.state import derive_state
 from .domain_models.config import json_schema, load_config
 from .domain_models.derived_defaults import log_lines
+from .domain_models.records import LabelChunkRecord, read_record
 
 log = logging.getLogger("mlip_autopipec.cli")
 
@@ -130,8 +131,8 @@ def failed_label_jobs(workdir: Path) -> list[str]:
     out = []
     for rec in sorted(workdir.glob(L.label_job("*", "*", "json"))):
         try:
-            failures = json.loads(rec.read_text()).get("failures")
-        except (OSError, ValueError):
+            failures = read_record(LabelChunkRecord, rec).failures
+        except (OSError, ValueError):  # a foreign or partial file (ours are renamed into place complete)
             continue
         if failures:
             out.append(str(rec.with_suffix(".extxyz").relative_to(workdir)))

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from ._strict import Strict
 from .adaptive_gamma_config import GammaThresholds
+from .rmse import RmseMetrics
 from .state import ConditionResult
 
 
@@ -70,20 +71,6 @@ class LabelChunkRecord(Strict):
                                          "('new', 'oracle settings changed', a retried failure).")
     cores: int = Field(1, description="Cores the oracle was given.")
     wall_time_s: float = Field(0.0, description="Wall time of the job's labelling loop.")
-
-
-class RmseMetrics(Strict):
-    """Energy and force errors of a potential on a set of labelled frames (core.metrics)."""
-
-    energy_rmse_per_atom: float | None = Field(description="Energy RMSE per atom (eV/atom); None for no frames.")
-    force_rmse: float | None = Field(description="Force-component RMSE (eV/Å); None for no frames.")
-    n_structures: int = Field(description="Frames scored.")
-    pressure_rmse_gpa: float | None = Field(
-        None, description="Pressure RMSE (GPa) over the 3D-periodic frames with a stress label; None without any."
-    )
-    by_kind: dict[str, "RmseMetrics"] | None = Field(
-        None, description="The same per portfolio kind (frames tagged info['kind']); None without tagged frames."
-    )
 
 
 class CompositionCheck(Strict):

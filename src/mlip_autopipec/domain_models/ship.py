@@ -7,12 +7,10 @@ larger basis is another potential, so it ships only once it passes the same crit
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from ._strict import Strict
-from .state import SpotCheckResult
+from .state import FinalFitOutcome, SpotCheckResult
 
 
 class GammaScale(Strict):
@@ -52,9 +50,6 @@ class PotentialCheck(Strict):
     @property
     def passed(self) -> bool:
         return not self.failures
-
-
-FinalFitOutcome = Literal["none", "shipped", "failed", "kept_earlier", "rejected"]
 
 
 class ShipDecision(Strict):

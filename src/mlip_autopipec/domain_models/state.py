@@ -8,10 +8,13 @@ write.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_serializer
 
+from ._strict import Strict
 from .adaptive_gamma_config import GammaThresholds
+from .rmse import RmseMetrics
 
 
 class Status(str, Enum):
@@ -89,6 +92,24 @@ class SpotCheckResult(BaseModel):
         return kind, self.force_rmse_by_kind[kind]
 
 
+class DecisionSettings(Strict):
+    """`settings` of a decision: what it depended on besides the exploration records. A rerun
+    compares them with the current config and re-decides when they changed (loop/extension.py).
+    The three groups are config snapshots compared key by key, so they stay plain dicts: a key the
+    config gained since is not a change."""
+
+    max_cycles: int | None = Field(None, description="max_cycles of the config (None: a decision recorded "
+                                   "without settings).")
+    patience: int | None = Field(None, description="patience of the config.")
+    convergence: dict[str, Any] | None = Field(None, description="The convergence settings a converged decision "
+                                               "depends on (loop/extension.convergence_settings); None in "
+                                               "decisions recorded before they were.")
+    explore: dict[str, Any] | None = Field(None, description="Settings that change what an exploration records "
+                                           "(loop/extension.exploration_settings).")
+    conditions: dict[str, dict[str, Any]] | None = Field(None, description="Every exploration condition by name, "
+                                                         "as configured.")
+
+
 class Decision(BaseModel):
     """The checkpoint's verdict, with the reason in words for logs and the status table."""
 
@@ -99,7 +120,7 @@ class Decision(BaseModel):
     best_progress_before: float | None = None
     iterations_without_improvement: int = 0
     conditions: list[ConditionResult] = Field(default_factory=list)
-    settings: dict | None = Field(
+    settings: DecisionSettings | None = Field(
         None, description="What the decision depended on besides the records (max_cycles, patience, "
         "exploration settings, conditions): a rerun re-decides when they changed (loop_extension)."
     )
@@ -151,7 +172,7 @@ class IterationRecord(BaseModel):
     n_failed: int | None = None
     dataset_size: int | None = None
     potential_out: str | None = None
-    validation: dict | None = None
+    validation: RmseMetrics | None = Field(None, description="Errors of its fit on the held-out set (train.json).")
     timings_s: dict[str, float] = Field(default_factory=dict)
     n_functions: int | None = Field(None, description="Basis functions of the fitted potential.")
     spearman: float | None = Field(
@@ -160,23 +181,134 @@ class IterationRecord(BaseModel):
     spot_check: SpotCheckResult | None = None
 
 
+FinalFitOutcome = Literal["none", "shipped", "failed", "kept_earlier", "rejected"]
+
+
+class _Section(BaseModel):
+    """A section of `workflow_state.json` (the initial stage, the final fit, what ships, the label
+    noise), typed so that readers use attributes instead of keys.
+
+    Two choices keep the file as the dicts these models replace wrote it:
+    * keys that were not set are left out when dumped: the dicts held a key only once it was known
+      (`initial.validation` only after the initial fit, `final_fit.outcome` only once the ship check
+      decided), and users and tools read the file with those keys absent.
+    * unknown keys are ignored (not an error, unlike the records the loop reads back): the state is
+      a view derived from the run's files and rewritten on every refresh, never read by the loop; a
+      file written by another version (a killed run resumed after an upgrade, `mlip-runner status`
+      of an older run) may hold a key this version dropped, and must still load.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_serializer(mode="wrap")
+    def _set_keys_only(self, handler):
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+
+class InitialSummary(_Section):
+    """`initial`: the initial data and its fit (core/layout: initial/)."""
+
+    n_selected: int | None = Field(None, description="Starting structures to label (None: not built yet).")
+    n_labelled: int | None = Field(None, description="Of them labelled (None: labels not gathered yet).")
+    n_failed: int | None = Field(None, description="Of them failed in the oracle (None: not gathered yet).")
+    validation: RmseMetrics | None = Field(None, description="The initial fit's held-out errors (set once "
+                                           "it is fitted; None without a held-out set).")
+    dataset_size: int | None = Field(None, description="Labels the initial fit was given (set once fitted).")
+    n_functions: int | None = Field(None, description="Basis functions of the initial fit (set once fitted).")
+
+
+class FinalFitSummary(_Section):
+    """`final_fit`: the fit after the loop (trainer.ladder.final_rungs), once its potential exists."""
+
+    dataset_size: int = Field(description="Labels it was given (the loop's).")
+    validation: RmseMetrics | None = Field(description="Its held-out errors (None without a held-out set).")
+    n_functions: int | None = Field(description="Basis functions of the fit.")
+    kept_previous: bool = Field(description="Keep-the-best preferred the earlier fit.")
+    train_s: float = Field(description="Wall time of the fit (s).")
+    outcome: FinalFitOutcome | None = Field(None, description="What the ship check made of it (set once "
+                                            "final_check/ship.json exists): shipped, failed, kept_earlier, rejected.")
+    reason: str | None = Field(None, description="Why, in words (set with the outcome).")
+    spot_check: SpotCheckResult | None = Field(None, description="Its errors on the fresh spot-check frames "
+                                               "(set with the outcome; None when not checked).")
+
+
+class MdStabilitySummary(_Section):
+    """The part of a potential's MD stability run (`<stage>/properties/md_stability.json`) that the
+    state shows and the ship verdict judges. The file holds more (the trace, distances): those keys
+    are ignored here."""
+
+    max_gamma: float | None = Field(None, description="Largest max gamma along the run (None: no active set).")
+    gamma_threshold: float | None = Field(None, description="The bound on it that applies to this potential.")
+    gamma_threshold_reason: str | None = Field(None, description="Where the bound comes from "
+                                               "(properties.tolerances.md_max_gamma or the final fit's gamma scale).")
+    exploded: str | None = Field(None, description="Why the run broke off, if it did.")
+    steps_run: int | None = Field(None, description="MD steps done.")
+    steps: int | None = Field(None, description="MD steps asked for.")
+    max_energy_drift: float | None = Field(None, description="Largest total-energy drift (eV/atom).")
+    temperature_K: float | None = Field(None, description="Target temperature (K).")
+    n_atoms: int | None = Field(None, description="Atoms of the MD cell.")
+
+    @classmethod
+    def of_run(cls, md: dict) -> "MdStabilitySummary":
+        """The summary of an md_stability.json: every key set (None where the file lacks it, e.g. a run
+        recorded before its bound was), so the state always shows all of them."""
+        return cls(**{key: md.get(key) for key in cls.model_fields})
+
+
+class ShippedSummary(_Section):
+    """`shipped`: what final/ ships once the loop has ended, and the end criteria measured with it."""
+
+    stage: str = Field(description="Stage directory of the shipped potential.")
+    potential: str = Field(description="Its potential file, relative to the run directory.")
+    final_fit: FinalFitOutcome = Field(description="What became of the final fit (none: not configured).")
+    reason: str = Field(description="Why this potential ships, in words.")
+    spot_check: SpotCheckResult | None = Field(description="Its spot checks (None: none were labelled).")
+    spot_check_frames: str | None = Field(description="Which frames the spot checks were, in words.")
+    final_fit_spot_check: SpotCheckResult | None = Field(None, description="The final fit's own spot checks "
+                                                         "(set when final_check/ship.json decided).")
+    md_stability: MdStabilitySummary | None = Field(description="Its MD stability run (None: not run).")
+
+
+class LabelNoiseSummary(_Section):
+    """`label_noise`: the label-noise check (initial/label_noise.json, else its last attempt's record)."""
+
+    applicable: bool = Field(description="False when the oracle has no tighter settings: nothing was computed.")
+    passed: bool = Field(description="Both noise floors within their tolerances.")
+    stopped: bool = Field(description="The run stopped here: the attempt did not pass.")
+    force_rms: float = Field(description="The force noise floor (eV/Å).")
+    energy_per_atom: float = Field(description="The energy noise floor (eV/atom).")
+    worst_setting: str | None = Field(description="The setting whose tightening changed the labels most.")
+    message: str = Field(description="The check's one-line message.")
+    base_wall_time_s: float = Field(0.0, description="Oracle wall time of one label at the configured settings (s).")
+    oracle_wall_time_s: float = Field(0.0, description="Oracle wall time of the whole check (s).")
+
+
 class WorkflowState(BaseModel):
     status: Status
     iteration: int = Field(description="Iteration in progress (or the last one, when finished).")
     current_potential: str | None = None
     message: str = ""
-    initial: dict = Field(default_factory=dict)
+    initial: InitialSummary | None = Field(None, description="The initial data and its fit; {} on disk when None.")
     history: list[IterationRecord] = Field(default_factory=list)
-    final_fit: dict = Field(default_factory=dict, description="The fit after the loop (trainer.ladder.final_rungs): "
-                            "dataset_size, n_functions, validation, kept_previous; empty without one.")
-    shipped: dict = Field(default_factory=dict, description="What final/ ships once the loop has ended: stage, "
-                          "potential, final_fit (none | shipped | failed | kept_earlier | rejected), reason, and the "
-                          "end criteria measured with it: spot_check, md_stability (final_check/ship.json).")
+    final_fit: FinalFitSummary | None = Field(None, description="The fit after the loop (trainer.ladder.final_rungs); "
+                                              "None ({} on disk) without one.")
+    shipped: ShippedSummary | None = Field(None, description="What final/ ships once the loop has ended, and the end "
+                                           "criteria measured with it (final_check/ship.json); None ({} on disk) before.")
     updated_at: str = ""
-    label_noise: dict = Field(default_factory=dict, description="The label-noise check (core.state."
-                              "label_noise_summary): force_rms, energy_per_atom, passed, stopped, message; {} before it.")
+    label_noise: LabelNoiseSummary | None = Field(None, description="The label-noise check (loop/state."
+                                                  "label_noise_summary); None ({} on disk) before it.")
     warnings: list[str] = Field(default_factory=list, description="What the newest fit says is wrong with its "
                                 "training set, with the fix (e.g. per-element energies not determined).")
     properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
                              "calculations (n_tasks, n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's "
                              "self-check (self_check: ok | FAILED | skipped).")
+
+    @field_validator("initial", "final_fit", "shipped", "label_noise", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        """The file writes a section not there yet as {} (as the dicts before these models did)."""
+        return None if value == {} else value
+
+    @field_serializer("initial", "final_fit", "shipped", "label_noise", mode="wrap")
+    def _none_is_empty(self, value, handler):
+        return {} if value is None else handler(value)

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..core import layout as L
 from .decision import checkpoint, with_tolerances
 from ..domain_models.property_records import read_property_records
-from ..domain_models.state import Action, Decision, read_decision_or_none
+from ..domain_models.state import Action, Decision, DecisionSettings, read_decision_or_none
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,15 @@ SUPERSEDED = L.SUPERSEDED
 FLAGS = L.FLAGS
 
 
-def decision_settings(cfg, iteration: int) -> dict:
+def decision_settings(cfg, iteration: int) -> DecisionSettings:
     """What an iteration's decision depends on, besides the exploration records themselves."""
-    return {
-        "max_cycles": cfg.max_cycles,
-        "patience": cfg.patience,
-        "convergence": convergence_settings(cfg),
-        "explore": exploration_settings(cfg, iteration),
-        "conditions": {c.name: c.model_dump(mode="json") for c in cfg.exploration.conditions},
-    }
+    return DecisionSettings(
+        max_cycles=cfg.max_cycles,
+        patience=cfg.patience,
+        convergence=convergence_settings(cfg),
+        explore=exploration_settings(cfg, iteration),
+        conditions={c.name: c.model_dump(mode="json") for c in cfg.exploration.conditions},
+    )
 
 
 def convergence_settings(cfg) -> dict:
@@ -130,24 +130,24 @@ def find_extension(workdir: str | Path, cfg) -> Extension | None:
         return None
     earlier, last = found
     n = last.iteration
-    old = last.settings or {}
+    old = last.settings or DecisionSettings()
     new = decision_settings(cfg, n)
     changes: list[str] = []
     redo: list[str] = []
-    old_conds = old.get("conditions") or {c.condition: None for c in last.conditions}
-    added = [c for c in new["conditions"] if c not in old_conds]
-    removed = [c for c in old_conds if c not in new["conditions"]]
+    old_conds = old.conditions or {c.condition: None for c in last.conditions}
+    added = [c for c in new.conditions if c not in old_conds]
+    removed = [c for c in old_conds if c not in new.conditions]
     if added:
         changes.append(f"condition(s) {', '.join(added)} added")
     if removed:
         changes.append(f"condition(s) {', '.join(removed)} removed")
-    kept = [c for c in new["conditions"] if c in old_conds]
-    diff = _changed(old.get("explore"), new["explore"])
+    kept = [c for c in new.conditions if c in old_conds]
+    diff = _changed(old.explore, new.explore)
     if diff:
         changes.append(f"exploration settings changed ({', '.join(diff)})")
         redo = kept
     else:
-        changed = [c for c in kept if old_conds[c] is not None and _changed(old_conds[c], new["conditions"][c])]
+        changed = [c for c in kept if old_conds[c] is not None and _changed(old_conds[c], new.conditions[c])]
         if changed:
             changes.append(f"condition(s) {', '.join(changed)} changed")
             redo = changed
@@ -156,11 +156,11 @@ def find_extension(workdir: str | Path, cfg) -> Extension | None:
         if redecided.action is last.action:
             return None
         for key in ("max_cycles", "patience"):
-            before = old.get(key)
+            before = getattr(old, key)
             if before != getattr(cfg, key):
                 changes.append(f"{key} {before if before is not None else '?'} -> {getattr(cfg, key)}")
-        for key in _changed(old.get("convergence"), new["convergence"]):
-            changes.append(f"convergence.{key} {old['convergence'][key]} -> {new['convergence'][key]}")
+        for key in _changed(old.convergence, new.convergence):
+            changes.append(f"convergence.{key} {old.convergence[key]} -> {new.convergence[key]}")
         if not changes:  # an old decision without settings: say what the new one says
             changes.append(f"decision now {redecided.action.value}")
     return Extension(iteration=n, changes=changes, redo_explore=redo)
@@ -188,15 +188,15 @@ def describe(old: Decision | None, cfg, iteration: int) -> str | None:
     if old is None:
         return None
     ext_changes = []
-    before, now = old.settings or {}, decision_settings(cfg, iteration)
+    before, now = old.settings or DecisionSettings(), decision_settings(cfg, iteration)
     for key in ("max_cycles", "patience"):
-        if before.get(key) is not None and before[key] != now[key]:
-            ext_changes.append(f"{key} {before[key]} -> {now[key]}")
-    old_conds = set(before.get("conditions") or [c.condition for c in old.conditions])
-    added = [c for c in now["conditions"] if c not in old_conds]
+        if getattr(before, key) is not None and getattr(before, key) != getattr(now, key):
+            ext_changes.append(f"{key} {getattr(before, key)} -> {getattr(now, key)}")
+    old_conds = set(before.conditions or [c.condition for c in old.conditions])
+    added = [c for c in now.conditions if c not in old_conds]
     if added:
         ext_changes.append(f"condition(s) {', '.join(added)} added")
-    diff = _changed(before.get("explore"), now["explore"])
+    diff = _changed(before.explore, now.explore)
     if diff:
         ext_changes.append(f"exploration settings changed ({', '.join(diff)})")
     what = "; ".join(ext_changes) or "settings changed"

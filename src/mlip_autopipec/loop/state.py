@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..domain_models.records import ExplorationRecord, LabelNoiseRecord, TrainRecord, read_record
-from ..domain_models.state import Action, IterationRecord, Status, WorkflowState, read_decision_or_none
+from ..domain_models.state import (Action, FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary,
+                                    MdStabilitySummary, ShippedSummary, Status, WorkflowState, read_decision_or_none)
 from ..core import layout as L
 from ..core.io import count_frames, read_json, write_json
 from .property_state import property_counts
@@ -36,10 +37,6 @@ def _train_record_or_none(path: Path) -> TrainRecord | None:
     return None if raw is None else TrainRecord.model_validate(raw)
 
 
-def _validation_dict(train: TrainRecord) -> dict | None:
-    return None if train.validation is None else train.validation.model_dump()
-
-
 def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
     """Wall seconds of a rule's jobs (summed over the files matching `pattern`, e.g. all label
     chunks of a stage) from Snakemake's benchmark files."""
@@ -55,13 +52,12 @@ def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
     return round(total, 3) if found else None
 
 
-def _stage_counts(workdir: Path, stage: str) -> dict:
+def _stage_counts(workdir: Path, stage: str) -> tuple[int | None, int | None, int | None]:
+    """(selected, labelled, failed) structures of a stage; None for a file not there yet."""
     failed = _json_or_none(workdir / L.labels_failed(stage))
-    return {
-        "n_selected": count_frames(workdir / L.selected(stage)) if (workdir / L.selected(stage)).exists() else None,
-        "n_labelled": count_frames(workdir / L.labels(stage)) if (workdir / L.labels(stage)).exists() else None,
-        "n_failed": len(failed) if isinstance(failed, list) else None,
-    }
+    return (count_frames(workdir / L.selected(stage)) if (workdir / L.selected(stage)).exists() else None,
+            count_frames(workdir / L.labels(stage)) if (workdir / L.labels(stage)).exists() else None,
+            len(failed) if isinstance(failed, list) else None)
 
 
 def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, float]:
@@ -78,33 +74,33 @@ def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, floa
     return out
 
 
-def label_noise_summary(workdir: Path) -> dict:
+def label_noise_summary(workdir: Path) -> LabelNoiseSummary | None:
     """The label-noise record (the check's output, else its last attempt's, which a run stopped
-    for noisy labels keeps) as the state shows it; {} before the check."""
+    for noisy labels keeps) as the state shows it; None before the check."""
     for path, final in ((workdir / L.LABEL_NOISE, True), (workdir / L.LABEL_NOISE_ATTEMPT, False)):
         raw = _json_or_none(path)
         if raw is not None:
             rec = LabelNoiseRecord.model_validate(raw)
-            return {"applicable": rec.applicable, "passed": rec.passed, "stopped": not final and not rec.passed,
-                    "force_rms": rec.force_rms, "energy_per_atom": rec.energy_per_atom,
-                    "worst_setting": rec.worst_setting, "message": rec.message,
-                    "base_wall_time_s": rec.base_wall_time_s, "oracle_wall_time_s": rec.oracle_wall_time_s}
-    return {}
+            return LabelNoiseSummary(applicable=rec.applicable, passed=rec.passed, stopped=not final and not rec.passed,
+                                     force_rms=rec.force_rms, energy_per_atom=rec.energy_per_atom,
+                                     worst_setting=rec.worst_setting, message=rec.message,
+                                     base_wall_time_s=rec.base_wall_time_s, oracle_wall_time_s=rec.oracle_wall_time_s)
+    return None
 
 
 def derive_state(workdir: str | Path) -> WorkflowState:
     workdir = Path(workdir)
     noise = label_noise_summary(workdir)
-    initial = {}
     init_train = _train_record_or_none(workdir / L.train_record(L.INITIAL))
-    initial.update(_stage_counts(workdir, L.INITIAL))
-    if init_train:
-        initial["validation"] = _validation_dict(init_train)
-        initial["dataset_size"] = init_train.n_structures
-        initial["n_functions"] = init_train.fit.n_functions if init_train.fit else None
-    if noise.get("stopped"):
+    n_selected, n_labelled, n_failed = _stage_counts(workdir, L.INITIAL)
+    initial = InitialSummary(n_selected=n_selected, n_labelled=n_labelled, n_failed=n_failed)
+    if init_train:  # the fit's keys only once it exists (the file leaves them out before)
+        initial = InitialSummary(n_selected=n_selected, n_labelled=n_labelled, n_failed=n_failed,
+                                 validation=init_train.validation, dataset_size=init_train.n_structures,
+                                 n_functions=init_train.fit.n_functions if init_train.fit else None)
+    if noise is not None and noise.stopped:
         return _stamp(WorkflowState(status=Status.FAILED, iteration=0, initial=initial, label_noise=noise,
-                                    message=f"stopped before the initial labels: {noise['message']}"))
+                                    message=f"stopped before the initial labels: {noise.message}"))
     if not (workdir / L.potential(L.INITIAL)).exists() or init_train is None:
         return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial, label_noise=noise,
                                     message="building, labelling and fitting the initial data"))
@@ -141,13 +137,12 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             break
         if (workdir / L.candidates(n)).exists():
             rec.n_candidates = count_frames(workdir / L.candidates(n))
-        counts = _stage_counts(workdir, stage)
-        rec.n_selected, rec.n_labelled, rec.n_failed = counts["n_selected"], counts["n_labelled"], counts["n_failed"]
+        rec.n_selected, rec.n_labelled, rec.n_failed = _stage_counts(workdir, stage)
         train = _train_record_or_none(workdir / L.train_record(stage))
         if train is not None:
             last_train = train
             rec.dataset_size = train.n_structures
-            rec.validation = _validation_dict(train)
+            rec.validation = train.validation
             rec.n_functions = train.fit.n_functions if train.fit else None
             rec.spearman = train.prior.spearman_atoms if train.prior else None
             rec.potential_out = L.potential(stage)
@@ -165,19 +160,19 @@ def derive_state(workdir: str | Path) -> WorkflowState:
             n += 1
             continue
         break
-    final_fit, shipped = {}, {}
+    final_fit, shipped = None, None
     if status in (Status.CONVERGED, Status.STOPPED_MAX_CYCLES, Status.STOPPED_PATIENCE):
         flag = L.flag(status is Status.CONVERGED)
         if not (workdir / flag).exists():
             message = f"finishing: {message}"
         final_fit = _final_fit(workdir)
         shipped = _shipped(workdir, history, potential)
-        if shipped:
-            potential = shipped["potential"]
-            if final_fit:
-                final_fit["outcome"], final_fit["reason"] = shipped["final_fit"], shipped["reason"]
-                final_fit["spot_check"] = shipped.get("final_fit_spot_check")
-        elif final_fit:
+        if shipped is not None:
+            potential = shipped.potential
+            if final_fit is not None:
+                final_fit = final_fit.model_copy(update={"outcome": shipped.final_fit, "reason": shipped.reason,
+                                                         "spot_check": shipped.final_fit_spot_check})
+        elif final_fit is not None:
             potential = L.potential(L.FINAL_FIT)
         last_train = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT)) or last_train
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
@@ -186,41 +181,37 @@ def derive_state(workdir: str | Path) -> WorkflowState:
                                 warnings=_warnings(last_train)))
 
 
-def _md_line(workdir: Path, stage: str) -> dict | None:
+def _md_line(workdir: Path, stage: str) -> MdStabilitySummary | None:
     md = _json_or_none(workdir / L.md_stability(stage))
-    if not md:
-        return None
-    return {k: md.get(k) for k in ("max_gamma", "gamma_threshold", "gamma_threshold_reason", "exploded",
-                                   "steps_run", "steps", "max_energy_drift", "temperature_K", "n_atoms")}
+    return MdStabilitySummary.of_run(md) if md else None
 
 
-def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str) -> dict:
+def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str) -> ShippedSummary | None:
     """What final/ ships and the end criteria measured with it: the `ship` checkpoint's decision when
     there is a final fit (final_check/ship.json), else the loop's potential with its last spot check.
-    {} while a final fit's check has not decided yet."""
+    None while a final fit's check has not decided yet."""
     from ..domain_models.ship import read_ship_or_none
 
     ship = read_ship_or_none(workdir / L.SHIP_DECISION)
     if ship is not None:
         own = ship.check_of(ship.shipped_stage)
         final = ship.check_of(L.FINAL_FIT)
-        return {"stage": ship.shipped_stage, "potential": L.potential(ship.shipped_stage),
-                "final_fit": ship.final_fit, "reason": ship.reason,
-                "spot_check": None if own is None or own.spot_check is None else own.spot_check.model_dump(),
-                "spot_check_frames": "fresh frames of the last exploration (final_check/)",
-                "final_fit_spot_check": None if final is None or final.spot_check is None
-                else final.spot_check.model_dump(),
-                "md_stability": _md_line(workdir, ship.shipped_stage)}
+        return ShippedSummary(stage=ship.shipped_stage, potential=L.potential(ship.shipped_stage),
+                              final_fit=ship.final_fit, reason=ship.reason,
+                              spot_check=None if own is None else own.spot_check,
+                              spot_check_frames="fresh frames of the last exploration (final_check/)",
+                              final_fit_spot_check=None if final is None else final.spot_check,
+                              md_stability=_md_line(workdir, ship.shipped_stage))
     if (workdir / L.train_record(L.FINAL_FIT)).is_file():  # a final fit whose check is still to come
-        return {}
+        return None
     stage = Path(loop_potential).parent.as_posix()
     spot = next((r.spot_check for r in reversed(history) if r.spot_check is not None), None)
-    return {"stage": stage, "potential": loop_potential, "final_fit": "none",
-            "reason": f"the loop's last potential {stage}/ (no final fit configured)",
-            "spot_check": None if spot is None else spot.model_dump(),
-            "spot_check_frames": None if spot is None else f"labelled in iteration {spot.iteration}, scored with "
-            f"{L.potential_stage_for(spot.iteration)}/ before it learnt them",
-            "md_stability": _md_line(workdir, stage)}
+    return ShippedSummary(stage=stage, potential=loop_potential, final_fit="none",
+                          reason=f"the loop's last potential {stage}/ (no final fit configured)",
+                          spot_check=spot,
+                          spot_check_frames=None if spot is None else f"labelled in iteration {spot.iteration}, "
+                          f"scored with {L.potential_stage_for(spot.iteration)}/ before it learnt them",
+                          md_stability=_md_line(workdir, stage))
 
 
 def _warnings(train: TrainRecord | None) -> list[str]:
@@ -229,16 +220,17 @@ def _warnings(train: TrainRecord | None) -> list[str]:
     return [check.advice] if check is not None and not check.determined and check.advice else []
 
 
-def _final_fit(workdir: Path) -> dict:
-    """The fit after the loop, once its potential and record exist (else {})."""
+def _final_fit(workdir: Path) -> FinalFitSummary | None:
+    """The fit after the loop, once its potential and record exist (else None)."""
     rec = _train_record_or_none(workdir / L.train_record(L.FINAL_FIT))
     if rec is None or not (workdir / L.potential(L.FINAL_FIT)).exists():
-        return {}
+        return None
     fit = rec.fit
     keep_best = fit.ladder.keep_best if fit is not None and fit.ladder is not None else None
-    return {"dataset_size": rec.n_structures, "validation": _validation_dict(rec),
-            "n_functions": fit.n_functions if fit else None,
-            "kept_previous": bool(keep_best is not None and keep_best.kept_previous), "train_s": rec.wall_time_s}
+    return FinalFitSummary(dataset_size=rec.n_structures, validation=rec.validation,
+                           n_functions=fit.n_functions if fit else None,
+                           kept_previous=bool(keep_best is not None and keep_best.kept_previous),
+                           train_s=rec.wall_time_s)
 
 
 def _stamp(state: WorkflowState) -> WorkflowState:

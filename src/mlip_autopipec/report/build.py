@@ -144,7 +144,7 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
 
     prop_runs = PR.property_runs(workdir)
     # the shipped potential's (the report does not wait for their copy in final/)
-    shipped_stage = state.shipped.get("stage")
+    shipped_stage = state.shipped.stage if state.shipped is not None else None
     prop_records = next((recs for stage, recs in prop_runs if stage == shipped_stage), None) \
         or PR.final_records(workdir)
     figs["properties"] = PR.properties_figure(prop_runs)

@@ -67,14 +67,14 @@ def initial_stage_times(workdir: str | Path) -> dict[str, float | None]:
     return out
 
 
-def exploration_records(workdir: str | Path) -> dict[int, dict[str, dict]]:
+def exploration_records(workdir: str | Path) -> dict[int, dict[str, ExplorationRecord]]:
     """iteration -> condition -> the full exploration record (with `gamma_trace`)."""
-    out: dict[int, dict[str, dict]] = {}
+    out: dict[int, dict[str, ExplorationRecord]] = {}
     for n in L.list_iterations(workdir):
         recs = {}
         for p in sorted(Path(workdir).glob(L.explore_record(n, "*"))):
             try:
-                recs[p.stem] = read_record(ExplorationRecord, p).model_dump()
+                recs[p.stem] = read_record(ExplorationRecord, p)
             except ValueError:
                 continue
         if recs:
@@ -141,29 +141,27 @@ def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
     """
     workdir = Path(workdir)
     stages = [L.INITIAL] + [rec.potential_out.split("/")[0] for rec in state.history if rec.potential_out]
-    if state.final_fit:
+    if state.final_fit is not None:
         stages.append(L.FINAL_FIT)
+    # per fitted stage: (stage, labels, held-out (E, F) or None, training (E, F)), eV/atom and eV/Å
     points = []
     for stage in stages:
         rec = _train_record(workdir, stage)
         if rec is None:
             continue
         fit = rec.fit or FitReport()
-        points.append({
-            "stage": stage,
-            "n_labels": rec.n_structures,
-            "validation": None if rec.validation is None else rec.validation.model_dump(),
-            "train": {"energy_rmse_per_atom": fit.train_energy_rmse_per_atom, "force_rmse": fit.train_force_rmse},
-        })
-    has_val = any(p["validation"] and p["validation"].get("force_rmse") is not None for p in points)
-    has_train = any(p["train"]["force_rmse"] is not None for p in points)
+        val = rec.validation
+        points.append((stage, rec.n_structures,
+                       None if val is None else (val.energy_rmse_per_atom, val.force_rmse),
+                       (fit.train_energy_rmse_per_atom, fit.train_force_rmse)))
+    has_val = any(val is not None and val[1] is not None for _, _, val, _ in points)
+    has_train = any(train[1] is not None for _, _, _, train in points)
     kind = "validation" if has_val else ("training" if has_train else None)
     rows = []
-    for p in points:
-        m = p["validation"] if kind == "validation" else p["train"]
-        if m and m.get("force_rmse") is not None:
-            rows.append({"stage": p["stage"], "n_labels": p["n_labels"],
-                         "energy_rmse_per_atom": m.get("energy_rmse_per_atom"), "force_rmse": m["force_rmse"]})
+    for stage, n_labels, val, train in points:
+        m = val if kind == "validation" else train
+        if m is not None and m[1] is not None:
+            rows.append({"stage": stage, "n_labels": n_labels, "energy_rmse_per_atom": m[0], "force_rmse": m[1]})
     return {"kind": kind, "points": rows}
 
 

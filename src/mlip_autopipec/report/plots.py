@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..core.io import atomic_path
+from ..domain_models.records import ExplorationRecord
 from ..domain_models.state import WorkflowState
 
 STAGE_COLORS = {"explore": "#4C72B0", "refine": "#DD8452", "label": "#55A868", "train": "#C44E52"}
@@ -116,7 +117,7 @@ def halt_steps_figure(state: WorkflowState) -> Figure:
     return fig
 
 
-def gamma_traces_figure(records: dict[int, dict[str, dict]], gamma_select: float | None = None,
+def gamma_traces_figure(records: dict[int, dict[str, ExplorationRecord]], gamma_select: float | None = None,
                         gamma_halt: float | None = None) -> Figure:
     conds = sorted({c for recs in records.values() for c in recs})
     if not conds:
@@ -130,12 +131,12 @@ def gamma_traces_figure(records: dict[int, dict[str, dict]], gamma_select: float
         ax = fig.add_subplot(nrows, ncols, k + 1)
         for color, n in zip(colors, iterations):
             rec = records[n].get(cond)
-            if not rec or not rec.get("gamma_trace"):
+            if rec is None or not rec.gamma_trace:
                 continue
-            trace = np.asarray(rec["gamma_trace"], dtype=float).reshape(-1, 2)
+            trace = np.asarray(rec.gamma_trace, dtype=float).reshape(-1, 2)
             finite = np.isfinite(trace[:, 1])
             ax.plot(trace[finite, 0], trace[finite, 1], "-", color=color, linewidth=1.2, label=f"iter {n}")
-            if rec.get("halted"):
+            if rec.halted:
                 last = trace[finite][-1] if finite.any() else None
                 if last is not None:
                     ax.plot([last[0]], [last[1]], "x" if finite.all() else "*", color=color, markersize=7)

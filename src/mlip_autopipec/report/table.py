@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..loop.property_state import summary_line as property_summary_line
 from ..shipping.summary import shipped_lines
-from ..domain_models.state import IterationRecord, WorkflowState
+from ..domain_models.rmse import RmseMetrics
+from ..domain_models.state import FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary, WorkflowState
 from .data import initial_stage_times, stage_times
 
 HEADER = ["iter", "halted/ran", "halt step", "max gamma", "cand", "sel", "lab", "fail", "data",
@@ -27,10 +28,13 @@ def _fmt(value, spec: str = "") -> str:
     return format(value, spec) if spec else str(value)
 
 
-def _mev(val: dict | None, key: str) -> str:
-    if not val or val.get(key) is None:
-        return "-"
-    return f"{1000 * val[key]:.2f}"
+def _mev(value: float | None) -> str:
+    return "-" if value is None else f"{1000 * value:.2f}"
+
+
+def _errors(val: RmseMetrics | None) -> list[str]:
+    """The E and F cells (meV) of a fit's held-out errors."""
+    return [_mev(None if val is None else val.energy_rmse_per_atom), _mev(None if val is None else val.force_rmse)]
 
 
 def _secs(value: float | None) -> str:
@@ -55,7 +59,7 @@ def iteration_row(rec: IterationRecord, n_conditions: int | None = None) -> list
         _fmt(rec.max_gamma, ".2f"),
         _fmt(rec.n_candidates), _fmt(rec.n_selected), _fmt(rec.n_labelled), _fmt(rec.n_failed),
         _fmt(rec.dataset_size),
-        _mev(rec.validation, "energy_rmse_per_atom"), _mev(rec.validation, "force_rmse"),
+        *_errors(rec.validation),
         *(_secs(times[s]) for s in TIME_STAGES),
         rec.action.value if rec.action else "-",
         _fmt(rec.n_functions), _fmt(rec.spearman, ".2f"), _spot(rec),
@@ -70,42 +74,39 @@ def _spot(rec: IterationRecord) -> str:
     return f"{1000 * s.force_rmse:.2f} {'ok' if s.passed else 'FAIL'}"
 
 
-def initial_row(initial: dict, times: dict | None = None) -> list[str]:
+def initial_row(initial: InitialSummary, times: dict | None = None) -> list[str]:
     times = times or {}
-    val = initial.get("validation")
-    return ["init", "-", "-", "-", "-", _fmt(initial.get("n_selected")), _fmt(initial.get("n_labelled")),
-            _fmt(initial.get("n_failed")), _fmt(initial.get("dataset_size")),
-            _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
+    return ["init", "-", "-", "-", "-", _fmt(initial.n_selected), _fmt(initial.n_labelled),
+            _fmt(initial.n_failed), _fmt(initial.dataset_size), *_errors(initial.validation),
             "-", "-", _secs(times.get("label")), _secs(times.get("train")), "-",
-            _fmt(initial.get("n_functions")), "-", "-"]
+            _fmt(initial.n_functions), "-", "-"]
 
 
 FINAL_FIT_DECISIONS = {"shipped": "shipped", "failed": "failed, kept earlier", "kept_earlier": "kept earlier",
                        "rejected": "rejected, kept earlier"}
 
 
-def final_fit_row(final_fit: dict) -> list[str]:
+def final_fit_row(final_fit: FinalFitSummary) -> list[str]:
     """The fit after the loop (trainer.ladder.final_rungs): same labels, larger bases allowed. Its
     decision cell says whether it ships (the `ship` checkpoint), its spot F is on the fresh frames."""
-    val = final_fit.get("validation")
-    functions = _fmt(final_fit.get("n_functions")) + (" (kept)" if final_fit.get("kept_previous") else "")
-    decision = FINAL_FIT_DECISIONS.get(final_fit.get("outcome"), "-")
-    spot = final_fit.get("spot_check")
-    spot_cell = "-" if not spot or spot.get("force_rmse") is None else \
-        f"{1000 * spot['force_rmse']:.2f} {'ok' if spot.get('passed') else 'FAIL'}"
-    return ["final fit", "-", "-", "-", "-", "-", "-", "-", _fmt(final_fit.get("dataset_size")),
-            _mev(val, "energy_rmse_per_atom"), _mev(val, "force_rmse"),
-            "-", "-", "-", _secs(final_fit.get("train_s")), decision, functions, "-", spot_cell]
+    functions = _fmt(final_fit.n_functions) + (" (kept)" if final_fit.kept_previous else "")
+    decision = FINAL_FIT_DECISIONS.get(final_fit.outcome, "-")
+    spot = final_fit.spot_check
+    spot_cell = "-" if spot is None or spot.force_rmse is None else \
+        f"{1000 * spot.force_rmse:.2f} {'ok' if spot.passed else 'FAIL'}"
+    return ["final fit", "-", "-", "-", "-", "-", "-", "-", _fmt(final_fit.dataset_size),
+            *_errors(final_fit.validation),
+            "-", "-", "-", _secs(final_fit.train_s), decision, functions, "-", spot_cell]
 
 
 def status_rows(state: WorkflowState, n_conditions: int | None = None,
                 initial_times: dict | None = None) -> tuple[list[str], list[list[str]]]:
     """The table as cells: (header, rows), the initial data first (shared with the HTML report)."""
     rows = []
-    if state.initial:
+    if state.initial is not None:
         rows.append(initial_row(state.initial, initial_times))
     rows += [iteration_row(rec, n_conditions) for rec in state.history]
-    if state.final_fit:
+    if state.final_fit is not None:
         rows.append(final_fit_row(state.final_fit))
     return list(HEADER), rows
 
@@ -114,36 +115,36 @@ KIND_NOTE = ("held-out error per portfolio kind: force RMSE meV/Å (energy RMSE 
              "kind, frames no selection or fit used; worst: the kind with the largest force RMSE")
 
 
-def _kind_cell(m: dict | None) -> str:
-    if not m or m.get("force_rmse") is None:
+def _kind_cell(m: RmseMetrics | None) -> str:
+    if m is None or m.force_rmse is None:
         return "-"
-    return f"{1000 * m['force_rmse']:.1f} ({1000 * m['energy_rmse_per_atom']:.1f})"
+    return f"{1000 * m.force_rmse:.1f} ({1000 * m.energy_rmse_per_atom:.1f})"
 
 
 def kind_rows(state: WorkflowState) -> tuple[list[str], list[list[str]]]:
     """Held-out errors per portfolio kind, one row per fitted potential (the initial fit, every
     iteration, the final fit), one column per kind plus the whole set and the worst kind; ([], [])
     when no held-out frame carries a kind."""
-    stages: list[tuple[str, dict | None]] = []
-    if state.initial:
-        stages.append(("init", state.initial.get("validation")))
+    stages: list[tuple[str, RmseMetrics | None]] = []
+    if state.initial is not None:
+        stages.append(("init", state.initial.validation))
     stages += [(f"{rec.iteration:03d}", rec.validation) for rec in state.history]
-    if state.final_fit:
-        stages.append(("final fit", state.final_fit.get("validation")))
+    if state.final_fit is not None:
+        stages.append(("final fit", state.final_fit.validation))
     kinds: list[str] = []
     for _, val in stages:
-        for kind in (val or {}).get("by_kind") or {}:
+        for kind in (val.by_kind if val is not None else None) or {}:
             if kind not in kinds:
                 kinds.append(kind)
     if not kinds:
         return [], []
     rows = []
     for label, val in stages:
-        by_kind = (val or {}).get("by_kind") or {}
+        by_kind = (val.by_kind if val is not None else None) or {}
         if not by_kind:
             continue
-        worst = max(by_kind, key=lambda k: by_kind[k]["force_rmse"])
-        rows.append([label, _kind_cell(val), f"{worst} {1000 * by_kind[worst]['force_rmse']:.1f}",
+        worst = max(by_kind, key=lambda k: by_kind[k].force_rmse)
+        rows.append([label, _kind_cell(val), f"{worst} {1000 * by_kind[worst].force_rmse:.1f}",
                      *(_kind_cell(by_kind.get(k)) for k in kinds)])
     return ["stage", "all", "worst", *kinds], rows
 
@@ -161,9 +162,10 @@ def summary_lines(state: WorkflowState) -> list[str]:
     out = [f"status: {state.status.value}  iteration: {state.iteration}  potential: {state.current_potential or '-'}"]
     if state.message:
         out.append(f"        {state.message}")
-    labels = [state.initial.get("n_labelled")] + [r.n_labelled for r in state.history]
+    initial = state.initial or InitialSummary()
+    labels = [initial.n_labelled] + [r.n_labelled for r in state.history]
     n_labels = sum(x for x in labels if x)
-    failed = sum(x for x in [state.initial.get("n_failed")] + [r.n_failed for r in state.history] if x)
+    failed = sum(x for x in [initial.n_failed] + [r.n_failed for r in state.history] if x)
     out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
     noise = label_noise_line(state.label_noise)
     if noise:
@@ -176,13 +178,13 @@ def summary_lines(state: WorkflowState) -> list[str]:
     return out
 
 
-def label_noise_line(noise: dict) -> str:
+def label_noise_line(noise: LabelNoiseSummary | None) -> str:
     """'label noise: ...' for the status (the check's one-line message; '' before the check)."""
-    if not noise:
+    if noise is None:
         return ""
-    if not noise.get("applicable", True) or noise.get("stopped"):  # a stop's message is the status message
+    if not noise.applicable or noise.stopped:  # a stop's message is the status message
         return ""
-    return noise["message"]
+    return noise.message
 
 
 def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Path | None = None,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from ..domain_models.records import TrainRecord
 from ..domain_models.ship import GammaScale, PotentialCheck, ShipDecision
-from ..domain_models.state import SpotCheckResult
+from ..domain_models.state import MdStabilitySummary, SpotCheckResult
 
 
 def check_potential(stage: str, n_functions: int | None, spot: SpotCheckResult | None, spot_frames: list[dict],
-                    md: dict | None, md_bound: float | None) -> PotentialCheck:
-    """One candidate under the end criteria; `md`: its md_stability.json (None: not run)."""
+                    md: MdStabilitySummary | None, md_bound: float | None) -> PotentialCheck:
+    """One candidate under the end criteria; `md`: its MD stability run (None: not run)."""
     failures = []
     if spot is not None and not spot.passed:
         failures.append(f"spot checks F {1000 * (spot.force_rmse or 0):.2f} meV/Å, E "
@@ -25,8 +25,8 @@ def check_potential(stage: str, n_functions: int | None, spot: SpotCheckResult |
     check = PotentialCheck(stage=stage, n_functions=n_functions, spot_check=spot, spot_frames=spot_frames,
                            md_gamma_threshold=md_bound)
     if md is not None:
-        check.md_max_gamma, check.md_exploded = md.get("max_gamma"), md.get("exploded")
-        check.md_steps = (int(md.get("steps_run", 0)), int(md.get("steps", 0)))
+        check.md_max_gamma, check.md_exploded = md.max_gamma, md.exploded
+        check.md_steps = (md.steps_run or 0, md.steps or 0)
         if check.md_exploded or check.md_steps[0] < check.md_steps[1]:
             failures.append(f"MD stability broke off at step {check.md_steps[0]} of {check.md_steps[1]}"
                             + (f" ({check.md_exploded})" if check.md_exploded else ""))

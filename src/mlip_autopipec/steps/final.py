@@ -16,7 +16,7 @@ from ..core import layout as L
 from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
 from ..domain_models.property_records import PropertyRecord, read_property_records
 from ..domain_models.records import LabelNoiseRecord, read_record
-from ..domain_models.state import Decision, read_decision
+from ..domain_models.state import Decision, ShippedSummary, read_decision
 from ..sampling.compositions import composition_check
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _shipped(potential_stage: str) -> str:
     return f"the last good potential ({potential_stage}/)"
 
 
-def verification_lines(shipped: dict, properties: list[PropertyRecord] | None) -> list[str]:
+def verification_lines(shipped: ShippedSummary | None, properties: list[PropertyRecord] | None) -> list[str]:
     """What the README says about the shipped potential: which and why, its spot checks, its MD
     stability run and its properties, all measured with it (the same lines as the status)."""
     from ..shipping.summary import shipped_lines
@@ -111,7 +111,7 @@ def verification_lines(shipped: dict, properties: list[PropertyRecord] | None) -
     out = shipped_lines(shipped)
     if properties:
         bad = [r.name for r in properties if not r.ok]
-        out.append(f"  properties of {shipped['stage']}/ (properties.json): {len(properties) - len(bad)} of "
+        out.append(f"  properties of {shipped.stage}/ (properties.json): {len(properties) - len(bad)} of "
                    f"{len(properties)} within tolerance" + (f"; outside: {', '.join(bad)}" if bad else ""))
     return out
 
@@ -189,7 +189,7 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     stages = [Path(p).parent.name for p in label_files]
     from ..loop.state import derive_state
 
-    shipped = derive_state(workdir).shipped if workdir is not None else {}
+    shipped = derive_state(workdir).shipped if workdir is not None else None
     props = read_property_records(properties_file) if properties_file else None
     noise = read_record(LabelNoiseRecord, label_noise_file) if label_noise_file else None
     check = composition_check(frames, elements)

@@ -22,6 +22,7 @@ from ..core.io import read_json, read_structures, write_json, write_structures
 from ..core.seeds import rng_for
 from ..domain_models.records import TrainRecord, read_record
 from ..domain_models.ship import GammaScale, ShipDecision
+from ..domain_models.state import MdStabilitySummary
 from ..shipping.gamma_scale import gamma_scale, max_gammas
 from ..shipping.verdict import check_potential, decide_ship
 from .prior_errors import prior_errors
@@ -100,7 +101,7 @@ def run_ship(rcfg, loop_dir: str, final_dir: str, final_record: str, check_label
     final_check = None
     if not record.kept_previous:
         spot, rows = _spot(rcfg, final_dir, frames)
-        md = read_json(md_file) if md_file else None
+        md = MdStabilitySummary.of_run(read_json(md_file)) if md_file else None
         bound = scale.md_max_gamma if scale is not None else tol
         final_check = check_potential(final_stage, _n_functions(final_record), spot, rows, md, bound)
     decision = decide_ship(loop_stage, final_stage, record, final_check, loop_check, scale)
