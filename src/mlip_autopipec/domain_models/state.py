@@ -292,8 +292,9 @@ class WorkflowState(BaseModel):
     history: list[IterationRecord] = Field(default_factory=list)
     final_fit: FinalFitSummary | None = Field(None, description="The fit after the loop (trainer.ladder.final_rungs); "
                                               "None ({} on disk) without one.")
-    shipped: ShippedSummary | None = Field(None, description="What final/ ships once the loop has ended, and the end "
-                                           "criteria measured with it (final_check/ship.json); None ({} on disk) before.")
+    shipped: ShippedSummary | None = Field(None, description="What final/ ships once the loop has ended, and the "
+                                           "end criteria measured with it (final_check/ship.json); None ({} on disk) "
+                                           "before.")
     updated_at: str = ""
     label_noise: LabelNoiseSummary | None = Field(None, description="The label-noise check (loop/state."
                                                   "label_noise_summary); None ({} on disk) before it.")
