@@ -62,7 +62,7 @@ def run_summary(workdir: Path) -> dict:
     jobs = [json.loads(p.read_text()) for p in workdir.glob("*/label_jobs/*.json")]
     return {"status": state.status.value, "iterations": state.iteration,
             "labels": sum(j["n_labelled"] for j in jobs), "oracle_s": round(sum(j["wall_time_s"] for j in jobs), 1),
-            "label_noise": state.label_noise.get("message")}
+            "label_noise": state.label_noise.message if state.label_noise is not None else None}
 
 
 def mlip_md_frames(calc, cell, temperature: float, n_frames: int, rng, every: int = 50, equilibrate: int = 300):

@@ -72,9 +72,9 @@ class ReportResult:
     seconds: float = 0.0
 
 
-def _caption(key: str, state, curve: dict, parity: dict, times: list[dict]) -> str:
+def _caption(key: str, state, curve: D.LearningCurve, parity: D.Parity, times: list[dict]) -> str:
     if key == "learning_curve":
-        what = ("held-out set (validation)" if curve.get("kind") == "validation"
+        what = ("held-out set (validation)" if curve.kind == "validation"
                 else "training set (no held-out set configured)")
         return (f"Force and energy RMSE of every fitted potential on the {what}, against the number "
                 f"of labelled structures it was trained on; labels next to the points: the stage.")
@@ -86,7 +86,7 @@ def _caption(key: str, state, curve: dict, parity: dict, times: list[dict]) -> s
         return ("Max per-atom extrapolation grade along each exploration, one line per iteration "
                 "(later iterations lighter); dotted: gamma_select, dashed: gamma_halt.")
     if key == "parity":
-        pot = parity.get("potential") or "-"
+        pot = parity.potential or "-"
         return (f"Energies per atom and force components predicted by {pot} against the oracle, on its "
                 f"training labels (grey, at most 300 structures) and the held-out set (red) if any.")
     if key == "label_times":
@@ -121,7 +121,7 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
     records = D.exploration_records(workdir)
     times = D.label_times(workdir)
     calib = C.calibration_data(workdir)
-    parity: dict = {"potential": None}
+    parity = D.Parity()
     if with_parity and rcfg is not None:
         try:
             parity = D.parity_data(state, workdir, rcfg)
@@ -165,8 +165,8 @@ def build_report(workdir: str | Path = ".", rcfg=None, out_html: str | Path | No
         plan_text = format_plan(rcfg, workdir)
         config_text = f"# {rcfg.path}\n" + Path(rcfg.path).read_text()
     summary = summary_lines(state)
-    if init_times.get("setup") is not None:
-        summary.append(f"initial data: setup {init_times['setup']:.1f} s")
+    if init_times.setup is not None:
+        summary.append(f"initial data: setup {init_times.setup:.1f} s")
     note = ("halted/ran: exploration conditions that halted / ran their budget (+N: not finished); "
             "E/F: validation RMSE; " + ", ".join(f"{s} s" for s in TIME_STAGES)
             + ": seconds summed over the stage's Snakemake jobs")

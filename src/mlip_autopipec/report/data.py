@@ -6,6 +6,7 @@ while a run is going on (every output is renamed into place complete)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +59,22 @@ def stage_times(timings: dict[str, float]) -> dict[str, float | None]:
     return out
 
 
-def initial_stage_times(workdir: str | Path) -> dict[str, float | None]:
+@dataclass
+class InitialTimes:
+    """Seconds per stage of the initial data, summed over its jobs (None: no job of it finished)."""
+
+    setup: float | None = None  # structures, reference energies, held-out set
+    label: float | None = None  # the label-noise check and the labels
+    train: float | None = None
+
+
+def initial_stage_times(workdir: str | Path) -> InitialTimes:
     """Seconds per stage of the initial data (setup, label, train) from the benchmark files."""
     out: dict[str, float | None] = {}
     for stage, rules in INITIAL_STAGE_RULES.items():
         vals = [s for rule, pat in rules if (s := benchmark_seconds(Path(workdir), rule, pat)) is not None]
         out[stage] = round(sum(vals), 3) if vals else None
-    return out
+    return InitialTimes(**out)
 
 
 def exploration_records(workdir: str | Path) -> dict[int, dict[str, ExplorationRecord]]:
@@ -133,7 +143,23 @@ def _train_record(workdir: Path, stage: str) -> TrainRecord | None:
         return None
 
 
-def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
+@dataclass
+class CurvePoint:
+    """One fitted potential on the learning curve (eV/atom, eV/Å)."""
+
+    stage: str
+    n_labels: int
+    energy_rmse_per_atom: float | None
+    force_rmse: float
+
+
+@dataclass
+class LearningCurve:
+    kind: str | None = None  # 'validation' (held-out set), 'training' (the fit's own), None (no errors yet)
+    points: list[CurvePoint] = field(default_factory=list)
+
+
+def learning_curve(state: WorkflowState, workdir: str | Path) -> LearningCurve:
     """Points (one per fitted potential) of RMSE vs number of labels.
 
     `kind` is 'validation' when a held-out set was scored, else 'training' (the fit's own training
@@ -161,11 +187,30 @@ def learning_curve(state: WorkflowState, workdir: str | Path) -> dict:
     for stage, n_labels, val, train in points:
         m = val if kind == "validation" else train
         if m is not None and m[1] is not None:
-            rows.append({"stage": stage, "n_labels": n_labels, "energy_rmse_per_atom": m[0], "force_rmse": m[1]})
-    return {"kind": kind, "points": rows}
+            rows.append(CurvePoint(stage=stage, n_labels=n_labels, energy_rmse_per_atom=m[0], force_rmse=m[1]))
+    return LearningCurve(kind=kind, points=rows)
 
 
-def _predict(calc, frames) -> dict:
+@dataclass
+class Predictions:
+    """A potential's predictions against the oracle's labels: energies per atom (eV/atom) and force
+    components (eV/Å), flat arrays; empty without frames."""
+
+    n: int
+    energy_ref: np.ndarray | None = None
+    energy_pred: np.ndarray | None = None
+    force_ref: np.ndarray | None = None
+    force_pred: np.ndarray | None = None
+
+
+@dataclass
+class Parity:
+    potential: str | None = None  # None: no potential yet
+    held_out: Predictions | None = None
+    train: Predictions | None = None
+
+
+def _predict(calc, frames) -> Predictions:
     e_ref, e_pred, f_ref, f_pred = [], [], [], []
     for ref in frames:
         atoms = ref.copy()
@@ -176,12 +221,12 @@ def _predict(calc, frames) -> dict:
         f_ref.append(np.asarray(ref.get_forces()).ravel())
         f_pred.append(np.asarray(atoms.get_forces()).ravel())
     if not frames:
-        return {"n": 0}
-    return {"n": len(frames), "energy_ref": np.asarray(e_ref), "energy_pred": np.asarray(e_pred),
-            "force_ref": np.concatenate(f_ref), "force_pred": np.concatenate(f_pred)}
+        return Predictions(n=0)
+    return Predictions(n=len(frames), energy_ref=np.asarray(e_ref), energy_pred=np.asarray(e_pred),
+                       force_ref=np.concatenate(f_ref), force_pred=np.concatenate(f_pred))
 
 
-def parity_data(state: WorkflowState, workdir: str | Path, rcfg, max_train: int = 300, seed: int = 0) -> dict:
+def parity_data(state: WorkflowState, workdir: str | Path, rcfg, max_train: int = 300, seed: int = 0) -> Parity:
     """Predictions of the run's current potential on the held-out set (if any) and on (up to
     `max_train` of) its training labels. Energies per atom (eV/atom), force components (eV/Å)."""
     from ..components.base import PotentialFiles
@@ -189,7 +234,7 @@ def parity_data(state: WorkflowState, workdir: str | Path, rcfg, max_train: int 
 
     workdir = Path(workdir)
     if not state.current_potential or not (workdir / state.current_potential).is_file():
-        return {"potential": None}
+        return Parity()
     stage = Path(state.current_potential).parent.as_posix()
     calc = make_trainer(rcfg.cfg.trainer).calculator(PotentialFiles.in_dir(workdir / stage))
     # the final fit has no labels of its own: those of the loop's last potential
@@ -202,4 +247,4 @@ def parity_data(state: WorkflowState, workdir: str | Path, rcfg, max_train: int 
         idx = np.random.default_rng(seed).choice(len(train), size=max_train, replace=False)
         train = [train[i] for i in sorted(idx)]
     held_out = read_structures(workdir / L.VALIDATION_FILE) if (workdir / L.VALIDATION_FILE).is_file() else []
-    return {"potential": state.current_potential, "held_out": _predict(calc, held_out), "train": _predict(calc, train)}
+    return Parity(potential=state.current_potential, held_out=_predict(calc, held_out), train=_predict(calc, train))

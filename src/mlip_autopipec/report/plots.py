@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from ..core.io import atomic_path
 from ..domain_models.records import ExplorationRecord
 from ..domain_models.state import WorkflowState
+from .data import InitialTimes, LearningCurve, Parity
 
 STAGE_COLORS = {"explore": "#4C72B0", "refine": "#DD8452", "label": "#55A868", "train": "#C44E52"}
 DPI = 110
@@ -57,24 +58,24 @@ def _log_if_positive(ax, values) -> None:
 
 
 # -- learning curve ------------------------------------------------------------------------------
-def learning_curve_figure(curve: dict) -> Figure:
-    points = curve.get("points") or []
+def learning_curve_figure(curve: LearningCurve) -> Figure:
+    points = curve.points
     if not points:
         return placeholder("Learning curve", "no fitted potential with an error estimate yet\n"
                            "(set validation.n_generated or validation.file to score a held-out set)")
-    kind = curve["kind"]
-    x = [p["n_labels"] for p in points]
+    kind = curve.kind
+    x = [p.n_labels for p in points]
     fig = new_figure(8.0, 3.6)
     for i, (key, unit, title) in enumerate((("force_rmse", "meV/Å", "force RMSE"),
                                             ("energy_rmse_per_atom", "meV/atom", "energy RMSE"))):
         ax = fig.add_subplot(1, 2, i + 1)
-        y = [None if p.get(key) is None else 1000 * p[key] for p in points]
+        y = [None if getattr(p, key) is None else 1000 * getattr(p, key) for p in points]
         xs = [a for a, b in zip(x, y) if b is not None]
         ys = [b for b in y if b is not None]
         ax.plot(xs, ys, "o-", color="#4C72B0")
         for p, a, b in zip(points, x, y):
             if b is not None:
-                ax.annotate(_label(p["stage"]), (a, b), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                ax.annotate(_label(p.stage), (a, b), textcoords="offset points", xytext=(4, 4), fontsize=8)
         _log_if_positive(ax, ys)
         ax.set_xlabel("labelled structures (training set size)")
         ax.set_ylabel(f"{kind} {title} ({unit})")
@@ -159,12 +160,12 @@ def _rmse(a, b) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def parity_figure(parity: dict) -> Figure:
-    if not parity.get("potential"):
+def parity_figure(parity: Parity) -> Figure:
+    if not parity.potential:
         return placeholder("Parity", "no potential yet")
-    sets = [(name, d, color) for name, d, color in (("training labels", parity.get("train"), "0.6"),
-                                                   ("held-out set", parity.get("held_out"), "#C44E52"))
-            if d and d.get("n")]
+    sets = [(name, d, color) for name, d, color in (("training labels", parity.train, "0.6"),
+                                                   ("held-out set", parity.held_out, "#C44E52"))
+            if d is not None and d.n]
     if not sets:
         return placeholder("Parity", "no labelled structures to compare against")
     fig = new_figure(8.5, 4.0)
@@ -173,10 +174,10 @@ def parity_figure(parity: dict) -> Figure:
         ax = fig.add_subplot(1, 2, i + 1)
         lo, hi = np.inf, -np.inf
         for name, d, color in sets:
-            ref, pred = d[f"{key}_ref"] * scale, d[f"{key}_pred"] * scale
+            ref, pred = getattr(d, f"{key}_ref") * scale, getattr(d, f"{key}_pred") * scale
             rmse = _rmse(ref, pred) * 1000
             ax.scatter(ref, pred, s=6 if key == "force" else 14, alpha=0.6, color=color,
-                       label=f"{name} (n={d['n']}): RMSE {rmse:.2f} m{unit}")
+                       label=f"{name} (n={d.n}): RMSE {rmse:.2f} m{unit}")
             lo, hi = min(lo, ref.min(), pred.min()), max(hi, ref.max(), pred.max())
         pad = 0.05 * (hi - lo or 1.0)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k-", linewidth=0.8)
@@ -187,7 +188,7 @@ def parity_figure(parity: dict) -> Figure:
         ax.set_ylabel(f"potential {title} ({unit})")
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Parity of the last potential ({parity['potential']})")
+    fig.suptitle(f"Parity of the last potential ({parity.potential})")
     return fig
 
 
@@ -221,13 +222,13 @@ def label_time_figure(times: list[dict]) -> Figure:
     return fig
 
 
-def stage_times_figure(state: WorkflowState, initial_times: dict | None = None) -> Figure:
+def stage_times_figure(state: WorkflowState, initial_times: InitialTimes | None = None) -> Figure:
     from .data import stage_times
 
     rows = []
-    if initial_times and any(v is not None for v in initial_times.values()):
-        rows.append(("init", {"explore": None, "refine": initial_times.get("setup"),
-                              "label": initial_times.get("label"), "train": initial_times.get("train")}))
+    it = initial_times
+    if it is not None and any(v is not None for v in (it.setup, it.label, it.train)):
+        rows.append(("init", {"explore": None, "refine": it.setup, "label": it.label, "train": it.train}))
     rows += [(f"{r.iteration}", stage_times(r.timings_s)) for r in state.history]
     if not rows:
         return placeholder("Wall time per stage", "no job finished yet")

@@ -14,7 +14,7 @@ from ..loop.property_state import summary_line as property_summary_line
 from ..shipping.summary import shipped_lines
 from ..domain_models.rmse import RmseMetrics
 from ..domain_models.state import FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary, WorkflowState
-from .data import initial_stage_times, stage_times
+from .data import InitialTimes, initial_stage_times, stage_times
 
 HEADER = ["iter", "halted/ran", "halt step", "max gamma", "cand", "sel", "lab", "fail", "data",
           "E meV/at", "F meV/Å", "explore s", "refine s", "label s", "train s", "decision",
@@ -74,11 +74,11 @@ def _spot(rec: IterationRecord) -> str:
     return f"{1000 * s.force_rmse:.2f} {'ok' if s.passed else 'FAIL'}"
 
 
-def initial_row(initial: InitialSummary, times: dict | None = None) -> list[str]:
-    times = times or {}
+def initial_row(initial: InitialSummary, times: InitialTimes | None = None) -> list[str]:
+    times = times or InitialTimes()
     return ["init", "-", "-", "-", "-", _fmt(initial.n_selected), _fmt(initial.n_labelled),
             _fmt(initial.n_failed), _fmt(initial.dataset_size), *_errors(initial.validation),
-            "-", "-", _secs(times.get("label")), _secs(times.get("train")), "-",
+            "-", "-", _secs(times.label), _secs(times.train), "-",
             _fmt(initial.n_functions), "-", "-"]
 
 
@@ -100,7 +100,7 @@ def final_fit_row(final_fit: FinalFitSummary) -> list[str]:
 
 
 def status_rows(state: WorkflowState, n_conditions: int | None = None,
-                initial_times: dict | None = None) -> tuple[list[str], list[list[str]]]:
+                initial_times: InitialTimes | None = None) -> tuple[list[str], list[list[str]]]:
     """The table as cells: (header, rows), the initial data first (shared with the HTML report)."""
     rows = []
     if state.initial is not None:
@@ -215,8 +215,8 @@ def format_status(state: WorkflowState, as_json: bool = False, workdir: str | Pa
             budget = budget_line(oracle_budget(rcfg, workdir, plan))
     header, rows = status_rows(state, n_conditions, init_times)
     out = summary_lines(state)
-    if init_times and init_times.get("setup") is not None:
-        out.append(f"initial data: setup (structures, reference energies, validation set) {init_times['setup']:.1f} s")
+    if init_times is not None and init_times.setup is not None:
+        out.append(f"initial data: setup (structures, reference energies, validation set) {init_times.setup:.1f} s")
     if resume:
         out.append(f"next: {resume}")
     if budget:
