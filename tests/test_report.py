@@ -138,7 +138,7 @@ def check_report(d: Path, expect_validation: bool) -> str:
     assert state.status.value in html
     if expect_validation:
         last = [h for h in state.history if h.validation][-1]
-        assert f"{1000 * last.validation['force_rmse']:.2f}" in html
+        assert f"{1000 * last.validation.force_rmse:.2f}" in html
         assert "held-out set" in html
     return html
 
