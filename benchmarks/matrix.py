@@ -118,7 +118,8 @@ def run_system(name: str, seed: int, cores: int, k: int) -> dict:
                            str(cores)], cwd=d, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     state = derive_state(d)
-    labels = sum(x or 0 for x in [state.initial.n_labelled if state.initial is not None else None] + [h.n_labelled for h in state.history])
+    initial = state.initial.n_labelled if state.initial is not None else None
+    labels = sum(x or 0 for x in [initial] + [h.n_labelled for h in state.history])
     row = {"system": name, "seed": seed, "dir": str(d), "status": state.status.value, "labels": labels,
            "wall_s": round(wall), "rc": proc.returncode}
     potential = d / "final" if (d / "final" / "potential.yace").is_file() else None

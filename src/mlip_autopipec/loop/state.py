@@ -81,10 +81,11 @@ def label_noise_summary(workdir: Path) -> LabelNoiseSummary | None:
         raw = _json_or_none(path)
         if raw is not None:
             rec = LabelNoiseRecord.model_validate(raw)
-            return LabelNoiseSummary(applicable=rec.applicable, passed=rec.passed, stopped=not final and not rec.passed,
-                                     force_rms=rec.force_rms, energy_per_atom=rec.energy_per_atom,
-                                     worst_setting=rec.worst_setting, message=rec.message,
-                                     base_wall_time_s=rec.base_wall_time_s, oracle_wall_time_s=rec.oracle_wall_time_s)
+            return LabelNoiseSummary(applicable=rec.applicable, passed=rec.passed,
+                                     stopped=not final and not rec.passed, force_rms=rec.force_rms,
+                                     energy_per_atom=rec.energy_per_atom, worst_setting=rec.worst_setting,
+                                     message=rec.message, base_wall_time_s=rec.base_wall_time_s,
+                                     oracle_wall_time_s=rec.oracle_wall_time_s)
     return None
 
 
@@ -93,11 +94,10 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     noise = label_noise_summary(workdir)
     init_train = _train_record_or_none(workdir / L.train_record(L.INITIAL))
     n_selected, n_labelled, n_failed = _stage_counts(workdir, L.INITIAL)
-    initial = InitialSummary(n_selected=n_selected, n_labelled=n_labelled, n_failed=n_failed)
-    if init_train:  # the fit's keys only once it exists (the file leaves them out before)
-        initial = InitialSummary(n_selected=n_selected, n_labelled=n_labelled, n_failed=n_failed,
-                                 validation=init_train.validation, dataset_size=init_train.n_structures,
-                                 n_functions=init_train.fit.n_functions if init_train.fit else None)
+    fitted = {} if not init_train else {  # the fit's keys only once it exists (the file leaves them out before)
+        "validation": init_train.validation, "dataset_size": init_train.n_structures,
+        "n_functions": init_train.fit.n_functions if init_train.fit else None}
+    initial = InitialSummary(n_selected=n_selected, n_labelled=n_labelled, n_failed=n_failed, **fitted)
     if noise is not None and noise.stopped:
         return _stamp(WorkflowState(status=Status.FAILED, iteration=0, initial=initial, label_noise=noise,
                                     message=f"stopped before the initial labels: {noise.message}"))
