@@ -37,7 +37,8 @@ def key_paths(value, prefix="") -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("name", ["default_cu_converged.json", "mock_converged.json", "default_cu_initializing.json"])
+@pytest.mark.parametrize("name", ["default_cu_converged.json", "mock_converged.json", "default_cu_initializing.json",
+                                  "mock_label_noise_stopped.json"])
 def test_a_state_written_by_the_dict_code_loads_and_writes_the_same_keys_and_values(name):
     raw = old_state(name)
     dumped = WorkflowState.model_validate(raw).model_dump(mode="json")
@@ -76,6 +77,15 @@ def test_before_the_initial_fit_its_keys_are_absent_and_a_missing_section_is_wri
                                          "n_functions"]
     empty = WorkflowState(status=Status.INITIALIZING, iteration=0).model_dump(mode="json")
     assert [empty[s] for s in SECTIONS] == [{}, {}, {}, {}]
+
+
+def test_a_run_stopped_by_noisy_labels_reads_its_check():
+    raw = old_state("mock_label_noise_stopped.json")
+    state = WorkflowState.model_validate(raw)
+    assert state.status is Status.FAILED and raw["status"] == "FAILED"
+    assert state.label_noise.stopped is True and state.label_noise.applicable is True
+    assert state.label_noise.worst_setting == raw["label_noise"]["worst_setting"] == "kpoints"
+    assert state.label_noise.force_rms == raw["label_noise"]["force_rms"]
 
 
 def test_a_section_key_of_another_version_is_ignored_and_a_dropped_one_stays_dropped():
