@@ -12,6 +12,7 @@ from enum import Enum
 from pydantic import BaseModel, Field
 
 from .adaptive_gamma_config import GammaThresholds
+from .property_summary import PropertyStageSummary
 
 
 class Status(str, Enum):
@@ -177,6 +178,7 @@ class WorkflowState(BaseModel):
                               "label_noise_summary): force_rms, energy_per_atom, passed, stopped, message; {} before it.")
     warnings: list[str] = Field(default_factory=list, description="What the newest fit says is wrong with its "
                                 "training set, with the fix (e.g. per-element energies not determined).")
-    properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
-                             "calculations (n_tasks, n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's "
-                             "self-check (self_check: ok | FAILED | skipped).")
+    properties: dict[str, PropertyStageSummary] = Field(
+        default_factory=dict, description="Properties stage per potential stage: oracle calculations (n_tasks, "
+        "n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's self-check (self_check: ok | FAILED "
+        "| skipped).")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..domain_models.property_files import read_md_stability_or_none
 from ..domain_models.records import ExplorationRecord, LabelNoiseRecord, TrainRecord, read_record
 from ..domain_models.state import Action, IterationRecord, Status, WorkflowState, read_decision_or_none
 from ..core import layout as L
@@ -187,11 +188,13 @@ def derive_state(workdir: str | Path) -> WorkflowState:
 
 
 def _md_line(workdir: Path, stage: str) -> dict | None:
-    md = _json_or_none(workdir / L.md_stability(stage))
-    if not md:
+    md = read_md_stability_or_none(workdir / L.md_stability(stage))
+    if md is None:
         return None
-    return {k: md.get(k) for k in ("max_gamma", "gamma_threshold", "gamma_threshold_reason", "exploded",
-                                   "steps_run", "steps", "max_energy_drift", "temperature_K", "n_atoms")}
+    return {"max_gamma": md.max_gamma, "gamma_threshold": md.gamma_threshold,
+            "gamma_threshold_reason": md.gamma_threshold_reason, "exploded": md.exploded, "steps_run": md.steps_run,
+            "steps": md.steps, "max_energy_drift": md.max_energy_drift, "temperature_K": md.temperature_K,
+            "n_atoms": md.n_atoms}
 
 
 def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str) -> dict:
