@@ -67,8 +67,14 @@ def test_named_config_replaces_the_demo_config_and_omitted_keys_take_defaults(tm
 
 
 def test_runner_finds_the_label_jobs_to_retry(tmp_path):
-    write_json(tmp_path / "initial" / "label_jobs" / "0.json", {"failures": []})
-    write_json(tmp_path / "iter_001" / "label_jobs" / "2.json", {"failures": [{"hash": "x"}]})
+    from mlip_autopipec.domain_models.records import LabelChunkRecord, LabelFailure
+
+    write_json(tmp_path / "initial" / "label_jobs" / "0.json",
+               LabelChunkRecord(stage="initial", chunk=0, indices=[0, 1], n_labelled=2).model_dump())
+    failure = LabelFailure(index=5, hash="x", reason="SCF not converged", wall_time_s=1.0, oracle="espresso")
+    write_json(tmp_path / "iter_001" / "label_jobs" / "2.json",
+               LabelChunkRecord(stage="iter_001", chunk=2, indices=[4, 5], n_labelled=1, failures=[failure]).model_dump())
+    write_json(tmp_path / "iter_001" / "label_jobs" / "3.json", {"chunk": 3})  # a foreign file: not ours to judge
     assert failed_label_jobs(tmp_path) == ["iter_001/label_jobs/2.extxyz"]
 
 

@@ -128,10 +128,12 @@ def _run_snakemake(argv: list[str]) -> bool:
 def failed_label_jobs(workdir: Path) -> list[str]:
     """Label job outputs (relative to the run directory) whose record lists failures."""
     out = []
+    from .domain_models.records import LabelChunkRecord, read_record
+
     for rec in sorted(workdir.glob(L.label_job("*", "*", "json"))):
         try:
-            failures = json.loads(rec.read_text()).get("failures")
-        except (OSError, ValueError):
+            failures = read_record(LabelChunkRecord, rec).failures
+        except (OSError, ValueError):  # a foreign partial file; ours are written atomically
             continue
         if failures:
             out.append(str(rec.with_suffix(".extxyz").relative_to(workdir)))
