@@ -237,13 +237,13 @@ def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | Non
                               cfg.dynamics.timestep_fs if hasattr(cfg.dynamics, "timestep_fs") else 2.0,
                               cfg.exploration.gamma_check_interval, derive_seed(cfg.seed, "md_stability", stage),
                               gamma=gamma_fn)
+    wall = round(time.perf_counter() - t0, 3)
     if scale_file:
         scale = read_record(GammaScale, scale_file)
         bound, why = scale.md_max_gamma, scale.reason
     else:
         bound, why = pcfg.tolerances.md_max_gamma, "properties.tolerances.md_max_gamma"
-    result = result.model_copy(update={"wall_time_s": round(time.perf_counter() - t0, 3), "gamma_threshold": bound,
-                                       "gamma_threshold_reason": why})
+    result = result.model_copy(update={"wall_time_s": wall, "gamma_threshold": bound, "gamma_threshold_reason": why})
     write_model(out_json, result)
     log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s (bound %.3g), min distance %.3f Å, "
              "drift %.2g eV/atom (%.1f s)", stage, result.n_atoms, result.steps_run, result.steps,
