@@ -162,8 +162,9 @@ class PropertyDetails(Strict):
 
     stage: str = Field(description="The potential's stage directory.")
     system: str = Field(description="bulk, slab or cluster (properties/system.py).")
-    element: str | None = Field(description="The system's element (its first, for an alloy).")
-    crystal: str | None = Field(description="The crystal structure (fcc, bcc, ...); null for slabs and clusters.")
+    element: str | None = Field(description="The configured crystal's element; null for a structure file.")
+    crystal: str | None = Field(description="The configured crystal's lattice (fcc, bcc, ...); null for a structure "
+                                "file.")
     cheap: bool = Field(description="properties.cheap: the oracle's single points at the potential's geometries.")
     potential: dict[str, Any] = Field(description="The potential's side: fits, matrices, frequencies, its "
                                       "equilibrium and self-check, by name (properties/analyze.py).")
