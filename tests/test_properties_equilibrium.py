@@ -110,10 +110,10 @@ def test_the_check_is_general_for_a_non_cubic_crystal_and_skips_with_a_reason():
     assert np.linalg.norm(cell[2]) / np.linalg.norm(cell[0]) != pytest.approx(4.2 / 2.55, abs=1e-3)  # c/a relaxed
     skipped = bulk_modulus_check(values, details["elastic_matrix_GPa"], None, cubic=False, relax_ions=True,
                                  tolerance=0.01)
-    assert "non-cubic" in skipped["skipped"]
+    assert "non-cubic" in skipped.skipped and skipped.rel_diff is None
     partial = [[row[0], None, None, row[3], None, None] for row in details["elastic_matrix_GPa"]]
     assert "3x3 block" in bulk_modulus_check(values, partial, None, cubic=False, relax_ions=False,
-                                             tolerance=0.01)["skipped"]
+                                             tolerance=0.01).skipped
 
 
 def test_oracle_equilibrium_is_one_cached_label_and_its_tasks_start_there(tmp_path):
@@ -126,7 +126,7 @@ def test_oracle_equilibrium_is_one_cached_label_and_its_tasks_start_there(tmp_pa
     rcfg = config_from_dict(raw, tmp_path / "config.yaml")
     eq, rec = str(tmp_path / "eq.extxyz"), str(tmp_path / "eq.json")
     first = run_property_equilibrium(rcfg, eq, rec, str(tmp_path / "cache"))
-    assert first["computed_now"] and run_property_equilibrium(rcfg, eq, rec, str(tmp_path / "cache"))["computed_now"] is False
+    assert first.computed_now and run_property_equilibrium(rcfg, eq, rec, str(tmp_path / "cache")).computed_now is False
     a0 = emt_a0()
     assert read_json(rec)["equilibrium"]["a"] == pytest.approx(a0, abs=2e-4)
     run_property_label_chunk(rcfg, None, 0, str(tmp_path / "l.extxyz"), str(tmp_path / "l.json"),

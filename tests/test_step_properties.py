@@ -71,6 +71,7 @@ def test_a_failed_oracle_calculation_fails_its_property_and_names_the_reason(tmp
     import yaml
 
     from mlip_autopipec.core.io import write_json
+    from mlip_autopipec.domain_models.property_files import PropertyLabelChunkRecord, PropertyLabelFailure
     from mlip_autopipec.steps.properties import run_properties
 
     raw = {"structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "a": 3.61}],
@@ -81,7 +82,11 @@ def test_a_failed_oracle_calculation_fails_its_property_and_names_the_reason(tmp
     labelled = compute(pcfg, cu_system(), EMT())
     write_structures(tmp_path / "potential.extxyz", list(labelled.values()))
     write_structures(tmp_path / "oracle.extxyz", [a for k, a in labelled.items() if k != "vacancy/defect"])
-    write_json(tmp_path / "oracle.json", {"failures": [{"task": "vacancy/defect", "reason": "SCF not converged"}]})
+    failure = PropertyLabelFailure(index=8, task="vacancy/defect", hash="0" * 16, reason="SCF not converged",
+                                   wall_time_s=1.0, oracle="emt")
+    write_json(tmp_path / "oracle.json", PropertyLabelChunkRecord(chunk=0, indices=list(range(9)), n_labelled=8,
+                                                                  failures=[failure], n_computed_now=9,
+                                                                  wall_time_s=2.0).model_dump())
     records = run_properties(rcfg, "iter_000", str(tmp_path / "potential.extxyz"), [str(tmp_path / "oracle.extxyz")],
                              [str(tmp_path / "oracle.json")], None, str(tmp_path / "p.json"), str(tmp_path / "d.json"))
     by_name = {r.name: r for r in records}
@@ -117,7 +122,7 @@ def test_cluster_vibrations_are_one_cached_oracle_calculation_and_cheap_mode_ski
     args = (rcfg, str(tmp_path / "tasks.extxyz"), 0, str(tmp_path / "o.extxyz"), str(tmp_path / "o.json"),
             str(tmp_path / "cache"))
     record = run_property_label_chunk(*args)
-    assert record["n_labelled"] == 2 and record["n_computed_now"] == 2
+    assert record.n_labelled == 2 and record.n_computed_now == 2
     full, single = read_structures(tmp_path / "o.extxyz")
     # no relaxation: one single point and 6N displacements
     assert full.info["oracle_calls"] > single.info["oracle_calls"] == 1 + 6 * 13
@@ -125,7 +130,7 @@ def test_cluster_vibrations_are_one_cached_oracle_calculation_and_cheap_mode_ski
     assert np.asarray(full.info["vib_frequencies_THz"]) == pytest.approx(reference, abs=1e-5)
     assert np.asarray(single.info["vib_frequencies_THz"]) == pytest.approx(reference, abs=1e-5)
     assert len(list((tmp_path / "cache" / "vib").glob("*.extxyz"))) == 2
-    assert run_property_label_chunk(*args)["n_computed_now"] == 0
+    assert run_property_label_chunk(*args).n_computed_now == 0
 
 
 def test_oracle_job_builds_its_tasks_from_the_config_without_waiting_for_the_potential(tmp_path):
@@ -143,7 +148,7 @@ def test_oracle_job_builds_its_tasks_from_the_config_without_waiting_for_the_pot
     for name, tasks_file in (("config", None), ("file", str(tmp_path / "tasks.extxyz"))):
         rec = run_property_label_chunk(rcfg, tasks_file, 1, str(tmp_path / f"{name}.extxyz"),
                                        str(tmp_path / f"{name}.json"), str(tmp_path / f"cache_{name}"))
-        assert rec["indices"] == [5, 6, 7, 8] and rec["n_computed_now"] == 4
+        assert rec.indices == [5, 6, 7, 8] and rec.n_computed_now == 4
         out[name] = {a.info[TASK]: a.get_potential_energy() for a in read_structures(tmp_path / f"{name}.extxyz")}
     assert list(out["config"]) == ["eos/05", "eos/06", "vacancy/bulk", "vacancy/defect"]
     assert out["config"] == pytest.approx(out["file"], abs=1e-9)

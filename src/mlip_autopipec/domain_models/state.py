@@ -8,13 +8,17 @@ write.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_serializer
 
 from ._strict import Strict
 from .adaptive_gamma_config import GammaThresholds
 from .rmse import RmseMetrics
+from .property_summary import PropertyStageSummary
+
+if TYPE_CHECKING:  # property_files reads records that import this module
+    from .property_files import MdStabilityResult
 
 
 class Status(str, Enum):
@@ -249,10 +253,10 @@ class MdStabilitySummary(_Section):
     n_atoms: int | None = Field(None, description="Atoms of the MD cell.")
 
     @classmethod
-    def of_run(cls, md: dict) -> "MdStabilitySummary":
+    def of_run(cls, md: "MdStabilityResult") -> "MdStabilitySummary":
         """The summary of an md_stability.json: every key set (None where the file lacks it, e.g. a run
         recorded before its bound was), so the state always shows all of them."""
-        return cls(**{key: md.get(key) for key in cls.model_fields})
+        return cls(**{key: getattr(md, key) for key in cls.model_fields})
 
 
 class ShippedSummary(_Section):
@@ -300,9 +304,10 @@ class WorkflowState(BaseModel):
                                                   "label_noise_summary); None ({} on disk) before it.")
     warnings: list[str] = Field(default_factory=list, description="What the newest fit says is wrong with its "
                                 "training set, with the fix (e.g. per-element energies not determined).")
-    properties: dict = Field(default_factory=dict, description="Properties stage per potential stage: oracle "
-                             "calculations (n_tasks, n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's "
-                             "self-check (self_check: ok | FAILED | skipped).")
+    properties: dict[str, PropertyStageSummary] = Field(
+        default_factory=dict, description="Properties stage per potential stage: oracle calculations (n_tasks, "
+        "n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's self-check (self_check: ok | FAILED "
+        "| skipped).")
 
     @field_validator("initial", "final_fit", "shipped", "label_noise", mode="before")
     @classmethod

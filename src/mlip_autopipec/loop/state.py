@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..domain_models.property_files import read_md_stability_or_none
 from ..domain_models.records import ExplorationRecord, LabelNoiseRecord, TrainRecord, read_record
 from ..domain_models.state import (Action, FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary,
                                     MdStabilitySummary, ShippedSummary, Status, WorkflowState, read_decision_or_none)
@@ -182,8 +183,8 @@ def derive_state(workdir: str | Path) -> WorkflowState:
 
 
 def _md_line(workdir: Path, stage: str) -> MdStabilitySummary | None:
-    md = _json_or_none(workdir / L.md_stability(stage))
-    return MdStabilitySummary.of_run(md) if md else None
+    md = read_md_stability_or_none(workdir / L.md_stability(stage))
+    return MdStabilitySummary.of_run(md) if md is not None else None
 
 
 def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str) -> ShippedSummary | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..domain_models.properties_config import ELASTIC, EOS
+from ..domain_models.property_files import BulkModulusSide
 from ..domain_models.property_records import BulkModuli, PropertyRecord
 from .elastic import MATRIX
 
@@ -27,12 +28,12 @@ NAME = "bulk_modulus_consistency"
 
 
 def bulk_modulus_check(values: dict, matrix: list | None, b0_se: float | None, cubic: bool, relax_ions: bool,
-                       tolerance: float) -> dict:
-    """One side's check: {b_eos, b_elastic, rel_diff, tolerance} or {skipped: reason}."""
+                       tolerance: float) -> BulkModulusSide:
+    """One side's check: b_eos, b_elastic, rel_diff, tolerance, or the reason it was skipped."""
     if "bulk_modulus" not in values:
-        return {"skipped": "no EOS bulk modulus"}
+        return BulkModulusSide(skipped="no EOS bulk modulus")
     if matrix is None:
-        return {"skipped": "no elastic constants"}
+        return BulkModulusSide(skipped="no elastic constants")
     c = np.array([[np.nan if x is None else x for x in row] for row in matrix], dtype=float)
     block = c[:3, :3]
     if not np.isnan(block).any():
@@ -40,35 +41,42 @@ def bulk_modulus_check(values: dict, matrix: list | None, b0_se: float | None, c
     elif cubic and "C11" in values and "C12" in values:
         b_el = (values["C11"] + 2 * values["C12"]) / 3
     else:
-        return {"skipped": "the upper-left 3x3 block of C_ij is incomplete (add 0, 1, 2 to "
-                "properties.elastic_components) for a non-cubic crystal"}
+        return BulkModulusSide(skipped="the upper-left 3x3 block of C_ij is incomplete (add 0, 1, 2 to "
+                               "properties.elastic_components) for a non-cubic crystal")
     if relax_ions and not cubic:
-        return {"skipped": "relaxed-ion C_ij of a non-cubic crystal: internal relaxation under isotropic "
-                "strain may differ from the clamped-ion EOS"}
+        return BulkModulusSide(skipped="relaxed-ion C_ij of a non-cubic crystal: internal relaxation under isotropic "
+                               "strain may differ from the clamped-ion EOS")
     b_eos = float(values["bulk_modulus"])
     tol = tolerance + (3 * b0_se / b_eos if b0_se else 0.0)
-    return {"b_eos": round(b_eos, 4), "b_elastic": round(b_el, 4), "rel_diff": round(abs(b_el - b_eos) / b_eos, 6),
-            "tolerance": round(tol, 6)}
+    return BulkModulusSide(b_eos=round(b_eos, 4), b_elastic=round(b_el, 4),
+                           rel_diff=round(abs(b_el - b_eos) / b_eos, 6), tolerance=round(tol, 6))
 
 
-def record(oracle: dict | None, potential: dict | None) -> PropertyRecord | None:
+def _side(check: BulkModulusSide | dict | None) -> BulkModulusSide:
+    """A side's check as `details` holds it (the dict written to details.json), validated."""
+    if check is None:
+        return BulkModulusSide(skipped="not computed")
+    return check if isinstance(check, BulkModulusSide) else BulkModulusSide.model_validate(check)
+
+
+def record(oracle: BulkModulusSide | dict | None, potential: BulkModulusSide | dict | None) -> PropertyRecord | None:
     """The properties-table row: each side's |B_C − B_EOS| / B_EOS against its own tolerance; `ok`
     when both agree. A side's skip reason skips the row (`ok` true: nothing was contradicted)."""
     if oracle is None and potential is None:
         return None
-    sides = {"oracle": oracle or {"skipped": "not computed"}, "potential": potential or {"skipped": "not computed"}}
-    rec: dict = {"name": NAME, "unit": "rel", "oracle": sides["oracle"].get("rel_diff"),
-                 "potential": sides["potential"].get("rel_diff"),
-                 "tolerance": max((s["tolerance"] for s in sides.values() if "tolerance" in s), default=None),
+    sides = {"oracle": _side(oracle), "potential": _side(potential)}
+    rec: dict = {"name": NAME, "unit": "rel", "oracle": sides["oracle"].rel_diff,
+                 "potential": sides["potential"].rel_diff,
+                 "tolerance": max((s.tolerance for s in sides.values() if s.tolerance is not None), default=None),
                  "tolerance_kind": "consistency", "ok": True,
                  "check": "B from elastic constants (sum C_ij i,j<=3 / 9; cubic (C11+2C12)/3) against the EOS B0, each side"}
     for side, s in sides.items():
-        if "skipped" in s:
-            rec["skipped"] = f"{side}: {s['skipped']}"
+        if s.skipped is not None:
+            rec["skipped"] = f"{side}: {s.skipped}"
             continue
-        rec[f"{side}_B_GPa"] = BulkModuli(eos=s["b_eos"], elastic=s["b_elastic"])
-        rec[f"{side}_tolerance"] = s["tolerance"]
-        rec["ok"] = rec["ok"] and s["rel_diff"] <= s["tolerance"]
+        rec[f"{side}_B_GPa"] = BulkModuli(eos=s.b_eos, elastic=s.b_elastic)
+        rec[f"{side}_tolerance"] = s.tolerance
+        rec["ok"] = rec["ok"] and s.ok
     if "skipped" in rec:
         rec["ok"] = True
     return PropertyRecord(**rec)
@@ -82,11 +90,12 @@ class BulkModulusCheck:
     requires = (EOS, ELASTIC)
 
     def analyze(self, values: dict, details: dict, system, pcfg, groups: list[str]) -> dict | None:
+        """The side's check as it goes into its details (and details.json)."""
         if not (system.has_equilibrium and set(self.requires) <= set(groups)):
             return None
         return bulk_modulus_check(values, details.get(MATRIX), details.get(EOS, {}).get("bulk_modulus_se"),
                                   system.cubic, system.relax_ions(pcfg.relax_ions),
-                                  pcfg.tolerances.bulk_modulus_consistency)
+                                  pcfg.tolerances.bulk_modulus_consistency).model_dump()
 
     def records(self, oracle: dict, potential: dict) -> list[PropertyRecord]:
         row = record(oracle.get(NAME), potential.get(NAME))

@@ -18,6 +18,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from ..domain_models.properties_config import MD_STABILITY
+from ..domain_models.property_files import MdStabilityResult, MdTrace
 from ..domain_models.property_records import PropertyRecord
 from ..sampling.candidate_generator import min_interatomic_distance
 from .judge import record
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def run_md_stability(cell: Atoms, supercell, calc: Calculator, temperature: float, steps: int,
                      timestep_fs: float, check_interval: int, seed: int,
-                     gamma: Callable[[Atoms], float] | None = None) -> dict:
+                     gamma: Callable[[Atoms], float] | None = None) -> MdStabilityResult:
+    """The run's result without its wall time and gamma bound (the step adds them)."""
     atoms = cell * tuple(supercell)
     atoms.calc = calc
     MaxwellBoltzmannDistribution(atoms, temperature_K=2 * temperature, rng=np.random.default_rng(seed))
@@ -58,30 +60,29 @@ def run_md_stability(cell: Atoms, supercell, calc: Calculator, temperature: floa
         if not np.isfinite(trace["energy_drift"][-1]):
             exploded = "non-finite energy"
             break
-    return {
-        "n_atoms": n, "temperature_K": temperature, "steps_run": int(dyn.nsteps), "steps": steps,
-        "timestep_fs": timestep_fs, "exploded": exploded,
-        "max_gamma": max(trace["max_gamma"]) if trace["max_gamma"] else None,
-        "min_distance": min(trace["min_distance"]),
-        "max_energy_drift": max(trace["energy_drift"]),
-        "mean_temperature_K": float(np.mean(trace["temperature"][len(trace["temperature"]) // 2:])),
-        "trace": trace,
-    }
+    return MdStabilityResult(
+        n_atoms=n, temperature_K=temperature, steps_run=int(dyn.nsteps), steps=steps,
+        timestep_fs=timestep_fs, exploded=exploded,
+        max_gamma=max(trace["max_gamma"]) if trace["max_gamma"] else None,
+        min_distance=min(trace["min_distance"]),
+        max_energy_drift=max(trace["energy_drift"]),
+        mean_temperature_K=float(np.mean(trace["temperature"][len(trace["temperature"]) // 2:])),
+        trace=MdTrace(**trace),
+    )
 
 
-def records(result: dict, tolerances, min_distance: float) -> list[PropertyRecord]:
+def records(result: MdStabilityResult, tolerances, min_distance: float) -> list[PropertyRecord]:
     """Potential-only records (oracle: null): bounds, not differences. An explosion fails all three.
     The gamma bound is the run's own `gamma_threshold` when it has one (a final fit's, calibrated for
     its basis by shipping/gamma_scale.py), else tolerances.md_max_gamma."""
     q = GROUPS[MD_STABILITY].quantities
-    ok_run = result["exploded"] is None and result["steps_run"] >= result["steps"]
-    out = [record("md_min_distance", q["md_min_distance"], None, result["min_distance"], min_distance),
-           record("md_energy_drift", q["md_energy_drift"], None, result["max_energy_drift"],
+    out = [record("md_min_distance", q["md_min_distance"], None, result.min_distance, min_distance),
+           record("md_energy_drift", q["md_energy_drift"], None, result.max_energy_drift,
                   tolerances.md_energy_drift)]
-    if result["max_gamma"] is not None:
-        bound = result.get("gamma_threshold") or tolerances.md_max_gamma
-        out.append(record("md_max_gamma", q["md_max_gamma"], None, result["max_gamma"], bound))
-    if not ok_run:
+    if result.max_gamma is not None:
+        bound = result.gamma_threshold or tolerances.md_max_gamma
+        out.append(record("md_max_gamma", q["md_max_gamma"], None, result.max_gamma, bound))
+    if not result.complete:
         for r in out:
             r.ok = False
     return out

@@ -36,7 +36,7 @@ from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError
 from ..core.min_distance import PairLimits
 from ..core.identity import structure_hash
-from ..core.io import copy_file, read_json, read_structures, write_json, write_structures
+from ..core.io import copy_file, read_structures, write_structures
 from ..core.seeds import derive_seed
 from ..properties import RELAX, TASK, equilibrium
 from ..properties.analyze import analyze
@@ -49,7 +49,12 @@ from ..properties.relax import RelaxingOracle
 from ..properties.system import build_tasks, property_system
 from ..properties.vibrations import VIB, VibratingOracle
 from ..core.progress import Progress
+from ..domain_models.property_files import (MdStabilityResult, OracleEquilibriumRecord, PropertyDetails,
+                                            PropertyLabelChunkRecord, PropertyLabelFailure, read_md_stability,
+                                            read_oracle_equilibrium, read_property_label_chunk, write_model)
 from ..domain_models.property_records import PropertyRecord, write_property_records
+from ..domain_models.records import read_record
+from ..domain_models.ship import GammaScale
 from .label import label_one
 from .label_cache import LabelCache, attempt_settings, physics_settings, retry_failed_requested
 
@@ -116,7 +121,7 @@ def run_property_tasks(rcfg, stage: str, out_tasks: str, out_potential: str) -> 
 
 
 def run_property_equilibrium(rcfg, out_structure: str, out_record: str, cache_dir: str = CACHE_DIR,
-                             cores: int = 1) -> dict:
+                             cores: int = 1) -> OracleEquilibriumRecord:
     """The oracle's equilibrium: cell and positions of the bulk crystal relaxed with the oracle, one
     cached label (`cache_dir/cell`). A failure is recorded (the structure file is then empty, and
     the oracle's tasks stay at the configured structure, flagged in the properties table)."""
@@ -130,17 +135,18 @@ def run_property_equilibrium(rcfg, out_structure: str, out_record: str, cache_di
     cache = LabelCache(Path(cache_dir) / equilibrium.CACHE_KIND, retry_failed=retry_failed_requested())
     t0 = time.perf_counter()
     result, failure, why = label_one(doer, task, cache, physics, attempt_settings(ocfg, cores), ocfg.timeout_s)
-    record: dict = {"computed_now": why is not None, "wall_time_s": round(time.perf_counter() - t0, 3)}
+    wall = round(time.perf_counter() - t0, 3)
     if result is not None:
         result.info[TASK] = equilibrium.TASK
-        record["equilibrium"] = equilibrium.summary(task, result, system.a)
-        log.info("ORACLE EQUILIBRIUM: %s (%s)", record["equilibrium"], "computed" if why else "cached")
+        summary = equilibrium.summary(task, result, system.a)
+        record = OracleEquilibriumRecord(computed_now=why is not None, wall_time_s=wall, equilibrium=summary)
+        log.info("ORACLE EQUILIBRIUM: %s (%s)", summary, "computed" if why else "cached")
     else:
-        record["failure"] = failure.reason
+        record = OracleEquilibriumRecord(computed_now=why is not None, wall_time_s=wall, failure=failure.reason)
         log.warning("ORACLE EQUILIBRIUM failed: %s; the oracle's properties at the configured structure",
                     failure.reason)
     write_structures(out_structure, [result] if result is not None else [])
-    write_json(out_record, record)
+    write_model(out_record, record)
     return record
 
 
@@ -153,7 +159,8 @@ def oracle_system(rcfg, equilibrium_file: str | None):
 
 
 def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_labels: str, out_record: str,
-                             cache_dir: str = CACHE_DIR, cores: int = 1, equilibrium_file: str | None = None) -> dict:
+                             cache_dir: str = CACHE_DIR, cores: int = 1,
+                             equilibrium_file: str | None = None) -> PropertyLabelChunkRecord:
     """The oracle on tasks [chunk*per_job, (chunk+1)*per_job): single points in cache_dir/single,
     relaxations (each one cached result) in cache_dir/relax, cluster vibrations in cache_dir/vib.
     `tasks_file`: the oracle's tasks as `run_property_tasks` wrote them (cheap mode); None: built
@@ -194,18 +201,18 @@ def run_property_label_chunk(rcfg, tasks_file: str | None, chunk: int, out_label
             result.info[TASK] = name  # an identical structure may have been cached by another task
             labelled.append(result)
         else:
-            failures.append({"index": i, "task": name, **failure.model_dump(exclude={"index"}, exclude_none=True)})
-    record = {"chunk": chunk, "indices": list(indices), "n_labelled": len(labelled), "failures": failures,
-              "n_computed_now": n_computed, "wall_time_s": round(time.perf_counter() - t0, 3)}
+            failures.append(PropertyLabelFailure.of(i, name, failure))
+    record = PropertyLabelChunkRecord(chunk=chunk, indices=list(indices), n_labelled=len(labelled), failures=failures,
+                                      n_computed_now=n_computed, wall_time_s=round(time.perf_counter() - t0, 3))
     write_structures(out_labels, labelled)
-    write_json(out_record, record)
+    write_model(out_record, record)
     if len(indices):
         log.info("PROPERTY LABEL chunk %d: %d labelled, %d failed, %d computed now (%d from cache)", chunk,
                  len(labelled), len(failures), n_computed, len(indices) - n_computed)
     return record
 
 
-def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | None = None) -> dict:
+def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | None = None) -> MdStabilityResult:
     """`scale_file`: a final fit's gamma scale (shipping/gamma_scale.py); its `md_max_gamma` is the
     bound on this run's gamma instead of properties.tolerances.md_max_gamma (recorded in the result)."""
     cfg = rcfg.cfg
@@ -230,18 +237,18 @@ def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | Non
                               cfg.dynamics.timestep_fs if hasattr(cfg.dynamics, "timestep_fs") else 2.0,
                               cfg.exploration.gamma_check_interval, derive_seed(cfg.seed, "md_stability", stage),
                               gamma=gamma_fn)
-    result["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    wall = round(time.perf_counter() - t0, 3)
     if scale_file:
-        scale = read_json(scale_file)
-        result["gamma_threshold"], result["gamma_threshold_reason"] = scale["md_max_gamma"], scale["reason"]
+        scale = read_record(GammaScale, scale_file)
+        bound, why = scale.md_max_gamma, scale.reason
     else:
-        result["gamma_threshold"] = pcfg.tolerances.md_max_gamma
-        result["gamma_threshold_reason"] = "properties.tolerances.md_max_gamma"
-    write_json(out_json, result)
+        bound, why = pcfg.tolerances.md_max_gamma, "properties.tolerances.md_max_gamma"
+    result = result.model_copy(update={"wall_time_s": wall, "gamma_threshold": bound, "gamma_threshold_reason": why})
+    write_model(out_json, result)
     log.info("MD STABILITY %s: %d atoms, %d/%d steps at %g K, max gamma %s (bound %.3g), min distance %.3f Å, "
-             "drift %.2g eV/atom (%.1f s)", stage, result["n_atoms"], result["steps_run"], result["steps"],
-             temperature, result["max_gamma"], result["gamma_threshold"], result["min_distance"],
-             result["max_energy_drift"], result["wall_time_s"])
+             "drift %.2g eV/atom (%.1f s)", stage, result.n_atoms, result.steps_run, result.steps,
+             temperature, result.max_gamma, result.gamma_threshold, result.min_distance,
+             result.max_energy_drift, result.wall_time_s)
     return result
 
 
@@ -255,19 +262,19 @@ def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str]
     system = property_system(rcfg)
     pot = {a.info[TASK]: a for a in read_structures(potential_file)}
     orc = {a.info[TASK]: a for f in label_files for a in read_structures(f)}
-    failures = [x for f in record_files for x in read_json(f)["failures"]]
+    failures = [x for f in record_files for x in read_property_label_chunk(f).failures]
     eq_errors = []
     if equilibrium_files:
         relaxed = read_structures(equilibrium_files[0])
         if relaxed:
             orc[equilibrium.TASK] = relaxed[0]
         else:
-            eq_errors.append(("oracle", read_json(equilibrium_files[1]).get("failure", "no structure")))
+            eq_errors.append(("oracle", read_oracle_equilibrium(equilibrium_files[1]).failure or "no structure"))
     if system.has_equilibrium and equilibrium.TASK not in pot:
         eq_errors.append(("potential", "relaxation failed (see logs/property_tasks)"))
     p_side, o_side = analyze(pot, system, pcfg), analyze(orc, system, pcfg)
     extra = []
-    md = read_json(md_file) if md_file else None
+    md = read_md_stability(md_file) if md_file else None
     if md is not None:
         # the MD must keep every pair above the smallest limit its elements can form (candidates.min_distance,
         # per pair: a number, a table, or the covalent-radii default)
@@ -282,10 +289,10 @@ def run_properties(rcfg, stage: str, potential_file: str, label_files: list[str]
     for side, (_, _, errors) in (("oracle", o_side), ("potential", p_side)):
         for group, msg in errors.items():
             records.append(PropertyRecord.failed(group, f"{side}: {msg}"))
-    details = {"stage": stage, "system": system.kind, "element": system.element, "crystal": system.crystal,
-               "cheap": pcfg.cheap, "potential": p_side[1], "oracle": o_side[1], "oracle_failures": failures,
-               "md_stability": {k: v for k, v in (md or {}).items() if k != "trace"} or None}
-    write_json(out_details, details)
+    details = PropertyDetails(stage=stage, system=system.kind, element=system.element, crystal=system.crystal,
+                              cheap=pcfg.cheap, potential=p_side[1], oracle=o_side[1], oracle_failures=failures,
+                              md_stability=md.without_trace() if md is not None else None)
+    write_model(out_details, details)
     write_property_records(out_records, records)
     bad = [r.name for r in records if not r.ok]
     log.info("PROPERTIES %s: %d properties, %d out of tolerance%s", stage, len(records), len(bad),

@@ -20,6 +20,7 @@ from ..components.registry import make_trainer
 from ..loop.decision import spot_check_result
 from ..core.io import read_json, read_structures, write_json, write_structures
 from ..core.seeds import rng_for
+from ..domain_models.property_files import read_md_stability
 from ..domain_models.records import TrainRecord, read_record
 from ..domain_models.ship import GammaScale, ShipDecision
 from ..domain_models.state import MdStabilitySummary
@@ -101,7 +102,7 @@ def run_ship(rcfg, loop_dir: str, final_dir: str, final_record: str, check_label
     final_check = None
     if not record.kept_previous:
         spot, rows = _spot(rcfg, final_dir, frames)
-        md = MdStabilitySummary.of_run(read_json(md_file)) if md_file else None
+        md = MdStabilitySummary.of_run(read_md_stability(md_file)) if md_file else None
         bound = scale.md_max_gamma if scale is not None else tol
         final_check = check_potential(final_stage, _n_functions(final_record), spot, rows, md, bound)
     decision = decide_ship(loop_stage, final_stage, record, final_check, loop_check, scale)

@@ -22,6 +22,7 @@ from ...core.errors import OracleError, UserError
 from ...domain_models.oracle_config import GPAWOracleConfig, SmearingConfig
 from .common import singlepoint
 from .external import DFTOracle, blas_threads, patched_environ, tail
+from .gpaw_result import GpawParameters, read_gpaw_result
 
 INSTALL_HINT = "install it with tools/install_oracles.sh (pip gpaw + gpaw-data, Debian libxc/OpenBLAS/FFTW/MPI)"
 
@@ -126,7 +127,7 @@ class GPAWOracle(DFTOracle):
     def _compute_mpi(self, work, atoms, params, rundir: Path, isolated: bool) -> Atoms:
         need_stress = self.wants_stress(atoms, isolated)
         write(rundir / "input.traj", work)
-        (rundir / "parameters.json").write_text(json.dumps({"gpaw": params, "need_stress": need_stress}))
+        (rundir / "parameters.json").write_text(json.dumps(GpawParameters(gpaw=params, need_stress=need_stress).model_dump()))
         command = self.command(f"{shlex.quote(sys.executable)} -m mlip_autopipec.components.oracles.gpaw_driver "
                                f"{shlex.quote(str(rundir))}")
         wall = self.launch(command, rundir, "driver", env=self.run_env() | {"GPAW_MPI_BACKEND": "cgpaw"})
@@ -134,20 +135,20 @@ class GPAWOracle(DFTOracle):
         if not result_file.is_file():
             raise OracleError(f"{self.failed_to_run()} wrote no result.json: "
                               f"{tail(rundir / 'driver.err') or tail(rundir / 'driver.out')}")
-        result = json.loads(result_file.read_text())
-        if result.get("error"):
-            if result["error_type"] == "KohnShamConvergenceError":
+        result = read_gpaw_result(result_file)
+        if result.failed:
+            if result.error_type == "KohnShamConvergenceError":
                 raise OracleError(f"{self.name}: {self.scf_not_converged()}")
-            if result.get("failure") == "setup":
-                raise UserError(f"oracle.parameters: GPAW rejects its parameters ({result['error_type']}: "
-                                f"{result['error']}); fix oracle.parameters")
-            if result.get("failure") == "bug":  # the driver's own code failed: stop with its traceback
-                raise RuntimeError(f"gpaw driver in {rundir} failed with {result['error_type']}: {result['error']}\n"
-                                   f"{result.get('traceback', '')}")
-            raise OracleError(f"gpaw calculation failed: {result['error_type']}: {result['error']}")
-        stress = np.array(result["stress"], dtype=float) if result.get("stress") is not None else None
-        return self.label_from_results(atoms, float(result["free_energy"]), np.array(result["forces"], dtype=float),
-                                       stress, isolated, wall, result.get("energy"))
+            if result.failure == "setup":
+                raise UserError(f"oracle.parameters: GPAW rejects its parameters ({result.error_type}: "
+                                f"{result.error}); fix oracle.parameters")
+            if result.failure == "bug":  # the driver's own code failed: stop with its traceback
+                raise RuntimeError(f"gpaw driver in {rundir} failed with {result.error_type}: {result.error}\n"
+                                   f"{result.traceback or ''}")
+            raise OracleError(f"gpaw calculation failed: {result.error_type}: {result.error}")
+        stress = np.array(result.stress, dtype=float) if result.stress is not None else None
+        return self.label_from_results(atoms, float(result.free_energy), np.array(result.forces, dtype=float),
+                                       stress, isolated, wall, result.energy)
 
     def failed_to_run(self) -> str:
         return f"gpaw under '{self.launcher()}'"

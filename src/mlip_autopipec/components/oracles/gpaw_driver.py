@@ -22,28 +22,29 @@ def main(rundir: str) -> int:
 
     from mlip_autopipec.components.oracles.base import is_program_failure
     from mlip_autopipec.components.oracles.gpaw import GPAWOracle
+    from mlip_autopipec.components.oracles.gpaw_result import GpawDriverResult, GpawParameters
     from mlip_autopipec.core.errors import UserError
 
     run = Path(rundir)
-    spec = json.loads((run / "parameters.json").read_text())
+    spec = GpawParameters.model_validate_json((run / "parameters.json").read_text())
     atoms = read(run / "input.traj")
-    result: dict = {}
     try:
-        atoms.calc = GPAWOracle.constructed(GPAW, spec["gpaw"])
-        result["free_energy"] = float(atoms.get_potential_energy(force_consistent=True))
-        result["energy"] = float(atoms.calc.get_property("energy", allow_calculation=False))
-        result["forces"] = atoms.get_forces().tolist()
-        result["stress"] = atoms.get_stress(voigt=True).tolist() if spec.get("need_stress", True) else None
+        atoms.calc = GPAWOracle.constructed(GPAW, spec.gpaw)
+        result = GpawDriverResult(
+            free_energy=float(atoms.get_potential_energy(force_consistent=True)),
+            energy=float(atoms.calc.get_property("energy", allow_calculation=False)),
+            forces=atoms.get_forces().tolist(),
+            stress=atoms.get_stress(voigt=True).tolist() if spec.need_stress else None)
     except UserError as exc:  # GPAW rejected its parameters
         cause = exc.__cause__ or exc
-        result = {"error": str(cause), "error_type": type(cause).__name__, "failure": "setup"}
+        result = GpawDriverResult(error=str(cause), error_type=type(cause).__name__, failure="setup")
     except Exception as exc:  # noqa: BLE001 - reported to the parent, classified by the one rule
-        result = {"error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__,
-                  "failure": "program" if is_program_failure(exc) else "bug",
-                  "traceback": traceback.format_exc()}
+        result = GpawDriverResult(error=str(exc) or type(exc).__name__, error_type=type(exc).__name__,
+                                  failure="program" if is_program_failure(exc) else "bug",
+                                  traceback=traceback.format_exc())
     if world.rank == 0:
         tmp = run / f".result.json.{os.getpid()}"
-        tmp.write_text(json.dumps(result))
+        tmp.write_text(json.dumps(result.model_dump()))  # json keeps NaN (a NaN force is the oracle's failure)
         os.replace(tmp, run / "result.json")
     return 0
 
