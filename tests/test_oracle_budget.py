@@ -8,7 +8,7 @@ from mlip_autopipec.core.io import write_json
 from mlip_autopipec.domain_models.config import load_config
 from mlip_autopipec.domain_models.records import LabelChunkRecord, LabelNoiseRecord, record_json
 from mlip_autopipec.plan import build_plan, format_plan
-from mlip_autopipec.loop.oracle_budget import budget_line, oracle_budget
+from mlip_autopipec.loop.oracle_budget import budget_line, oracle_budget, spent
 
 
 def chunk(path, computed, wall):
@@ -46,3 +46,17 @@ def test_budget_after_label_jobs_uses_their_cost_and_skips_cache_hits(tmp_path):
     assert budget.n_computed == 3 and budget.spent_s == 120.0 and budget.per_label_s == 40.0
     assert budget.remaining_min == 2 + 5  # one initial label job left (2 structures), iteration 0
     assert "oracle: 2 min so far (3 labels computed), 40.0 s per calculation" in format_plan(rcfg, tmp_path)
+
+
+def test_the_properties_stage_oracle_jobs_count_as_spent(tmp_path):
+    """Their records (PropertyLabelChunkRecord) carry no `stage`: read as label-job records they were
+    all skipped, and the properties stage's oracle time was missing from the budget."""
+    from mlip_autopipec.domain_models.property_files import PropertyLabelChunkRecord
+
+    jobs = tmp_path / "initial" / "label_jobs"
+    chunk(jobs / "0.json", computed=2, wall=100.0)
+    prop = PropertyLabelChunkRecord(chunk=0, indices=[0, 1, 2], n_labelled=3, n_computed_now=3, wall_time_s=60.0)
+    write_json(tmp_path / "final_fit" / "properties" / "oracle_jobs" / "0.json", prop.model_dump(mode="json"))
+    seconds, n, per, _ = spent(tmp_path)
+    assert (seconds, n) == (160.0, 5)
+    assert per == 32.0

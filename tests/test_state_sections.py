@@ -100,9 +100,14 @@ def test_a_section_key_of_another_version_is_ignored_and_a_dropped_one_stays_dro
 
 
 def test_the_md_stability_summary_has_every_key_and_leaves_the_trace_out():
-    md = {"n_atoms": 108, "temperature_K": 1200.0, "steps_run": 120, "steps": 300, "exploded": "non-finite energy",
-          "max_gamma": 2.5, "min_distance": 1.9, "max_energy_drift": 0.01, "trace": {"step": [0, 10]}}
-    summary = MdStabilitySummary.of_run(md)
+    from mlip_autopipec.domain_models.property_files import MdStabilityResult
+
+    md = MdStabilityResult.model_validate(
+        {"n_atoms": 108, "temperature_K": 1200.0, "steps_run": 120, "steps": 300, "timestep_fs": 2.0,
+         "exploded": "non-finite energy", "max_gamma": 2.5, "min_distance": 1.9, "max_energy_drift": 0.01,
+         "mean_temperature_K": 1150.0, "trace": {"step": [0, 10], "max_gamma": [1.0, 2.5], "min_distance": [2.2, 1.9],
+                                                "energy_drift": [0.0, 0.01], "temperature": [2400.0, 1100.0]}})
+    summary = md.summary()
     assert summary.model_dump() == {"max_gamma": 2.5, "gamma_threshold": None, "gamma_threshold_reason": None,
                                     "exploded": "non-finite energy", "steps_run": 120, "steps": 300,
                                     "max_energy_drift": 0.01, "temperature_K": 1200.0, "n_atoms": 108}

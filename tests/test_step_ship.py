@@ -35,8 +35,7 @@ def _spot(f, e, passed):
 
 
 def _md(max_gamma, steps_run=300, exploded=None):
-    return MdStabilitySummary.of_run({"max_gamma": max_gamma, "steps_run": steps_run, "steps": 300,
-                                      "exploded": exploded})
+    return MdStabilitySummary(max_gamma=max_gamma, steps_run=steps_run, steps=300, exploded=exploded)
 
 
 def _ladder(keep_best: dict) -> dict:

@@ -20,6 +20,7 @@ from pydantic import Field, model_serializer, model_validator
 
 from ._strict import Strict
 from .records import LabelFailure
+from .state import MdStabilitySummary
 
 
 class _DropNone(Strict):
@@ -67,6 +68,11 @@ class MdStabilityResult(Strict):
     def complete(self) -> bool:
         """The run did every step it was asked for, without exploding."""
         return self.exploded is None and self.steps_run >= self.steps
+
+    def summary(self) -> MdStabilitySummary:
+        """What the state shows and the ship verdict judges: every summary key set (None where the file
+        lacks it, e.g. a run recorded before its bound was), so the state always shows all of them."""
+        return MdStabilitySummary(**{key: getattr(self, key) for key in MdStabilitySummary.model_fields})
 
     def without_trace(self) -> dict[str, Any]:
         """The file's keys but the trace (details.json, the state): exactly those the file holds."""

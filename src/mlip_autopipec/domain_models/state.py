@@ -8,7 +8,7 @@ write.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_serializer
 
@@ -16,9 +16,6 @@ from ._strict import Strict
 from .adaptive_gamma_config import GammaThresholds
 from .rmse import RmseMetrics
 from .property_summary import PropertyStageSummary
-
-if TYPE_CHECKING:  # property_files reads records that import this module
-    from .property_files import MdStabilityResult
 
 
 class Status(str, Enum):
@@ -237,9 +234,9 @@ class FinalFitSummary(_Section):
 
 
 class MdStabilitySummary(_Section):
-    """The part of a potential's MD stability run (`<stage>/properties/md_stability.json`) that the
-    state shows and the ship verdict judges. The file holds more (the trace, distances): those keys
-    are ignored here."""
+    """The part of a potential's MD stability run (`<stage>/properties/md_stability.json`, read as
+    property_files.MdStabilityResult, whose `summary()` makes this) that the state shows and the ship
+    verdict judges. The file holds more (the trace, distances): the state leaves them out."""
 
     max_gamma: float | None = Field(None, description="Largest max gamma along the run (None: no active set).")
     gamma_threshold: float | None = Field(None, description="The bound on it that applies to this potential.")
@@ -251,12 +248,6 @@ class MdStabilitySummary(_Section):
     max_energy_drift: float | None = Field(None, description="Largest total-energy drift (eV/atom).")
     temperature_K: float | None = Field(None, description="Target temperature (K).")
     n_atoms: int | None = Field(None, description="Atoms of the MD cell.")
-
-    @classmethod
-    def of_run(cls, md: "MdStabilityResult") -> "MdStabilitySummary":
-        """The summary of an md_stability.json: every key set (None where the file lacks it, e.g. a run
-        recorded before its bound was), so the state always shows all of them."""
-        return cls(**{key: getattr(md, key) for key in cls.model_fields})
 
 
 class ShippedSummary(_Section):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..core import layout as L
 from ..core.io import read_json
+from ..domain_models.property_files import PropertyLabelChunkRecord
 from ..domain_models.records import LabelChunkRecord, LabelNoiseRecord
 
 
@@ -36,11 +37,11 @@ class OracleBudget:
         return self.remaining_min * self.per_label_s, self.remaining_max * self.per_label_s
 
 
-def _records(workdir: Path, pattern: str) -> list[LabelChunkRecord]:
+def _records(workdir: Path, pattern: str, model=LabelChunkRecord) -> list[LabelChunkRecord | PropertyLabelChunkRecord]:
     out = []
     for path in sorted(workdir.glob(pattern)):
         try:
-            out.append(LabelChunkRecord.model_validate(read_json(path)))
+            out.append(model.model_validate(read_json(path)))
         except (ValueError, OSError):  # a foreign or older file: the budget is an estimate anyway
             continue
     return out
@@ -49,7 +50,8 @@ def _records(workdir: Path, pattern: str) -> list[LabelChunkRecord]:
 def spent(workdir: str | Path) -> tuple[float, int, float | None, str]:
     """(oracle seconds so far, calculations so far, seconds per calculation or None, its source)."""
     workdir = Path(workdir)
-    chunks = _records(workdir, "*/label_jobs/*.json") + _records(workdir, "*/properties/oracle_jobs/*.json")
+    chunks = (_records(workdir, L.label_job("*", "*", "json"))
+              + _records(workdir, L.property_label_job("*", "*", "json"), PropertyLabelChunkRecord))
     seconds = sum(r.wall_time_s for r in chunks if r.n_computed_now)
     n = sum(r.n_computed_now for r in chunks)
     noise = None
@@ -69,7 +71,7 @@ def spent(workdir: str | Path) -> tuple[float, int, float | None, str]:
     return seconds, 0, None, "nothing measured yet"
 
 
-def seconds_per(chunks: list[LabelChunkRecord]) -> float:
+def seconds_per(chunks: list[LabelChunkRecord | PropertyLabelChunkRecord]) -> float:
     """Seconds per calculation of the label jobs that computed something (cache hits cost nothing)."""
     ran = [r for r in chunks if r.n_computed_now]
     return sum(r.wall_time_s for r in ran) / sum(r.n_computed_now for r in ran)

@@ -184,7 +184,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
 
 def _md_line(workdir: Path, stage: str) -> MdStabilitySummary | None:
     md = read_md_stability_or_none(workdir / L.md_stability(stage))
-    return MdStabilitySummary.of_run(md) if md is not None else None
+    return md.summary() if md is not None else None
 
 
 def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str) -> ShippedSummary | None:

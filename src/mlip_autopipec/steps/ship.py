@@ -102,7 +102,7 @@ def run_ship(rcfg, loop_dir: str, final_dir: str, final_record: str, check_label
     final_check = None
     if not record.kept_previous:
         spot, rows = _spot(rcfg, final_dir, frames)
-        md = MdStabilitySummary.of_run(read_md_stability(md_file)) if md_file else None
+        md = read_md_stability(md_file).summary() if md_file else None
         bound = scale.md_max_gamma if scale is not None else tol
         final_check = check_potential(final_stage, _n_functions(final_record), spot, rows, md, bound)
     decision = decide_ship(loop_stage, final_stage, record, final_check, loop_check, scale)
