@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, field_validator
 
 from ._strict import Strict
 from .adaptive_gamma_config import GammaThresholds
@@ -56,6 +56,25 @@ class LabelFailure(Strict):
                                                    "cache key); a change retries the failure.")
     attempt_settings: dict[str, Any] | None = Field(None, description="Every setting of the failed attempt "
                                                     "(limits included); a change retries the failure.")
+
+
+_LABEL_FAILURES = TypeAdapter(list[LabelFailure])
+_REFERENCE_ENERGIES = TypeAdapter(dict[str, float])
+
+
+def read_label_failures(path: str | Path) -> list[LabelFailure]:
+    """`<stage>/labels_failed.json` (the label step's gathered failures), validated."""
+    from ..core.io import read_json
+
+    return _LABEL_FAILURES.validate_python(read_json(path))
+
+
+def read_reference_energies_file(path: str | Path) -> dict[str, float]:
+    """`initial/reference_energies.json`: the oracle's isolated-atom energy per element (eV), validated
+    so a hand-edited or foreign file fails here with its path rather than inside a fit."""
+    from ..core.io import read_json
+
+    return _REFERENCE_ENERGIES.validate_python(read_json(path))
 
 
 class LabelChunkRecord(Strict):

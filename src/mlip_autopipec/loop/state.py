@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..domain_models.property_files import read_md_stability_or_none
-from ..domain_models.records import ExplorationRecord, LabelNoiseRecord, TrainRecord, read_record
+from ..domain_models.records import (ExplorationRecord, LabelNoiseRecord, TrainRecord, read_label_failures,
+                                     read_record)
 from ..domain_models.state import (Action, FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary,
                                     MdStabilitySummary, ShippedSummary, Status, WorkflowState, read_decision_or_none)
 from ..core import layout as L
@@ -55,10 +56,14 @@ def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
 
 def _stage_counts(workdir: Path, stage: str) -> tuple[int | None, int | None, int | None]:
     """(selected, labelled, failed) structures of a stage; None for a file not there yet."""
-    failed = _json_or_none(workdir / L.labels_failed(stage))
+    failed_file = workdir / L.labels_failed(stage)
+    try:
+        n_failed = len(read_label_failures(failed_file)) if failed_file.is_file() else None
+    except ValueError:  # a foreign partial file; our own writes are atomic
+        n_failed = None
     return (count_frames(workdir / L.selected(stage)) if (workdir / L.selected(stage)).exists() else None,
             count_frames(workdir / L.labels(stage)) if (workdir / L.labels(stage)).exists() else None,
-            len(failed) if isinstance(failed, list) else None)
+            n_failed)
 
 
 def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, float]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..components.oracles.common import settings_json
 from ..core import layout as L
-from ..core.io import atomic_path, copy_file, read_json, read_structures, write_structures, write_text
+from ..core.io import atomic_path, copy_file, read_structures, write_structures, write_text
 from ..domain_models.property_records import PropertyRecord, read_property_records
-from ..domain_models.records import LabelNoiseRecord, read_record
+from ..domain_models.records import LabelNoiseRecord, read_record, read_reference_energies_file
 from ..domain_models.state import Decision, ShippedSummary, read_decision
 from ..sampling.compositions import composition_check
 
@@ -181,7 +181,7 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
         copy_file(by_ext[ext], out[ext])
     frames = collect_dataset(label_files)
     write_structures(out["dataset"], frames)
-    reference = read_json(reference_file)
+    reference = read_reference_energies_file(reference_file)
     write_dataframe(frames, reference, out["dataframe"])
     elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
     write_text(out["lammps"], lammps_input(elements, *gamma))

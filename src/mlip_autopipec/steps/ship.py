@@ -23,7 +23,6 @@ from ..core.seeds import rng_for
 from ..domain_models.property_files import read_md_stability
 from ..domain_models.records import TrainRecord, read_record
 from ..domain_models.ship import GammaScale, ShipDecision
-from ..domain_models.state import MdStabilitySummary
 from ..shipping.gamma_scale import gamma_scale, max_gammas
 from ..shipping.verdict import check_potential, decide_ship
 from .prior_errors import prior_errors

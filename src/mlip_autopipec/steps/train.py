@@ -10,10 +10,10 @@ from ..components.base import PotentialFiles
 from ..components.registry import make_trainer
 from ..components.trainers.design_rows import FILE_NAME as DESIGN_ROWS
 from ..core.errors import TrainingError
-from ..core.io import copy_file, read_json, read_structures, write_json
+from ..core.io import copy_file, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
-from ..domain_models.records import FitReport, RmseMetrics, TrainRecord, record_json
+from ..domain_models.records import FitReport, RmseMetrics, TrainRecord, read_reference_energies_file, record_json
 from ..sampling.compositions import composition_check
 from .prior_errors import prior_errors_of
 
@@ -40,7 +40,7 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     every one of these labels)."""
     cfg = rcfg.cfg
     dataset = load_dataset(label_files)
-    reference = read_json(reference_file)
+    reference = read_reference_energies_file(reference_file)
     trainer = make_trainer(cfg.final_fit_trainer() if final else cfg.trainer)
     # the previous fit's record is a declared input of the train rule (rules/common.smk fit_files)
     previous = PotentialFiles.fitted(previous_dir) if previous_dir else None
