@@ -29,3 +29,14 @@ def test_reference_energies_are_numbers_per_element(tmp_path):
     write_json(path, {"Cu": "three"})
     with pytest.raises(ValidationError, match="Cu"):
         read_reference_energies_file(path)
+
+
+def test_read_or_none_is_none_for_a_missing_or_foreign_file_and_the_record_otherwise(tmp_path):
+    from mlip_autopipec.domain_models._strict import read_or_none
+
+    path = tmp_path / "labels_failed.json"
+    assert read_or_none(read_label_failures, path) is None
+    path.write_text('[{"index": ')  # a partial file another program was writing
+    assert read_or_none(read_label_failures, path) is None
+    write_json(path, [])
+    assert read_or_none(read_label_failures, path) == []

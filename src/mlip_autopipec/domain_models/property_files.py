@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_serializer, model_validator
 
-from ._strict import Strict
+from ._strict import Strict, read_or_none
 from .records import LabelFailure
 from .state import MdStabilitySummary
 
@@ -186,13 +186,8 @@ def read_md_stability(path: str | Path) -> MdStabilityResult:
 
 
 def read_md_stability_or_none(path: str | Path) -> MdStabilityResult | None:
-    """None when the file is missing or not a result (a foreign partial file; ours are written atomically)."""
-    if not Path(path).is_file():
-        return None
-    try:
-        return read_md_stability(path)
-    except ValueError:
-        return None
+    """The MD stability result, or None when the file is missing or not one."""
+    return read_or_none(read_md_stability, path)
 
 
 def read_oracle_equilibrium(path: str | Path) -> OracleEquilibriumRecord:

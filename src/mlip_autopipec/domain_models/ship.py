@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ._strict import Strict
+from ._strict import Strict, read_or_none
 from .state import FinalFitOutcome, SpotCheckResult
 
 
@@ -78,13 +78,5 @@ def read_ship(path) -> ShipDecision:
 
 
 def read_ship_or_none(path) -> ShipDecision | None:
-    """The ship decision, or None when the file is missing or not one (a foreign partial file; ours are
-    written atomically)."""
-    from pathlib import Path
-
-    if not Path(path).is_file():
-        return None
-    try:
-        return read_ship(path)
-    except ValueError:
-        return None
+    """The ship decision, or None when the file is missing or not one."""
+    return read_or_none(read_ship, path)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_serializer
 
-from ._strict import Strict
+from ._strict import Strict, read_or_none
 from .adaptive_gamma_config import GammaThresholds
 from .rmse import RmseMetrics
 from .property_summary import PropertyStageSummary
@@ -147,16 +147,9 @@ def read_decision(path) -> Decision:
 
 
 def read_decision_or_none(path) -> Decision | None:
-    """The decision, or None when the file is missing or not a decision (a foreign partial file; ours
-    are written atomically)."""
-    from pathlib import Path
+    """The decision, or None when the file is missing or not a decision."""
+    return read_or_none(read_decision, path)
 
-    if not Path(path).is_file():
-        return None
-    try:
-        return read_decision(path)
-    except ValueError:
-        return None
 
 class IterationRecord(BaseModel):
     iteration: int

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..domain_models._strict import read_or_none
 from ..domain_models.property_files import read_md_stability_or_none
 from ..domain_models.records import (ExplorationRecord, LabelNoiseRecord, TrainRecord, read_label_failures,
                                      read_record)
@@ -56,14 +57,10 @@ def benchmark_seconds(workdir: Path, rule: str, pattern: str) -> float | None:
 
 def _stage_counts(workdir: Path, stage: str) -> tuple[int | None, int | None, int | None]:
     """(selected, labelled, failed) structures of a stage; None for a file not there yet."""
-    failed_file = workdir / L.labels_failed(stage)
-    try:
-        n_failed = len(read_label_failures(failed_file)) if failed_file.is_file() else None
-    except ValueError:  # a foreign partial file; our own writes are atomic
-        n_failed = None
+    failed = read_or_none(read_label_failures, workdir / L.labels_failed(stage))
     return (count_frames(workdir / L.selected(stage)) if (workdir / L.selected(stage)).exists() else None,
             count_frames(workdir / L.labels(stage)) if (workdir / L.labels(stage)).exists() else None,
-            n_failed)
+            len(failed) if failed is not None else None)
 
 
 def _timings(workdir: Path, stage: str, conditions: list[str]) -> dict[str, float]:
