@@ -360,6 +360,11 @@ class BasisLadderConfig(_Strict):
     envs_per_function: float = Field(
         2.0, gt=0, description="A rung needs this many atomic environments per function, per element."
     )
+    rows_per_function: float | None = Field(
+        None, gt=0, description="null: environments decide (envs_per_function). A number: a rung is allowed when "
+        "the fitted labels have this many rows (force components + energies) per function of the whole basis "
+        "instead (a small molecule: its rarest element has one environment per label; trainer.molecule)."
+    )
     larger_within_se: float | None = Field(
         1.0, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
         "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
@@ -408,6 +413,12 @@ class LinearAceTrainerConfig(_Strict):
     )
     repulsion: Literal["zbl", "none"] = Field(
         "zbl", description="ZBL core repulsion below the shortest training distance per bond (pacemaker's 'auto')."
+    )
+    molecule: bool | None = Field(
+        None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
+        "rungs 25-200 functions per element allowed by fitted rows (ladder.rows_per_function 2), no final "
+        "rungs; only where `basis` / `ladder` are not set. null: on when every starting structure is a "
+        "non-periodic file structure of at most 20 atoms (domain_models/derived_defaults.py, logged)."
     )
 
     @model_validator(mode="after")
@@ -670,16 +681,20 @@ class OTFConfig(_Strict):
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
             elements = self.system_elements(base_dir)
+            small = dd.small_molecule(self.molecule_geometry(base_dir)) is not None
             if self.initial_data.rattle_stdev is None:
                 d = dd.thermal_rattle(elements, temperatures) if elements else dd.Derived(
                     0.05, "elements of the structures unknown here")
                 self.initial_data.rattle_stdev = d.value
                 derived["initial_data.rattle_stdev"] = d
             if self.convergence.force_rmse is None:
-                d = dd.spot_check_force_tolerance(elements, temperatures, self.portfolio.enabled) if elements \
+                d = dd.spot_check_force_tolerance(elements, temperatures, self.portfolio.enabled, small) if elements \
                     else dd.Derived(dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
                 self.convergence.force_rmse = d.value
                 derived["convergence.force_rmse"] = d
+        molecule = self.molecule_sizing(base_dir)
+        if molecule is not None and molecule.value:  # logged when it changes something (bulk runs: no line)
+            derived["trainer.molecule"] = molecule
         if self.convergence.kind_force_rmse is None and self.portfolio.enabled:
             d = dd.kind_force_tolerance(self.convergence.force_rmse)
             self.convergence.kind_force_rmse = d.value
@@ -704,6 +719,57 @@ class OTFConfig(_Strict):
             derived["validation.n_generated"] = d
         self._derived = derived
         return self
+
+    def molecule_sizing(self, base_dir) -> "object | None":
+        """Fill `trainer.molecule` when null (a linear ACE trainer) and apply the molecule's basis where the
+        user set none; returns the Derived record, or None when there is nothing to derive."""
+        from . import derived_defaults as dd
+
+        t = self.trainer
+        if t.kind != "linear_ace" or t.molecule is not None:
+            if t.kind == "linear_ace" and t.molecule:  # the user's true: apply it to what they left unset
+                geometry = self.molecule_geometry(base_dir)
+                self._apply_molecule(dd, geometry[1] if geometry else None)
+            return None
+        geometry = self.molecule_geometry(base_dir)
+        d = dd.molecule_sizing(geometry)
+        t.molecule = d.value
+        if d.value:
+            self._apply_molecule(dd, geometry[1])
+        return d
+
+    def _apply_molecule(self, dd, largest_distance: float | None) -> None:
+        t = self.trainer
+        if "basis" not in t.model_fields_set and largest_distance is not None:
+            t.basis = AceBasisConfig(cutoff=dd.molecule_cutoff(largest_distance))
+        if "ladder" not in t.model_fields_set:
+            t.ladder = BasisLadderConfig(rungs=[BasisRung(**r) for r in dd.molecule_rungs()], final_rungs=[],
+                                         rows_per_function=dd.MOLECULE_ROWS_PER_FUNCTION)
+
+    def molecule_geometry(self, base_dir) -> tuple[int, float] | None:
+        """(most atoms, longest interatomic distance in Å) over the starting structures when every one is a
+        non-periodic file structure (a molecule or cluster); None otherwise or when the files cannot be read
+        here (no `base_dir`: a standalone section)."""
+        if base_dir is None or not self.structures or any(s.kind != "file" for s in self.structures):
+            return None
+        import numpy as np
+        from ase.io import read
+
+        most, longest = 0, 0.0
+        for spec in self.structures:
+            path = Path(spec.path).expanduser()
+            path = path if path.is_absolute() else Path(base_dir) / path
+            try:
+                frames = read(str(path), index=spec.index)
+            except Exception:  # noqa: BLE001 - preflight gives the file's own error
+                return None
+            for atoms in frames if isinstance(frames, list) else [frames]:
+                if atoms.pbc.any():
+                    return None
+                most = max(most, len(atoms))
+                if len(atoms) > 1:
+                    longest = max(longest, float(np.max(atoms.get_all_distances())))
+        return most, longest
 
     def derived(self) -> dict:
         """The settings `_derive_defaults` filled in: field -> Derived(value, reason)."""

@@ -344,7 +344,8 @@ class LinearLadder(Ladder):
 
     def __init__(self, frames, dm: DesignMatrix, weights: np.ndarray, columns: list[np.ndarray], rungs: list,
                  pool: ACEBBasisSet, elements: Sequence[str], cfg):
-        super().__init__(frames, cfg.ladder.holdout_share, cfg.ladder.envs_per_function)
+        super().__init__(frames, cfg.ladder.holdout_share, cfg.ladder.envs_per_function,
+                         rows_per_function=cfg.ladder.rows_per_function)
         self.dm, self.weights, self.columns, self.rungs = dm, weights, columns, rungs
         self.pool, self.elements, self.cfg = pool, elements, cfg
         self.fit_rows = dm.rows_of(self.fit_part)
