@@ -417,7 +417,7 @@ class LinearAceTrainerConfig(_Strict):
     molecule: bool | None = Field(
         None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
         "rungs 25-200 functions per element allowed by fitted rows (ladder.rows_per_function 2), no final "
-        "rungs; only where `basis` / `ladder` are not set. null: on when every starting structure is a "
+        "rungs, repulsion none; only where `basis` / `ladder` / `repulsion` are not set. null: on when every starting structure is a "
         "non-periodic file structure of at most 20 atoms (domain_models/derived_defaults.py, logged)."
     )
 
@@ -745,6 +745,8 @@ class OTFConfig(_Strict):
         if "ladder" not in t.model_fields_set:
             t.ladder = BasisLadderConfig(rungs=[BasisRung(**r) for r in dd.molecule_rungs()], final_rungs=[],
                                          rows_per_function=dd.MOLECULE_ROWS_PER_FUNCTION)
+        if "repulsion" not in t.model_fields_set:  # no ZBL core at a non-bonded pair's closest label
+            t.repulsion = "none"
 
     def molecule_geometry(self, base_dir) -> tuple[int, float] | None:
         """(most atoms, longest interatomic distance in Å) over the starting structures when every one is a

@@ -21,7 +21,9 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
   as much as tens of the configured cells' labels.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
-* A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms):
+* A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms)
+  (also: no ZBL core, whose inner radius from the shortest labelled distance put CH4's H-H core at
+  1.35 Å, inside its thermal range: the first fit's held-out F 952 eV/Å with it, 0.77 without):
   `trainer.molecule` sizes the basis to its data. Its rarest element has one environment per label
   (CH4's carbon), so the ladder's bulk rungs (100-300 functions per element, 2 environments each)
   are all refused for the first ~150 labels and the fall-back interpolates 13 labels with 200
@@ -222,7 +224,9 @@ def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
                          f"basis.cutoff {molecule_cutoff(longest):g} Å (longest distance {longest:.2f} Å + "
                          f"{MOLECULE_CUTOFF_MARGIN:g}), ladder rungs {'/'.join(map(str, MOLECULE_FUNCTIONS))} functions "
                          f"per element allowed by {MOLECULE_ROWS_PER_FUNCTION:g} fitted rows (force components) per "
-                         "function, no final rungs; where trainer.basis / trainer.ladder are not set")
+                         "function, no final rungs, no ZBL core (repulsion none: its inner radius, 0.9 x the shortest "
+                         "labelled distance, would sit inside a non-bonded pair's thermal range); where trainer.basis / "
+                         "trainer.ladder / trainer.repulsion are not set")
 
 
 def log_lines(derived: dict[str, Derived]) -> list[str]:
