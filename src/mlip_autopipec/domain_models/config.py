@@ -417,7 +417,7 @@ class LinearAceTrainerConfig(_Strict):
     molecule: bool | None = Field(
         None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
         "rungs 25-200 functions per element allowed by fitted rows (ladder.rows_per_function 2), no final "
-        "rungs, repulsion none; only where `basis` / `ladder` / `repulsion` are not set. null: on when every starting structure is a "
+        "rungs, repulsion none, initial_data.n_rattled enough for the largest rung; only where those are not set. null: on when every starting structure is a "
         "non-periodic file structure of at most 20 atoms (domain_models/derived_defaults.py, logged)."
     )
 
@@ -729,16 +729,16 @@ class OTFConfig(_Strict):
         if t.kind != "linear_ace" or t.molecule is not None:
             if t.kind == "linear_ace" and t.molecule:  # the user's true: apply it to what they left unset
                 geometry = self.molecule_geometry(base_dir)
-                self._apply_molecule(dd, geometry[1] if geometry else None)
+                self._apply_molecule(dd, geometry[1] if geometry else None, geometry[0] if geometry else None)
             return None
         geometry = self.molecule_geometry(base_dir)
         d = dd.molecule_sizing(geometry)
         t.molecule = d.value
         if d.value:
-            self._apply_molecule(dd, geometry[1])
+            self._apply_molecule(dd, geometry[1], geometry[0])
         return d
 
-    def _apply_molecule(self, dd, largest_distance: float | None) -> None:
+    def _apply_molecule(self, dd, largest_distance: float | None, n_atoms: int | None) -> None:
         t = self.trainer
         if "basis" not in t.model_fields_set and largest_distance is not None:
             t.basis = AceBasisConfig(cutoff=dd.molecule_cutoff(largest_distance))
@@ -747,6 +747,8 @@ class OTFConfig(_Strict):
                                          rows_per_function=dd.MOLECULE_ROWS_PER_FUNCTION)
         if "repulsion" not in t.model_fields_set:  # no ZBL core at a non-bonded pair's closest label
             t.repulsion = "none"
+        if "n_rattled" not in self.initial_data.model_fields_set and n_atoms is not None:
+            self.initial_data.n_rattled = dd.molecule_rattled_copies(n_atoms, t.ladder.holdout_share)
 
     def molecule_geometry(self, base_dir) -> tuple[int, float] | None:
         """(most atoms, longest interatomic distance in Å) over the starting structures when every one is a

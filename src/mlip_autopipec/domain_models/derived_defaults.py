@@ -212,6 +212,16 @@ def molecule_rungs() -> list[dict]:
              "lmax_by_orders": [0, 4, 3, 2, 1]} for n in MOLECULE_FUNCTIONS]
 
 
+def molecule_rattled_copies(n_atoms: int, holdout_share: float) -> int:
+    """initial_data.n_rattled of a molecule: enough labels that the fitted share has
+    MOLECULE_ROWS_PER_FUNCTION rows per function of the largest rung (3 n_atoms + 1 rows per label).
+    CH4: 2 x 400 / (0.8 x 16) = 62.5 -> 63, at least the bulk default 8. A molecule's labels are cheap
+    (5 atoms, also with DFT), and the first potential otherwise blows the molecule apart within 20
+    MD steps, so the loop's first labels are fragments with forces of 50 eV/Å."""
+    rows = MOLECULE_ROWS_PER_FUNCTION * 2 * max(MOLECULE_FUNCTIONS)  # two elements' worth of functions
+    return max(8, math.ceil(rows / ((1 - holdout_share) * (3 * n_atoms + 1))))
+
+
 def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
     """trainer.molecule: on for a small molecule or cluster (`small_molecule`), with what it sets."""
     small = small_molecule(geometry)
@@ -226,7 +236,9 @@ def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
                          f"per element allowed by {MOLECULE_ROWS_PER_FUNCTION:g} fitted rows (force components) per "
                          "function, no final rungs, no ZBL core (repulsion none: its inner radius, 0.9 x the shortest "
                          "labelled distance, would sit inside a non-bonded pair's thermal range); where trainer.basis / "
-                         "trainer.ladder / trainer.repulsion are not set")
+                         "trainer.ladder / trainer.repulsion are not set; initial_data.n_rattled "
+                         f"{molecule_rattled_copies(n, 0.2)} (the largest rung's rows at a 20 % held-out share), if "
+                         "not set")
 
 
 def log_lines(derived: dict[str, Derived]) -> list[str]:
