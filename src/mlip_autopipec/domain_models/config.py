@@ -414,10 +414,17 @@ class LinearAceTrainerConfig(_Strict):
     repulsion: Literal["zbl", "none"] = Field(
         "zbl", description="ZBL core repulsion below the shortest training distance per bond (pacemaker's 'auto')."
     )
+    force_cap: float | None = Field(
+        None, gt=0, description="Labels whose largest oracle force component exceeds this (eV/Å) stay in the "
+        "dataset but are not fitted or scored (weight 0): configurations far beyond the explored temperatures "
+        "(two H atoms of CH4 0.5 Å apart: 70 eV/Å) would dominate the least squares. null: every label counts. "
+        "A molecule (trainer.molecule) derives 20 x its thermal force scale."
+    )
     molecule: bool | None = Field(
         None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
         "rungs 25-200 functions per element allowed by fitted rows (ladder.rows_per_function 2), no final "
-        "rungs, repulsion none, initial_data.n_rattled enough for the largest rung; only where those are not set. null: on when every starting structure is a "
+        "rungs, repulsion none, a force_cap, initial_data.n_rattled enough for the largest rung; only where those "
+        "are not set. null: on when every starting structure is a "
         "non-periodic file structure of at most 20 atoms (domain_models/derived_defaults.py, logged)."
     )
 
@@ -669,6 +676,7 @@ class OTFConfig(_Strict):
     )
 
     _derived: dict = PrivateAttr(default_factory=dict)
+    _base_dir: object = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _derive_defaults(self, info: ValidationInfo) -> "OTFConfig":
@@ -677,6 +685,7 @@ class OTFConfig(_Strict):
         from . import derived_defaults as dd
 
         base_dir = (info.context or {}).get("base_dir") if info is not None else None
+        self._base_dir = base_dir
         temperatures = [c.temperature for c in self.exploration.conditions]
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
@@ -747,6 +756,10 @@ class OTFConfig(_Strict):
                                          rows_per_function=dd.MOLECULE_ROWS_PER_FUNCTION)
         if "repulsion" not in t.model_fields_set:  # no ZBL core at a non-bonded pair's closest label
             t.repulsion = "none"
+        if "force_cap" not in t.model_fields_set:
+            elements = self.system_elements(self._base_dir)
+            if elements:
+                t.force_cap = dd.molecule_force_cap(elements, [c.temperature for c in self.exploration.conditions])
         if "n_rattled" not in self.initial_data.model_fields_set and n_atoms is not None:
             self.initial_data.n_rattled = dd.molecule_rattled_copies(n_atoms, t.ladder.holdout_share)
 

@@ -222,6 +222,20 @@ def molecule_rattled_copies(n_atoms: int, holdout_share: float) -> int:
     return max(8, math.ceil(rows / ((1 - holdout_share) * (3 * n_atoms + 1))))
 
 
+MOLECULE_FORCE_CAP_FACTOR = 20.0  # x the thermal force scale
+
+
+def molecule_force_cap(elements: Sequence[str], temperatures: Sequence[float]) -> float:
+    """trainer.force_cap of a molecule (eV/Å): MOLECULE_FORCE_CAP_FACTOR x the thermal force scale at the
+    lowest exploration temperature (the spot-check tolerance's scale), one significant digit. CH4 at
+    300 K: 20 x 0.67 = 13 -> 10 eV/Å; its MD frames at 300-600 K have at most 4 eV/Å, its 0.1 Å rattled
+    copies 10; the loop's swarm labelled H-H 0.5 Å pairs at 40-170 eV/Å, whose squared errors then set
+    the fit (held-out share 3.7 eV/Å, validation 41 -> 390 meV/Å between iterations 4 and 8)."""
+    t = min(temperatures)
+    scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
+    return one_digit(MOLECULE_FORCE_CAP_FACTOR * sum(scales) / len(scales))
+
+
 def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
     """trainer.molecule: on for a small molecule or cluster (`small_molecule`), with what it sets."""
     small = small_molecule(geometry)
