@@ -236,6 +236,17 @@ def molecule_force_cap(elements: Sequence[str], temperatures: Sequence[float]) -
     return one_digit(MOLECULE_FORCE_CAP_FACTOR * sum(scales) / len(scales))
 
 
+ENERGY_PER_FORCE_TOLERANCE = 1 / 3  # Å: the benchmarked Cu pair, 1 meV/atom for 3 meV/Å
+
+
+def molecule_energy_tolerance(force_rmse: float) -> float:
+    """convergence.energy_rmse of a molecule (eV/atom): its force tolerance x the benchmarked Cu ratio
+    (1 meV/atom : 3 meV/Å), one digit. CH4: 20 meV/Å -> 7 meV/atom. The bulk 1 meV/atom would hold a
+    molecule whose forces pass at 11-20 meV/Å to 0.3 meV/Å-equivalent energies (seen: E 1.7-2.5 meV/atom
+    failing every spot check of the CH4 run)."""
+    return one_digit(force_rmse * ENERGY_PER_FORCE_TOLERANCE)
+
+
 def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
     """trainer.molecule: on for a small molecule or cluster (`small_molecule`), with what it sets."""
     small = small_molecule(geometry)
@@ -251,8 +262,9 @@ def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
                          "function, no final rungs, no ZBL core (repulsion none: its inner radius, 0.9 x the shortest "
                          "labelled distance, would sit inside a non-bonded pair's thermal range); where trainer.basis / "
                          "trainer.ladder / trainer.repulsion are not set; initial_data.n_rattled "
-                         f"{molecule_rattled_copies(n, 0.2)} (the largest rung's rows at a 20 % held-out share), if "
-                         "not set")
+                         f"{molecule_rattled_copies(n, 0.2)} (the largest rung's rows at a 20 % held-out share), "
+                         "trainer.force_cap 20 x the thermal force scale, convergence.energy_rmse = force_rmse x "
+                         f"{ENERGY_PER_FORCE_TOLERANCE:.2g} Å (the Cu ratio), if not set")
 
 
 def log_lines(derived: dict[str, Derived]) -> list[str]:
