@@ -125,3 +125,27 @@ def test_a_molecule_gets_enough_rattled_copies_for_its_largest_rung(tmp_path):
     assert cfg.initial_data.n_rattled == 63
     mine = ch4_config(tmp_path, "initial_data: {n_rattled: 5}\n")
     assert config_from_dict(__import__("yaml").safe_load(mine.read_text()), mine).cfg.initial_data.n_rattled == 5
+
+
+def test_force_cap_and_energy_tolerance_of_a_molecule(tmp_path):
+    # 20 x the thermal force scale of C and H at 300 K (0.67 eV/Å, computed by hand above) = 13.4 -> 10
+    assert dd.molecule_force_cap(["C", "H"], [300.0, 600.0]) == 10.0
+    assert dd.molecule_energy_tolerance(0.02) == 0.007  # 20 meV/Å / 3 Å = 6.7 -> 7 meV/atom
+    assert dd.molecule_energy_tolerance(0.003) == 0.001  # the Cu pair itself
+    path = ch4_config(tmp_path)
+    cfg = config_from_dict(__import__("yaml").safe_load(path.read_text()), path).cfg
+    assert cfg.trainer.force_cap == 10.0 and cfg.convergence.energy_rmse == 0.007
+    bulk = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
+    assert bulk.trainer.force_cap is None and bulk.convergence.energy_rmse == 0.001
+
+
+def test_rows_of_labels_over_the_force_cap_get_no_weight():
+    from mlip_autopipec.components.trainers.basis_ladder import DesignMatrix, capped_rows
+
+    # two structures of 1 and 2 atoms: rows [E0, E1, F0 x3, F1 x6]; the second has a 12 eV/Å component
+    forces = [np.array([[0.1, 0.0, 0.0]]), np.array([[0.0, 12.0, 0.0], [0.0, 0.0, 1.0]])]
+    dm = DesignMatrix(X=np.zeros((11, 1)), y=np.zeros(11), n_atoms=np.array([1, 2]),
+                      stress_rows=-np.ones((2, 6), dtype=int), volumes=np.zeros(2))
+    expected = np.array([1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=float)
+    assert np.array_equal(capped_rows(dm, forces, 10.0), expected)
+    assert np.array_equal(capped_rows(dm, forces, None), np.ones(11))
