@@ -128,13 +128,13 @@ def test_a_molecule_gets_enough_rattled_copies_for_its_largest_rung(tmp_path):
 
 
 def test_force_cap_and_energy_tolerance_of_a_molecule(tmp_path):
-    # 20 x the thermal force scale of C and H at 300 K (0.67 eV/Å, computed by hand above) = 13.4 -> 10
-    assert dd.molecule_force_cap(["C", "H"], [300.0, 600.0]) == 10.0
+    # 8 x the thermal force scale of C and H at 300 K (0.67 eV/Å, computed by hand above) = 5.4 -> 5
+    assert dd.molecule_force_cap(["C", "H"], [300.0, 600.0]) == 5.0
     assert dd.molecule_energy_tolerance(0.02) == 0.007  # 20 meV/Å / 3 Å = 6.7 -> 7 meV/atom
     assert dd.molecule_energy_tolerance(0.003) == 0.001  # the Cu pair itself
     path = ch4_config(tmp_path)
     cfg = config_from_dict(__import__("yaml").safe_load(path.read_text()), path).cfg
-    assert cfg.trainer.force_cap == 10.0 and cfg.convergence.energy_rmse == 0.007
+    assert cfg.trainer.force_cap == 5.0 and cfg.convergence.energy_rmse == 0.007
     bulk = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert bulk.trainer.force_cap is None and bulk.convergence.energy_rmse == 0.001
 
@@ -149,3 +149,17 @@ def test_rows_of_labels_over_the_force_cap_get_no_weight():
     expected = np.array([1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=float)
     assert np.array_equal(capped_rows(dm, forces, 10.0), expected)
     assert np.array_equal(capped_rows(dm, forces, None), np.ones(11))
+
+
+def test_a_molecules_one_composition_is_a_readme_note_and_no_status_warning():
+    from mlip_autopipec.domain_models.records import TrainRecord
+    from mlip_autopipec.domain_models.state import Action, Decision
+    from mlip_autopipec.loop.state import _warnings
+    from mlip_autopipec.steps.final import readme
+
+    check = composition_check([methane()])
+    record = TrainRecord(stage="initial", n_structures=1, trainer="linear_ace", composition=check)
+    assert _warnings(record) == []
+    decision = Decision(action=Action.CONVERGED, iteration=0, reason="done", progress=1.0)
+    text = readme(decision, 1, ["initial"], "initial", ["C", "H"], notes=[check.advice])
+    assert f"NOTE: {check.advice}" in text and "WARNING:" not in text

@@ -418,7 +418,7 @@ class LinearAceTrainerConfig(_Strict):
         None, gt=0, description="Labels whose largest oracle force component exceeds this (eV/Å) stay in the "
         "dataset but are not fitted or scored (weight 0): configurations far beyond the explored temperatures "
         "(two H atoms of CH4 0.5 Å apart: 70 eV/Å) would dominate the least squares. null: every label counts. "
-        "A molecule (trainer.molecule) derives 20 x its thermal force scale."
+        "A molecule (trainer.molecule) derives 8 x its thermal force scale."
     )
     molecule: bool | None = Field(
         None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
