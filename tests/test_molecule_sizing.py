@@ -134,9 +134,9 @@ def test_force_cap_and_energy_tolerance_of_a_molecule(tmp_path):
     assert dd.molecule_energy_tolerance(0.003) == 0.001  # the Cu pair itself
     path = ch4_config(tmp_path)
     cfg = config_from_dict(__import__("yaml").safe_load(path.read_text()), path).cfg
-    assert cfg.trainer.force_cap == 5.0 and cfg.convergence.energy_rmse == 0.007
+    assert cfg.trainer.force_cap == 5.0 and cfg.convergence.energy_rmse == 0.007 and cfg.patience == 15
     bulk = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
-    assert bulk.trainer.force_cap is None and bulk.convergence.energy_rmse == 0.001
+    assert bulk.trainer.force_cap is None and bulk.convergence.energy_rmse == 0.001 and bulk.patience == 5
 
 
 def test_rows_of_labels_over_the_force_cap_get_no_weight():

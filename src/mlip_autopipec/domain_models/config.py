@@ -424,7 +424,7 @@ class LinearAceTrainerConfig(_Strict):
         None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
         "rungs 25-200 functions per element allowed by fitted rows (ladder.rows_per_function 2), no final "
         "rungs, repulsion none, a force_cap, initial_data.n_rattled enough for the largest rung, "
-        "convergence.energy_rmse in proportion to force_rmse; only where those "
+        "convergence.energy_rmse in proportion to force_rmse, patience 15; only where those "
         "are not set. null: on when every starting structure is a "
         "non-periodic file structure of at most 20 atoms (domain_models/derived_defaults.py, logged)."
     )
@@ -761,6 +761,8 @@ class OTFConfig(_Strict):
             elements = self.system_elements(self._base_dir)
             if elements:
                 t.force_cap = dd.molecule_force_cap(elements, [c.temperature for c in self.exploration.conditions])
+        if "patience" not in self.model_fields_set:
+            self.patience = dd.MOLECULE_PATIENCE
         c = self.convergence
         if "energy_rmse" not in c.model_fields_set and c.force_rmse is not None:
             c.energy_rmse = dd.molecule_energy_tolerance(c.force_rmse)
