@@ -677,7 +677,6 @@ class OTFConfig(_Strict):
     )
 
     _derived: dict = PrivateAttr(default_factory=dict)
-    _base_dir: object = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _derive_defaults(self, info: ValidationInfo) -> "OTFConfig":
@@ -686,7 +685,6 @@ class OTFConfig(_Strict):
         from . import derived_defaults as dd
 
         base_dir = (info.context or {}).get("base_dir") if info is not None else None
-        self._base_dir = base_dir
         temperatures = [c.temperature for c in self.exploration.conditions]
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
@@ -739,16 +737,17 @@ class OTFConfig(_Strict):
         if t.kind != "linear_ace" or t.molecule is not None:
             if t.kind == "linear_ace" and t.molecule:  # the user's true: apply it to what they left unset
                 geometry = self.molecule_geometry(base_dir)
-                self._apply_molecule(dd, geometry[1] if geometry else None, geometry[0] if geometry else None)
+                self._apply_molecule(dd, geometry[1] if geometry else None, geometry[0] if geometry else None,
+                                     base_dir)
             return None
         geometry = self.molecule_geometry(base_dir)
         d = dd.molecule_sizing(geometry)
         t.molecule = d.value
         if d.value:
-            self._apply_molecule(dd, geometry[1], geometry[0])
+            self._apply_molecule(dd, geometry[1], geometry[0], base_dir)
         return d
 
-    def _apply_molecule(self, dd, largest_distance: float | None, n_atoms: int | None) -> None:
+    def _apply_molecule(self, dd, largest_distance: float | None, n_atoms: int | None, base_dir) -> None:
         t = self.trainer
         if "basis" not in t.model_fields_set and largest_distance is not None:
             t.basis = AceBasisConfig(cutoff=dd.molecule_cutoff(largest_distance))
@@ -758,7 +757,7 @@ class OTFConfig(_Strict):
         if "repulsion" not in t.model_fields_set:  # no ZBL core at a non-bonded pair's closest label
             t.repulsion = "none"
         if "force_cap" not in t.model_fields_set:
-            elements = self.system_elements(self._base_dir)
+            elements = self.system_elements(base_dir)
             if elements:
                 t.force_cap = dd.molecule_force_cap(elements, [c.temperature for c in self.exploration.conditions])
         if "patience" not in self.model_fields_set:

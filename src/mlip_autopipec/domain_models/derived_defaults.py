@@ -21,21 +21,23 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
   as much as tens of the configured cells' labels.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
-* A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms)
-  (also: no ZBL core, whose inner radius from the shortest labelled distance put CH4's H-H core at
-  1.35 Å, inside its thermal range: the first fit's held-out F 952 eV/Å with it, 0.77 without):
+* A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms):
   `trainer.molecule` sizes the basis to its data. Its rarest element has one environment per label
   (CH4's carbon), so the ladder's bulk rungs (100-300 functions per element, 2 environments each)
   are all refused for the first ~150 labels and the fall-back interpolates 13 labels with 200
   functions (held-out F 361 eV/Å on the first fit). Instead: rungs of 25, 50, 100, 200 functions
   per element allowed by the fitted rows (15 force components + 1 energy per CH4 label, 2 per
-  function), and a cutoff of the molecule's longest distance + 1 Å (at least 3, at most 5 Å): a
-  5 Å radial basis spends its functions on distances a molecule never has. Development draw (EMT
-  CH4, MD frames at 300/600 K, seeds 11/12 for training, 101/102 held out; /tmp-free numbers in
-  docs/systems.md): 99 labels, 200 functions per element, held-out F 6.5 meV/Å at 3 Å, 10.0 at 4,
-  20.8 at 5; 100 functions 25.7 / 14.4 / 39.3; 50 functions 25.6 / 50.6 / 65.2. The spot-check
-  tolerance of a molecule is 3 % of the thermal force scale (not 0.5 %): EMT CH4 with 300 labels
-  floors at 7 meV/Å = 1 % of its 0.64 eV/Å force scale, and a 5-atom spot frame has 15 components.
+  function), enough rattled copies for the largest rung, and a cutoff of the molecule's longest
+  distance + 1 Å (at least 3, at most 5 Å): a 5 Å radial basis spends its functions on distances a
+  molecule never has. Development draw (EMT CH4, MD frames at 300/600 K, seeds 11/12 for training,
+  101/102 held out): 99 labels, 200 functions per element, held-out F 6.5 meV/Å at 3 Å, 10.0 at 4,
+  20.8 at 5; 100 functions 25.7 / 14.4 / 39.3; 50 functions 25.6 / 50.6 / 65.2. No ZBL core: its
+  inner radius from the shortest labelled distance put CH4's H-H core at 1.35 Å, inside its thermal
+  range (the first fit's held-out F 952 eV/Å with it, 0.77 without). A force cap (`molecule_force_cap`)
+  keeps the swarm's H-H collisions out of the least squares. The spot-check tolerance of a molecule
+  is 3 % of the thermal force scale (not 0.5 %): EMT CH4 with 300 labels floors at 7 meV/Å = 1 % of
+  its 0.64 eV/Å force scale, and a 5-atom spot frame has 15 components; its energy tolerance is in
+  the Cu proportion (`molecule_energy_tolerance`).
   Patience 15 (bulk 5): a molecule's progress (the share of the MD budget before the first halt) is
   one noisy draw per condition; with seed 1 it went 0.28, 0.13, 0.015, 0.01, 0.10, 0.025 while the
   potential was still learning, and patience 5 stopped the CH4 run there.
