@@ -163,3 +163,10 @@ def test_a_molecules_one_composition_is_a_readme_note_and_no_status_warning():
     decision = Decision(action=Action.CONVERGED, iteration=0, reason="done", progress=1.0)
     text = readme(decision, 1, ["initial"], "initial", ["C", "H"], notes=[check.advice])
     assert f"NOTE: {check.advice}" in text and "WARNING:" not in text
+
+
+def test_molecule_false_keeps_the_bulk_settings(tmp_path):
+    path = ch4_config(tmp_path, "trainer: {kind: linear_ace, molecule: false}\n")
+    cfg = config_from_dict(__import__("yaml").safe_load(path.read_text()), path).cfg
+    assert cfg.trainer.basis.cutoff == 5.0 and cfg.trainer.ladder.rows_per_function is None
+    assert cfg.convergence.force_rmse == 0.003 and cfg.patience == 5 and "trainer.molecule" not in cfg.derived()

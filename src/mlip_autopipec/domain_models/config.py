@@ -689,7 +689,9 @@ class OTFConfig(_Strict):
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
             elements = self.system_elements(base_dir)
-            small = dd.small_molecule(self.molecule_geometry(base_dir)) is not None
+            # a molecule's spot-check tolerance, unless the user switched the molecule sizing off
+            small = getattr(self.trainer, "molecule", None) is not False and \
+                dd.small_molecule(self.molecule_geometry(base_dir)) is not None
             if self.initial_data.rattle_stdev is None:
                 d = dd.thermal_rattle(elements, temperatures) if elements else dd.Derived(
                     0.05, "elements of the structures unknown here")
@@ -728,9 +730,10 @@ class OTFConfig(_Strict):
         self._derived = derived
         return self
 
-    def molecule_sizing(self, base_dir) -> "object | None":
+    def molecule_sizing(self, base_dir):
         """Fill `trainer.molecule` when null (a linear ACE trainer) and apply the molecule's basis where the
-        user set none; returns the Derived record, or None when there is nothing to derive."""
+        user set none; returns the Derived record (derived_defaults.Derived), or None when there is nothing to
+        derive (another trainer, or `trainer.molecule` set by the user)."""
         from . import derived_defaults as dd
 
         t = self.trainer
