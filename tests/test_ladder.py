@@ -169,3 +169,22 @@ def test_held_out_errors_of_records_before_the_fit_weighted_score_still_read():
     rung = LadderRung.model_validate({"index": 1, "functions_per_element": {"Cu": 5}, "allowed": True,
                                       "score": 0.02, "holdout": old})
     assert rung.holdout.force_rmse == 0.02 and rung.holdout.score is None
+
+
+def test_rows_per_function_allows_rungs_by_the_fitted_rows():
+    """A molecule's rule: 7 fitted two-atom frames have 7 x (3 x 2 + 1) = 49 rows; at 2 rows per
+    function 24 functions are allowed (2, 5, 7, 10 all are), at 5 rows per function 9 (2, 5, 7)."""
+    class RowsLadder(FakeLadder):
+        def __init__(self, rows_per_function):
+            Ladder.__init__(self, frames(), holdout_share=0.3, envs_per_function=100.0, held=HELD,
+                            rows_per_function=rows_per_function)
+            self.previous_score, self.previous_size, self.comparable = 0.2, 20, True
+            self.fitted = []
+
+    two = RowsLadder(2.0)
+    assert two.rows == 49
+    choice = two.choose(CANDIDATES, previous=None, keep_best=False)
+    assert [r.allowed for r in choice.record.rungs] == [True, True, True, True] and choice.chosen == 3
+    five = RowsLadder(5.0).choose(CANDIDATES, previous=None, keep_best=False)
+    assert [r.allowed for r in five.record.rungs] == [True, True, True, False]
+    assert five.record.rungs[3].reason == "too few fitted rows (force components + energies): 49 < 5 x 10 functions"

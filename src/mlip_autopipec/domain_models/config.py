@@ -360,6 +360,11 @@ class BasisLadderConfig(_Strict):
     envs_per_function: float = Field(
         2.0, gt=0, description="A rung needs this many atomic environments per function, per element."
     )
+    rows_per_function: float | None = Field(
+        None, gt=0, description="null: environments decide (envs_per_function). A number: a rung is allowed when "
+        "the fitted labels have this many rows (force components + energies) per function of the whole basis "
+        "instead (a small molecule: its rarest element has one environment per label; trainer.molecule)."
+    )
     larger_within_se: float | None = Field(
         1.0, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
         "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
@@ -408,6 +413,20 @@ class LinearAceTrainerConfig(_Strict):
     )
     repulsion: Literal["zbl", "none"] = Field(
         "zbl", description="ZBL core repulsion below the shortest training distance per bond (pacemaker's 'auto')."
+    )
+    force_cap: float | None = Field(
+        None, gt=0, description="Labels whose largest oracle force component exceeds this (eV/Å) stay in the "
+        "dataset but are not fitted or scored (weight 0): configurations far beyond the explored temperatures "
+        "(two H atoms of CH4 0.5 Å apart: 70 eV/Å) would dominate the least squares. null: every label counts. "
+        "A molecule (trainer.molecule) derives 8 x its thermal force scale."
+    )
+    molecule: bool | None = Field(
+        None, description="Size the basis for a small molecule or cluster: basis.cutoff from its size, the ladder's "
+        "rungs 25-200 functions per element allowed by fitted rows (ladder.rows_per_function 2), no final "
+        "rungs, repulsion none, a force_cap, initial_data.n_rattled enough for the largest rung, "
+        "convergence.energy_rmse in proportion to force_rmse, patience 15; only where those "
+        "are not set. null: on when every starting structure is a "
+        "non-periodic file structure of at most 20 atoms (domain_models/derived_defaults.py, logged)."
     )
 
     @model_validator(mode="after")
@@ -670,16 +689,22 @@ class OTFConfig(_Strict):
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
             elements = self.system_elements(base_dir)
+            # a molecule's spot-check tolerance, unless the user switched the molecule sizing off
+            small = getattr(self.trainer, "molecule", None) is not False and \
+                dd.small_molecule(self.molecule_geometry(base_dir)) is not None
             if self.initial_data.rattle_stdev is None:
                 d = dd.thermal_rattle(elements, temperatures) if elements else dd.Derived(
                     0.05, "elements of the structures unknown here")
                 self.initial_data.rattle_stdev = d.value
                 derived["initial_data.rattle_stdev"] = d
             if self.convergence.force_rmse is None:
-                d = dd.spot_check_force_tolerance(elements, temperatures, self.portfolio.enabled) if elements \
+                d = dd.spot_check_force_tolerance(elements, temperatures, self.portfolio.enabled, small) if elements \
                     else dd.Derived(dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
                 self.convergence.force_rmse = d.value
                 derived["convergence.force_rmse"] = d
+        molecule = self.molecule_sizing(base_dir)
+        if molecule is not None and molecule.value:  # logged when it changes something (bulk runs: no line)
+            derived["trainer.molecule"] = molecule
         if self.convergence.kind_force_rmse is None and self.portfolio.enabled:
             d = dd.kind_force_tolerance(self.convergence.force_rmse)
             self.convergence.kind_force_rmse = d.value
@@ -704,6 +729,72 @@ class OTFConfig(_Strict):
             derived["validation.n_generated"] = d
         self._derived = derived
         return self
+
+    def molecule_sizing(self, base_dir):
+        """Fill `trainer.molecule` when null (a linear ACE trainer) and apply the molecule's basis where the
+        user set none; returns the Derived record (derived_defaults.Derived), or None when there is nothing to
+        derive (another trainer, or `trainer.molecule` set by the user)."""
+        from . import derived_defaults as dd
+
+        t = self.trainer
+        if t.kind != "linear_ace" or t.molecule is not None:
+            if t.kind == "linear_ace" and t.molecule:  # the user's true: apply it to what they left unset
+                geometry = self.molecule_geometry(base_dir)
+                self._apply_molecule(dd, geometry[1] if geometry else None, geometry[0] if geometry else None,
+                                     base_dir)
+            return None
+        geometry = self.molecule_geometry(base_dir)
+        d = dd.molecule_sizing(geometry)
+        t.molecule = d.value
+        if d.value:
+            self._apply_molecule(dd, geometry[1], geometry[0], base_dir)
+        return d
+
+    def _apply_molecule(self, dd, largest_distance: float | None, n_atoms: int | None, base_dir) -> None:
+        t = self.trainer
+        if "basis" not in t.model_fields_set and largest_distance is not None:
+            t.basis = AceBasisConfig(cutoff=dd.molecule_cutoff(largest_distance))
+        if "ladder" not in t.model_fields_set:
+            t.ladder = BasisLadderConfig(rungs=[BasisRung(**r) for r in dd.molecule_rungs()], final_rungs=[],
+                                         rows_per_function=dd.MOLECULE_ROWS_PER_FUNCTION)
+        if "repulsion" not in t.model_fields_set:  # no ZBL core at a non-bonded pair's closest label
+            t.repulsion = "none"
+        if "force_cap" not in t.model_fields_set:
+            elements = self.system_elements(base_dir)
+            if elements:
+                t.force_cap = dd.molecule_force_cap(elements, [c.temperature for c in self.exploration.conditions])
+        if "patience" not in self.model_fields_set:
+            self.patience = dd.MOLECULE_PATIENCE
+        c = self.convergence
+        if "energy_rmse" not in c.model_fields_set and c.force_rmse is not None:
+            c.energy_rmse = dd.molecule_energy_tolerance(c.force_rmse)
+        if "n_rattled" not in self.initial_data.model_fields_set and n_atoms is not None:
+            self.initial_data.n_rattled = dd.molecule_rattled_copies(n_atoms, t.ladder.holdout_share)
+
+    def molecule_geometry(self, base_dir) -> tuple[int, float] | None:
+        """(most atoms, longest interatomic distance in Å) over the starting structures when every one is a
+        non-periodic file structure (a molecule or cluster); None otherwise or when the files cannot be read
+        here (no `base_dir`: a standalone section)."""
+        if base_dir is None or not self.structures or any(s.kind != "file" for s in self.structures):
+            return None
+        import numpy as np
+        from ase.io import read
+
+        most, longest = 0, 0.0
+        for spec in self.structures:
+            path = Path(spec.path).expanduser()
+            path = path if path.is_absolute() else Path(base_dir) / path
+            try:
+                frames = read(str(path), index=spec.index)
+            except Exception:  # noqa: BLE001 - preflight gives the file's own error
+                return None
+            for atoms in frames if isinstance(frames, list) else [frames]:
+                if atoms.pbc.any():
+                    return None
+                most = max(most, len(atoms))
+                if len(atoms) > 1:
+                    longest = max(longest, float(np.max(atoms.get_all_distances())))
+        return most, longest
 
     def derived(self) -> dict:
         """The settings `_derive_defaults` filled in: field -> Derived(value, reason)."""

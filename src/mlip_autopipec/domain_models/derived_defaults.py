@@ -21,6 +21,26 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
   as much as tens of the configured cells' labels.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
+* A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms):
+  `trainer.molecule` sizes the basis to its data. Its rarest element has one environment per label
+  (CH4's carbon), so the ladder's bulk rungs (100-300 functions per element, 2 environments each)
+  are all refused for the first ~150 labels and the fall-back interpolates 13 labels with 200
+  functions (held-out F 361 eV/Å on the first fit). Instead: rungs of 25, 50, 100, 200 functions
+  per element allowed by the fitted rows (15 force components + 1 energy per CH4 label, 2 per
+  function), enough rattled copies for the largest rung, and a cutoff of the molecule's longest
+  distance + 1 Å (at least 3, at most 5 Å): a 5 Å radial basis spends its functions on distances a
+  molecule never has. Development draw (EMT CH4, MD frames at 300/600 K, seeds 11/12 for training,
+  101/102 held out): 99 labels, 200 functions per element, held-out F 6.5 meV/Å at 3 Å, 10.0 at 4,
+  20.8 at 5; 100 functions 25.7 / 14.4 / 39.3; 50 functions 25.6 / 50.6 / 65.2. No ZBL core: its
+  inner radius from the shortest labelled distance put CH4's H-H core at 1.35 Å, inside its thermal
+  range (the first fit's held-out F 952 eV/Å with it, 0.77 without). A force cap (`molecule_force_cap`)
+  keeps the swarm's H-H collisions out of the least squares. The spot-check tolerance of a molecule
+  is 3 % of the thermal force scale (not 0.5 %): EMT CH4 with 300 labels floors at 7 meV/Å = 1 % of
+  its 0.64 eV/Å force scale, and a 5-atom spot frame has 15 components; its energy tolerance is in
+  the Cu proportion (`molecule_energy_tolerance`).
+  Patience 15 (bulk 5): a molecule's progress (the share of the MD budget before the first halt) is
+  one noisy draw per condition; with seed 1 it went 0.28, 0.13, 0.015, 0.01, 0.10, 0.025 while the
+  potential was still learning, and patience 5 stopped the CH4 run there.
 
 Debye temperatures: Kittel, Introduction to Solid State Physics, table 5.1 (low-temperature values);
 an element missing there uses 300 K, said in the reason.
@@ -49,10 +69,17 @@ RATTLE_CAP = 0.1  # Å: the Debye model is no description of molecules or light 
 SPOT_CHECK_FRACTION = 0.005  # of the thermal force scale
 PORTFOLIO_SPOT_CHECK_FRACTION = 0.01  # a portfolio's whole set (Cu: 5 meV/Å)
 KIND_FACTOR = 2.4  # a portfolio's worst kind against the whole set (Cu: 12 meV/Å)
+MOLECULE_SPOT_CHECK_FRACTION = 0.03  # a small molecule (module docstring)
 SPOT_CHECK_CAP = 0.05  # eV/Å, the old fixed default: never looser than this
 CHEAP_ORACLES = ("emt", "mock")  # in-process, milliseconds per structure
 CHEAP_STRUCTURES_PER_JOB = 10
-UNIVERSAL_ORACLES = ("chgnet",)  # in-process machine-learned potentials: a 100-atom label in ~0.1 s
+UNIVERSAL_ORACLES = ("chgnet",)
+MOLECULE_MAX_ATOMS = 20  # a starting structure this small and non-periodic is a molecule / small cluster
+MOLECULE_CUTOFF_MARGIN = 1.0  # Å beyond the longest distance (thermal stretching, bending)
+MOLECULE_CUTOFF_RANGE = (3.0, 5.0)  # Å
+MOLECULE_FUNCTIONS = (25, 50, 100, 200)  # per element, the molecule's ladder
+MOLECULE_ROWS_PER_FUNCTION = 2.0
+MOLECULE_PATIENCE = 15  # iterations without progress: a molecule's halt step is a noisy draw (module docstring)  # in-process machine-learned potentials: a 100-atom label in ~0.1 s
 
 
 @dataclass(frozen=True)
@@ -104,16 +131,21 @@ def thermal_rattle(elements: Sequence[str], temperatures: Sequence[float]) -> De
 
 
 def spot_check_force_tolerance(elements: Sequence[str], temperatures: Sequence[float],
-                               portfolio: bool = False) -> Derived:
+                               portfolio: bool = False, molecule: bool = False) -> Derived:
     """convergence.force_rmse (eV/Å): 0.5 % of the thermal force scale at the lowest exploration
-    temperature (1 % for a portfolio), to one significant digit, at most 50 meV/Å."""
+    temperature (1 % for a portfolio, 3 % for a small molecule), to one significant digit, at most
+    50 meV/Å."""
     t = min(temperatures)
     scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
     scale = sum(scales) / len(scales)
-    fraction = PORTFOLIO_SPOT_CHECK_FRACTION if portfolio else SPOT_CHECK_FRACTION
-    value = min(SPOT_CHECK_CAP, one_digit(fraction * scale))
+    fraction = (MOLECULE_SPOT_CHECK_FRACTION if molecule else PORTFOLIO_SPOT_CHECK_FRACTION if portfolio
+                else SPOT_CHECK_FRACTION)
     why = (" (a portfolio: its slabs, cluster and liquid are harder than the crystal; whole-set tolerance)"
            if portfolio else "")
+    if molecule:
+        why = (" (a small molecule: a 5-atom spot frame has few force components, and a linear ACE fit of EMT CH4 "
+               "floors at ~1 % of its force scale)")
+    value = min(SPOT_CHECK_CAP, one_digit(fraction * scale))
     return Derived(value, f"{100 * fraction:.1f} % of the thermal force scale sqrt(kT 3/5 m w_D^2) = "
                           f"{scale:.2f} eV/Å at {t:.0f} K{why} (cap {SPOT_CHECK_CAP} eV/Å){_unknown_note(elements)}")
 
@@ -164,6 +196,84 @@ def validation_frames(oracle_kind: str, file: str | None, portfolio_only: bool =
         return Derived(24, "oracle emt is instant: a held-out set of 24 oracle-MD frames scored after every fit")
     return Derived(0, "no generated held-out set (give validation.file for one)" if file is None
                    else "validation.file is the held-out set")
+
+
+def small_molecule(geometry: tuple[int, float] | None) -> tuple[int, float] | None:
+    """`geometry` ((most atoms, longest distance) of non-periodic starting structures, or None) when it
+    is a small molecule or cluster (at most MOLECULE_MAX_ATOMS atoms), else None."""
+    return geometry if geometry is not None and geometry[0] <= MOLECULE_MAX_ATOMS else None
+
+
+def molecule_cutoff(longest_distance: float) -> float:
+    """basis.cutoff of a molecule (Å): its longest interatomic distance + MOLECULE_CUTOFF_MARGIN, rounded
+    up to 0.5 Å, within MOLECULE_CUTOFF_RANGE."""
+    low, high = MOLECULE_CUTOFF_RANGE
+    return min(high, max(low, math.ceil(2 * (longest_distance + MOLECULE_CUTOFF_MARGIN)) / 2))
+
+
+def molecule_rungs() -> list[dict]:
+    """The molecule's ladder rungs: MOLECULE_FUNCTIONS per element with the default rungs' radial and
+    angular limits (body order 6)."""
+    return [{"number_of_functions_per_element": n, "max_order": 5, "nradmax_by_orders": [15, 6, 4, 3, 2],
+             "lmax_by_orders": [0, 4, 3, 2, 1]} for n in MOLECULE_FUNCTIONS]
+
+
+def molecule_rattled_copies(n_atoms: int, holdout_share: float) -> int:
+    """initial_data.n_rattled of a molecule: enough labels that the fitted share has
+    MOLECULE_ROWS_PER_FUNCTION rows per function of the largest rung (3 n_atoms + 1 rows per label).
+    CH4: 2 x 400 / (0.8 x 16) = 62.5 -> 63, at least the bulk default 8. A molecule's labels are cheap
+    (5 atoms, also with DFT), and the first potential otherwise blows the molecule apart within 20
+    MD steps, so the loop's first labels are fragments with forces of 50 eV/Å."""
+    rows = MOLECULE_ROWS_PER_FUNCTION * 2 * max(MOLECULE_FUNCTIONS)  # two elements' worth of functions
+    return max(8, math.ceil(rows / ((1 - holdout_share) * (3 * n_atoms + 1))))
+
+
+MOLECULE_FORCE_CAP_FACTOR = 8.0  # x the thermal force scale
+
+
+def molecule_force_cap(elements: Sequence[str], temperatures: Sequence[float]) -> float:
+    """trainer.force_cap of a molecule (eV/Å): MOLECULE_FORCE_CAP_FACTOR x the thermal force scale at the
+    lowest exploration temperature (the spot-check tolerance's scale), one significant digit. CH4 at
+    300 K: 8 x 0.67 = 5.4 -> 5 eV/Å; its MD frames at 300-600 K have at most ~4 eV/Å. Without a cap the
+    loop's swarm labelled H-H 0.5 Å pairs at 40-170 eV/Å, whose squared errors then set the fit (held-out
+    share 3.7 eV/Å, validation 41 -> 390 meV/Å between iterations 4 and 8). Development draw (the CH4
+    run's 136 labels refitted, EMT MD at 300/600 K, seeds 101/102): held-out F 17.5 meV/Å with a 10 eV/Å
+    cap, 12.0 with 5, 36 with 3 (too few labels left)."""
+    t = min(temperatures)
+    scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
+    return one_digit(MOLECULE_FORCE_CAP_FACTOR * sum(scales) / len(scales))
+
+
+ENERGY_PER_FORCE_TOLERANCE = 1 / 3  # Å: the benchmarked Cu pair, 1 meV/atom for 3 meV/Å
+
+
+def molecule_energy_tolerance(force_rmse: float) -> float:
+    """convergence.energy_rmse of a molecule (eV/atom): its force tolerance x the benchmarked Cu ratio
+    (1 meV/atom : 3 meV/Å), one digit. CH4: 20 meV/Å -> 7 meV/atom. The bulk 1 meV/atom would hold a
+    molecule whose forces pass at 11-20 meV/Å to 0.3 meV/Å-equivalent energies (seen: E 1.7-2.5 meV/atom
+    failing every spot check of the CH4 run)."""
+    return one_digit(force_rmse * ENERGY_PER_FORCE_TOLERANCE)
+
+
+def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
+    """trainer.molecule: on for a small molecule or cluster (`small_molecule`), with what it sets."""
+    small = small_molecule(geometry)
+    if small is None:
+        why = ("a starting structure is periodic or built from a spec" if geometry is None else
+               f"non-periodic, but {geometry[0]} atoms > {MOLECULE_MAX_ATOMS}: the bulk ladder has environments enough")
+        return Derived(False, why)
+    n, longest = small
+    return Derived(True, f"every starting structure is non-periodic with at most {n} atoms (<= {MOLECULE_MAX_ATOMS}): "
+                         f"basis.cutoff {molecule_cutoff(longest):g} Å (longest distance {longest:.2f} Å + "
+                         f"{MOLECULE_CUTOFF_MARGIN:g}), ladder rungs {'/'.join(map(str, MOLECULE_FUNCTIONS))} functions "
+                         f"per element allowed by {MOLECULE_ROWS_PER_FUNCTION:g} fitted rows (force components) per "
+                         "function, no final rungs, no ZBL core (repulsion none: its inner radius, 0.9 x the shortest "
+                         "labelled distance, would sit inside a non-bonded pair's thermal range); where trainer.basis / "
+                         "trainer.ladder / trainer.repulsion are not set; initial_data.n_rattled "
+                         f"{molecule_rattled_copies(n, 0.2)} (the largest rung's rows at a 20 % held-out share), "
+                         "trainer.force_cap 8 x the thermal force scale, convergence.energy_rmse = force_rmse x "
+                         f"{ENERGY_PER_FORCE_TOLERANCE:.2g} Å (the Cu ratio), patience {MOLECULE_PATIENCE} (its progress "
+                         "is a noisy draw), if not set")
 
 
 def log_lines(derived: dict[str, Derived]) -> list[str]:

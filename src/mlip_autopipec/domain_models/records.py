@@ -101,6 +101,10 @@ class CompositionCheck(Strict):
     n_compositions: int = Field(description="Distinct compositions in the training set.")
     determined: bool = Field(description="rank == number of elements: every per-element term is determined.")
     advice: str | None = Field(None, description="When not determined: what is missing and the fix.")
+    fixed_composition: bool = Field(
+        False, description="Every training structure is a non-periodic molecule or cluster of one composition: "
+        "the undetermined split of its energy among the elements changes no energy or force of that molecule, "
+        "only energies at other compositions (logged as information, not as a warning).")
 
 
 def _none_if_empty(value):

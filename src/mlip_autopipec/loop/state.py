@@ -218,9 +218,11 @@ def _shipped(workdir: Path, history: list[IterationRecord], loop_potential: str)
 
 
 def _warnings(train: TrainRecord | None) -> list[str]:
-    """What the newest fit says is wrong with its training set (the composition rank check)."""
+    """What the newest fit says is wrong with its training set (the composition rank check; a molecule
+    at its one composition is a note in final/README.txt, not a warning)."""
     check = None if train is None else train.composition
-    return [check.advice] if check is not None and not check.determined and check.advice else []
+    return ([check.advice] if check is not None and not check.determined and check.advice
+            and not check.fixed_composition else [])
 
 
 def _final_fit(workdir: Path) -> FinalFitSummary | None:

@@ -145,7 +145,15 @@ def composition_check(frames: Sequence[Atoms], elements: Sequence[str] | None = 
         rank = int(np.sum(s > RANK_TOLERANCE * s[0])) if s[0] > 0 else 0
     determined = rank >= len(elements)
     advice = None
-    if not determined:
+    molecules = bool(frames) and len(distinct) == 1 and not any(a.pbc.any() for a in frames)
+    if not determined and molecules:
+        advice = (f"per-element energies not determined: every training structure is the same molecule or cluster "
+                  f"({_formula(np.asarray(distinct[0]), elements)}), so how its energy splits among "
+                  f"{', '.join(elements)} is arbitrary. Its own energies and all forces are unaffected; only "
+                  "energies at other compositions (fragments, other molecules of these elements) can be off by a "
+                  "constant per atom. To use the potential there, add molecules of those compositions (e.g. each "
+                  "element's own molecule, such as H2) to `structures`")
+    elif not determined:
         shown = ", ".join(_formula(row, elements) for row in distinct[:4]) + (" ..." if len(distinct) > 4 else "")
         advice = (f"per-element energies not determined: the training set spans {len(distinct)} composition(s) "
                   f"({shown}) of {len(elements)} elements (composition matrix rank {rank} < {len(elements)}), so "
@@ -153,7 +161,7 @@ def composition_check(frames: Sequence[Atoms], elements: Sequence[str] | None = 
                   "`substitutions` and keep initial_data.compositions (default [0, 0.25, 0.5, 0.75, 1]), or add "
                   "structures at other compositions (e.g. each pure element) to `structures`")
     return CompositionCheck(elements=elements, rank=rank, n_compositions=len(distinct), determined=determined,
-                            advice=advice)
+                            advice=advice, fixed_composition=not determined and molecules)
 
 
 def _formula(row: np.ndarray, elements: Sequence[str]) -> str:

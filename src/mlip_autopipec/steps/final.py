@@ -131,9 +131,11 @@ def noise_paragraph(noise: LabelNoiseRecord | None) -> str:
 
 def readme(decision: Decision, n_frames: int, stages: list[str], potential_stage: str, elements: list[str],
            verification: list[str] = (), noise: LabelNoiseRecord | None = None,
-           warnings: list[str] | None = None) -> str:
+           warnings: list[str] | None = None, notes: list[str] | None = None) -> str:
+    """`notes`: information that needs no action for the use the run trained for (a molecule's one
+    composition), printed like the warnings but as NOTE."""
     checked = "\n".join(verification)
-    warned = "".join(f"WARNING: {w}\n" for w in warnings or [])
+    warned = "".join(f"WARNING: {w}\n" for w in warnings or []) + "".join(f"NOTE: {w}\n" for w in notes or [])
     return f"""\
 mlip-autopipec: final result of the active-learning run
 ========================================================
@@ -193,9 +195,10 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     props = read_property_records(properties_file) if properties_file else None
     noise = read_record(LabelNoiseRecord, label_noise_file) if label_noise_file else None
     check = composition_check(frames, elements)
-    warnings = [] if check.determined else [check.advice]
+    warnings = [] if check.determined or check.fixed_composition else [check.advice]
+    notes = [check.advice] if check.fixed_composition else []
     write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
-                                     verification_lines(shipped, props), noise, warnings))
+                                     verification_lines(shipped, props), noise, warnings, notes))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,
              len(frames), len(stages), Path(out["readme"]).parent)
     return len(frames)

@@ -48,8 +48,9 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     t0 = time.perf_counter()
     record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind,
                          composition=composition_check(dataset))
-    if not record.composition.determined:
-        log.warning("TRAIN %s: %s", stage, record.composition.advice)
+    if not record.composition.determined:  # a molecule at its one composition: information only
+        log.log(logging.INFO if record.composition.fixed_composition else logging.WARNING, "TRAIN %s: %s", stage,
+                record.composition.advice)
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
     try:

@@ -8,6 +8,7 @@ external`, an external ML-PACE LAMMPS) but not in what an exploration means:
 * `GammaWatch`: gamma checks every `gamma_check_interval` steps (from step 0 on, and at the last
   step), frames above `gamma_select` kept, a halt above `gamma_halt`, and an exploding trajectory
   (`is_unphysical`) treated as a halt with max_gamma = inf whose last frame is the last sane one;
+  a molecule or cluster that falls apart (`fragmented`) halts too, at the frame where it did;
 * `calculator_for`: the ACE calculator with gamma when the caller passed none;
 * `gamma_on_next_call`: gamma computed only with the forces of check steps (the forces are the
   same either way, so the trajectory is too);
@@ -37,6 +38,26 @@ from ..base import ExplorationOutcome, PotentialFiles
 log = logging.getLogger(__name__)
 
 MIN_DISTANCE = 0.5  # Å; closer atoms mean the trajectory has blown up
+FRAGMENT_FACTOR = 2.0  # x the sum of covalent radii: an atom this far from every other one has left
+
+
+def fragmented(atoms: Atoms) -> bool:
+    """A non-periodic structure (a molecule or cluster) one of whose atoms is farther than
+    FRAGMENT_FACTOR x the covalent bond length from every other atom (CH4: H beyond 2.1 Å of C and
+    of every H).
+
+    Why: an atom beyond the cutoff has zero ACE projections, so its γ is 0 and a young potential that
+    blows a molecule apart runs its whole budget "without halting"; its spot-check frames (isolated
+    atoms, zero forces for oracle and potential alike) then pass at 0.00 meV/Å (seen on CH4 with the
+    bulk defaults). The frame where the molecule broke is the label that teaches it not to."""
+    if len(atoms) < 2 or atoms.pbc.any():
+        return False
+    from ase.data import covalent_radii
+
+    d = atoms.get_all_distances()
+    np.fill_diagonal(d, np.inf)
+    r = covalent_radii[atoms.numbers]
+    return bool(np.any(np.all(d > FRAGMENT_FACTOR * (r[:, None] + r[None, :]), axis=1)))
 
 
 def is_unphysical(atoms: Atoms, check_distances: bool = True, calc: Calculator | None = None) -> bool:
@@ -129,6 +150,13 @@ class GammaWatch:
             self.frames.append(snapshot)
         if g > self.gamma_halt:
             snapshot.info["halt_reason"] = "gamma"
+            self.halted = True
+        elif fragmented(snapshot):
+            log.warning("%s: the molecule/cluster fell apart at step %d (an atom farther than %g x the covalent "
+                        "bond length from all others): halt", self.condition.name, step, FRAGMENT_FACTOR)
+            if not self.frames or self.frames[-1] is not snapshot:
+                self.frames.append(snapshot)
+            snapshot.info["halt_reason"] = "fragmented"
             self.halted = True
         return self.halted
 

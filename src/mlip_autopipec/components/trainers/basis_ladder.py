@@ -277,6 +277,24 @@ def row_weights(dm: DesignMatrix, energy_weight: float, stress_weight: float,
     return w
 
 
+def over_force_cap(forces, cap: float | None) -> np.ndarray:
+    """Per structure: True if its largest label force component exceeds `cap` (eV/Å; None: never)."""
+    if cap is None:
+        return np.zeros(len(forces), dtype=bool)
+    return np.array([float(np.max(np.abs(f))) > cap for f in forces], dtype=bool)
+
+
+def capped_rows(dm: DesignMatrix, forces, cap: float | None) -> np.ndarray:
+    """Row factors: 0 for every row (energy, forces, virials) of a structure over `trainer.force_cap`, else 1."""
+    factor = np.ones(dm.X.shape[0])
+    over = over_force_cap(forces, cap)
+    if over.any():
+        factor[dm.rows_of(over)] = 0.0
+        log.info("force cap %g eV/Å: %d of %d labels not fitted (largest force above it)", cap, int(over.sum()),
+                 len(over))
+    return factor
+
+
 # --------------------------------------------------------------------------------------------
 # Solve and score
 # --------------------------------------------------------------------------------------------
@@ -344,7 +362,8 @@ class LinearLadder(Ladder):
 
     def __init__(self, frames, dm: DesignMatrix, weights: np.ndarray, columns: list[np.ndarray], rungs: list,
                  pool: ACEBBasisSet, elements: Sequence[str], cfg):
-        super().__init__(frames, cfg.ladder.holdout_share, cfg.ladder.envs_per_function)
+        super().__init__(frames, cfg.ladder.holdout_share, cfg.ladder.envs_per_function,
+                         rows_per_function=cfg.ladder.rows_per_function)
         self.dm, self.weights, self.columns, self.rungs = dm, weights, columns, rungs
         self.pool, self.elements, self.cfg = pool, elements, cfg
         self.fit_rows = dm.rows_of(self.fit_part)
@@ -408,6 +427,7 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
     if rows_out is not None:
         row_store.save(rows_out, fingerprint, rows)
     weights = row_weights(dm, cfg.energy_weight, cfg.stress_weight, list(df["ase_atoms"]))
+    weights = weights * capped_rows(dm, list(df["forces"]), getattr(cfg, "force_cap", None))
 
     ladder = LinearLadder(frames, dm, weights, columns, lad.rungs, pool, elements, cfg)
     candidates = [(i, functions_per_element(b)) for i, b in enumerate(rung_bases)]

@@ -7,7 +7,8 @@ lives here, once (the rules themselves are holdout.py's):
 
 * split: a fixed held-out share by structure hash (`split_holdout`); with nothing held out the
   rungs are scored on the fitted labels;
-* score every rung that has enough atomic environments per function (`too_few_environments`);
+* score every rung that has enough atomic environments per function (`too_few_environments`), or
+  with `rows_per_function` enough fitted rows per function (`too_few_rows`: small molecules);
 * pick the lowest score, ties to the smaller basis (`pick`); with `larger_within_se`, the largest
   rung within that many bootstrap standard errors of the lowest (`pick_largest_within_se`);
 * fall back to the smallest rung when none is allowed;
@@ -33,8 +34,8 @@ from ase import Atoms
 from ...domain_models.records import (HoldoutErrors, HoldoutStandIn, KeepBest, LadderRecord, LadderRung,
                                       LadderSelection)
 from ...scoring.fit_weights import WeightedErrors
-from .holdout import (environments_per_element, keep_best_comparison, pick, pick_largest_within_se,
-                      split_holdout, too_few_environments)
+from .holdout import (environments_per_element, fit_rows, keep_best_comparison, pick, pick_largest_within_se,
+                      split_holdout, too_few_environments, too_few_rows)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ class Ladder(ABC):
     name = "basis ladder"
 
     def __init__(self, frames: Sequence[Atoms], holdout_share: float, envs_per_function: float,
-                 held: np.ndarray | None = None):
-        """`held`: the held-out mask; default (always, in a run) `split_holdout(frames, holdout_share)`."""
+                 held: np.ndarray | None = None, rows_per_function: float | None = None):
+        """`held`: the held-out mask; default (always, in a run) `split_holdout(frames, holdout_share)`.
+        `rows_per_function`: allow rungs by the fitted rows instead of the environments (`too_few_rows`)."""
         self.frames = list(frames)
         # none held out: scored on the fitted labels
         self.held = split_holdout(self.frames, holdout_share) if held is None else np.asarray(held, dtype=bool)
@@ -75,6 +77,14 @@ class Ladder(ABC):
         self.score_on = self.held if self.held.any() else self.fit_part
         self.envs = environments_per_element(self.frames, self.fit_part)
         self.envs_per_function = envs_per_function
+        self.rows_per_function = rows_per_function
+        self.rows = fit_rows(self.frames, self.fit_part)
+
+    def refused(self, nfun: dict[str, int]) -> str:
+        """Why a candidate of `nfun` functions per element is not allowed ("" if it is)."""
+        if self.rows_per_function is not None:
+            return too_few_rows(nfun, self.rows, self.rows_per_function)
+        return too_few_environments(nfun, self.envs, self.envs_per_function)
 
     # -- hooks ----------------------------------------------------------------------------------
     @abstractmethod
@@ -106,7 +116,7 @@ class Ladder(ABC):
         held = self.held
         rungs: list[LadderRung] = []
         for pos, (index, nfun) in enumerate(candidates):
-            reason = too_few_environments(nfun, self.envs, self.envs_per_function)
+            reason = self.refused(nfun)
             entry = LadderRung(index=index, functions_per_element=nfun, allowed=not reason, reason=reason)
             if not reason:
                 errors = self.fit_rung(pos)
