@@ -127,9 +127,9 @@ def run_system(name: str, seed: int, cores: int, k: int) -> dict:
         temps = [c["temperature"] for c in cfg["exploration"]["conditions"]]
         row["errors"] = score(PotentialFiles.in_dir(potential), held_out(d, k, temps))
     props = property_counts(d)
-    final = [c for stage, c in props.items() if "n_properties" in c]
+    final = [c for stage, c in props.items() if c.n_properties is not None]
     if final:
-        row["properties"] = f"{final[-1]['n_ok']}/{final[-1]['n_properties']}"
+        row["properties"] = f"{final[-1].n_ok}/{final[-1].n_properties}"
     return row
 
 
