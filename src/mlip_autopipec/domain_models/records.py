@@ -106,6 +106,17 @@ class CompositionCheck(Strict):
         "the undetermined split of its energy among the elements changes no energy or force of that molecule, "
         "only energies at other compositions (logged as information, not as a warning).")
 
+    @property
+    def warning(self) -> str | None:
+        """The advice where it is a warning (log, status, final/README.txt): the terms are undetermined
+        and the potential may be used at other compositions."""
+        return None if self.determined or self.fixed_composition else self.advice
+
+    @property
+    def note(self) -> str | None:
+        """The advice where it is information only: a molecule or cluster at its one composition."""
+        return self.advice if self.fixed_composition else None
+
 
 def _none_if_empty(value):
     """Records written before LadderRecord had `holdout: {}` for a rung that was not scored."""

@@ -221,8 +221,7 @@ def _warnings(train: TrainRecord | None) -> list[str]:
     """What the newest fit says is wrong with its training set (the composition rank check; a molecule
     at its one composition is a note in final/README.txt, not a warning)."""
     check = None if train is None else train.composition
-    return ([check.advice] if check is not None and not check.determined and check.advice
-            and not check.fixed_composition else [])
+    return [check.warning] if check is not None and check.warning else []
 
 
 def _final_fit(workdir: Path) -> FinalFitSummary | None:

@@ -195,8 +195,8 @@ def run_final(decision_file: str, potential_files: list[str], label_files: list[
     props = read_property_records(properties_file) if properties_file else None
     noise = read_record(LabelNoiseRecord, label_noise_file) if label_noise_file else None
     check = composition_check(frames, elements)
-    warnings = [] if check.determined or check.fixed_composition else [check.advice]
-    notes = [check.advice] if check.fixed_composition else []
+    warnings = [check.warning] if check.warning else []
+    notes = [check.note] if check.note else []
     write_text(out["readme"], readme(decision, len(frames), stages, Path(potential_files[0]).parent.name, elements,
                                      verification_lines(shipped, props), noise, warnings, notes))
     log.info("FINAL: potential of %s, %d labelled structures from %d stage(s) in %s", Path(potential_files[0]).parent,

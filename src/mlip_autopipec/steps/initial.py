@@ -84,8 +84,10 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     frames += composition_structures(rcfg.cfg.structures, structures, rcfg.cfg.initial_data,
                                      rng_for(rcfg.cfg.seed, "initial_compositions"))
     check = composition_check(frames)
-    if not check.determined:  # a molecule at its one composition: information only
-        log.log(logging.INFO if check.fixed_composition else logging.WARNING, "INITIAL: %s", check.advice)
+    if check.warning:
+        log.warning("INITIAL: %s", check.warning)
+    elif check.note:  # a molecule at its one composition: information only
+        log.info("INITIAL: %s", check.note)
     if rcfg.cfg.labeling.max_atoms is not None:  # large structures are labelled through cut-outs
         frames = cutouts_without_gamma(rcfg.cfg, frames, rng_for(rcfg.cfg.seed, "initial_cutouts"))
         if len(frames) > rcfg.cfg.n_initial_structures():  # label jobs are sized from this bound

@@ -48,9 +48,10 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     t0 = time.perf_counter()
     record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind,
                          composition=composition_check(dataset))
-    if not record.composition.determined:  # a molecule at its one composition: information only
-        log.log(logging.INFO if record.composition.fixed_composition else logging.WARNING, "TRAIN %s: %s", stage,
-                record.composition.advice)
+    if record.composition.warning:
+        log.warning("TRAIN %s: %s", stage, record.composition.warning)
+    elif record.composition.note:  # a molecule at its one composition: information only
+        log.info("TRAIN %s: %s", stage, record.composition.note)
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
     try:
