@@ -686,12 +686,12 @@ class OTFConfig(_Strict):
 
         base_dir = (info.context or {}).get("base_dir") if info is not None else None
         temperatures = [c.temperature for c in self.exploration.conditions]
+        geometry = self.molecule_geometry(base_dir)  # reads the structure files: once per load
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
             elements = self.system_elements(base_dir)
             # a molecule's spot-check tolerance, unless the user switched the molecule sizing off
-            small = getattr(self.trainer, "molecule", None) is not False and \
-                dd.small_molecule(self.molecule_geometry(base_dir)) is not None
+            small = getattr(self.trainer, "molecule", None) is not False and dd.small_molecule(geometry) is not None
             if self.initial_data.rattle_stdev is None:
                 d = dd.thermal_rattle(elements, temperatures) if elements else dd.Derived(
                     0.05, "elements of the structures unknown here")
@@ -702,7 +702,7 @@ class OTFConfig(_Strict):
                     else dd.Derived(dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
                 self.convergence.force_rmse = d.value
                 derived["convergence.force_rmse"] = d
-        molecule = self.molecule_sizing(base_dir)
+        molecule = self.molecule_sizing(geometry, base_dir)
         if molecule is not None and molecule.value:  # logged when it changes something (bulk runs: no line)
             derived["trainer.molecule"] = molecule
         if self.convergence.kind_force_rmse is None and self.portfolio.enabled:
@@ -730,20 +730,19 @@ class OTFConfig(_Strict):
         self._derived = derived
         return self
 
-    def molecule_sizing(self, base_dir):
+    def molecule_sizing(self, geometry: tuple[int, float] | None, base_dir):
         """Fill `trainer.molecule` when null (a linear ACE trainer) and apply the molecule's basis where the
-        user set none; returns the Derived record (derived_defaults.Derived), or None when there is nothing to
-        derive (another trainer, or `trainer.molecule` set by the user)."""
+        user set none; `geometry` is `molecule_geometry(base_dir)`. Returns the Derived record
+        (derived_defaults.Derived), or None when there is nothing to derive (another trainer, or
+        `trainer.molecule` set by the user)."""
         from . import derived_defaults as dd
 
         t = self.trainer
         if t.kind != "linear_ace" or t.molecule is not None:
             if t.kind == "linear_ace" and t.molecule:  # the user's true: apply it to what they left unset
-                geometry = self.molecule_geometry(base_dir)
                 self._apply_molecule(dd, geometry[1] if geometry else None, geometry[0] if geometry else None,
                                      base_dir)
             return None
-        geometry = self.molecule_geometry(base_dir)
         d = dd.molecule_sizing(geometry)
         t.molecule = d.value
         if d.value:

@@ -73,13 +73,13 @@ MOLECULE_SPOT_CHECK_FRACTION = 0.03  # a small molecule (module docstring)
 SPOT_CHECK_CAP = 0.05  # eV/Å, the old fixed default: never looser than this
 CHEAP_ORACLES = ("emt", "mock")  # in-process, milliseconds per structure
 CHEAP_STRUCTURES_PER_JOB = 10
-UNIVERSAL_ORACLES = ("chgnet",)
+UNIVERSAL_ORACLES = ("chgnet",)  # in-process machine-learned potentials: a 100-atom label in ~0.1 s
 MOLECULE_MAX_ATOMS = 20  # a starting structure this small and non-periodic is a molecule / small cluster
 MOLECULE_CUTOFF_MARGIN = 1.0  # Å beyond the longest distance (thermal stretching, bending)
 MOLECULE_CUTOFF_RANGE = (3.0, 5.0)  # Å
 MOLECULE_FUNCTIONS = (25, 50, 100, 200)  # per element, the molecule's ladder
 MOLECULE_ROWS_PER_FUNCTION = 2.0
-MOLECULE_PATIENCE = 15  # iterations without progress: a molecule's halt step is a noisy draw (module docstring)  # in-process machine-learned potentials: a 100-atom label in ~0.1 s
+MOLECULE_PATIENCE = 15  # iterations without progress: a molecule's halt step is a noisy draw (module docstring)
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,13 @@ def _stiffness(element: str) -> tuple[float, bool]:
     return mass * AMU_EV * omega ** 2, known and element in atomic_numbers
 
 
+def thermal_force_scale(elements: Sequence[str], temperature: float) -> float:
+    """sqrt(kT 3/5 m w_D^2) in eV/Å, averaged over the elements: the RMS force of a Debye crystal at
+    `temperature`, the scale the spot-check tolerances and a molecule's force cap are fractions of."""
+    scales = [math.sqrt(0.6 * KB * temperature * _stiffness(el)[0]) for el in elements]
+    return sum(scales) / len(scales)
+
+
 def _unknown_note(elements: Iterable[str]) -> str:
     missing = sorted(el for el in elements if el not in DEBYE_TEMPERATURE)
     return f"; no Debye temperature for {', '.join(missing)}: {FALLBACK_DEBYE:.0f} K assumed" if missing else ""
@@ -136,8 +143,7 @@ def spot_check_force_tolerance(elements: Sequence[str], temperatures: Sequence[f
     temperature (1 % for a portfolio, 3 % for a small molecule), to one significant digit, at most
     50 meV/Å."""
     t = min(temperatures)
-    scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
-    scale = sum(scales) / len(scales)
+    scale = thermal_force_scale(elements, t)
     fraction = (MOLECULE_SPOT_CHECK_FRACTION if molecule else PORTFOLIO_SPOT_CHECK_FRACTION if portfolio
                 else SPOT_CHECK_FRACTION)
     why = (" (a portfolio: its slabs, cluster and liquid are harder than the crystal; whole-set tolerance)"
@@ -239,9 +245,7 @@ def molecule_force_cap(elements: Sequence[str], temperatures: Sequence[float]) -
     share 3.7 eV/Å, validation 41 -> 390 meV/Å between iterations 4 and 8). Development draw (the CH4
     run's 136 labels refitted, EMT MD at 300/600 K, seeds 101/102): held-out F 17.5 meV/Å with a 10 eV/Å
     cap, 12.0 with 5, 36 with 3 (too few labels left)."""
-    t = min(temperatures)
-    scales = [math.sqrt(0.6 * KB * t * _stiffness(el)[0]) for el in elements]
-    return one_digit(MOLECULE_FORCE_CAP_FACTOR * sum(scales) / len(scales))
+    return one_digit(MOLECULE_FORCE_CAP_FACTOR * thermal_force_scale(elements, min(temperatures)))
 
 
 ENERGY_PER_FORCE_TOLERANCE = 1 / 3  # Å: the benchmarked Cu pair, 1 meV/atom for 3 meV/Å
