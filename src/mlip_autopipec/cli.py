@@ -129,8 +129,6 @@ def _run_snakemake(argv: list[str]) -> bool:
 def failed_label_jobs(workdir: Path) -> list[str]:
     """Label job outputs (relative to the run directory) whose record lists failures."""
     out = []
-    from .domain_models.records import LabelChunkRecord, read_record
-
     for rec in sorted(workdir.glob(L.label_job("*", "*", "json"))):
         try:
             failures = read_record(LabelChunkRecord, rec).failures

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..loop.property_state import summary_line as property_summary_line
 from ..shipping.summary import shipped_lines
 from ..domain_models.rmse import RmseMetrics
-from ..domain_models.state import FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary, WorkflowState
+from ..domain_models.state import (FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary,
+                                   SpotCheckResult, WorkflowState)
 from .data import InitialTimes, initial_stage_times, stage_times
 
 HEADER = ["iter", "halted/ran", "halt step", "max gamma", "cand", "sel", "lab", "fail", "data",
@@ -62,13 +63,12 @@ def iteration_row(rec: IterationRecord, n_conditions: int | None = None) -> list
         *_errors(rec.validation),
         *(_secs(times[s]) for s in TIME_STAGES),
         rec.action.value if rec.action else "-",
-        _fmt(rec.n_functions), _fmt(rec.spearman, ".2f"), _spot(rec),
+        _fmt(rec.n_functions), _fmt(rec.spearman, ".2f"), _spot(rec.spot_check),
     ]
 
 
-def _spot(rec: IterationRecord) -> str:
-    """Spot-check force RMSE of the frames labelled in this iteration, and the verdict."""
-    s = rec.spot_check
+def _spot(s: SpotCheckResult | None) -> str:
+    """Spot-check force RMSE (an iteration's frames, or the final fit's fresh ones) and the verdict."""
     if s is None or s.force_rmse is None:
         return "-"
     return f"{1000 * s.force_rmse:.2f} {'ok' if s.passed else 'FAIL'}"
@@ -91,12 +91,9 @@ def final_fit_row(final_fit: FinalFitSummary) -> list[str]:
     decision cell says whether it ships (the `ship` checkpoint), its spot F is on the fresh frames."""
     functions = _fmt(final_fit.n_functions) + (" (kept)" if final_fit.kept_previous else "")
     decision = FINAL_FIT_DECISIONS.get(final_fit.outcome, "-")
-    spot = final_fit.spot_check
-    spot_cell = "-" if spot is None or spot.force_rmse is None else \
-        f"{1000 * spot.force_rmse:.2f} {'ok' if spot.passed else 'FAIL'}"
     return ["final fit", "-", "-", "-", "-", "-", "-", "-", _fmt(final_fit.dataset_size),
             *_errors(final_fit.validation),
-            "-", "-", "-", _secs(final_fit.train_s), decision, functions, "-", spot_cell]
+            "-", "-", "-", _secs(final_fit.train_s), decision, functions, "-", _spot(final_fit.spot_check)]
 
 
 def status_rows(state: WorkflowState, n_conditions: int | None = None,
