@@ -50,7 +50,8 @@ def test_config_fills_only_what_the_user_left_out():
     assert cfg.initial_data.rattle_stdev == 0.1 and cfg.convergence.force_rmse == 0.003
     assert cfg.labeling.structures_per_job == 10 and cfg.properties.enabled and cfg.validation.n_generated == 24
     assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
-                                  "labeling.structures_per_job", "properties.enabled", "validation.n_generated"}
+                                  "labeling.structures_per_job", "properties.enabled", "validation.n_generated",
+                                  "initial_data.surface_slabs"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})
     assert mine.initial_data.rattle_stdev == 0.03 and mine.convergence.force_rmse == 0.02
@@ -72,7 +73,8 @@ def test_wide_cell_is_added_only_when_every_cell_is_narrow():
     # 2 x 5 Å cutoff = 10 Å; a conventional Cu cell is 3.6 Å wide: 3 cells = 10.8 Å is the first above
     assert wide.supercell == (3, 3, 3) and wide.vacancies == 0
     per = 1 + narrow.initial_data.n_rattled + len(narrow.initial_data.strains)
-    assert narrow.n_initial_structures() == 2 * per
+    slabs = 3 * narrow.initial_data.surface_slab_copies  # (111), (100), (110): initial_data.surface_slabs
+    assert narrow.n_initial_structures() == 2 * per + slabs
     has_one = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6},
                                                        {"kind": "bulk", "element": "Cu", "a": 3.6,
                                                         "supercell": [3, 3, 3]}]})
@@ -137,3 +139,31 @@ def test_a_dft_oracle_gets_no_wide_cell_unless_asked():
                                       "initial_data": {"wide_cell": True}})
     assert asked.wide_cell() is not None and "initial_data.wide_cell" not in asked.derived()
     assert OTFConfig.model_validate({"structures": cu, "oracle": {"kind": "chgnet"}}).wide_cell() is not None
+
+
+def test_surface_slabs_join_a_bulk_only_set_whose_surface_energies_are_computed():
+    """Issue 28: a bulk-only minimal config reported surface energies 16-139 % off; the slabs of the
+    properties stage now join its initial data, and only then."""
+    bulk_only = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Ni"}], "oracle": {"kind": "emt"}})
+    assert bulk_only.initial_data.surface_slabs is True
+    assert bulk_only.surface_slab_crystal() == ("Ni", pytest.approx(3.52, abs=1e-9))  # ASE's fcc Ni
+    assert "surface energies" in bulk_only.derived()["initial_data.surface_slabs"].reason
+    line = [x for x in dd.log_lines(bulk_only.derived()) if "surface_slabs" in x]
+    assert line == ["DEFAULTS: initial_data.surface_slabs = True (" + bulk_only.derived()["initial_data.surface_slabs"].reason + ")"]
+    own_a = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu", "a": 3.6}],
+                                      "properties": {"a": 3.59}})
+    assert own_a.surface_slab_crystal() == ("Cu", 3.59)  # where the properties stage starts from
+
+    no_surface = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu"}],
+                                           "properties": {"include": ["eos", "elastic"]}})
+    bcc = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Fe", "crystal": "bcc"}]})
+    with_file = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu"},
+                                                         {"kind": "file", "path": "slab.extxyz"}]})
+    mock = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu"}], "oracle": {"kind": "mock"}})
+    for cfg in (no_surface, bcc, with_file, mock):
+        assert cfg.initial_data.surface_slabs is False and cfg.surface_slab_crystal() is None
+        assert cfg.n_surface_slabs() == 0
+    assert "may be (a file)" in with_file.derived()["initial_data.surface_slabs"].reason
+    user_off = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu"}],
+                                         "initial_data": {"surface_slabs": False}})
+    assert user_off.surface_slab_crystal() is None and "initial_data.surface_slabs" not in user_off.derived()

@@ -59,3 +59,26 @@ def test_initial_stage_advises_a_wider_cell_when_all_are_narrow(tmp_path, caplog
     with caplog.at_level("WARNING", logger="mlip_autopipec.steps.initial"):
         run_initial_structures(rcfg, str(tmp_path / "b.xyz"))
     assert not any("narrower than 2 x the cutoff" in r.getMessage() for r in caplog.records)
+
+
+def test_surface_slabs_join_the_initial_set_rattled_per_facet(tmp_path):
+    """initial_data.surface_slabs: the properties stage's three fcc facets, 2x2 in plane, rattled."""
+    from ase.build import fcc100, fcc110, fcc111
+
+    rcfg = mock_config(tmp_path, oracle={"kind": "emt"}, properties={"enabled": True},
+                       initial_data={"surface_slabs": True, "n_rattled": 1, "strains": []})
+    layers, vacuum = rcfg.cfg.properties.slab_layers, rcfg.cfg.properties.vacuum
+    n = run_initial_structures(rcfg, str(tmp_path / "a.xyz"))
+    frames = read_structures(tmp_path / "a.xyz")
+    slabs = [f for f in frames if f.info["source"] == "initial:surface_slab"]
+    copies = rcfg.cfg.initial_data.surface_slab_copies
+    assert n == len(frames) == rcfg.cfg.n_initial_structures() == 2 + 3 * copies  # original + 1 rattled + slabs
+    assert sorted(f.info["facet"] for f in slabs) == sorted(["surface_111", "surface_100", "surface_110"] * copies)
+    a = rcfg.cfg.structures[0].a
+    ideal = {"111": fcc111, "100": fcc100, "110": fcc110}
+    for f in slabs:
+        ref = ideal[f.info["facet"].removeprefix("surface_")]("Cu", size=(2, 2, layers), a=a, vacuum=vacuum, periodic=True)
+        assert len(f) == 4 * layers and np.allclose(f.cell, ref.cell)
+        shift = f.positions - ref.positions
+        assert 0.2 * rcfg.cfg.initial_data.rattle_amplitude() < shift.std() < 3 * rcfg.cfg.initial_data.rattle_amplitude()
+        assert f.info["structure_index"] == -1

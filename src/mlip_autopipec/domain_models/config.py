@@ -133,6 +133,13 @@ class InitialDataConfig(_Strict):
         "label costs milliseconds), off for a DFT code, where it would be the run's dearest label "
         "(derived_defaults.py).",
     )
+    surface_slabs: bool | None = Field(
+        None, description="Rattled copies of the properties stage's (111), (100) and (110) slabs of the "
+        "property crystal (2x2 in plane, properties.slab_layers, properties.vacuum; `surface_slab_copies` "
+        "each) join the initial data: the potential has seen the surfaces whose energies are reported. "
+        "null: on when the properties stage computes an fcc crystal's surface energies and no starting "
+        "structure is a file or a portfolio slab (derived_defaults.py); false: off.")
+    surface_slab_copies: int = Field(3, ge=1, description="Rattled copies per facet (`surface_slabs`).")
     cluster_companions: bool = Field(
         True,
         description="A cluster with a close-packed (fcc/icosahedral) or bcc core also gets small bulk cells "
@@ -722,6 +729,12 @@ class OTFConfig(_Strict):
             d = dd.properties_enabled(self.oracle.kind, self.trainer.kind, getattr(target, "kind", "bulk"))
             self.properties.enabled = d.value
             derived["properties.enabled"] = d
+        if self.initial_data.surface_slabs is None:
+            has_surface = any(s.kind == "file" or (s.kind == "portfolio" and s.part == "surface")
+                              for s in self.structures)
+            d = dd.surface_slabs_enabled(self.computes_crystal_surfaces(), has_surface)
+            self.initial_data.surface_slabs = d.value
+            derived["initial_data.surface_slabs"] = d
         if self.validation.n_generated is None:
             portfolio_only = self.portfolio.enabled and all(s.kind == "portfolio" for s in self.structures)
             d = dd.validation_frames(self.oracle.kind, self.validation.file, portfolio_only)
@@ -903,13 +916,45 @@ class OTFConfig(_Strict):
         reps = tuple(max(n, math.floor(need / u) + 1) for n, u in zip(first.supercell, per_unit))
         return first.model_copy(update={"supercell": reps, "vacancies": 0})
 
+    def computes_crystal_surfaces(self) -> bool:
+        """The properties stage computes the low-index surface energies of an fcc crystal spec (the
+        surface group's condition for a bulk system, properties/registry.py)."""
+        from .properties_config import SURFACE
+
+        p = self.properties
+        if not p.enabled or SURFACE not in p.include or p.structure >= len(self.structures):
+            return False
+        spec = self.structures[p.structure]
+        crystal_spec = spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk")
+        return crystal_spec and spec.crystal == "fcc"
+
+    def surface_slab_crystal(self) -> "tuple[str, float] | None":
+        """(element, lattice constant in Å) of the crystal whose slabs join the initial data
+        (`initial_data.surface_slabs`), or None. The lattice constant is the one the properties stage
+        starts from (properties.a, else the spec's, else ASE's reference)."""
+        if not self.initial_data.surface_slabs or not self.computes_crystal_surfaces():
+            return None
+        spec = self.structures[self.properties.structure]
+        a = self.properties.a or spec.a
+        if a is None:
+            from ase.build import bulk
+
+            a = float(bulk(spec.element, "fcc", cubic=True).cell.lengths()[0])
+        return spec.element, float(a)
+
+    def n_surface_slabs(self) -> int:
+        """Labels the surface slabs add to the initial set (3 facets x `surface_slab_copies`)."""
+        from .properties_config import SURFACE_FACETS
+
+        return len(SURFACE_FACETS) * self.initial_data.surface_slab_copies if self.surface_slab_crystal() else 0
+
     def n_initial_structures(self) -> int:
         """How many structures the initial set holds (the builder checks it makes exactly these)."""
         per = 1 + self.initial_data.n_rattled + len(self.initial_data.strains)
         n_structures = len(self.structures) + (self.wide_cell() is not None)
         n = n_structures * per + self.initial_data.composition_copies * sum(
             len(spec.composition_variants(self.initial_data.compositions))
-            for spec in self.structures if spec.kind == "bulk")
+            for spec in self.structures if spec.kind == "bulk") + self.n_surface_slabs()
         if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs
             n *= self.labeling.cutouts.per_structure
         return n

@@ -21,6 +21,11 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
   as much as tens of the configured cells' labels.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
+* Surface slabs in the initial data: on when the properties stage computes the (111)/(100)/(110) surface
+  energies of an fcc crystal and no starting structure has a surface of its own. A bulk-only minimal
+  config never shows the potential a surface, yet its surface energies are reported: the matrix of
+  minimal configs (benchmarks/RESULTS.md, seeds 1-3) had Cu's 16-77 % off on every seed, Ni's 30-139 %,
+  Pt's and Pd's on some seeds. Three rattled copies of each 2x2 slab of the properties stage.
 * A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms):
   `trainer.molecule` sizes the basis to its data. Its rarest element has one environment per label
   (CH4's carbon), so the ladder's bulk rungs (100-300 functions per element, 2 environments each)
@@ -190,6 +195,20 @@ def properties_enabled(oracle_kind: str, trainer_kind: str, target_kind: str = "
         return Derived(False, f"the property target (properties.structure) is a `{target_kind}` structure, not a "
                               "crystal spec; set properties.enabled: true to compute them on it anyway")
     return Derived(True, "the final potential's properties against the oracle (final/properties.json)")
+
+
+def surface_slabs_enabled(computes_surfaces: bool, has_surface: bool) -> Derived:
+    """initial_data.surface_slabs: `computes_surfaces` = the properties stage computes an fcc crystal's
+    low-index surface energies; `has_surface` = some starting structure is (or may be: a file) a slab,
+    or the portfolio has surfaces."""
+    if not computes_surfaces:
+        return Derived(False, "no surface energies of a crystal are computed (properties off, `surface` not "
+                              "in properties.include, or the property target is no fcc crystal spec)")
+    if has_surface:
+        return Derived(False, "a starting structure is, or may be (a file), a slab: surfaces are in the data")
+    return Derived(True, "the properties stage computes (111)/(100)/(110) surface energies and no starting "
+                         "structure has a surface: rattled copies of those slabs join the initial data (bulk-only "
+                         "sets left Cu's surface energies 16-77 % off, benchmarks/RESULTS.md); false: leave them out")
 
 
 def validation_frames(oracle_kind: str, file: str | None, portfolio_only: bool = False) -> Derived:

@@ -19,6 +19,7 @@ EOS = "eos"
 ELASTIC = "elastic"
 VACANCY = "vacancy"
 SURFACE = "surface"
+SURFACE_FACETS = ("111", "100", "110")  # an fcc crystal's low-index facets (properties/surface.py)
 PHONONS = "phonons"
 MD_STABILITY = "md_stability"
 RELAXATION = "relaxation"

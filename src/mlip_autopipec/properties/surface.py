@@ -21,11 +21,11 @@ from ase import Atoms
 from ase.build import fcc100, fcc110, fcc111
 
 from ..core.errors import StructureError
-from ..domain_models.properties_config import SURFACE
+from ..domain_models.properties_config import SURFACE, SURFACE_FACETS
 from . import EV_PER_A2_TO_J_PER_M2, tag
 
 BULK = "surface/bulk"
-FACETS = {"111": fcc111, "100": fcc100, "110": fcc110}
+FACETS = dict(zip(SURFACE_FACETS, (fcc111, fcc100, fcc110)))
 
 
 def tasks(element: str, a: float, primitive: Atoms, layers: int, vacuum: float) -> list[Atoms]:
@@ -33,6 +33,21 @@ def tasks(element: str, a: float, primitive: Atoms, layers: int, vacuum: float) 
     for facet, build in FACETS.items():
         slab = build(element, size=(1, 1, layers), a=a, vacuum=vacuum, periodic=True)
         out.append(tag(slab, f"surface/{facet}", relax=True))
+    return out
+
+
+def training_slabs(element: str, a: float, layers: int, vacuum: float, repeat: int = 2) -> list[Atoms]:
+    """The slabs of `tasks`, `repeat` x `repeat` in plane, for the initial data
+    (`initial_data.surface_slabs`): the potential is then fitted on the surfaces whose energies the
+    properties stage computes. A 1x1 cell only lets whole columns move; 2x2 lets the atoms of a layer
+    move apart and is still small (20 atoms at 5 layers) for a DFT oracle. Periodic in z with the vacuum
+    gap, as the properties stage's own slabs are (the oracle sees the same cells). ``info['facet']``
+    names each ('surface_111', the portfolio's kind names)."""
+    out = []
+    for facet, build in FACETS.items():
+        slab = build(element, size=(repeat, repeat, layers), a=a, vacuum=vacuum, periodic=True)
+        slab.info["facet"] = f"surface_{facet}"  # a name, not a number, through extxyz
+        out.append(slab)
     return out
 
 

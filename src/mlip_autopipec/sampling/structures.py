@@ -330,6 +330,19 @@ def _cluster_set(base: Atoms, k: int, cfg: "InitialDataConfig", d_min, rng: np.r
     return out
 
 
+def surface_slab_copies(slabs: Sequence[Atoms], cfg: "InitialDataConfig", rng: np.random.Generator) -> list[Atoms]:
+    """`cfg.surface_slab_copies` rattled copies of each slab (`initial_data.surface_slabs`), labelled
+    'initial:surface_slab' with ``info['facet']``; ``structure_index`` -1 (no starting structure)."""
+    out = []
+    for slab in slabs:
+        d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(slab))
+        for copy in rattle(slab, cfg.surface_slab_copies, cfg.rattle_amplitude(), d_min, rng):
+            copy = _labelled(copy, "surface_slab", -1)
+            copy.info["facet"] = slab.info["facet"]
+            out.append(copy)
+    return out
+
+
 def _labelled(atoms: Atoms, kind: str, index: int) -> Atoms:
     new = strip_results(atoms)
     new.info["source"] = f"initial:{kind}"

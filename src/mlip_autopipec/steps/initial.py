@@ -8,7 +8,8 @@ import logging
 from ..components.registry import make_oracle
 from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
-from ..sampling.structures import build_structures, initial_training_structures
+from ..properties.surface import training_slabs
+from ..sampling.structures import build_structures, initial_training_structures, surface_slab_copies
 from ..sampling.system_checks import narrow_cells_advice, trainer_cutoff
 from ..domain_models.derived_defaults import log_lines
 from ..sampling.compositions import composition_check, composition_structures
@@ -83,6 +84,14 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     frames = initial_training_structures(training, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "initial"))
     frames += composition_structures(rcfg.cfg.structures, structures, rcfg.cfg.initial_data,
                                      rng_for(rcfg.cfg.seed, "initial_compositions"))
+    crystal = rcfg.cfg.surface_slab_crystal()
+    if crystal is not None:  # the surfaces whose energies the properties stage reports
+        p = rcfg.cfg.properties
+        slabs = training_slabs(*crystal, p.slab_layers, p.vacuum)
+        frames += surface_slab_copies(slabs, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "surface_slabs"))
+        log.info("DEFAULTS: initial_data.surface_slabs: %d rattled copies of each of %s's %s slabs (%d atoms, "
+                 "a = %.3f Å) join the initial data", rcfg.cfg.initial_data.surface_slab_copies, crystal[0],
+                 "/".join(s.info["facet"] for s in slabs), len(slabs[0]), crystal[1])
     check = composition_check(frames)
     if check.warning:
         log.warning("INITIAL: %s", check.warning)
