@@ -49,7 +49,8 @@ def synthetic_problem(seed: int, n_expensive: int, n_cheap: int = 400):
     A_L, A_H, A_T = _features(x_L), _features(x_H), _features(x_T)
     return {
         "A_L": A_L, "y_L": A_L @ c_true + _bias(x_L), "w_L": rng.uniform(0.5, 2.0, n_cheap),
-        "A_H": A_H, "y_H": A_H @ c_true + rng.normal(0.0, 0.005, n_expensive), "w_H": rng.uniform(0.5, 2.0, n_expensive),
+        "A_H": A_H, "y_H": A_H @ c_true + rng.normal(0.0, 0.005, n_expensive),
+        "w_H": rng.uniform(0.5, 2.0, n_expensive),
         "A_T": A_T, "y_T": A_T @ c_true,
     }
 
