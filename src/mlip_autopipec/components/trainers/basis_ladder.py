@@ -43,6 +43,7 @@ from .design_rows import StructureRows, basis_fingerprint
 from ...scoring.fit_weights import WeightedErrors
 from .holdout import holdout_mask  # noqa: F401  (re-exported for the tests)
 from .ladder import Ladder, PreviousScore
+from .ridge import weighted_ridge
 from ...domain_models.records import HoldoutStandIn, LadderRecord, LadderRung
 from . import design_rows as row_store
 
@@ -298,18 +299,6 @@ def capped_rows(dm: DesignMatrix, forces, cap: float | None) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Solve and score
 # --------------------------------------------------------------------------------------------
-def solve(X: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) -> np.ndarray:
-    """Weighted ridge least squares (normal equations; the matrices here have <= a few hundred
-    columns). Same objective as scikit-learn's Ridge(fit_intercept=False) with sample weights."""
-    sw = np.sqrt(w)
-    A = X * sw[:, None]
-    b = y * sw
-    coef = np.linalg.solve(A.T @ A + alpha * np.eye(X.shape[1]), A.T @ b)
-    if not np.isfinite(coef).all():
-        raise TrainingError("linear ACE fit produced non-finite coefficients")
-    return coef
-
-
 def structure_errors(dm: DesignMatrix, weights: np.ndarray, structures: np.ndarray, cols: np.ndarray,
                      coef: np.ndarray) -> WeightedErrors:
     """Residuals of `structures` per structure with the fit's own row `weights` (row_weights: trust
@@ -372,7 +361,8 @@ class LinearLadder(Ladder):
     def fit_rung(self, pos: int) -> dict:
         cols = self.columns[pos]
         X, rows = self.dm.X, self.fit_rows
-        self.coefs[pos] = solve(X[np.ix_(rows, cols)], self.dm.y[rows], self.weights[rows], self.cfg.ridge_alpha)
+        self.coefs[pos] = weighted_ridge(X[np.ix_(rows, cols)], self.dm.y[rows], self.weights[rows],
+                                         self.cfg.ridge_alpha)
         return errors(self.dm, self.weights, self.score_on, cols, self.coefs[pos])
 
     def rung_structure_errors(self, pos: int) -> WeightedErrors:
@@ -435,7 +425,7 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
 
     chosen = choice.chosen
     basis = rung_bases[chosen]
-    basis.basis_coeffs = solve(dm.X[:, columns[chosen]], dm.y, weights, cfg.ridge_alpha)  # on all labels
+    basis.basis_coeffs = weighted_ridge(dm.X[:, columns[chosen]], dm.y, weights, cfg.ridge_alpha)  # on all labels
     return LadderFit(rung_index=chosen, basis=basis, record=choice.record, keep_previous=choice.keep_previous)
 
 

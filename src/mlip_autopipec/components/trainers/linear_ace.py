@@ -2,7 +2,7 @@
 
 With a linear embedding (F(rho) = rho, one density) the ACE energy is linear in the basis
 coefficients, so `pyace.linearacefit` builds the design matrix (per-atom energy rows and force
-component rows) and solves it with scikit-learn's Ridge. The fit is closed-form and always starts
+component rows) and solves it with the weighted ridge of ridge.py. The fit is closed-form and always starts
 from scratch: `previous` and `seed` do not change the result.
 """
 
@@ -37,10 +37,11 @@ from .basis_ladder import check_design_matrix, fit_ladder
 from .holdout import previous_holdout_fit
 from .design_rows import FILE_NAME as DESIGN_ROWS
 from .core_repulsion import add_zbl_core_repulsion
+from .ridge import weighted_ridge
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
-    from pyace.linearacefit import LinearACEDataset, LinearACEFit
+    from pyace.linearacefit import LinearACEDataset
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +148,7 @@ class LinearAceTrainer:
 
         weights = sample_weights(df["NUMBER_OF_ATOMS"].to_numpy(), self.cfg.energy_weight)
         weights = weights * row_weight_factors(list(df["ase_atoms"]))  # cut-outs: core forces only
-        from sklearn.linear_model import Ridge  # ~1.4 s import: only when fitting
-
-        model = Ridge(alpha=self.cfg.ridge_alpha, fit_intercept=False, copy_X=True, solver="auto")
-        fit = LinearACEFit(model=model, train_dataset=dataset)
-        fit.fit(sample_weight=weights)
-        if not np.isfinite(fit.model.coef_).all():
-            raise TrainingError("linear ACE fit produced non-finite coefficients")
-        return fit.get_bbasis()
+        basis = dataset.basis
+        basis.basis_coeffs = weighted_ridge(np.asarray(dataset.get_design_matrix()), dataset.get_target_vector(),
+                                            weights, self.cfg.ridge_alpha)
+        return basis
