@@ -230,6 +230,9 @@ def test_vibrations_at_an_oracle_saddle_point_are_reported_but_not_judged():
     row = {r.name: r for r in compare(oracle, stiff, pcfg)}["vibration_rmse"]
     assert row.potential == pytest.approx(0.1 * np.sqrt(np.mean(np.square(freqs))), rel=1e-3)  # still reported
     assert row.ok is True and row.skipped.startswith("oracle: 5 imaginary mode(s)")
+    from mlip_autopipec.report.properties import _ratio, table_rows
+
+    assert table_rows([row])[0][4].startswith("not judged (oracle: 5") and _ratio(row) is None  # no bar either
     cluster = PropertySystem("cluster", cu13(), cu13())  # a minimum: judged as before
     cu = analyze(compute(pcfg, cluster, EMT()), cluster, pcfg)
     assert {r.name: r for r in compare(cu, cu, pcfg)}["vibration_rmse"].skipped is None
