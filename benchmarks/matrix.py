@@ -9,7 +9,8 @@ directory; prints one line per run, then mean and range over the seeds.
     .venv/bin/python benchmarks/matrix.py [--systems cu al ...] [--seeds 1 2 3] [--cores 2]
 
 Systems: cu, al, ni, pt, pd (EMT fcc metals), cuni, pdpt (50/50 alloys; benchmarks/compositions.py
-scores them across the composition range), slab (Cu(111), 5 layers), cluster (Cu55 icosahedron),
+scores them across the composition range), slab (Cu(111), 5 layers, periodic in-plane only; until
+2026-12-06 it was written with pbc T T T, a 3D cell with vacuum, which has no slab properties), cluster (Cu55 icosahedron),
 molecule (CH4, EMT's C and H).
 """
 
@@ -71,7 +72,7 @@ def systems() -> dict[str, tuple[dict, dict]]:
         "cu": (bulk_cfg("Cu"), {}), "al": (bulk_cfg("Al"), {}), "ni": (bulk_cfg("Ni"), {}),
         "pt": (bulk_cfg("Pt"), {}), "pd": (bulk_cfg("Pd"), {}),
         "cuni": (bulk_cfg("Cu", {"Ni": 0.5}, 3.565), {}), "pdpt": (bulk_cfg("Pd", {"Pt": 0.5}, 3.905), {}),
-        "slab": file_cfg("slab", fcc111("Cu", (3, 3, 5), vacuum=8.0, periodic=True)),
+        "slab": file_cfg("slab", fcc111("Cu", (3, 3, 5), vacuum=8.0)),  # pbc T T F: a slab (not a 3D box)
         "cluster": file_cfg("cluster", ico, (300, 500)),
         "molecule": file_cfg("molecule", ch4, (300, 600)),
     }

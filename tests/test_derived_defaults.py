@@ -101,13 +101,70 @@ def test_jobs_get_the_derived_settings_as_null_and_derive_the_same_values(tmp_pa
     assert job == rcfg.cfg and set(job.derived()) == set(rcfg.cfg.derived())
 
 
-def test_properties_are_on_for_a_crystal_spec_and_off_for_a_file():
-    from mlip_autopipec.domain_models import derived_defaults as dd
-
+def test_properties_are_on_for_a_crystal_spec_and_off_for_a_mock():
     assert dd.properties_enabled("emt", "linear_ace", "bulk").value is True
-    off = dd.properties_enabled("emt", "linear_ace", "file")
-    assert off.value is False and "`file` structure" in off.reason
     assert dd.properties_enabled("mock", "linear_ace", "bulk").value is False
+    unread = dd.properties_enabled("emt", "linear_ace", "file", None)
+    assert unread.value is False and "could not be read" in unread.reason
+
+
+def test_properties_of_a_file_target_follow_its_periodicity_and_size():
+    target = dd.PropertyTarget
+    slab = dd.properties_enabled("emt", "linear_ace", "file", target(2, 45, ("Cu",)))
+    assert slab.value is True and "slab of 45 atoms" in slab.reason and "surface energy" in slab.reason
+    cluster = dd.properties_enabled("emt", "linear_ace", "file", target(0, 147, ("Cu",)))
+    assert cluster.value is True and "vibrations" in cluster.reason
+    assert dd.properties_enabled("emt", "linear_ace", "file", target(0, 201, ("Cu",))).value is False
+    # a DFT oracle: a cluster's Hessian is 6N calculations of the whole cluster, so molecules only
+    dft = dd.properties_enabled("gpaw", "linear_ace", "file", target(0, 55, ("Cu",)))
+    assert dft.value is False and "6 x 55 = 330 calculations" in dft.reason
+    assert dd.properties_enabled("gpaw", "linear_ace", "file", target(0, 5, ("C", "H"))).value is True
+    assert dd.properties_enabled("gpaw", "linear_ace", "file", target(2, 36, ("Pt",))).value is True
+    bulk = dd.properties_enabled("emt", "linear_ace", "file", target(3, 45, ("Cu",)))
+    assert bulk.value is False and "1215 atoms" in bulk.reason and "pbc F" in bulk.reason  # 27 x 45
+    assert dd.properties_enabled("emt", "linear_ace", "file", target(3, 8, ("Si",))).value is True
+    wire = dd.properties_enabled("emt", "linear_ace", "file", target(1, 10, ("Cu",)))
+    assert wire.value is False and "wire" in wire.reason
+
+
+def test_a_slab_without_a_bulk_reference_keeps_the_properties_off():
+    alloy = dd.PropertyTarget(2, 36, ("Cu", "Ni"))
+    off = dd.properties_enabled("emt", "linear_ace", "file", alloy)
+    assert off.value is False and "properties.surface_bulk" in off.reason
+    assert dd.properties_enabled("emt", "linear_ace", "file", alloy, surface_reference=True).value is True
+    # oxygen's reference state is the molecule: ase.build.bulk has no crystal for it
+    assert dd.properties_enabled("emt", "linear_ace", "file", dd.PropertyTarget(2, 16, ("O",))).value is False
+
+
+def test_a_file_target_is_read_from_the_config_once_and_logged(tmp_path, monkeypatch):
+    from ase.build import fcc111, molecule
+    from ase.io import write
+
+    import ase.io
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+
+    write(tmp_path / "slab.extxyz", fcc111("Cu", (3, 3, 5), vacuum=8.0))  # pbc T T F
+    write(tmp_path / "box.extxyz", fcc111("Cu", (3, 3, 5), vacuum=8.0, periodic=True))  # a slab in a 3D box
+    ch4 = molecule("CH4")
+    ch4.center(vacuum=6.0)
+    write(tmp_path / "ch4.extxyz", ch4)
+    reads = []
+    real_read = ase.io.read
+    monkeypatch.setattr(ase.io, "read", lambda path, *a, **k: reads.append(path) or real_read(path, *a, **k))
+    raw = {"exploration": {"conditions": [{"name": "t300", "temperature": 300}]}, "oracle": {"kind": "emt"}}
+    lines = {}
+    for name in ("slab", "box", "ch4"):
+        cfg = config_from_dict({**raw, "structures": [{"kind": "file", "path": f"{name}.extxyz"}]},
+                               tmp_path / "config.yaml").cfg
+        lines[name] = dd.log_lines({"properties.enabled": cfg.derived()["properties.enabled"]})[0]
+        assert cfg.properties.enabled is (name != "box")
+    assert sorted(reads) == sorted(str(tmp_path / f"{n}.extxyz") for n in ("slab", "box", "ch4"))  # once each
+    assert lines["slab"].startswith("DEFAULTS: properties.enabled = True (the property target is a slab of 45 atoms")
+    assert lines["ch4"].startswith("DEFAULTS: properties.enabled = True (the property target is a cluster or "
+                                   "molecule of 5 atoms")
+    assert lines["box"].startswith("DEFAULTS: properties.enabled = False (the property target is a 3D-periodic "
+                                   "file cell of 45 atoms")
 
 
 def test_a_portfolio_gets_a_whole_set_and_a_per_kind_spot_check_tolerance():

@@ -214,6 +214,30 @@ def test_cluster_vibrations_agree_with_ase_vibrations_and_flag_a_stiffer_potenti
     assert same["vibration_rmse"].potential == 0 and same["vibration_rmse"].ok is True
 
 
+def test_vibrations_at_an_oracle_saddle_point_are_reported_but_not_judged():
+    """EMT's CH4 relaxed from the tetrahedral geometry stays tetrahedral (symmetric forces) and is a saddle:
+    its five bending modes are imaginary (its minimum is a distorted CH4, found by a relaxation from a
+    rattled start: 21 meV lower)."""
+    from ase.build import molecule
+
+    ch4 = molecule("CH4")
+    pcfg = PropertiesConfig(include=["relaxation", "vibrations"], fmax=0.001)
+    system = PropertySystem("cluster", ch4, ch4)
+    oracle = analyze(compute(pcfg, system, EMT()), system, pcfg)
+    freqs = oracle[1]["vibration_frequencies_THz"]
+    assert len(freqs) == 9 and sum(f < -1.0 for f in freqs) == 5  # the bends: imaginary
+    stiff = analyze(compute(pcfg, system, ScaledEMT(1.21)), system, pcfg)
+    row = {r.name: r for r in compare(oracle, stiff, pcfg)}["vibration_rmse"]
+    assert row.potential == pytest.approx(0.1 * np.sqrt(np.mean(np.square(freqs))), rel=1e-3)  # still reported
+    assert row.ok is True and row.skipped.startswith("oracle: 5 imaginary mode(s)")
+    from mlip_autopipec.report.properties import _ratio, table_rows
+
+    assert table_rows([row])[0][4].startswith("not judged (oracle: 5") and _ratio(row) is None  # no bar either
+    cluster = PropertySystem("cluster", cu13(), cu13())  # a minimum: judged as before
+    cu = analyze(compute(pcfg, cluster, EMT()), cluster, pcfg)
+    assert {r.name: r for r in compare(cu, cu, pcfg)}["vibration_rmse"].skipped is None
+
+
 def _slab_config(tmp_path, slab, **props):
     from ase.io import write
 

@@ -693,10 +693,11 @@ class OTFConfig(_Strict):
 
         base_dir = (info.context or {}).get("base_dir") if info is not None else None
         temperatures = [c.temperature for c in self.exploration.conditions]
-        geometry = self.molecule_geometry(base_dir)  # reads the structure files: once per load
+        files = self.read_structure_files(base_dir)  # the structure files, read once per load
+        geometry = self.molecule_geometry(files)
         derived: dict = {}
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
-            elements = self.system_elements(base_dir)
+            elements = self.system_elements(files)
             # a molecule's spot-check tolerance, unless the user switched the molecule sizing off
             small = getattr(self.trainer, "molecule", None) is not False and dd.small_molecule(geometry) is not None
             if self.initial_data.rattle_stdev is None:
@@ -709,7 +710,7 @@ class OTFConfig(_Strict):
                     else dd.Derived(dd.SPOT_CHECK_CAP, "elements of the structures unknown here")
                 self.convergence.force_rmse = d.value
                 derived["convergence.force_rmse"] = d
-        molecule = self.molecule_sizing(geometry, base_dir)
+        molecule = self.molecule_sizing(geometry, files)
         if molecule is not None and molecule.value:  # logged when it changes something (bulk runs: no line)
             derived["trainer.molecule"] = molecule
         if self.convergence.kind_force_rmse is None and self.portfolio.enabled:
@@ -725,8 +726,12 @@ class OTFConfig(_Strict):
             self.labeling.structures_per_job = d.value
             derived["labeling.structures_per_job"] = d
         if self.properties.enabled is None:
-            target = self.structures[min(self.properties.structure, len(self.structures) - 1)] if self.structures else None
-            d = dd.properties_enabled(self.oracle.kind, self.trainer.kind, getattr(target, "kind", "bulk"))
+            k = min(self.properties.structure, len(self.structures) - 1)
+            target = self.structures[k] if self.structures else None
+            p = self.properties
+            d = dd.properties_enabled(self.oracle.kind, self.trainer.kind, getattr(target, "kind", "bulk"),
+                                      self.property_target(files, k),
+                                      surface_reference=p.surface_bulk is not None or "surface" not in p.include)
             self.properties.enabled = d.value
             derived["properties.enabled"] = d
         if self.initial_data.surface_slabs is None:
@@ -743,9 +748,9 @@ class OTFConfig(_Strict):
         self._derived = derived
         return self
 
-    def molecule_sizing(self, geometry: tuple[int, float] | None, base_dir):
+    def molecule_sizing(self, geometry: tuple[int, float] | None, files: dict):
         """Fill `trainer.molecule` when null (a linear ACE trainer) and apply the molecule's basis where the
-        user set none; `geometry` is `molecule_geometry(base_dir)`. Returns the Derived record
+        user set none; `geometry` is `molecule_geometry(files)`. Returns the Derived record
         (derived_defaults.Derived), or None when there is nothing to derive (another trainer, or
         `trainer.molecule` set by the user)."""
         from . import derived_defaults as dd
@@ -754,15 +759,15 @@ class OTFConfig(_Strict):
         if t.kind != "linear_ace" or t.molecule is not None:
             if t.kind == "linear_ace" and t.molecule:  # the user's true: apply it to what they left unset
                 self._apply_molecule(dd, geometry[1] if geometry else None, geometry[0] if geometry else None,
-                                     base_dir)
+                                     files)
             return None
         d = dd.molecule_sizing(geometry)
         t.molecule = d.value
         if d.value:
-            self._apply_molecule(dd, geometry[1], geometry[0], base_dir)
+            self._apply_molecule(dd, geometry[1], geometry[0], files)
         return d
 
-    def _apply_molecule(self, dd, largest_distance: float | None, n_atoms: int | None, base_dir) -> None:
+    def _apply_molecule(self, dd, largest_distance: float | None, n_atoms: int | None, files: dict) -> None:
         t = self.trainer
         if "basis" not in t.model_fields_set and largest_distance is not None:
             t.basis = AceBasisConfig(cutoff=dd.molecule_cutoff(largest_distance))
@@ -772,7 +777,7 @@ class OTFConfig(_Strict):
         if "repulsion" not in t.model_fields_set:  # no ZBL core at a non-bonded pair's closest label
             t.repulsion = "none"
         if "force_cap" not in t.model_fields_set:
-            elements = self.system_elements(base_dir)
+            elements = self.system_elements(files)
             if elements:
                 t.force_cap = dd.molecule_force_cap(elements, [c.temperature for c in self.exploration.conditions])
         if "patience" not in self.model_fields_set:
@@ -783,24 +788,49 @@ class OTFConfig(_Strict):
         if "n_rattled" not in self.initial_data.model_fields_set and n_atoms is not None:
             self.initial_data.n_rattled = dd.molecule_rattled_copies(n_atoms, t.ladder.holdout_share)
 
-    def molecule_geometry(self, base_dir) -> tuple[int, float] | None:
-        """(most atoms, longest interatomic distance in Å) over the starting structures when every one is a
-        non-periodic file structure (a molecule or cluster); None otherwise or when the files cannot be read
-        here (no `base_dir`: a standalone section)."""
-        if base_dir is None or not self.structures or any(s.kind != "file" for s in self.structures):
-            return None
-        import numpy as np
+    def read_structure_files(self, base_dir) -> dict[int, list]:
+        """{index in `structures`: its frames} of every file structure readable here; nothing without
+        `base_dir` (a standalone section). The one reading of the files per config load: the molecule
+        sizing, the elements and the properties' target all use it."""
+        if base_dir is None:
+            return {}
         from ase.io import read
 
-        most, longest = 0, 0.0
-        for spec in self.structures:
+        out = {}
+        for k, spec in enumerate(self.structures):
+            if spec.kind != "file":
+                continue
             path = Path(spec.path).expanduser()
             path = path if path.is_absolute() else Path(base_dir) / path
             try:
                 frames = read(str(path), index=spec.index)
             except Exception:  # noqa: BLE001 - preflight gives the file's own error
-                return None
-            for atoms in frames if isinstance(frames, list) else [frames]:
+                continue
+            frames = frames if isinstance(frames, list) else [frames]
+            if frames:
+                out[k] = frames
+        return out
+
+    def property_target(self, files: dict, k: int):
+        """structures[k]'s first frame as a derived_defaults.PropertyTarget (None: not a readable file)."""
+        from .derived_defaults import PropertyTarget
+
+        if k not in files:
+            return None
+        atoms = files[k][0]
+        return PropertyTarget(int(atoms.pbc.sum()), len(atoms), tuple(sorted(set(atoms.get_chemical_symbols()))))
+
+    def molecule_geometry(self, files: dict) -> tuple[int, float] | None:
+        """(most atoms, longest interatomic distance in Å) over the starting structures when every one is a
+        non-periodic file structure (a molecule or cluster); None otherwise or when a file could not be read
+        (`files`: `read_structure_files`)."""
+        if not self.structures or any(k not in files for k in range(len(self.structures))):
+            return None
+        import numpy as np
+
+        most, longest = 0, 0.0
+        for k in range(len(self.structures)):
+            for atoms in files[k]:
                 if atoms.pbc.any():
                     return None
                 most = max(most, len(atoms))
@@ -822,9 +852,9 @@ class OTFConfig(_Strict):
         condition = atoms.info.get("condition")
         return self.condition_kinds().get(condition, str(condition) if condition else "other")
 
-    def system_elements(self, base_dir=None) -> list[str]:
-        """The chemical elements of the starting structures (a file spec read only when `base_dir` is
-        known; an unreadable one is skipped, preflight reports it)."""
+    def system_elements(self, files: dict | None = None) -> list[str]:
+        """The chemical elements of the starting structures (a file spec's from `files`,
+        `read_structure_files`: an unreadable one is skipped, preflight reports it)."""
         import re
 
         elements: set[str] = set()
@@ -834,17 +864,8 @@ class OTFConfig(_Strict):
                 elements |= {el for el, f in spec.substitutions.items() if f > 0}
             elif spec.kind == "portfolio":
                 elements.add(spec.element)
-            elif base_dir is not None:
-                try:
-                    from ase.io import read
-
-                    path = Path(spec.path).expanduser()
-                    path = path if path.is_absolute() else Path(base_dir) / path
-                    frames = read(str(path), index=spec.index)
-                    first = frames if not isinstance(frames, list) else frames[0]
-                    elements |= set(first.get_chemical_symbols())
-                except Exception:  # noqa: BLE001 - preflight gives the file's own error
-                    continue
+        for frames in (files or {}).values():
+            elements |= set(frames[0].get_chemical_symbols())
         return sorted(elements)
 
     @model_validator(mode="after")

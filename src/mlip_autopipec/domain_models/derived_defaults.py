@@ -20,7 +20,19 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
 * Wide training cell (a cell wider than 2 x cutoff, for environments free of their own images): on
   for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
   as much as tens of the configured cells' labels.
-* Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare).
+* Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare). A
+  target read from a file (its first frame, `PropertyTarget`) is classified by its periodic axes like the
+  properties stage does (properties/system.py): a slab (2) or a cluster/molecule (0) of at most
+  PROPERTY_MAX_ATOMS = 200 atoms gets its own groups (relaxation; surface energy; vibrations). The
+  dearest of them is a cluster's Hessian, 6N single points of the relaxed N-atom cluster on each side:
+  1200 at 200 atoms, seconds to minutes with an in-process oracle; 200 holds the magic-number clusters
+  the project uses (Cu55, Cu147). With a DFT oracle a cluster's Hessian would cost 6N DFT calculations
+  of the whole cluster, so only a molecule-sized one (MOLECULE_MAX_ATOMS, <= 120 calculations, about
+  what the loop labels for a molecule) gets them. A 3D-periodic file cell of at most
+  PROPERTY_BULK_MAX_ATOMS = 8 atoms gets the bulk groups: its phonon and MD cells are 27 x the file's
+  cell and its vacancy cell 8 x, so 8 atoms give the 216-atom cells a bulk spec's 8-atom diamond cell
+  gets. A wire (1 axis) has no group; a slab of several elements needs `properties.surface_bulk` for
+  its surface energy (or `surface` left out of properties.include): off, with the reason.
 * Surface slabs in the initial data: on when the properties stage computes the (111)/(100)/(110) surface
   energies of an fcc crystal and no starting structure has a surface of its own. A bulk-only minimal
   config never shows the potential a surface, yet its surface energies are reported: the matrix of
@@ -85,6 +97,8 @@ MOLECULE_CUTOFF_RANGE = (3.0, 5.0)  # Å
 MOLECULE_FUNCTIONS = (25, 50, 100, 200)  # per element, the molecule's ladder
 MOLECULE_ROWS_PER_FUNCTION = 2.0
 MOLECULE_PATIENCE = 15  # iterations without progress: a molecule's halt step is a noisy draw (module docstring)
+PROPERTY_MAX_ATOMS = 200  # a slab or cluster from a file whose properties are on by default (module docstring)
+PROPERTY_BULK_MAX_ATOMS = 8  # a 3D-periodic file cell: its 27x phonon / MD cells stay at 216 atoms
 
 
 @dataclass(frozen=True)
@@ -184,13 +198,26 @@ def structures_per_job(oracle_kind: str) -> Derived:
     return Derived(1, f"oracle {oracle_kind}: one calculation per job (they run in parallel)")
 
 
-def properties_enabled(oracle_kind: str, trainer_kind: str, target_kind: str = "bulk") -> Derived:
+@dataclass(frozen=True)
+class PropertyTarget:
+    """The first frame of a structure file that the properties are computed on, as the config read it."""
+
+    periodic_axes: int  # 3 bulk, 2 slab, 1 wire, 0 cluster or molecule (the file's pbc)
+    n_atoms: int
+    elements: tuple[str, ...]  # sorted, distinct
+
+
+def properties_enabled(oracle_kind: str, trainer_kind: str, target_kind: str = "bulk",
+                       target: PropertyTarget | None = None, surface_reference: bool = False) -> Derived:
     """`target_kind`: the kind of the structure spec the properties are computed on
-    (`properties.structure`). Only a crystal built from a spec (`bulk`, or a portfolio's bulk part)
-    is known to be a small cell with bulk properties; a file may hold a slab, a cluster or a large
-    defect cell, whose EOS and elastic tasks would be meaningless or slow."""
+    (`properties.structure`). A crystal built from a spec (`bulk`, or a portfolio's bulk part) is a
+    small cell with bulk properties; a `file` target is judged by `target`, its first frame (None: not
+    readable here), see the module docstring. `surface_reference`: a slab's surface energy has its bulk
+    reference whatever the slab holds (properties.surface_bulk set, or `surface` not included)."""
     if "mock" in (oracle_kind, trainer_kind):
         return Derived(False, "a mock oracle or trainer has no physical properties to compare")
+    if target_kind == "file":
+        return _file_properties(oracle_kind, target, surface_reference)
     if target_kind not in ("bulk", "portfolio"):
         return Derived(False, f"the property target (properties.structure) is a `{target_kind}` structure, not a "
                               "crystal spec; set properties.enabled: true to compute them on it anyway")
@@ -209,6 +236,57 @@ def surface_slabs_enabled(computes_surfaces: bool, has_surface: bool) -> Derived
     return Derived(True, "the properties stage computes (111)/(100)/(110) surface energies and no starting "
                          "structure has a surface: rattled copies of those slabs join the initial data (bulk-only "
                          "sets left Cu's surface energies 16-77 % off, benchmarks/RESULTS.md); false: leave them out")
+
+
+def _file_properties(oracle_kind: str, target: PropertyTarget | None, surface_reference: bool) -> Derived:
+    anyway = "; set properties.enabled: true to compute them anyway"
+    if target is None:
+        return Derived(False, "the property target (properties.structure) is a file that could not be read here"
+                              + anyway)
+    n, axes = target.n_atoms, target.periodic_axes
+    if axes == 3:
+        if n > PROPERTY_BULK_MAX_ATOMS:
+            return Derived(False, f"the property target is a 3D-periodic file cell of {n} atoms > "
+                                  f"{PROPERTY_BULK_MAX_ATOMS}: its phonon and MD cells (27 x) would hold {27 * n} "
+                                  "atoms (a slab written with pbc T T T is such a cell: give it pbc F along its "
+                                  "vacuum for the slab's properties)" + anyway)
+        return Derived(True, f"the property target is a 3D-periodic file cell of {n} atoms (<= "
+                             f"{PROPERTY_BULK_MAX_ATOMS}: 27 x it for the phonons and the MD is at most 216 atoms): "
+                             "the bulk groups against the oracle (final/properties.json)")
+    if axes == 1:
+        return Derived(False, "the property target is a wire (periodic along 1 axis): no property group applies "
+                              "to it")
+    what = "slab" if axes == 2 else "cluster or molecule"
+    bound = PROPERTY_MAX_ATOMS
+    if axes == 0 and oracle_kind not in CHEAP_ORACLES + UNIVERSAL_ORACLES:
+        bound = MOLECULE_MAX_ATOMS  # a DFT Hessian: 6N calculations of the whole cluster
+    if n > bound:
+        why = (f"oracle {oracle_kind}: its vibrations would take 6 x {n} = {6 * n} calculations of the whole "
+               f"cluster (bound {bound} atoms, {PROPERTY_MAX_ATOMS} with an in-process oracle)"
+               if bound < PROPERTY_MAX_ATOMS else f"more than {bound} atoms (a cluster's Hessian: 6N single points)")
+        return Derived(False, f"the property target is a {what} of {n} atoms: {why}" + anyway)
+    if axes == 2 and not surface_reference and not _ase_reference_crystal(target.elements):
+        return Derived(False, f"the property target is a slab of {', '.join(target.elements)}, for which ASE has no "
+                              "reference crystal: its surface energy needs a bulk of its composition: set "
+                              "properties.surface_bulk to its index in `structures` (or properties.include without "
+                              "surface) and properties.enabled: true")
+    groups = "relaxation, surface energy" if axes == 2 else "relaxation, vibrations"
+    return Derived(True, f"the property target is a {what} of {n} atoms (<= {bound}): {groups} against the oracle "
+                         "(final/properties.json)")
+
+
+def _ase_reference_crystal(elements: Sequence[str]) -> bool:
+    """A single element whose reference state ase.build.bulk builds (the slab's default surface reference,
+    properties/system.py `surface_reference`)."""
+    if len(elements) != 1:
+        return False
+    from ase.build import bulk
+
+    try:
+        bulk(elements[0])
+    except (ValueError, KeyError, RuntimeError, NotImplementedError):
+        return False
+    return True
 
 
 def validation_frames(oracle_kind: str, file: str | None, portfolio_only: bool = False) -> Derived:

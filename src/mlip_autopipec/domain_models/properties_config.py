@@ -59,7 +59,9 @@ class PropertiesConfig(Strict):
     """Physical properties of a potential against the oracle (written to final/properties.json)."""
 
     enabled: bool | None = Field(None, description="Run the properties stage for the final potential. null: on, "
-                                 "unless the oracle or the trainer is a mock (derived_defaults.py).")
+                                 "unless the oracle or the trainer is a mock; a structure file as the target: on for a slab or cluster of "
+                                 "<= 200 atoms (<= 20 for a cluster with a DFT oracle) and a 3D-periodic cell of <= 8 "
+                                 "(derived_defaults.py).")
     include: list[PropertyGroup] = Field(
         default_factory=lambda: list(ALL_GROUPS),
         description="Property groups to compute; those that do not apply to the structure are skipped "

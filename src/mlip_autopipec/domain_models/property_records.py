@@ -54,12 +54,13 @@ class PropertyRecord(Strict):
     tolerance_kind: ToleranceKind | None = Field(
         None, description="How the tolerance applies: rel, abs, max (value <= tolerance), min (value >= "
         "tolerance), consistency (each side against itself); absent on an error row.")
-    ok: bool = Field(description="Within tolerance (an error row: false; a skipped self-check: true).")
+    ok: bool = Field(description="Within tolerance (an error row: false; a skipped row: true).")
     reference: float | None = Field(None, description="External value of properties.reference, when configured.")
     error: str | None = Field(None, description="Why the property (group) could not be computed, prefixed by "
                               "the side ('oracle: ...', 'potential: ...').")
     check: str | None = Field(None, description="The self-check row: what is compared with what.")
-    skipped: str | None = Field(None, description="The self-check row: why it was skipped ('<side>: reason').")
+    skipped: str | None = Field(None, description="A row not judged, and why ('<side>: reason'): the self-check's, "
+                                "or vibrations of a structure the oracle holds at a saddle point.")
     oracle_B_GPa: BulkModuli | None = Field(None, description="The self-check row: the oracle's two bulk moduli.")
     oracle_tolerance: float | None = Field(None, description="The self-check row: the oracle side's tolerance.")
     potential_B_GPa: BulkModuli | None = Field(None, description="The self-check row: the potential's two bulk "

@@ -153,7 +153,8 @@ class Phonons(PropertyGroup):
 
 
 class Vibrations(PropertyGroup):
-    """A relaxed cluster's internal frequencies (details); the row is their RMSE against the oracle's."""
+    """A relaxed cluster's internal frequencies (details); the row is their RMSE against the oracle's, not
+    judged (`skipped`) when the oracle's relaxed structure is a saddle point (vibrations.py)."""
 
     name = VIBRATIONS
     quantities = {"vibration_rmse": Quantity("THz", "vibration_rmse", "max")}
@@ -172,8 +173,11 @@ class Vibrations(PropertyGroup):
         if self.DETAIL not in oracle or self.DETAIL not in potential:
             return []
         rmse = vibrations.rmse(potential[self.DETAIL], oracle[self.DETAIL])
-        return [record("vibration_rmse", self.quantities["vibration_rmse"], None, rmse,
-                       pcfg.tolerances.vibration_rmse, pcfg.reference.get("vibration_rmse"))]
+        tol = pcfg.tolerances.vibration_rmse
+        row = record("vibration_rmse", self.quantities["vibration_rmse"], None, rmse, tol,
+                     pcfg.reference.get("vibration_rmse"))
+        saddle = vibrations.saddle_point(oracle[self.DETAIL], tol)
+        return [row if saddle is None else row.model_copy(update={"ok": True, "skipped": saddle})]
 
 
 class Relaxation(PropertyGroup):

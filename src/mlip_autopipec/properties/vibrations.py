@@ -11,6 +11,11 @@ relaxes the cluster with its own forces first; relaxation + Hessian of the oracl
 calculation (`VibratingOracle`, like `RelaxingOracle`), computed in one job because the displaced
 structures are only known once the relaxation has finished. In cheap mode the oracle's Hessian is
 taken at the potential-relaxed geometry (no oracle relaxation; 6N oracle calls instead of ~6N + 30).
+
+A relaxation keeps the symmetry of its start (the forces of a symmetric structure are symmetric), so a
+symmetric start the oracle does not hold at a minimum ends on a saddle point: EMT's CH4 relaxed from the
+tetrahedral geometry has all five bending modes imaginary (-3.9, -2.6 THz; its minimum is a distorted
+CH4 21 meV lower). Frequencies there are no vibrations, so the row is not judged (`saddle_point`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,17 @@ def vibrate(atoms: Atoms, calc: Calculator, delta: float, fmax: float, max_steps
 
 def analyze(results: dict[str, Atoms]) -> list[float]:
     return [float(f) for f in np.asarray(results[TASK].info[FREQUENCIES], dtype=float).ravel()]
+
+
+def saddle_point(oracle_freqs: list[float], bound: float) -> str | None:
+    """Why the oracle's frequencies are no vibrations (imaginary modes beyond `bound`, the row's own
+    tolerance, THz: below it they are finite-difference and relaxation noise), or None at a minimum."""
+    imaginary = sorted(f for f in oracle_freqs if f < -bound)
+    if not imaginary:
+        return None
+    return (f"oracle: {len(imaginary)} imaginary mode(s) down to {imaginary[0]:.2f} THz at its relaxed structure: a "
+            "saddle point (a relaxation keeps its start's symmetry), whose frequencies are no vibrations; start from "
+            "a structure the oracle holds at a minimum")
 
 
 def rmse(freqs_a: list[float], freqs_b: list[float]) -> float:

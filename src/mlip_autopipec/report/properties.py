@@ -51,6 +51,8 @@ def table_rows(records: list[PropertyRecord]) -> list[list[str]]:
             err, tol = _g(r.abs_error), _g(r.tolerance)
         else:
             err, tol = "", ("≤ " if kind == "max" else "≥ ") + _g(r.tolerance)
+        if r.skipped:
+            err = f"not judged ({r.skipped})"
         rows.append([r.name, r.unit or "", _g(r.potential), _g(r.oracle), err, tol,
                      "yes" if r.ok else "NO", _g(r.reference)])
     return rows
@@ -59,7 +61,7 @@ def table_rows(records: list[PropertyRecord]) -> list[list[str]]:
 def _ratio(r: PropertyRecord) -> float | None:
     """Error as a fraction of the tolerance (1 = at the limit)."""
     kind = r.tolerance_kind
-    if r.error or not r.tolerance:
+    if r.error or r.skipped or not r.tolerance:
         return None
     if kind == "rel" and r.rel_error is not None:
         return r.rel_error / r.tolerance
@@ -67,7 +69,7 @@ def _ratio(r: PropertyRecord) -> float | None:
         return r.abs_error / r.tolerance
     if kind == "max" and r.potential is not None:
         return r.potential / r.tolerance
-    if kind == "consistency" and not r.skipped:
+    if kind == "consistency":
         sides = [v / r.side_tolerance(k) for k, v in (("oracle", r.oracle), ("potential", r.potential))
                  if v is not None]
         return max(sides) if sides else None
