@@ -5,12 +5,13 @@ Issue 28's matrix benchmark. Held-out frames: Langevin MD of each system's own s
 (kinds: the starting cell at its 2 temperatures; bulk systems also a supercell at 900 K), seed family
 2028_1000+ (never used to choose a setting), labelled by the system's own oracle (`HeldOut`):
 * EMT systems: EMT drives the MD and its energies/forces are the reference (2x2x2 supercell).
-* si (GPAW): GPAW MD of even an 8-atom cell costs ~3-10 s a step, and a decorrelated frame needs a few
-  hundred steps, so the run's own final potential drives the MD (the same Langevin schedule) and GPAW
+* si (GPAW): a GPAW MD step of the 8-atom cell at 4x4x4 costs about a label (~10-40 s), and a
+  decorrelated frame needs a few hundred steps, so the run's own final potential drives the MD (the same Langevin schedule) and GPAW
   with the run's oracle settings labels each frame afterwards: "MLIP-MD frames" as issue 30 scores the
   DFT examples. The configurations then depend on the loop seed's potential; the references do not
   (GPAW). ASE has no independent classical Si driver (no Stillinger-Weber calculator in this stack).
-  Supercell 2x1x1 (16 atoms): 10 GPAW labels in all.
+  Supercell 2x1x1 (16 atoms): 10 GPAW labels in all. The frames and references are kept in the run
+  directory (heldout.extxyz).
 Per system and seed one run in a fresh directory; prints one line per run, then mean and range over
 the seeds.
 
@@ -171,6 +172,13 @@ def score(potential: PotentialFiles, sets: dict[str, list]) -> dict[str, tuple[f
     return out
 
 
+def _tagged(frame, kind: str):
+    """A copy of a held-out frame with its set's name, kept in the run directory for later checks."""
+    f = frame.copy()
+    f.info["heldout_set"] = kind
+    return f
+
+
 def run_system(name: str, seed: int, cores: int, k: int) -> dict:
     cfg, files = systems()[name]
     d = Path(tempfile.mkdtemp(prefix=f"matrix-{name}-s{seed}-"))
@@ -190,8 +198,10 @@ def run_system(name: str, seed: int, cores: int, k: int) -> dict:
     if potential is not None:
         temps = [c["temperature"] for c in cfg["exploration"]["conditions"]]
         t1 = time.perf_counter()
-        row["errors"] = score(PotentialFiles.in_dir(potential), held_out(d, k, temps, HELD_OUT.get(name, HeldOut())))
+        sets = held_out(d, k, temps, HELD_OUT.get(name, HeldOut()))
         row["held_out_s"] = round(time.perf_counter() - t1)
+        write(d / "heldout.extxyz", [_tagged(f, kind) for kind, frames in sets.items() for f in frames])
+        row["errors"] = score(PotentialFiles.in_dir(potential), sets)
     props = property_counts(d)
     final = [c for stage, c in props.items() if c.n_properties is not None]
     if final:
