@@ -5,7 +5,8 @@ The initial data strains the cell only isotropically (initial_data.strains) and 
 that cell, so no label shows the energy of a sheared or tetragonal cell: the volume response (B) is
 learnt, the shear response (C11 - C12, C44) only indirectly from rattled atoms. This script labels a
 few rattled cells under shear and tetragonal strain with the run's own oracle (GPAW, its settings), refits
-the run's labels with and without them (the run's trainer config, the run's seed), and computes each
+the run's labels with and without them, with the ladder's rung rule counting fitted rows instead of
+environments and with stress weight 1 (the run's trainer config otherwise, the run's seed), and computes each
 potential's relaxed-ion C11, C12, C44 with ASE at its own equilibrium (the properties stage's method:
 +-1 % Voigt strains xx and yz, ions relaxed at fixed cell, central stress differences).
 
@@ -80,16 +81,28 @@ def main(run: Path) -> None:
     labels = [a for f in sorted(run.glob("*/labels.extxyz")) if f.parent.name.startswith(("initial", "iter_"))
               for a in read(f, index=":")]
     reference = read_reference_energies_file(run / "initial" / "reference_energies.json")
-    trainer = make_trainer(cfg.trainer)
-    rows = {"run's potential (iter_003 or final/)": elastic(trainer.calculator(PotentialFiles.in_dir(run / "final")), 5.47)}
-    for name, data in (("refit, run's labels", labels), ("refit, + 6 sheared cells", labels + sheared)):
-        out = work / name.split(",")[1].strip().replace(" ", "_").replace("+", "plus")
-        out.mkdir(exist_ok=True)
-        trainer.fit(data, out, reference, None, cfg.seed)
-        rows[name] = elastic(trainer.calculator(PotentialFiles.in_dir(out)), 5.47)
     print(f"labels: {len(labels)} (+{len(sheared)} sheared)")
-    for name, r in rows.items():
-        print(f"{name:40s} a {r['a']:.4f} Å  C11 {r['C11']:6.1f}  C12 {r['C12']:6.1f}  C44 {r['C44']:6.1f} GPa")
+    r = elastic(make_trainer(cfg.trainer).calculator(PotentialFiles.in_dir(run / "final")), 5.47)
+    print(f"{'the run final/':34s} C11 {r['C11']:6.1f}  C12 {r['C12']:6.1f}  C44 {r['C44']:6.1f} GPa")
+    # (name, with the sheared cells, ladder rows per function instead of 2 environments per function, stress weight)
+    for name, extra, rows, stress in (("refit", False, None, None), ("+ sheared", True, None, None),
+                                      ("rows2", False, 2.0, None), ("stress1", False, None, 1.0),
+                                      ("rows2 stress1", False, 2.0, 1.0), ("rows2 stress1 + sheared", True, 2.0, 1.0)):
+        t = cfg.trainer
+        if rows is not None:
+            t = t.model_copy(update={"ladder": t.ladder.model_copy(update={"envs_per_function": 0.0,
+                                                                           "rows_per_function": rows})})
+        if stress is not None:
+            t = t.model_copy(update={"stress_weight": stress})
+        out = work / name.replace(" ", "_").replace("+", "plus")
+        out.mkdir(exist_ok=True)
+        trainer = make_trainer(t)
+        fit = trainer.fit(labels + (sheared if extra else []), out, reference, None, cfg.seed)
+        held = fit["ladder"]["holdout"]
+        r = elastic(trainer.calculator(PotentialFiles.in_dir(out)), 5.47)
+        print(f"{name:34s} C11 {r['C11']:6.1f}  C12 {r['C12']:6.1f}  C44 {r['C44']:6.1f} GPa  rung "
+              f"{fit['ladder']['functions_per_element']}  ladder held-out F {1e3 * held['force_rmse']:.1f} meV/Å, "
+              f"P {held.get('pressure_rmse_gpa') or float('nan'):.2f} GPa", flush=True)
 
 
 if __name__ == "__main__":
