@@ -51,7 +51,7 @@ def test_config_fills_only_what_the_user_left_out():
     assert cfg.labeling.structures_per_job == 10 and cfg.properties.enabled and cfg.validation.n_generated == 24
     assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
                                   "labeling.structures_per_job", "properties.enabled", "validation.n_generated",
-                                  "dynamics.timestep_fs", "validation.temperatures"}
+                                  "dynamics.timestep_fs", "validation.temperatures", "initial_exploration_steps"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})
     assert mine.initial_data.rattle_stdev == 0.03 and mine.convergence.force_rmse == 0.02

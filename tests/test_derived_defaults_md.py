@@ -75,6 +75,15 @@ def test_the_derived_step_conserves_a_molecules_energy_where_2_fs_does_not():
     assert derived < 0.1 * kt and spread(2.0) > 10 * derived
 
 
+@pytest.mark.parametrize("step, steps", [(2.0, 1000), (0.5, 4000), (1.7, 1176), (1.0, 2000)])
+def test_the_exploration_budget_is_2_ps_at_the_step(step, steps):
+    d = dd.exploration_budget(step)
+    assert d.value == steps  # 2000 fs / step, by hand
+    assert dd.log_lines({"initial_exploration_steps": d})[0].startswith(
+        f"DEFAULTS: initial_exploration_steps = {steps} (2 ps of MD per condition (the benchmarked 1000 steps of 2 fs) "
+        f"at the time step {step:g} fs")
+
+
 def test_the_config_derives_the_step_only_when_unset(tmp_path):
     (tmp_path / "ch4.xyz").write_text(CH4.read_text())
     raw = {"structures": [{"kind": "file", "path": "ch4.xyz"}], "oracle": {"kind": "emt"},
@@ -82,9 +91,12 @@ def test_the_config_derives_the_step_only_when_unset(tmp_path):
     cfg = config_from_dict(raw, tmp_path / "config.yaml").cfg
     assert cfg.dynamics.timestep_fs == 0.5 and cfg.md_timestep_fs() == 0.5
     assert cfg.derived()["dynamics.timestep_fs"].value == 0.5
+    assert cfg.initial_exploration_steps == 4000 and cfg.exploration_steps(0) == 4000  # 2 ps of 0.5 fs
     mine = config_from_dict({**raw, "dynamics": {"kind": "ase_md", "timestep_fs": 1.0}}, tmp_path / "config.yaml").cfg
     assert mine.dynamics.timestep_fs == 1.0 and mine.md_timestep_fs() == 1.0
-    assert "dynamics.timestep_fs" not in mine.derived()
+    assert "dynamics.timestep_fs" not in mine.derived() and mine.initial_exploration_steps == 2000
+    budget = config_from_dict({**raw, "initial_exploration_steps": 300}, tmp_path / "config.yaml").cfg
+    assert budget.initial_exploration_steps == 300 and "initial_exploration_steps" not in budget.derived()
     lammps = config_from_dict({**raw, "dynamics": {"kind": "lammps"}}, tmp_path / "config.yaml").cfg
     assert lammps.dynamics.timestep_fs == 0.5
     # a backend without a step (mock): the held-out MD and the swarm's bursts still get the system's
@@ -95,6 +107,7 @@ def test_the_config_derives_the_step_only_when_unset(tmp_path):
 def test_the_default_copper_run_keeps_2_fs():
     cfg = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert cfg.dynamics.timestep_fs == 2.0 and "Cu 63.5 amu" in cfg.derived()["dynamics.timestep_fs"].reason
+    assert cfg.initial_exploration_steps == 1000
     assert AseMDConfig().step_fs() == 2.0  # a section built alone (no system): the metals' step
 
 
@@ -112,7 +125,8 @@ def test_jobs_derive_the_same_step_from_a_null(tmp_path):
     rcfg = load_workflow_config(config, SimpleNamespace(overwrite_configfiles=[str(path)]))
     assert config["dynamics"]["timestep_fs"] is None and config["validation"]["temperatures"] is None
     job = config_from_dict(dict(config), path).cfg
-    assert job == rcfg.cfg and job.dynamics.timestep_fs == 0.5
+    assert config["initial_exploration_steps"] is None
+    assert job == rcfg.cfg and job.dynamics.timestep_fs == 0.5 and job.initial_exploration_steps == 4000
 
 
 # --- the held-out MD temperatures ---------------------------------------------------------------

@@ -607,7 +607,9 @@ class OTFConfig(_Strict):
         5, ge=1, description="Stop after this many iterations without improvement (explorations reaching "
         "a larger share of their budget before halting)."
     )
-    initial_exploration_steps: int = Field(1000, ge=1, description="MD steps per condition in iteration 0.")
+    initial_exploration_steps: int | None = Field(
+        None, ge=1, description="MD steps per condition in iteration 0. null: 2 ps at the time step "
+        "(dynamics.timestep_fs): 1000 steps of 2 fs, 4000 of 0.5 fs with H (derived_defaults.py, logged).")
     structures: list[StructureSpec] = Field(
         default_factory=lambda: [BulkSpec()], min_length=1,
         description="Starting structures (exploration conditions refer to them by index).",
@@ -697,6 +699,10 @@ class OTFConfig(_Strict):
         if hasattr(self.dynamics, "timestep_fs") and self.dynamics.timestep_fs is None:
             self.dynamics.timestep_fs = self._timestep.value
             derived["dynamics.timestep_fs"] = self._timestep
+        if self.initial_exploration_steps is None:
+            d = dd.exploration_budget(self.md_timestep_fs())
+            self.initial_exploration_steps = d.value
+            derived["initial_exploration_steps"] = d
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
             # a molecule's spot-check tolerance, unless the user switched the molecule sizing off
             small = getattr(self.trainer, "molecule", None) is not False and dd.small_molecule(geometry) is not None

@@ -50,6 +50,12 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   0.043 eV at 2 fs (almost k_B T, 0.052 eV), 0.006 at 1 fs, 0.0016 at 0.5 fs (300 K: 0.017 / 0.0035 /
   0.0007). Every element from O (16 amu) up keeps 2 fs; C gets 1.7, Li 1.3. Mass only:
   a stiff light solid (diamond's optical period is 25 fs, 15 steps of 1.7 fs) may want less.
+* Exploration budget (`initial_exploration_steps`): 2 ps of MD per condition, the benchmarked 1000
+  steps of 2 fs, at the derived step (H: 4000 steps of 0.5 fs). In steps alone, a CH4 run at 0.5 fs
+  explored a quarter of the time per iteration, ran through its budget without a halt from iteration
+  8 on and then only learnt from failed spot checks: held-out F 23.5 meV/Å against 7.9 at 2 fs
+  (loop seed 42, 160 labels each; benchmarks/molecule_heldout.py). The swarm's `burst_steps` and the
+  MD stability run's `md_steps` stay steps.
 * Held-out MD temperatures (`validation.temperatures`): those the exploration runs at, at most three
   (the lowest, the highest and the one nearest their middle): a held-out set at other temperatures
   scores the potential where the loop never looked (the old fixed 300/900 K had EMT's CH4 falling
@@ -95,6 +101,7 @@ MOLECULE_ROWS_PER_FUNCTION = 2.0
 MOLECULE_PATIENCE = 15  # iterations without progress: a molecule's halt step is a noisy draw (module docstring)
 TIMESTEP_CAP_FS = 2.0  # fs: the step of every metal benchmark; every element from O up keeps it
 TIMESTEP_PER_SQRT_AMU = 0.5  # fs: H (1.008 amu) gets 0.5 fs (module docstring)
+EXPLORATION_TIME_FS = 2000.0  # fs: the benchmarked budget, 1000 steps of 2 fs
 VALIDATION_TEMPERATURES_MAX = 3  # the lowest, the highest and the one nearest their middle
 
 
@@ -321,6 +328,13 @@ def md_timestep(elements: Sequence[str]) -> Derived:
                           f"period is 13.5 fs), at most {TIMESTEP_CAP_FS:g} fs (the metals' step: every element from "
                           "O up); also the step of the held-out oracle MD, the swarm's MD bursts and the MD "
                           "stability run")
+
+
+def exploration_budget(timestep_fs: float) -> Derived:
+    """initial_exploration_steps: EXPLORATION_TIME_FS of MD at the time step (module docstring)."""
+    value = max(1, round(EXPLORATION_TIME_FS / timestep_fs))
+    return Derived(value, f"{EXPLORATION_TIME_FS / 1000:g} ps of MD per condition (the benchmarked 1000 steps of 2 fs) "
+                          f"at the time step {timestep_fs:g} fs: a lighter system explores as long, in shorter steps")
 
 
 def validation_temperatures(temperatures: Sequence[float]) -> Derived:
