@@ -54,8 +54,9 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   steps of 2 fs, at the derived step (H: 4000 steps of 0.5 fs). In steps alone, a CH4 run at 0.5 fs
   explored a quarter of the time per iteration, ran through its budget without a halt from iteration
   8 on and then only learnt from failed spot checks: held-out F 23.5 meV/Å against 7.9 at 2 fs
-  (loop seed 42, 160 labels each; benchmarks/molecule_heldout.py). The swarm's `burst_steps` and the
-  MD stability run's `md_steps` stay steps.
+  (loop seed 42, 160 labels each; benchmarks/molecule_heldout.py); with 2 ps, 11.6 (152 labels). The
+  swarm's `burst_steps` and the MD stability run's `md_steps` stay steps: bursts of 80 steps (40 fs,
+  as at 2 fs) gave 19.4 meV/Å with 124 labels on the same seed, no better.
 * Held-out MD temperatures (`validation.temperatures`): those the exploration runs at, at most three
   (the lowest, the highest and the one nearest their middle): a held-out set at other temperatures
   scores the potential where the loop never looked (the old fixed 300/900 K had EMT's CH4 falling
