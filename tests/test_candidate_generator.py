@@ -425,3 +425,18 @@ def test_generate_swarm_rattles_the_cell_strain_share_of_a_cluster():
     assert [f.info["generator"] for f in swarm] == ["rattle"] * 4
     periodic = cg.generate_swarm(bulk("Cu", "fcc", cubic=True) * (2, 2, 2), EMT(), cfg, np.random.default_rng(0))
     assert [f.info["generator"] for f in periodic] == ["cell_strain"] * 4
+
+
+def test_generate_swarm_runs_its_md_bursts_at_the_given_step(cu4, monkeypatch):
+    """The swarm's MD bursts integrate the user's system: at the system's step (OTFConfig.md_timestep_fs)."""
+    steps = []
+    real = cg.md_burst
+
+    def spy(*args, **kw):
+        steps.append(kw["timestep_fs"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cg, "md_burst", spy)
+    cfg = CandidatesConfig(n_candidates=2, mix=CandidateMix(rattle=0, md_burst=1, normal_modes=0), burst_steps=2)
+    assert len(cg.generate_swarm(cu4, EMT(), cfg, np.random.default_rng(0), timestep_fs=0.5)) == 2
+    assert steps == [0.5]

@@ -51,6 +51,7 @@ def test_config_fills_only_what_the_user_left_out():
     assert cfg.labeling.structures_per_job == 10 and cfg.properties.enabled and cfg.validation.n_generated == 24
     assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
                                   "labeling.structures_per_job", "properties.enabled", "validation.n_generated",
+                                  "dynamics.timestep_fs", "validation.temperatures", "initial_exploration_steps",
                                   "initial_data.surface_slabs"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})

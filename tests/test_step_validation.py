@@ -57,3 +57,35 @@ def test_portfolio_frames_per_kind_from_oracle_md(tmp_path):
         fresh = f.copy()
         fresh.calc = EMT()
         assert f.get_forces() == pytest.approx(fresh.get_forces(), abs=1e-6)
+
+
+def test_frames_per_run_gives_exactly_the_requested_frames():
+    from mlip_autopipec.steps.validation import frames_per_run
+
+    assert frames_per_run(24, 9) == [3, 3, 3, 3, 3, 3, 2, 2, 2]  # the default Cu run: 3 cells x 3 temperatures
+    assert frames_per_run(24, 6) == [4] * 6
+    assert frames_per_run(2, 3) == [1, 1, 1]  # at least one frame per MD run
+    assert frames_per_run(5, 0) == []
+
+
+def test_generated_frames_use_the_systems_step_and_stay_40_fs_apart(tmp_path, monkeypatch):
+    """A CH4 file (H: 0.5 fs) gets oracle MD at 0.5 fs, a frame every 80 steps (40 fs, as 20 steps of
+    2 fs for a metal), at each derived temperature (the exploration's)."""
+    from pathlib import Path
+
+    import mlip_autopipec.steps.validation as validation
+
+    (tmp_path / "ch4.xyz").write_text((Path(__file__).resolve().parents[1] / "examples/ch4_molecule/ch4.xyz").read_text())
+    calls = []
+    real = validation.langevin_snapshots
+
+    def spy(atoms, calc, temperature, n, rng, **kw):
+        calls.append((temperature, n, kw["stride"], kw["timestep_fs"]))
+        return real(atoms, calc, temperature, n, rng, **{**kw, "stride": 1})  # the frames themselves: cheap
+
+    monkeypatch.setattr(validation, "langevin_snapshots", spy)
+    rcfg = mock_config(tmp_path, structures=[{"kind": "file", "path": "ch4.xyz"}], validation={"n_generated": 4},
+                       exploration={"conditions": [{"name": "a", "temperature": 300}, {"name": "b", "temperature": 600}]})
+    assert rcfg.cfg.validation.temperatures == [300.0, 600.0]
+    assert run_validation_set(rcfg, str(tmp_path / "val.extxyz")) == 4
+    assert calls == [(300.0, 2, 80, 0.5), (600.0, 2, 80, 0.5)]

@@ -245,7 +245,8 @@ class CandidatesConfig(_Strict):
     )
     rattle_stdev: float = Field(0.06, gt=0, description="Rattle amplitude in Å.")
     burst_temperature: float = Field(1200.0, gt=0, description="Temperature of the MD burst in K.")
-    burst_steps: int = Field(20, ge=1, description="Steps of the MD burst between snapshots.")
+    burst_steps: int = Field(20, ge=1, description="Steps of the MD burst between snapshots (of "
+                             "dynamics.timestep_fs: 2 fs from O up, 0.5 fs with H).")
     normal_mode_temperature: float = Field(
         600.0, gt=0, description="Temperature setting normal-mode amplitudes (harmonic equipartition)."
     )
@@ -594,8 +595,10 @@ class ValidationConfig(_Strict):
         None, ge=0, description="If no file: label this many MD frames of the starting structures. null: 24 "
         "with the emt oracle (instant), 0 otherwise (give a `file`)."
     )
-    temperatures: list[float] = Field(
-        default_factory=lambda: [300.0, 900.0], description="MD temperatures for generated frames (K)."
+    temperatures: list[float] | None = Field(
+        None, min_length=1, description="MD temperatures for generated frames (K). null: the exploration "
+        "conditions' temperatures, at most three (the lowest, the highest and the one nearest their middle; "
+        "derived_defaults.py, logged when frames are generated)."
     )
 
 
@@ -611,7 +614,9 @@ class OTFConfig(_Strict):
         5, ge=1, description="Stop after this many iterations without improvement (explorations reaching "
         "a larger share of their budget before halting)."
     )
-    initial_exploration_steps: int = Field(1000, ge=1, description="MD steps per condition in iteration 0.")
+    initial_exploration_steps: int | None = Field(
+        None, ge=1, description="MD steps per condition in iteration 0. null: 2 ps at the time step "
+        "(dynamics.timestep_fs): 1000 steps of 2 fs, 4000 of 0.5 fs with H (derived_defaults.py, logged).")
     structures: list[StructureSpec] = Field(
         default_factory=lambda: [BulkSpec()], min_length=1,
         description="Starting structures (exploration conditions refer to them by index).",
@@ -684,6 +689,7 @@ class OTFConfig(_Strict):
     )
 
     _derived: dict = PrivateAttr(default_factory=dict)
+    _timestep: object = PrivateAttr(default=None)  # derived_defaults.Derived: the system's MD step
 
     @model_validator(mode="after")
     def _derive_defaults(self, info: ValidationInfo) -> "OTFConfig":
@@ -696,8 +702,16 @@ class OTFConfig(_Strict):
         files = self.read_structure_files(base_dir)  # the structure files, read once per load
         geometry = self.molecule_geometry(files)
         derived: dict = {}
+        elements = self.system_elements(files)
+        self._timestep = dd.md_timestep(elements)
+        if hasattr(self.dynamics, "timestep_fs") and self.dynamics.timestep_fs is None:
+            self.dynamics.timestep_fs = self._timestep.value
+            derived["dynamics.timestep_fs"] = self._timestep
+        if self.initial_exploration_steps is None:
+            d = dd.exploration_budget(self.md_timestep_fs())
+            self.initial_exploration_steps = d.value
+            derived["initial_exploration_steps"] = d
         if self.initial_data.rattle_stdev is None or self.convergence.force_rmse is None:
-            elements = self.system_elements(files)
             # a molecule's spot-check tolerance, unless the user switched the molecule sizing off
             small = getattr(self.trainer, "molecule", None) is not False and dd.small_molecule(geometry) is not None
             if self.initial_data.rattle_stdev is None:
@@ -745,8 +759,21 @@ class OTFConfig(_Strict):
             d = dd.validation_frames(self.oracle.kind, self.validation.file, portfolio_only)
             self.validation.n_generated = d.value
             derived["validation.n_generated"] = d
+        if self.validation.temperatures is None:
+            d = dd.validation_temperatures(temperatures)
+            self.validation.temperatures = d.value
+            if self.validation.n_generated and self.validation.file is None:  # logged where frames are made
+                derived["validation.temperatures"] = d
         self._derived = derived
         return self
+
+    def md_timestep_fs(self) -> float:
+        """The time step (fs) of every MD of the user's system: the exploration's `dynamics.timestep_fs`
+        (derived from the lightest mass when null), and for a backend without one (mock) the derived
+        value, so the held-out oracle MD, the swarm's MD bursts and the MD stability run use the step
+        the system needs."""
+        step = getattr(self.dynamics, "timestep_fs", None)
+        return float(step if step is not None else self._timestep.value)
 
     def molecule_sizing(self, geometry: tuple[int, float] | None, files: dict):
         """Fill `trainer.molecule` when null (a linear ACE trainer) and apply the molecule's basis where the

@@ -59,6 +59,26 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   one noisy draw per condition; with seed 1 it went 0.28, 0.13, 0.015, 0.01, 0.10, 0.025 while the
   potential was still learning, and patience 5 stopped the CH4 run there.
 
+* MD time step (`dynamics.timestep_fs`, and every MD of the user's system: held-out oracle MD, MD
+  bursts of the swarm, the MD stability run): at equal bond stiffness a vibration's period grows as
+  sqrt(m), so the step is 0.5 fs x sqrt(m / amu) of the lightest element, two significant digits, at
+  most 2 fs (the step every metal benchmark ran: Cu, Al, Ni, Pt, Pd). H gets 0.5 fs: EMT's C-H stretch
+  has a 13.5 fs period (27 steps). EMT CH4, NVE from 600 K, 1000 steps, 3 seeds: total energy spread
+  0.043 eV at 2 fs (almost k_B T, 0.052 eV), 0.006 at 1 fs, 0.0016 at 0.5 fs (300 K: 0.017 / 0.0035 /
+  0.0007). Every element from O (16 amu) up keeps 2 fs; C gets 1.7, Li 1.3. Mass only:
+  a stiff light solid (diamond's optical period is 25 fs, 15 steps of 1.7 fs) may want less.
+* Exploration budget (`initial_exploration_steps`): 2 ps of MD per condition, the benchmarked 1000
+  steps of 2 fs, at the derived step (H: 4000 steps of 0.5 fs). In steps alone, a CH4 run at 0.5 fs
+  explored a quarter of the time per iteration, ran through its budget without a halt from iteration
+  8 on and then only learnt from failed spot checks: held-out F 23.5 meV/Å against 7.9 at 2 fs
+  (loop seed 42, 160 labels each; benchmarks/molecule_heldout.py); with 2 ps, 11.6 (152 labels). The
+  swarm's `burst_steps` and the MD stability run's `md_steps` stay steps: bursts of 80 steps (40 fs,
+  as at 2 fs) gave 19.4 meV/Å with 124 labels on the same seed, no better.
+* Held-out MD temperatures (`validation.temperatures`): those the exploration runs at, at most three
+  (the lowest, the highest and the one nearest their middle): a held-out set at other temperatures
+  scores the potential where the loop never looked (the old fixed 300/900 K had EMT's CH4 falling
+  apart at 900 K while the loop explored 300-600 K).
+
 Debye temperatures: Kittel, Introduction to Solid State Physics, table 5.1 (low-temperature values);
 an element missing there uses 300 K, said in the reason.
 """
@@ -99,11 +119,15 @@ MOLECULE_ROWS_PER_FUNCTION = 2.0
 MOLECULE_PATIENCE = 15  # iterations without progress: a molecule's halt step is a noisy draw (module docstring)
 PROPERTY_MAX_ATOMS = 200  # a slab or cluster from a file whose properties are on by default (module docstring)
 PROPERTY_BULK_MAX_ATOMS = 8  # a 3D-periodic file cell: its 27x phonon / MD cells stay at 216 atoms
+TIMESTEP_CAP_FS = 2.0  # fs: the step of every metal benchmark; every element from O up keeps it
+TIMESTEP_PER_SQRT_AMU = 0.5  # fs: H (1.008 amu) gets 0.5 fs (module docstring)
+EXPLORATION_TIME_FS = 2000.0  # fs: the benchmarked budget, 1000 steps of 2 fs
+VALIDATION_TEMPERATURES_MAX = 3  # the lowest, the highest and the one nearest their middle
 
 
 @dataclass(frozen=True)
 class Derived:
-    value: float | int | bool
+    value: float | int | bool | list
     reason: str
 
 
@@ -375,6 +399,57 @@ def molecule_sizing(geometry: tuple[int, float] | None) -> Derived:
                          "trainer.force_cap 8 x the thermal force scale, convergence.energy_rmse = force_rmse x "
                          f"{ENERGY_PER_FORCE_TOLERANCE:.2g} Å (the Cu ratio), patience {MOLECULE_PATIENCE} (its progress "
                          "is a noisy draw), if not set")
+
+
+def two_digits(x: float) -> float:
+    """Round to two significant digits (0.5019 -> 0.5, 1.7329 -> 1.7, 1.99994 -> 2.0)."""
+    if x <= 0:
+        return x
+    exponent = math.floor(math.log10(x)) - 1
+    return round(round(x / 10 ** exponent) * 10 ** exponent, 12)
+
+
+def md_timestep(elements: Sequence[str]) -> Derived:
+    """dynamics.timestep_fs (fs): TIMESTEP_PER_SQRT_AMU x sqrt(m / amu) of the lightest element, two
+    significant digits, at most TIMESTEP_CAP_FS (module docstring)."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    known = [el for el in elements if el in atomic_numbers]
+    if not known:
+        return Derived(TIMESTEP_CAP_FS, "elements of the structures unknown here: the metals' step")
+    lightest = min(known, key=lambda el: atomic_masses[atomic_numbers[el]])
+    mass = float(atomic_masses[atomic_numbers[lightest]])
+    raw = TIMESTEP_PER_SQRT_AMU * math.sqrt(mass)
+    value = min(TIMESTEP_CAP_FS, two_digits(raw))
+    return Derived(value, f"lightest element {lightest} {mass:.3g} amu: {TIMESTEP_PER_SQRT_AMU:g} fs x sqrt(m / amu) = "
+                          f"{raw:.2f} fs (a vibration's period grows as sqrt(m); H gets 0.5 fs, EMT's C-H stretch "
+                          f"period is 13.5 fs), at most {TIMESTEP_CAP_FS:g} fs (the metals' step: every element from "
+                          "O up); also the step of the held-out oracle MD, the swarm's MD bursts and the MD "
+                          "stability run")
+
+
+def exploration_budget(timestep_fs: float) -> Derived:
+    """initial_exploration_steps: EXPLORATION_TIME_FS of MD at the time step (module docstring)."""
+    value = max(1, round(EXPLORATION_TIME_FS / timestep_fs))
+    return Derived(value, f"{EXPLORATION_TIME_FS / 1000:g} ps of MD per condition (the benchmarked 1000 steps of 2 fs) "
+                          f"at the time step {timestep_fs:g} fs: a lighter system explores as long, in shorter steps")
+
+
+def validation_temperatures(temperatures: Sequence[float]) -> Derived:
+    """validation.temperatures (K): the exploration conditions' distinct temperatures, at most
+    VALIDATION_TEMPERATURES_MAX: the lowest, the highest and the one nearest their middle (the lower
+    one on a tie)."""
+    distinct = sorted(set(float(t) for t in temperatures))
+    if len(distinct) <= VALIDATION_TEMPERATURES_MAX:
+        chosen = distinct
+    else:
+        low, high = distinct[0], distinct[-1]
+        middle = min(distinct[1:-1], key=lambda t: (abs(t - (low + high) / 2), t))
+        chosen = [low, middle, high]
+    listed = ", ".join(f"{t:g}" for t in distinct)
+    why = ("the exploration temperatures" if len(chosen) == len(distinct) else
+           f"the lowest, the highest and the one nearest their middle of the exploration temperatures {listed} K")
+    return Derived(chosen, f"{why}: the held-out oracle MD samples where the loop explores")
 
 
 def log_lines(derived: dict[str, Derived]) -> list[str]:

@@ -22,8 +22,20 @@ class MockDynamicsConfig(_Strict):
 class _LangevinMD(_Strict):
     """What every real MD backend shares: the time step and the Langevin thermostat (NVT)."""
 
-    timestep_fs: float = Field(2.0, gt=0, description="Time step in fs.")
+    timestep_fs: float | None = Field(
+        None, gt=0, description="Time step in fs. null: derived from the lightest element's mass, 0.5 fs x "
+        "sqrt(m / amu) at most 2 fs (H 0.5, C 1.7, every element from O up 2; domain_models/derived_defaults.py, "
+        "logged). Also the step of the held-out oracle MD, the swarm's MD bursts and the MD stability run."
+    )
     friction: float = Field(0.02, gt=0, description="Langevin friction in 1/fs.")
+
+    def step_fs(self) -> float:
+        """The time step in fs: `timestep_fs`, which the whole config fills from the system when null
+        (OTFConfig._derive_defaults); a section built on its own, with no system to derive it from
+        (tests, tools), takes the metals' step."""
+        from .derived_defaults import TIMESTEP_CAP_FS
+
+        return float(self.timestep_fs) if self.timestep_fs is not None else TIMESTEP_CAP_FS
 
 
 class AseMDConfig(_LangevinMD):

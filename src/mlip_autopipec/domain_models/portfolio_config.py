@@ -129,8 +129,8 @@ class PortfolioConfig(Strict):
                                    "from its own MD of that condition's structure at its temperature (NVT; a seed "
                                    "stream no selection or fit uses; needs an in-process oracle such as EMT); 0: "
                                    "no per-kind held-out set.")
-    validation_warmup: int = Field(500, ge=0, description="Oracle MD steps (2 fs) before the first held-out "
-                                   "frame (the liquid needs them to melt).")
+    validation_warmup: int = Field(500, ge=0, description="Oracle MD steps (of dynamics.timestep_fs: 2 fs from O "
+                                   "up) before the first held-out frame (the liquid needs them to melt).")
     validation_stride: int = Field(40, ge=1, description="Oracle MD steps between held-out frames.")
 
     def melting(self) -> tuple[float, str]:

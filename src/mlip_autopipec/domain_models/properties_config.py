@@ -101,7 +101,8 @@ class PropertiesConfig(Strict):
         "the bulk crystal every bulk property starts from). Its cell gradient is the stress times volume per "
         "atom, so the residual stress stays below equilibrium_fmax x N/V (fcc Cu: 0.03 GPa).")
     max_relax_steps: int = Field(200, ge=1, description="BFGS steps per relaxation; more is a failure.")
-    md_steps: int = Field(300, ge=1, description="Steps of the MD stability run (300 x 2 fs: 0.6 ps).")
+    md_steps: int = Field(300, ge=1, description="Steps of the MD stability run (of dynamics.timestep_fs; "
+                          "300 x 2 fs: 0.6 ps for a metal).")
     md_supercell: tuple[int, int, int] = Field((3, 3, 3), description="Repetitions of the conventional cell "
                                                "for the MD stability run (larger than the exploration's).")
     md_temperature: float | None = Field(None, gt=0, description="K; null: the highest exploration temperature.")

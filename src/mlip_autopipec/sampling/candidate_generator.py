@@ -614,14 +614,15 @@ def split_counts(total: int, weights: dict[str, float]) -> dict[str, int]:
 
 
 def generate_swarm(
-    atoms: Atoms, calculator, cfg: "CandidatesConfig", rng: np.random.Generator
+    atoms: Atoms, calculator, cfg: "CandidatesConfig", rng: np.random.Generator, timestep_fs: float = 2.0
 ) -> list[Atoms]:
     """Exactly ``cfg.n_candidates`` candidates around ``atoms``, mixed as ``cfg.mix`` says.
 
     Each candidate is a bare structure (no calculator, results or stale info) labelled
     ``info['generator']``. Without a calculator only rattling is possible, so it gets the whole
     budget. A shortfall of ``md_burst`` or ``normal_modes`` (collapsing runs, unsatisfiable
-    min_distance) is topped up by rattling, so the count is always exact.
+    min_distance) is topped up by rattling, so the count is always exact. ``timestep_fs``: the MD
+    bursts' step, the system's (``OTFConfig.md_timestep_fs``: 0.5 fs with H); ``burst_steps`` stay steps.
     """
     weights = {name: float(getattr(cfg.mix, name)) for name in GENERATORS}
     if calculator is None:
@@ -646,7 +647,7 @@ def generate_swarm(
             "md_burst",
             lambda: md_burst(
                 atoms, calculator, counts["md_burst"], cfg.burst_temperature, cfg.burst_steps,
-                limits, rng,
+                limits, rng, timestep_fs=timestep_fs,
             ),
         )
     if counts["normal_modes"]:

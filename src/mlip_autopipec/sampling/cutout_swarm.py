@@ -115,9 +115,10 @@ def rattle_core(cut: Atoms, n: int, stdev: float, min_distance: float, rng: np.r
                         "candidates.min_distance")
 
 
-def cutout_swarm(cut: Atoms, calculator, cfg, rng: np.random.Generator) -> list[Atoms]:
+def cutout_swarm(cut: Atoms, calculator, cfg, rng: np.random.Generator, timestep_fs: float = 2.0) -> list[Atoms]:
     """`cfg.n_candidates` candidates around the cut-out `cut`, mixed as `cfg.mix` says (see module
-    docstring); each keeps the cut-out's force weights and info, and is labelled ``generator``."""
+    docstring); each keeps the cut-out's force weights and info, and is labelled ``generator``.
+    `timestep_fs`: the MD bursts' step, the system's (`OTFConfig.md_timestep_fs`)."""
     mobile = mobile_mask(cut)
     held = ~mobile
     weights = {"rattle": cfg.mix.rattle, "md_burst": cfg.mix.md_burst, "normal_modes": cfg.mix.normal_modes}
@@ -133,7 +134,7 @@ def cutout_swarm(cut: Atoms, calculator, cfg, rng: np.random.Generator) -> list[
         fixed.set_constraint(FixAtoms(indices=np.where(held)[0]))
         try:
             made["md_burst"] = md_burst(fixed, calculator, counts["md_burst"], cfg.burst_temperature,
-                                        cfg.burst_steps, limits, rng)
+                                        cfg.burst_steps, limits, rng, timestep_fs=timestep_fs)
         except StructureError as exc:
             log.warning("cut-out swarm: md_burst failed (%s); rattled instead", exc)
     if counts["normal_modes"]:

@@ -92,7 +92,7 @@ def cutouts_from_gamma(cfg, frame: Atoms, gamma: np.ndarray, calculator, source:
 def swarm_of_cutouts(cfg, cuts: list[Atoms], calculator, rng: np.random.Generator) -> list[Atoms]:
     out = []
     for j, cut in enumerate(cuts):
-        for cand in cutout_swarm(cut, calculator, cfg.candidates, rng):
+        for cand in cutout_swarm(cut, calculator, cfg.candidates, rng, timestep_fs=cfg.md_timestep_fs()):
             cand.info["cutout_index"] = j
             out.append(cand)
     return out

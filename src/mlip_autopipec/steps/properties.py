@@ -234,7 +234,7 @@ def run_md_stability_step(rcfg, stage: str, out_json: str, scale_file: str | Non
         log.warning("MD stability: the potential's equilibrium relaxation failed (%s); the configured cell", why)
     t0 = time.perf_counter()
     result = run_md_stability(system.conventional, pcfg.md_supercell, calc, temperature, pcfg.md_steps,
-                              cfg.dynamics.timestep_fs if hasattr(cfg.dynamics, "timestep_fs") else 2.0,
+                              cfg.md_timestep_fs(),
                               cfg.exploration.gamma_check_interval, derive_seed(cfg.seed, "md_stability", stage),
                               gamma=gamma_fn)
     wall = round(time.perf_counter() - t0, 3)

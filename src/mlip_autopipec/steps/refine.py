@@ -91,7 +91,8 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
                 halt_copy.info["generator"] = "halt"
                 candidates.append(halt_copy)
             continue
-        swarm = generate_swarm(_strip(halt), calc, cfg.candidates, rng_for(cfg.seed, "swarm", iteration, k))
+        swarm = generate_swarm(_strip(halt), calc, cfg.candidates, rng_for(cfg.seed, "swarm", iteration, k),
+                               timestep_fs=cfg.md_timestep_fs())
         for atoms in swarm:
             atoms.info["halt_index"] = k
         candidates.extend(swarm)

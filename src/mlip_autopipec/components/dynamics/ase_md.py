@@ -167,7 +167,7 @@ class AseMD:
         return atoms
 
     def _integrator(self, atoms: Atoms, condition: ExplorationCondition, rng: np.random.Generator):
-        dt = self.cfg.timestep_fs * units.fs
+        dt = self.cfg.step_fs() * units.fs
         if condition.pressure is None:
             # ASE >= 3.28 deprecates Langevin(fixcm=True) (biased sampling); FixCom is its replacement
             atoms.set_constraint(FixCom())

@@ -218,7 +218,7 @@ def integrator_commands(cfg, condition: ExplorationCondition, seed: int) -> list
     `pdamp_fs`, coupling `cfg.barostat`) + the same `fix langevin`, its temperature measured by the
     barostat's own compute.
     """
-    dt_ps = cfg.timestep_fs / 1000.0
+    dt_ps = cfg.step_fs() / 1000.0
     damp_ps = 1.0 / cfg.friction / 1000.0
     lseed = 1 + int(seed) % 900_000_000  # LAMMPS wants a positive 32-bit seed
     t = condition.temperature
