@@ -25,16 +25,17 @@ from mlip_autopipec.plan import (
 def test_label_jobs_are_chunks_of_structures_per_job():
     mock = load_config(CONFIGS / "mock.yaml").cfg  # 7 initial structures, 5 per iteration, 2 per job
     assert (n_label_jobs(mock, "initial"), n_label_jobs(mock, "iter_000"), n_label_jobs(mock, "iter_007")) == (4, 3, 3)
-    default = load_config(REPO / "config" / "config.yaml").cfg  # 39 initial, 8 per iteration, 10 per job
-    assert (n_label_jobs(default, "initial"), n_label_jobs(default, "iter_000")) == (4, 1)
+    # 39 initial + 9 surface slabs (3 facets x 3, initial_data.surface_slabs), 8 per iteration, 10 per job
+    default = load_config(REPO / "config" / "config.yaml").cfg
+    assert (n_label_jobs(default, "initial"), n_label_jobs(default, "iter_000")) == (5, 1)
     one = default.model_copy(update={"labeling": default.labeling.model_copy(update={"structures_per_job": 1})})
-    assert (n_label_jobs(one, "initial"), n_label_jobs(one, "iter_003")) == (39, 8)
+    assert (n_label_jobs(one, "initial"), n_label_jobs(one, "iter_003")) == (48, 8)
 
 
 def test_job_counts_per_stage():
     cfg = load_config(REPO / "config" / "config.yaml").cfg
     assert initial_jobs(cfg) == {"initial_structures": 1, "label_noise": 1, "reference_energies": 1, "validation_set": 1,
-                                 "label": 4, "gather_labels": 1, "train": 1}
+                                 "label": 5, "gather_labels": 1, "train": 1}
     assert iteration_jobs(cfg) == {"explore": 4, "gate": 1, "collect_halts": 1, "candidates": 1, "select": 1,
                                    "label": 1, "gather_labels": 1, "train": 1}
     assert iteration_jobs(cfg, refines=False) == {"explore": 4, "gate": 1}
