@@ -34,13 +34,13 @@ PROPERTY_RULES = ("property_equilibrium", "property_tasks", "property_label", "m
 # -- job counts: pure functions of the config ---------------------------------------------------
 def n_label_jobs(cfg, stage: str) -> int:
     """Label jobs of a stage: fixed slots for the most structures the stage can hold
-    (`n_initial_structures()` initially, `selection.n_select` or `convergence.spot_checks` per
-    iteration), in chunks of
+    (`n_initial_structures()` initially, `selection.n_select` (two-level: `expensive_per_iteration()`)
+    or `convergence.spot_checks` per iteration), in chunks of
     `labeling.structures_per_job`; surplus slots label nothing. `cfg` is an OTFConfig."""
     if stage == L.FINAL_CHECK:  # the fresh spot checks of the potential to ship
         n = cfg.convergence.spot_checks
     else:
-        n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.selection.n_select,
+        n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.expensive_per_iteration(),
                                                                       cfg.convergence.spot_checks)
     return -(-n // cfg.labeling.structures_per_job)
 
@@ -424,7 +424,7 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
         f"  exploration:     {plan.n_conditions} condition(s) ({', '.join(plan.conditions)}), "
         f"{cfg.exploration_steps(0)} MD steps each in iteration 0"
         + (f", x{growth:g} per iteration" if growth != 1 else ""),
-        f"  per iteration:   {cfg.candidates.n_candidates} candidates per halt -> {cfg.selection.n_select} "
+        f"  per iteration:   {cfg.candidates.n_candidates} candidates per halt -> {cfg.expensive_per_iteration()} "
         f"selected ({cfg.selection.kind}) -> labelled by {cfg.oracle.kind} in {plan.label_jobs_iteration} "
         f"job(s) of <= {per_job} -> {cfg.trainer.kind} fit",
     ]
