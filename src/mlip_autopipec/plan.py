@@ -45,6 +45,19 @@ def n_label_jobs(cfg, stage: str) -> int:
     return -(-n // cfg.labeling.structures_per_job)
 
 
+def cheap_label_stages(cfg, stage: str) -> list[str]:
+    """Two-level labelling: the stages whose cheap labels (layout.cheap_labels) the fit of `stage` uses as
+    its prior: the initial set's and every iteration's candidates' up to `stage`, as `two_level.cheap_labels`
+    asks; [] in a one-level run. `rules/common.smk` asks this too, so plan and DAG agree."""
+    return [s for s in L.stages_up_to(stage)
+            if cfg.cheap_labels("initial" if s == L.INITIAL else "candidates")]
+
+
+def cheap_validation(cfg) -> bool:
+    """The cheap level labels the held-out set (its errors are reported beside the expensive level's)."""
+    return cfg.cheap_labels("validation") and cfg.has_validation()
+
+
 def has_validation(cfg) -> bool:
     return cfg.has_validation()
 
@@ -57,6 +70,9 @@ def initial_jobs(cfg) -> dict[str, int]:
     if parts:  # the portfolio's held-out frames: one job per condition
         jobs = {"validation_part": len(parts), **jobs}
     jobs["label"] = n_label_jobs(cfg, L.INITIAL)
+    n_cheap = bool(cheap_label_stages(cfg, L.INITIAL)) + cheap_validation(cfg)
+    if n_cheap:  # two-level labelling: one cheap job for the initial set, one for the held-out set
+        jobs["label_cheap"] = n_cheap
     return jobs
 
 
@@ -69,6 +85,8 @@ def iteration_jobs(cfg, refines: bool = True, properties: dict[str, int] | None 
     jobs["explore"] = len(cfg.exploration.conditions)
     if refines:
         jobs["label"] = n_label_jobs(cfg, L.iter_dir(0))
+        if cfg.cheap_labels("candidates"):  # two-level labelling: every candidate, one job
+            jobs["label_cheap"] = 1
     if cfg.convergence.properties and properties:
         jobs.update(properties)
         if refines:
@@ -159,6 +177,8 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
         "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
+        "label_cheap": sum(_exists(workdir, L.cheap_labels(c), L.cheap_label_record(c))
+                           for c in [L.INITIAL, L.VALIDATION_DIR]),
     }
     return {k: v for k, v in done.items() if k in initial_jobs(cfg)}
 
@@ -175,6 +195,8 @@ def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
         "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
+        **({"label_cheap": int(_exists(workdir, L.cheap_labels(s), L.cheap_label_record(s)))}
+           if cfg.cheap_labels("candidates") else {}),
     }
 
 

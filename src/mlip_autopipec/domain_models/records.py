@@ -8,7 +8,7 @@ disk are the ones the dict-based records had, so runs made before these models s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, field_validator
 
@@ -90,6 +90,9 @@ class LabelChunkRecord(Strict):
                                          "('new', 'oracle settings changed', a retried failure).")
     cores: int = Field(1, description="Cores the oracle was given.")
     wall_time_s: float = Field(0.0, description="Wall time of the job's labelling loop.")
+    level: Literal["cheap"] | None = Field(
+        None, description="Two-level labelling: 'cheap' for the cheap oracle's job (<stage>/cheap/); absent: the "
+        "expensive oracle (`oracle`), the only level of a one-level run.")
 
 
 class CompositionCheck(Strict):
@@ -309,6 +312,11 @@ class TrainRecord(Strict):
     error: str | None = Field(None, description="Why the fit failed (with kept_previous).")
     wall_time_s: float = Field(0.0, description="Wall time of the fit.")
     validation: RmseMetrics | None = Field(None, description="Errors on the held-out set, when there is one.")
+    validation_cheap: RmseMetrics | None = Field(
+        None, description="Two-level labelling: errors on the held-out set against the cheap level's labels "
+        "(information beside `validation`, which is against the expensive oracle and the one judged).")
+    n_cheap_structures: int | None = Field(
+        None, description="Two-level labelling: cheap-level labels the fit had (its prior); absent in a one-level run.")
     composition: CompositionCheck | None = Field(None, description="The rank check of the training set's "
                                                  "compositions (per-element energies determined or not).")
     prior: PriorErrors | None = Field(None, description="The previous potential's gamma and errors on this stage's "
