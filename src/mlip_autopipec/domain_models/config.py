@@ -911,7 +911,8 @@ class OTFConfig(_Strict):
 
         t = self.two_level
         if self.cheap_oracle is None:
-            if "two_level" in self.model_fields_set:
+            # compared with the defaults, not "was it given": jobs get the resolved config with every key filled
+            if t != TwoLevelConfig():
                 raise ValueError("two_level is set but cheap_oracle is not: add a cheap_oracle (e.g. {kind: chgnet}) "
                                  "or drop two_level")
             return
