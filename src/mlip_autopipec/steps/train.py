@@ -13,7 +13,9 @@ from ..core.errors import TrainingError
 from ..core.io import copy_file, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
-from ..domain_models.records import FitReport, RmseMetrics, TrainRecord, read_reference_energies_file, record_json
+from ..components.trainers.prior_fit import CheapPrior
+from ..domain_models.records import (FitReport, RmseMetrics, TrainRecord, TwoLevelFitRecord,
+                                     read_reference_energies_file, record_json)
 from ..sampling.compositions import composition_check
 from .prior_errors import prior_errors_of
 
@@ -60,8 +62,11 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
     try:
-        record.fit = FitReport.model_validate(trainer.fit(dataset, Path(out_dir), reference, previous,
-                                                          derive_seed(cfg.seed, "train", stage)))
+        prior = {} if cheap is None else {"prior": CheapPrior(frames=cheap, prior_strength=cfg.two_level.fit.prior_strength)}
+        metrics = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage), **prior)
+        two_level = metrics.pop("two_level", None)
+        record.fit = FitReport.model_validate(metrics)
+        record.two_level = None if two_level is None else TwoLevelFitRecord.model_validate(two_level)
     except TrainingError as exc:
         if previous is None:
             raise

@@ -34,6 +34,7 @@ import numpy as np
 from ase import Atoms
 
 from ...core.errors import TrainingError
+from ...core.label_weights import energy_weight
 from ...sampling.compositions import composition_check, composition_matrix
 from .ridge import weighted_ridge
 
@@ -202,3 +203,38 @@ def energy_shift(frames: Sequence[Atoms], e_expensive: Sequence[float], e_cheap:
                             f"{', '.join(missing)} are missing at one level; give both levels' reference energies")
     return EnergyShift(per_element={el: float(isolated_expensive[el] - isolated_cheap[el]) for el in elements},
                        method="isolated_atoms")
+
+
+# --------------------------------------------------------------------------------------------
+# What the trainer gets
+# --------------------------------------------------------------------------------------------
+@dataclass
+class CheapPrior:
+    """A two-level run's cheap labels for the fit (steps/train.py passes it as `prior=`), and
+    `two_level.fit.prior_strength` ("auto" or lambda)."""
+
+    frames: list
+    prior_strength: float | str = "auto"
+
+
+def both_levels(expensive: Sequence[Atoms], cheap: Sequence[Atoms]) -> list[tuple[Atoms, Atoms]]:
+    """(expensive, cheap) label pairs of the same structure (matched by `label_hash`, the hash of the
+    structure the oracles were given) whose energy is a label (not a cut-out's)."""
+    by_hash = {a.info.get("label_hash"): a for a in cheap}
+    pairs = []
+    for e in expensive:
+        c = by_hash.get(e.info.get("label_hash"))
+        if c is not None and energy_weight(e) > 0 and energy_weight(c) > 0:
+            pairs.append((e, c))
+    return pairs
+
+
+def shift_between_levels(expensive: Sequence[Atoms], cheap: Sequence[Atoms],
+                         isolated_expensive: Mapping[str, float] | None = None,
+                         isolated_cheap: Mapping[str, float] | None = None) -> tuple[EnergyShift, int]:
+    """`energy_shift` on the structures labelled at both levels; returns (shift, number of such structures)."""
+    pairs = both_levels(expensive, cheap)
+    elements = sorted({s for a in [*expensive, *cheap] for s in a.get_chemical_symbols()})
+    shift = energy_shift([e for e, _ in pairs], [e.get_potential_energy() for e, _ in pairs],
+                         [c.get_potential_energy() for _, c in pairs], elements, isolated_expensive, isolated_cheap)
+    return shift, len(pairs)
