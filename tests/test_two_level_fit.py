@@ -61,7 +61,9 @@ def test_auto_chooses_on_the_ladders_held_out_share(levels, ref, tmp_path):  # n
     metrics = LinearAceTrainer(config()).fit(expensive, tmp_path, ref, None, 0, prior=CheapPrior(cheap, "auto"))
     rec = metrics["two_level"]
     assert rec["chosen_by"] == "auto" and rec["n_cheap_structures"] == len(cheap)
-    assert rec["prior_strength"] in rec["grid"] and len(rec["grid"]) == len(rec["scores"]) == 19
+    # the relative grid (19 points) and ridge_alpha, the expensive-only end
+    assert rec["prior_strength"] in rec["grid"] and len(rec["grid"]) == len(rec["scores"]) == 20
+    assert rec["grid"][0] == config().ridge_alpha
     assert rec["scores"][rec["grid"].index(rec["prior_strength"])] == min(rec["scores"])
 
 
@@ -79,9 +81,10 @@ def force_rmse(directory, frames) -> float:
 
 def test_an_unbiased_cheap_level_carries_its_coverage_into_the_expensive_fit(levels, ref, tmp_path):  # noqa: F811
     """Where only the cheap level has labels (1100 K, 2 % expanded), a cheap level that differs from the expensive
-    one only in its energy zero makes the two-level fit better than the fit to the few expensive labels alone.
-    (With the 85 % softened cheap forces it is not, measured: 9.7 vs 7.9 meV/Å: the prior is no cure for a
-    biased cheap level far from the expensive labels; the benchmark of issue 31 is what decides.)"""
+    one only in its energy zero makes the two-level fit better than the fit to the few expensive labels alone
+    (measured 2.4 vs 7.9 meV/Å; with the 85 % softened cheap forces 5.8 vs 7.9 meV/Å, auto then at the grid's
+    ridge_alpha end, where c_L still fills the directions the expensive labels leave open; 9.7 vs 7.9 before
+    that end was on the grid). Real DFT against a real universal potential is the benchmark's to judge."""
     expensive, _, test, unbiased = levels
     LinearAceTrainer(config()).fit(expensive, tmp_path / "two", ref, None, 0, prior=CheapPrior(unbiased, "auto"))
     LinearAceTrainer(config()).fit(expensive, tmp_path / "one", ref, None, 0)
