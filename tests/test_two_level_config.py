@@ -54,3 +54,20 @@ def test_preflight_checks_the_cheap_oracle_knows_the_elements(tmp_path):
     with pytest.raises(UserError) as err:
         preflight(rcfg)
     assert "cheap_oracle:" in str(err.value) and "Si" in str(err.value)
+
+
+def test_the_plan_counts_one_cheap_label_job_per_stage(tmp_path):
+    from mlip_autopipec.plan import cheap_label_stages, cheap_validation, initial_jobs, iteration_jobs
+
+    one = mock_config(tmp_path).cfg
+    assert "label_cheap" not in initial_jobs(one) and "label_cheap" not in iteration_jobs(one)
+    assert cheap_label_stages(one, "iter_001") == []
+    two = mock_config(tmp_path, cheap_oracle={"kind": "mock"}, validation={"n_generated": 4}).cfg
+    assert cheap_validation(two)
+    assert initial_jobs(two)["label_cheap"] == 2  # the initial set and the held-out set
+    assert iteration_jobs(two)["label_cheap"] == 1 and "label_cheap" not in iteration_jobs(two, refines=False)
+    assert cheap_label_stages(two, "iter_001") == ["initial", "iter_000", "iter_001"]
+    only_initial = mock_config(tmp_path, cheap_oracle={"kind": "mock"},
+                               two_level={"cheap_labels": ["initial"], "disagreement_share": 0}).cfg
+    assert cheap_label_stages(only_initial, "iter_001") == ["initial"] and not cheap_validation(only_initial)
+    assert "label_cheap" not in iteration_jobs(only_initial)
