@@ -13,5 +13,6 @@ run_step(
         smk.input.validation[0] if smk.input.validation else None,
         smk.output.record, cheap_files=list(smk.input.cheap),
         cheap_validation_file=smk.input.cheap_validation[0] if smk.input.cheap_validation else None,
+        cheap_reference_file=smk.input.cheap_reference[0] if smk.input.cheap_reference else None,
     ),
 )

@@ -65,6 +65,7 @@ def test_the_plan_counts_one_cheap_label_job_per_stage(tmp_path):
     two = mock_config(tmp_path, cheap_oracle={"kind": "mock"}, validation={"n_generated": 4}).cfg
     assert cheap_validation(two)
     assert initial_jobs(two)["label_cheap"] == 2  # the initial set and the held-out set
+    assert initial_jobs(two)["cheap_reference_energies"] == 1 and "cheap_reference_energies" not in initial_jobs(one)
     assert iteration_jobs(two)["label_cheap"] == 1 and "label_cheap" not in iteration_jobs(two, refines=False)
     assert cheap_label_stages(two, "iter_001") == ["initial", "iter_000", "iter_001"]
     only_initial = mock_config(tmp_path, cheap_oracle={"kind": "mock"},

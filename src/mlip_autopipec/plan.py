@@ -73,6 +73,8 @@ def initial_jobs(cfg) -> dict[str, int]:
     n_cheap = bool(cheap_label_stages(cfg, L.INITIAL)) + cheap_validation(cfg)
     if n_cheap:  # two-level labelling: one cheap job for the initial set, one for the held-out set
         jobs["label_cheap"] = n_cheap
+    if cfg.two_level_on():
+        jobs["cheap_reference_energies"] = 1
     return jobs
 
 
@@ -179,6 +181,7 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
         "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
         "label_cheap": sum(_exists(workdir, L.cheap_labels(c), L.cheap_label_record(c))
                            for c in [L.INITIAL, L.VALIDATION_DIR]),
+        "cheap_reference_energies": int(_exists(workdir, L.CHEAP_REFERENCE_ENERGIES)),
     }
     return {k: v for k, v in done.items() if k in initial_jobs(cfg)}
 

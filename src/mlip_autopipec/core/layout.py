@@ -192,6 +192,10 @@ def cheap_label_cache(stage: str) -> str:
     return f"{cheap_dir(stage)}/label_cache"
 
 
+# the cheap level's isolated-atom energies: the energy shift between the levels of a one-composition compound
+CHEAP_REFERENCE_ENERGIES = f"{INITIAL}/{CHEAP}/reference_energies.json"
+
+
 # The properties stage of one potential (rules/properties.smk)
 def properties_dir(stage: str) -> str:
     return f"{stage}/properties"

@@ -37,13 +37,14 @@ def copy_potential(src: PotentialFiles, dst: PotentialFiles) -> None:
 def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out_dir: str,
               previous_dir: str | None, validation_file: str | None, out_record: str,
               final: bool = False, cheap_files: list[str] | None = None,
-              cheap_validation_file: str | None = None) -> TrainRecord:
+              cheap_validation_file: str | None = None, cheap_reference_file: str | None = None) -> TrainRecord:
     """`final`: the final fit after the loop (final_fit/): the same labels as the last potential, the
     ladder's final_rungs as candidates too; no prior errors (the previous potential was fitted on
     every one of these labels).
 
     Two-level labelling (cheap_oracle): `cheap_files` the cheap level's labels so far (the fit's prior),
-    `cheap_validation_file` its labels of the held-out set (scored as information, never judged)."""
+    `cheap_validation_file` its labels of the held-out set (scored as information, never judged),
+    `cheap_reference_file` its isolated-atom energies (the energy shift's fallback)."""
     cfg = rcfg.cfg
     dataset = load_dataset(label_files)
     reference = read_reference_energies_file(reference_file)
@@ -62,7 +63,9 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
     try:
-        prior = {} if cheap is None else {"prior": CheapPrior(frames=cheap, prior_strength=cfg.two_level.fit.prior_strength)}
+        prior = {} if cheap is None else {"prior": CheapPrior(
+            frames=cheap, prior_strength=cfg.two_level.fit.prior_strength,
+            isolated=read_reference_energies_file(cheap_reference_file) if cheap_reference_file else None)}
         metrics = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage), **prior)
         two_level = metrics.pop("two_level", None)
         record.fit = FitReport.model_validate(metrics)

@@ -165,7 +165,7 @@ class LinearAceTrainer:
         if not prior.frames:
             raise TrainingError("two-level fit: no cheap labels (every cheap calculation failed?)")
         check_labels_finite(prior.frames)
-        shift, n_both = shift_between_levels(dataset, prior.frames)
+        shift, n_both = shift_between_levels(dataset, prior.frames, reference_energies, prior.isolated)
         prior_df = frames_to_dataframe(prior.frames, reference_energies)
         offsets = np.array([shift.of(a) for a in prior.frames])
         prior_df["energy"] = prior_df["energy"] + offsets

@@ -225,6 +225,7 @@ class CheapPrior:
 
     frames: list
     prior_strength: float | str = "auto"
+    isolated: Mapping[str, float] | None = None  # the cheap oracle's isolated-atom energies (the shift's fallback)
 
 
 def both_levels(expensive: Sequence[Atoms], cheap: Sequence[Atoms]) -> list[tuple[Atoms, Atoms]]:
