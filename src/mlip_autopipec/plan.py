@@ -453,6 +453,11 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
         f"selected ({cfg.selection.kind}) -> labelled by {cfg.oracle.kind} in {plan.label_jobs_iteration} "
         f"job(s) of <= {per_job} -> {cfg.trainer.kind} fit",
     ]
+    if cfg.two_level_on():
+        t = cfg.two_level
+        lines.append(f"  two levels:      {cfg.cheap_oracle.kind} (cheap) labels {', '.join(t.cheap_labels)}, one job "
+                     f"each; {cfg.oracle.kind} only the selected, {t.disagreement_share:g} of them by cheap-vs-"
+                     f"potential disagreement; the fit takes the cheap labels as its prior")
     if plan.property_jobs_per_potential:
         c = plan.property_calculations
         where = ("every explored potential, before its checkpoint (convergence.properties)"
