@@ -7,7 +7,7 @@ from mlip_autopipec.loop import extension as X
 from mlip_autopipec.core import layout as L
 from mlip_autopipec.loop.state import refresh_state
 from mlip_autopipec.domain_models.state import Action
-from mlip_autopipec.plan import n_label_jobs
+from mlip_autopipec.plan import cheap_label_stages, cheap_validation, n_label_jobs
 from mlip_autopipec.domain_models.state import read_decision
 from mlip_autopipec.domain_models.ship import read_ship
 from mlip_autopipec.domain_models.portfolio_config import portfolio_conditions
@@ -48,6 +48,9 @@ def conda_env(kind):
 
 
 ORACLE_ENV = conda_env(RCFG.cfg.oracle.kind)
+# two-level labelling (cheap_oracle): the cheap level's environment, and whether selection reads its labels
+CHEAP_ORACLE_ENV = conda_env(RCFG.cfg.cheap_oracle.kind) if RCFG.cfg.two_level_on() else ORACLE_ENV
+DISAGREEMENT = RCFG.cfg.cheap_labels("candidates") and RCFG.cfg.two_level.disagreement_share > 0
 
 
 wildcard_constraints:
@@ -122,6 +125,16 @@ def superseded_decision(wildcards):
     return [path] if os.path.isfile(path) else []
 
 
+def cheap_label_files(stage):
+    """Two-level labelling: the cheap labels the fit of `stage` uses as its prior ([] in a one-level run)."""
+    return [L.cheap_labels(s) for s in cheap_label_stages(RCFG.cfg, stage)]
+
+
+def cheap_validation_files():
+    """The cheap level's labels of the held-out set (scored beside the expensive ones, as information)."""
+    return [L.cheap_labels(L.VALIDATION_DIR)] if cheap_validation(RCFG.cfg) else []
+
+
 def label_chunks(stage):
     """Label jobs of a stage: fixed slots sized by the most structures the stage can hold, so no
     extra checkpoint is needed (surplus slots label nothing); counted by the plan's n_label_jobs."""
@@ -177,6 +190,10 @@ def final_potential(wildcards):
 
 def final_labels(wildcards):
     return [L.labels(s) for s in L.stages_up_to(last_loop_stage())]
+
+
+def final_cheap_labels(wildcards):
+    return cheap_label_files(last_loop_stage())
 
 
 def final_fit_previous(wildcards):

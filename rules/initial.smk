@@ -64,6 +64,27 @@ rule reference_energies:
         "../scripts/reference_energies.py"
 
 
+# two-level labelling (cheap_oracle): the cheap level's isolated atoms (the energy shift between the levels)
+rule cheap_reference_energies:
+    input:
+        structures=STRUCTURE_FILES,
+    output:
+        energies=L.CHEAP_REFERENCE_ENERGIES,
+    params:
+        config_file=CONFIG_FILE,
+    threads: RES.light.cores
+    resources:
+        **RES.light.snakemake_resources(),
+    log:
+        "logs/cheap_reference_energies/initial.log",
+    benchmark:
+        "logs/benchmark/cheap_reference_energies/initial.tsv"
+    conda:
+        CHEAP_ORACLE_ENV
+    script:
+        "../scripts/cheap_reference_energies.py"
+
+
 rule validation_part:
     input:
         structures=STRUCTURE_FILES,

@@ -48,3 +48,29 @@ rule gather_labels:
         "../envs/mlip.yaml"
     script:
         "../scripts/gather_labels.py"
+
+
+# Two-level labelling (cheap_oracle): the cheap level labels a whole stage in one job (a universal potential
+# loads its model once and labels in batches): the initial set, an iteration's candidates, the held-out set.
+rule label_cheap:
+    wildcard_constraints:
+        cstage=L.CHEAP_STAGE_REGEX,
+    input:
+        structures=lambda w: L.cheap_input(w.cstage),
+    output:
+        labels=L.cheap_labels("{cstage}"),
+        record=L.cheap_label_record("{cstage}"),
+    params:
+        config_file=CONFIG_FILE,
+        cache_dir=lambda w: L.cheap_label_cache(w.cstage),
+    threads: RES.label.cores
+    resources:
+        **RES.label.snakemake_resources(),
+    log:
+        "logs/label_cheap/{cstage}.log",
+    benchmark:
+        "logs/benchmark/label_cheap/{cstage}.tsv"
+    conda:
+        CHEAP_ORACLE_ENV
+    script:
+        "../scripts/label_cheap.py"

@@ -52,6 +52,7 @@ rule select:
     input:
         candidates=rules.candidates.output.candidates,
         potential=exploring_potential,
+        cheap=lambda w: [L.cheap_labels(L.iter_dir(w.it))] if DISAGREEMENT else [],
     output:
         selected=L.selected(L.iter_dir("{it}")),
     params:

@@ -9,6 +9,9 @@ rule train:
         reference=rules.reference_energies.output.energies,
         previous=previous_potential,
         validation=[L.VALIDATION_FILE] if VALIDATION else [],
+        cheap=lambda w: cheap_label_files(w.stage),
+        cheap_validation=cheap_validation_files(),
+        cheap_reference=[L.CHEAP_REFERENCE_ENERGIES] if RCFG.cfg.two_level_on() else [],
     output:
         yace=L.potential("{stage}", "yace"),
         yaml=L.potential("{stage}", "yaml"),
@@ -38,6 +41,9 @@ rule final_fit:
         reference=rules.reference_energies.output.energies,
         previous=final_fit_previous,
         validation=[L.VALIDATION_FILE] if VALIDATION else [],
+        cheap=final_cheap_labels,
+        cheap_validation=cheap_validation_files(),
+        cheap_reference=[L.CHEAP_REFERENCE_ENERGIES] if RCFG.cfg.two_level_on() else [],
     output:
         yace=L.potential(L.FINAL_FIT, "yace"),
         yaml=L.potential(L.FINAL_FIT, "yaml"),

@@ -10,6 +10,8 @@ run_step(
     lambda cfg, smk: run_train(
         cfg, L.FINAL_FIT, list(smk.input.labels), smk.input.reference, str(Path(smk.output.yace).parent),
         str(Path(smk.input.previous[0]).parent), smk.input.validation[0] if smk.input.validation else None,
-        smk.output.record, final=True,
+        smk.output.record, final=True, cheap_files=list(smk.input.cheap),
+        cheap_validation_file=smk.input.cheap_validation[0] if smk.input.cheap_validation else None,
+        cheap_reference_file=smk.input.cheap_reference[0] if smk.input.cheap_reference else None,
     ),
 )

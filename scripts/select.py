@@ -8,6 +8,6 @@ run_step(
     snakemake,  # noqa: F821
     lambda cfg, smk: run_select(
         cfg, int(smk.wildcards.it), smk.input.candidates, str(Path(smk.input.potential[0]).parent),
-        smk.output.selected,
+        smk.output.selected, cheap_file=smk.input.cheap[0] if smk.input.cheap else None,
     ),
 )

@@ -11,6 +11,8 @@ run_step(
         str(Path(smk.output.yace).parent),
         str(Path(smk.input.previous[0]).parent) if smk.input.previous else None,
         smk.input.validation[0] if smk.input.validation else None,
-        smk.output.record,
+        smk.output.record, cheap_files=list(smk.input.cheap),
+        cheap_validation_file=smk.input.cheap_validation[0] if smk.input.cheap_validation else None,
+        cheap_reference_file=smk.input.cheap_reference[0] if smk.input.cheap_reference else None,
     ),
 )

@@ -175,3 +175,51 @@ def test_shift_of_one_element_is_fitted_from_its_cells():
     shift = energy_shift(frames, e_expensive, e_cheap, ["Si"])
     assert shift.method == "composition_fit"
     assert shift.per_element["Si"] == pytest.approx(0.25, abs=1e-9)
+
+
+def test_both_levels_pair_by_label_hash_and_skip_cut_out_energies():
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from mlip_autopipec.components.trainers.prior_fit import both_levels, shift_between_levels
+
+    def labelled(seed, energy, key):
+        a = bulk("Cu", "fcc", a=3.61, cubic=True)
+        a.rattle(0.02, seed=seed)
+        a.calc = SinglePointCalculator(a, energy=energy, forces=np.zeros((4, 3)))
+        a.info["label_hash"] = key
+        return a
+
+    expensive = [labelled(0, -10.0, "a"), labelled(1, -11.0, "b"), labelled(2, -12.0, "c")]
+    expensive[2].info["energy_weight"] = 0.0  # a cut-out: its energy is no label
+    cheap = [labelled(1, -9.0, "b"), labelled(0, -8.0, "a"), labelled(2, -7.0, "c"), labelled(3, -6.0, "d")]
+    pairs = both_levels(expensive, cheap)
+    assert [(e.info["label_hash"], c.info["label_hash"]) for e, c in pairs] == [("a", "a"), ("b", "b")]
+    shift, n = shift_between_levels(expensive, cheap)
+    # (E_exp - E_cheap) / N = (-2/4, -2/4): -0.5 eV/atom
+    assert n == 2 and shift.method == "composition_fit" and shift.per_element["Cu"] == pytest.approx(-0.5)
+
+
+def test_one_composition_of_a_compound_shifts_by_the_isolated_atoms():
+    """Cu3Au cells only: the composition does not determine a term per element, so the shift is each element's
+    isolated-atom difference between the levels (given here), and without them a message names the elements."""
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from mlip_autopipec.components.trainers.prior_fit import shift_between_levels
+
+    def cell(seed, energy):
+        a = bulk("Cu", "fcc", a=3.7, cubic=True)
+        a.symbols[0] = "Au"
+        a.rattle(0.02, seed=seed)
+        a.calc = SinglePointCalculator(a, energy=energy, forces=np.zeros((4, 3)))
+        a.info["label_hash"] = f"k{seed}"
+        return a
+
+    expensive = [cell(0, -12.0), cell(1, -12.5)]
+    cheap = [cell(0, -3.0), cell(1, -3.4)]
+    shift, n = shift_between_levels(expensive, cheap, {"Cu": -0.5, "Au": -0.25}, {"Cu": 0.25, "Au": 1.0})
+    assert (shift.method, n) == ("isolated_atoms", 2)
+    assert shift.per_element == {"Au": -1.25, "Cu": -0.75}
+    with pytest.raises(TrainingError, match="isolated-atom energies of Au, Cu"):
+        shift_between_levels(expensive, cheap, {"Cu": -0.5, "Au": -0.25}, None)

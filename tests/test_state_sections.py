@@ -130,3 +130,31 @@ def test_decision_settings_of_an_older_decision_load_and_a_misspelt_key_is_refus
     assert decision.settings.convergence is None and decision.settings.conditions["t600"]["temperature"] == 600
     with pytest.raises(ValidationError, match="max_cycle"):
         DecisionSettings.model_validate({**old, "max_cycle": 5})
+
+
+def test_levels_sum_each_levels_label_job_records_and_are_absent_in_a_one_level_run(tmp_path):
+    """Two-level labelling: `levels` sums the expensive label jobs and the cheap ones separately; a run with
+    no cheap record has no `levels` key at all (its state file keeps its old keys)."""
+    from mlip_autopipec.core import layout as L
+    from mlip_autopipec.core.io import write_json
+    from mlip_autopipec.domain_models.records import LabelChunkRecord, LabelFailure, record_json
+    from mlip_autopipec.domain_models.state import Status, WorkflowState
+    from mlip_autopipec.loop.state import label_levels
+
+    def job(path, n, failed, t, level=None):
+        fails = [LabelFailure(hash=f"h{k}", reason="x", wall_time_s=0.0, oracle="mock") for k in range(failed)]
+        write_json(tmp_path / path, record_json(LabelChunkRecord(stage="s", chunk=0, indices=[], n_labelled=n,
+                                                                 failures=fails, wall_time_s=t, level=level)))
+
+    job(L.label_job("initial", 0, "json"), 2, 0, 1.5)
+    job(L.label_job("iter_000", 1, "json"), 3, 1, 2.0)
+    assert label_levels(tmp_path) is None
+    assert "levels" not in WorkflowState(status=Status.EXPLORING, iteration=0).model_dump(mode="json")
+    job(L.cheap_label_record("initial"), 7, 0, 0.25, "cheap")
+    job(L.cheap_label_record("validation"), 4, 2, 0.5, "cheap")
+    levels = {v.level: v for v in label_levels(tmp_path)}
+    assert (levels["expensive"].n_labelled, levels["expensive"].n_failed, levels["expensive"].n_jobs) == (5, 1, 2)
+    assert levels["expensive"].wall_time_s == pytest.approx(3.5)
+    assert (levels["cheap"].n_labelled, levels["cheap"].n_failed, levels["cheap"].wall_time_s) == (11, 2, 0.75)
+    state = WorkflowState(status=Status.EXPLORING, iteration=0, levels=list(levels.values()))
+    assert [v["level"] for v in state.model_dump(mode="json")["levels"]] == ["expensive", "cheap"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import mock_config
 
 from mlip_autopipec.components.registry import make_oracle
@@ -82,3 +83,22 @@ def test_surface_slabs_join_the_initial_set_rattled_per_facet(tmp_path):
         shift = f.positions - ref.positions
         assert 0.2 * rcfg.cfg.initial_data.rattle_amplitude() < shift.std() < 3 * rcfg.cfg.initial_data.rattle_amplitude()
         assert f.info["structure_index"] == -1
+
+
+def test_the_cheap_levels_reference_energies_come_from_the_cheap_oracle(tmp_path):
+    """Two-level labelling: EMT as the cheap level of a mock (Morse, no one-body term: 0 eV) run; its isolated
+    Cu atom computed here with EMT itself."""
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+
+    from mlip_autopipec.core.io import read_json
+    from mlip_autopipec.steps.initial import run_reference_energies
+
+    rcfg = mock_config(tmp_path, cheap_oracle={"kind": "emt"})
+    run_reference_energies(rcfg, str(tmp_path / "dft.json"))
+    run_reference_energies(rcfg, str(tmp_path / "cheap.json"), level="cheap")
+    atom = Atoms("Cu", pbc=False)
+    atom.center(vacuum=6.0)
+    atom.calc = EMT()
+    assert read_json(tmp_path / "dft.json") == {"Cu": 0.0}
+    assert read_json(tmp_path / "cheap.json")["Cu"] == pytest.approx(atom.get_potential_energy(), abs=1e-6)

@@ -111,3 +111,35 @@ def test_every_failure_mode_is_recorded_and_the_rest_labelled(tmp_path, mode, re
     labelled = [a for k in range(3) for a in read_structures(tmp_path / f"job{k}.extxyz")]
     assert len(labelled) + len(failures) == 6
     assert all(len(a) == 4 for a in labelled)
+
+
+def test_the_cheap_level_labels_a_whole_stage_in_one_job_with_its_own_oracle(tmp_path):
+    """Two-level labelling: run_label_cheap uses cheap_oracle (a Morse of other parameters here), labels every
+    structure in one job and marks its record `level: cheap`; the expensive record has no `level` key."""
+    from ase.calculators.morse import MorsePotential
+
+    from mlip_autopipec.steps.label import run_label_cheap
+
+    rcfg = mock_config(tmp_path, cheap_oracle={"kind": "mock", "epsilon": 0.2, "r0": 2.7})
+    write_structures(tmp_path / "selected.xyz", cells(3))
+    record = run_label_cheap(rcfg, "initial", str(tmp_path / "selected.xyz"), str(tmp_path / "cheap.extxyz"),
+                             str(tmp_path / "cheap.json"), str(tmp_path / "cheap_cache"))
+    assert (record.level, record.indices, record.n_labelled) == ("cheap", [0, 1, 2], 3)
+    assert json.loads((tmp_path / "cheap.json").read_text())["level"] == "cheap"
+    cheap = read_structures(tmp_path / "cheap.extxyz")
+    for atoms, ref in zip(cheap, cells(3)):  # the cheap Morse's energy, computed here independently
+        ref.calc = MorsePotential(epsilon=0.2, rho0=6.0, r0=2.7)
+        assert atoms.get_potential_energy() == pytest.approx(ref.get_potential_energy(), rel=1e-7)  # extxyz digits
+    label(rcfg, tmp_path, chunk=0, name="dft")
+    assert "level" not in json.loads((tmp_path / "dft0.json").read_text())
+    expensive = read_structures(tmp_path / "dft0.extxyz")[0]
+    assert expensive.get_potential_energy() != pytest.approx(cheap[0].get_potential_energy(), rel=1e-3)
+
+
+def test_cheap_labels_need_a_cheap_oracle(tmp_path):
+    from mlip_autopipec.steps.label import run_label_cheap
+
+    write_structures(tmp_path / "selected.xyz", cells(1))
+    with pytest.raises(UserError, match="no cheap_oracle"):
+        run_label_cheap(mock_config(tmp_path), "initial", str(tmp_path / "selected.xyz"), str(tmp_path / "c.extxyz"),
+                        str(tmp_path / "c.json"), str(tmp_path / "cc"))

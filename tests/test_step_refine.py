@@ -89,3 +89,36 @@ def test_select_from_no_candidates_selects_nothing(explored):
     write_structures(d / "cand.xyz", [])
     assert run_select(mock_config(d), 0, str(d / "cand.xyz"), str(d / "pot"), str(d / "sel.xyz")) == 0
     assert read_structures(d / "sel.xyz") == []
+
+
+def test_two_level_select_takes_part_by_the_cheap_disagreement(explored):
+    """With the cheap labels of every candidate, half of n_select (rounded up) goes to the candidates where the
+    potential (the mock trainer's Morse) and the cheap level (a Morse of other parameters) disagree most."""
+    from ase.calculators.morse import MorsePotential
+
+    from mlip_autopipec.steps.label import run_label_cheap
+
+    d, *_ = explored
+    cands = [frame(s) for s in range(12)]
+    for k, c in enumerate(cands):  # spread the disagreement: structures ever more compressed
+        c.set_cell(c.cell * (1 - 0.004 * k), scale_atoms=True)
+    write_structures(d / "cand.xyz", cands)
+    rcfg = mock_config(d, cheap_oracle={"kind": "mock", "epsilon": 0.25, "r0": 2.65})
+    run_label_cheap(rcfg, "iter_000", str(d / "cand.xyz"), str(d / "cheap.extxyz"), str(d / "cheap.json"),
+                    str(d / "cheap_cache"))
+    assert run_select(rcfg, 0, str(d / "cand.xyz"), str(d / "pot"), str(d / "sel.xyz"),
+                      cheap_file=str(d / "cheap.extxyz")) == 5
+    selected = read_structures(d / "sel.xyz")
+    by = [a.info["selected_by"] for a in selected]
+    assert by == ["gamma", "gamma", "disagreement", "disagreement", "disagreement"]
+    assert [a.info["candidate_index"] for a in selected[:2]] == [0, 11]  # the mock selector's 2 evenly spaced
+    # the disagreement computed here independently: the two Morse models' forces on every candidate
+    dis = []
+    for c in read_structures(d / "cand.xyz"):
+        a, b = c.copy(), c.copy()
+        a.calc = MorsePotential(epsilon=0.25, rho0=6.0, r0=2.65)
+        b.calc = MorsePotential(epsilon=0.35, rho0=6.0, r0=2.55)
+        dis.append(np.max(np.linalg.norm(a.get_forces() - b.get_forces(), axis=1)))
+    expected = [i for i in np.argsort(dis)[::-1] if i not in (0, 11)][:3]
+    assert [a.info["candidate_index"] for a in selected[2:]] == [int(i) for i in expected]
+    assert selected[2].info["cheap_disagreement"] == pytest.approx(dis[expected[0]], rel=1e-6)

@@ -68,3 +68,30 @@ def test_a_failed_first_fit_stops(files):
     with pytest.raises(TrainingError, match="generation 0 diverged"):
         train(rcfg, files, "initial", "pot0")
     assert not (files / "pot0.json").exists()
+
+
+def test_two_level_train_hands_the_cheap_labels_to_the_fit_and_scores_both_held_out_sets(files):
+    """The mock trainer lists the prior labels it got; train.json counts them and scores the held-out set
+    against the cheap labels beside the expensive ones; a one-level record has neither key."""
+    from mlip_autopipec.core.identity import structure_hash
+    from mlip_autopipec.core.io import read_structures
+
+    d = files
+    cheap_oracle = MockOracle(MockOracleConfig(epsilon=0.3, r0=2.6))
+    cheap = [cheap_oracle.label(a) for a in read_structures(d / "a.extxyz") + read_structures(d / "val.extxyz")]
+    write_structures(d / "cheap.extxyz", cheap[:2])
+    write_structures(d / "cheap_val.extxyz", cheap[2:])
+    rcfg = mock_config(d, cheap_oracle={"kind": "mock", "epsilon": 0.3, "r0": 2.6})
+    record = run_train(rcfg, "initial", [str(d / "a.extxyz")], str(d / "ref.json"), str(d / "two"), None,
+                       str(d / "val.extxyz"), str(d / "two.json"), cheap_files=[str(d / "cheap.extxyz")],
+                       cheap_validation_file=str(d / "cheap_val.extxyz"))
+    pot = json.loads((d / "two" / "potential.yace").read_text())
+    assert pot["prior_labels"] == [structure_hash(a) for a in cheap[:2]]
+    on_disk = json.loads((d / "two.json").read_text())
+    assert on_disk["n_cheap_structures"] == 2 and record.two_level is None  # the mock fits no prior
+    # the mock potential is the default Morse = the expensive level: zero error there, not against the cheap one
+    assert on_disk["validation"]["force_rmse"] < 1e-6 < on_disk["validation_cheap"]["force_rmse"]
+    train(mock_config(d), d, "initial", "one")
+    one = json.loads((d / "one.json").read_text())
+    assert not {"n_cheap_structures", "validation_cheap", "two_level"} & set(one)
+    assert "prior_labels" not in json.loads((d / "one" / "potential.yace").read_text())

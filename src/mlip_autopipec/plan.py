@@ -34,15 +34,28 @@ PROPERTY_RULES = ("property_equilibrium", "property_tasks", "property_label", "m
 # -- job counts: pure functions of the config ---------------------------------------------------
 def n_label_jobs(cfg, stage: str) -> int:
     """Label jobs of a stage: fixed slots for the most structures the stage can hold
-    (`n_initial_structures()` initially, `selection.n_select` or `convergence.spot_checks` per
-    iteration), in chunks of
+    (`n_initial_structures()` initially, `selection.n_select` (two-level: `expensive_per_iteration()`)
+    or `convergence.spot_checks` per iteration), in chunks of
     `labeling.structures_per_job`; surplus slots label nothing. `cfg` is an OTFConfig."""
     if stage == L.FINAL_CHECK:  # the fresh spot checks of the potential to ship
         n = cfg.convergence.spot_checks
     else:
-        n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.selection.n_select,
+        n = cfg.n_initial_structures() if stage == L.INITIAL else max(cfg.expensive_per_iteration(),
                                                                       cfg.convergence.spot_checks)
     return -(-n // cfg.labeling.structures_per_job)
+
+
+def cheap_label_stages(cfg, stage: str) -> list[str]:
+    """Two-level labelling: the stages whose cheap labels (layout.cheap_labels) the fit of `stage` uses as
+    its prior: the initial set's and every iteration's candidates' up to `stage`, as `two_level.cheap_labels`
+    asks; [] in a one-level run. `rules/common.smk` asks this too, so plan and DAG agree."""
+    return [s for s in L.stages_up_to(stage)
+            if cfg.cheap_labels("initial" if s == L.INITIAL else "candidates")]
+
+
+def cheap_validation(cfg) -> bool:
+    """The cheap level labels the held-out set (its errors are reported beside the expensive level's)."""
+    return cfg.cheap_labels("validation") and cfg.has_validation()
 
 
 def has_validation(cfg) -> bool:
@@ -57,6 +70,11 @@ def initial_jobs(cfg) -> dict[str, int]:
     if parts:  # the portfolio's held-out frames: one job per condition
         jobs = {"validation_part": len(parts), **jobs}
     jobs["label"] = n_label_jobs(cfg, L.INITIAL)
+    n_cheap = bool(cheap_label_stages(cfg, L.INITIAL)) + cheap_validation(cfg)
+    if n_cheap:  # two-level labelling: one cheap job for the initial set, one for the held-out set
+        jobs["label_cheap"] = n_cheap
+    if cfg.two_level_on():
+        jobs["cheap_reference_energies"] = 1
     return jobs
 
 
@@ -69,6 +87,8 @@ def iteration_jobs(cfg, refines: bool = True, properties: dict[str, int] | None 
     jobs["explore"] = len(cfg.exploration.conditions)
     if refines:
         jobs["label"] = n_label_jobs(cfg, L.iter_dir(0))
+        if cfg.cheap_labels("candidates"):  # two-level labelling: every candidate, one job
+            jobs["label_cheap"] = 1
     if cfg.convergence.properties and properties:
         jobs.update(properties)
         if refines:
@@ -159,6 +179,9 @@ def initial_done(cfg, workdir: Path) -> dict[str, int]:
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
         "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
+        "label_cheap": sum(_exists(workdir, L.cheap_labels(c), L.cheap_label_record(c))
+                           for c in [L.INITIAL, L.VALIDATION_DIR]),
+        "cheap_reference_energies": int(_exists(workdir, L.CHEAP_REFERENCE_ENERGIES)),
     }
     return {k: v for k, v in done.items() if k in initial_jobs(cfg)}
 
@@ -175,6 +198,8 @@ def iteration_done(cfg, workdir: Path, n: int) -> dict[str, int]:
         "label": _label_done(workdir, cfg, s),
         "gather_labels": int(_exists(workdir, L.labels(s), L.labels_failed(s))),
         "train": int(_exists(workdir, L.potential(s), L.train_record(s))),
+        **({"label_cheap": int(_exists(workdir, L.cheap_labels(s), L.cheap_label_record(s)))}
+           if cfg.cheap_labels("candidates") else {}),
     }
 
 
@@ -424,10 +449,15 @@ def format_plan(rcfg, workdir: str | Path, plan: Plan | None = None) -> str:
         f"  exploration:     {plan.n_conditions} condition(s) ({', '.join(plan.conditions)}), "
         f"{cfg.exploration_steps(0)} MD steps each in iteration 0"
         + (f", x{growth:g} per iteration" if growth != 1 else ""),
-        f"  per iteration:   {cfg.candidates.n_candidates} candidates per halt -> {cfg.selection.n_select} "
+        f"  per iteration:   {cfg.candidates.n_candidates} candidates per halt -> {cfg.expensive_per_iteration()} "
         f"selected ({cfg.selection.kind}) -> labelled by {cfg.oracle.kind} in {plan.label_jobs_iteration} "
         f"job(s) of <= {per_job} -> {cfg.trainer.kind} fit",
     ]
+    if cfg.two_level_on():
+        t = cfg.two_level
+        lines.append(f"  two levels:      {cfg.cheap_oracle.kind} (cheap) labels {', '.join(t.cheap_labels)}, one job "
+                     f"each; {cfg.oracle.kind} only the selected, {t.disagreement_share:g} of them by cheap-vs-"
+                     f"potential disagreement; the fit takes the cheap labels as its prior")
     if plan.property_jobs_per_potential:
         c = plan.property_calculations
         where = ("every explored potential, before its checkpoint (convergence.properties)"

@@ -21,6 +21,11 @@ def preflight(rcfg) -> None:
         structures = starting_structures(rcfg)
         oracle = make_oracle(cfg.oracle)
         oracle.check_elements(elements_of(structures))
+        if cfg.cheap_oracle is not None:  # two-level labelling: the cheap level labels the same structures
+            try:
+                make_oracle(cfg.cheap_oracle).check_elements(elements_of(structures))
+            except UserError as exc:
+                raise UserError(f"cheap_oracle: {exc}") from None
         check_structures_against_config(cfg, structures)
         check_setup = getattr(oracle, "check_setup", None)
         if check_setup is not None:

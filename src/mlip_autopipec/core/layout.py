@@ -157,6 +157,45 @@ def label_job(stage: str, chunk: int | str, suffix: str) -> str:
     return f"{stage}/label_jobs/{chunk}.{suffix}"
 
 
+# Two-level labelling (cheap_oracle, docs/two_level_labelling.md): the cheap level's labels of a stage's
+# structures, in its own directory with its own cache, so the levels never share a file or a cache entry.
+# Its "stages": initial (the starting set), iter_NNN (every candidate of the iteration), validation (the
+# held-out set).
+CHEAP = "cheap"
+VALIDATION_DIR = "validation"
+CHEAP_STAGE_REGEX = rf"{STAGE_REGEX}|{VALIDATION_DIR}"
+
+
+def cheap_input(stage: str) -> str:
+    """What the cheap level labels in `stage`: the initial set, an iteration's candidates, the held-out set."""
+    if stage == VALIDATION_DIR:
+        return VALIDATION_FILE
+    n = iteration_of_stage(stage)
+    return selected(INITIAL) if n is None else candidates(n)
+
+
+def cheap_dir(stage: str) -> str:
+    return f"{stage}/{CHEAP}"
+
+
+def cheap_labels(stage: str) -> str:
+    """The cheap level's labels of `cheap_input(stage)` (one batched job per stage)."""
+    return f"{cheap_dir(stage)}/labels.extxyz"
+
+
+def cheap_label_record(stage: str) -> str:
+    """That job's LabelChunkRecord (level "cheap"): counts, failures, wall time."""
+    return f"{cheap_dir(stage)}/label_job.json"
+
+
+def cheap_label_cache(stage: str) -> str:
+    return f"{cheap_dir(stage)}/label_cache"
+
+
+# the cheap level's isolated-atom energies: the energy shift between the levels of a one-composition compound
+CHEAP_REFERENCE_ENERGIES = f"{INITIAL}/{CHEAP}/reference_energies.json"
+
+
 # The properties stage of one potential (rules/properties.smk)
 def properties_dir(stage: str) -> str:
     return f"{stage}/properties"

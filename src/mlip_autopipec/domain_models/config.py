@@ -7,7 +7,7 @@ kind, or a key that belongs to another kind, is rejected with the list of allowe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
@@ -21,6 +21,7 @@ from .label_noise_config import LabelNoiseConfig
 from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
 from .portfolio_config import PortfolioConfig, PortfolioSpec, expand as expand_portfolio
+from .two_level_config import TwoLevelConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,6 +628,16 @@ class OTFConfig(_Strict):
     candidates: CandidatesConfig = Field(default_factory=CandidatesConfig)
     selection: SelectorConfig = Field(default_factory=MaxVolSelectorConfig)
     oracle: OracleConfig = Field(default_factory=EMTOracleConfig)
+    cheap_oracle: Optional[OracleConfig] = Field(
+        None, description="Opt-in two-level labelling (docs/two_level_labelling.md): a cheap oracle (a universal "
+        "potential, or any non-DFT kind) that labels the initial set, every candidate and the held-out set, while "
+        "`oracle` (the judge: spot checks, convergence, properties) labels only what the loop selects for it. "
+        "null: one level, today's run."
+    )
+    two_level: TwoLevelConfig = Field(
+        default_factory=TwoLevelConfig, description="With `cheap_oracle`: what the cheap level labels, how the "
+        "expensive labels are chosen, how the fit uses both levels (ignored without `cheap_oracle`)."
+    )
     trainer: TrainerConfig = Field(default_factory=LinearAceTrainerConfig)
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
@@ -935,11 +946,54 @@ class OTFConfig(_Strict):
                              "structure(s) are configured (indices start at 0)")
         if self.convergence.properties and not self.properties.enabled:
             raise ValueError("convergence.properties needs the properties stage: set properties.enabled: true")
+        self._check_two_level(per_halt)
         if self.trainer.kind == "pacemaker" and "need_stress" not in self.oracle.model_fields_set:
             # pacemaker's loss has energies and forces only (tensorpotential's legacy ACE backend):
             # a stress it cannot fit is no reason to fail a label; an explicit user value still wins
             self.oracle.need_stress = False
         return self
+
+    def _check_two_level(self, per_halt: int) -> None:
+        """`cheap_oracle` / `two_level`: the combinations the two-level run supports."""
+        from .oracle_config import DFTOracleBase
+
+        t = self.two_level
+        if self.cheap_oracle is None:
+            # compared with the defaults, not "was it given": jobs get the resolved config with every key filled
+            if t != TwoLevelConfig():
+                raise ValueError("two_level is set but cheap_oracle is not: add a cheap_oracle (e.g. {kind: chgnet}) "
+                                 "or drop two_level")
+            return
+        if isinstance(self.cheap_oracle, DFTOracleBase):
+            raise ValueError(f"cheap_oracle.kind is {self.cheap_oracle.kind}, a DFT code: the cheap level is a universal "
+                             "potential or another cheap model (chgnet, ase, emt, mock); put the DFT code in `oracle`")
+        if self.trainer.kind == "pacemaker":
+            raise ValueError("cheap_oracle: the two-level fit is built for trainer.kind linear_ace (and mock); "
+                             "drop cheap_oracle or use linear_ace")
+        if self.trainer.kind == "linear_ace" and self.trainer.ladder is None:
+            raise ValueError("cheap_oracle: the two-level fit chooses its prior strength on the basis ladder's held-out "
+                             "share; give trainer.ladder (or drop trainer.basis, which switches the ladder off)")
+        if t.disagreement_share > 0 and "candidates" not in t.cheap_labels:
+            raise ValueError(f"two_level.disagreement_share is {t.disagreement_share} but 'candidates' is not in "
+                             "two_level.cheap_labels: the disagreement needs the candidates' cheap labels; add it "
+                             "or set disagreement_share: 0")
+        if t.dft_per_iteration is not None and t.dft_per_iteration > per_halt:
+            raise ValueError(f"two_level.dft_per_iteration ({t.dft_per_iteration}) exceeds candidates.n_candidates "
+                             f"({self.candidates.n_candidates}); generate at least as many candidates as you label")
+
+    def two_level_on(self) -> bool:
+        """A cheap oracle labels beside the expensive one (docs/two_level_labelling.md)."""
+        return self.cheap_oracle is not None
+
+    def cheap_labels(self, which: str) -> bool:
+        """The cheap level labels `which` ('initial', 'candidates', 'validation') in this run."""
+        return self.two_level_on() and which in self.two_level.cheap_labels
+
+    def expensive_per_iteration(self) -> int:
+        """Structures the expensive oracle labels per iteration (two_level.dft_per_iteration, else
+        selection.n_select)."""
+        n = self.two_level.dft_per_iteration if self.two_level_on() else None
+        return self.selection.n_select if n is None else n
 
     def wide_cell(self) -> "BulkSpec | None":
         """The derived training cell wider than 2 x cutoff (`initial_data.wide_cell`), or None: the first

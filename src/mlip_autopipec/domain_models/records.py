@@ -8,7 +8,7 @@ disk are the ones the dict-based records had, so runs made before these models s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, field_validator
 
@@ -90,6 +90,9 @@ class LabelChunkRecord(Strict):
                                          "('new', 'oracle settings changed', a retried failure).")
     cores: int = Field(1, description="Cores the oracle was given.")
     wall_time_s: float = Field(0.0, description="Wall time of the job's labelling loop.")
+    level: Literal["cheap"] | None = Field(
+        None, description="Two-level labelling: 'cheap' for the cheap oracle's job (<stage>/cheap/); absent: the "
+        "expensive oracle (`oracle`), the only level of a one-level run.")
 
 
 class CompositionCheck(Strict):
@@ -227,6 +230,25 @@ class LadderRecord(Strict):
         return _none_if_empty(value)
 
 
+class TwoLevelFitRecord(Strict):
+    """`fit.two_level` of train.json: how a two-level fit used the cheap labels (trainers/prior_fit.py)."""
+
+    method: str = Field(description="coefficient_prior: the cheap fit c_L as a ridge prior of the expensive fit.")
+    prior_strength: float = Field(description="lambda of the shipped fit (the chosen rung's).")
+    chosen_by: str = Field(description="How lambda was set: 'auto' (lowest held-out score on the grid), 'auto, "
+                           "nothing held out' (1 x the data's curvature: no held-out share to choose on) or 'given'.")
+    grid: list[float] | None = Field(None, description="auto: the lambdas tried (chosen rung).")
+    scores: list[float] | None = Field(None, description="auto: held-out score of each (weighted RMS residual).")
+    cheap_only_score: float | None = Field(None, description="auto: held-out score of c_L itself (lambda -> inf).")
+    expensive_only_score: float | None = Field(None, description="auto: held-out score of the expensive labels alone "
+                                               "(lambda -> 0, ridge_alpha).")
+    n_cheap_structures: int = Field(description="Cheap-level labels in the prior fit.")
+    shift_method: str = Field(description="How the cheap energies were put on the expensive zero: composition_fit "
+                              "(least squares over the structures labelled at both) or isolated_atoms.")
+    shift_per_element: dict[str, float] = Field(description="The per-element shift added to cheap energies (eV/atom).")
+    n_both_levels: int = Field(description="Structures labelled at both levels (the shift's data).")
+
+
 class FitReport(Strict):
     """`fit` of train.json: the trainer's own report of a fit (components/trainers/*)."""
 
@@ -309,6 +331,14 @@ class TrainRecord(Strict):
     error: str | None = Field(None, description="Why the fit failed (with kept_previous).")
     wall_time_s: float = Field(0.0, description="Wall time of the fit.")
     validation: RmseMetrics | None = Field(None, description="Errors on the held-out set, when there is one.")
+    validation_cheap: RmseMetrics | None = Field(
+        None, description="Two-level labelling: errors on the held-out set against the cheap level's labels "
+        "(information beside `validation`, which is against the expensive oracle and the one judged).")
+    n_cheap_structures: int | None = Field(
+        None, description="Two-level labelling: cheap-level labels the fit had (its prior); absent in a one-level run.")
+    two_level: TwoLevelFitRecord | None = Field(
+        None, description="Two-level labelling: how the fit used the cheap labels (absent in a one-level run and for "
+        "the mock trainer).")
     composition: CompositionCheck | None = Field(None, description="The rank check of the training set's "
                                                  "compositions (per-element energies determined or not).")
     prior: PriorErrors | None = Field(None, description="The previous potential's gamma and errors on this stage's "

@@ -271,6 +271,17 @@ class LabelNoiseSummary(_Section):
     oracle_wall_time_s: float = Field(0.0, description="Oracle wall time of the whole check (s).")
 
 
+class LevelSummary(Strict):
+    """One entry of `levels` (two-level labelling): one oracle level's labels and their cost, over every stage."""
+
+    level: Literal["expensive", "cheap"] = Field(description="expensive: `oracle` (the judge); cheap: `cheap_oracle`.")
+    n_labelled: int = Field(description="Structures labelled (training labels and spot checks; property jobs apart).")
+    n_failed: int = Field(description="Calculations that failed.")
+    wall_time_s: float = Field(description="Wall time of the label jobs' labelling loops, summed (s): the level's cost "
+                               "(cache hits cost nothing).")
+    n_jobs: int = Field(description="Label jobs that finished.")
+
+
 class WorkflowState(BaseModel):
     status: Status
     iteration: int = Field(description="Iteration in progress (or the last one, when finished).")
@@ -292,6 +303,17 @@ class WorkflowState(BaseModel):
         default_factory=dict, description="Properties stage per potential stage: oracle calculations (n_tasks, "
         "n_labelled, n_failed), verdicts (n_ok of n_properties) and the table's self-check (self_check: ok | FAILED "
         "| skipped).")
+
+    levels: list[LevelSummary] | None = Field(
+        None, description="Two-level labelling (cheap_oracle): labels and cost per level; absent in a one-level run.")
+
+    @model_serializer(mode="wrap")
+    def _no_levels_in_one_level_runs(self, handler):
+        """A one-level run's state file keeps the keys it had before two-level labelling existed."""
+        data = handler(self)
+        if self.levels is None:
+            data.pop("levels", None)
+        return data
 
     @field_validator("initial", "final_fit", "shipped", "label_noise", mode="before")
     @classmethod

@@ -87,10 +87,10 @@ def remaining_calculations(rcfg, plan) -> tuple[int, int]:
     for stage in plan.stages:
         missing = stage.missing().get("label", 0) if stage.state != "done" else 0
         if missing:
-            size = cfg.n_initial_structures() if stage.stage == L.INITIAL else cfg.selection.n_select
+            size = cfg.n_initial_structures() if stage.stage == L.INITIAL else cfg.expensive_per_iteration()
             known += min(missing * per_job, size)
     n_future = 0 if plan.future_first is None else plan.future_last - plan.future_first + 1
-    most = known + n_future * cfg.selection.n_select + (cfg.convergence.spot_checks if not plan.finished else 0)
+    most = known + n_future * cfg.expensive_per_iteration() + (cfg.convergence.spot_checks if not plan.finished else 0)
     return known, most
 
 

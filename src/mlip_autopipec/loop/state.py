@@ -17,10 +17,11 @@ from pathlib import Path
 
 from ..domain_models._strict import read_or_none
 from ..domain_models.property_files import read_md_stability_or_none
-from ..domain_models.records import (ExplorationRecord, LabelNoiseRecord, TrainRecord, read_label_failures,
-                                     read_record)
+from ..domain_models.records import (ExplorationRecord, LabelChunkRecord, LabelNoiseRecord, TrainRecord,
+                                     read_label_failures, read_record)
 from ..domain_models.state import (Action, FinalFitSummary, InitialSummary, IterationRecord, LabelNoiseSummary,
-                                    MdStabilitySummary, ShippedSummary, Status, WorkflowState, read_decision_or_none)
+                                   LevelSummary, MdStabilitySummary, ShippedSummary, Status, WorkflowState,
+                                   read_decision_or_none)
 from ..core import layout as L
 from ..core.io import count_frames, read_json, write_json
 from .property_state import property_counts
@@ -92,6 +93,22 @@ def label_noise_summary(workdir: Path) -> LabelNoiseSummary | None:
     return None
 
 
+def label_levels(workdir: Path) -> list[LevelSummary] | None:
+    """Two-level labelling: labels, failures and labelling wall time of each level, summed over the label
+    jobs' records (the expensive level's `<stage>/label_jobs/*.json`, the cheap level's
+    `<stage>/cheap/label_job.json`); None in a one-level run (no cheap record)."""
+    cheap = sorted(workdir.glob(L.cheap_label_record("*")))
+    if not cheap:
+        return None
+    out = []
+    for level, paths in (("expensive", sorted(workdir.glob(L.label_job("*", "*", "json")))), ("cheap", cheap)):
+        records = [r for r in (read_or_none(lambda p: read_record(LabelChunkRecord, p), p) for p in paths) if r]
+        out.append(LevelSummary(level=level, n_labelled=sum(r.n_labelled for r in records),
+                                n_failed=sum(len(r.failures) for r in records),
+                                wall_time_s=round(sum(r.wall_time_s for r in records), 3), n_jobs=len(records)))
+    return out
+
+
 def derive_state(workdir: str | Path) -> WorkflowState:
     workdir = Path(workdir)
     noise = label_noise_summary(workdir)
@@ -103,9 +120,11 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     initial = InitialSummary(n_selected=n_selected, n_labelled=n_labelled, n_failed=n_failed, **fitted)
     if noise is not None and noise.stopped:
         return _stamp(WorkflowState(status=Status.FAILED, iteration=0, initial=initial, label_noise=noise,
+                                    levels=label_levels(workdir),
                                     message=f"stopped before the initial labels: {noise.message}"))
     if not (workdir / L.potential(L.INITIAL)).exists() or init_train is None:
         return _stamp(WorkflowState(status=Status.INITIALIZING, iteration=0, initial=initial, label_noise=noise,
+                                    levels=label_levels(workdir),
                                     message="building, labelling and fitting the initial data"))
 
     history: list[IterationRecord] = []
@@ -181,7 +200,7 @@ def derive_state(workdir: str | Path) -> WorkflowState:
     return _stamp(WorkflowState(status=status, iteration=iteration, current_potential=potential,
                                 message=message, initial=initial, history=history, final_fit=final_fit,
                                 shipped=shipped, properties=property_counts(workdir), label_noise=noise,
-                                warnings=_warnings(last_train)))
+                                warnings=_warnings(last_train), levels=label_levels(workdir)))
 
 
 def _md_line(workdir: Path, stage: str) -> MdStabilitySummary | None:

@@ -164,6 +164,10 @@ def summary_lines(state: WorkflowState) -> list[str]:
     n_labels = sum(x for x in labels if x)
     failed = sum(x for x in [initial.n_failed] + [r.n_failed for r in state.history] if x)
     out.append(f"labels: {n_labels} labelled, {failed} failed; updated {state.updated_at or '-'}")
+    if state.levels:  # two-level labelling: each level's labels and cost
+        out.append("labels by level: " + "; ".join(
+            f"{v.level} {v.n_labelled} labelled, {v.n_failed} failed, {_secs(v.wall_time_s)} s in {v.n_jobs} job(s)"
+            for v in state.levels))
     noise = label_noise_line(state.label_noise)
     if noise:
         out.append(noise)

@@ -108,11 +108,15 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     return len(frames)
 
 
-def run_reference_energies(rcfg, out_json: str) -> dict[str, float]:
-    oracle = make_oracle(rcfg.cfg.oracle)
+def run_reference_energies(rcfg, out_json: str, level: str | None = None) -> dict[str, float]:
+    """Isolated-atom energies of `oracle`, or of `cheap_oracle` with `level` "cheap" (two-level labelling:
+    the energy shift between the levels falls back on them when the structures labelled at both levels do
+    not determine the per-element terms, prior_fit.energy_shift)."""
+    oracle = make_oracle(rcfg.cfg.cheap_oracle if level == "cheap" else rcfg.cfg.oracle)
     elements = elements_of(starting_structures(rcfg))
     oracle.check_elements(elements)
     energies = {el: oracle.isolated_atom_energy(el) for el in elements}
     write_json(out_json, energies)
-    log.info("INITIAL: isolated-atom energies %s", {k: round(v, 4) for k, v in energies.items()})
+    log.info("INITIAL: isolated-atom energies%s %s", f" ({level})" if level else "",
+             {k: round(v, 4) for k, v in energies.items()})
     return energies

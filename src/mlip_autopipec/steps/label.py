@@ -180,12 +180,15 @@ def chunk_indices(n_structures: int, chunk: int, per_job: int) -> range:
 
 
 def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: int, out_labels: str,
-                    out_record: str, cache_dir: str, cores: int = 1) -> LabelChunkRecord:
-    """Label structures [chunk*per_job, (chunk+1)*per_job) of `selected_file` (maybe none)."""
+                    out_record: str, cache_dir: str, cores: int = 1, level: str | None = None) -> LabelChunkRecord:
+    """Label structures [chunk*per_job, (chunk+1)*per_job) of `selected_file` (maybe none) with
+    `oracle`, or with `cheap_oracle` when `level` is "cheap" (two-level labelling)."""
     frames = read_structures(selected_file)
     indices = chunk_indices(len(frames), chunk, per_job)
     cache = LabelCache(cache_dir, retry_failed=retry_failed_requested())
-    ocfg = rcfg.cfg.oracle
+    ocfg = rcfg.cfg.cheap_oracle if level == "cheap" else rcfg.cfg.oracle
+    if ocfg is None:
+        raise UserError("cheap labels asked for, but the config has no cheap_oracle")
     oracle = make_oracle(ocfg, cores=cores) if len(indices) else None
     attempt = attempt_settings(ocfg, cores)
     labelled, failures, n_computed = [], [], 0
@@ -223,18 +226,32 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
     progress.close()
     record = LabelChunkRecord(stage=stage, chunk=chunk, indices=list(indices), n_labelled=len(labelled),
                               failures=failures, n_computed_now=n_computed, computed_why=why_counts, cores=cores,
-                              wall_time_s=round(time.perf_counter() - t0, 3))
+                              wall_time_s=round(time.perf_counter() - t0, 3), level=level)
+    data = record_json(record)
+    if level is None:  # a one-level run's records stay as they were
+        data.pop("level")
     write_structures(out_labels, labelled)
-    write_json(out_record, record_json(record))
+    write_json(out_record, data)
     if len(indices):
-        log.info("LABEL %s chunk %d: %d labelled, %d failed, %d computed now (%d from cache) in %.1f s",
-                 stage, chunk, len(labelled), len(failures), n_computed, len(indices) - n_computed,
-                 record.wall_time_s)
+        log.info("LABEL%s %s chunk %d: %d labelled, %d failed, %d computed now (%d from cache) in %.1f s",
+                 f" ({level})" if level else "", stage, chunk, len(labelled), len(failures), n_computed,
+                 len(indices) - n_computed, record.wall_time_s)
     redone = {k: v for k, v in why_counts.items() if k != "new"}
     if redone:
         log.info("LABEL %s chunk %d: recomputed %s", stage, chunk,
                  ", ".join(f"{v} ({k})" for k, v in redone.items()))
     return record
+
+
+def run_label_cheap(rcfg, stage: str, structures_file: str, out_labels: str, out_record: str, cache_dir: str,
+                    cores: int = 1) -> LabelChunkRecord:
+    """Two-level labelling: the cheap oracle on every structure of `structures_file` in one job (a
+    universal potential loads its model once and labels in batches). Unlike the expensive level, a
+    stage whose cheap labels all fail does not stop the run: those structures simply have no prior
+    (and a candidate without a cheap label goes to the expensive oracle first)."""
+    n = len(read_structures(structures_file))
+    return run_label_chunk(rcfg, stage, structures_file, 0, max(1, n), out_labels, out_record, cache_dir,
+                           cores=cores, level="cheap")
 
 
 def run_gather_labels(stage: str, label_files: list[str], record_files: list[str], out_labels: str,

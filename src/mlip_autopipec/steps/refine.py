@@ -151,21 +151,41 @@ def _large_to_cutouts(cfg, trainer, potential_dir, calc, halts, frame_files, ite
     return new_halts, extra
 
 
-def run_select(rcfg, iteration: int, candidates_file: str, potential_dir: str, out_selected: str) -> int:
+def run_select(rcfg, iteration: int, candidates_file: str, potential_dir: str, out_selected: str,
+               cheap_file: str | None = None) -> int:
+    """Choose the candidates the oracle labels. Two-level labelling (`cheap_file`: the cheap labels of every
+    candidate): `two_level.disagreement_share` of them by the largest disagreement between those labels and
+    the current potential, the rest by the selector (selectors/two_level.py)."""
     cfg = rcfg.cfg
     candidates = read_structures(candidates_file)
     selector = make_selector(cfg.selection)
+    potential = PotentialFiles.in_dir(potential_dir)
+    seed = derive_seed(cfg.seed, "select", iteration)
     t0 = time.perf_counter()
+    why: dict[int, tuple[str, float]] = {}
     if candidates and all(a.info.get("spot_check") for a in candidates):
         chosen = list(range(len(candidates)))  # spot checks are labelled as they are, not selected
+    elif cheap_file is not None and candidates:
+        from ..components.selectors import two_level as TL
+
+        calc = make_trainer(cfg.trainer).calculator(potential)
+        dis = TL.disagreements(candidates, read_structures(cheap_file), calc)
+        pick = TL.pick_expensive(len(candidates), cfg.expensive_per_iteration(), cfg.two_level.disagreement_share,
+                                 lambda k: selector.select(candidates, potential, k, seed), dis)
+        chosen = pick.chosen
+        why = {i: (r, float(dis[i])) for i, r in zip(pick.chosen, pick.reasons)}
+        log.info("REFINE iter %d: %d by %s, %d by cheap-vs-potential disagreement (largest %.3g eV/Å)", iteration,
+                 pick.reasons.count(TL.GAMMA), cfg.selection.kind, pick.reasons.count(TL.DISAGREEMENT),
+                 max((float(dis[i]) for i, r in why.items() if r[0] == TL.DISAGREEMENT), default=float("nan")))
     else:
-        chosen = selector.select(candidates, PotentialFiles.in_dir(potential_dir), cfg.selection.n_select,
-                                 derive_seed(cfg.seed, "select", iteration)) if candidates else []
+        chosen = selector.select(candidates, potential, cfg.expensive_per_iteration(), seed) if candidates else []
     selected = []
     for rank, i in enumerate(chosen):
         atoms = candidates[i]
         atoms.info["candidate_index"] = int(i)
         atoms.info["selection_rank"] = rank
+        if i in why:  # two-level: why the expensive oracle labels it
+            atoms.info["selected_by"], atoms.info["cheap_disagreement"] = why[i]
         selected.append(atoms)
     write_structures(out_selected, selected)
     log.info("REFINE iter %d: selected %d of %d candidates (%s) in %.1f s", iteration, len(selected),

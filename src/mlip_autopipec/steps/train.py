@@ -13,7 +13,9 @@ from ..core.errors import TrainingError
 from ..core.io import copy_file, read_structures, write_json
 from ..core.metrics import rmse_metrics
 from ..core.seeds import derive_seed
-from ..domain_models.records import FitReport, RmseMetrics, TrainRecord, read_reference_energies_file, record_json
+from ..components.trainers.prior_fit import CheapPrior
+from ..domain_models.records import (FitReport, RmseMetrics, TrainRecord, TwoLevelFitRecord,
+                                     read_reference_energies_file, record_json)
 from ..sampling.compositions import composition_check
 from .prior_errors import prior_errors_of
 
@@ -34,10 +36,15 @@ def copy_potential(src: PotentialFiles, dst: PotentialFiles) -> None:
 
 def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out_dir: str,
               previous_dir: str | None, validation_file: str | None, out_record: str,
-              final: bool = False) -> TrainRecord:
+              final: bool = False, cheap_files: list[str] | None = None,
+              cheap_validation_file: str | None = None, cheap_reference_file: str | None = None) -> TrainRecord:
     """`final`: the final fit after the loop (final_fit/): the same labels as the last potential, the
     ladder's final_rungs as candidates too; no prior errors (the previous potential was fitted on
-    every one of these labels)."""
+    every one of these labels).
+
+    Two-level labelling (cheap_oracle): `cheap_files` the cheap level's labels so far (the fit's prior),
+    `cheap_validation_file` its labels of the held-out set (scored as information, never judged),
+    `cheap_reference_file` its isolated-atom energies (the energy shift's fallback)."""
     cfg = rcfg.cfg
     dataset = load_dataset(label_files)
     reference = read_reference_energies_file(reference_file)
@@ -46,8 +53,9 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     previous = PotentialFiles.fitted(previous_dir) if previous_dir else None
     out = PotentialFiles.in_dir(out_dir)
     t0 = time.perf_counter()
+    cheap = load_dataset(cheap_files) if cheap_files else None
     record = TrainRecord(stage=stage, n_structures=len(dataset), trainer=cfg.trainer.kind,
-                         composition=composition_check(dataset))
+                         composition=composition_check(dataset), n_cheap_structures=None if cheap is None else len(cheap))
     if record.composition.warning:
         log.warning("TRAIN %s: %s", stage, record.composition.warning)
     elif record.composition.note:  # a molecule at its one composition: information only
@@ -55,8 +63,13 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
     try:
-        record.fit = FitReport.model_validate(trainer.fit(dataset, Path(out_dir), reference, previous,
-                                                          derive_seed(cfg.seed, "train", stage)))
+        prior = {} if cheap is None else {"prior": CheapPrior(
+            frames=cheap, prior_strength=cfg.two_level.fit.prior_strength,
+            isolated=read_reference_energies_file(cheap_reference_file) if cheap_reference_file else None)}
+        metrics = trainer.fit(dataset, Path(out_dir), reference, previous, derive_seed(cfg.seed, "train", stage), **prior)
+        two_level = metrics.pop("two_level", None)
+        record.fit = FitReport.model_validate(metrics)
+        record.two_level = None if two_level is None else TwoLevelFitRecord.model_validate(two_level)
     except TrainingError as exc:
         if previous is None:
             raise
@@ -70,6 +83,10 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
     if validation_file:
         frames = read_structures(validation_file)
         record.validation = RmseMetrics(**rmse_metrics(trainer.calculator(out), frames, group_by="kind"))
+    if cheap_validation_file:
+        frames = read_structures(cheap_validation_file)
+        if frames:
+            record.validation_cheap = RmseMetrics(**rmse_metrics(trainer.calculator(out), frames, group_by="kind"))
     write_json(out_record, record_json(record, drop_none=True))
     val = record.validation
     log.info("TRAIN %s: %d structures, %.1f s%s", stage, len(dataset), record.wall_time_s,

@@ -44,6 +44,7 @@ from ...scoring.fit_weights import WeightedErrors
 from .holdout import holdout_mask  # noqa: F401  (re-exported for the tests)
 from .ladder import Ladder, PreviousScore
 from .ridge import weighted_ridge
+from .prior_fit import PriorStrengthChoice, choose_prior_strength, fit_correction, prior_strength_grid
 from ...domain_models.records import HoldoutStandIn, LadderRecord, LadderRung
 from . import design_rows as row_store
 
@@ -336,6 +337,25 @@ def errors(dm: DesignMatrix, weights: np.ndarray, structures: np.ndarray, cols: 
 
 
 @dataclass
+class PriorRows:
+    """Two-level labelling: the cheap labels' rows (energies already on the expensive zero) and lambda."""
+
+    dm: DesignMatrix
+    weights: np.ndarray
+    prior_strength: float | str  # "auto" or lambda
+
+
+@dataclass
+class RungPrior:
+    """The prior of one rung: c_L on its columns and the lambda used with it (and, with auto, the search)."""
+
+    cheap_coef: np.ndarray
+    prior_strength: float
+    chosen_by: str  # "auto", "auto, nothing held out", "given"
+    choice: PriorStrengthChoice | None = None
+
+
+@dataclass
 class LadderFit:
     """Outcome of one ladder fit: the shipped coefficients and what the train record keeps."""
 
@@ -343,6 +363,7 @@ class LadderFit:
     basis: ACEBBasisSet  # the chosen rung's basis with the coefficients fitted on all labels
     record: LadderRecord  # choice, per-rung scores, the held-out-share stand-in
     keep_previous: bool = False
+    prior: RungPrior | None = None  # two-level: the chosen rung's prior
 
 
 class LinearLadder(Ladder):
@@ -350,20 +371,50 @@ class LinearLadder(Ladder):
     one design matrix, its fit a weighted ridge solve on the fitted part's rows."""
 
     def __init__(self, frames, dm: DesignMatrix, weights: np.ndarray, columns: list[np.ndarray], rungs: list,
-                 pool: ACEBBasisSet, elements: Sequence[str], cfg):
+                 pool: ACEBBasisSet, elements: Sequence[str], cfg, prior: PriorRows | None = None):
         super().__init__(frames, cfg.ladder.holdout_share, cfg.ladder.envs_per_function,
                          rows_per_function=cfg.ladder.rows_per_function)
         self.dm, self.weights, self.columns, self.rungs = dm, weights, columns, rungs
         self.pool, self.elements, self.cfg = pool, elements, cfg
         self.fit_rows = dm.rows_of(self.fit_part)
         self.coefs: dict[int, np.ndarray] = {}  # per fitted rung: coefficients fitted on the fitted part
+        self.prior = prior
+        self.priors: dict[int, RungPrior] = {}  # two-level: per rung, its prior
 
     def fit_rung(self, pos: int) -> dict:
         cols = self.columns[pos]
         X, rows = self.dm.X, self.fit_rows
-        self.coefs[pos] = weighted_ridge(X[np.ix_(rows, cols)], self.dm.y[rows], self.weights[rows],
-                                         self.cfg.ridge_alpha)
+        if self.prior is None:
+            self.coefs[pos] = weighted_ridge(X[np.ix_(rows, cols)], self.dm.y[rows], self.weights[rows],
+                                             self.cfg.ridge_alpha)
+        else:  # two-level: the expensive rows pull away from the cheap fit only as far as they need
+            p = self.prior_of(pos)
+            self.coefs[pos] = fit_correction(X[np.ix_(rows, cols)], self.dm.y[rows], self.weights[rows],
+                                             p.cheap_coef, p.prior_strength)
         return errors(self.dm, self.weights, self.score_on, cols, self.coefs[pos])
+
+    def prior_of(self, pos: int) -> RungPrior:
+        """Two-level: rung `pos`'s cheap fit c_L (step 1, on the cheap rows of its columns) and its lambda:
+        given, or with auto chosen on the ladder's own held-out share of the expensive structures, so lambda
+        and the rung are judged on the same structures. With nothing held out (a tiny first set) auto takes
+        1 x the data's own curvature, the middle of the grid's scale (recorded as such)."""
+        if pos in self.priors:
+            return self.priors[pos]
+        cols, p, alpha = self.columns[pos], self.prior, self.cfg.ridge_alpha
+        c_L = weighted_ridge(p.dm.X[:, cols], p.dm.y, p.weights, alpha)
+        A = self.dm.X[:, cols]
+        if p.prior_strength != "auto":
+            prior = RungPrior(c_L, float(p.prior_strength), "given")
+        elif self.held.any():
+            held_rows = np.zeros(A.shape[0], dtype=bool)
+            held_rows[self.dm.rows_of(self.held)] = True
+            choice = choose_prior_strength(A, self.dm.y, self.weights, c_L, held_rows, alpha)
+            prior = RungPrior(c_L, choice.prior_strength, "auto", choice)
+        else:
+            lam = float(prior_strength_grid(A[self.fit_rows], self.weights[self.fit_rows], decades=(0.0, 0.0))[0])
+            prior = RungPrior(c_L, lam, "auto, nothing held out")
+        self.priors[pos] = prior
+        return prior
 
     def rung_structure_errors(self, pos: int) -> WeightedErrors:
         return structure_errors(self.dm, self.weights, self.held, self.columns[pos], self.coefs[pos])
@@ -389,12 +440,15 @@ class LinearLadder(Ladder):
 
 def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str], cfg, max_workers: int,
                previous_holdout: HoldoutStandIn | None, rows_in: Path | None = None,
-               rows_out: Path | None = None) -> LadderFit:
+               rows_out: Path | None = None, prior: tuple[pd.DataFrame, float | str] | None = None) -> LadderFit:
     """Choose a rung by the held-out share, refit it on all labels, compare with the earlier best.
 
     `cfg` is the trainer config (`basis.cutoff`, `energy_weight`, `ridge_alpha`, `stress_weight`,
     `ladder`). `previous_holdout` is the `holdout_fit` entry of the previous train record (or None).
     `rows_in`/`rows_out`: design rows of the previous fit to reuse, and where to store this fit's.
+    `prior` (two-level labelling): the cheap labels' DataFrame (energies already shifted to the expensive
+    zero, prior_fit.energy_shift) and `prior_strength`; each rung is then fitted with the cheap fit as its
+    coefficient prior (LinearLadder.prior_of), and the ladder still picks the rung on the expensive labels.
     """
     lad = cfg.ladder
     cutoff = cfg.basis.cutoff
@@ -412,21 +466,37 @@ def fit_ladder(frames: Sequence[Atoms], df: pd.DataFrame, elements: Sequence[str
                             "every rung radial/angular limits no larger than the largest rung's")
     rung_bases, columns = every_basis[:len(lad.rungs)], every_column[:len(lad.rungs)]
     fingerprint = basis_fingerprint(elements, cutoff, every_rung[pool_index].model_dump(mode="json"), STRAIN_STEP)
-    dm, rows = design_matrix(pool, df, max_workers, with_stress=cfg.stress_weight > 0,
-                             known=row_store.load(rows_in, fingerprint))
+    known = row_store.load(rows_in, fingerprint)
+    dm, rows = design_matrix(pool, df, max_workers, with_stress=cfg.stress_weight > 0, known=known)
+    prior_rows = None
+    if prior is not None:  # two-level: the cheap rows, from the same row store (one structure, one set of rows)
+        prior_df, strength = prior
+        dm_L, rows_L = design_matrix(pool, prior_df, max_workers, with_stress=cfg.stress_weight > 0,
+                                     known={**known, **rows})
+        w_L = row_weights(dm_L, cfg.energy_weight, cfg.stress_weight, list(prior_df["ase_atoms"]))
+        w_L = w_L * capped_rows(dm_L, list(prior_df["forces"]), getattr(cfg, "force_cap", None))
+        prior_rows = PriorRows(dm_L, w_L, strength)
+        rows = {**rows, **rows_L}
     if rows_out is not None:
         row_store.save(rows_out, fingerprint, rows)
     weights = row_weights(dm, cfg.energy_weight, cfg.stress_weight, list(df["ase_atoms"]))
     weights = weights * capped_rows(dm, list(df["forces"]), getattr(cfg, "force_cap", None))
 
-    ladder = LinearLadder(frames, dm, weights, columns, lad.rungs, pool, elements, cfg)
+    ladder = LinearLadder(frames, dm, weights, columns, lad.rungs, pool, elements, cfg, prior=prior_rows)
     candidates = [(i, functions_per_element(b)) for i, b in enumerate(rung_bases)]
     choice = ladder.choose(candidates, previous_holdout, lad.keep_best, lad.larger_within_se)
 
     chosen = choice.chosen
     basis = rung_bases[chosen]
-    basis.basis_coeffs = weighted_ridge(dm.X[:, columns[chosen]], dm.y, weights, cfg.ridge_alpha)  # on all labels
-    return LadderFit(rung_index=chosen, basis=basis, record=choice.record, keep_previous=choice.keep_previous)
+    rung_prior = None
+    if prior_rows is None:
+        basis.basis_coeffs = weighted_ridge(dm.X[:, columns[chosen]], dm.y, weights, cfg.ridge_alpha)  # on all labels
+    else:  # the chosen rung's lambda, now with every expensive row (as the one-level refit)
+        rung_prior = ladder.prior_of(chosen)
+        basis.basis_coeffs = fit_correction(dm.X[:, columns[chosen]], dm.y, weights, rung_prior.cheap_coef,
+                                            rung_prior.prior_strength)
+    return LadderFit(rung_index=chosen, basis=basis, record=choice.record, keep_previous=choice.keep_previous,
+                     prior=rung_prior)
 
 
 def _columns_of_record(pool, elements, cutoff, holdout: HoldoutStandIn, rung_model) -> np.ndarray | None:

@@ -38,6 +38,7 @@ from .holdout import previous_holdout_fit
 from .design_rows import FILE_NAME as DESIGN_ROWS
 from .core_repulsion import add_zbl_core_repulsion
 from .ridge import weighted_ridge
+from .prior_fit import CheapPrior, shift_between_levels
 
 with preserve_root_logging():
     from pyace import ACEBBasisSet, BBasisConfiguration
@@ -80,11 +81,17 @@ class LinearAceTrainer:
         reference_energies: dict[str, float],
         previous: PotentialFiles | None,
         seed: int,
+        prior: CheapPrior | None = None,
     ) -> dict:
         """Fit on all of `dataset`, write potential.yaml/.yace/.asi in `out_dir`, return metrics.
 
         The yaml is renamed into place last, after the yace and asi derived from it exist and its
         training errors are checked, so a present potential.yaml means a complete, finite potential.
+
+        `prior` (two-level labelling): the cheap labels, fitted first and used as the coefficient prior
+        of every rung's fit to `dataset` (prior_fit.py); their energies are first put on the expensive
+        level's zero (prior_fit.shift_between_levels). Needs the basis ladder (its held-out share
+        chooses `prior_strength: auto`).
         """
         t0 = time.perf_counter()
         if not dataset:
@@ -95,10 +102,17 @@ class LinearAceTrainer:
 
         basis_cfg = self.cfg.basis
         ladder = None
+        two_level = None
+        if prior is not None:
+            if self.cfg.ladder is None:
+                raise TrainingError("a two-level fit (cheap_oracle) needs trainer.ladder: its held-out share chooses "
+                                    "the prior strength")
+            prior_df, two_level = self.prior_dataframe(dataset, prior, reference_energies)
         if self.cfg.ladder is not None:
             rows_in = None if previous is None else Path(previous.yaml).parent / DESIGN_ROWS
             ladder = fit_ladder(dataset, df, elements, self.cfg, _available_cpus(), previous_holdout_fit(previous),
-                                rows_in=rows_in, rows_out=Path(out_dir) / DESIGN_ROWS)
+                                rows_in=rows_in, rows_out=Path(out_dir) / DESIGN_ROWS,
+                                prior=None if prior is None else (prior_df, prior.prior_strength))
             bbasis = ladder.basis
         else:
             bconf = build_basis_config(elements, basis_cfg.cutoff, basis_cfg.number_of_functions_per_element,
@@ -131,10 +145,33 @@ class LinearAceTrainer:
             metrics["ladder"] = ladder.record.model_dump()
             if ladder.keep_previous:
                 metrics["n_functions"] = int(sum(compute_number_of_functions(ACEBBasisSet(str(previous.yaml)))))
+        if two_level is not None and ladder.prior is not None:
+            p = ladder.prior
+            two_level.update(prior_strength=p.prior_strength, chosen_by=p.chosen_by)
+            if p.choice is not None:
+                two_level.update(grid=p.choice.grid, scores=p.choice.scores, cheap_only_score=p.choice.cheap_only_score,
+                                 expensive_only_score=p.choice.expensive_only_score)
+            metrics["two_level"] = two_level
+            log.info("two-level fit: %d cheap labels as the prior, lambda %.3g (%s), energy shift by %s",
+                     two_level["n_cheap_structures"], p.prior_strength, p.chosen_by, two_level["shift_method"])
         log.info("linear ACE fit: %d structures, %d functions, E %.2f meV/atom, F %.1f meV/Å, %.1f s",
                  metrics["n_structures"], metrics["n_functions"], 1e3 * (metrics["train_energy_rmse_per_atom"] or np.nan),
                  1e3 * metrics["train_force_rmse"], metrics["wall_time_s"])
         return metrics
+
+    def prior_dataframe(self, dataset, prior: CheapPrior, reference_energies: dict[str, float]):
+        """The cheap labels as a DataFrame with their energies on the expensive zero, and the start of the
+        record (`fit.two_level` of train.json: the shift and how many labels)."""
+        if not prior.frames:
+            raise TrainingError("two-level fit: no cheap labels (every cheap calculation failed?)")
+        check_labels_finite(prior.frames)
+        shift, n_both = shift_between_levels(dataset, prior.frames, reference_energies, prior.isolated)
+        prior_df = frames_to_dataframe(prior.frames, reference_energies)
+        offsets = np.array([shift.of(a) for a in prior.frames])
+        prior_df["energy"] = prior_df["energy"] + offsets
+        prior_df["energy_corrected"] = prior_df["energy_corrected"] + offsets
+        return prior_df, {"method": "coefficient_prior", "n_cheap_structures": len(prior.frames),
+                          "shift_method": shift.method, "shift_per_element": shift.per_element, "n_both_levels": n_both}
 
     def calculator(self, potential: PotentialFiles, with_gamma: bool = False) -> Calculator:
         return ace_calculator(potential, with_gamma=with_gamma)

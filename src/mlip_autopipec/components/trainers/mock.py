@@ -29,7 +29,9 @@ class MockTrainer:
         self.cfg = cfg
 
     def fit(self, dataset: Sequence[Atoms], out_dir: Path, reference_energies: dict[str, float],
-            previous: PotentialFiles | None, seed: int) -> dict:
+            previous: PotentialFiles | None, seed: int, prior=None) -> dict:
+        """`prior` (two-level labelling, trainers/prior_fit.CheapPrior): its labels are listed as `prior_labels`
+        in the potential, so tests see what reached the fit; a one-level potential has no such key."""
         generation = 0 if previous is None else read_mock_potential(previous)["generation"] + 1
         if generation in self.cfg.fail_generations:
             raise TrainingError(f"mock fit of generation {generation} diverged (loss is NaN)")
@@ -40,6 +42,8 @@ class MockTrainer:
             "labels": [structure_hash(a) for a in dataset],
             "reference_energies": reference_energies,
         }
+        if prior is not None:
+            content["prior_labels"] = [structure_hash(a) for a in prior.frames]
         files = PotentialFiles.in_dir(out_dir)
         write_json(files.yaml, content)
         write_text(files.asi, "mock active set\n")
