@@ -52,7 +52,8 @@ def test_composition_structures_count_and_config_count_agree():
     assert len(frames) == 4 * cfg.initial_data.composition_copies
     per = 1 + cfg.initial_data.n_rattled + len(cfg.initial_data.strains)
     assert cfg.wide_cell() is not None  # both cells narrower than 2 x cutoff: a wide copy of the first joins
-    assert cfg.n_initial_structures() == 3 * per + len(frames)
+    slabs = 3 * cfg.initial_data.surface_slab_copies  # the (111)/(100)/(110) slabs: initial_data.surface_slabs
+    assert cfg.n_initial_structures() == 3 * per + len(frames) + slabs
     counts = sorted({a.get_chemical_symbols().count("Ni") for a in frames})
     assert counts == [0, 8, 24, 32]
     strains = [a.info["strain"] for a in frames[:5]]

@@ -140,9 +140,10 @@ def test_config_default_run_unchanged_and_bounds_with_max_atoms():
     # the default 32-atom cell and the derived wide cell (issue 28), each: itself, 8 rattled, 4 strained
     assert default.initial_data.n_rattled == 8 and len(default.initial_data.strains) == 4
     assert default.wide_cell() is not None
-    assert default.n_initial_structures() == 2 * (1 + 8 + 4)
+    slabs = 3 * 3  # (111)/(100)/(110) x 3 rattled copies (initial_data.surface_slabs, derived: on for EMT Cu)
+    assert default.n_initial_structures() == 2 * (1 + 8 + 4) + slabs
     big = OTFConfig.model_validate({"labeling": {"max_atoms": 128, "cutouts": {"per_structure": 3}}})
-    assert big.n_initial_structures() == 3 * 26
+    assert big.n_initial_structures() == 3 * (26 + slabs)  # an upper bound: every structure may be cut
 
 
 def test_swarm_moves_only_the_core_and_keeps_the_trust_mask():
