@@ -180,7 +180,7 @@ def cheap_dir(stage: str) -> str:
 
 def cheap_labels(stage: str) -> str:
     """The cheap level's labels of `cheap_input(stage)` (one batched job per stage)."""
-    return f"{cheap_dir(stage)}/labels.extxyz"
+    return labels(cheap_dir(stage))
 
 
 def cheap_label_record(stage: str) -> str:
@@ -189,7 +189,7 @@ def cheap_label_record(stage: str) -> str:
 
 
 def cheap_label_cache(stage: str) -> str:
-    return f"{cheap_dir(stage)}/label_cache"
+    return label_cache(cheap_dir(stage))
 
 
 # the cheap level's isolated-atom energies: the energy shift between the levels of a one-composition compound

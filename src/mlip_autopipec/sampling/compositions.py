@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from ase import Atoms
 
-from .candidate_generator import min_interatomic_distance, rattle, strip_results
-from .structures import DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION, apply_substitutions
+from .candidate_generator import rattle, strip_results
+from .structures import apply_substitutions, default_min_distance
 from ..domain_models.records import CompositionCheck
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +80,7 @@ def composition_structures(
             a_spec = spec.a if spec.a is not None else _lattice_a(lattice, spec)
             scale = 1.0 if a_new is None else a_new / a_spec
             decorated = apply_substitutions(lattice, variant, rng, f"structures[{k}] composition {variant}")
-            d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(decorated) * scale)
+            d_min = default_min_distance(decorated, scale)
             for c in range(cfg.composition_copies):
                 strain = strains[c % len(strains)]
                 copy = decorated.copy()

@@ -29,6 +29,12 @@ DEFAULT_MIN_DISTANCE = 1.5  # Å; rattled initial structures keep atoms at least
 MIN_DISTANCE_FRACTION = 0.8  # ...or this fraction of the structure's own shortest distance if smaller
 
 
+def default_min_distance(atoms: Atoms, scale: float = 1.0) -> float:
+    """How close rattled copies of `atoms` (its lattice scaled by `scale`) may bring two atoms:
+    DEFAULT_MIN_DISTANCE, or less for a structure whose own bonds are shorter (hydrides, oxides)."""
+    return min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(atoms) * scale)
+
+
 # --------------------------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------------------------
@@ -291,7 +297,7 @@ def initial_training_structures(
         base = strip_results(atoms)
         d_min = min_distance
         if d_min is None:
-            d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(base))
+            d_min = default_min_distance(base)
         out.append(_labelled(base, "original", k))
         if is_cluster(base):  # a cluster has no lattice to strain
             out.extend(_cluster_set(base, k, cfg, d_min, rng))
@@ -335,7 +341,7 @@ def surface_slab_copies(slabs: Sequence[Atoms], cfg: "InitialDataConfig", rng: n
     'initial:surface_slab' with ``info['facet']``; ``structure_index`` -1 (no starting structure)."""
     out = []
     for slab in slabs:
-        d_min = min(DEFAULT_MIN_DISTANCE, MIN_DISTANCE_FRACTION * min_interatomic_distance(slab))
+        d_min = default_min_distance(slab)
         for copy in rattle(slab, cfg.surface_slab_copies, cfg.rattle_amplitude(), d_min, rng):
             copy = _labelled(copy, "surface_slab", -1)
             copy.info["facet"] = slab.info["facet"]
