@@ -225,3 +225,15 @@ def test_surface_slabs_join_a_bulk_only_set_whose_surface_energies_are_computed(
     user_off = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Cu"}],
                                          "initial_data": {"surface_slabs": False}})
     assert user_off.surface_slab_crystal() is None and "initial_data.surface_slabs" not in user_off.derived()
+
+
+def test_surface_slabs_of_a_crystal_without_a_lattice_constant_are_refused_at_load():
+    """ASE knows no fcc lattice constant for Fe: the config names the field to set, before any job."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"structures\[0\]\.a: ASE has no fcc lattice constant for Fe"):
+        OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Fe", "crystal": "fcc"}],
+                                  "oracle": {"kind": "emt"}})
+    given = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Fe", "crystal": "fcc", "a": 3.6}],
+                                      "oracle": {"kind": "emt"}})
+    assert given.surface_slab_crystal() == ("Fe", 3.6)

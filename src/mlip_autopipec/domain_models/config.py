@@ -765,6 +765,7 @@ class OTFConfig(_Strict):
             d = dd.surface_slabs_enabled(self.computes_crystal_surfaces(), has_surface)
             self.initial_data.surface_slabs = d.value
             derived["initial_data.surface_slabs"] = d
+        self.surface_slab_crystal()  # a crystal without a known lattice constant: said at load, not in a job
         if self.validation.n_generated is None:
             portfolio_only = self.portfolio.enabled and all(s.kind == "portfolio" for s in self.structures)
             d = dd.validation_frames(self.oracle.kind, self.validation.file, portfolio_only)
@@ -1041,7 +1042,12 @@ class OTFConfig(_Strict):
         if a is None:
             from ase.build import bulk
 
-            a = float(bulk(spec.element, "fcc", cubic=True).cell.lengths()[0])
+            try:
+                a = float(bulk(spec.element, "fcc", cubic=True).cell.lengths()[0])
+            except (ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+                raise ValueError(f"structures[{self.properties.structure}].a: ASE has no fcc lattice constant for "
+                                 f"{spec.element} ({exc}); the surface slabs and the properties need one: set `a:` "
+                                 "of that structure") from None
         return spec.element, float(a)
 
     def n_surface_slabs(self) -> int:
