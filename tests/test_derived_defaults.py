@@ -52,7 +52,7 @@ def test_config_fills_only_what_the_user_left_out():
     assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
                                   "labeling.structures_per_job", "properties.enabled", "validation.n_generated",
                                   "dynamics.timestep_fs", "validation.temperatures", "initial_exploration_steps",
-                                  "initial_data.surface_slabs"}
+                                  "initial_data.surface_slabs", "exploration.wide_cell"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})
     assert mine.initial_data.rattle_stdev == 0.03 and mine.convergence.force_rmse == 0.02
@@ -237,3 +237,32 @@ def test_surface_slabs_of_a_crystal_without_a_lattice_constant_are_refused_at_lo
     given = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Fe", "crystal": "fcc", "a": 3.6}],
                                       "oracle": {"kind": "emt"}})
     assert given.surface_slab_crystal() == ("Fe", 3.6)
+
+
+def test_the_hottest_condition_on_the_first_structure_explores_the_wide_cell():
+    cfg = OTFConfig.model_validate({
+        "oracle": {"kind": "emt"},
+        "structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2]},
+                       {"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2], "vacancies": 1}],
+        "exploration": {"conditions": [{"name": "a", "temperature": 600}, {"name": "hot", "temperature": 1500,
+                                        "structure": 1}, {"name": "b", "temperature": 1200},
+                                       {"name": "c", "temperature": 1200}]}})
+    # structure 1's 1500 K is hotter, but the wide cell repeats structure 0: its hottest is b (first of the tie)
+    assert cfg.exploration.wide_cell is True and cfg.wide_exploration_condition() == "b"
+    d = cfg.derived()["exploration.wide_cell"]
+    assert d.reason.startswith("condition b (the hottest on structures[0]) runs in the wide cell")
+    assert dd.log_lines({"exploration.wide_cell": d})[0].startswith("DEFAULTS: exploration.wide_cell = True (condition b")
+
+
+def test_no_wide_exploration_without_a_wide_cell_or_when_switched_off():
+    dft = OTFConfig.model_validate({"oracle": {"kind": "gpaw"}})
+    assert dft.exploration.wide_cell is False and dft.wide_exploration_condition() is None
+    assert dft.derived()["exploration.wide_cell"].reason.startswith("no wide cell is derived")
+    off = OTFConfig.model_validate({"oracle": {"kind": "emt"}, "exploration": {"wide_cell": False}})
+    assert off.wide_cell() is not None and off.wide_exploration_condition() is None
+    assert "exploration.wide_cell" not in off.derived()
+    # a configured cell already wider than 2 x cutoff: no derived wide cell, so nothing to explore in it
+    has_one = OTFConfig.model_validate({"oracle": {"kind": "emt"}, "structures": [
+        {"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [3, 3, 3]}]})
+    assert has_one.exploration.wide_cell is False and has_one.wide_exploration_condition() is None
+    assert dd.wide_exploration(True, None).value is False

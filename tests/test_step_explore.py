@@ -90,3 +90,22 @@ def test_adaptive_gamma_thresholds_come_from_the_calibration_records(tmp_path):
 def test_adaptive_gamma_off_records_no_thresholds(tmp_path):
     record = explore(mock_config(tmp_path), tmp_path, mock_potential(tmp_path, 0))
     assert record.gamma_thresholds is None
+
+
+def test_the_wide_exploration_condition_starts_from_the_wide_cell(tmp_path):
+    """exploration.wide_cell (derived on for EMT): the hottest condition on structures[0] starts from the
+    initial data's wide cell, the others from their own structure."""
+    from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.steps.explore import exploration_start
+
+    rcfg = config_from_dict({"oracle": {"kind": "emt"},
+                             "structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2]}],
+                             "exploration": {"conditions": [{"name": "t600", "temperature": 600},
+                                                            {"name": "t1200", "temperature": 1200}]}},
+                            tmp_path / "config.yaml")
+    cutoff = rcfg.cfg.trainer.basis.cutoff
+    n = int(2 * cutoff / 3.61) + 1  # conventional fcc Cu cells (a = 3.61 Å) to exceed 2 x cutoff along each axis
+    hot, cool = exploration_start(rcfg, condition_by_name(rcfg, "t1200")), exploration_start(rcfg, condition_by_name(rcfg, "t600"))
+    assert len(hot) == 4 * n ** 3 and hot.info["source"] == "initial:wide_cell"
+    assert len(cool) == 32
+    assert min(hot.cell.lengths()) > 2 * cutoff

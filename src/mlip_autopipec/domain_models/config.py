@@ -200,6 +200,12 @@ class ExplorationConfig(_Strict):
     swaps_per_atom: float = Field(
         1.0, gt=0, description="Swap attempts per round, per atom (Metropolis at the condition's temperature "
         "with the current potential).")
+    wide_cell: bool | None = Field(
+        None, description="Explore the hottest condition on structures[0] in the wide cell of "
+        "initial_data.wide_cell (every width > 2 x cutoff, e.g. 108 atoms of fcc Cu) instead of the configured "
+        "cell: the MD-stability property and production MD run in cells that large, which the small cell's "
+        "gamma-convergence does not cover. null: on whenever initial_data.wide_cell derives a wide cell "
+        "(in-process oracles); false: every condition in its own cell (derived_defaults.wide_exploration).")
     adaptive_gamma: AdaptiveGammaConfig = Field(
         default_factory=AdaptiveGammaConfig, description="Opt-in: gamma_select/gamma_halt of each iteration read "
         "off the recorded calibration of gamma against force error (docs/configuration.md, 'Adaptive γ thresholds').")
@@ -746,6 +752,10 @@ class OTFConfig(_Strict):
             d = dd.wide_cell_enabled(self.oracle.kind)
             self.initial_data.wide_cell = d.value
             derived["initial_data.wide_cell"] = d
+        if self.exploration.wide_cell is None:
+            d = dd.wide_exploration(self.wide_cell() is not None, self.hottest_condition_on_first_structure())
+            self.exploration.wide_cell = d.value
+            derived["exploration.wide_cell"] = d
         if self.labeling.structures_per_job is None:
             d = dd.structures_per_job(self.oracle.kind)
             self.labeling.structures_per_job = d.value
@@ -1018,6 +1028,18 @@ class OTFConfig(_Strict):
         per_unit = np.asarray(widths[0]) / np.asarray(first.supercell)
         reps = tuple(max(n, math.floor(need / u) + 1) for n, u in zip(first.supercell, per_unit))
         return first.model_copy(update={"supercell": reps, "vacancies": 0})
+
+    def hottest_condition_on_first_structure(self) -> str | None:
+        """The condition on structures[0] with the highest temperature (the first on a tie), or None."""
+        on_first = [c for c in self.exploration.conditions if c.structure == 0]
+        return max(on_first, key=lambda c: c.temperature).name if on_first else None
+
+    def wide_exploration_condition(self) -> str | None:
+        """The condition explored in the wide cell (`exploration.wide_cell`), or None: the hottest one on
+        structures[0], the structure the wide cell repeats."""
+        if not self.exploration.wide_cell or self.wide_cell() is None:
+            return None
+        return self.hottest_condition_on_first_structure()
 
     def computes_crystal_surfaces(self) -> bool:
         """The properties stage computes the low-index surface energies of an fcc crystal spec (the

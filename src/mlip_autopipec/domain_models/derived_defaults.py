@@ -215,6 +215,19 @@ def wide_cell_enabled(oracle_kind: str) -> Derived:
                           "label (DFT cost grows as N^2-N^3); set initial_data.wide_cell: true to add it")
 
 
+def wide_exploration(has_wide_cell: bool, condition: str | None) -> Derived:
+    """exploration.wide_cell: the loop's gamma-convergence should cover the cell size the MD-stability
+    check and production MD use. Measured (2026-12-07): a Cu/EMT potential that converged exploring 32-atom
+    cells reached max gamma 3.2-7.5 over 8 seeds of the 108-atom stability MD at 1200 K (4 of 8 above
+    gamma_halt 5): in the small cell the rare environments of the large one are seldom drawn."""
+    if not has_wide_cell:
+        return Derived(False, "no wide cell is derived (initial_data.wide_cell): every condition runs in its own cell")
+    if condition is None:
+        return Derived(False, "no exploration condition starts from structures[0], the structure the wide cell repeats")
+    return Derived(True, f"condition {condition} (the hottest on structures[0]) runs in the wide cell: the "
+                         "MD-stability check and production MD use cells that large")
+
+
 def structures_per_job(oracle_kind: str) -> Derived:
     if oracle_kind in CHEAP_ORACLES:
         return Derived(CHEAP_STRUCTURES_PER_JOB, f"oracle {oracle_kind} is in-process and costs milliseconds: "

@@ -14,7 +14,7 @@ from ..core.io import write_json, write_structures
 from ..core.seeds import derive_seed
 from ..domain_models.adaptive_gamma_config import GammaThresholds
 from ..domain_models.records import ExplorationRecord, TrainRecord, read_record, record_json
-from .initial import starting_structures
+from .initial import starting_structures, wide_cell_structure
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,14 @@ def condition_by_name(rcfg, name: str):
         if cond.name == name:
             return cond
     raise KeyError(f"no exploration condition named {name!r}")
+
+
+def exploration_start(rcfg, cond):
+    """The condition's starting cell: its structure, or the wide cell for the condition
+    `exploration.wide_cell` picks (OTFConfig.wide_exploration_condition)."""
+    if cond.name == rcfg.cfg.wide_exploration_condition():
+        return wide_cell_structure(rcfg)
+    return starting_structures(rcfg)[cond.structure]
 
 
 def trainer_calculator(cfg, potential: PotentialFiles):
@@ -47,7 +55,7 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
                 calibration_files: Sequence[str] = ()) -> ExplorationRecord:
     cfg = rcfg.cfg
     cond = condition_by_name(rcfg, condition_name)
-    atoms = starting_structures(rcfg)[cond.structure]
+    atoms = exploration_start(rcfg, cond)
     potential = PotentialFiles.in_dir(potential_dir)
     thresholds = gamma_thresholds(cfg, calibration_files)
     exploration = cfg.exploration
@@ -84,7 +92,8 @@ def run_explore(rcfg, iteration: int, condition_name: str, potential_dir: str, o
     if out_samples is not None:
         write_structures(out_samples, outcome.samples)
     write_json(out_record, record_json(record))  # last: the record's presence means the frames are complete
-    log.info("EXPLORE iter %d %s: %s at step %d/%d, max gamma %.2f, %d extrapolative frame(s), %.1f s",
-             iteration, cond.name, "HALTED" if outcome.halted else "ran through", outcome.steps_run,
+    log.info("EXPLORE iter %d %s (%d atoms%s): %s at step %d/%d, max gamma %.2f, %d extrapolative frame(s), %.1f s",
+             iteration, cond.name, len(atoms), ", the wide cell" if atoms.info.get("source") == "initial:wide_cell"
+             else "", "HALTED" if outcome.halted else "ran through", outcome.steps_run,
              budget, outcome.max_gamma, len(outcome.frames), wall)
     return record

@@ -23,6 +23,17 @@ def starting_structures(rcfg):
     return build_structures(rcfg.cfg.structures, rcfg.base_dir, rng_for(rcfg.cfg.seed, "structures"))
 
 
+def wide_cell_structure(rcfg):
+    """The derived wide cell (initial_data.wide_cell) as atoms, or None; the initial data and the wide
+    exploration (exploration.wide_cell) build the same cell from the same seed."""
+    wide = rcfg.cfg.wide_cell()
+    if wide is None:
+        return None
+    cell = build_structures([wide], rcfg.base_dir, rng_for(rcfg.cfg.seed, "wide_cell"))[0]
+    cell.info["source"] = "initial:wide_cell"
+    return cell
+
+
 def elements_of(structures) -> list[str]:
     return sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
 
@@ -68,15 +79,13 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     structures = starting_structures(rcfg)
     log_portfolio(rcfg, structures)
     make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
-    wide = rcfg.cfg.wide_cell()
+    cell = wide_cell_structure(rcfg)
     training = list(structures)
-    if wide is not None:  # a cell wider than 2 x cutoff: its copies join the initial data, it is not explored
-        cell = build_structures([wide], rcfg.base_dir, rng_for(rcfg.cfg.seed, "wide_cell"))[0]
-        cell.info["source"] = "initial:wide_cell"
+    if cell is not None:  # a cell wider than 2 x cutoff: its copies join the initial data
         training.append(cell)
         log.info("DEFAULTS: initial_data.wide_cell: structures[0] x %s (%d atoms) also joins the initial data: "
                  "every configured cell is narrower than 2 x the cutoff (README \"Training cells\")",
-                 tuple(wide.supercell), len(cell))
+                 tuple(rcfg.cfg.wide_cell().supercell), len(cell))
     else:
         advice = narrow_cells_advice(structures, trainer_cutoff(rcfg.cfg))
         if advice:
