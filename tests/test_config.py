@@ -24,8 +24,9 @@ def test_repository_config_is_valid_and_matches_defaults():
     rcfg = load_config(REPO / "config" / "config.yaml")
     defaults = OTFConfig()
     assert rcfg.cfg.structures[1].vacancies == 1 and rcfg.cfg.structures[:1] == defaults.structures
-    wide = rcfg.cfg.structures[2]
-    assert tuple(wide.supercell) == (3, 3, 3) and all(c.structure != 2 for c in rcfg.cfg.exploration.conditions)
+    wide = rcfg.cfg.wide_cell()  # derived: structures[0] repeated past 2 x cutoff, explored at 1200 K
+    assert len(rcfg.cfg.structures) == 2 and tuple(wide.supercell) == (3, 3, 3)
+    assert rcfg.cfg.wide_exploration_condition() == "t1200"
     extra = [c for c in rcfg.cfg.exploration.conditions if c not in defaults.exploration.conditions]
     assert [c.name for c in extra] == ["vac900"]
     # the values the Cu benchmarks chose (benchmarks/RESULTS.md) are what the defaults give for Cu
