@@ -266,3 +266,7 @@ def test_no_wide_exploration_without_a_wide_cell_or_when_switched_off():
         {"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [3, 3, 3]}]})
     assert has_one.exploration.wide_cell is False and has_one.wide_exploration_condition() is None
     assert dd.wide_exploration(True, None).value is False
+    vac = OTFConfig.model_validate({"oracle": {"kind": "emt"}, "structures": [
+        {"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2], "vacancies": 1}]})
+    assert vac.wide_cell() is not None and vac.wide_exploration_condition() is None
+    assert vac.derived()["exploration.wide_cell"].reason.startswith("structures[0] has 1 vacancies")

@@ -753,7 +753,9 @@ class OTFConfig(_Strict):
             self.initial_data.wide_cell = d.value
             derived["initial_data.wide_cell"] = d
         if self.exploration.wide_cell is None:
-            d = dd.wide_exploration(self.wide_cell() is not None, self.hottest_condition_on_first_structure())
+            first = self.structures[0] if self.structures else None
+            d = dd.wide_exploration(self.wide_cell() is not None, self.hottest_condition_on_first_structure(),
+                                    getattr(first, "vacancies", 0))
             self.exploration.wide_cell = d.value
             derived["exploration.wide_cell"] = d
         if self.labeling.structures_per_job is None:
@@ -1036,8 +1038,9 @@ class OTFConfig(_Strict):
 
     def wide_exploration_condition(self) -> str | None:
         """The condition explored in the wide cell (`exploration.wide_cell`), or None: the hottest one on
-        structures[0], the structure the wide cell repeats."""
-        if not self.exploration.wide_cell or self.wide_cell() is None:
+        structures[0], the structure the wide cell repeats (not when it has vacancies: the wide cell has
+        none, and the condition would lose its defect)."""
+        if not self.exploration.wide_cell or self.wide_cell() is None or self.structures[0].vacancies:
             return None
         return self.hottest_condition_on_first_structure()
 

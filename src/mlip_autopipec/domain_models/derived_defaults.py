@@ -215,7 +215,7 @@ def wide_cell_enabled(oracle_kind: str) -> Derived:
                           "label (DFT cost grows as N^2-N^3); set initial_data.wide_cell: true to add it")
 
 
-def wide_exploration(has_wide_cell: bool, condition: str | None) -> Derived:
+def wide_exploration(has_wide_cell: bool, condition: str | None, vacancies: int = 0) -> Derived:
     """exploration.wide_cell: the loop's gamma-convergence should cover the cell size the MD-stability
     check and production MD use. Measured (2026-12-07): a Cu/EMT potential that converged exploring 32-atom
     cells reached max gamma 3.2-7.5 over 8 seeds of the 108-atom stability MD at 1200 K (4 of 8 above
@@ -224,6 +224,9 @@ def wide_exploration(has_wide_cell: bool, condition: str | None) -> Derived:
         return Derived(False, "no wide cell is derived (initial_data.wide_cell): every condition runs in its own cell")
     if condition is None:
         return Derived(False, "no exploration condition starts from structures[0], the structure the wide cell repeats")
+    if vacancies:
+        return Derived(False, f"structures[0] has {vacancies} vacancies and the wide cell none: {condition} keeps "
+                              "its own cell")
     return Derived(True, f"condition {condition} (the hottest on structures[0]) runs in the wide cell: the "
                          "MD-stability check and production MD use cells that large")
 
