@@ -53,6 +53,7 @@ rule select:
         candidates=rules.candidates.output.candidates,
         potential=exploring_potential,
         cheap=lambda w: [L.cheap_labels(L.iter_dir(w.it))] if DISAGREEMENT else [],
+        train_record=lambda w: [L.train_record(L.potential_stage_for(iteration(w)))] if DISAGREEMENT else [],
     output:
         selected=L.selected(L.iter_dir("{it}")),
     params:

@@ -9,5 +9,6 @@ run_step(
     lambda cfg, smk: run_select(
         cfg, int(smk.wildcards.it), smk.input.candidates, str(Path(smk.input.potential[0]).parent),
         smk.output.selected, cheap_file=smk.input.cheap[0] if smk.input.cheap else None,
+        train_record_file=smk.input.train_record[0] if smk.input.train_record else None,
     ),
 )

@@ -74,3 +74,14 @@ def test_pick_expensive_fills_with_disagreement_when_the_selector_returns_fewer(
     pick = pick_expensive(4, 3, 0.0, lambda k: [1], np.array([0.3, 0.2, 0.1, 0.4]))
     assert pick.chosen == [1, 3, 0] and pick.reasons == [GAMMA, DISAGREEMENT, DISAGREEMENT]
     assert pick_expensive(2, 5, 0.5, lambda k: list(range(k)), np.zeros(2)).chosen == [0, 1]
+
+
+def test_the_disagreement_share_drops_to_zero_when_the_cheap_fit_is_further_from_the_expensive_labels():
+    from mlip_autopipec.components.selectors.two_level import trusted_share
+
+    share, why = trusted_share(0.5, 0.37, 0.016)  # Si/GPAW with CHGNet: the cheap fit 23x worse
+    assert share == 0.0 and "all picks by the selector" in why and "0.37" in why
+    share, why = trusted_share(0.5, 0.01, 0.02)  # a cheap level nearer the expensive labels than the potential
+    assert share == 0.5 and "all picks" not in why
+    assert trusted_share(0.5, None, None) == (0.5, "configured")  # a fixed prior_strength records no scores
+    assert trusted_share(0.0, 0.37, 0.016) == (0.0, "configured")

@@ -13,7 +13,7 @@ from ..sampling.candidate_generator import generate_swarm
 from ..core.identity import structure_hash
 from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
-from ..domain_models.records import ExplorationRecord, read_record
+from ..domain_models.records import ExplorationRecord, TrainRecord, read_record
 from ..domain_models.state import read_decision
 from .cutout_stage import cutouts_from_gamma, cutouts_without_gamma, is_large, swarm_of_cutouts
 
@@ -152,10 +152,12 @@ def _large_to_cutouts(cfg, trainer, potential_dir, calc, halts, frame_files, ite
 
 
 def run_select(rcfg, iteration: int, candidates_file: str, potential_dir: str, out_selected: str,
-               cheap_file: str | None = None) -> int:
+               cheap_file: str | None = None, train_record_file: str | None = None) -> int:
     """Choose the candidates the oracle labels. Two-level labelling (`cheap_file`: the cheap labels of every
     candidate): `two_level.disagreement_share` of them by the largest disagreement between those labels and
-    the current potential, the rest by the selector (selectors/two_level.py)."""
+    the current potential, the rest by the selector (selectors/two_level.py); the share drops to 0 when
+    the exploring potential's fit (`train_record_file`) found the cheap level further from the expensive
+    labels than the potential itself (`trusted_share`)."""
     cfg = rcfg.cfg
     candidates = read_structures(candidates_file)
     selector = make_selector(cfg.selection)
@@ -170,7 +172,11 @@ def run_select(rcfg, iteration: int, candidates_file: str, potential_dir: str, o
 
         calc = make_trainer(cfg.trainer).calculator(potential)
         dis = TL.disagreements(candidates, read_structures(cheap_file), calc)
-        pick = TL.pick_expensive(len(candidates), cfg.expensive_per_iteration(), cfg.two_level.disagreement_share,
+        fit = read_record(TrainRecord, train_record_file).two_level if train_record_file else None
+        share, share_why = TL.trusted_share(cfg.two_level.disagreement_share, getattr(fit, "cheap_only_score", None),
+                                            getattr(fit, "expensive_only_score", None))
+        log.info("REFINE iter %d: disagreement share %.2g (%s)", iteration, share, share_why)
+        pick = TL.pick_expensive(len(candidates), cfg.expensive_per_iteration(), share,
                                  lambda k: selector.select(candidates, potential, k, seed), dis)
         chosen = pick.chosen
         why = {i: (r, float(dis[i])) for i, r in zip(pick.chosen, pick.reasons)}
