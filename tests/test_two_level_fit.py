@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlip_autopipec.components.ace import common as ace_common
-from mlip_autopipec.components.trainers import basis_ladder
+from mlip_autopipec.components.trainers import basis_ladder, prior_fit
 from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer
 from mlip_autopipec.components.trainers.prior_fit import CheapPrior
 from mlip_autopipec.core.identity import structure_hash
@@ -57,14 +58,35 @@ def test_the_shift_is_the_other_energy_zero_and_a_huge_prior_strength_gives_the_
 
 
 def test_auto_chooses_on_the_ladders_held_out_share(levels, ref, tmp_path):  # noqa: F811
-    expensive, cheap, *_ = levels
-    metrics = LinearAceTrainer(config()).fit(expensive, tmp_path, ref, None, 0, prior=CheapPrior(cheap, "auto"))
+    """A cheap level whose own fit predicts the held-out expensive labels within TRUST_FACTOR of the expensive
+    labels alone (here: only its energy zero differs) is trusted: lambda is the grid's best."""
+    expensive, _, _, unbiased = levels
+    metrics = LinearAceTrainer(config()).fit(expensive, tmp_path, ref, None, 0, prior=CheapPrior(unbiased, "auto"))
     rec = metrics["two_level"]
-    assert rec["chosen_by"] == "auto" and rec["n_cheap_structures"] == len(cheap)
+    print("cheap-only / expensive-only score", rec["cheap_only_score"] / rec["expensive_only_score"])
+    assert rec["cheap_only_score"] <= prior_fit.TRUST_FACTOR * rec["expensive_only_score"]
+    assert rec["chosen_by"] == "auto" and rec["n_cheap_structures"] == len(unbiased)
+    assert rec["margin"].startswith("trusted: the cheap fit alone scores")
     # the relative grid (19 points) and ridge_alpha, the expensive-only end
     assert rec["prior_strength"] in rec["grid"] and len(rec["grid"]) == len(rec["scores"]) == 20
     assert rec["grid"][0] == config().ridge_alpha
     assert rec["scores"][rec["grid"].index(rec["prior_strength"])] == min(rec["scores"])
+
+
+def test_a_cheap_level_further_than_the_expensive_fit_must_win_by_one_standard_error(levels, ref, tmp_path):  # noqa: F811
+    """The 85 %-softened cheap level: its own fit is more than TRUST_FACTOR further from the held-out expensive
+    labels than the expensive labels alone, so its prior is used only if it beats them by one standard error over the held-out
+    structures; on this small set it does not, and the shipped fit is the one-level fit, coefficient for
+    coefficient."""
+    expensive, cheap, *_ = levels
+    rec = LinearAceTrainer(config()).fit(expensive, tmp_path / "two", ref, None, 0,
+                                         prior=CheapPrior(cheap, "auto"))["two_level"]
+    print("cheap-only / expensive-only score", rec["cheap_only_score"] / rec["expensive_only_score"])
+    assert rec["cheap_only_score"] > prior_fit.TRUST_FACTOR * rec["expensive_only_score"]
+    assert rec["chosen_by"].startswith("auto: expensive labels alone") and rec["prior_strength"] == config().ridge_alpha
+    LinearAceTrainer(config()).fit(expensive, tmp_path / "one", ref, None, 0)
+    two, one = (yaml.safe_load((tmp_path / d / "potential.yaml").read_text()) for d in ("two", "one"))
+    assert two == one
 
 
 def force_rmse(directory, frames) -> float:

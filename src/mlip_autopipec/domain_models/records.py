@@ -235,8 +235,12 @@ class TwoLevelFitRecord(Strict):
 
     method: str = Field(description="coefficient_prior: the cheap fit c_L as a ridge prior of the expensive fit.")
     prior_strength: float = Field(description="lambda of the shipped fit (the chosen rung's).")
-    chosen_by: str = Field(description="How lambda was set: 'auto' (lowest held-out score on the grid), 'auto, "
+    chosen_by: str = Field(description="How lambda was set: 'auto' (lowest held-out score on the grid), 'auto: "
+                           "expensive labels alone ...' (the grid's best did not beat the one-level fit by one standard "
+                           "error over the held-out structures: the shipped fit is the one-level ridge), 'auto, "
                            "nothing held out' (1 x the data's curvature: no held-out share to choose on) or 'given'.")
+    margin: str | None = Field(None, description="auto: the paired comparison of the grid's best with the one-level "
+                               "fit over the held-out structures (prior_fit.beats_by_one_se).")
     grid: list[float] | None = Field(None, description="auto: the lambdas tried (chosen rung).")
     scores: list[float] | None = Field(None, description="auto: held-out score of each (weighted RMS residual).")
     cheap_only_score: float | None = Field(None, description="auto: held-out score of c_L itself (lambda -> inf).")

@@ -19,6 +19,7 @@ from ase import Atoms
 
 from ...core.identity import structure_hash
 from ...core.label_weights import force_weights
+from ..trainers.prior_fit import TRUST_FACTOR
 
 GAMMA = "gamma"  # chosen by the selector
 DISAGREEMENT = "disagreement"  # chosen by the cheap level's disagreement with the potential
@@ -79,7 +80,8 @@ def pick_expensive(n_candidates: int, n: int, share: float, by_selector: Callabl
 
 def trusted_share(share: float, cheap_only_score: float | None, expensive_only_score: float | None) -> tuple[float, str]:
     """The disagreement share an iteration uses, and why. Disagreement with the cheap labels points at the
-    potential's error only where the cheap level is nearer the expensive oracle than the potential is. The
+    potential's error only where the cheap level is about as near the expensive oracle as the potential is
+    (within prior_fit.TRUST_FACTOR, the rule the fit uses to trust the prior). The
     exploring potential's fit measured both on the same held-out expensive labels (train.json `two_level`:
     the cheap fit alone vs the expensive labels alone): when the cheap fit scores worse, its disagreement
     mostly maps the cheap level's own error, and every expensive label goes to the selector. Measured on
@@ -87,7 +89,7 @@ def trusted_share(share: float, cheap_only_score: float | None, expensive_only_s
     0.5, the two-level runs ended 5.8-8.0 meV/Å against 5.7-6.8 with DFT alone on 2 of 3 test seeds."""
     if share <= 0 or cheap_only_score is None or expensive_only_score is None:
         return share, "configured"
-    if cheap_only_score > expensive_only_score:
+    if cheap_only_score > TRUST_FACTOR * expensive_only_score:
         return 0.0, (f"the cheap fit scores {cheap_only_score:.3g} on the held-out expensive labels against "
                      f"{expensive_only_score:.3g} for the expensive labels alone: its disagreement with the "
                      "potential says nothing about the potential's error; all picks by the selector")

@@ -408,8 +408,13 @@ class LinearLadder(Ladder):
         elif self.held.any():
             held_rows = np.zeros(A.shape[0], dtype=bool)
             held_rows[self.dm.rows_of(self.held)] = True
-            choice = choose_prior_strength(A, self.dm.y, self.weights, c_L, held_rows, alpha)
-            prior = RungPrior(c_L, choice.prior_strength, "auto", choice)
+            groups = [self.dm.rows_of(np.array([i])) for i in np.flatnonzero(self.held)]
+            choice = choose_prior_strength(A, self.dm.y, self.weights, c_L, held_rows, alpha, held_groups=groups)
+            if choice.prior_used:
+                prior = RungPrior(c_L, choice.prior_strength, "auto", choice)
+            else:  # c = 0 pulled at ridge_alpha: exactly the one-level ridge fit
+                prior = RungPrior(np.zeros_like(c_L), alpha, "auto: expensive labels alone (the prior did not win "
+                                  "by one standard error)", choice)
         else:
             lam = float(prior_strength_grid(A[self.fit_rows], self.weights[self.fit_rows], decades=(0.0, 0.0))[0])
             prior = RungPrior(c_L, lam, "auto, nothing held out")

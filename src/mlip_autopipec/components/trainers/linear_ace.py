@@ -150,7 +150,7 @@ class LinearAceTrainer:
             two_level.update(prior_strength=p.prior_strength, chosen_by=p.chosen_by)
             if p.choice is not None:
                 two_level.update(grid=p.choice.grid, scores=p.choice.scores, cheap_only_score=p.choice.cheap_only_score,
-                                 expensive_only_score=p.choice.expensive_only_score)
+                                 expensive_only_score=p.choice.expensive_only_score, margin=p.choice.margin or None)
             metrics["two_level"] = two_level
             log.info("two-level fit: %d cheap labels as the prior, lambda %.3g (%s), energy shift by %s",
                      two_level["n_cheap_structures"], p.prior_strength, p.chosen_by, two_level["shift_method"])
