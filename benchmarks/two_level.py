@@ -24,6 +24,9 @@ or below the target; ratio = two_level / dft. An arm that never reaches it is re
 
     .venv/bin/python benchmarks/two_level.py [--seeds 1 2 3] [--cores 2] [--out runs/two_level]
 
+A run directory that already ended (converged.flag or stopped.flag in `--out`/<arm>-s<seed>) is scored as it
+is, so an arm can be re-run on changed code beside the other arm's finished runs.
+
 Needs tools/install_oracles.sh (GPAW) and tools/install_universal.sh (CHGNet).
 """
 
@@ -169,12 +172,14 @@ def run_arm(out: Path, arm: str, seed: int, cores: int, two_level: dict) -> dict
     d.mkdir(parents=True, exist_ok=True)
     (d / "config.yaml").write_text(yaml.safe_dump(arm_config(arm, seed, two_level), sort_keys=False))
     t0 = time.perf_counter()
-    with open(d / "run.log", "a") as log:
-        proc = subprocess.run([str(Path(sys.executable).parent / "mlip-runner"), "run", "config.yaml", "--cores",
-                               str(cores)], cwd=d, stdout=log, stderr=subprocess.STDOUT)
+    rc = 0
+    if not any((d / layout.flag(ok)).is_file() for ok in (True, False)):  # a finished run is scored, not rerun
+        with open(d / "run.log", "a") as log:
+            rc = subprocess.run([str(Path(sys.executable).parent / "mlip-runner"), "run", "config.yaml", "--cores",
+                                 str(cores)], cwd=d, stdout=log, stderr=subprocess.STDOUT).returncode
     state = derive_state(d)
     levels = {lv.level: lv.model_dump() for lv in (state.levels or [])}
-    return {"arm": arm, "seed": seed, "dir": str(d), "rc": proc.returncode, "status": state.status.value,
+    return {"arm": arm, "seed": seed, "dir": str(d), "rc": rc, "status": state.status.value,
             "wall_s": round(time.perf_counter() - t0), "levels": levels}
 
 
