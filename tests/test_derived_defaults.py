@@ -52,7 +52,7 @@ def test_config_fills_only_what_the_user_left_out():
     assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
                                   "labeling.structures_per_job", "properties.enabled", "validation.n_generated",
                                   "dynamics.timestep_fs", "validation.temperatures", "initial_exploration_steps",
-                                  "initial_data.surface_slabs"}
+                                  "initial_data.surface_slabs", "initial_data.cell_strain_copies"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})
     assert mine.initial_data.rattle_stdev == 0.03 and mine.convergence.force_rmse == 0.02
@@ -237,3 +237,36 @@ def test_surface_slabs_of_a_crystal_without_a_lattice_constant_are_refused_at_lo
     given = OTFConfig.model_validate({"structures": [{"kind": "bulk", "element": "Fe", "crystal": "fcc", "a": 3.6}],
                                       "oracle": {"kind": "emt"}})
     assert given.surface_slab_crystal() == ("Fe", 3.6)
+
+
+def test_deformed_cells_are_added_for_a_dft_oracles_elastic_constants():
+    off = dd.cell_strain_copies(False, "gpaw")
+    assert off.value == 0 and "no elastic constants" in off.reason
+    emt = dd.cell_strain_copies(True, "emt")
+    assert emt.value == 0 and "in-process" in emt.reason
+    dft = dd.cell_strain_copies(True, "gpaw")
+    assert dft.value == 8 and "stress_weight 1" in dft.reason and "rows_per_function 2" in dft.reason
+
+
+SI_GPAW = {"structures": [{"kind": "bulk", "element": "Si", "crystal": "diamond", "a": 5.43}],
+           "oracle": {"kind": "gpaw", "cutoff_ev": 250},
+           "properties": {"include": ["eos", "elastic"], "elastic_components": [0, 3]}}
+
+
+def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
+    cfg = OTFConfig.model_validate(SI_GPAW)
+    assert cfg.initial_data.cell_strain_copies == 8
+    assert cfg.trainer.stress_weight == 1.0 and cfg.trainer.ladder.rows_per_function == 2.0
+    # the structure itself, 8 rattled copies and 4 strains by default, plus the 8 deformed cells
+    assert cfg.n_initial_structures() == 1 + 8 + 4 + 8
+    line = [x for x in dd.log_lines(cfg.derived()) if "cell_strain" in x]
+    assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 8 ({dd.cell_strain_copies(True, 'gpaw').reason})"]
+    mine = OTFConfig.model_validate({**SI_GPAW, "trainer": {"kind": "linear_ace", "stress_weight": 0.5}})
+    assert mine.trainer.stress_weight == 0.5 and mine.trainer.ladder.rows_per_function == 2.0
+    none = OTFConfig.model_validate({**SI_GPAW, "initial_data": {"cell_strain_copies": 0}})
+    assert none.trainer.stress_weight == 0.01 and none.trainer.ladder.rows_per_function is None
+    assert "initial_data.cell_strain_copies" not in none.derived() and none.n_initial_structures() == 13
+    no_elastic = OTFConfig.model_validate({**SI_GPAW, "properties": {"include": ["eos"]}})
+    assert no_elastic.initial_data.cell_strain_copies == 0 and no_elastic.trainer.stress_weight == 0.01
+    emt = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
+    assert emt.initial_data.cell_strain_copies == 0 and emt.trainer.ladder.rows_per_function is None
