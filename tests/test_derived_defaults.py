@@ -246,9 +246,12 @@ def test_deformed_cells_are_added_for_a_dft_oracles_elastic_constants():
     assert emt.value == 0 and "in-process" in emt.reason
     dft = dd.cell_strain_copies(True, "gpaw")
     assert dft.value == 8 and "stress_weight 1" in dft.reason and "rows_per_function 2" in dft.reason
+    npt = dd.cell_strain_copies(True, "espresso", "npt800")
+    assert npt.value == 0 and "npt800" in npt.reason
 
 
-SI_GPAW = {"structures": [{"kind": "bulk", "element": "Si", "crystal": "diamond", "a": 5.43}],
+SI_GPAW = {"structures": [{"kind": "bulk", "element": "Si", "crystal": "diamond", "a": 5.43}],  # matrix.si_cfg
+           "exploration": {"conditions": [{"name": "t600", "temperature": 600}, {"name": "t1200", "temperature": 1200}]},
            "oracle": {"kind": "gpaw", "cutoff_ev": 250},
            "properties": {"include": ["eos", "elastic"], "elastic_components": [0, 3]}}
 
@@ -268,5 +271,8 @@ def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     assert "initial_data.cell_strain_copies" not in none.derived() and none.n_initial_structures() == 13
     no_elastic = OTFConfig.model_validate({**SI_GPAW, "properties": {"include": ["eos"]}})
     assert no_elastic.initial_data.cell_strain_copies == 0 and no_elastic.trainer.stress_weight == 0.01
+    npt = OTFConfig.model_validate({**SI_GPAW, "exploration": {"conditions": [
+        {"name": "t600", "temperature": 600}, {"name": "npt900", "temperature": 900, "pressure": 0.0}]}})
+    assert npt.initial_data.cell_strain_copies == 0 and "npt900" in npt.derived()["initial_data.cell_strain_copies"].reason
     emt = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert emt.initial_data.cell_strain_copies == 0 and emt.trainer.ladder.rows_per_function is None

@@ -148,9 +148,9 @@ class InitialDataConfig(_Strict):
         "their stress labels show how the stress follows the cell's shape (C11 - C12, C44), which isotropic "
         "`strains` and NVT exploration never do. With copies (> 0) a linear ACE trainer also fits stresses with "
         "trainer.stress_weight 1 and allows rungs by fitted rows (trainer.ladder.rows_per_function 2), where "
-        "those are not set. null: 8 when the properties stage computes the elastic constants of a crystal spec "
-        "and the oracle is a DFT code, else 0 (derived_defaults.py, logged: Si with GPAW had C_ij 20-38 % off "
-        "without them).")
+        "those are not set. null: 8 when the properties stage computes the elastic constants of a crystal spec, "
+        "the oracle is a DFT code and no exploration condition runs that crystal under NPT, else 0 "
+        "(derived_defaults.py, logged: Si with GPAW had C_ij 20-38 % off without them).")
     cell_strain_fraction: float = Field(
         0.02, gt=0, lt=0.5, description="Largest strain component of a `cell_strain_copies` cell (the candidate "
         "swarm's deformation, sampling/candidate_generator.strain_matrix).")
@@ -780,7 +780,9 @@ class OTFConfig(_Strict):
             derived["initial_data.surface_slabs"] = d
         self.surface_slab_crystal()  # a crystal without a known lattice constant: said at load, not in a job
         if self.initial_data.cell_strain_copies is None:
-            d = dd.cell_strain_copies(self.computes_crystal_elastic(), self.oracle.kind)
+            npt = [c.name for c in self.exploration.conditions
+                   if c.pressure is not None and c.structure == self.properties.structure]
+            d = dd.cell_strain_copies(self.computes_crystal_elastic(), self.oracle.kind, npt[0] if npt else None)
             self.initial_data.cell_strain_copies = d.value
             derived["initial_data.cell_strain_copies"] = d
         if self.initial_data.cell_strain_copies:

@@ -40,7 +40,8 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   Pt's and Pd's on some seeds. Three rattled copies of each 2x2 slab of the properties stage.
 * Deformed cells in the initial data (`initial_data.cell_strain_copies`): 8 copies of the property crystal's
   starting cell in randomly deformed cells (every strain component up to 2 %), rattled, when the properties
-  stage computes its elastic constants and the oracle is a DFT code; with them a linear ACE fits the stress
+  stage computes its elastic constants, the oracle is a DFT code and no condition explores that crystal
+  at constant pressure (NPT changes the cell's shape itself); with them a linear ACE fits the stress
   rows with weight 1 (not 0.01) and allows rungs by fitted rows (2 per function, as a molecule), where
   those are not set. The initial strains are isotropic and NVT exploration keeps the cell, so no label
   shows a sheared or tetragonal cell: Si with GPAW (matrix si, 33-37 labels) had B within 5 % but C11,
@@ -277,9 +278,10 @@ def surface_slabs_enabled(computes_surfaces: bool, has_surface: bool) -> Derived
                          "sets left Cu's surface energies 16-77 % off, benchmarks/RESULTS.md); false: leave them out")
 
 
-def cell_strain_copies(computes_elastic: bool, oracle_kind: str) -> Derived:
+def cell_strain_copies(computes_elastic: bool, oracle_kind: str, npt_condition: str | None = None) -> Derived:
     """initial_data.cell_strain_copies: `computes_elastic` = the properties stage computes the elastic
-    constants of a crystal spec (OTFConfig.computes_crystal_elastic)."""
+    constants of a crystal spec (OTFConfig.computes_crystal_elastic); `npt_condition` = the name of an
+    exploration condition that runs that structure at constant pressure (None: none does)."""
     if not computes_elastic:
         return Derived(0, "no elastic constants of a crystal spec are computed (properties off, `elastic` not in "
                           "properties.include, or the property target is no crystal spec)")
@@ -287,6 +289,10 @@ def cell_strain_copies(computes_elastic: bool, oracle_kind: str) -> Derived:
         return Derived(0, f"oracle {oracle_kind} is in-process: its runs label hundreds of structures and a wide cell, "
                           "and the EMT metals' C_ij are within 1 % without deformed cells (benchmarks/RESULTS.md); "
                           "set a number to add them")
+    if npt_condition is not None:
+        return Derived(0, f"exploration condition {npt_condition} runs the property crystal at constant pressure, so "
+                          "its frames have cells of other shapes and volumes; set a number to add deformed cells anyway "
+                          "(not measured with a DFT oracle and NPT)")
     return Derived(CELL_STRAIN_COPIES, f"the properties stage computes elastic constants and oracle {oracle_kind} "
                    "labels few structures: the isotropic initial strains and NVT exploration never show a sheared "
                    "or tetragonal cell (Si with GPAW: C11, C12, C44 20-38 % off GPAW without them); with them "
