@@ -245,7 +245,7 @@ def test_deformed_cells_are_added_for_a_dft_oracles_elastic_constants():
     emt = dd.cell_strain_copies(True, "emt")
     assert emt.value == 0 and "in-process" in emt.reason
     dft = dd.cell_strain_copies(True, "gpaw")
-    assert dft.value == 8 and "stress_weight 1" in dft.reason and "rows_per_function 2" in dft.reason
+    assert dft.value == 16 and "stress_weight 10 " in dft.reason and "rows_per_function 2 " in dft.reason
     npt = dd.cell_strain_copies(True, "espresso", "npt800")
     assert npt.value == 0 and "npt800" in npt.reason
 
@@ -258,12 +258,12 @@ SI_GPAW = {"structures": [{"kind": "bulk", "element": "Si", "crystal": "diamond"
 
 def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     cfg = OTFConfig.model_validate(SI_GPAW)
-    assert cfg.initial_data.cell_strain_copies == 8
-    assert cfg.trainer.stress_weight == 1.0 and cfg.trainer.ladder.rows_per_function == 2.0
-    # the structure itself, 8 rattled copies and 4 strains by default, plus the 8 deformed cells
-    assert cfg.n_initial_structures() == 1 + 8 + 4 + 8
+    assert cfg.initial_data.cell_strain_copies == 16
+    assert cfg.trainer.stress_weight == 10.0 and cfg.trainer.ladder.rows_per_function == 2.0
+    # the structure itself, 8 rattled copies and 4 strains by default, plus the 16 deformed cells
+    assert cfg.n_initial_structures() == 1 + 8 + 4 + 16
     line = [x for x in dd.log_lines(cfg.derived()) if "cell_strain" in x]
-    assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 8 ({dd.cell_strain_copies(True, 'gpaw').reason})"]
+    assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 16 ({dd.cell_strain_copies(True, 'gpaw').reason})"]
     mine = OTFConfig.model_validate({**SI_GPAW, "trainer": {"kind": "linear_ace", "stress_weight": 0.5}})
     assert mine.trainer.stress_weight == 0.5 and mine.trainer.ladder.rows_per_function == 2.0
     none = OTFConfig.model_validate({**SI_GPAW, "initial_data": {"cell_strain_copies": 0}})
