@@ -8,7 +8,9 @@ deviatoric (shape-changing) strain, and the stress rows weigh little (trainer.st
 refits each run's labels (initial/ and iter_*/, what its final fit saw) with the run's resolved trainer config
 while varying
 
-* the stress weight (trainer.stress_weight), and
+* the stress weight (trainer.stress_weight),
+* the ladder's rung rule (`--ladders`: envs2, 2 atomic environments per function, the bulk default; rows2, 2
+  fitted rows per function, ladder.rows_per_function), on the final fit's ladder (rungs up to 800), and
 * extra GPAW-labelled copies of the starting 8-atom cell in randomly deformed cells (the candidate swarm's
   `cell_strain` deformation, sampling/candidate_generator.strain_matrix: every Voigt component U(-f, f),
   shears halved), rattled a little: what `initial_data.cell_strain_copies` adds to the initial data,
@@ -18,6 +20,10 @@ the elastic tasks relaxed at fixed cell: relaxed-ion C44), against the oracle va
 final/properties.json; held-out F/E on the run's heldout.extxyz (GPAW labels of MLIP-MD frames, matrix.py).
 
     PYTHONPATH=src .venv/bin/python benchmarks/si_elastic_training.py RUN_DIR [RUN_DIR ...] [--work DIR]
+        [--extras NAME ...] [--ladders envs2 rows2] [--stress-weights 0.01 1 10]
+
+Every refit sets the stress weight and the rung rule itself, so the derived defaults the branch gives a run's
+config (initial_data.cell_strain_copies with its stress weight and rows rule) do not enter the refits.
 
 The extra cells are labelled once (cached in --work; the runs share their oracle settings) with the first
 run's oracle; seed family 2028_9100 (their strains and rattles): never used by a matrix or a loop run.
@@ -175,7 +181,7 @@ def main() -> None:
             cmax = max(abs(errs[p]) for p in ("C11", "C12", "C44"))
             h = heldout(held, calc)
             hs = "  ".join(f"{n.replace('supercell ', '')}: {fe[1]:.1f} ({fe[0]:.2f})" for n, fe in h.items())
-            print(f"{extra:18s} {ladder:>6s} {sw if sw is not None else cfg.trainer.stress_weight:8g} {rung:>5s} "
+            print(f"{extra:18s} {ladder:>6s} {'-' if sw is None else f'{sw:g}':>8s} {rung:>5s} "
                   + " ".join(f"{v[p]:9.4g}" for p in PROPS) + f"  {100 * cmax:8.1f} %  {hs}", flush=True)
             rows.append({"run": run.name, "extra": extra, "ladder": ladder, "stress_weight": sw, "rung": rung, "values": v,
                          "rel_errors": errs, "heldout": h})
