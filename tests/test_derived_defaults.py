@@ -276,3 +276,22 @@ def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     assert npt.initial_data.cell_strain_copies == 0 and "npt900" in npt.derived()["initial_data.cell_strain_copies"].reason
     emt = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
     assert emt.initial_data.cell_strain_copies == 0 and emt.trainer.ladder.rows_per_function is None
+
+
+def test_jobs_derive_the_same_deformed_cells_and_fit_settings(tmp_path):
+    """The stress weight and rows rule the deformed cells set reach the jobs as plain values; the copies are
+    derived again in each job (null), to the same config."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.workflow_support import load_workflow_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(SI_GPAW))
+    config = yaml.safe_load(path.read_text())
+    rcfg = load_workflow_config(config, SimpleNamespace(overwrite_configfiles=[str(path)]))
+    assert config["initial_data"]["cell_strain_copies"] is None and config["trainer"]["stress_weight"] == 10.0
+    job = config_from_dict(dict(config), path).cfg
+    assert job == rcfg.cfg and job.initial_data.cell_strain_copies == 16
