@@ -52,7 +52,8 @@ def test_config_fills_only_what_the_user_left_out():
     assert set(cfg.derived()) == {"initial_data.rattle_stdev", "convergence.force_rmse", "initial_data.wide_cell",
                                   "labeling.structures_per_job", "properties.enabled", "validation.n_generated",
                                   "dynamics.timestep_fs", "validation.temperatures", "initial_exploration_steps",
-                                  "initial_data.surface_slabs", "exploration.wide_cell"}
+                                  "initial_data.surface_slabs", "exploration.wide_cell",
+                                  "initial_data.cell_strain_copies"}
     mine = OTFConfig.model_validate({"initial_data": {"rattle_stdev": 0.03}, "convergence": {"force_rmse": 0.02},
                                      "oracle": {"kind": "gpaw"}})
     assert mine.initial_data.rattle_stdev == 0.03 and mine.convergence.force_rmse == 0.02
@@ -270,3 +271,60 @@ def test_no_wide_exploration_without_a_wide_cell_or_when_switched_off():
         {"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2], "vacancies": 1}]})
     assert vac.wide_cell() is not None and vac.wide_exploration_condition() is None
     assert vac.derived()["exploration.wide_cell"].reason.startswith("structures[0] has 1 vacancies")
+
+def test_deformed_cells_are_added_for_a_dft_oracles_elastic_constants():
+    off = dd.cell_strain_copies(False, "gpaw")
+    assert off.value == 0 and "no elastic constants" in off.reason
+    emt = dd.cell_strain_copies(True, "emt")
+    assert emt.value == 0 and "in-process" in emt.reason
+    dft = dd.cell_strain_copies(True, "gpaw")
+    assert dft.value == 16 and "stress_weight 10 " in dft.reason and "rows_per_function 2 " in dft.reason
+    npt = dd.cell_strain_copies(True, "espresso", "npt800")
+    assert npt.value == 0 and "npt800" in npt.reason
+
+
+SI_GPAW = {"structures": [{"kind": "bulk", "element": "Si", "crystal": "diamond", "a": 5.43}],  # matrix.si_cfg
+           "exploration": {"conditions": [{"name": "t600", "temperature": 600}, {"name": "t1200", "temperature": 1200}]},
+           "oracle": {"kind": "gpaw", "cutoff_ev": 250},
+           "properties": {"include": ["eos", "elastic"], "elastic_components": [0, 3]}}
+
+
+def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
+    cfg = OTFConfig.model_validate(SI_GPAW)
+    assert cfg.initial_data.cell_strain_copies == 16
+    assert cfg.trainer.stress_weight == 10.0 and cfg.trainer.ladder.rows_per_function == 2.0
+    # the structure itself, 8 rattled copies and 4 strains by default, plus the 16 deformed cells
+    assert cfg.n_initial_structures() == 1 + 8 + 4 + 16
+    line = [x for x in dd.log_lines(cfg.derived()) if "cell_strain" in x]
+    assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 16 ({dd.cell_strain_copies(True, 'gpaw').reason})"]
+    mine = OTFConfig.model_validate({**SI_GPAW, "trainer": {"kind": "linear_ace", "stress_weight": 0.5}})
+    assert mine.trainer.stress_weight == 0.5 and mine.trainer.ladder.rows_per_function == 2.0
+    none = OTFConfig.model_validate({**SI_GPAW, "initial_data": {"cell_strain_copies": 0}})
+    assert none.trainer.stress_weight == 0.01 and none.trainer.ladder.rows_per_function is None
+    assert "initial_data.cell_strain_copies" not in none.derived() and none.n_initial_structures() == 13
+    no_elastic = OTFConfig.model_validate({**SI_GPAW, "properties": {"include": ["eos"]}})
+    assert no_elastic.initial_data.cell_strain_copies == 0 and no_elastic.trainer.stress_weight == 0.01
+    npt = OTFConfig.model_validate({**SI_GPAW, "exploration": {"conditions": [
+        {"name": "t600", "temperature": 600}, {"name": "npt900", "temperature": 900, "pressure": 0.0}]}})
+    assert npt.initial_data.cell_strain_copies == 0 and "npt900" in npt.derived()["initial_data.cell_strain_copies"].reason
+    emt = OTFConfig.model_validate({"oracle": {"kind": "emt"}})
+    assert emt.initial_data.cell_strain_copies == 0 and emt.trainer.ladder.rows_per_function is None
+
+
+def test_jobs_derive_the_same_deformed_cells_and_fit_settings(tmp_path):
+    """The stress weight and rows rule the deformed cells set reach the jobs as plain values; the copies are
+    derived again in each job (null), to the same config."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.workflow_support import load_workflow_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(SI_GPAW))
+    config = yaml.safe_load(path.read_text())
+    rcfg = load_workflow_config(config, SimpleNamespace(overwrite_configfiles=[str(path)]))
+    assert config["initial_data"]["cell_strain_copies"] is None and config["trainer"]["stress_weight"] == 10.0
+    job = config_from_dict(dict(config), path).cfg
+    assert job == rcfg.cfg and job.initial_data.cell_strain_copies == 16

@@ -85,6 +85,30 @@ def test_surface_slabs_join_the_initial_set_rattled_per_facet(tmp_path):
         assert f.info["structure_index"] == -1
 
 
+def test_deformed_cells_join_the_initial_set(tmp_path):
+    """initial_data.cell_strain_copies: the property crystal's starting cell in randomly deformed cells, each
+    strain component within cell_strain_fraction, rattled; the strain recorded is the cell's own."""
+    rcfg = mock_config(tmp_path, oracle={"kind": "emt"}, properties={"enabled": True},
+                       initial_data={"cell_strain_copies": 3, "cell_strain_fraction": 0.02, "surface_slabs": False,
+                                     "n_rattled": 1, "strains": []})
+    n = run_initial_structures(rcfg, str(tmp_path / "a.xyz"))
+    frames = read_structures(tmp_path / "a.xyz")
+    base = starting_structures(rcfg)[0]
+    deformed = [f for f in frames if f.info["source"] == "initial:cell_strain"]
+    assert n == len(frames) == rcfg.cfg.n_initial_structures() == 2 + 3 and len(deformed) == 3
+    for f in deformed:
+        eps = np.linalg.solve(base.cell.array, f.cell.array) - np.eye(3)  # cell = base @ (1 + eps)
+        assert np.allclose(eps, eps.T, atol=1e-9) and np.abs(eps).max() <= 0.02
+        voigt = [eps[0, 0], eps[1, 1], eps[2, 2], 2 * eps[1, 2], 2 * eps[0, 2], 2 * eps[0, 1]]
+        assert np.allclose(f.info["cell_strain"], voigt, atol=1e-6)
+        assert np.abs(np.diag(eps) - np.trace(eps) / 3).max() > 1e-4  # not an isotropic strain
+        ideal = base.get_scaled_positions() @ f.cell.array
+        shift = f.positions - ideal
+        shift -= shift.mean(axis=0)
+        assert 0.2 * rcfg.cfg.initial_data.rattle_amplitude() < shift.std() < 3 * rcfg.cfg.initial_data.rattle_amplitude()
+        assert f.info["structure_index"] == 0
+
+
 def test_the_cheap_levels_reference_energies_come_from_the_cheap_oracle(tmp_path):
     """Two-level labelling: EMT as the cheap level of a mock (Morse, no one-body term: 0 eV) run; its isolated
     Cu atom computed here with EMT itself."""

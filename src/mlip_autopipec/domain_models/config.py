@@ -141,6 +141,19 @@ class InitialDataConfig(_Strict):
         "null: on when the properties stage computes an fcc crystal's surface energies and no starting "
         "structure is a file or a portfolio slab (derived_defaults.py); false: off.")
     surface_slab_copies: int = Field(3, ge=1, description="Rattled copies per facet (`surface_slabs`).")
+    cell_strain_copies: int | None = Field(
+        None, ge=0, description="Copies of the property crystal's starting structure (structures[properties."
+        "structure]) in randomly deformed cells (every Voigt strain component U(-f, f), shears halved, f = "
+        "`cell_strain_fraction`: shape and volume change), rattled by rattle_stdev, join the initial data: "
+        "their stress labels show how the stress follows the cell's shape (C11 - C12, C44), which isotropic "
+        "`strains` and NVT exploration never do. With copies (> 0) a linear ACE trainer also fits stresses with "
+        "trainer.stress_weight 10 and allows rungs by fitted rows (trainer.ladder.rows_per_function 2), where "
+        "those are not set. null: 16 when the properties stage computes the elastic constants of a crystal spec, "
+        "the oracle is a DFT code and no exploration condition runs that crystal under NPT, else 0 "
+        "(derived_defaults.py, logged: Si with GPAW had C_ij 20-38 % off without them).")
+    cell_strain_fraction: float = Field(
+        0.02, gt=0, lt=0.5, description="Largest strain component of a `cell_strain_copies` cell (the candidate "
+        "swarm's deformation, sampling/candidate_generator.strain_matrix).")
     cluster_companions: bool = Field(
         True,
         description="A cluster with a close-packed (fcc/icosahedral) or bcc core also gets small bulk cells "
@@ -778,6 +791,14 @@ class OTFConfig(_Strict):
             self.initial_data.surface_slabs = d.value
             derived["initial_data.surface_slabs"] = d
         self.surface_slab_crystal()  # a crystal without a known lattice constant: said at load, not in a job
+        if self.initial_data.cell_strain_copies is None:
+            npt = [c.name for c in self.exploration.conditions
+                   if c.pressure is not None and c.structure == self.properties.structure]
+            d = dd.cell_strain_copies(self.computes_crystal_elastic(), self.oracle.kind, npt[0] if npt else None)
+            self.initial_data.cell_strain_copies = d.value
+            derived["initial_data.cell_strain_copies"] = d
+        if self.initial_data.cell_strain_copies:
+            self._fit_cell_strains(dd)
         if self.validation.n_generated is None:
             portfolio_only = self.portfolio.enabled and all(s.kind == "portfolio" for s in self.structures)
             d = dd.validation_frames(self.oracle.kind, self.validation.file, portfolio_only)
@@ -1056,6 +1077,33 @@ class OTFConfig(_Strict):
         crystal_spec = spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk")
         return crystal_spec and spec.crystal == "fcc"
 
+    def computes_crystal_elastic(self) -> bool:
+        """The properties stage computes the elastic constants of a crystal spec (a bulk spec or a portfolio's
+        bulk part: the starting structures whose deformed copies `initial_data.cell_strain_copies` adds)."""
+        from .properties_config import ELASTIC
+
+        p = self.properties
+        if not p.enabled or ELASTIC not in p.include or p.structure >= len(self.structures):
+            return False
+        spec = self.structures[p.structure]
+        return spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk")
+
+    def cell_strain_structure(self) -> int | None:
+        """Index of the starting structure whose deformed copies join the initial data, or None."""
+        return self.properties.structure if self.initial_data.cell_strain_copies and \
+            self.computes_crystal_elastic() else None
+
+    def _fit_cell_strains(self, dd) -> None:
+        """With deformed cells, a linear ACE fits their stresses (stress_weight) and allows rungs by fitted rows,
+        where the user set neither (derived_defaults.cell_strain_copies says why)."""
+        t = self.trainer
+        if t.kind != "linear_ace":
+            return
+        if "stress_weight" not in t.model_fields_set:
+            t.stress_weight = dd.CELL_STRAIN_STRESS_WEIGHT
+        if t.ladder is not None and "rows_per_function" not in t.ladder.model_fields_set:
+            t.ladder.rows_per_function = dd.CELL_STRAIN_ROWS_PER_FUNCTION
+
     def surface_slab_crystal(self) -> "tuple[str, float] | None":
         """(element, lattice constant in Å) of the crystal whose slabs join the initial data
         (`initial_data.surface_slabs`), or None. The lattice constant is the one the properties stage
@@ -1087,7 +1135,8 @@ class OTFConfig(_Strict):
         n_structures = len(self.structures) + (self.wide_cell() is not None)
         n = n_structures * per + self.initial_data.composition_copies * sum(
             len(spec.composition_variants(self.initial_data.compositions))
-            for spec in self.structures if spec.kind == "bulk") + self.n_surface_slabs()
+            for spec in self.structures if spec.kind == "bulk") + self.n_surface_slabs() + \
+            (self.initial_data.cell_strain_copies if self.cell_strain_structure() is not None else 0)
         if self.labeling.max_atoms is not None:  # an upper bound: large structures become cut-outs
             n *= self.labeling.cutouts.per_structure
         return n

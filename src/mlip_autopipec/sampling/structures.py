@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from ase import Atoms
 
-from .candidate_generator import closest_pair, min_interatomic_distance, rattle, strip_results
+from .candidate_generator import closest_pair, min_interatomic_distance, rattle, strain_matrix, strip_results
 from .cluster_companions import companions
 from ..core.errors import StructureError
 from ..core.periodicity import is_cluster
@@ -346,6 +346,27 @@ def surface_slab_copies(slabs: Sequence[Atoms], cfg: "InitialDataConfig", rng: n
             copy = _labelled(copy, "surface_slab", -1)
             copy.info["facet"] = slab.info["facet"]
             out.append(copy)
+    return out
+
+
+def cell_strain_copies(atoms: Atoms, index: int, cfg: "InitialDataConfig", rng: np.random.Generator) -> list[Atoms]:
+    """`cfg.cell_strain_copies` copies of the starting structure `atoms` (structures[`index`]) in randomly
+    deformed cells (the candidate swarm's `strain_matrix` at `cfg.cell_strain_fraction`: shape and volume),
+    each rattled by the initial rattle: labels whose stresses show the response to a sheared or tetragonal
+    cell (`initial_data.cell_strain_copies`). Labelled 'initial:cell_strain' with ``info['cell_strain']``,
+    the strain in Voigt order (xx yy zz yz xz xy, engineering shears)."""
+    base = strip_results(atoms)
+    out = []
+    for _ in range(cfg.cell_strain_copies):
+        f = strain_matrix(cfg.cell_strain_fraction, base.pbc, rng)
+        deformed = base.copy()
+        deformed.set_cell(base.cell.array @ f, scale_atoms=True)
+        copy = _labelled(rattle(deformed, 1, cfg.rattle_amplitude(), default_min_distance(deformed), rng)[0],
+                         "cell_strain", index)
+        eps = f - np.eye(3)
+        copy.info["cell_strain"] = [round(float(x), 6) for x in
+                                    (eps[0, 0], eps[1, 1], eps[2, 2], 2 * eps[1, 2], 2 * eps[0, 2], 2 * eps[0, 1])]
+        out.append(copy)
     return out
 
 

@@ -9,7 +9,8 @@ from ..components.registry import make_oracle
 from ..core.io import write_json, write_structures
 from ..core.seeds import rng_for
 from ..properties.surface import training_slabs
-from ..sampling.structures import build_structures, initial_training_structures, surface_slab_copies
+from ..sampling.structures import (build_structures, cell_strain_copies, initial_training_structures,
+                                   surface_slab_copies)
 from ..sampling.system_checks import narrow_cells_advice, trainer_cutoff
 from ..domain_models.derived_defaults import log_lines
 from ..sampling.compositions import composition_check, composition_structures
@@ -101,6 +102,15 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
         log.info("DEFAULTS: initial_data.surface_slabs: %d rattled copies of each of %s's %s slabs (%d atoms, "
                  "a = %.3f Å) join the initial data", rcfg.cfg.initial_data.surface_slab_copies, crystal[0],
                  "/".join(s.info["facet"] for s in slabs), len(slabs[0]), crystal[1])
+    k = rcfg.cfg.cell_strain_structure()
+    if k is not None:  # deformed cells: the stress response to shape changes (elastic constants)
+        frames += cell_strain_copies(structures[k], k, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "cell_strain"))
+        t = rcfg.cfg.trainer
+        log.info("DEFAULTS: initial_data.cell_strain_copies: %d copies of structures[%d] (%d atoms) in deformed cells "
+                 "(strain components up to %g) join the initial data; trainer.stress_weight %s, "
+                 "trainer.ladder.rows_per_function %s", rcfg.cfg.initial_data.cell_strain_copies, k, len(structures[k]),
+                 rcfg.cfg.initial_data.cell_strain_fraction, getattr(t, "stress_weight", "-"),
+                 getattr(getattr(t, "ladder", None), "rows_per_function", "-"))
     check = composition_check(frames)
     if check.warning:
         log.warning("INITIAL: %s", check.warning)
