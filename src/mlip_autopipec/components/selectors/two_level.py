@@ -19,7 +19,7 @@ from ase import Atoms
 
 from ...core.identity import structure_hash
 from ...core.label_weights import force_weights
-from ..trainers.prior_fit import TRUST_FACTOR
+from ...domain_models.two_level_config import TRUST_FACTOR
 
 GAMMA = "gamma"  # chosen by the selector
 DISAGREEMENT = "disagreement"  # chosen by the cheap level's disagreement with the potential
@@ -81,7 +81,7 @@ def pick_expensive(n_candidates: int, n: int, share: float, by_selector: Callabl
 def trusted_share(share: float, cheap_only_score: float | None, expensive_only_score: float | None) -> tuple[float, str]:
     """The disagreement share an iteration uses, and why. Disagreement with the cheap labels points at the
     potential's error only where the cheap level is about as near the expensive oracle as the potential is
-    (within prior_fit.TRUST_FACTOR, the rule the fit uses to trust the prior). The
+    (within two_level_config.TRUST_FACTOR, the rule the fit uses to trust the prior). The
     exploring potential's fit measured both on the same held-out expensive labels (train.json `two_level`:
     the cheap fit alone vs the expensive labels alone): when the cheap fit scores worse, its disagreement
     mostly maps the cheap level's own error, and every expensive label goes to the selector. Measured on

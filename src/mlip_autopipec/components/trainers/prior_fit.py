@@ -36,16 +36,11 @@ from ase import Atoms
 from ...core.errors import TrainingError
 from ...core.label_weights import energy_weight
 from ...sampling.compositions import composition_check, composition_matrix
+from ...domain_models.two_level_config import TRUST_FACTOR
 from .ridge import weighted_ridge
 
 GRID_DECADES = (-6.0, 3.0)  # lambda / (mean diagonal of A^T W A of the fitted expensive rows)
 GRID_PER_DECADE = 2
-# A cheap level is trusted (its prior used at the grid's best lambda without further proof) when its own fit
-# scores within this factor of the expensive labels' own fit on the held-out expensive labels. Measured
-# ratios: 1.26 for a cheap level that differs only in its energy zero (tests/test_two_level_fit.py: its
-# broader coverage is its value, not its accuracy on the expensive labels' own distribution); 13-260 for
-# CHGNet against GPAW Si (benchmarks/two_level.py), where the prior made the first fit 2.3x worse.
-TRUST_FACTOR = 2.0
 
 
 # --------------------------------------------------------------------------------------------
