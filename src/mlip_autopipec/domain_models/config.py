@@ -1065,28 +1065,29 @@ class OTFConfig(_Strict):
             return None
         return self.hottest_condition_on_first_structure()
 
+    def _property_crystal(self, group: str):
+        """The property target's spec when the properties stage computes `group` for it and it is a crystal
+        spec (a bulk spec or a portfolio's bulk part), else None."""
+        p = self.properties
+        if not p.enabled or group not in p.include or p.structure >= len(self.structures):
+            return None
+        spec = self.structures[p.structure]
+        return spec if spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk") else None
+
     def computes_crystal_surfaces(self) -> bool:
         """The properties stage computes the low-index surface energies of an fcc crystal spec (the
         surface group's condition for a bulk system, properties/registry.py)."""
         from .properties_config import SURFACE
 
-        p = self.properties
-        if not p.enabled or SURFACE not in p.include or p.structure >= len(self.structures):
-            return False
-        spec = self.structures[p.structure]
-        crystal_spec = spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk")
-        return crystal_spec and spec.crystal == "fcc"
+        spec = self._property_crystal(SURFACE)
+        return spec is not None and spec.crystal == "fcc"
 
     def computes_crystal_elastic(self) -> bool:
-        """The properties stage computes the elastic constants of a crystal spec (a bulk spec or a portfolio's
-        bulk part: the starting structures whose deformed copies `initial_data.cell_strain_copies` adds)."""
+        """The properties stage computes the elastic constants of a crystal spec (the starting structure
+        whose deformed copies `initial_data.cell_strain_copies` adds)."""
         from .properties_config import ELASTIC
 
-        p = self.properties
-        if not p.enabled or ELASTIC not in p.include or p.structure >= len(self.structures):
-            return False
-        spec = self.structures[p.structure]
-        return spec.kind == "bulk" or (spec.kind == "portfolio" and spec.part == "bulk")
+        return self._property_crystal(ELASTIC) is not None
 
     def cell_strain_structure(self) -> int | None:
         """Index of the starting structure whose deformed copies join the initial data, or None."""
