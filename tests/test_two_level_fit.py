@@ -13,10 +13,11 @@ import yaml
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlip_autopipec.components.ace import common as ace_common
-from mlip_autopipec.components.trainers import basis_ladder, prior_fit
+from mlip_autopipec.components.trainers import basis_ladder
 from mlip_autopipec.components.trainers.linear_ace import LinearAceTrainer
 from mlip_autopipec.components.trainers.prior_fit import CheapPrior
 from mlip_autopipec.core.identity import structure_hash
+from mlip_autopipec.domain_models.two_level_config import TRUST_FACTOR
 from test_basis_ladder import SMALL, LARGE, config, md_frames, ref  # noqa: F401  (ref: a fixture)
 
 pytestmark = pytest.mark.slow
@@ -64,7 +65,7 @@ def test_auto_chooses_on_the_ladders_held_out_share(levels, ref, tmp_path):  # n
     metrics = LinearAceTrainer(config()).fit(expensive, tmp_path, ref, None, 0, prior=CheapPrior(unbiased, "auto"))
     rec = metrics["two_level"]
     print("cheap-only / expensive-only score", rec["cheap_only_score"] / rec["expensive_only_score"])
-    assert rec["cheap_only_score"] <= prior_fit.TRUST_FACTOR * rec["expensive_only_score"]
+    assert rec["cheap_only_score"] <= TRUST_FACTOR * rec["expensive_only_score"]
     assert rec["chosen_by"] == "auto" and rec["n_cheap_structures"] == len(unbiased)
     assert rec["margin"].startswith("trusted: the cheap fit alone scores")
     # the relative grid (19 points) and ridge_alpha, the expensive-only end
@@ -82,7 +83,7 @@ def test_a_cheap_level_further_than_the_expensive_fit_must_win_by_one_standard_e
     rec = LinearAceTrainer(config()).fit(expensive, tmp_path / "two", ref, None, 0,
                                          prior=CheapPrior(cheap, "auto"))["two_level"]
     print("cheap-only / expensive-only score", rec["cheap_only_score"] / rec["expensive_only_score"])
-    assert rec["cheap_only_score"] > prior_fit.TRUST_FACTOR * rec["expensive_only_score"]
+    assert rec["cheap_only_score"] > TRUST_FACTOR * rec["expensive_only_score"]
     assert rec["chosen_by"].startswith("auto: expensive labels alone") and rec["prior_strength"] == config().ridge_alpha
     LinearAceTrainer(config()).fit(expensive, tmp_path / "one", ref, None, 0)
     two, one = (yaml.safe_load((tmp_path / d / "potential.yaml").read_text()) for d in ("two", "one"))

@@ -19,6 +19,13 @@ from ._strict import Strict
 # CHGNet against GPAW Si (benchmarks/two_level.py), where the prior made the first fit 2.3x worse.
 TRUST_FACTOR = 2.0
 
+
+def cheap_level_trusted(cheap_only_score: float, expensive_only_score: float) -> bool:
+    """The one rule for both uses of the cheap labels (the fit's prior, prior_fit.choose_prior_strength, and
+    the selection's disagreement share, selectors/two_level.trusted_share): the cheap fit scores within
+    TRUST_FACTOR of the expensive labels' own fit on their held-out share."""
+    return cheap_only_score <= TRUST_FACTOR * expensive_only_score
+
 # What the cheap level can label: the initial set, every candidate of every iteration, the held-out set
 CHEAP_LABEL_SETS = ("initial", "candidates", "validation")
 

@@ -19,7 +19,7 @@ from ase import Atoms
 
 from ...core.identity import structure_hash
 from ...core.label_weights import force_weights
-from ...domain_models.two_level_config import TRUST_FACTOR
+from ...domain_models.two_level_config import cheap_level_trusted
 
 GAMMA = "gamma"  # chosen by the selector
 DISAGREEMENT = "disagreement"  # chosen by the cheap level's disagreement with the potential
@@ -89,7 +89,7 @@ def trusted_share(share: float, cheap_only_score: float | None, expensive_only_s
     0.5, the two-level runs ended 5.8-8.0 meV/Å against 5.7-6.8 with DFT alone on 2 of 3 test seeds."""
     if share <= 0 or cheap_only_score is None or expensive_only_score is None:
         return share, "configured"
-    if cheap_only_score > TRUST_FACTOR * expensive_only_score:
+    if not cheap_level_trusted(cheap_only_score, expensive_only_score):
         return 0.0, (f"the cheap fit scores {cheap_only_score:.3g} on the held-out expensive labels against "
                      f"{expensive_only_score:.3g} for the expensive labels alone: its disagreement with the "
                      "potential says nothing about the potential's error; all picks by the selector")

@@ -36,7 +36,7 @@ from ase import Atoms
 from ...core.errors import TrainingError
 from ...core.label_weights import energy_weight
 from ...sampling.compositions import composition_check, composition_matrix
-from ...domain_models.two_level_config import TRUST_FACTOR
+from ...domain_models.two_level_config import cheap_level_trusted
 from .ridge import weighted_ridge
 
 GRID_DECADES = (-6.0, 3.0)  # lambda / (mean diagonal of A^T W A of the fitted expensive rows)
@@ -156,7 +156,7 @@ def choose_prior_strength(A_H: np.ndarray, y_H: np.ndarray, w_H: np.ndarray, c_L
     off = weighted_ridge(A_f, y_f, w_f, alpha)
     cheap_only, expensive_only = held_out_score(A_h, y_h, w_h, c_L), held_out_score(A_h, y_h, w_h, off)
     used, margin = True, ""
-    if held_groups is not None and cheap_only > TRUST_FACTOR * expensive_only:
+    if held_groups is not None and not cheap_level_trusted(cheap_only, expensive_only):
         # a cheap level much further from the held-out expensive labels than the one-level fit must prove
         # its prior: beat the one-level fit by one standard error (beats_by_one_se); one near it is trusted
         used, margin = beats_by_one_se(A_H, y_H, w_H, coefs[best], off, held_groups)
