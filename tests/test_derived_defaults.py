@@ -278,7 +278,7 @@ def test_deformed_cells_are_added_for_a_dft_oracles_elastic_constants():
     emt = dd.cell_strain_copies(True, "emt")
     assert emt.value == 0 and "in-process" in emt.reason
     dft = dd.cell_strain_copies(True, "gpaw")
-    assert dft.value == 16 and "stress_weight 10 " in dft.reason and "rows_per_function 2 " in dft.reason
+    assert dft.value == 16 and "stress weight 10 " in dft.reason and "rows_per_function 2 " in dft.reason
     npt = dd.cell_strain_copies(True, "espresso", "npt800")
     assert npt.value == 0 and "npt800" in npt.reason
 
@@ -292,15 +292,29 @@ SI_GPAW = {"structures": [{"kind": "bulk", "element": "Si", "crystal": "diamond"
 def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     cfg = OTFConfig.model_validate(SI_GPAW)
     assert cfg.initial_data.cell_strain_copies == 16
-    assert cfg.trainer.stress_weight == 10.0 and cfg.trainer.ladder.rows_per_function == 2.0
+    # the final fit weighs the deformed cells' stresses and allows rungs by rows; the loop's fits keep the defaults
+    assert cfg.trainer.stress_weight == 0.01 and cfg.trainer.ladder.rows_per_function is None
+    assert cfg.trainer.final_stress_weight == 10.0 and cfg.trainer.ladder.final_rows_per_function == 2.0
+    final = cfg.final_fit_trainer()
+    assert final.stress_weight == 10.0 and final.ladder.rows_per_function == 2.0
+    assert final.final_stress_weight is None and final.ladder.final_rows_per_function is None
     # the structure itself, 8 rattled copies and 4 strains by default, plus the 16 deformed cells
     assert cfg.n_initial_structures() == 1 + 8 + 4 + 16
     line = [x for x in dd.log_lines(cfg.derived()) if "cell_strain" in x]
     assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 16 ({dd.cell_strain_copies(True, 'gpaw').reason})"]
     mine = OTFConfig.model_validate({**SI_GPAW, "trainer": {"kind": "linear_ace", "stress_weight": 0.5}})
-    assert mine.trainer.stress_weight == 0.5 and mine.trainer.ladder.rows_per_function == 2.0
+    assert mine.trainer.stress_weight == 0.5 and mine.trainer.final_stress_weight is None
+    assert mine.final_fit_trainer().stress_weight == 0.5 and mine.final_fit_trainer().ladder.rows_per_function == 2.0
+    # no final fit (the user's own rungs): the loop's fits take them
+    own = OTFConfig.model_validate({**SI_GPAW, "trainer": {"kind": "linear_ace", "ladder": {"rungs": [
+        {"number_of_functions_per_element": 100, "max_order": 3, "nradmax_by_orders": [15, 3, 2],
+         "lmax_by_orders": [0, 2, 1]}]}}})
+    assert not own.has_final_fit()
+    assert own.trainer.stress_weight == 10.0 and own.trainer.ladder.rows_per_function == 2.0
+    assert own.trainer.final_stress_weight is None and own.trainer.ladder.final_rows_per_function is None
     none = OTFConfig.model_validate({**SI_GPAW, "initial_data": {"cell_strain_copies": 0}})
     assert none.trainer.stress_weight == 0.01 and none.trainer.ladder.rows_per_function is None
+    assert none.final_fit_trainer().stress_weight == 0.01 and none.final_fit_trainer().ladder.rows_per_function is None
     assert "initial_data.cell_strain_copies" not in none.derived() and none.n_initial_structures() == 13
     no_elastic = OTFConfig.model_validate({**SI_GPAW, "properties": {"include": ["eos"]}})
     assert no_elastic.initial_data.cell_strain_copies == 0 and no_elastic.trainer.stress_weight == 0.01
@@ -325,6 +339,6 @@ def test_jobs_derive_the_same_deformed_cells_and_fit_settings(tmp_path):
     path.write_text(yaml.safe_dump(SI_GPAW))
     config = yaml.safe_load(path.read_text())
     rcfg = load_workflow_config(config, SimpleNamespace(overwrite_configfiles=[str(path)]))
-    assert config["initial_data"]["cell_strain_copies"] is None and config["trainer"]["stress_weight"] == 10.0
+    assert config["initial_data"]["cell_strain_copies"] is None and config["trainer"]["final_stress_weight"] == 10.0
     job = config_from_dict(dict(config), path).cfg
     assert job == rcfg.cfg and job.initial_data.cell_strain_copies == 16

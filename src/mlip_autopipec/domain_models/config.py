@@ -393,6 +393,12 @@ class BasisLadderConfig(_Strict):
         "the fitted labels have this many rows (force components + energies) per function of the whole basis "
         "instead (a small molecule: its rarest element has one environment per label; trainer.molecule)."
     )
+    final_rows_per_function: float | None = Field(
+        None, gt=0, description="The final fit's rows_per_function; null: the loop's. A larger basis allowed only "
+        "where it is not explored: the loop's potentials keep the rung their labels support (a basis picked by "
+        "fitted rows on few labels halts every exploration at its first gamma check), the shipped one may use the "
+        "rows of deformed cells' stresses (initial_data.cell_strain_copies derives 2)."
+    )
     larger_within_se: float | None = Field(
         1.0, ge=0, description="null: the lowest held-out-share score wins. A number: the largest allowed rung "
         "whose score is within this many bootstrap standard errors of the lowest wins (the share's noise "
@@ -422,7 +428,10 @@ class BasisLadderConfig(_Strict):
 
     def for_final_fit(self) -> "BasisLadderConfig":
         """The ladder of the final fit: every rung is a candidate."""
-        return self.model_copy(update={"rungs": self.all_rungs(), "final_rungs": []})
+        update = {"rungs": self.all_rungs(), "final_rungs": [], "final_rows_per_function": None}
+        if self.final_rows_per_function is not None:
+            update["rows_per_function"] = self.final_rows_per_function
+        return self.model_copy(update=update)
 
 
 class LinearAceTrainerConfig(_Strict):
@@ -434,6 +443,10 @@ class LinearAceTrainerConfig(_Strict):
     ridge_alpha: float = Field(1e-7, gt=0, description="Ridge regularisation of the least-squares fit.")
     stress_weight: float = Field(
         0.01, ge=0, description="Weight of virial rows (0: stress not fitted); see basis_ladder.row_weights."
+    )
+    final_stress_weight: float | None = Field(
+        None, ge=0, description="The final fit's stress_weight; null: stress_weight. initial_data.cell_strain_copies "
+        "derives 10 (the deformed cells' stresses are what they teach the shipped potential)."
     )
     ladder: BasisLadderConfig | None = Field(
         default_factory=BasisLadderConfig, description="Basis ladder (null: the fixed `basis`). A `basis` that "
@@ -1095,15 +1108,20 @@ class OTFConfig(_Strict):
             self.computes_crystal_elastic() else None
 
     def _fit_cell_strains(self, dd) -> None:
-        """With deformed cells, a linear ACE fits their stresses (stress_weight) and allows rungs by fitted rows,
-        where the user set neither (derived_defaults.cell_strain_copies says why)."""
+        """With deformed cells, the final fit of a linear ACE weighs their stresses and allows rungs by fitted
+        rows, where the user set neither for the final fit nor for the loop (derived_defaults.cell_strain_copies
+        says why). The loop's fits keep the defaults: with the rows rule the first fits picked 300 functions on
+        26-41 labels and every exploration halted at its first gamma check (examples/si_gpaw stopped on
+        patience); the properties are the final potential's. Without a final fit the loop's fits take them."""
         t = self.trainer
         if t.kind != "linear_ace":
             return
-        if "stress_weight" not in t.model_fields_set:
-            t.stress_weight = dd.CELL_STRAIN_STRESS_WEIGHT
-        if t.ladder is not None and "rows_per_function" not in t.ladder.model_fields_set:
-            t.ladder.rows_per_function = dd.CELL_STRAIN_ROWS_PER_FUNCTION
+        final = self.has_final_fit()
+        if not {"stress_weight", "final_stress_weight"} & t.model_fields_set:
+            setattr(t, "final_stress_weight" if final else "stress_weight", dd.CELL_STRAIN_STRESS_WEIGHT)
+        if t.ladder is not None and not {"rows_per_function", "final_rows_per_function"} & t.ladder.model_fields_set:
+            setattr(t.ladder, "final_rows_per_function" if final else "rows_per_function",
+                    dd.CELL_STRAIN_ROWS_PER_FUNCTION)
 
     def surface_slab_crystal(self) -> "tuple[str, float] | None":
         """(element, lattice constant in Å) of the crystal whose slabs join the initial data
@@ -1149,7 +1167,11 @@ class OTFConfig(_Strict):
 
     def final_fit_trainer(self):
         """The trainer config of the final fit: the ladder with every rung a candidate."""
-        return self.trainer.model_copy(update={"ladder": self.trainer.ladder.for_final_fit()})
+        t = self.trainer
+        update = {"ladder": t.ladder.for_final_fit(), "final_stress_weight": None}
+        if t.final_stress_weight is not None:
+            update["stress_weight"] = t.final_stress_weight
+        return t.model_copy(update=update)
 
     def exploration_steps(self, iteration: int) -> int:
         return int(round(self.initial_exploration_steps * self.exploration.steps_growth**iteration))

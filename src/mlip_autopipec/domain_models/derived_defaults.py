@@ -313,8 +313,9 @@ def cell_strain_copies(computes_elastic: bool, oracle_kind: str, npt_condition: 
     return Derived(CELL_STRAIN_COPIES, f"the properties stage computes elastic constants and oracle {oracle_kind} "
                    "labels few structures: the isotropic initial strains and NVT exploration never show a sheared "
                    "or tetragonal cell (Si with GPAW: C11, C12, C44 20-38 % off GPAW without them); with them "
-                   f"trainer.stress_weight {CELL_STRAIN_STRESS_WEIGHT:g} and trainer.ladder.rows_per_function "
-                   f"{CELL_STRAIN_ROWS_PER_FUNCTION:g} (linear ACE, where not set): their stresses are what they teach, "
+                   f"the final fit's stress weight {CELL_STRAIN_STRESS_WEIGHT:g} and rows_per_function "
+                   f"{CELL_STRAIN_ROWS_PER_FUNCTION:g} (trainer.final_stress_weight, trainer.ladder.final_rows_per_function; "
+                   "the loop's fits without a final fit; linear ACE, where not set): their stresses are what they teach, "
                    "and the 2-environments-per-function rule kept those runs at 100 functions (refits of three runs' "
                    "labels within 3-4 % with all three, benchmarks/si_elastic_training.py); 0: leave them out")
 
