@@ -298,6 +298,8 @@ def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     final = cfg.final_fit_trainer()
     assert final.stress_weight == 10.0 and final.ladder.rows_per_function == 2.0
     assert final.final_stress_weight is None and final.ladder.final_rows_per_function is None
+    # its own objective: the end criteria judge it, not keep-the-best's force/energy score against the loop's
+    assert final.ladder.keep_best is False and cfg.trainer.ladder.keep_best is True
     # the structure itself, 8 rattled copies and 4 strains by default, plus the 16 deformed cells
     assert cfg.n_initial_structures() == 1 + 8 + 4 + 16
     line = [x for x in dd.log_lines(cfg.derived()) if "cell_strain" in x]
@@ -315,6 +317,7 @@ def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     none = OTFConfig.model_validate({**SI_GPAW, "initial_data": {"cell_strain_copies": 0}})
     assert none.trainer.stress_weight == 0.01 and none.trainer.ladder.rows_per_function is None
     assert none.final_fit_trainer().stress_weight == 0.01 and none.final_fit_trainer().ladder.rows_per_function is None
+    assert none.final_fit_trainer().ladder.keep_best is True
     assert "initial_data.cell_strain_copies" not in none.derived() and none.n_initial_structures() == 13
     no_elastic = OTFConfig.model_validate({**SI_GPAW, "properties": {"include": ["eos"]}})
     assert no_elastic.initial_data.cell_strain_copies == 0 and no_elastic.trainer.stress_weight == 0.01

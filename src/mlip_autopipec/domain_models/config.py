@@ -445,7 +445,8 @@ class LinearAceTrainerConfig(_Strict):
         0.01, ge=0, description="Weight of virial rows (0: stress not fitted); see basis_ladder.row_weights."
     )
     final_stress_weight: float | None = Field(
-        None, ge=0, description="The final fit's stress_weight; null: stress_weight. initial_data.cell_strain_copies "
+        None, ge=0, description="The final fit's stress_weight; null: stress_weight. Another value than stress_weight: "
+        "the end criteria (steps/ship.py) judge the final fit, not keep-the-best. initial_data.cell_strain_copies "
         "derives 10 (the deformed cells' stresses are what they teach the shipped potential)."
     )
     ladder: BasisLadderConfig | None = Field(
@@ -1168,9 +1169,14 @@ class OTFConfig(_Strict):
     def final_fit_trainer(self):
         """The trainer config of the final fit: the ladder with every rung a candidate."""
         t = self.trainer
-        update = {"ladder": t.ladder.for_final_fit(), "final_stress_weight": None}
-        if t.final_stress_weight is not None:
+        ladder = t.ladder.for_final_fit()
+        update = {"ladder": ladder, "final_stress_weight": None}
+        if t.final_stress_weight is not None and t.final_stress_weight != t.stress_weight:
+            # another objective than the loop's fits: keep-the-best scores forces and energies only, so it
+            # would always prefer the loop's potential, which ignores the stresses; the end criteria
+            # (fresh spot checks, MD stability: steps/ship.py) judge the final fit instead
             update["stress_weight"] = t.final_stress_weight
+            update["ladder"] = ladder.model_copy(update={"keep_best": False})
         return t.model_copy(update=update)
 
     def exploration_steps(self, iteration: int) -> int:
