@@ -40,18 +40,19 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
   Pt's and Pd's on some seeds. Three rattled copies of each 2x2 slab of the properties stage.
 * Deformed cells in the initial data (`initial_data.cell_strain_copies`): 16 copies of the property crystal's
   starting cell in randomly deformed cells (every strain component up to 2 %), rattled, when the properties
-  stage computes its elastic constants, the oracle is a DFT code and no condition explores that crystal
-  at constant pressure (NPT changes the cell's shape itself); with them a linear ACE fits the stress
-  rows with weight 10 (not 0.01) and allows rungs by fitted rows (2 per function, as a molecule), where
-  those are not set. The initial strains are isotropic and NVT exploration keeps the cell, so no label
+  stage computes its elastic constants and no condition explores that crystal at constant pressure (NPT
+  changes the cell's shape itself); with them a linear ACE's final fit weighs the stress rows 10 (not
+  0.01) and allows rungs by fitted rows (2 per function, as a molecule), where those are not set (the
+  loop's fits keep the defaults: with the rows rule examples/si_gpaw's first fits took 300 functions on
+  26-41 labels and halted every exploration at its first gamma check). The initial strains are isotropic and NVT exploration keeps the cell, so no label
   shows a sheared or tetragonal cell: Si with GPAW (matrix si, 33-37 labels) had B within 5 % but C11,
   C12, C44 20-38 % off on every seed. Refits of those labels (benchmarks/si_elastic_training.py, a
   development draw, benchmarks/RESULTS.md "Si elastic constants"): the deformed cells alone moved little
   (100-function rung, stress weight 0.01: 34-36 % off), stress weight 1-10 alone nothing, both on the
   100-function rung 6-16 % off at held-out forces up to 2x worse; with the rows rule (200-300 functions)
   8 cells and weight 1 were 5-14 % off over the three runs, 16 cells and weight 10 3-4 %.
-  Off for an in-process oracle (emt, mock, chgnet): its runs label hundreds of structures and a wide
-  cell, and the EMT matrix metals are within 1 % on C_ij without them.
+  Also for in-process oracles: EMT Al (matrix al, NVT at 600/1200 K) had B and C_ij 10-18 % soft on every
+  seed with 75-127 labels; refitted with 16 such cells and stress weight 10, 5-10 % (benchmarks/RESULTS.md).
 * A small molecule or cluster (every starting structure a non-periodic file of at most 20 atoms):
   `trainer.molecule` sizes the basis to its data. Its rarest element has one environment per label
   (CH4's carbon), so the ladder's bulk rungs (100-300 functions per element, 2 environments each)
@@ -295,29 +296,24 @@ def surface_slabs_enabled(computes_surfaces: bool, has_surface: bool) -> Derived
                          "sets left Cu's surface energies 16-77 % off, benchmarks/RESULTS.md); false: leave them out")
 
 
-def cell_strain_copies(computes_elastic: bool, oracle_kind: str, npt_condition: str | None = None) -> Derived:
+def cell_strain_copies(computes_elastic: bool, npt_condition: str | None = None) -> Derived:
     """initial_data.cell_strain_copies: `computes_elastic` = the properties stage computes the elastic
     constants of a crystal spec (OTFConfig.computes_crystal_elastic); `npt_condition` = the name of an
     exploration condition that runs that structure at constant pressure (None: none does)."""
     if not computes_elastic:
         return Derived(0, "no elastic constants of a crystal spec are computed (properties off, `elastic` not in "
                           "properties.include, or the property target is no crystal spec)")
-    if oracle_kind in CHEAP_ORACLES + UNIVERSAL_ORACLES:
-        return Derived(0, f"oracle {oracle_kind} is in-process: its runs label hundreds of structures and a wide cell, "
-                          "and the EMT metals' C_ij are within 1 % without deformed cells (benchmarks/RESULTS.md); "
-                          "set a number to add them")
     if npt_condition is not None:
         return Derived(0, f"exploration condition {npt_condition} runs the property crystal at constant pressure, so "
-                          "its frames have cells of other shapes and volumes; set a number to add deformed cells anyway "
-                          "(not measured with a DFT oracle and NPT)")
-    return Derived(CELL_STRAIN_COPIES, f"the properties stage computes elastic constants and oracle {oracle_kind} "
-                   "labels few structures: the isotropic initial strains and NVT exploration never show a sheared "
-                   "or tetragonal cell (Si with GPAW: C11, C12, C44 20-38 % off GPAW without them); with them "
-                   f"the final fit's stress weight {CELL_STRAIN_STRESS_WEIGHT:g} and rows_per_function "
-                   f"{CELL_STRAIN_ROWS_PER_FUNCTION:g} (trainer.final_stress_weight, trainer.ladder.final_rows_per_function; "
-                   "the loop's fits without a final fit; linear ACE, where not set): their stresses are what they teach, "
-                   "and the 2-environments-per-function rule kept those runs at 100 functions (refits of three runs' "
-                   "labels within 3-4 % with all three, benchmarks/si_elastic_training.py); 0: leave them out")
+                          "its frames have cells of other shapes and volumes; set a number to add deformed cells anyway")
+    return Derived(CELL_STRAIN_COPIES, "the properties stage computes elastic constants and no condition explores "
+                   "that crystal under NPT: the isotropic initial strains and NVT exploration never show a sheared "
+                   "or tetragonal cell (without them Si with GPAW: C11, C12, C44 20-38 % off GPAW; EMT Al: B and C_ij "
+                   f"10-18 % soft); with them the final fit's stress weight {CELL_STRAIN_STRESS_WEIGHT:g} and "
+                   f"rows_per_function {CELL_STRAIN_ROWS_PER_FUNCTION:g} (trainer.final_stress_weight, "
+                   "trainer.ladder.final_rows_per_function; the loop's fits without a final fit; linear ACE, where "
+                   "not set): their stresses are what they teach, and the 2-environments-per-function rule kept "
+                   "those runs at 100 functions (benchmarks/si_elastic_training.py); 0: leave them out")
 
 
 def _file_properties(oracle_kind: str, target: PropertyTarget | None, surface_reference: bool) -> Derived:
