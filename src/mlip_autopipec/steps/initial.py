@@ -105,12 +105,13 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     k = rcfg.cfg.cell_strain_structure()
     if k is not None:  # deformed cells: the stress response to shape changes (elastic constants)
         frames += cell_strain_copies(structures[k], k, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "cell_strain"))
-        t = rcfg.cfg.trainer
+        cfg = rcfg.cfg
+        fit = cfg.final_fit_trainer() if cfg.has_final_fit() else cfg.trainer
         log.info("DEFAULTS: initial_data.cell_strain_copies: %d copies of structures[%d] (%d atoms) in deformed cells "
-                 "(strain components up to %g) join the initial data; trainer.stress_weight %s, "
-                 "trainer.ladder.rows_per_function %s", rcfg.cfg.initial_data.cell_strain_copies, k, len(structures[k]),
-                 rcfg.cfg.initial_data.cell_strain_fraction, getattr(t, "stress_weight", "-"),
-                 getattr(getattr(t, "ladder", None), "rows_per_function", "-"))
+                 "(strain components up to %g) join the initial data; the %s weighs stresses %s, rows_per_function %s",
+                 cfg.initial_data.cell_strain_copies, k, len(structures[k]), cfg.initial_data.cell_strain_fraction,
+                 "final fit" if cfg.has_final_fit() else "fit", getattr(fit, "stress_weight", "-"),
+                 getattr(getattr(fit, "ladder", None), "rows_per_function", "-"))
     check = composition_check(frames)
     if check.warning:
         log.warning("INITIAL: %s", check.warning)
