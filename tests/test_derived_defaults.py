@@ -273,11 +273,14 @@ def test_no_wide_exploration_without_a_wide_cell_or_when_switched_off():
     assert vac.derived()["exploration.wide_cell"].reason.startswith("structures[0] has 1 vacancies")
 
 def test_deformed_cells_are_added_for_elastic_constants_without_npt():
-    off = dd.cell_strain_copies(False)
+    off = dd.cell_strain_copies(False, "gpaw")
     assert off.value == 0 and "no elastic constants" in off.reason
-    on = dd.cell_strain_copies(True)
-    assert on.value == 16 and "stress weight 10 " in on.reason and "rows_per_function 2 " in on.reason
-    npt = dd.cell_strain_copies(True, "npt800")
+    emt = dd.cell_strain_copies(True, "emt")
+    assert emt.value == 0 and "not shipped" in emt.reason
+    for oracle in ("gpaw", "chgnet"):
+        on = dd.cell_strain_copies(True, oracle)
+        assert on.value == 16 and "stress weight 10 " in on.reason and "rows_per_function 2 " in on.reason
+    npt = dd.cell_strain_copies(True, "espresso", "npt800")
     assert npt.value == 0 and "npt800" in npt.reason
 
 
@@ -301,7 +304,7 @@ def test_deformed_cells_set_the_stress_weight_and_rung_rule_left_unset():
     # the structure itself, 8 rattled copies and 4 strains by default, plus the 16 deformed cells
     assert cfg.n_initial_structures() == 1 + 8 + 4 + 16
     line = [x for x in dd.log_lines(cfg.derived()) if "cell_strain" in x]
-    assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 16 ({dd.cell_strain_copies(True).reason})"]
+    assert line == [f"DEFAULTS: initial_data.cell_strain_copies = 16 ({dd.cell_strain_copies(True, 'gpaw').reason})"]
     mine = OTFConfig.model_validate({**SI_GPAW, "trainer": {"kind": "linear_ace", "stress_weight": 0.5}})
     assert mine.trainer.stress_weight == 0.5 and mine.trainer.final_stress_weight is None
     assert mine.final_fit_trainer().stress_weight == 0.5 and mine.final_fit_trainer().ladder.rows_per_function == 2.0

@@ -808,7 +808,7 @@ class OTFConfig(_Strict):
         if self.initial_data.cell_strain_copies is None:
             npt = [c.name for c in self.exploration.conditions
                    if c.pressure is not None and c.structure == self.properties.structure]
-            d = dd.cell_strain_copies(self.computes_crystal_elastic(), npt[0] if npt else None)
+            d = dd.cell_strain_copies(self.computes_crystal_elastic(), self.oracle.kind, npt[0] if npt else None)
             self.initial_data.cell_strain_copies = d.value
             derived["initial_data.cell_strain_copies"] = d
         if self.initial_data.cell_strain_copies:
