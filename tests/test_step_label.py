@@ -52,6 +52,9 @@ def test_a_rerun_takes_every_label_from_the_cache(tmp_path):
     first = label(rcfg, tmp_path, chunk=0, name="a")
     again = label(rcfg, tmp_path, chunk=0, name="b")
     assert (first.n_computed_now, again.n_computed_now, again.n_labelled) == (2, 0, 2)
+    # the oracle time a job spent: none for cached labels, though they carry the first job's time
+    a_time = sum(x.info["oracle_wall_time_s"] for x in read_structures(tmp_path / "a0.extxyz"))
+    assert first.oracle_s_now == round(a_time, 6) and a_time > 0 and again.oracle_s_now == 0.0
     a, b = read_structures(tmp_path / "a0.extxyz"), read_structures(tmp_path / "b0.extxyz")
     assert [x.get_potential_energy() for x in a] == [x.get_potential_energy() for x in b]
 

@@ -90,6 +90,8 @@ class LabelChunkRecord(Strict):
                                          "('new', 'oracle settings changed', a retried failure).")
     cores: int = Field(1, description="Cores the oracle was given.")
     wall_time_s: float = Field(0.0, description="Wall time of the job's labelling loop.")
+    oracle_s_now: float = Field(0.0, description="Oracle wall time of the calculations run by this job (the labels' "
+                                "oracle_wall_time_s; a cached label's was spent by an earlier job, e.g. the label-noise check).")
     level: Literal["cheap"] | None = Field(
         None, description="Two-level labelling: 'cheap' for the cheap oracle's job (<stage>/cheap/); absent: the "
         "expensive oracle (`oracle`), the only level of a one-level run.")

@@ -218,15 +218,19 @@ def run_label_chunk(rcfg, stage: str, selected_file: str, chunk: int, per_job: i
                                 ocfg.timeout_s)
             outcomes.append(outcome)
             done(outcome[2])
-    for i, (result, failure, _) in zip(indices, outcomes):
+    oracle_s_now = 0.0
+    for i, (result, failure, why) in zip(indices, outcomes):
         if result is not None:
             labelled.append(result)
+            if why is not None:
+                oracle_s_now += float(result.info.get("oracle_wall_time_s", 0.0))
         else:
             failures.append(failure.model_copy(update={"index": i}))
     progress.close()
     record = LabelChunkRecord(stage=stage, chunk=chunk, indices=list(indices), n_labelled=len(labelled),
                               failures=failures, n_computed_now=n_computed, computed_why=why_counts, cores=cores,
-                              wall_time_s=round(time.perf_counter() - t0, 3), level=level)
+                              wall_time_s=round(time.perf_counter() - t0, 3), oracle_s_now=round(oracle_s_now, 6),
+                              level=level)
     data = record_json(record)
     if level is None:  # a one-level run's records stay as they were
         data.pop("level")
