@@ -359,34 +359,6 @@ def test_generate_swarm_tops_up_a_collapsing_md_burst_with_rattle(cu4):
     assert all(cg.min_interatomic_distance(f) >= 2.0 for f in swarm)
 
 
-def _collapsed(cu32) -> Atoms:
-    """cu32 with atom 1 moved to 1.0 Å from atom 0 (a halt frame of an MD segment that collapsed between
-    two gamma checks)."""
-    atoms = cu32.copy()
-    bond = atoms.positions[1] - atoms.positions[0]
-    atoms.positions[1] = atoms.positions[0] + bond / np.linalg.norm(bond) * 1.0
-    return atoms
-
-
-def test_separate_close_pairs_pushes_only_the_close_pair_to_its_limit(cu32):
-    atoms = _collapsed(cu32)
-    limits = cg.candidate_limits(CandidatesConfig(min_distance=2.0))
-    assert cg.close_atoms(atoms, limits).tolist() == [0, 1]
-    fixed = cg.separate_close_pairs(atoms, limits)
-    assert cg.close_atoms(fixed, limits).size == 0
-    assert fixed.get_distance(0, 1, mic=True) == pytest.approx(2.0 * 1.02, abs=1e-6)
-    moved = np.linalg.norm(_mic_displacements(atoms, fixed), axis=1)
-    assert moved[:2] == pytest.approx([0.52, 0.52], abs=1e-6) and np.all(moved[2:] < 1e-9)
-    assert cg.close_atoms(atoms, limits).tolist() == [0, 1]  # the input is left as it was
-
-
-def test_generate_swarm_around_a_collapsed_halt_keeps_the_limits(cu32):
-    # before: the rattle top-up raised StructureError ("cannot keep all atoms ... at least 2 Å apart")
-    cfg = CandidatesConfig(n_candidates=6, mix=CandidateMix(rattle=1, md_burst=0, normal_modes=0), min_distance=2.0)
-    swarm = cg.generate_swarm(_collapsed(cu32), None, cfg, np.random.default_rng(0))
-    assert len(swarm) == 6 and all(cg.min_interatomic_distance(f) >= 2.0 for f in swarm)
-
-
 @pytest.mark.parametrize("cell_kind", ["primitive", "tilted", "cubic"])
 def test_single_atom_conflict_count_matches_brute_force(cell_kind):
     """The per-atom check used by rattle counts close atoms and images exactly like a brute force."""

@@ -108,41 +108,6 @@ def close_atoms(atoms: Atoms, min_distance: "float | PairLimits") -> np.ndarray:
     return np.unique(np.concatenate([i, j]))
 
 
-def separate_close_pairs(atoms: Atoms, limits: PairLimits, max_rounds: int = 200, margin: float = 1.02) -> Atoms:
-    """A copy of ``atoms`` whose pairs closer than their limit are pushed apart along their bond, half
-    each, to ``margin`` x the limit; rounds repeat until none is left (a push may close another pair).
-
-    An MD segment that collapsed between two gamma checks leaves a halt frame with atoms far inside
-    their pair limits (MgO with an early potential: Mg-Mg 1.3 Å against a 1.69 Å limit). A swarm drawn
-    around it cannot keep the limits, so it is drawn around this nearest valid structure instead.
-    Raises StructureError if ``max_rounds`` do not suffice."""
-    out = atoms.copy()
-    for _ in range(max_rounds):
-        i, j, D = neighbor_list("ijD", out, limits.max_for(out.numbers))
-        if not len(i):
-            return out
-        dist = np.linalg.norm(D, axis=1)
-        limit = limits.table[out.numbers[i], out.numbers[j]]
-        bad = (dist < limit) & (i < j)  # each pair once
-        if not bad.any():
-            return out
-        shift = np.zeros_like(out.positions)
-        for a, b, vec, d, lim in zip(i[bad], j[bad], D[bad], dist[bad], limit[bad]):
-            unit = vec / d if d > 1e-8 else _fallback_direction(a, b)
-            push = 0.5 * (margin * lim - d) * unit
-            shift[a] -= push
-            shift[b] += push
-        out.positions += shift
-        out.wrap(pbc=out.pbc)
-    raise StructureError(f"separate_close_pairs: {len(atoms)} atoms still closer than {_limit_text(limits, atoms)} "
-                         f"after {max_rounds} rounds")
-
-
-def _fallback_direction(a: int, b: int) -> np.ndarray:
-    """A fixed unit vector for two atoms on top of each other (no bond direction to push along)."""
-    return np.array([1.0, 0.0, 0.0]) if (a + b) % 2 == 0 else np.array([0.0, 1.0, 0.0])
-
-
 def _limit_text(min_distance, atoms: Atoms) -> str:
     if isinstance(min_distance, PairLimits):
         return f"their pair limits ({min_distance.describe(atoms.numbers)})"
@@ -671,12 +636,9 @@ def generate_swarm(
     counts = split_counts(cfg.n_candidates, weights)
     limits = candidate_limits(cfg)
     if close_atoms(atoms, limits).size:
-        shortest = min_interatomic_distance(atoms)
-        atoms = separate_close_pairs(atoms, limits)
         log.warning(
-            "generate_swarm: the halt structure has atoms closer than %s (shortest distance %.3f Å): the swarm is "
-            "drawn around a copy with those pairs pushed apart to their limits (shortest distance %.3f Å)",
-            _limit_text(limits, atoms), shortest, min_interatomic_distance(atoms),
+            "generate_swarm: the halt structure has atoms closer than %s (shortest distance %.3f Å)",
+            _limit_text(limits, atoms), min_interatomic_distance(atoms),
         )
 
     made: dict[str, list[Atoms]] = {}
