@@ -47,6 +47,37 @@ def test_collect_halts_takes_the_last_frame_of_halted_conditions_only(explored):
     assert structure_hash(halt) == structure_hash(frames["a"][1])
 
 
+def test_a_collapsed_halt_frame_gives_way_to_the_last_frame_that_keeps_the_pair_limits(explored):
+    """An MD segment that collapsed between two gamma checks: the halt frame a1 has two atoms 1.0 Å apart."""
+    from mlip_autopipec.core.min_distance import PairLimits
+
+    d, records, frame_files, frames = explored
+    collapsed = frames["a"][1].copy()
+    collapsed.positions[1] = collapsed.positions[0] + [1.0, 0.0, 0.0]
+    write_structures(frame_files[0], [frames["a"][0], collapsed])
+    limits = PairLimits(uniform=1.5)
+    assert run_collect_halts(records, frame_files, str(d / "halt.xyz"), limits) == 1
+    [halt] = read_structures(d / "halt.xyz")
+    assert structure_hash(halt) == structure_hash(frames["a"][0])
+    # without limits (or when every frame collapsed) the halt frame stays / no halt is taken
+    assert run_collect_halts(records, frame_files, str(d / "halt2.xyz")) == 1
+    assert structure_hash(read_structures(d / "halt2.xyz")[0]) == structure_hash(collapsed)
+    write_structures(frame_files[0], [collapsed])
+    assert run_collect_halts(records, frame_files, str(d / "halt3.xyz"), limits) == 0
+
+
+def test_collapsed_extrapolative_frames_are_not_offered(explored):
+    d, records, frame_files, frames = explored
+    collapsed = frames["b"][1].copy()
+    collapsed.positions[1] = collapsed.positions[0] + [0.5, 0.0, 0.0]  # below the default pair limits
+    write_structures(frame_files[1], [frames["b"][0], collapsed])
+    run_collect_halts(records, frame_files, str(d / "halt.xyz"))
+    rcfg = mock_config(d)
+    run_candidates(rcfg, 0, str(d / "halt.xyz"), frame_files, str(d / "pot"), str(d / "cand.xyz"))
+    offered = {structure_hash(a) for a in read_structures(d / "cand.xyz") if a.info["generator"] == "extrapolative"}
+    assert structure_hash(frames["b"][0]) in offered and structure_hash(collapsed) not in offered
+
+
 def test_candidates_keep_every_extrapolative_frame_of_a_condition_that_did_not_halt(explored):
     d, records, frame_files, frames = explored
     run_collect_halts(records, frame_files, str(d / "halt.xyz"))

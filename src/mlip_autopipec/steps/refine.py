@@ -9,7 +9,7 @@ import numpy as np
 
 from ..components.base import PotentialFiles
 from ..components.registry import make_selector, make_trainer
-from ..sampling.candidate_generator import generate_swarm
+from ..sampling.candidate_generator import candidate_limits, close_atoms, generate_swarm, min_interatomic_distance
 from ..core.identity import structure_hash
 from ..core.io import read_structures, write_structures
 from ..core.seeds import derive_seed, rng_for
@@ -20,14 +20,35 @@ from .cutout_stage import cutouts_from_gamma, cutouts_without_gamma, is_large, s
 log = logging.getLogger(__name__)
 
 
-def run_collect_halts(record_files: list[str], frame_files: list[str], out_halt: str) -> int:
-    """halt.xyz: the halt frame (last extrapolative frame) of every condition that halted."""
+def run_collect_halts(record_files: list[str], frame_files: list[str], out_halt: str, limits=None) -> int:
+    """halt.xyz: the halt frame (last extrapolative frame) of every condition that halted.
+
+    With `limits` (the candidates' pair limits), the last extrapolative frame whose atoms keep them: an MD
+    segment can collapse between two gamma checks (MgO with an early fit: Mg-Mg 1.3 Å at the halt), and a
+    swarm around such a frame cannot keep the limits (the candidates job failed) or, pushed apart, labels
+    atoms at the limits' loose floor (O-O 0.8 Å: a held-out score of 4 eV/Å after one iteration). A
+    condition whose every frame is collapsed contributes no halt; the log says so."""
     halts = []
     for rec_file, frames_file in zip(record_files, frame_files):
         if read_record(ExplorationRecord, rec_file).halted:
             frames = read_structures(frames_file)
-            if frames:
+            if not frames:
+                continue
+            if limits is None:
                 halts.append(frames[-1])
+                continue
+            valid = [k for k, f in enumerate(frames) if not close_atoms(f, limits).size]
+            if not valid:
+                log.warning("REFINE: %s: all %d extrapolative frame(s) have atoms closer than %s (shortest %.3f Å at "
+                            "the halt): no halt structure from it", frames_file, len(frames),
+                            limits.describe(frames[-1].numbers), min_interatomic_distance(frames[-1]))
+                continue
+            if valid[-1] != len(frames) - 1:
+                log.warning("REFINE: %s: the halt frame has atoms closer than %s (shortest %.3f Å: the MD collapsed "
+                            "between two gamma checks); its halt structure is extrapolative frame %d of %d instead",
+                            frames_file, limits.describe(frames[-1].numbers), min_interatomic_distance(frames[-1]),
+                            valid[-1] + 1, len(frames))
+            halts.append(frames[valid[-1]])
     write_structures(out_halt, halts)
     log.info("REFINE: %d halt structure(s)", len(halts))
     return len(halts)
@@ -104,10 +125,11 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
         # every other extrapolative frame: a halted condition's last frame is its halt (added above),
         # a condition that ran through has no halt frame, so all of its frames count
         halt_keys = {structure_hash(h) for h in halts}
+        limits = candidate_limits(cfg.candidates)
         for f in frame_files:
             for frame in read_structures(f):
-                if structure_hash(frame) in halt_keys:
-                    continue
+                if structure_hash(frame) in halt_keys or close_atoms(frame, limits).size:
+                    continue  # a collapsed frame (run_collect_halts) is no label worth paying for
                 extra = _strip(frame)
                 extra.info["generator"] = "extrapolative"
                 candidates.append(extra)
