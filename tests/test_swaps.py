@@ -52,6 +52,14 @@ def test_default_is_on_for_alloys_under_nvt_only():
     assert swaps_enabled(pure, True, None) is True and swaps_enabled(alloy, False, None) is False
 
 
+def test_default_is_off_for_a_compound_with_a_nonmetal():
+    # a cation-anion swap is an antisite: MgO's 300 K MD accepted one from an early potential and collapsed
+    mgo = bulk("MgO", "rocksalt", a=4.25, cubic=True)
+    assert swaps_enabled(mgo, None, None) is False
+    assert swaps_enabled(bulk("SiC", "zincblende", a=4.36, cubic=True), None, None) is False
+    assert swaps_enabled(mgo, True, None) is True  # asked for: on
+
+
 def test_swaps_under_npt_are_a_config_error():
     import pytest
     from pydantic import ValidationError

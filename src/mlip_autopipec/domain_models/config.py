@@ -185,7 +185,8 @@ class ExplorationCondition(_Strict):
     swaps: bool | None = Field(
         None, description="Atom-swap Monte Carlo between MD segments (sampling/swaps.py), so the chemical "
         "order can change and ordered phases are reached: null = on for a starting structure with several "
-        "elements under NVT with ase_md; true needs NVT (no pressure) and dynamics.kind ase_md.",
+        "elements, none a nonmetal (a metallic alloy: not MgO, whose swaps are antisites), under NVT with ase_md; "
+        "true needs NVT (no pressure) and dynamics.kind ase_md.",
     )
 
 
