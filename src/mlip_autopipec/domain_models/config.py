@@ -146,11 +146,12 @@ class InitialDataConfig(_Strict):
         "structure]) in randomly deformed cells (every Voigt strain component U(-f, f), shears halved, f = "
         "`cell_strain_fraction`: shape and volume change), rattled by rattle_stdev, join the initial data: "
         "their stress labels show how the stress follows the cell's shape (C11 - C12, C44), which isotropic "
-        "`strains` and NVT exploration never do. With copies (> 0) a linear ACE trainer also fits stresses with "
-        "trainer.stress_weight 10 and allows rungs by fitted rows (trainer.ladder.rows_per_function 2), where "
-        "those are not set. null: 16 when the properties stage computes the elastic constants of a crystal spec, "
-        "the oracle is a DFT code and no exploration condition runs that crystal under NPT, else 0 "
-        "(derived_defaults.py, logged: Si with GPAW had C_ij 20-38 % off without them).")
+        "`strains` and NVT exploration never do. With copies (> 0) a linear ACE's final fit also weighs stresses "
+        "(trainer.final_stress_weight 10) and allows rungs by fitted rows (trainer.ladder.final_rows_per_function "
+        "2), where those are not set; without a final fit the loop's fits take them. null: 16 when the properties "
+        "stage computes the elastic constants of a crystal spec, the oracle is not emt or mock and no exploration "
+        "condition runs that crystal under NPT, else 0 (derived_defaults.py, logged: Si with GPAW had C_ij "
+        "20-38 % off without them).")
     cell_strain_fraction: float = Field(
         0.02, gt=0, lt=0.5, description="Largest strain component of a `cell_strain_copies` cell (the candidate "
         "swarm's deformation, sampling/candidate_generator.strain_matrix).")
