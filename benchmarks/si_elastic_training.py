@@ -45,29 +45,24 @@ sys.path.insert(0, str(REPO / "src"))
 
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.registry import make_oracle, make_trainer  # noqa: E402
-from mlip_autopipec.domain_models.config import load_config  # noqa: E402
+from mlip_autopipec.domain_models.config import InitialDataConfig, load_config  # noqa: E402
 from mlip_autopipec.domain_models.records import read_reference_energies_file  # noqa: E402
 from mlip_autopipec.properties import TASK, equilibrium  # noqa: E402
 from mlip_autopipec.properties.analyze import analyze  # noqa: E402
 from mlip_autopipec.properties.evaluate import evaluate  # noqa: E402
 from mlip_autopipec.properties.system import build_tasks, property_system  # noqa: E402
-from mlip_autopipec.sampling.candidate_generator import rattle, strain_matrix  # noqa: E402
-from mlip_autopipec.sampling.structures import default_min_distance  # noqa: E402
+from mlip_autopipec.sampling.structures import cell_strain_copies  # noqa: E402
 
 SEED_FAMILY = 2028_9100
 PROPS = ("lattice_constant", "bulk_modulus", "C11", "C12", "C44")
 
 
 def deformed_cells(base, n: int, fraction: float, rattle_stdev: float, tag: int) -> list:
-    """`n` copies of `base` in randomly deformed cells (strain_matrix), each rattled by `rattle_stdev`."""
-    rng = np.random.default_rng([SEED_FAMILY, tag])
-    out = []
-    for _ in range(n):
-        cell = base.copy()
-        cell.calc = None
-        cell.set_cell(base.cell.array @ strain_matrix(fraction, base.pbc, rng), scale_atoms=True)
-        out.append(rattle(cell, 1, rattle_stdev, default_min_distance(cell), rng)[0])
-    return out
+    """`n` copies of `base` in randomly deformed cells, each rattled by `rattle_stdev`: the pipeline's own
+    `initial_data.cell_strain_copies` (sampling/structures.cell_strain_copies), drawn from this script's
+    seed family."""
+    cfg = InitialDataConfig(cell_strain_copies=n, cell_strain_fraction=fraction, rattle_stdev=rattle_stdev)
+    return cell_strain_copies(base, 0, cfg, np.random.default_rng([SEED_FAMILY, tag]))
 
 
 def labelled(oracle_cfg, cells: list, path: Path) -> list:

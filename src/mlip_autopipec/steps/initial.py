@@ -104,13 +104,14 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
                  "/".join(s.info["facet"] for s in slabs), len(slabs[0]), crystal[1])
     k = rcfg.cfg.cell_strain_structure()
     if k is not None:  # deformed cells: the stress response to shape changes (elastic constants)
-        frames += cell_strain_copies(structures[k], k, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "cell_strain"))
-        cfg = rcfg.cfg
-        fit = cfg.final_fit_trainer() if cfg.has_final_fit() else cfg.trainer
+        data = rcfg.cfg.initial_data
+        frames += cell_strain_copies(structures[k], k, data, rng_for(rcfg.cfg.seed, "cell_strain"))
+        final = rcfg.cfg.has_final_fit()
+        fit = rcfg.cfg.final_fit_trainer() if final else rcfg.cfg.trainer
         log.info("DEFAULTS: initial_data.cell_strain_copies: %d copies of structures[%d] (%d atoms) in deformed cells "
                  "(strain components up to %g) join the initial data; the %s weighs stresses %s, rows_per_function %s",
-                 cfg.initial_data.cell_strain_copies, k, len(structures[k]), cfg.initial_data.cell_strain_fraction,
-                 "final fit" if cfg.has_final_fit() else "fit", getattr(fit, "stress_weight", "-"),
+                 data.cell_strain_copies, k, len(structures[k]), data.cell_strain_fraction,
+                 "final fit" if final else "fit", getattr(fit, "stress_weight", "-"),
                  getattr(getattr(fit, "ladder", None), "rows_per_function", "-"))
     check = composition_check(frames)
     if check.warning:
