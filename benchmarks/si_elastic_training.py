@@ -38,13 +38,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ase.io import read, write
+from ase.io import read
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.registry import make_oracle, make_trainer  # noqa: E402
+from mlip_autopipec.core.io import write_structures  # noqa: E402
 from mlip_autopipec.domain_models.config import InitialDataConfig, load_config  # noqa: E402
 from mlip_autopipec.domain_models.records import read_reference_energies_file  # noqa: E402
 from mlip_autopipec.properties import TASK, equilibrium  # noqa: E402
@@ -71,7 +72,7 @@ def labelled(oracle_cfg, cells: list, path: Path) -> list:
         t0 = time.perf_counter()
         labels = [oracle.label(c) for c in cells]
         print(f"labelled {len(labels)} cells in {time.perf_counter() - t0:.0f} s -> {path}", flush=True)
-        write(path, labels)
+        write_structures(path, labels)  # temp-then-rename: a killed run leaves no half cache
     return read(path, index=":")
 
 
