@@ -4,7 +4,9 @@
    --run-dir), recording labels, oracle time (the label jobs' records) and wall time;
 2. runs Langevin MD with the run's final potential (final/potential.yace) in the example's cells:
    by default 600 K and 900 K in structures[0] (bulk) and 800 K in structures[1] (the vacancy cell
-   of examples/al_espresso), frames every 50 steps after 300 steps of equilibration;
+   of examples/al_espresso), frames every 50 steps after 300 steps of equilibration; --heldout-structure
+   adds cells the run never explored (a config `structures:` entry in YAML, indexed after the example's),
+   e.g. a 32-atom cube when the example trains on 8- and 15-atom cells;
 3. labels those frames with the example's oracle at the example's settings (the same code as the
    run: `make_oracle`) and reports the potential's F RMSE (eV/Å over components) and E RMSE (eV/atom).
 
@@ -69,9 +71,21 @@ def mlip_md_frames(calc, cell, temperature: float, n_frames: int, rng, every: in
     return langevin_snapshots(cell, calc, temperature, n_frames, rng, stride=every, warmup=equilibrate)
 
 
-def score(workdir: Path, config: Path, conditions, n_frames: int, cores: int, seed: int) -> dict:
+def heldout_cells(rcfg, extra_specs: list[str]) -> list:
+    """The example's structures, then the extra held-out ones (YAML specs as in `structures:`)."""
+    from pydantic import TypeAdapter
+
+    from mlip_autopipec.domain_models.config import StructureSpec
+    from mlip_autopipec.sampling.structures import build_structures
+
+    specs = [TypeAdapter(StructureSpec).validate_python(yaml.safe_load(s)) for s in extra_specs]
+    return starting_structures(rcfg) + build_structures(specs, rcfg.base_dir, rng_for(0, "heldout-structures"))
+
+
+def score(workdir: Path, config: Path, conditions, n_frames: int, cores: int, seed: int,
+          extra_specs: list[str] = ()) -> dict:
     rcfg = load_config(workdir / "config.yaml" if (workdir / "config.yaml").is_file() else config)
-    cells = starting_structures(rcfg)
+    cells = heldout_cells(rcfg, list(extra_specs))
     potential = PotentialFiles.in_dir(workdir / "final")
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores, scratch_root=workdir / "heldout_runs")
     out = {}
@@ -83,7 +97,7 @@ def score(workdir: Path, config: Path, conditions, n_frames: int, cores: int, se
         labelled = [oracle.label(f) for f in frames]
         metrics = rmse_metrics(ace_calculator(potential), labelled)
         metrics["oracle_s"] = round(time.perf_counter() - t0, 1)
-        out[f"structures[{int(index)}] {temperature:.0f} K"] = metrics
+        out[f"structures[{int(index)}] ({len(cells[int(index)])} atoms) {temperature:.0f} K"] = metrics
         print(f"  {cond}: F {1000 * metrics['force_rmse']:.1f} meV/Å, E {1000 * metrics['energy_rmse_per_atom']:.2f} "
               f"meV/atom over {len(labelled)} frames ({metrics['oracle_s']} s of oracle, under load)", flush=True)
     return out
@@ -97,6 +111,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=4, help="held-out frames per condition")
     ap.add_argument("--conditions", nargs="+", default=list(DEFAULT_CONDITIONS), help="structure:temperature")
     ap.add_argument("--run-dir", type=Path, default=None, help="score this finished run instead of running")
+    ap.add_argument("--heldout-structure", action="append", default=[],
+                    help="a further held-out cell, YAML as a `structures:` entry; indexed after the example's")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     results = {}
@@ -105,7 +121,8 @@ def main() -> int:
         entry = {} if args.run_dir else run_example(args.config.resolve(), seed, args.cores, workdir)
         entry.update(run_summary(workdir))
         print(f"seed {seed} in {workdir}: {entry}", flush=True)
-        entry["heldout"] = score(workdir, args.config, args.conditions, args.frames, args.cores, seed or 0)
+        entry["heldout"] = score(workdir, args.config, args.conditions, args.frames, args.cores, seed or 0,
+                                 args.heldout_structure)
         results[str(seed)] = entry
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
