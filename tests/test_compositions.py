@@ -75,6 +75,23 @@ def test_single_composition_training_set_fails_the_rank_check():
     assert (check.rank, check.n_compositions, check.determined, check.advice) == (2, 2, True, None)
 
 
+def test_a_compound_with_a_nonmetal_at_its_one_stoichiometry_is_information_not_a_warning():
+    # MgO bulk and a (001) slab keep the formula MgO: the split of its energy between Mg and O changes no
+    # energy or force of MgO; the alloy advice (substitutions) would be wrong for it
+    mgo = bulk("MgO", "rocksalt", a=4.25, cubic=True)
+    slab = mgo.copy()
+    slab.center(vacuum=5.0, axis=2)
+    check = composition_check([mgo, mgo * (1, 1, 2), slab])
+    assert (check.determined, check.fixed_composition, check.warning) == (False, True, None)
+    assert "compound with a nonmetal" in check.note and "substitutions" not in check.note
+    # a metallic alloy at one composition stays a warning (the issue-28 blind spot)
+    assert composition_check([alloy(16)]).fixed_composition is False
+    # MgO at two compositions (an O vacancy) determines both terms
+    vac = mgo * (2, 2, 2)
+    del vac[[a.index for a in vac if a.symbol == "O"][0]]
+    assert composition_check([mgo, vac]).determined
+
+
 def test_single_element_is_always_determined():
     assert composition_check([alloy(0)]).determined
 

@@ -107,9 +107,10 @@ class CompositionCheck(Strict):
     determined: bool = Field(description="rank == number of elements: every per-element term is determined.")
     advice: str | None = Field(None, description="When not determined: what is missing and the fix.")
     fixed_composition: bool = Field(
-        False, description="Every training structure is a non-periodic molecule or cluster of one composition: "
-        "the undetermined split of its energy among the elements changes no energy or force of that molecule, "
-        "only energies at other compositions (logged as information, not as a warning).")
+        False, description="Every training structure is a non-periodic molecule or cluster of one composition, "
+        "or a compound with a nonmetal (MgO, SiC) of one stoichiometry: the undetermined split of its energy "
+        "among the elements changes no energy or force at that composition, only energies at other compositions "
+        "(logged as information, not as a warning).")
 
     @property
     def warning(self) -> str | None:
@@ -119,7 +120,7 @@ class CompositionCheck(Strict):
 
     @property
     def note(self) -> str | None:
-        """The advice where it is information only: a molecule or cluster at its one composition."""
+        """The advice where it is information only: a molecule, cluster or compound at its one composition."""
         return self.advice if self.fixed_composition else None
 
 

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_numbers
 
 from .candidate_generator import rattle, strip_results
 from .structures import apply_substitutions, default_min_distance
+from .swaps import NONMETALS
 from ..domain_models.records import CompositionCheck
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,7 +147,11 @@ def composition_check(frames: Sequence[Atoms], elements: Sequence[str] | None = 
         rank = int(np.sum(s > RANK_TOLERANCE * s[0])) if s[0] > 0 else 0
     determined = rank >= len(elements)
     advice = None
-    molecules = bool(frames) and len(distinct) == 1 and not any(a.pbc.any() for a in frames)
+    one_composition = bool(frames) and len(distinct) == 1
+    molecules = one_composition and not any(a.pbc.any() for a in frames)
+    # MgO, SiC, LiF: a cation-anion exchange is an antisite, not a change of composition (swaps stay off,
+    # sampling/swaps.py), so one stoichiometry is the compound's, not a blind spot of an alloy run
+    compound = one_composition and len(elements) > 1 and any(atomic_numbers[el] in NONMETALS for el in elements)
     if not determined and molecules:
         advice = (f"per-element energies not determined: every training structure is the same molecule or cluster "
                   f"({_formula(np.asarray(distinct[0]), elements)}), so how its energy splits among "
@@ -153,6 +159,14 @@ def composition_check(frames: Sequence[Atoms], elements: Sequence[str] | None = 
                   "energies at other compositions (fragments, other molecules of these elements) can be off by a "
                   "constant per atom. To use the potential there, add molecules of those compositions (e.g. each "
                   "element's own molecule, such as H2) to `structures`")
+    elif not determined and compound:
+        advice = (f"per-element energies not determined: every training structure has the composition "
+                  f"{_formula(np.asarray(distinct[0]), elements)}, a compound with a nonmetal whose stoichiometry "
+                  f"the loop keeps, so how its energy splits among {', '.join(elements)} is arbitrary. Energies "
+                  "and forces of this compound (bulk, surfaces, defects that keep its formula) are unaffected; "
+                  "only energies at other compositions (vacancies of one element, other phases of these elements) "
+                  "can be off by a constant per atom. To use the potential there, add structures of those "
+                  "compositions (e.g. each element's own phase) to `structures`")
     elif not determined:
         shown = ", ".join(_formula(row, elements) for row in distinct[:4]) + (" ..." if len(distinct) > 4 else "")
         advice = (f"per-element energies not determined: the training set spans {len(distinct)} composition(s) "
@@ -161,7 +175,7 @@ def composition_check(frames: Sequence[Atoms], elements: Sequence[str] | None = 
                   "`substitutions` and keep initial_data.compositions (default [0, 0.25, 0.5, 0.75, 1]), or add "
                   "structures at other compositions (e.g. each pure element) to `structures`")
     return CompositionCheck(elements=elements, rank=rank, n_compositions=len(distinct), determined=determined,
-                            advice=advice, fixed_composition=not determined and molecules)
+                            advice=advice, fixed_composition=not determined and (molecules or compound))
 
 
 def _formula(row: np.ndarray, elements: Sequence[str]) -> str:

@@ -116,7 +116,7 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     check = composition_check(frames)
     if check.warning:
         log.warning("INITIAL: %s", check.warning)
-    elif check.note:  # a molecule at its one composition: information only
+    elif check.note:  # a molecule or compound at its one composition: information only
         log.info("INITIAL: %s", check.note)
     if rcfg.cfg.labeling.max_atoms is not None:  # large structures are labelled through cut-outs
         frames = cutouts_without_gamma(rcfg.cfg, frames, rng_for(rcfg.cfg.seed, "initial_cutouts"))

@@ -58,7 +58,7 @@ def run_train(rcfg, stage: str, label_files: list[str], reference_file: str, out
                          composition=composition_check(dataset), n_cheap_structures=None if cheap is None else len(cheap))
     if record.composition.warning:
         log.warning("TRAIN %s: %s", stage, record.composition.warning)
-    elif record.composition.note:  # a molecule at its one composition: information only
+    elif record.composition.note:  # a molecule or compound at its one composition: information only
         log.info("TRAIN %s: %s", stage, record.composition.note)
     if previous is not None and label_files and not final:
         record.prior = prior_errors_of(trainer, previous, label_files[-1], group_of=cfg.kind_of_frame)
