@@ -6,6 +6,8 @@ energies, forces and stress of the structure and writes `output.json`; MODE chan
 
 * `ok`: a normal run.
 * `exit`: prints an error and exits with code 3 (a crashed code).
+* `sigterm`: kills itself with SIGTERM (stopped from outside: a time limit, preemption, Ctrl-C);
+  `exit143`: exits 143 as mpirun does when its rank got SIGTERM.
 * `nan`: exits 0 but writes NaN forces (a broken SCF).
 * `renamed`: exits 0 and writes its energy under another key, which the parser does not know, so
   `read_results` raises KeyError: a bug on the parser's side, not a failed calculation.

@@ -11,6 +11,14 @@ def main(mode: str) -> int:
     if mode == "exit":
         print("synthetic_dft: FATAL: cannot allocate the wave functions", file=sys.stderr)
         return 3
+    if mode == "sigterm":  # stopped from outside (a scheduler's time limit), as `kill` would
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+    if mode == "exit143":  # what mpirun returns when its rank was stopped by SIGTERM
+        print("mpirun noticed that process rank 0 exited on signal 15 (Terminated).", file=sys.stderr)
+        return 143
     import numpy as np
     from ase import Atoms
     from ase.calculators.emt import EMT

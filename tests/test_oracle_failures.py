@@ -21,10 +21,10 @@ from ase.calculators.calculator import Calculator, CalculationFailed, Calculator
 from conftest import mock_config
 from synthetic_dft import PROGRAM, parse_output, write_input
 
-from mlip_autopipec.components.oracles.base import Oracle, is_program_failure
+from mlip_autopipec.components.oracles.base import Oracle, interrupting_signal, is_program_failure
 from mlip_autopipec.components.oracles.common import singlepoint
 from mlip_autopipec.components.oracles.external import DFTOracle
-from mlip_autopipec.core.errors import OracleError, UserError
+from mlip_autopipec.core.errors import OracleError, OracleInterrupted, UserError
 from mlip_autopipec.core.io import write_structures
 from mlip_autopipec.domain_models.oracle_config import VaspOracleConfig
 from mlip_autopipec.domain_models.records import LabelFailure, read_record
@@ -81,6 +81,45 @@ def test_a_program_exiting_non_zero_is_recorded_and_skipped(tmp_path, timeout_s)
     assert len(kept) == 1 and kept[0].startswith("failed-script-")
 
 
+@pytest.mark.parametrize("mode", ["sigterm", "exit143"])
+@pytest.mark.parametrize("timeout_s", [None, 60.0], ids=["in-process", "forked-child"])
+def test_a_program_stopped_from_outside_is_not_recorded_so_the_rerun_computes_it(tmp_path, timeout_s, mode):
+    # a SLURM time limit or a killed run sends SIGTERM: recorded as failed, the structure would be skipped
+    # by every rerun (session 14: a killed examples/al_espresso run lost a spot-check label this way)
+    with pytest.raises(OracleInterrupted, match="stopped by SIGTERM.*rerun to compute it"):
+        label_through_cache(ScriptOracle(mode, tmp_path / "runs"), tmp_path, timeout_s)
+    assert list((tmp_path / "cache").iterdir()) == []
+    labelled, failure, why = label_through_cache(ScriptOracle("ok", tmp_path / "runs"), tmp_path)
+    assert failure is None and why == "new" and labelled is not None  # the rerun computes it
+
+
+@pytest.mark.parametrize("code, expected", [(-15, "SIGTERM"), (143, "SIGTERM"), (130, "SIGINT"), (-1, "SIGHUP"),
+                                            (137, None), (-9, None), (3, None), (0, None), (None, None)])
+def test_interrupting_signal_reads_python_and_shell_exit_statuses(code, expected):
+    # SIGKILL (137, -9) stays a failure: the out-of-memory killer sends it, and that would fail again
+    found = interrupting_signal(code)
+    assert (found.name if found is not None else None) == expected
+
+
+class SelfTerminatingOracle(Oracle):
+    """An in-process oracle whose labelling process gets SIGTERM (the forked child stopped from outside)."""
+
+    name = "selfterm"
+
+    def compute_label(self, atoms):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_labelling_child_stopped_from_outside_is_not_recorded(tmp_path):
+    cache = LabelCache(tmp_path / "cache")
+    with pytest.raises(OracleInterrupted, match="selfterm was stopped by SIGTERM"):
+        label_one(SelfTerminatingOracle(), cu(), cache, {"kind": "selfterm"}, {"attempt": 1}, 60.0)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
 def test_non_finite_results_are_a_program_failure(tmp_path):
     labelled, failure, _ = label_through_cache(ScriptOracle("nan", tmp_path / "runs"), tmp_path)
     assert labelled is None and "non-finite forces" in failure.reason
@@ -114,6 +153,13 @@ def test_label_job_records_ase_calculation_failures_and_goes_on(tmp_path):
     record = ase_oracle_chunk(tmp_path, "exit")  # ASE: non-zero exit -> CalculationFailed
     assert record.n_labelled == 0 and [f.index for f in record.failures] == [0, 1]
     assert all("CalculationFailed" in f.reason for f in record.failures)
+
+
+def test_label_job_stops_unrecorded_when_an_ase_calculators_program_is_stopped_by_sigterm(tmp_path):
+    with pytest.raises(OracleInterrupted, match="stopped by SIGTERM"):
+        ase_oracle_chunk(tmp_path, "sigterm")  # ASE: CalculationFailed('... error code -15')
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []
+    assert not (tmp_path / "job0.json").exists()
 
 
 def test_label_job_stops_on_a_keyerror_in_an_ase_calculators_parser(tmp_path):

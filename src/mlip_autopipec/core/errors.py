@@ -21,5 +21,11 @@ class OracleError(Exception):
     """One oracle calculation failed (recorded and skipped, never fatal on its own)."""
 
 
+class OracleInterrupted(Exception):
+    """The oracle program was stopped from outside (SIGTERM of a scheduler's time limit or preemption,
+    Ctrl-C, a closed terminal): not a failed calculation. The label job stops without recording a
+    failure, so the rerun computes the structure again instead of skipping it for good."""
+
+
 class TrainingError(Exception):
     """A fit failed (e.g. diverged); the previous potential is kept."""

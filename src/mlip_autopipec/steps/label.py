@@ -4,8 +4,9 @@ Each finished calculation (success or failure) is also written to `<stage>/label
 the moment it ends, so a job killed halfway through a chunk recomputes nothing that had finished.
 Failures of the oracle program (non-zero exit, SCF not converged, NaN, timeouts: OracleError, see
 components/oracles/base.py) are recorded with their reason and skipped; only if every structure
-of a stage fails does the gather step stop the run, naming the file to read. Any other exception
-(a bug in our code, a setup mistake) stops the job with its traceback.
+of a stage fails does the gather step stop the run, naming the file to read. An oracle stopped from
+outside (OracleInterrupted: SIGTERM of a time limit, Ctrl-C) and any other exception (a bug in our
+code, a setup mistake) stop the job unrecorded, so the rerun computes the structure.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import traceback
 import time
 from pathlib import Path
 
+from ..components.oracles.base import interrupting_signal, interruption
 from ..components.registry import make_oracle
 from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError, UserError
@@ -90,6 +92,9 @@ def _call_with_timeout(call, name: str, timeout_s: float | None):
         status, *payload = parent.recv()
     except EOFError:
         proc.join()
+        sig = interrupting_signal(proc.exitcode)
+        if sig is not None:  # the labelling child itself was stopped from outside
+            raise interruption(name, sig) from None
         raise OracleError(f"{name} process died with exit code {proc.exitcode}") from None
     proc.join()
     if status == "raise":

@@ -10,6 +10,9 @@ A label call can fail in three ways, and each is treated differently:
   and the DFT codes use for a failed calculation (`is_program_failure`).
 * the *setup* is wrong (a missing program, a calculator that rejects its parameters): every
   structure would fail alike, so it stops the job with a one-line `UserError`.
+* the program was *stopped from outside* (SIGTERM, SIGINT, SIGHUP, SIGQUIT: a scheduler's time limit,
+  preemption, Ctrl-C): nothing is wrong with the structure, so nothing is recorded; `OracleInterrupted`
+  stops the job and the rerun computes it again (recorded as failed, it would be skipped for good).
 * anything else (KeyError, TypeError, AttributeError, ... in the project's own code, e.g. the
   parser of a program's output) is a bug: it stops the job with its traceback. Recording it as a
   per-structure failure would let the loop go on with silently fewer labels.
@@ -21,13 +24,15 @@ has isolated-atom energies); `label` and `isolated_atom_energy` apply the rule.
 from __future__ import annotations
 
 import contextlib
+import re
+import signal
 import subprocess
 from typing import Callable, Iterator, Sequence
 
 from ase import Atoms
 from ase.calculators.calculator import CalculationFailed, CalculatorSetupError, PropertyNotPresent, ReadError
 
-from ...core.errors import OracleError, UserError
+from ...core.errors import OracleError, OracleInterrupted, UserError
 
 # Exception types that mean "the calculation failed" whoever raised them: ASE's own classes for a
 # failed run (SCFError is a CalculationFailed) or for output it cannot read, a program started by
@@ -42,6 +47,42 @@ PROGRAM_FAILURE_TYPES: tuple[type[BaseException], ...] = (
 PROGRAM_FAILURE_NAMES = frozenset({"ConvergenceError", "KohnShamConvergenceError", "SCFError"})
 
 
+# Signals that stop a program from outside; SIGKILL is not among them: the kernel's out-of-memory killer
+# sends it too, and a structure too large for the job's memory would fail again on every rerun.
+INTERRUPT_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM})
+
+
+def interrupting_signal(returncode: int | None) -> signal.Signals | None:
+    """The signal in a program's exit status when it is one that stops it from outside: -n from
+    Python's subprocess and multiprocessing, 128 + n from a shell or mpirun (143 for SIGTERM)."""
+    if returncode is None:
+        return None
+    number = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 160 else None
+    return next((s for s in INTERRUPT_SIGNALS if s.value == number), None)
+
+
+def interrupted_by(exc: BaseException) -> signal.Signals | None:
+    """The signal when `exc`, or an exception it was raised from, reports a program stopped from outside:
+    subprocess.CalledProcessError (ASE's profiles raise CalculationFailed from it) or the 'error code N'
+    of an ASE FileIOCalculator's CalculationFailed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = seen.returncode if isinstance(seen, subprocess.CalledProcessError) else None
+        if code is None and isinstance(seen, CalculationFailed):
+            match = re.search(r"error code (-?\d+)", str(seen))
+            code = int(match.group(1)) if match else None
+        found = interrupting_signal(code)
+        if found is not None:
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def interruption(oracle_name: str, sig: signal.Signals, detail: str = "") -> OracleInterrupted:
+    return OracleInterrupted(f"{oracle_name} was stopped by {sig.name}{f' ({detail})' if detail else ''}: not a "
+                             "failed calculation, so it is not recorded as one; rerun to compute it")
+
+
 def is_program_failure(exc: BaseException) -> bool:
     """Whether `exc` reports a failed calculation of the oracle program (not a bug of ours)."""
     if isinstance(exc, PROGRAM_FAILURE_TYPES):
@@ -50,11 +91,14 @@ def is_program_failure(exc: BaseException) -> bool:
 
 
 def classify(exc: Exception, oracle_name: str, reason: str | None = None) -> BaseException | None:
-    """What the rule makes of `exc`: an OracleError to record, a UserError that stops the job, or
-    None (a bug: re-raise `exc` itself, traceback and all). `reason`: the program's own account of
+    """What the rule makes of `exc`: an OracleError to record, a UserError or OracleInterrupted that
+    stops the job, or None (a bug: re-raise `exc` itself, traceback and all). `reason`: the program's own account of
     the failure read from its output (`diagnose`); with one, the program failed whatever was raised."""
-    if isinstance(exc, UserError):
+    if isinstance(exc, (UserError, OracleInterrupted)):
         return exc
+    sig = interrupted_by(exc)
+    if sig is not None:  # before the program's own account: mpirun reports a killed rank as a crash
+        return interruption(oracle_name, sig, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, OracleError):
         if reason and reason not in str(exc):
             return OracleError(f"{oracle_name}: {reason} ({exc})")

@@ -38,7 +38,7 @@ from ase.data import atomic_numbers, ground_state_magnetic_moments
 from ...core.errors import OracleError, UserError
 from ...core.identity import structure_hash
 from ...domain_models.oracle_config import DFTOracleBase, ExternalOracleBase
-from .base import Oracle
+from .base import Oracle, interrupting_signal, interruption
 from .common import boxed_for_code, check_results, has_stress, labelled_copy, no_stress, on_original_geometry
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,9 @@ class DFTOracle(ExternalOracle):
                 open(rundir / f"{stem}.err", "wb") as err:
             proc = subprocess.run(command, shell=True, cwd=rundir, stdout=out, stderr=err)
         wall = time.perf_counter() - t0
+        sig = interrupting_signal(proc.returncode)
+        if sig is not None:
+            raise interruption(self.failed_to_run(), sig, f"exit status {proc.returncode}")
         if proc.returncode != 0:
             raise OracleError(f"{self.failed_to_run()} exited with code {proc.returncode}: "
                               f"{tail(rundir / f'{stem}.err', 3) or tail(rundir / f'{stem}.out', 3)}")
