@@ -22,7 +22,7 @@ from ase.data import atomic_numbers
 
 from .candidate_generator import rattle, strip_results
 from .structures import apply_substitutions, default_min_distance
-from .swaps import NONMETALS
+from .swaps import compound_with_nonmetal
 from ..domain_models.records import CompositionCheck
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +36,7 @@ RANK_TOLERANCE = 1e-3  # singular values below this x the largest count as zero:
 
 def reference_lattice_constant(element: str, crystal: str) -> float | None:
     """ASE's reference lattice constant of `element` when its reference state is `crystal`."""
-    from ase.data import atomic_numbers, reference_states
+    from ase.data import reference_states
 
     state = reference_states[atomic_numbers[element]] or {}
     return state.get("a") if state.get("symmetry") == crystal else None
@@ -151,7 +151,7 @@ def composition_check(frames: Sequence[Atoms], elements: Sequence[str] | None = 
     molecules = one_composition and not any(a.pbc.any() for a in frames)
     # MgO, SiC, LiF: a cation-anion exchange is an antisite, not a change of composition (swaps stay off,
     # sampling/swaps.py), so one stoichiometry is the compound's, not a blind spot of an alloy run
-    compound = one_composition and len(elements) > 1 and any(atomic_numbers[el] in NONMETALS for el in elements)
+    compound = one_composition and compound_with_nonmetal(atomic_numbers[el] for el in elements)
     if not determined and molecules:
         advice = (f"per-element energies not determined: every training structure is the same molecule or cluster "
                   f"({_formula(np.asarray(distinct[0]), elements)}), so how its energy splits among "

@@ -40,6 +40,13 @@ class SwapStats:
 NONMETALS = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86})
 
 
+def compound_with_nonmetal(numbers) -> bool:
+    """Several elements, one of them a nonmetal (MgO, SiC, LiF): its composition is a stoichiometry, not a
+    chemical order to explore (no swaps here; the rank check treats one stoichiometry as information)."""
+    elements = {int(z) for z in numbers}
+    return len(elements) > 1 and bool(elements & NONMETALS)
+
+
 def swaps_enabled(atoms: Atoms, swaps: bool | None, pressure: float | None) -> bool:
     """A condition's `swaps` setting resolved: null means on for a metallic alloy (several elements, none a
     nonmetal) under NVT.
@@ -49,8 +56,7 @@ def swaps_enabled(atoms: Atoms, swaps: bool | None, pressure: float | None) -> b
     O-O pairs at 0.7 Å), so examples/universal_distill stopped on patience."""
     if swaps is not None:
         return swaps
-    elements = set(int(z) for z in atoms.numbers)
-    return pressure is None and len(elements) > 1 and not elements & NONMETALS
+    return pressure is None and len(set(atoms.numbers)) > 1 and not compound_with_nonmetal(atoms.numbers)
 
 
 def swappable_pair(numbers: np.ndarray, rng: np.random.Generator) -> tuple[int, int] | None:
