@@ -9,9 +9,10 @@ import pytest
 from ase.build import bulk
 
 from conftest import require_module, require_program
-from mlip_autopipec.components.oracles.espresso import SHIPPED_PSEUDO_DIR
+from mlip_autopipec.components.oracles.espresso import SHIPPED_PSEUDO_DIR, kpoint_pools
 from mlip_autopipec.components.registry import make_oracle
 from mlip_autopipec.core.errors import OracleError, UserError
+from mlip_autopipec.steps.label_cache import physics_settings
 from mlip_autopipec.domain_models.oracle_config import RYDBERG_EV, EspressoOracleConfig, GPAWOracleConfig
 
 @pytest.fixture
@@ -51,6 +52,41 @@ def test_espresso_forces_agree_with_gpaw_on_the_same_structure(tmp_path):
     print(f"pw.x {t_qe:.1f} s, GPAW {t_gpaw:.1f} s; max |F_QE - F_GPAW| = {diff:.3f} eV/Å "
           f"(max |F| = {np.abs(by_gpaw.get_forces()).max():.2f} eV/Å)")
     assert diff < 0.1
+
+
+@pytest.mark.parametrize("ranks, grid, requested, pools", [
+    (2, (5, 10, 10), None, 2),   # 250 grid points, ~125 after time reversal: one pool per rank
+    (2, (1, 1, 1), None, 1),     # Γ only: nothing to divide
+    (6, (2, 1, 1), None, 1),     # one k-point after time reversal
+    (6, (2, 2, 1), None, 2),     # two k-points: 2 pools of 3 ranks
+    (6, (3, 2, 1), None, 3),
+    (4, (3, 1, 1), None, 2),     # 2 k-points, 4 ranks
+    (8, (4, 4, 4), None, 8),
+    (2, (5, 10, 10), 1, 1),      # the user's own value wins
+])
+def test_kpoint_pools_divide_the_ranks_and_never_outnumber_the_kpoints(ranks, grid, requested, pools):
+    assert kpoint_pools(ranks, grid, requested) == pools
+
+
+@needs_pw
+def test_espresso_kpoint_pools_on_two_ranks_give_the_same_label_and_cache_key(tmp_path):
+    """The derived -nk 2 reaches pw.x (its output says so) and changes nothing a label holds: same forces to
+    SCF precision, same physics settings (the label cache key)."""
+    atoms = rattled_si8()
+    common = {"cutoff_ev": 20 * RYDBERG_EV, "kpoints": {"grid": [2, 2, 2], "gamma": False}, "keep_runs": True}
+    labels, texts = {}, {}
+    for pools in (None, 1):
+        scratch = tmp_path / f"pools_{pools}"
+        cfg = EspressoOracleConfig(pools=pools, **common)
+        oracle = make_oracle(cfg, cores=2, scratch_root=scratch)
+        labels[pools] = oracle.label(atoms)
+        texts[pools] = next(scratch.rglob("espresso.pwo")).read_text()
+        assert physics_settings(oracle, cfg, atoms) == physics_settings(
+            make_oracle(EspressoOracleConfig(**common), cores=1), EspressoOracleConfig(**common), atoms)
+    assert "K-points division:     npool     =       2" in texts[None]
+    assert "K-points division" not in texts[1]
+    assert np.abs(labels[None].get_forces() - labels[1].get_forces()).max() < 1e-3
+    assert labels[None].get_potential_energy() == pytest.approx(labels[1].get_potential_energy(), abs=1e-4)
 
 
 @needs_pw

@@ -241,6 +241,13 @@ class EspressoOracleConfig(ProgramOracleBase):
         default_factory=dict, description="Extra pw.x namelist entries by namelist, applied last, e.g. "
         "{electrons: {mixing_beta: 0.3}, system: {ecutrho: 320}}."
     )
+    pools: int | None = Field(
+        None, ge=1, description="pw.x k-point pools (-nk) for an MPI run. null: the most pools that divide the "
+        "label job's MPI ranks and that the structure's k-points can fill (1 for Γ-only cells and runs without "
+        "MPI): small cells with dense grids label ~12 % faster on 2 ranks than with the plane waves divided "
+        "(benchmarks/RESULTS.md). Each pool holds a whole copy of the wave functions: set 1 if a large cell "
+        "runs out of memory. Parallelisation only: not part of the label cache key."
+    )
 
     @field_validator("pseudo_dir")
     @classmethod

@@ -23,7 +23,7 @@ from ..domain_models.records import LabelFailure, read_record
 RETRY_ENV = "MLIP_RETRY_FAILED"
 # Settings that never change a label's values: limits, bookkeeping, fault injection, parallel layout.
 NOT_PHYSICS = {"timeout_s", "need_stress", "scratch_dir", "keep_runs", "reference_energies", "isolated_atom_box",
-               "launcher", "call_log", "fail_fraction", "fail_mode", "cores"}
+               "launcher", "call_log", "fail_fraction", "fail_mode", "cores", "pools"}
 
 
 def physics_settings(oracle, cfg, atoms) -> dict:

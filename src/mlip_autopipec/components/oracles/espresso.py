@@ -23,6 +23,20 @@ QE_SMEARING = {"fermi-dirac": "fd", "gaussian": "gaussian", "marzari-vanderbilt"
 INSTALL_HINT = "install Quantum ESPRESSO (apt-get install quantum-espresso; tools/install_oracles.sh does it)"
 
 
+def kpoint_pools(ranks: int, grid: tuple[int, int, int], requested: int | None = None) -> int:
+    """pw.x's -nk for `ranks` MPI ranks: `requested` if set, else the largest divisor of `ranks` that the grid's
+    k-points can fill. Time reversal halves a Monkhorst-Pack grid (about: pw.x keeps k and -k once), so half the
+    grid points is the estimate of what pw.x distributes; a pool without a k-point would idle its ranks.
+
+    Why pools: with few atoms and many k-points the plane-wave (R & G) division leaves each rank tiny FFTs and
+    much communication, while k-points are independent: one pool per rank does no communication in the SCF
+    loop but the final sums."""
+    if requested is not None:
+        return requested
+    kpoints = max(1, (grid[0] * grid[1] * grid[2] + 1) // 2)
+    return max(d for d in range(1, ranks + 1) if ranks % d == 0 and d <= kpoints)
+
+
 class EspressoOracle(DFTOracle):
     name = "espresso"
     cfg: EspressoOracleConfig
@@ -113,7 +127,10 @@ class EspressoOracle(DFTOracle):
         # Monkhorst-Pack: even sizes shifted off Γ (pw.x offset 1), odd sizes contain Γ anyway.
         koffset = tuple(0 if (self.cfg.kpoints.gamma or n % 2) else 1 for n in grid)
         pseudos = {s: self.pseudopotential(s) for s in sorted(set(atoms.get_chemical_symbols()))}
-        profile = EspressoProfile(command=self.command(self.cfg.executable), pseudo_dir=str(self.pseudo_dir()))
+        ranks = self.cores if self.launcher() else 1
+        pools = kpoint_pools(ranks, grid, self.cfg.pools) if ranks > 1 else 1
+        program = f"{self.cfg.executable} -nk {pools}" if pools > 1 else self.cfg.executable
+        profile = EspressoProfile(command=self.command(program), pseudo_dir=str(self.pseudo_dir()))
         calc = Espresso(profile=profile, directory=str(rundir), input_data=self.input_data(atoms, isolated),
                         pseudopotentials=pseudos, kpts=None if isolated else grid, koffset=koffset)
         with patched_environ(self.run_env()):
