@@ -149,6 +149,9 @@ def test_expansion_is_idempotent_and_sets_unset_defaults():
     assert cfg.properties.enabled and cfg.initial_data.n_rattled == 2
     own = OTFConfig.model_validate({"portfolio": {"enabled": True}, "convergence": {"spot_checks": 3}})
     assert own.convergence.spot_checks == 3
+    assert cfg.selection.spread is True and OTFConfig().selection.spread is False
+    mine = OTFConfig.model_validate({"portfolio": {"enabled": True}, "selection": {"kind": "maxvol", "spread": False}})
+    assert mine.selection.spread is False
 
 
 def test_off_by_default_changes_nothing():
