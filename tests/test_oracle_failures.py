@@ -220,3 +220,48 @@ def test_an_in_process_bug_propagates_unchanged(exc):
 def test_a_calculator_setup_error_stops_the_job_in_one_line():
     with pytest.raises(UserError, match=r"inproc.*rejected its setup.*fix the oracle settings"):
         _InProcess(CalculatorSetupError("no command")).label(cu())
+
+
+def test_a_stop_signal_to_the_label_job_reaches_the_oracle_program_in_the_childs_group(tmp_path):
+    """The labelling child runs in its own process group (a timeout kills MPI ranks with it), which a
+    signal to the label job does not reach by itself: the job forwards SIGTERM, so the oracle's program
+    (here `sleep`) ends with the job instead of running on, and the job stops unrecorded."""
+    import os
+    import signal
+    import time
+
+    pid_file = tmp_path / "program.pid"
+    script = f"""
+import subprocess, sys
+from mlip_autopipec.core.errors import OracleInterrupted
+from mlip_autopipec.steps.label import _call_with_timeout
+
+def call():
+    program = subprocess.Popen(["sleep", "120"])
+    open({str(pid_file)!r}, "w").write(str(program.pid))
+    program.wait()
+
+try:
+    _call_with_timeout(call, "sleeper", 300.0)
+except OracleInterrupted as exc:
+    print("interrupted:", exc)
+"""
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    deadline = time.monotonic() + 60
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert time.monotonic() < deadline and job.poll() is None
+        time.sleep(0.05)
+    program = int(pid_file.read_text())
+    job.send_signal(signal.SIGTERM)
+    out, _ = job.communicate(timeout=60)
+    assert "interrupted: sleeper was stopped by SIGTERM" in out
+    for _ in range(100):  # the orphaned program is reaped by init once it ends
+        try:
+            os.kill(program, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(program, signal.SIGKILL)
+        raise AssertionError("the oracle's program outlived its label job")

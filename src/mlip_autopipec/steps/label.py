@@ -11,11 +11,13 @@ code, a setup mistake) stop the job unrecorded, so the rerun computes the struct
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import traceback
 import time
 from pathlib import Path
@@ -73,6 +75,35 @@ def call_with_timeout(oracle, atoms, timeout_s: float | None):
     return _call_with_timeout(lambda: oracle.label(atoms), oracle.name, timeout_s)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def forwarded_stop_signals(group: int):
+    """While the parent waits, a stop signal it gets (Snakemake cancelling the job, SLURM's time limit,
+    Ctrl-C) goes on to the child's process group: the child runs in its own group (so a timeout can kill
+    an MPI launcher's ranks), which the terminal's or the job runner's signal no longer reaches, and an
+    MPI oracle would otherwise run on after its job ended. The child then stops as any program stopped
+    from outside does (OracleInterrupted: not recorded, the rerun computes it). Only the main thread can
+    handle signals; elsewhere nothing is forwarded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, _frame):
+        try:
+            os.killpg(group, signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _call_with_timeout(call, name: str, timeout_s: float | None):
     if timeout_s is None:
         return call()
@@ -81,7 +112,9 @@ def _call_with_timeout(call, name: str, timeout_s: float | None):
     proc = ctx.Process(target=_child, args=(call, child), daemon=True)
     proc.start()
     child.close()
-    if not parent.poll(timeout_s):
+    with forwarded_stop_signals(proc.pid):
+        finished = parent.poll(timeout_s)
+    if not finished:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
