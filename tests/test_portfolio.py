@@ -146,9 +146,12 @@ def test_expansion_is_idempotent_and_sets_unset_defaults():
     again = OTFConfig.model_validate(cfg.model_dump(mode="json"))
     assert again.model_dump() == cfg.model_dump()
     assert cfg.convergence.spot_checks == len(cfg.exploration.conditions) == 14
-    assert cfg.properties.enabled and cfg.initial_data.n_rattled == 2
+    assert cfg.properties.enabled and cfg.initial_data.n_rattled == 1 and cfg.initial_data.strains == []
     own = OTFConfig.model_validate({"portfolio": {"enabled": True}, "convergence": {"spot_checks": 3}})
     assert own.convergence.spot_checks == 3
+    assert cfg.selection.spread is True and OTFConfig().selection.spread is False
+    mine = OTFConfig.model_validate({"portfolio": {"enabled": True}, "selection": {"kind": "maxvol", "spread": False}})
+    assert mine.selection.spread is False
 
 
 def test_off_by_default_changes_nothing():

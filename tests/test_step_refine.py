@@ -103,6 +103,7 @@ def test_without_extrapolative_frames_only_the_swarm_is_offered(explored):
     cands = read_structures(d / "cand.xyz")
     assert len(cands) == rcfg.cfg.candidates.n_candidates
     assert {c.info["halt_index"] for c in cands} == {0}
+    assert {c.info["condition"] for c in cands} == {"a"}  # the condition that halted: selection.spread's source
 
 
 def test_select_ranks_the_chosen_candidates(explored):

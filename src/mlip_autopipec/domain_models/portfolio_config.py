@@ -102,8 +102,8 @@ class PortfolioConfig(Strict):
     kind and temperature, and a held-out set per kind. Opt-in (`enabled`). The user's own `structures`
     and `exploration.conditions` add to it (theirs come first, so their indices stay); when left unset, the
     demo defaults of those keys are dropped. Settings of other sections that the portfolio changes only
-    when you leave them unset: `initial_data.n_rattled` 2 and `strains` [-0.02, 0.02] (many structures,
-    few copies each), `convergence.spot_checks` one per condition, `selection.n_select` 12, `candidates.mix` rattle and MD
+    when you leave them unset: `initial_data.n_rattled` 1 and `strains` [] (a seed set of two labels per
+    kind; the selection adds the rest), `selection.spread` on (each iteration's picks spread over the kinds), `convergence.spot_checks` one per condition, `selection.n_select` 12, `candidates.mix` rattle and MD
     bursts only (normal modes need a finite-difference Hessian: minutes for a 100-atom halt) and
     `properties.enabled` true (on the ground-state crystal: EOS, elastic constants, vacancy, the three
     low-index surface energies, ...)."""

@@ -30,10 +30,13 @@ def run_collect_halts(record_files: list[str], frame_files: list[str], out_halt:
     condition whose every frame is collapsed contributes no halt; the log says so."""
     halts = []
     for rec_file, frames_file in zip(record_files, frame_files):
-        if read_record(ExplorationRecord, rec_file).halted:
+        record = read_record(ExplorationRecord, rec_file)
+        if record.halted:
             frames = read_structures(frames_file)
             if not frames:
                 continue
+            for f in frames:  # the explore step tags them too; the record is what names the condition
+                f.info.setdefault("condition", record.condition)
             if limits is None:
                 halts.append(frames[-1])
                 continue
@@ -104,8 +107,7 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
     for k, halt in enumerate(halts):
         if "cutout_kind" in halt.info:
             swarm = swarm_of_cutouts(cfg, [halt], calc, rng_for(cfg.seed, "swarm", iteration, k))
-            for atoms in swarm:
-                atoms.info["halt_index"] = k
+            _from_halt(swarm, halt, k)
             candidates.extend(swarm)
             if cfg.candidates.include_extrapolative:
                 halt_copy = halt.copy()
@@ -114,8 +116,7 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
             continue
         swarm = generate_swarm(_strip(halt), calc, cfg.candidates, rng_for(cfg.seed, "swarm", iteration, k),
                                timestep_fs=cfg.md_timestep_fs())
-        for atoms in swarm:
-            atoms.info["halt_index"] = k
+        _from_halt(swarm, halt, k)
         candidates.extend(swarm)
         if cfg.candidates.include_extrapolative:
             halt_copy = _strip(halt)
@@ -139,6 +140,15 @@ def run_candidates(rcfg, iteration: int, halt_file: str, frame_files: list[str],
     log.info("REFINE iter %d: %d candidates from %d halt(s) in %.1f s", iteration, len(candidates),
              len(halts), time.perf_counter() - t0)
     return len(candidates)
+
+
+def _from_halt(swarm: list, halt, k: int) -> None:
+    """Tag a halt's swarm with its halt and the exploration condition that halted (`selection.spread`
+    takes the picks one condition in turn; the fit's per-kind errors group by it)."""
+    for atoms in swarm:
+        atoms.info["halt_index"] = k
+        if "condition" in halt.info:
+            atoms.info["condition"] = halt.info["condition"]
 
 
 def _gamma_of(frame, gamma_calc):

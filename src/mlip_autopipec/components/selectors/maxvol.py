@@ -68,12 +68,32 @@ def maxvol_entries(proj: dict, struct_ind: dict, active_set: dict) -> Counter:
     return counts
 
 
-def rank_candidates(counts: Counter, gmax: np.ndarray, n: int) -> list[int]:
-    """MaxVol-selected structures (more entering atoms first, then higher gamma), then the rest
-    by gamma; at most n distinct indices."""
+def in_turn(order: list[int], sources: Sequence) -> list[int]:
+    """`order` re-ranked one source at a time: the first of every source (sources by their first
+    appearance), then the second of every source, and so on; each source keeps its own order."""
+    queues: dict = {}
+    for i in order:
+        queues.setdefault(sources[i], []).append(i)
+    out: list[int] = []
+    for depth in range(max((len(q) for q in queues.values()), default=0)):
+        out.extend(q[depth] for q in queues.values() if depth < len(q))
+    return out
+
+
+def rank_candidates(counts: Counter, gmax: np.ndarray, n: int, sources: Sequence | None = None) -> list[int]:
+    """MaxVol-selected structures (more entering atoms first, then higher gamma; with `sources`, taken
+    one source in turn), then the rest by gamma; at most n distinct indices."""
     chosen = sorted(counts, key=lambda i: (-counts[i], -gmax[i], i))
+    if sources is not None:
+        chosen = in_turn(chosen, sources)
     rest = sorted(set(range(len(gmax))) - set(chosen), key=lambda i: (-gmax[i], i))
     return [int(i) for i in (chosen + rest)[:n]]
+
+
+def condition_sources(candidates: Sequence[Atoms]) -> list:
+    """The exploration condition each candidate came from (`info['condition']`, set by REFINE); a
+    candidate without one is its own source."""
+    return [a.info.get("condition", ("own", k)) for k, a in enumerate(candidates)]
 
 
 class MaxVolSelector:
@@ -100,7 +120,7 @@ class MaxVolSelector:
             struct_ind = {st: ind[trusted[st]] for st, ind in struct_ind.items()}
         gmax = structure_max_gamma(proj, struct_ind, asi, len(candidates))
         counts = maxvol_entries(proj, struct_ind, compute_A_active_inverse(asi))
-        picked = rank_candidates(counts, gmax, n)
+        picked = rank_candidates(counts, gmax, n, condition_sources(candidates) if self.cfg.spread else None)
         log.info("MaxVol: %d of %d candidates enter the active set; picked %s (max gamma %s)",
                  len(counts), len(candidates), picked, np.round(gmax[picked], 2).tolist())
         return picked
