@@ -28,6 +28,9 @@ def explored(tmp_path):
     """Condition `a` halted (frames a0, a1; a1 is the halt frame); `b` ran through with two
     frames above gamma_select (b0, b1) and no halt frame."""
     frames = {"a": [frame(0), frame(1)], "b": [frame(10), frame(11)]}
+    for name, group in frames.items():
+        for atoms in group:
+            atoms.info["condition"] = name  # what the explore step tags its frames with
     records, frame_files = [], []
     for name, halted in (("a", True), ("b", False)):
         rec = ExplorationRecord(condition=name, halted=halted, steps_run=100 if halted else 1000, budget=1000,

@@ -22,7 +22,7 @@ import traceback
 import time
 from pathlib import Path
 
-from ..components.oracles.base import interrupting_signal, interruption
+from ..components.oracles.base import INTERRUPT_SIGNALS, interrupting_signal, interruption
 from ..components.registry import make_oracle
 from ..core.crashpoints import crashpoint
 from ..core.errors import OracleError, UserError
@@ -75,13 +75,10 @@ def call_with_timeout(oracle, atoms, timeout_s: float | None):
     return _call_with_timeout(lambda: oracle.label(atoms), oracle.name, timeout_s)
 
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
 @contextlib.contextmanager
 def forwarded_stop_signals(group: int):
-    """While the parent waits, a stop signal it gets (Snakemake cancelling the job, SLURM's time limit,
-    Ctrl-C) goes on to the child's process group: the child runs in its own group (so a timeout can kill
+    """While the parent waits, a stop signal it gets (INTERRUPT_SIGNALS: Snakemake cancelling the job,
+    SLURM's time limit, Ctrl-C) goes on to the child's process group: the child runs in its own group (so a timeout can kill
     an MPI launcher's ranks), which the terminal's or the job runner's signal no longer reaches, and an
     MPI oracle would otherwise run on after its job ended. The child then stops as any program stopped
     from outside does (OracleInterrupted: not recorded, the rerun computes it). Only the main thread can
@@ -96,7 +93,7 @@ def forwarded_stop_signals(group: int):
         except ProcessLookupError:
             pass
 
-    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, forward) for sig in INTERRUPT_SIGNALS}
     try:
         yield
     finally:

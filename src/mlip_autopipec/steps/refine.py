@@ -30,13 +30,10 @@ def run_collect_halts(record_files: list[str], frame_files: list[str], out_halt:
     condition whose every frame is collapsed contributes no halt; the log says so."""
     halts = []
     for rec_file, frames_file in zip(record_files, frame_files):
-        record = read_record(ExplorationRecord, rec_file)
-        if record.halted:
+        if read_record(ExplorationRecord, rec_file).halted:
             frames = read_structures(frames_file)
             if not frames:
                 continue
-            for f in frames:  # the explore step tags them too; the record is what names the condition
-                f.info.setdefault("condition", record.condition)
             if limits is None:
                 halts.append(frames[-1])
                 continue
