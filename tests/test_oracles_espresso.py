@@ -85,8 +85,9 @@ def test_espresso_kpoint_pools_on_two_ranks_give_the_same_label_and_cache_key(tm
             make_oracle(EspressoOracleConfig(**common), cores=1), EspressoOracleConfig(**common), atoms)
     assert "K-points division:     npool     =       2" in texts[None]
     assert "K-points division" not in texts[1]
-    assert np.abs(labels[None].get_forces() - labels[1].get_forces()).max() < 1e-3
-    assert labels[None].get_potential_energy() == pytest.approx(labels[1].get_potential_energy(), abs=1e-4)
+    # measured 2.7e-5 eV/Å and 0 eV (2026-12-07): SCF precision, the layout changes only the summation order
+    assert np.abs(labels[None].get_forces() - labels[1].get_forces()).max() < 1e-4
+    assert labels[None].get_potential_energy() == pytest.approx(labels[1].get_potential_energy(), abs=1e-5)
 
 
 @needs_pw
