@@ -15,13 +15,24 @@ differently in another order, and the longest-first order is computed from the s
 from __future__ import annotations
 
 import sys
+import xml.etree.ElementTree as ET
+from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import unit_rank  # noqa: E402
-from unit_durations import seconds_per_test_by_unit, unit_seconds_from_junit  # noqa: E402
+from conftest import unit_rank, work_unit  # noqa: E402
+from unit_durations import unit_seconds_from_junit  # noqa: E402
+
+
+def tests_by_unit(xml_text: str) -> dict[str, list[float]]:
+    """{work unit: [seconds of each of its tests, in report order]}."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for case in ET.fromstring(xml_text).iter("testcase"):
+        module = next(p for p in case.get("classname", "").split(".") if p.startswith("test_"))
+        out[work_unit(f"{module}.py")].append(float(case.get("time") or 0.0))
+    return dict(out)
 
 
 def replay(order: list[str], tests: dict[str, list[float]], workers: int = 2) -> list[float]:
@@ -55,7 +66,7 @@ def old_order(units: list[str]) -> list[str]:
 
 def main(xml_file: str) -> None:
     text = Path(xml_file).read_text()
-    tests = seconds_per_test_by_unit(text)
+    tests = tests_by_unit(text)
     seconds = unit_seconds_from_junit(text)
     total = sum(seconds.values())
     print(f"{len(tests)} units, {sum(map(len, tests.values()))} tests, {total:.0f} s of test time "

@@ -22,19 +22,14 @@ from conftest import work_unit  # noqa: E402
 OUT = Path(__file__).resolve().parent / "unit_durations.json"
 
 
-def seconds_per_test_by_unit(xml_text: str) -> dict[str, list[float]]:
-    """{work unit: [seconds of each of its tests, in report order]} of a pytest JUnit XML report."""
-    out: dict[str, list[float]] = defaultdict(list)
+def unit_seconds_from_junit(xml_text: str) -> dict[str, float]:
+    """{work unit: summed test seconds} of a pytest JUnit XML report."""
+    seconds: dict[str, float] = defaultdict(float)
     for case in ET.fromstring(xml_text).iter("testcase"):
         # pytest's classname: the module's dotted path, then any test class ("tests.test_x.TestY")
         module = next(part for part in case.get("classname", "").split(".") if part.startswith("test_"))
-        out[work_unit(f"{module}.py")].append(float(case.get("time") or 0.0))
-    return dict(out)
-
-
-def unit_seconds_from_junit(xml_text: str) -> dict[str, float]:
-    """{work unit: summed test seconds} of a pytest JUnit XML report."""
-    return {unit: sum(times) for unit, times in seconds_per_test_by_unit(xml_text).items()}
+        seconds[work_unit(f"{module}.py")] += float(case.get("time") or 0.0)
+    return dict(seconds)
 
 
 def main(xml_file: str) -> None:
