@@ -3,8 +3,7 @@
 # process alongside the rest. They spend most of their ~5 minutes waiting on the scheduler (job
 # start-up, status polling) while their jobs use little CPU, so overlapping them with the CPU-bound
 # rest saves that wait on a 2-core machine. Each process has its own basetemp; the exit code is
-# non-zero if either failed. Extra arguments go to both pytest runs; JUNITXML=<file> writes the main
-# run's JUnit report (tests/unit_durations.py reads it).
+# non-zero if either failed. Extra arguments go to both pytest runs.
 # The rest runs on two pytest-xdist workers: most tests drive one Python process at a time (Snakemake
 # start-up, single-threaded MD and fits, subprocess waits), so two at once use the 2 cores better.
 # Work units are whole modules (those sharing a session run together), handed out in collection
@@ -18,7 +17,7 @@ mkdir -p "$TMP"
 "$PYTEST" -m slurm -p no:cacheprovider --basetemp="$TMP/slurm" "$@" > "$TMP/slurm.log" 2>&1 &
 slurm_pid=$!
 "$PYTEST" -m "not slurm" -n "${XDIST_WORKERS:-2}" \
-    --basetemp="$TMP/main" --durations=25 ${JUNITXML:+--junitxml="$JUNITXML"} "$@"
+    --basetemp="$TMP/main" --durations=25 "$@"
 rc_main=$?
 wait "$slurm_pid"
 rc_slurm=$?

@@ -2,7 +2,7 @@
 unit (conftest.work_unit: a module, or the shared runs) took, so conftest hands the longest units out
 first. Refresh it when a module's cost changes much:
 
-    CI=1 JUNITXML=/tmp/suite.xml bash tests/run_suite.sh; .venv/bin/python tests/unit_durations.py /tmp/suite.xml
+    bash tests/run_suite.sh --junitxml=/tmp/suite.xml && .venv/bin/python tests/unit_durations.py /tmp/suite.xml
 
 A unit's seconds are the sum of its tests' times (setup, call, teardown: pytest's JUnit `time`), the
 load it puts on one worker. Units missing from the file count as the median unit.
