@@ -6,7 +6,8 @@ is then confirmed by real runs on other seeds).
     PYTHONPATH=src .venv/bin/python benchmarks/refit_heldout.py <config> <run dir> ridge_alpha=1e-7,1e-5,1e-3
 
 Each `field=v1,v2,...` is a trainer field (dotted for nested: basis.max_order=3,4) tried one value at a
-time against the run's config; prints held-out F and E RMSE per setting and per held-out group.
+time against the run's trainer (`--final`: against its final fit's trainer, the ladder with every rung);
+prints the chosen rung (ladder), held-out F and E RMSE per setting and per held-out group.
 """
 
 from __future__ import annotations
