@@ -7,7 +7,7 @@ is then confirmed by real runs on other seeds).
 
 Each `field=v1,v2,...` is a trainer field (dotted for nested: basis.max_order=3,4) tried one value at a
 time against the run's trainer (`--final`: against its final fit's trainer, the ladder with every rung);
-prints the chosen rung (ladder), held-out F and E RMSE per setting and per held-out group.
+prints the chosen rung (ladder), held-out F and E RMSE per setting and per held-out group (info 'source').
 """
 
 from __future__ import annotations
@@ -15,56 +15,33 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from mlip_autopipec.components.base import PotentialFiles  # noqa: E402
 from mlip_autopipec.components.registry import make_trainer  # noqa: E402
+from mlip_autopipec.config_overrides import deep_merge, parse_sets  # noqa: E402
 from mlip_autopipec.core.io import read_structures  # noqa: E402
+from mlip_autopipec.core.metrics import rmse_metrics  # noqa: E402
 from mlip_autopipec.domain_models.config import load_config  # noqa: E402
 from mlip_autopipec.domain_models.records import read_reference_energies_file  # noqa: E402
-from mlip_autopipec.scoring.fit_weights import of_calculator  # noqa: E402
+from mlip_autopipec.steps.train import load_dataset  # noqa: E402
 
 
-def with_field(trainer, dotted: str, value):
-    """The trainer config with one (possibly nested) field replaced."""
-    head, _, rest = dotted.partition(".")
-    if not rest:
-        return trainer.model_copy(update={head: value})
-    return trainer.model_copy(update={head: with_field(getattr(trainer, head), rest, value)})
+def with_setting(trainer, setting: str):
+    """The trainer config with one `key.sub=value` set (the syntax and YAML values of `mlip-runner run
+    --set`), validated as the config file's trainer is."""
+    return type(trainer).model_validate(deep_merge(trainer.model_dump(), parse_sets([setting])))
 
 
-def parse_value(text: str):
-    """A sweep value: a number where it reads as one (YAML reads '1e-5' as a string), else YAML."""
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        return yaml.safe_load(text)
-
-
-def run_labels(run: Path) -> list:
-    """Every label the loop trained on: the initial stage's and each iteration's."""
-    return [a for f in sorted(run.glob("*/labels.extxyz")) if f.parent.name.startswith(("initial", "iter_"))
-            for a in read_structures(f)]
-
-
-def held_out_scores(calc, frames) -> dict[str, tuple[float, float]]:
-    """(F meV/Å, E meV/atom) over all held-out frames and per group (info['condition'] or 'all')."""
-    groups: dict[str, list] = {"all": list(frames)}
-    for a in frames:
-        groups.setdefault(str(a.info.get("condition", a.info.get("source", "?"))), []).append(a)
-    out = {}
-    for name, fr in groups.items():
-        e = of_calculator(calc, fr, 1.0).errors()
-        out[name] = (1e3 * e["force_rmse"], 1e3 * (e["energy_rmse_per_atom"] or float("nan")))
-    return out
+def run_label_files(run: Path) -> list[Path]:
+    """Every label file the loop trained on: the initial stage's and each iteration's."""
+    return [f for f in sorted(run.glob("*/labels.extxyz")) if f.parent.name.startswith(("initial", "iter_"))]
 
 
 def main(config: Path, run: Path, sweeps: list[str], final: bool = False) -> None:
     cfg = load_config(config).cfg
-    labels = run_labels(run)
+    labels = load_dataset(run_label_files(run))
     held = read_structures(run / "validation" / "validation.extxyz")
     reference = read_reference_energies_file(run / "initial" / "reference_energies.json")
     print(f"{run}: {len(labels)} labels, {len(held)} held-out frames")
@@ -73,7 +50,7 @@ def main(config: Path, run: Path, sweeps: list[str], final: bool = False) -> Non
     for sweep in sweeps:
         field, _, values = sweep.partition("=")
         for v in values.split(","):
-            settings.append((f"{field}={v}", with_field(base, field, parse_value(v))))
+            settings.append((f"{field}={v}", with_setting(base, f"{field}={v}")))
     for name, trainer_cfg in settings:
         out = run / "refits" / name.replace("=", "_").replace(" ", "_")
         out.mkdir(parents=True, exist_ok=True)
@@ -81,10 +58,10 @@ def main(config: Path, run: Path, sweeps: list[str], final: bool = False) -> Non
         fit = trainer.fit(labels, out, reference, None, cfg.seed)
         ladder = (fit or {}).get("ladder") or {}
         rung = f" rung {ladder['functions_per_element']}" if "functions_per_element" in ladder else ""
-        scores = held_out_scores(trainer.calculator(PotentialFiles.in_dir(out)), held)
-        f, e = scores.pop("all")
-        groups = "  ".join(f"{k} {v[0]:.1f}" for k, v in sorted(scores.items()))
-        print(f"{name:28s}{rung} F {f:6.2f} meV/Å  E {e:6.2f} meV/atom   {groups}", flush=True)
+        m = rmse_metrics(trainer.calculator(PotentialFiles.in_dir(out)), held, group_by="source")
+        groups = "  ".join(f"{k} {1e3 * g['force_rmse']:.1f}" for k, g in sorted(m.get("by_source", {}).items()))
+        print(f"{name:28s}{rung} F {1e3 * m['force_rmse']:6.2f} meV/Å  E {1e3 * m['energy_rmse_per_atom']:6.2f} "
+              f"meV/atom   {groups}", flush=True)
 
 
 if __name__ == "__main__":
