@@ -40,6 +40,12 @@ ITER_FILES = ["halt.xyz", "candidates.xyz", "selected.xyz", "labels.extxyz", "po
               "potential.yaml", "potential.asi", "exploration.json", "train.json"]
 
 
+# The limit of each workflow run here. They run alongside the rest of the suite (tests/run_suite.sh),
+# which keeps both cores busy: on a slow CI machine the mock loop's 21 SLURM jobs took over 10 min
+# (30 s a wave), so 600 s failed a run that was working. A stuck poll still ends within this.
+RUN_LIMIT_S = 1500
+
+
 def guarded(cmd: list, limit: int) -> list[str]:
     """`timeout -k 10 LIMIT cmd`: SIGTERM at the limit, SIGKILL 10 s later (a stuck poll ignores TERM)."""
     return ["timeout", "-k", "10", str(limit), *map(str, cmd)]
@@ -201,8 +207,8 @@ def background_runs(cluster, tmp_path_factory):
     # this run is about the label jobs
     cfg["label_noise"] = {"enabled": False}
     (oom / "config.yaml").write_text(yaml.safe_dump(cfg))
-    runs = {"mock": BackgroundRun(mock, snakemake_profile_cmd(), 600),
-            "oom": BackgroundRun(oom, runner_profile_cmd("--", "initial/labels.extxyz"), 600)}
+    runs = {"mock": BackgroundRun(mock, snakemake_profile_cmd(), RUN_LIMIT_S),
+            "oom": BackgroundRun(oom, runner_profile_cmd("--", "initial/labels.extxyz"), RUN_LIMIT_S)}
     yield runs
     for run in runs.values():
         if run.proc.poll() is None:
@@ -229,7 +235,7 @@ def test_emt_loop_survives_scancel_and_killed_snakemake(cluster, background_runs
     finished label, fit or exploration is redone."""
     d = tmp_path
     shutil.copy(CONFIGS / "slurm_emt.yaml", d / "config.yaml")
-    first = BackgroundRun(d, runner_profile_cmd(), 600)
+    first = BackgroundRun(d, runner_profile_cmd(), RUN_LIMIT_S)
     try:
         run_id = _wait_for(first.run_id, 120, "the SLURM run ID", first)
 
@@ -240,7 +246,7 @@ def test_emt_loop_survives_scancel_and_killed_snakemake(cluster, background_runs
                     return row["id"]
             return None
 
-        victim = _wait_for(running_label_job, 480, "a running label job of iteration 0", first)
+        victim = _wait_for(running_label_job, 900, "a running label job of iteration 0", first)
         subprocess.run(["scancel", victim], check=True, timeout=30)
         # Snakemake sees the CANCELLED job and resubmits it (profile `retries: 1`)
         _wait_for(lambda: "Trying to restart job" in first.output(), 120,
@@ -262,7 +268,7 @@ def test_emt_loop_survives_scancel_and_killed_snakemake(cluster, background_runs
     records_before = file_snapshot((d / "iter_000").glob("label_jobs/*.json"))
     cached_before = sum(1 for p in before if "iter_000/label_cache" in p)
 
-    proc2 = run_guarded(runner_profile_cmd(), d, 600)
+    proc2 = run_guarded(runner_profile_cmd(), d, RUN_LIMIT_S)
     out2 = proc2.stdout + proc2.stderr
     print(f"\nEMT loop on SLURM: {len(submitted_jobs(out1))} + {len(submitted_jobs(out2))} SLURM jobs, "
           f"{proc2.seconds:.0f} s for the resumed run, {time.time() - first.t0:.0f} s in all")

@@ -890,8 +890,8 @@ class OTFConfig(_Strict):
         """{index in `structures`: its frames} of every file structure readable here; nothing without
         `base_dir` (a standalone section). The one reading of the files per config load: the molecule
         sizing, the elements and the properties' target all use it."""
-        if base_dir is None:
-            return {}
+        if base_dir is None or all(spec.kind != "file" for spec in self.structures):
+            return {}  # before importing ase.io: ~1 s of every job's start (it pulls in scipy)
         from ase.io import read
 
         out = {}
