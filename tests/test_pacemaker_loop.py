@@ -1,6 +1,6 @@
 """The active-learning loop with the non-linear pacemaker trainer, end to end through Snakemake.
 
-CI-sized (tests/configs/pacemaker_emt.yaml: the default Cu/EMT loop with 20 functions, 40 BFGS
+CI-sized (tests/configs/pacemaker_emt.yaml: the default Cu/EMT loop with 20 functions, 20 BFGS
 iterations per fit, two exploration conditions); every seed is derived from the master seed as in
 a real run, so this is the path the issue found broken (a 63-bit seed handed to pacemaker).
 Accuracy is judged against linear ACE with the same basis on the same labels and validation set.
