@@ -45,16 +45,17 @@ SHARED_RUN_MODULES = frozenset({"test_mock_loop.py", "test_plan.py", "test_real_
 # the two workers can run them side by side (test_surfaces_clusters: three example runs, 800 s).
 SPLIT_MODULES = frozenset({"test_surfaces_clusters.py"})
 
-# Seconds each heavy unit took in the whole suite on the 2-core CI machine (session 17, --durations):
+# Seconds each heavy unit took in the whole suite on the 2-core CI machine (session 17, --durations;
+# the two example runs of the surfaces module since shortened, estimated):
 # units are handed out longest first, so the last ones are short and neither worker idles for long
 # at the end (collection order had put the 800-s surfaces module near the end: one worker idled
 # ~5 min). Only the order depends on these numbers; a unit not listed counts as short.
 UNIT_SECONDS = {
     "shared_runs": 1300,
-    "test_surfaces_clusters.py::test_cu_cluster_example_converges_and_scores_on_held_out_clusters": 400,
+    "test_surfaces_clusters.py::test_cu_cluster_example_converges_and_scores_on_held_out_clusters": 300,
     "test_pacemaker_loop.py": 370, "test_oracles_loop.py": 360, "test_crash_matrix.py": 290,
     "test_spot_checks.py": 290, "test_cu_void.py": 280,
-    "test_surfaces_clusters.py::test_pt_slab_example_converges_and_scores_on_held_out_surfaces": 270,
+    "test_surfaces_clusters.py::test_pt_slab_example_converges_and_scores_on_held_out_surfaces": 150,
     "test_fault_injection.py": 220, "test_basis_ladder.py": 210, "test_pacemaker_ladder.py": 180,
     "test_universal_distill.py": 160, "test_snakemake_native.py": 145,
     "test_surfaces_clusters.py::test_one_ni_in_cu31_runs_to_convergence": 130,

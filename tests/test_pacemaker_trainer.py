@@ -290,9 +290,11 @@ def test_preflight_names_config_field_and_install_script_before_any_work(tmp_pat
     from mlip_autopipec.preflight import preflight
     from mlip_autopipec.domain_models.config import load_config
 
-    text = (Path(__file__).parent / "configs" / "pacemaker_emt.yaml").read_text()
-    (tmp_path / "config.yaml").write_text(text.replace("  max_iterations: 40",
-                                                       "  max_iterations: 40\n  python: /nonexistent/python"))
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).parent / "configs" / "pacemaker_emt.yaml").read_text())
+    raw["trainer"]["python"] = "/nonexistent/python"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(UserError, match=r"config.yaml: trainer 'pacemaker'.*trainer.python.*install_pacemaker_extra.sh"):
         preflight(load_config(tmp_path / "config.yaml"))
     assert not (tmp_path / "initial").exists()
