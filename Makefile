@@ -11,7 +11,7 @@ $(BIN)/mlip-runner: pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[test]'
 	# Byte-compile the package once: the editable install leaves src/ uncompiled, and where
-	# PYTHONDONTWRITEBYTECODE is set (as on the CI machines) every Snakemake job recompiled the
+	# PYTHONDONTWRITEBYTECODE is set (as on this project's machines) every Snakemake job recompiled the
 	# package's modules at start-up (~0.1 s of each job's ~1.5 s).
 	$(BIN)/python -m compileall -q src
 	touch $@
