@@ -180,15 +180,18 @@ def _tagged(frame, kind: str):
     return f
 
 
-def run_system(name: str, seed: int, cores: int, k: int) -> dict:
+def run_system(name: str, seed: int, cores: int, k: int, settings: list[str] | None = None) -> dict:
+    """`settings`: `mlip-runner run --set` overrides (a development try of a setting; the rows of RESULTS.md
+    have none)."""
     cfg, files = systems()[name]
     d = Path(tempfile.mkdtemp(prefix=f"matrix-{name}-s{seed}-"))
     for fname, atoms in files.items():
         write(d / fname, atoms)
     (d / "config.yaml").write_text(yaml.safe_dump({"seed": seed, **cfg}, sort_keys=False))
     t0 = time.perf_counter()
+    overrides = [a for kv in (settings or []) for a in ("--set", kv)]
     proc = subprocess.run([str(Path(sys.executable).parent / "mlip-runner"), "run", "config.yaml", "--cores",
-                           str(cores)], cwd=d, capture_output=True, text=True)
+                           str(cores), *overrides], cwd=d, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     state = derive_state(d)
     initial = state.initial.n_labelled if state.initial is not None else None
@@ -215,12 +218,14 @@ def main() -> None:
     ap.add_argument("--systems", nargs="*", default=list(systems()))
     ap.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for every run (as `mlip-runner run --set`): development tries only")
     args = ap.parse_args()
     rows = []
     for name in args.systems:
         k = list(systems()).index(name)  # the held-out draw is the system's own, whatever else runs beside it
         for seed in args.seeds:
-            row = run_system(name, seed, args.cores, k)
+            row = run_system(name, seed, args.cores, k, args.sets)
             rows.append(row)
             errs = "  ".join(f"{kind}: E {e:.2f} F {f:.2f}" for kind, (e, f) in row.get("errors", {}).items())
             print(f"{name:9s} seed {seed}: {row['status']:16s} labels {row['labels']:4d}  wall {row['wall_s']:6d} s "

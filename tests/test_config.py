@@ -68,6 +68,10 @@ def test_schema_validates_repository_config_with_snakemake():
     config["max_cycles"] = "many"
     with pytest.raises(WorkflowError, match="'many' is not of type 'integer'"):
         validate(config, str(REPO / "config" / "schema.json"), set_default=False)
+    # a section without `kind` is the default implementation there too (as in the models)
+    validate({"trainer": {"basis": {"cutoff": 6.0}}}, str(REPO / "config" / "schema.json"), set_default=False)
+    with pytest.raises(WorkflowError, match="'x' is not of type 'number'"):
+        validate({"trainer": {"basis": {"cutoff": "x"}}}, str(REPO / "config" / "schema.json"), set_default=False)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +91,7 @@ def test_schema_validates_repository_config_with_snakemake():
         ({"exploration": {"conditions": []}}, "exploration.conditions", "at least 1"),
         ({"structures": [{"kind": "bulk", "supercell": [2, 2]}]}, "structures.0.bulk.supercell", ""),
         ({"candidates": {"min_distance": -1}}, "candidates.min_distance", "greater than 0"),
+        ({"oracle": {"cutoff_ev": 300}}, "oracle", "has no `kind:`"),
     ],
 )
 def test_bad_field_names_file_and_field(tmp_path, data, field, words):
@@ -98,6 +103,19 @@ def test_bad_field_names_file_and_field(tmp_path, data, field, words):
     assert field in msg
     assert words in msg
     assert "Traceback" not in msg
+
+
+def test_a_section_without_kind_is_the_default_implementation(tmp_path):
+    """`trainer: {basis: {cutoff: 6}}` (what `--set trainer.basis.cutoff=6` makes of a config without a
+    trainer) is the default trainer, with its derived ladder, at that cutoff."""
+    cfg = load_config(write(tmp_path, {"trainer": {"basis": {"cutoff": 6.0}}, "selection": {"n_select": 4},
+                                       "dynamics": {"friction": 0.01}})).cfg
+    default = OTFConfig()
+    assert (cfg.trainer.kind, cfg.selection.kind, cfg.dynamics.kind) == (
+        default.trainer.kind, default.selection.kind, default.dynamics.kind)
+    assert cfg.trainer.basis.cutoff == 6.0
+    assert cfg.trainer.ladder == default.trainer.ladder
+    assert (cfg.selection.n_select, cfg.dynamics.friction) == (4, 0.01)
 
 
 def test_missing_and_malformed_files(tmp_path):

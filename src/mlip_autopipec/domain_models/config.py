@@ -647,6 +647,9 @@ class ValidationConfig(_Strict):
 # --------------------------------------------------------------------------------------------
 # Top level
 # --------------------------------------------------------------------------------------------
+DEFAULT_KIND_SECTIONS = ("dynamics", "selection", "trainer")   # sections whose missing `kind` is the default's
+
+
 class OTFConfig(_Strict):
     """On-the-fly active-learning run."""
 
@@ -695,6 +698,22 @@ class OTFConfig(_Strict):
     portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig,
                                        description="Opt-in: structures and conditions derived from an element "
                                        "(README 'A general-purpose potential').")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kinds(cls, data):
+        """A section given only settings (`trainer: {basis: {cutoff: 6}}`, or `--set trainer.basis.cutoff=6`
+        on a config without a trainer) means the default implementation with those settings, as
+        DP-GEN's and pacemaker's partial sections do; without this the discriminator fails with
+        pydantic's bare "Unable to extract tag". The oracle is not defaulted: settings of some DFT code
+        without its `kind` are a user's mistake, reported as such."""
+        if isinstance(data, dict):
+            for name in DEFAULT_KIND_SECTIONS:
+                section = data.get(name)
+                if isinstance(section, dict) and "kind" not in section:
+                    default = cls.model_fields[name].default_factory()
+                    data = {**data, name: {"kind": default.kind, **section}}
+        return data
 
     @model_validator(mode="after")
     def _expand_portfolio(self) -> "OTFConfig":
@@ -1206,6 +1225,9 @@ def format_validation_error(exc, source: str) -> str:
             hint = " (unknown key: check its spelling against config/config.yaml)"
         elif err["type"] == "union_tag_invalid":
             hint = " (set `kind:` to one of the allowed values)"
+        elif err["type"] == "union_tag_not_found":
+            msg = "the section has no `kind:`"
+            hint = f" (add `kind:` naming the implementation, e.g. the {loc or 'section'} kinds in config/config.yaml)"
         lines.append(f"{source}: {loc or '<top level>'}: {msg}{hint}")
     return "\n".join(lines)
 
@@ -1257,4 +1279,13 @@ def json_schema() -> dict:
     """JSON schema for Snakemake's `validate()`, generated from the models (never hand-written)."""
     schema = OTFConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    for name in DEFAULT_KIND_SECTIONS:   # a section without `kind` is the default's (OTFConfig._default_kinds)
+        union = schema["properties"][name]
+        default_kind = OTFConfig.model_fields[name].default_factory().kind
+        schema["properties"][name] = {
+            "title": union.get("title"),
+            "if": {"type": "object", "not": {"required": ["kind"]}},
+            "then": {"$ref": union["discriminator"]["mapping"][default_kind]},
+            "else": {k: v for k, v in union.items() if k != "title"},
+        }
     return schema
