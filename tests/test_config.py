@@ -91,7 +91,7 @@ def test_schema_validates_repository_config_with_snakemake():
         ({"exploration": {"conditions": []}}, "exploration.conditions", "at least 1"),
         ({"structures": [{"kind": "bulk", "supercell": [2, 2]}]}, "structures.0.bulk.supercell", ""),
         ({"candidates": {"min_distance": -1}}, "candidates.min_distance", "greater than 0"),
-        ({"oracle": {"cutoff_ev": 300}}, "oracle", "has no `kind:`"),
+        ({"oracle": {"cutoff_ev": 300}}, "oracle", "has no `kind:` (add `kind:` naming the implementation: one of emt, mock, gpaw,"),
     ],
 )
 def test_bad_field_names_file_and_field(tmp_path, data, field, words):

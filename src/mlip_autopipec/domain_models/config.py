@@ -1214,6 +1214,27 @@ class OTFConfig(_Strict):
         return int(round(self.initial_exploration_steps * self.exploration.steps_growth**iteration))
 
 
+def section_kinds(name: str) -> list[str]:
+    """The `kind:` values a top-level section (or a list of them, e.g. structures) accepts."""
+    import typing
+
+    field = OTFConfig.model_fields.get(name)
+    kinds: list[str] = []
+
+    def collect(tp) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            kind = tp.model_fields.get("kind")
+            if kind is not None and isinstance(kind.default, str):
+                kinds.append(kind.default)
+            return
+        for arg in typing.get_args(tp):
+            collect(arg)
+
+    if field is not None:
+        collect(field.annotation)
+    return kinds
+
+
 def format_validation_error(exc, source: str) -> str:
     """One line per problem: file, dotted field path, what is wrong and what to do."""
     lines = []
@@ -1227,7 +1248,9 @@ def format_validation_error(exc, source: str) -> str:
             hint = " (set `kind:` to one of the allowed values)"
         elif err["type"] == "union_tag_not_found":
             msg = "the section has no `kind:`"
-            hint = f" (add `kind:` naming the implementation, e.g. the {loc or 'section'} kinds in config/config.yaml)"
+            kinds = section_kinds(str(err["loc"][0])) if err["loc"] else []
+            hint = f" (add `kind:` naming the implementation: one of {', '.join(kinds)})" if kinds else \
+                " (add `kind:` naming the implementation)"
         lines.append(f"{source}: {loc or '<top level>'}: {msg}{hint}")
     return "\n".join(lines)
 
