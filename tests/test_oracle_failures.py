@@ -265,3 +265,47 @@ except OracleInterrupted as exc:
     else:
         os.kill(program, signal.SIGKILL)
         raise AssertionError("the oracle's program outlived its label job")
+
+
+def test_a_forwarded_stop_is_an_interruption_whatever_exit_status_the_launcher_chose(tmp_path):
+    """OpenMPI's mpirun ends with exit status 1 after a SIGINT (143 after a SIGTERM), so the program's
+    status alone reads as a failed calculation. Seen with pw.x: a run stopped with SIGINT recorded its
+    running label as failed, and the rerun skipped the structure. The label job itself knows it
+    forwarded a stop: the outcome is OracleInterrupted (not recorded, the rerun computes it). Here the
+    launcher is a Python program that exits 1 on SIGINT, and the labelling child ignores SIGINT as a job
+    started in the background of a shell does."""
+    import os
+    import signal
+    import time
+
+    pid_file = tmp_path / "program.pid"
+    launcher = "import signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(1)); time.sleep(120)"
+    script = f"""
+import signal, subprocess, sys
+from mlip_autopipec.core.errors import OracleError, OracleInterrupted
+from mlip_autopipec.steps.label import _call_with_timeout
+
+def call():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    program = subprocess.Popen([sys.executable, "-c", {launcher!r}])
+    open({str(pid_file)!r}, "w").write(str(program.pid))
+    if program.wait() != 0:
+        raise OracleError(f"launcher: calculation failed: exit status {{program.returncode}}")
+
+try:
+    print("returned:", _call_with_timeout(call, "launcher", 300.0))
+except OracleInterrupted as exc:
+    print("interrupted:", exc)
+except OracleError as exc:
+    print("recorded as failed:", exc)
+"""
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    deadline = time.monotonic() + 60
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert time.monotonic() < deadline and job.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)  # the launcher's handler is installed
+    job.send_signal(signal.SIGINT)
+    out, _ = job.communicate(timeout=60)
+    assert "interrupted: launcher was stopped by SIGINT" in out, out

@@ -81,13 +81,18 @@ def forwarded_stop_signals(group: int):
     SLURM's time limit, Ctrl-C) goes on to the child's process group: the child runs in its own group (so a timeout can kill
     an MPI launcher's ranks), which the terminal's or the job runner's signal no longer reaches, and an
     MPI oracle would otherwise run on after its job ended. The child then stops as any program stopped
-    from outside does (OracleInterrupted: not recorded, the rerun computes it). Only the main thread can
-    handle signals; elsewhere nothing is forwarded."""
+    from outside does (OracleInterrupted: not recorded, the rerun computes it). Yields the list of the
+    signals forwarded: a launcher may turn a forwarded stop into any exit status (OpenMPI's mpirun exits
+    with 1 after a SIGINT, where a SIGTERM gives 143), so the caller, not the exit status, knows that the
+    calculation was stopped from outside. Only the main thread can handle signals; elsewhere nothing is
+    forwarded."""
+    forwarded: list[signal.Signals] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield forwarded
         return
 
     def forward(signum, _frame):
+        forwarded.append(signal.Signals(signum))
         try:
             os.killpg(group, signum)
         except ProcessLookupError:
@@ -95,7 +100,7 @@ def forwarded_stop_signals(group: int):
 
     previous = {sig: signal.signal(sig, forward) for sig in INTERRUPT_SIGNALS}
     try:
-        yield
+        yield forwarded
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -109,30 +114,43 @@ def _call_with_timeout(call, name: str, timeout_s: float | None):
     proc = ctx.Process(target=_child, args=(call, child), daemon=True)
     proc.start()
     child.close()
-    with forwarded_stop_signals(proc.pid):
+    with forwarded_stop_signals(proc.pid) as stopped:
         finished = parent.poll(timeout_s)
-    if not finished:
+    message = None
+    if finished:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            message = parent.recv()
+        except EOFError:  # the child died without a word
             pass
-        proc.join()
+    if stopped and (message is None or message[0] != "ok"):
+        # stopped from outside while it ran: whatever the child or its launcher made of the signal, it
+        # is not a failed calculation (a result that made it before the signal is kept)
+        _kill_group(proc)
+        raise interruption(name, stopped[0])
+    if not finished:
+        _kill_group(proc)
         raise OracleError(f"{name} timed out after {timeout_s:g} s (oracle.timeout_s)")
-    try:
-        status, *payload = parent.recv()
-    except EOFError:
-        proc.join()
+    proc.join()
+    if message is None:
         sig = interrupting_signal(proc.exitcode)
         if sig is not None:  # the labelling child itself was stopped from outside
             raise interruption(name, sig) from None
         raise OracleError(f"{name} process died with exit code {proc.exitcode}") from None
-    proc.join()
+    status, *payload = message
     if status == "raise":
         exc, text = payload
         raise exc from RemoteTraceback(text)
     if status != "ok":
         raise OracleError(payload[0])
     return payload[0]
+
+
+def _kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.join()
 
 
 def label_one(oracle, atoms, cache: LabelCache, physics: dict, attempt: dict, timeout_s: float | None = None):
