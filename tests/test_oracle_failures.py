@@ -222,6 +222,20 @@ def test_a_calculator_setup_error_stops_the_job_in_one_line():
         _InProcess(CalculatorSetupError("no command")).label(cu())
 
 
+def start_label_job(script: str, pid_file: Path) -> subprocess.Popen:
+    """A label job (`script`, a Python program) started, once its oracle program has written its pid."""
+    import os
+    import time
+
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    deadline = time.monotonic() + 60
+    while not pid_file.is_file() or not pid_file.read_text():
+        assert time.monotonic() < deadline and job.poll() is None
+        time.sleep(0.05)
+    return job
+
+
 def test_a_stop_signal_to_the_label_job_reaches_the_oracle_program_in_the_childs_group(tmp_path):
     """The labelling child runs in its own process group (a timeout kills MPI ranks with it), which a
     signal to the label job does not reach by itself: the job forwards SIGTERM, so the oracle's program
@@ -246,12 +260,7 @@ try:
 except OracleInterrupted as exc:
     print("interrupted:", exc)
 """
-    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    deadline = time.monotonic() + 60
-    while not pid_file.is_file() or not pid_file.read_text():
-        assert time.monotonic() < deadline and job.poll() is None
-        time.sleep(0.05)
+    job = start_label_job(script, pid_file)
     program = int(pid_file.read_text())
     job.send_signal(signal.SIGTERM)
     out, _ = job.communicate(timeout=60)
@@ -274,7 +283,6 @@ def test_a_forwarded_stop_is_an_interruption_whatever_exit_status_the_launcher_c
     forwarded a stop: the outcome is OracleInterrupted (not recorded, the rerun computes it). Here the
     launcher is a Python program that exits 1 on SIGINT, and the labelling child ignores SIGINT as a job
     started in the background of a shell does."""
-    import os
     import signal
     import time
 
@@ -299,12 +307,7 @@ except OracleInterrupted as exc:
 except OracleError as exc:
     print("recorded as failed:", exc)
 """
-    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    deadline = time.monotonic() + 60
-    while not pid_file.is_file() or not pid_file.read_text():
-        assert time.monotonic() < deadline and job.poll() is None
-        time.sleep(0.05)
+    job = start_label_job(script, pid_file)
     time.sleep(0.5)  # the launcher's handler is installed
     job.send_signal(signal.SIGINT)
     out, _ = job.communicate(timeout=60)
