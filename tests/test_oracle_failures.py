@@ -284,10 +284,11 @@ def test_a_forwarded_stop_is_an_interruption_whatever_exit_status_the_launcher_c
     launcher is a Python program that exits 1 on SIGINT, and the labelling child ignores SIGINT as a job
     started in the background of a shell does."""
     import signal
-    import time
 
     pid_file = tmp_path / "program.pid"
-    launcher = "import signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(1)); time.sleep(120)"
+    # the launcher writes its pid once its SIGINT handler is in place (before it, SIGINT is ignored)
+    launcher = ("import os, signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(1)); "
+                f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)")
     script = f"""
 import signal, subprocess, sys
 from mlip_autopipec.core.errors import OracleError, OracleInterrupted
@@ -296,7 +297,6 @@ from mlip_autopipec.steps.label import _call_with_timeout
 def call():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     program = subprocess.Popen([sys.executable, "-c", {launcher!r}])
-    open({str(pid_file)!r}, "w").write(str(program.pid))
     if program.wait() != 0:
         raise OracleError(f"launcher: calculation failed: exit status {{program.returncode}}")
 
@@ -308,7 +308,6 @@ except OracleError as exc:
     print("recorded as failed:", exc)
 """
     job = start_label_job(script, pid_file)
-    time.sleep(0.5)  # the launcher's handler is installed
     job.send_signal(signal.SIGINT)
     out, _ = job.communicate(timeout=60)
     assert "interrupted: launcher was stopped by SIGINT" in out, out

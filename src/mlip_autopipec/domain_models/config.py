@@ -711,8 +711,7 @@ class OTFConfig(_Strict):
             for name in DEFAULT_KIND_SECTIONS:
                 section = data.get(name)
                 if isinstance(section, dict) and "kind" not in section:
-                    default = cls.model_fields[name].default_factory()
-                    data = {**data, name: {"kind": default.kind, **section}}
+                    data = {**data, name: {"kind": default_kind(name), **section}}
         return data
 
     @model_validator(mode="after")
@@ -1214,6 +1213,11 @@ class OTFConfig(_Strict):
         return int(round(self.initial_exploration_steps * self.exploration.steps_growth**iteration))
 
 
+def default_kind(section: str) -> str:
+    """The `kind` of a top-level section's default (for a section given without one)."""
+    return OTFConfig.model_fields[section].default_factory().kind
+
+
 def section_kinds(name: str) -> list[str]:
     """The `kind:` values a top-level section (or a list of them, e.g. structures) accepts."""
     import typing
@@ -1304,11 +1308,10 @@ def json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     for name in DEFAULT_KIND_SECTIONS:   # a section without `kind` is the default's (OTFConfig._default_kinds)
         union = schema["properties"][name]
-        default_kind = OTFConfig.model_fields[name].default_factory().kind
         schema["properties"][name] = {
             "title": union.get("title"),
             "if": {"type": "object", "not": {"required": ["kind"]}},
-            "then": {"$ref": union["discriminator"]["mapping"][default_kind]},
+            "then": {"$ref": union["discriminator"]["mapping"][default_kind(name)]},
             "else": {k: v for k, v in union.items() if k != "title"},
         }
     return schema
