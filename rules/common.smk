@@ -25,6 +25,9 @@ VALIDATION_PARTS = portfolio_conditions(RCFG.cfg)  # one held-out job per portfo
 RES = RCFG.cfg.resources
 # The noise check labels (label resources) only when it measures; else it writes a one-line record
 NOISE_RES = RES.label if measures_label_noise(RCFG.cfg) else RES.light
+# The initial structures at the oracle's lattice constants: that job labels a few small cells first
+ORACLE_LATTICE = bool(RCFG.cfg.initial_data.oracle_lattice)
+INITIAL_RES = RES.label if ORACLE_LATTICE else RES.light
 # Files the config names: inputs of every rule that reads them, so an edited file redoes its work.
 STRUCTURE_FILES = [str(RCFG.resolve(s.path)) for s in RCFG.cfg.structures if s.kind == "file"]
 VALIDATION_INPUT = [str(RCFG.resolve(RCFG.cfg.validation.file))] if RCFG.cfg.validation.file else []

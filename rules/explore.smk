@@ -5,6 +5,7 @@ rule explore:
     input:
         potential=exploring_potential,
         structures=STRUCTURE_FILES,
+        lattice=L.LATTICE,  # the starting structures' lattice constants
         calibration=calibration_records,
     output:
         record=L.explore_record("{it}", "{cond}"),

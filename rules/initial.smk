@@ -1,22 +1,25 @@
 # The starting data: structures to label, isolated-atom references, an optional held-out set.
 
 
+# with initial_data.oracle_lattice the oracle's equation of state of the starting crystals comes first
+# (a few 1-2-atom calculations): this job then runs with the oracle's resources and environment
 rule initial_structures:
     input:
         structures=STRUCTURE_FILES,
     output:
         selected=L.selected(L.INITIAL),
+        lattice=L.LATTICE,
     params:
         config_file=CONFIG_FILE,
-    threads: RES.light.cores
+    threads: INITIAL_RES.cores
     resources:
-        **RES.light.snakemake_resources(),
+        **INITIAL_RES.snakemake_resources(),
     log:
         "logs/initial_structures/initial.log",
     benchmark:
         "logs/benchmark/initial_structures/initial.tsv"
     conda:
-        "../envs/mlip.yaml"
+        ORACLE_ENV if ORACLE_LATTICE else "../envs/mlip.yaml"
     script:
         "../scripts/initial_structures.py"
 
@@ -46,6 +49,7 @@ rule label_noise:
 rule reference_energies:
     input:
         structures=STRUCTURE_FILES,
+        lattice=L.LATTICE,  # the starting structures' lattice constants
         noise=L.LABEL_NOISE,  # no oracle work before the labels are known to be worth it
     output:
         energies=L.REFERENCE_ENERGIES,
@@ -68,6 +72,7 @@ rule reference_energies:
 rule cheap_reference_energies:
     input:
         structures=STRUCTURE_FILES,
+        lattice=L.LATTICE,  # the starting structures' lattice constants
     output:
         energies=L.CHEAP_REFERENCE_ENERGIES,
     params:
@@ -88,6 +93,7 @@ rule cheap_reference_energies:
 rule validation_part:
     input:
         structures=STRUCTURE_FILES,
+        lattice=L.LATTICE,  # the starting structures' lattice constants
     output:
         frames=L.validation_part("{cond}"),
     params:
@@ -108,6 +114,7 @@ rule validation_part:
 rule validation_set:
     input:
         structures=STRUCTURE_FILES,
+        lattice=L.LATTICE,  # the starting structures' lattice constants
         file=VALIDATION_INPUT,
         parts=[L.validation_part(c) for c in VALIDATION_PARTS],
         noise=L.LABEL_NOISE,

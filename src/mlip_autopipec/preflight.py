@@ -18,7 +18,7 @@ def preflight(rcfg) -> None:
 
     cfg = rcfg.cfg
     try:
-        structures = starting_structures(rcfg)
+        structures = starting_structures(rcfg, lattice=None)  # ASE's values: no oracle work before the run
         oracle = make_oracle(cfg.oracle)
         oracle.check_elements(elements_of(structures))
         if cfg.cheap_oracle is not None:  # two-level labelling: the cheap level labels the same structures

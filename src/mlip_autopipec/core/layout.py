@@ -46,6 +46,8 @@ REFERENCE_ENERGIES = "initial/reference_energies.json"
 # attempt is kept too (a run stopped for noisy labels has no output, but the status shows the floor)
 LABEL_NOISE = "initial/label_noise.json"
 LABEL_NOISE_DIR = "initial/label_noise_cache"
+LATTICE = "initial/lattice.json"  # the oracle's lattice constants of the starting crystals (steps/lattice.py)
+LATTICE_CACHE = "initial/lattice_cache"
 ATTEMPT_NAME = "attempt.json"
 LABEL_NOISE_ATTEMPT = f"{LABEL_NOISE_DIR}/{ATTEMPT_NAME}"
 REPORT_DIR = "report"

@@ -20,13 +20,23 @@ from .adaptive_gamma_config import AdaptiveGammaConfig
 from .label_noise_config import LabelNoiseConfig
 from .convergence_config import ConvergenceConfig
 from .properties_config import PropertiesConfig
-from .portfolio_config import PortfolioConfig, PortfolioSpec, expand as expand_portfolio
+from .portfolio_config import REFERENCE_LATTICE_SOURCE, PortfolioConfig, PortfolioSpec, expand as expand_portfolio
 from .two_level_config import TwoLevelConfig
 
 
 # --------------------------------------------------------------------------------------------
 # Starting structures
 # --------------------------------------------------------------------------------------------
+def takes_reference_lattice(spec) -> bool:
+    """Whether `spec` builds a crystal of one element at ASE's reference lattice constant, which
+    `initial_data.oracle_lattice` replaces by the oracle's (sampling/oracle_lattice.py)."""
+    from ase.data import atomic_numbers
+
+    if spec.kind == "bulk":
+        return spec.a is None and spec.element in atomic_numbers and not any(f > 0 for f in spec.substitutions.values())
+    return spec.kind == "portfolio" and REFERENCE_LATTICE_SOURCE in spec.a_source
+
+
 class BulkSpec(_Strict):
     """A crystal built with `ase.build.bulk`, repeated to a supercell."""
 
@@ -134,6 +144,14 @@ class InitialDataConfig(_Strict):
         "label costs milliseconds), off for a DFT code, where it would be the run's dearest label "
         "(derived_defaults.py).",
     )
+    oracle_lattice: bool | None = Field(
+        None, description="Starting crystals whose lattice constant comes from ASE's reference data (a bulk spec "
+        "of one element without `a` or substitutions; the portfolio without `lattice_constant`) get the oracle's "
+        "equilibrium lattice constant instead: a Birch-Murnaghan fit of 7 oracle calculations of the primitive "
+        "cell (1-2 atoms) at ±4 % of a, before the initial structures are built (initial/lattice.json, logged; "
+        "DP-GEN's init_bulk relaxes the cell with the DFT code the same way). NVT exploration keeps the starting "
+        "cell, so without it the labels sit at the experimental volume, not the oracle's. null: on for every "
+        "oracle but mock (derived_defaults.py); false: ASE's reference values.")
     surface_slabs: bool | None = Field(
         None, description="Rattled copies of the properties stage's (111), (100) and (110) slabs of the "
         "property crystal (2x2 in plane, properties.slab_layers, properties.vacuum; `surface_slab_copies` "
@@ -828,6 +846,10 @@ class OTFConfig(_Strict):
                                       surface_reference=p.surface_bulk is not None or "surface" not in p.include)
             self.properties.enabled = d.value
             derived["properties.enabled"] = d
+        if self.initial_data.oracle_lattice is None:
+            d = dd.oracle_lattice(self.oracle.kind, sum(takes_reference_lattice(s) for s in self.structures))
+            self.initial_data.oracle_lattice = d.value
+            derived["initial_data.oracle_lattice"] = d
         if self.initial_data.surface_slabs is None:
             has_surface = any(s.kind == "file" or (s.kind == "portfolio" and s.part == "surface")
                               for s in self.structures)

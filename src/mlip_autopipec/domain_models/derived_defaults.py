@@ -235,6 +235,19 @@ def wide_cell_enabled(oracle_kind: str) -> Derived:
                           "label (DFT cost grows as N^2-N^3); set initial_data.wide_cell: true to add it")
 
 
+def oracle_lattice(oracle_kind: str, n_reference_specs: int) -> Derived:
+    """initial_data.oracle_lattice: the starting crystals at the oracle's equilibrium, not the experimental
+    one (sampling/oracle_lattice.py: EMT Al 1.4 % below ASE's value, and its NVT labels then all at one
+    strained volume)."""
+    if not n_reference_specs:
+        return Derived(False, "no starting crystal takes its lattice constant from ASE's reference data")
+    if oracle_kind == "mock":
+        return Derived(False, f"oracle {oracle_kind} is a mock: no equilibrium to find")
+    return Derived(True, f"{n_reference_specs} starting structure(s) take ASE's experimental lattice constant; "
+                         "the oracle's own equilibrium (an equation of state of the primitive cell, 7 calculations "
+                         "of 1-2 atoms) replaces it, so NVT exploration samples the oracle's volume")
+
+
 def wide_exploration(has_wide_cell: bool, condition: str | None, vacancies: int = 0) -> Derived:
     """exploration.wide_cell: the loop's gamma-convergence should cover the cell size the MD-stability
     check and production MD use. Measured (2026-12-07): a Cu/EMT potential that converged exploring 32-atom

@@ -148,6 +148,7 @@ class PortfolioConfig(Strict):
 # --------------------------------------------------------------------------------------------
 PortfolioPart = Literal["bulk", "liquid", "vacancy", "divacancy", "interstitial", "surface", "nanoparticle", "strained"]
 IDEAL_COVERA = (8.0 / 3.0) ** 0.5
+REFERENCE_LATTICE_SOURCE = "ase.data.reference_states (experimental)"  # initial_data.oracle_lattice replaces it
 
 
 class PortfolioSpec(Strict):
@@ -202,7 +203,7 @@ def ground_state(p: PortfolioConfig) -> tuple[str, float, float | None, str]:
     covera = ref.get("c/a") if crystal == "hcp" else None
     if p.lattice_constant is not None:
         return crystal, p.lattice_constant, covera, "portfolio.lattice_constant (config)"
-    return crystal, float(ref["a"]), covera, "ase.data.reference_states (experimental)"
+    return crystal, float(ref["a"]), covera, REFERENCE_LATTICE_SOURCE
 
 
 def expand(p: PortfolioConfig, cutoff: float, first_index: int) -> tuple[list[PortfolioSpec], list[dict]]:

@@ -4,6 +4,7 @@ isolated-atom reference energies from the oracle."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ..components.registry import make_oracle
 from ..core.io import write_json, write_structures
@@ -14,23 +15,44 @@ from ..sampling.structures import (build_structures, cell_strain_copies, initial
 from ..sampling.system_checks import narrow_cells_advice, trainer_cutoff
 from ..domain_models.derived_defaults import log_lines
 from ..sampling.compositions import composition_check, composition_structures
+from ..core import layout as L
+from ..domain_models.config import takes_reference_lattice
+from ..sampling.oracle_lattice import LatticeRecord, with_oracle_lattice
 from .cutout_stage import cutouts_without_gamma
+from .lattice import compute_lattice, read_lattice, write_lattice
 
 log = logging.getLogger(__name__)
 
 
-def starting_structures(rcfg):
-    """The configured starting structures (deterministic: same seed, same alloy decoration)."""
-    return build_structures(rcfg.cfg.structures, rcfg.base_dir, rng_for(rcfg.cfg.seed, "structures"))
+def oracle_lattice(rcfg) -> "LatticeRecord | None":
+    """The oracle's lattice constants (initial/lattice.json, written by the initial_structures job: every
+    rule that builds the starting structures declares it as an input), or None when the config does not
+    ask for them."""
+    if not rcfg.cfg.initial_data.oracle_lattice:
+        return None
+    if not Path(L.LATTICE).is_file():
+        raise RuntimeError(f"{L.LATTICE} is missing: the initial_structures job writes it before any job that "
+                           "builds the starting structures (a rule that reads it must declare it as input)")
+    return read_lattice(L.LATTICE)
 
 
-def wide_cell_structure(rcfg):
+def starting_structures(rcfg, lattice: "LatticeRecord | None | str" = "run"):
+    """The configured starting structures (deterministic: same seed, same alloy decoration), at the
+    oracle's lattice constants in a run (`lattice` "run": initial/lattice.json when the config asks for
+    them); `lattice` None: ASE's reference values (the preflight, before any oracle work)."""
+    record = oracle_lattice(rcfg) if lattice == "run" else lattice
+    specs = with_oracle_lattice(rcfg.cfg.structures, record)
+    return build_structures(specs, rcfg.base_dir, rng_for(rcfg.cfg.seed, "structures"))
+
+
+def wide_cell_structure(rcfg, lattice: "LatticeRecord | None | str" = "run"):
     """The derived wide cell (initial_data.wide_cell) as atoms, or None; the initial data and the wide
     exploration (exploration.wide_cell) build the same cell from the same seed."""
     wide = rcfg.cfg.wide_cell()
     if wide is None:
         return None
-    cell = build_structures([wide], rcfg.base_dir, rng_for(rcfg.cfg.seed, "wide_cell"))[0]
+    record = oracle_lattice(rcfg) if lattice == "run" else lattice
+    cell = build_structures(with_oracle_lattice([wide], record), rcfg.base_dir, rng_for(rcfg.cfg.seed, "wide_cell"))[0]
     cell.info["source"] = "initial:wide_cell"
     return cell
 
@@ -74,13 +96,16 @@ def log_portfolio(rcfg, structures) -> None:
                      f"NPT {cond.pressure:g} GPa")
 
 
-def run_initial_structures(rcfg, out_selected: str) -> int:
+def run_initial_structures(rcfg, out_selected: str, out_lattice: str, cores: int = 1) -> int:
     for line in log_lines(rcfg.cfg.derived()):  # the settings derived from the system, and why
         log.info(line)
-    structures = starting_structures(rcfg)
+    oracle = make_oracle(rcfg.cfg.oracle, cores=cores)
+    oracle.check_elements(elements_of(starting_structures(rcfg, lattice=None)))  # before any oracle work
+    record = compute_lattice(rcfg, oracle, cores) if rcfg.cfg.initial_data.oracle_lattice else LatticeRecord()
+    write_lattice(out_lattice, record)
+    structures = starting_structures(rcfg, record)
     log_portfolio(rcfg, structures)
-    make_oracle(rcfg.cfg.oracle).check_elements(elements_of(structures))
-    cell = wide_cell_structure(rcfg)
+    cell = wide_cell_structure(rcfg, record)
     training = list(structures)
     if cell is not None:  # a cell wider than 2 x cutoff: its copies join the initial data
         training.append(cell)
@@ -97,6 +122,11 @@ def run_initial_structures(rcfg, out_selected: str) -> int:
     crystal = rcfg.cfg.surface_slab_crystal()
     if crystal is not None:  # the surfaces whose energies the properties stage reports
         p = rcfg.cfg.properties
+        element, a = crystal
+        fit = record.fit_for(element, "fcc")
+        if fit is not None and fit.fitted and p.a is None and takes_reference_lattice(rcfg.cfg.structures[p.structure]):
+            a = fit.a  # the slabs at the oracle's lattice constant too
+        crystal = (element, a)
         slabs = training_slabs(*crystal, p.slab_layers, p.vacuum)
         frames += surface_slab_copies(slabs, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "surface_slabs"))
         log.info("DEFAULTS: initial_data.surface_slabs: %d rattled copies of each of %s's %s slabs (%d atoms, "
