@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from conftest import mock_config
 
@@ -92,20 +94,38 @@ def test_adaptive_gamma_off_records_no_thresholds(tmp_path):
     assert record.gamma_thresholds is None
 
 
-def test_the_wide_exploration_condition_starts_from_the_wide_cell(tmp_path):
+def test_the_wide_exploration_condition_starts_from_the_wide_cell(tmp_path, monkeypatch):
     """exploration.wide_cell (derived on for EMT): the hottest condition on structures[0] starts from the
-    initial data's wide cell, the others from their own structure."""
+    initial data's wide cell, the others from their own structure; both at the oracle's lattice constant
+    (initial_data.oracle_lattice, derived on: the initial job writes initial/lattice.json first)."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.eos import EquationOfState
+
     from mlip_autopipec.domain_models.config import config_from_dict
     from mlip_autopipec.steps.explore import exploration_start
+    from mlip_autopipec.steps.initial import run_initial_structures
+
+    monkeypatch.chdir(tmp_path)
 
     rcfg = config_from_dict({"oracle": {"kind": "emt"},
                              "structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2]}],
                              "exploration": {"conditions": [{"name": "t600", "temperature": 600},
                                                             {"name": "t1200", "temperature": 1200}]}},
                             tmp_path / "config.yaml")
+    run_initial_structures(rcfg, "initial/selected.xyz", "initial/lattice.json")
     cutoff = rcfg.cfg.trainer.basis.cutoff
     n = int(2 * cutoff / 3.61) + 1  # conventional fcc Cu cells (a = 3.61 Å) to exceed 2 x cutoff along each axis
     hot, cool = exploration_start(rcfg, condition_by_name(rcfg, "t1200")), exploration_start(rcfg, condition_by_name(rcfg, "t600"))
     assert len(hot) == 4 * n ** 3 and hot.info["source"] == "initial:wide_cell"
     assert len(cool) == 32
     assert min(hot.cell.lengths()) > 2 * cutoff
+    volumes, energies = [], []  # EMT Cu's equilibrium from ASE's own equation of state, 11 volumes
+    for f in np.linspace(0.97, 1.03, 11):
+        cell = bulk("Cu", "fcc", a=3.61 * f)
+        cell.calc = EMT()
+        volumes.append(cell.get_volume())
+        energies.append(cell.get_potential_energy())
+    a0 = (4 * EquationOfState(volumes, energies).fit()[0]) ** (1 / 3)  # 3.590 Å, not ASE's 3.61
+    assert hot.cell.lengths() / n == pytest.approx([a0] * 3, abs=2e-3)
+    assert cool.cell.lengths() / 2 == pytest.approx([a0] * 3, abs=2e-3)

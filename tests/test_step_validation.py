@@ -38,17 +38,22 @@ def test_a_user_file_is_copied_when_labelled_and_refused_otherwise(tmp_path):
     assert not (tmp_path / "out2.extxyz").exists()
 
 
-def test_portfolio_frames_per_kind_from_oracle_md(tmp_path):
-    """One held-out group per portfolio condition, tagged with its kind, labelled by the oracle (EMT)."""
+def test_portfolio_frames_per_kind_from_oracle_md(tmp_path, monkeypatch):
+    """One held-out group per portfolio condition, tagged with its kind, labelled by the oracle (EMT), from
+    the structures at the oracle's lattice constant (initial/lattice.json, which the initial job writes)."""
     from ase.calculators.emt import EMT
 
     from mlip_autopipec.domain_models.config import config_from_dict
+    from mlip_autopipec.steps.initial import run_initial_structures
+
+    monkeypatch.chdir(tmp_path)
 
     small = {"enabled": True, "element": "Cu", "thermal": {"enabled": False}, "liquid": {"enabled": False},
              "polymorphs": {"enabled": False}, "defects": {"vacancy": False, "divacancy": False,
              "interstitial": False}, "surfaces": {"facets": ["100"]}, "nanoparticle": {"shells": 2},
              "strained": {"strains": []}, "validation_frames": 2, "validation_warmup": 0, "validation_stride": 2}
     rcfg = config_from_dict({"oracle": {"kind": "emt"}, "portfolio": small}, tmp_path / "config.yaml")
+    run_initial_structures(rcfg, "initial/selected.xyz", "initial/lattice.json")
     assert run_validation_set(rcfg, str(tmp_path / "val.extxyz")) == 4
     frames = read_structures(tmp_path / "val.extxyz")
     assert [f.info["kind"] for f in frames] == ["surface_100"] * 2 + ["nanoparticle"] * 2

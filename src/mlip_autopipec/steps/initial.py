@@ -96,13 +96,17 @@ def log_portfolio(rcfg, structures) -> None:
                      f"NPT {cond.pressure:g} GPa")
 
 
-def run_initial_structures(rcfg, out_selected: str, out_lattice: str, cores: int = 1) -> int:
+def run_initial_structures(rcfg, out_selected: str, out_lattice: str | None = None, cores: int = 1) -> int:
+    """`out_lattice`: where the oracle's lattice constants go (the rule's initial/lattice.json; None: not
+    kept, e.g. a caller that needs only the structures), its calculations cached beside it."""
     for line in log_lines(rcfg.cfg.derived()):  # the settings derived from the system, and why
         log.info(line)
     oracle = make_oracle(rcfg.cfg.oracle, cores=cores)
     oracle.check_elements(elements_of(starting_structures(rcfg, lattice=None)))  # before any oracle work
-    record = compute_lattice(rcfg, oracle, cores) if rcfg.cfg.initial_data.oracle_lattice else LatticeRecord()
-    write_lattice(out_lattice, record)
+    cache = Path(out_lattice or L.LATTICE).parent / Path(L.LATTICE_CACHE).name
+    record = compute_lattice(rcfg, oracle, cache, cores) if rcfg.cfg.initial_data.oracle_lattice else LatticeRecord()
+    if out_lattice is not None:
+        write_lattice(out_lattice, record)
     structures = starting_structures(rcfg, record)
     log_portfolio(rcfg, structures)
     cell = wide_cell_structure(rcfg, record)

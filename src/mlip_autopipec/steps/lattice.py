@@ -35,22 +35,23 @@ def fit_lattice(element: str, crystal: str, a_reference: float, labelled: list) 
     volumes = [a.get_volume() / len(a) for a in done]
     energies = [a.get_potential_energy() / len(a) for a in done]
     curve = dict(volumes=[round(v, 5) for v in volumes], energies=[round(e, 6) for e in energies])
+    outside = f"no minimum of the oracle's energy within ±{100 * max(STRAINS):.0f} % of ASE's a"
     try:
         fit = fit_birch_murnaghan(volumes, energies)
-    except (ValueError, RuntimeError) as exc:  # not convex, or curve_fit did not converge
-        return LatticeFit(**keep, **curve, note=f"no equation of state: {exc}")
+    except (ValueError, RuntimeError) as exc:  # not convex, or the fit's minimum far outside
+        return LatticeFit(**keep, **curve, note=f"{outside} ({exc}); set `a:` of the structure")
     if not min(volumes) <= fit["v0"] <= max(volumes):
-        return LatticeFit(**keep, **curve, note=f"the oracle's minimum ({fit['v0']:.3f} Å^3/atom) lies outside the "
-                                                f"scanned ±{100 * max(STRAINS):.0f} % of the lattice constant; set `a:`")
+        return LatticeFit(**keep, **curve, note=f"{outside} (the fit's minimum: {fit['v0']:.3f} Å^3/atom, scanned "
+                                                f"{min(volumes):.3f}-{max(volumes):.3f}); set `a:` of the structure")
     a = a_reference * (fit["v0"] / volume_per_atom(element, crystal, a_reference)) ** (1 / 3)
     return LatticeFit(element=element, crystal=crystal, a_reference=a_reference, a=round(a, 5), fitted=True,
                       bulk_modulus_gpa=round(fit["b0"], 2), **curve)
 
 
-def compute_lattice(rcfg, oracle, cores: int = 1) -> LatticeRecord:
+def compute_lattice(rcfg, oracle, cache_dir=L.LATTICE_CACHE, cores: int = 1) -> LatticeRecord:
     """One fit per crystal of `targets(rcfg.cfg.structures)`; the oracle labels through the cache."""
     ocfg = rcfg.cfg.oracle
-    cache = LabelCache(L.LATTICE_CACHE, retry_failed=retry_failed_requested())
+    cache = LabelCache(cache_dir, retry_failed=retry_failed_requested())
     attempt = attempt_settings(ocfg, cores)
     fits = []
     for element, crystal, a_ref in targets(rcfg.cfg.structures):
