@@ -192,6 +192,27 @@ def seed_config(config: Path, seed: int):
 
     rcfg = load_config(config)
     rcfg.cfg = rcfg.cfg.model_copy(update={"seed": seed})
+    return at_oracle_lattice(rcfg)
+
+
+def at_oracle_lattice(rcfg):
+    """The run's initial job puts the starting crystals at the oracle's lattice constant
+    (initial_data.oracle_lattice, initial/lattice.json) before any job builds them; the strategies here
+    call the steps without that file, so the config gets the fitted values written into its specs (the
+    same structures: the equation of state is deterministic)."""
+    import tempfile
+
+    from mlip_autopipec.components.registry import make_oracle
+    from mlip_autopipec.sampling.oracle_lattice import with_oracle_lattice
+    from mlip_autopipec.steps.lattice import compute_lattice
+
+    if not rcfg.cfg.initial_data.oracle_lattice:
+        return rcfg
+    with tempfile.TemporaryDirectory() as cache:
+        record = compute_lattice(rcfg, make_oracle(rcfg.cfg.oracle), cache)
+    data = rcfg.cfg.initial_data.model_copy(update={"oracle_lattice": False})
+    rcfg.cfg = rcfg.cfg.model_copy(update={"structures": with_oracle_lattice(rcfg.cfg.structures, record),
+                                           "initial_data": data})
     return rcfg
 
 

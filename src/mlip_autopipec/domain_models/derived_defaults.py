@@ -20,6 +20,12 @@ step logs (`log_lines`), so a user sees why a setting has the value it has.
 * Wide training cell (a cell wider than 2 x cutoff, for environments free of their own images): on
   for an in-process oracle (emt, mock, chgnet), off for a DFT code, whose ~100-atom label would cost
   as much as tens of the configured cells' labels.
+* The starting crystals' lattice constant (`initial_data.oracle_lattice`): the oracle's own equilibrium
+  (sampling/oracle_lattice.py) for every oracle but a mock, where a crystal would take ASE's experimental
+  value. EMT's Al is 1.4 % below it, so its NVT labels all sat at 16.6 Å^3/atom against EMT's 15.93. Measured
+  on the Al matrix system (seed 4, a development draw): the loop's labels then at EMT's volume, held-out F
+  8.6 / 11.7 / 11.6 meV/Å as before (8.5 / 11.8 / 11.3), bulk modulus -10.9 % instead of -13.5 %, C_ij still
+  12-13 % soft: the lattice is not what keeps EMT Al's elastic constants out of tolerance.
 * Properties stage: on, unless the oracle or the trainer is a mock (nothing physical to compare). A
   target read from a file (its first frame, `PropertyTarget`) is classified by its periodic axes like the
   properties stage does (properties/system.py): a slab (2) or a cluster/molecule (0) of at most
