@@ -97,7 +97,7 @@ def test_adaptive_gamma_off_records_no_thresholds(tmp_path):
 def test_the_wide_exploration_condition_starts_from_the_wide_cell(tmp_path, monkeypatch):
     """exploration.wide_cell (derived on for EMT): the hottest condition on structures[0] starts from the
     initial data's wide cell, the others from their own structure; both at the oracle's lattice constant
-    (initial_data.oracle_lattice, derived on: the initial job writes initial/lattice.json first)."""
+    (initial_data.oracle_lattice, set here: the initial job writes initial/lattice.json first)."""
     from ase.build import bulk
     from ase.calculators.emt import EMT
     from ase.eos import EquationOfState
@@ -111,7 +111,8 @@ def test_the_wide_exploration_condition_starts_from_the_wide_cell(tmp_path, monk
     rcfg = config_from_dict({"oracle": {"kind": "emt"},
                              "structures": [{"kind": "bulk", "element": "Cu", "crystal": "fcc", "supercell": [2, 2, 2]}],
                              "exploration": {"conditions": [{"name": "t600", "temperature": 600},
-                                                            {"name": "t1200", "temperature": 1200}]}},
+                                                            {"name": "t1200", "temperature": 1200}]},
+                             "initial_data": {"oracle_lattice": True}},  # off for EMT unless asked
                             tmp_path / "config.yaml")
     run_initial_structures(rcfg, "initial/selected.xyz", "initial/lattice.json")
     cutoff = rcfg.cfg.trainer.basis.cutoff

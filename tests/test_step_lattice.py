@@ -32,7 +32,8 @@ def emt_equilibrium(element: str, a_guess: float) -> float:
 
 
 def minimal(structures, oracle="emt", **extra) -> dict:
-    return {"structures": structures, "oracle": {"kind": oracle},
+    """A minimal config that asks for the oracle's lattice (derived off for EMT, the test oracle here)."""
+    return {"structures": structures, "oracle": {"kind": oracle}, "initial_data": {"oracle_lattice": True},
             "exploration": {"conditions": [{"name": "t600", "temperature": 600}]}, **extra}
 
 
@@ -46,15 +47,23 @@ def test_targets_are_the_crystals_built_from_reference_data(tmp_path):
     assert [(e, c, round(a, 3)) for e, c, a in targets(rcfg.cfg.structures)] == [("Al", "fcc", 4.05), ("Fe", "bcc", 2.87)]
 
 
-def test_derived_on_for_a_real_oracle_and_off_for_a_mock_or_given_lattice(tmp_path):
+def test_derived_on_for_a_dft_oracle_and_off_for_emt_mock_or_a_given_lattice(tmp_path):
+    def derived(structures, oracle):
+        return config_from_dict({"structures": structures, "oracle": {"kind": oracle},
+                                 "exploration": {"conditions": [{"name": "t600", "temperature": 600}]}},
+                                tmp_path / "c.yaml").cfg
+
     al = [{"kind": "bulk", "element": "Al", "crystal": "fcc"}]
-    emt = config_from_dict(minimal(al), tmp_path / "c.yaml").cfg
-    assert emt.initial_data.oracle_lattice is True
-    assert "ASE's experimental lattice constant" in emt.derived()["initial_data.oracle_lattice"].reason
-    assert config_from_dict(minimal(al, "mock"), tmp_path / "c.yaml").cfg.initial_data.oracle_lattice is False
+    gpaw = derived(al, "gpaw")
+    assert gpaw.initial_data.oracle_lattice is True
+    assert "gpaw's own equilibrium" in gpaw.derived()["initial_data.oracle_lattice"].reason
+    emt = derived(al, "emt")
+    assert emt.initial_data.oracle_lattice is False
+    assert "benchmarks were measured" in emt.derived()["initial_data.oracle_lattice"].reason
+    assert derived(al, "mock").initial_data.oracle_lattice is False
     given = [{"kind": "bulk", "element": "Al", "crystal": "fcc", "a": 4.0}]
-    assert config_from_dict(minimal(given), tmp_path / "c.yaml").cfg.initial_data.oracle_lattice is False
-    off = config_from_dict(minimal(al, initial_data={"oracle_lattice": False}), tmp_path / "c.yaml").cfg
+    assert derived(given, "gpaw").initial_data.oracle_lattice is False
+    off = config_from_dict(minimal(al, "gpaw", initial_data={"oracle_lattice": False}), tmp_path / "c.yaml").cfg
     assert off.initial_data.oracle_lattice is False and "initial_data.oracle_lattice" not in off.derived()
 
 

@@ -52,7 +52,8 @@ def test_portfolio_frames_per_kind_from_oracle_md(tmp_path, monkeypatch):
              "polymorphs": {"enabled": False}, "defects": {"vacancy": False, "divacancy": False,
              "interstitial": False}, "surfaces": {"facets": ["100"]}, "nanoparticle": {"shells": 2},
              "strained": {"strains": []}, "validation_frames": 2, "validation_warmup": 0, "validation_stride": 2}
-    rcfg = config_from_dict({"oracle": {"kind": "emt"}, "portfolio": small}, tmp_path / "config.yaml")
+    rcfg = config_from_dict({"oracle": {"kind": "emt"}, "portfolio": small, "initial_data": {"oracle_lattice": True}},
+                            tmp_path / "config.yaml")
     run_initial_structures(rcfg, "initial/selected.xyz", "initial/lattice.json")
     assert run_validation_set(rcfg, str(tmp_path / "val.extxyz")) == 4
     frames = read_structures(tmp_path / "val.extxyz")

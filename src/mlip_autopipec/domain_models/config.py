@@ -150,8 +150,8 @@ class InitialDataConfig(_Strict):
         "equilibrium lattice constant instead: a Birch-Murnaghan fit of 7 oracle calculations of the primitive "
         "cell (1-2 atoms) at ±4 % of a, before the initial structures are built (initial/lattice.json, logged; "
         "DP-GEN's init_bulk relaxes the cell with the DFT code the same way). NVT exploration keeps the starting "
-        "cell, so without it the labels sit at the experimental volume, not the oracle's. null: on for every "
-        "oracle but mock (derived_defaults.py); false: ASE's reference values.")
+        "cell, so without it the labels sit at the experimental volume, not the oracle's. null: on for a DFT "
+        "code or a universal potential, off for emt and mock (derived_defaults.py); false: ASE's reference values.")
     surface_slabs: bool | None = Field(
         None, description="Rattled copies of the properties stage's (111), (100) and (110) slabs of the "
         "property crystal (2x2 in plane, properties.slab_layers, properties.vacuum; `surface_slab_copies` "
