@@ -13,6 +13,7 @@ from ase.calculators.emt import EMT
 from ase.eos import EquationOfState
 
 from mlip_autopipec.components.registry import make_oracle
+from mlip_autopipec.core.io import read_structures
 from mlip_autopipec.domain_models.config import config_from_dict
 from mlip_autopipec.sampling.oracle_lattice import (LatticeFit, LatticeRecord, eos_cells, targets,
                                                     with_oracle_lattice)
@@ -122,6 +123,10 @@ def test_the_initial_job_writes_the_record_and_the_structures_use_it(tmp_path, m
     assert record.fits[0].a == pytest.approx(a0, abs=1e-3)
     assert starting_structures(rcfg)[0].cell.lengths() == pytest.approx([2 * a0] * 3, abs=2e-3)
     assert starting_structures(rcfg, lattice=None)[0].cell.lengths() == pytest.approx([8.1] * 3)  # preflight
+    slabs = [f for f in read_structures("initial/selected.xyz") if f.info["source"] == "initial:surface_slab"]
+    assert slabs  # the properties stage's surfaces (derived on for EMT) are built at the oracle's a too
+    for slab in slabs:
+        assert slab.cell.lengths()[1] == pytest.approx(2 * a0 / np.sqrt(2), abs=2e-3), slab.info["facet"]
     assert json.loads((tmp_path / "initial/lattice.json").read_text())["fits"][0]["element"] == "Al"
 
 

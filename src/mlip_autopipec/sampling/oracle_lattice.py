@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from ..domain_models.config import takes_reference_lattice
 from ..domain_models.portfolio_config import REFERENCE_LATTICE_SOURCE
+from .compositions import reference_lattice_constant
 
 STRAINS = tuple(float(s) for s in np.linspace(-0.04, 0.04, 7))  # of a: EMT Al (-1.4 %) and PBE (+1-2 %) inside
 SOURCE = "oracle equation of state (initial/lattice.json)"
@@ -62,16 +63,6 @@ class LatticeRecord(BaseModel):
         return next((f for f in self.fits if f.element == element and f.crystal == crystal), None)
 
 
-def reference_a(element: str, crystal: str) -> float | None:
-    """The lattice constant `ase.build.bulk(element, crystal)` uses without `a`, or None when it has none."""
-    from ase.build import bulk
-
-    try:
-        return float(bulk(element, crystal, cubic=crystal != "hcp").cell.lengths()[0])  # hcp: its primitive a
-    except (ValueError, KeyError, RuntimeError, NotImplementedError):
-        return None
-
-
 def targets(specs: Sequence) -> list[tuple[str, str, float]]:
     """(element, crystal, reference a) of each crystal some spec builds from ASE's reference data
     (`takes_reference_lattice`), once each. For the portfolio only its ground state: the polymorphs are at
@@ -81,7 +72,7 @@ def targets(specs: Sequence) -> list[tuple[str, str, float]]:
         if not takes_reference_lattice(spec):
             continue
         if spec.kind == "bulk":
-            key = (spec.element, spec.crystal, reference_a(spec.element, spec.crystal))
+            key = (spec.element, spec.crystal, reference_lattice_constant(spec.element, spec.crystal))
         elif spec.a_source == REFERENCE_LATTICE_SOURCE:
             key = (spec.element, spec.crystal, spec.a)
         else:  # a polymorph ("same volume per atom as ...")

@@ -16,7 +16,6 @@ from ..sampling.system_checks import narrow_cells_advice, trainer_cutoff
 from ..domain_models.derived_defaults import log_lines
 from ..sampling.compositions import composition_check, composition_structures
 from ..core import layout as L
-from ..domain_models.config import takes_reference_lattice
 from ..sampling.oracle_lattice import LatticeRecord, with_oracle_lattice
 from .cutout_stage import cutouts_without_gamma
 from .lattice import compute_lattice, read_lattice, write_lattice
@@ -126,11 +125,9 @@ def run_initial_structures(rcfg, out_selected: str, out_lattice: str | None = No
     crystal = rcfg.cfg.surface_slab_crystal()
     if crystal is not None:  # the surfaces whose energies the properties stage reports
         p = rcfg.cfg.properties
-        element, a = crystal
-        fit = record.fit_for(element, "fcc")
-        if fit is not None and fit.fitted and p.a is None and takes_reference_lattice(rcfg.cfg.structures[p.structure]):
-            a = fit.a  # the slabs at the oracle's lattice constant too
-        crystal = (element, a)
+        if p.a is None:  # the slabs at the property crystal's lattice constant, the oracle's where it was fitted
+            own = with_oracle_lattice([rcfg.cfg.structures[p.structure]], record)[0].a
+            crystal = (crystal[0], own or crystal[1])
         slabs = training_slabs(*crystal, p.slab_layers, p.vacuum)
         frames += surface_slab_copies(slabs, rcfg.cfg.initial_data, rng_for(rcfg.cfg.seed, "surface_slabs"))
         log.info("DEFAULTS: initial_data.surface_slabs: %d rattled copies of each of %s's %s slabs (%d atoms, "
